@@ -1,0 +1,32 @@
+"""fastconv: compiled CNN kernels for NumPy on the CPU.
+
+im2col / col2im, 2-D convolution (tiled im2col + BLAS, or direct) and max /
+average pooling, forward and backward, on float32/float64 NCHW arrays, with
+``torch.nn.functional``'s conventions.  Each kernel has a pure-NumPy twin of
+the same name in :mod:`fastconv.reference`.
+"""
+# The compiled extension is required: a checkout without it must fail here,
+# loudly, rather than run something else.
+from . import _ext  # noqa: F401
+from . import reference
+from ._config import show_config
+from ._threads import get_num_threads, set_num_threads
+from ._version import __version__
+from .functional import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    col2im,
+    conv2d,
+    conv2d_backward,
+    im2col,
+    max_pool2d,
+    max_pool2d_backward,
+    select_algorithm,
+)
+
+__all__ = [
+    "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
+    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
+    "reference", "__version__",
+]

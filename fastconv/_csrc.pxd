@@ -1,0 +1,59 @@
+# Declarations of the C kernels in src_c/fastconv.h, nothing else.
+from libc.stdint cimport int64_t
+
+cdef extern from "fastconv.h" nogil:
+    int FC_OK
+    int FC_EINDEX
+
+    ctypedef struct fc_geom:
+        Py_ssize_t C, H, W
+        Py_ssize_t kh, kw, sh, sw, pt, pl, dh, dw
+        Py_ssize_t Ho, Wo
+
+    int fc_im2col_float(const float *x, const fc_geom *g, Py_ssize_t l0,
+                        Py_ssize_t l1, float *cols)
+    int fc_im2col_double(const double *x, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, double *cols)
+    int fc_col2im_float(const float *cols, const fc_geom *g, Py_ssize_t l0,
+                        Py_ssize_t l1, float *x)
+    int fc_col2im_double(const double *cols, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, double *x)
+
+    int fc_conv2d_direct_float(const float *x, const float *w, float bias,
+                               const fc_geom *g, float *y)
+    int fc_conv2d_direct_double(const double *x, const double *w, double bias,
+                                const fc_geom *g, double *y)
+    int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
+                                          Py_ssize_t n_filters,
+                                          const fc_geom *g, float *grad_x)
+    int fc_conv2d_direct_grad_input_double(const double *grad_y,
+                                           const double *w,
+                                           Py_ssize_t n_filters,
+                                           const fc_geom *g, double *grad_x)
+    int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
+                                           const fc_geom *g, float *grad_w)
+    int fc_conv2d_direct_grad_weight_double(const double *x,
+                                            const double *grad_y,
+                                            const fc_geom *g, double *grad_w)
+
+    int fc_max_pool2d_float(const float *x, const fc_geom *g, float *y,
+                            int64_t *indices)
+    int fc_max_pool2d_double(const double *x, const fc_geom *g, double *y,
+                             int64_t *indices)
+    int fc_max_pool2d_backward_float(const float *grad_y,
+                                     const int64_t *indices, Py_ssize_t n_out,
+                                     Py_ssize_t hw, float *grad_x)
+    int fc_max_pool2d_backward_double(const double *grad_y,
+                                      const int64_t *indices, Py_ssize_t n_out,
+                                      Py_ssize_t hw, double *grad_x)
+    int fc_avg_pool2d_float(const float *x, const fc_geom *g,
+                            int count_include_pad, float *y)
+    int fc_avg_pool2d_double(const double *x, const fc_geom *g,
+                             int count_include_pad, double *y)
+    int fc_avg_pool2d_backward_float(const float *grad_y, const fc_geom *g,
+                                     int count_include_pad, float *grad_x)
+    int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
+                                      int count_include_pad, double *grad_x)
+
+    int fc_openmp_enabled()
+    int fc_default_threads()

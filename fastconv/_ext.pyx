@@ -1,0 +1,513 @@
+# cython: language_level=3
+"""Compiled kernels of fastconv: dtype dispatch, allocation and threading.
+
+The functions here trust their arguments: 4-D C-contiguous arrays of one
+float dtype and a geometry checked by fastconv/_validation.py.  They allocate
+the outputs with NumPy, release the GIL, and run the C kernels of src_c/ over
+independent images or planes with OpenMP.  Call them through fastconv's public
+functions, never directly.
+"""
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange, threadid
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free, malloc
+
+cimport fastconv._csrc as c
+from fastconv._blas cimport gemm
+from fastconv._csrc cimport fc_geom
+
+cdef enum:
+    # Per-thread im2col workspace.  Column tiles are sized from it, never from
+    # the thread count, so results are bitwise identical for any thread count.
+    WORKSPACE_BYTES = 2 * 1024 * 1024
+    # Fixed number of partial sums for grad_weight on the GEMM path (bounded
+    # in memory); they are added in order, whatever the thread count.
+    MAX_CHUNKS = 16
+    CHUNK_BYTES = 64 * 1024 * 1024
+    INT_MAX = 2147483647
+
+cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+
+
+def openmp_enabled():
+    """True if the extension was built with OpenMP."""
+    return bool(c.fc_openmp_enabled())
+
+
+def set_num_threads(int n):
+    """Use ``n`` threads (``n >= 1``); ``0`` restores the OpenMP default."""
+    global _n_threads
+    _n_threads = n
+
+
+def get_num_threads():
+    """Number of threads the next kernel call will use."""
+    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+
+
+cdef inline int _threads() noexcept nogil:
+    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+
+
+cdef fc_geom _geom(g, Py_ssize_t channels):
+    """C view of a _validation.Geometry, for ``channels`` input channels."""
+    cdef fc_geom r
+    r.C = channels
+    r.H = g.H
+    r.W = g.W
+    r.kh = g.kh
+    r.kw = g.kw
+    r.sh = g.sh
+    r.sw = g.sw
+    r.pt = g.pt
+    r.pl = g.pl
+    r.dh = g.dh
+    r.dw = g.dw
+    r.Ho = g.Ho
+    r.Wo = g.Wo
+    return r
+
+
+# --------------------------------------------------------------------------
+# fused-type dispatch to the C kernels
+# --------------------------------------------------------------------------
+
+cdef inline int _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
+                        Py_ssize_t l1, floating *cols) noexcept nogil:
+    if floating is float:
+        return c.fc_im2col_float(x, g, l0, l1, cols)
+    else:
+        return c.fc_im2col_double(x, g, l0, l1, cols)
+
+
+cdef inline int _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
+                        Py_ssize_t l1, floating *x) noexcept nogil:
+    if floating is float:
+        return c.fc_col2im_float(cols, g, l0, l1, x)
+    else:
+        return c.fc_col2im_double(cols, g, l0, l1, x)
+
+
+cdef inline int _direct(const floating *x, const floating *w, floating bias,
+                        const fc_geom *g, floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_direct_float(x, w, bias, g, y)
+    else:
+        return c.fc_conv2d_direct_double(x, w, bias, g, y)
+
+
+cdef inline int _direct_grad_input(const floating *gy, const floating *w,
+                                   Py_ssize_t n_filters, const fc_geom *g,
+                                   floating *gx) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, gx)
+    else:
+        return c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, gx)
+
+
+cdef inline int _direct_grad_weight(const floating *x, const floating *gy,
+                                    const fc_geom *g,
+                                    floating *gw) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_direct_grad_weight_float(x, gy, g, gw)
+    else:
+        return c.fc_conv2d_direct_grad_weight_double(x, gy, g, gw)
+
+
+cdef inline int _max_pool(const floating *x, const fc_geom *g, floating *y,
+                          int64_t *idx) noexcept nogil:
+    if floating is float:
+        return c.fc_max_pool2d_float(x, g, y, idx)
+    else:
+        return c.fc_max_pool2d_double(x, g, y, idx)
+
+
+cdef inline int _max_pool_backward(const floating *gy, const int64_t *idx,
+                                   Py_ssize_t n_out, Py_ssize_t hw,
+                                   floating *gx) noexcept nogil:
+    if floating is float:
+        return c.fc_max_pool2d_backward_float(gy, idx, n_out, hw, gx)
+    else:
+        return c.fc_max_pool2d_backward_double(gy, idx, n_out, hw, gx)
+
+
+cdef inline int _avg_pool(const floating *x, const fc_geom *g, int count_include_pad,
+                          floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_avg_pool2d_float(x, g, count_include_pad, y)
+    else:
+        return c.fc_avg_pool2d_double(x, g, count_include_pad, y)
+
+
+cdef inline int _avg_pool_backward(const floating *gy, const fc_geom *g,
+                                   int count_include_pad, floating *gx) noexcept nogil:
+    if floating is float:
+        return c.fc_avg_pool2d_backward_float(gy, g, count_include_pad, gx)
+    else:
+        return c.fc_avg_pool2d_backward_double(gy, g, count_include_pad, gx)
+
+
+# --------------------------------------------------------------------------
+# im2col / col2im: one image per iteration
+# --------------------------------------------------------------------------
+
+def im2col(const floating[:, :, :, ::1] x, g):
+    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo).  # IN x  # OUT new array"""
+    cdef fc_geom gc = _geom(g, g.C)
+    cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
+    cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
+    out = np.empty((N, K, L), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, ::1] cols = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for n in prange(N, schedule='static', num_threads=_threads()):
+            _im2col(&x[0, 0, 0, 0] + n * C * HW, &gc, 0, L,
+                    &cols[0, 0, 0] + n * K * L)
+    return out
+
+
+def col2im(const floating[:, :, ::1] cols, g):
+    """(N, C*kh*kw, Ho*Wo) -> (N, C, H, W), overlaps summed.  # IN cols"""
+    cdef fc_geom gc = _geom(g, g.C)
+    cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
+    cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
+    out = np.zeros((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
+    cdef floating[:, :, :, ::1] x = out
+    if out.size == 0 or cols.size == 0:
+        return out
+    with nogil:
+        for n in prange(N, schedule='static', num_threads=_threads()):
+            _col2im(&cols[0, 0, 0] + n * K * L, &gc, 0, L,
+                    &x[0, 0, 0, 0] + n * C * HW)
+    return out
+
+
+# --------------------------------------------------------------------------
+# conv2d, GEMM path: tiles of im2col columns (bounded workspace) times the
+# group's filter matrix.  Row-major Y (Fg x lt) = Wg (Fg x K) @ cols (K x lt)
+# is column-major Y^T = cols^T Wg^T: gemm('N', 'N', lt, Fg, K, cols, Wg).
+# 1x1 stride-1 unpadded convolutions read x itself as the column matrix.
+# --------------------------------------------------------------------------
+
+cdef inline bint _pointwise(g):
+    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
+            and g.pt == 0 and g.pl == 0 and g.Ho == g.H and g.Wo == g.W)
+
+
+cdef Py_ssize_t _tile(Py_ssize_t L, Py_ssize_t K, Py_ssize_t itemsize):
+    cdef Py_ssize_t t = WORKSPACE_BYTES // (K * itemsize)
+    if t < 16:
+        t = 16
+    return min(L, t)
+
+
+def _check_int(**sizes):
+    for name, value in sizes.items():
+        if value > INT_MAX:
+            raise ValueError(
+                f"conv2d: {name} = {value} exceeds the BLAS limit of {INT_MAX}")
+
+
+def conv2d_gemm(const floating[:, :, :, ::1] x,
+                const floating[:, :, :, ::1] w,
+                const floating[::1] b, g):
+    """Forward convolution by tiled im2col + gemm.  # IN x, w, b  # OUT new"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef bint pw = _pointwise(g)
+    cdef Py_ssize_t tile = _tile(L, K, sizeof(floating))
+    cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
+    cdef Py_ssize_t item, n, t, l0, l1, gi, f, l
+    cdef int nt = _threads()
+    cdef floating *buf = NULL
+    cdef floating *ws = NULL
+    cdef const floating *a
+    cdef int lda
+    cdef floating *yp
+    _check_int(K=K, L=L)
+    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    if not pw:
+        buf = <floating *> malloc(nt * K * tile * sizeof(floating))
+        if buf == NULL:
+            raise MemoryError("conv2d: could not allocate the im2col workspace")
+    with nogil, parallel(num_threads=nt):
+        ws = buf + threadid() * K * tile if buf != NULL else NULL
+        for item in prange(N * ntiles, schedule='static'):
+                n = item // ntiles
+                t = item - n * ntiles
+                l0 = t * tile
+                l1 = min(L, l0 + tile)
+                for gi in range(groups):
+                    if pw:
+                        a = &x[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0
+                        lda = <int> L
+                    else:
+                        _im2col(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
+                                &gc, l0, l1, ws)
+                        a = ws
+                        lda = <int> (l1 - l0)
+                    yp = &y[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0
+                    for f in range(Fg):
+                        for l in range(l1 - l0):
+                            yp[f * L + l] = b[gi * Fg + f]
+                    gemm(c'N', c'N', <int> (l1 - l0), <int> Fg, <int> K,
+                         <floating> 1, a, lda, &w[0, 0, 0, 0] + gi * Fg * K,
+                         <int> K, <floating> 1, yp, <int> L)
+    free(buf)
+    return out
+
+
+def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
+                         const floating[:, :, :, ::1] x,
+                         const floating[:, :, :, ::1] w, g):
+    """(grad_x, grad_weight) by tiled gemm; grad_x through col2im.  # IN all"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef Py_ssize_t FK = F * K
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef bint pw = _pointwise(g)
+    cdef Py_ssize_t tile = _tile(L, K, sizeof(floating))
+    cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
+    cdef Py_ssize_t items = N * ntiles
+    cdef Py_ssize_t n_chunks = min(items, MAX_CHUNKS,
+                                   max(1, CHUNK_BYTES // (FK * sizeof(floating))))
+    cdef Py_ssize_t ch, item, n, t, l0, l1, gi, i, p
+    cdef int nt = _threads()
+    cdef floating *buf = NULL
+    cdef floating *ws = NULL
+    cdef floating *partial = NULL
+    cdef const floating *a
+    cdef int lda
+    _check_int(K=K, L=L)
+    dtype = np.asarray(x).dtype
+    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
+    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
+    if items == 0:
+        return grad_x, grad_w
+    cdef floating[:, :, :, ::1] gx = grad_x
+    cdef floating[:, :, :, ::1] gw = grad_w
+    partial = <floating *> calloc(n_chunks * FK, sizeof(floating))
+    buf = <floating *> malloc(nt * K * tile * sizeof(floating))
+    if partial == NULL or buf == NULL:
+        free(partial)
+        free(buf)
+        raise MemoryError("conv2d_backward: could not allocate the workspace")
+    with nogil, parallel(num_threads=nt):
+        ws = buf + threadid() * K * tile
+        # grad_weight: chunk ch sums items [ch*items/n_chunks, ...) in order.
+        # Wg^T (K x Fg, col-major) += cols (K x lt) @ Gy^T (lt x Fg).
+        for ch in prange(n_chunks, schedule='dynamic'):
+                for item in range(ch * items // n_chunks,
+                                  (ch + 1) * items // n_chunks):
+                    n = item // ntiles
+                    t = item - n * ntiles
+                    l0 = t * tile
+                    l1 = min(L, l0 + tile)
+                    for gi in range(groups):
+                        if pw:
+                            a = &x[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0
+                            lda = <int> L
+                        else:
+                            _im2col(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
+                                    &gc, l0, l1, ws)
+                            a = ws
+                            lda = <int> (l1 - l0)
+                        gemm(c'T', c'N', <int> K, <int> Fg, <int> (l1 - l0),
+                             <floating> 1, a, lda,
+                             &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
+                             <int> L, <floating> 1,
+                             partial + ch * FK + gi * Fg * K, <int> K)
+        # grad_x, one image per iteration (col2im of tiles of one image
+        # overlap, so an image is never split between threads).
+        # cols (K x lt) = Wg^T @ Gy: column-major gemm('N', 'T', lt, K, Fg).
+        for n in prange(N, schedule='static'):
+                for t in range(ntiles):
+                    l0 = t * tile
+                    l1 = min(L, l0 + tile)
+                    for gi in range(groups):
+                        if pw:
+                            gemm(c'N', c'T', <int> (l1 - l0), <int> Cg,
+                                 <int> Fg, <floating> 1,
+                                 &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
+                                 <int> L, &w[0, 0, 0, 0] + gi * Fg * K,
+                                 <int> K, <floating> 0,
+                                 &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0,
+                                 <int> L)
+                        else:
+                            gemm(c'N', c'T', <int> (l1 - l0), <int> K,
+                                 <int> Fg, <floating> 1,
+                                 &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
+                                 <int> L, &w[0, 0, 0, 0] + gi * Fg * K,
+                                 <int> K, <floating> 0, ws,
+                                 <int> (l1 - l0))
+                            _col2im(ws, &gc, l0, l1,
+                                    &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+    with nogil:
+        for ch in range(n_chunks):
+            for p in range(FK):
+                (&gw[0, 0, 0, 0])[p] += partial[ch * FK + p]
+    free(partial)
+    free(buf)
+    return grad_x, grad_w
+
+
+# --------------------------------------------------------------------------
+# conv2d, direct path: one output plane (n, f) / input plane (n, c) / filter
+# f per iteration.
+# --------------------------------------------------------------------------
+
+def conv2d_direct(const floating[:, :, :, ::1] x,
+                  const floating[:, :, :, ::1] w,
+                  const floating[::1] b, g):
+    """Forward convolution by the direct kernel.  # IN x, w, b  # OUT new"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef Py_ssize_t p, n, f
+    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for p in prange(N * F, schedule='static', num_threads=_threads()):
+            n = p // F
+            f = p - n * F
+            _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
+                    &w[0, 0, 0, 0] + f * K, b[f], &gc, &y[0, 0, 0, 0] + p * L)
+    return out
+
+
+def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
+                           const floating[:, :, :, ::1] x,
+                           const floating[:, :, :, ::1] w, g):
+    """(grad_x, grad_weight) by the direct kernels.  # IN all"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups, KK = g.kh * g.kw
+    cdef Py_ssize_t K = Cg * KK, L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef Py_ssize_t p, n, ch, gi, f
+    dtype = np.asarray(x).dtype
+    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
+    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
+    if N == 0 or L == 0:
+        return grad_x, grad_w
+    cdef floating[:, :, :, ::1] gx = grad_x
+    cdef floating[:, :, :, ::1] gw = grad_w
+    with nogil:
+        for p in prange(N * C, schedule='static', num_threads=_threads()):
+            n = p // C
+            ch = p - n * C
+            gi = ch // Cg
+            _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
+                               &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
+                               Fg, &gc, &gx[0, 0, 0, 0] + p * HW)
+        # Each filter sums over the images in order: no shared reduction.
+        for f in prange(F, schedule='static', num_threads=_threads()):
+            for n in range(N):
+                _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
+                                    &gy[0, 0, 0, 0] + (n * F + f) * L, &gc,
+                                    &gw[0, 0, 0, 0] + f * K)
+    return grad_x, grad_w
+
+
+def bias_grad(const floating[:, :, :, ::1] gy):
+    """grad_bias[f] = sum of gy[:, f]: double accumulator, fixed order."""
+    cdef Py_ssize_t N = gy.shape[0], F = gy.shape[1]
+    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], f, n, l
+    cdef double acc
+    out = np.zeros(F, dtype=np.asarray(gy).dtype)
+    cdef floating[::1] gb = out
+    if N == 0 or L == 0 or F == 0:
+        return out
+    with nogil:
+        for f in prange(F, schedule='static', num_threads=_threads()):
+            acc = 0
+            for n in range(N):
+                for l in range(L):
+                    acc = acc + (&gy[0, 0, 0, 0])[(n * F + f) * L + l]
+            gb[f] = <floating> acc
+    return out
+
+
+# --------------------------------------------------------------------------
+# pooling: one (n, c) plane per iteration
+# --------------------------------------------------------------------------
+
+def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
+    """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
+    cdef fc_geom gc = _geom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
+                   dtype=np.int64)
+    cdef floating[:, :, :, ::1] y = out
+    cdef int64_t[:, :, :, ::1] ind = idx
+    if out.size == 0:
+        return (out, idx) if return_indices else out
+    with nogil:
+        for p in prange(P, schedule='static', num_threads=_threads()):
+            _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
+                      (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
+    return (out, idx) if return_indices else out
+
+
+def max_pool2d_backward(const floating[:, :, :, ::1] gy,
+                        const int64_t[:, :, :, ::1] indices, input_shape):
+    """Scatter-add gy through the indices.  Returns (grad_x, n_bad_planes)."""
+    cdef Py_ssize_t N = input_shape[0], C = input_shape[1]
+    cdef Py_ssize_t HW = input_shape[2] * input_shape[3]
+    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], p
+    cdef int bad = 0
+    out = np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, ::1] gx = out
+    if gy.size == 0:
+        return out, 0
+    if out.size == 0:
+        return out, 1          # every index is out of range of an empty plane
+    with nogil:
+        for p in prange(N * C, schedule='static', num_threads=_threads()):
+            bad += _max_pool_backward(&gy[0, 0, 0, 0] + p * L,
+                                      &indices[0, 0, 0, 0] + p * L, L, HW,
+                                      &gx[0, 0, 0, 0] + p * HW) != 0
+    return out, bad
+
+
+def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
+    """Window means.  # IN x  # OUT new"""
+    cdef fc_geom gc = _geom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for p in prange(P, schedule='static', num_threads=_threads()):
+            _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
+                      &y[0, 0, 0, 0] + p * L)
+    return out
+
+
+def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
+                        bint count_include_pad):
+    """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
+    cdef fc_geom gc = _geom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    out = np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, ::1] gx = out
+    if out.size == 0 or gy.size == 0:
+        return out
+    with nogil:
+        for p in prange(P, schedule='static', num_threads=_threads()):
+            _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
+                               &gx[0, 0, 0, 0] + p * HW)
+    return out

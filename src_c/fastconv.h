@@ -1,0 +1,119 @@
+/* fastconv's C kernels: the only header the Cython glue sees.
+ *
+ * Every kernel works on ONE image (or one plane) with one thread; the Cython
+ * layer owns threading and allocation.  Inputs are C-contiguous and already
+ * checked by fastconv/_validation.py.  Sizes are ptrdiff_t so that arrays
+ * larger than 2**31 elements index correctly.
+ *
+ * Return codes: 0 on success, FC_EINDEX when an index argument lies outside
+ * its plane (nothing out of bounds is ever written).
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FC_OK 0
+#define FC_EINDEX (-1)
+
+/* Geometry of a sliding window over a (C, H, W) image producing (Ho, Wo)
+ * positions: kernel kh x kw, stride sh x sw, top/left padding pt/pl (the
+ * bottom/right padding is whatever Ho/Wo imply), dilation dh x dw. */
+typedef struct {
+    ptrdiff_t C, H, W;
+    ptrdiff_t kh, kw, sh, sw, pt, pl, dh, dw;
+    ptrdiff_t Ho, Wo;
+} fc_geom;
+
+/* ---- im2col.c ----------------------------------------------------------
+ * fc_im2col_<T>(x, g, l0, l1, cols)
+ *   x    IN  (C, H, W) image
+ *   l0, l1   the output positions l = oh*Wo + ow to unfold, 0 <= l0 < l1 <= Ho*Wo
+ *   cols OUT (C*kh*kw, l1 - l0), row c*kh*kw + i*kw + j; zeros where the
+ *            window reads padding.  Overwritten.
+ * fc_col2im_<T>(cols, g, l0, l1, x)
+ *   cols IN  (C*kh*kw, l1 - l0) as above
+ *   x    OUT (C, H, W): ACCUMULATES (adds into x; zero it first for a fold).
+ */
+int fc_im2col_float(const float *x, const fc_geom *g, ptrdiff_t l0,
+                    ptrdiff_t l1, float *cols);
+int fc_im2col_double(const double *x, const fc_geom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, double *cols);
+int fc_col2im_float(const float *cols, const fc_geom *g, ptrdiff_t l0,
+                    ptrdiff_t l1, float *x);
+int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, double *x);
+
+/* ---- conv2d.c: direct convolution --------------------------------------
+ * g->C is the number of input channels of one group (C/groups).
+ * fc_conv2d_direct_<T>(x, w, bias, g, y)
+ *   x    IN  (C/groups, H, W): the channels of the filter's group
+ *   w    IN  (C/groups, kh, kw): one filter
+ *   bias     the filter's bias value (0 for none)
+ *   y    OUT (Ho, Wo): overwritten
+ * fc_conv2d_direct_grad_input_<T>(grad_y, w, n_filters, g, grad_x)
+ *   grad_y IN  (n_filters, Ho, Wo): the output gradients of the group's filters
+ *   w      IN  (n_filters, C/groups, kh, kw), pre-offset to input channel c
+ *              of the group: element (f, i, j) is w[f*(C/groups)*kh*kw + i*kw + j]
+ *   grad_x OUT (H, W): one input channel's gradient, overwritten
+ * fc_conv2d_direct_grad_weight_<T>(x, grad_y, g, grad_w)
+ *   x      IN  (C/groups, H, W) one image's group channels
+ *   grad_y IN  (Ho, Wo) one image's output gradient for the filter
+ *   grad_w OUT (C/groups, kh, kw): ACCUMULATES
+ */
+int fc_conv2d_direct_float(const float *x, const float *w, float bias,
+                           const fc_geom *g, float *y);
+int fc_conv2d_direct_double(const double *x, const double *w, double bias,
+                            const fc_geom *g, double *y);
+int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
+                                      ptrdiff_t n_filters, const fc_geom *g,
+                                      float *grad_x);
+int fc_conv2d_direct_grad_input_double(const double *grad_y, const double *w,
+                                       ptrdiff_t n_filters, const fc_geom *g,
+                                       double *grad_x);
+int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
+                                       const fc_geom *g, float *grad_w);
+int fc_conv2d_direct_grad_weight_double(const double *x, const double *grad_y,
+                                        const fc_geom *g, double *grad_w);
+
+/* ---- pool.c: one (H, W) plane -> one (Ho, Wo) plane --------------------
+ * fc_max_pool2d_<T>(x, g, y, indices)
+ *   x       IN  (H, W)
+ *   y       OUT (Ho, Wo) window maxima (PyTorch's rule: first maximum in
+ *               scan order; NaN wins, the last NaN in scan order)
+ *   indices OUT (Ho, Wo) int64 ih*W + iw of each maximum, or NULL to skip
+ * fc_max_pool2d_backward_<T>(grad_y, indices, n_out, hw, grad_x)
+ *   grad_y, indices IN (n_out,)
+ *   grad_x  OUT (hw,): ACCUMULATES; returns FC_EINDEX (and stops) on an
+ *               index outside [0, hw)
+ * fc_avg_pool2d_<T>(x, g, count_include_pad, y)           y OUT (Ho, Wo)
+ * fc_avg_pool2d_backward_<T>(grad_y, g, count_include_pad, grad_x)
+ *   grad_x OUT (H, W): ACCUMULATES
+ */
+int fc_max_pool2d_float(const float *x, const fc_geom *g, float *y,
+                        int64_t *indices);
+int fc_max_pool2d_double(const double *x, const fc_geom *g, double *y,
+                         int64_t *indices);
+int fc_max_pool2d_backward_float(const float *grad_y, const int64_t *indices,
+                                 ptrdiff_t n_out, ptrdiff_t hw, float *grad_x);
+int fc_max_pool2d_backward_double(const double *grad_y, const int64_t *indices,
+                                  ptrdiff_t n_out, ptrdiff_t hw,
+                                  double *grad_x);
+int fc_avg_pool2d_float(const float *x, const fc_geom *g,
+                        int count_include_pad, float *y);
+int fc_avg_pool2d_double(const double *x, const fc_geom *g,
+                         int count_include_pad, double *y);
+int fc_avg_pool2d_backward_float(const float *grad_y, const fc_geom *g,
+                                 int count_include_pad, float *grad_x);
+int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
+                                  int count_include_pad, double *grad_x);
+
+/* ---- threads.c --------------------------------------------------------
+ * fc_openmp_enabled(): 1 if this build has OpenMP, else 0.
+ * fc_default_threads(): omp_get_max_threads() (OMP_NUM_THREADS or the core
+ * count, and what threadpoolctl limits), 1 without OpenMP. */
+int fc_openmp_enabled(void);
+int fc_default_threads(void);
+
+#endif /* FASTCONV_H */

@@ -1,0 +1,14 @@
+/* Instantiates pool.tmpl.h for float and double. */
+#include <math.h>
+
+#include "fastconv.h"
+#include "common.h"
+#include "templating.h"
+
+#define TYPE float
+#include "pool.tmpl.h"
+#undef TYPE
+
+#define TYPE double
+#include "pool.tmpl.h"
+#undef TYPE
