@@ -279,7 +279,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
     cdef Py_ssize_t items = N * ntiles
     cdef Py_ssize_t n_chunks = min(items, MAX_CHUNKS,
-                                   max(1, CHUNK_BYTES // (FK * sizeof(floating))))
+                                   max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
     cdef Py_ssize_t ch, item, n, t, l0, l1, gi, i, p
     cdef int nt = _threads()
     cdef floating *buf = NULL

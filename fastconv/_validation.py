@@ -277,20 +277,51 @@ def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     sh, sw = (kh, kw) if stride is None else _positive_pair(stride, "stride", op)
     ph, pw = _non_negative_pair(padding, "padding", op)
     dh, dw = _positive_pair(dilation, "dilation", op)
-    # PyTorch's rule: padding at most half the (dilated) window, so every
-    # window holds at least one real input cell.
-    for p, k, d in ((ph, kh, dh), (pw, kw, dw)):
-        if p > (d * (k - 1) + 1) // 2:
-            raise ValueError(
-                f"{op}: padding {(ph, pw)} must be at most half of the "
-                f"(dilated) kernel_size {(kh, kw)}"
-            )
+    # PyTorch's rule: padding at most half the (undilated) kernel size.
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(
+            f"{op}: padding {(ph, pw)} must be at most half of kernel_size "
+            f"{(kh, kw)}"
+        )
     N, C, H, W = x_shape
     Ho = _pool_out_size(H, kh, sh, ph, dh, ceil_mode)
     Wo = _pool_out_size(W, kw, sw, pw, dw, ceil_mode)
     _check_fits(op, f"{name} with kernel_size", x_shape, (H, W),
                 (2 * ph, 2 * pw), (kh, kw), (dh, dw), (Ho, Wo))
+    hw = ("H", "W")
+    for axis, (size, k, s, p, d, out) in enumerate(
+        ((H, kh, sh, ph, dh, Ho), (W, kw, sw, pw, dw, Wo))
+    ):
+        o = _empty_window(size, k, s, p, d, out)
+        if o is not None:
+            # PyTorch returns -inf with an index outside the plane here.
+            raise ValueError(
+                f"{op}: with kernel_size {(kh, kw)}, stride {(sh, sw)}, "
+                f"padding {(ph, pw)} and dilation {(dh, dw)}, output position "
+                f"{o} along {hw[axis]} has a window that skips every cell of "
+                f"{name} of shape {tuple(x_shape)}; use less padding or "
+                f"dilation"
+            )
     return Geometry(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+
+
+def _empty_window(size, kernel, stride, pad, dilation, n_out):
+    """First output position whose dilated window holds no input cell, or None.
+
+    Only windows that reach into the padding or past the end can be empty,
+    so only those (a few at each border) are examined.
+    """
+    if dilation == 1:
+        return None
+    extent = dilation * (kernel - 1)
+    n_left = min(n_out, pad // stride + 1)
+    n_right = min(n_out, extent // stride + 2)
+    for o in sorted(set(range(n_left)) | set(range(n_out - n_right, n_out))):
+        start = o * stride - pad
+        first = max(0, -(-(-start) // dilation))     # first tap at >= 0
+        if first >= kernel or start + first * dilation >= size:
+            return o
+    return None
 
 
 def check_input_shape(op, input_shape):
