@@ -7,7 +7,13 @@ the same name in :mod:`fastconv.reference`.
 """
 # The compiled extension is required: a checkout without it must fail here,
 # loudly, rather than run something else.
-from . import _ext  # noqa: F401
+import os as _os
+
+from . import _ext
+
+# Pick the GEMM micro-kernels once: the best the CPU supports, or the one
+# named by FASTCONV_ISA ("avx512", "avx2", "generic").
+_ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
 from . import reference
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads

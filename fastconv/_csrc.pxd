@@ -55,5 +55,26 @@ cdef extern from "fastconv.h" nogil:
     int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
                                       int count_include_pad, double *grad_x)
 
+    int fc_gemm_init(const char *isa)
+    const char *fc_gemm_isa()
+    Py_ssize_t fc_gemm_packed_weights_size_float(Py_ssize_t F, Py_ssize_t K)
+    Py_ssize_t fc_gemm_packed_weights_size_double(Py_ssize_t F, Py_ssize_t K)
+    void fc_gemm_pack_weights_float(const float *w, Py_ssize_t F, Py_ssize_t K,
+                                    float *packed)
+    void fc_gemm_pack_weights_double(const double *w, Py_ssize_t F,
+                                     Py_ssize_t K, double *packed)
+    Py_ssize_t fc_gemm_tile_cols_float(Py_ssize_t K)
+    Py_ssize_t fc_gemm_tile_cols_double(Py_ssize_t K)
+    Py_ssize_t fc_gemm_work_size_float(Py_ssize_t K)
+    Py_ssize_t fc_gemm_work_size_double(Py_ssize_t K)
+    int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
+                                  const float *wpack, Py_ssize_t F,
+                                  const float *bias, Py_ssize_t l0,
+                                  Py_ssize_t l1, float *work, float *y)
+    int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
+                                   const double *wpack, Py_ssize_t F,
+                                   const double *bias, Py_ssize_t l0,
+                                   Py_ssize_t l1, double *work, double *y)
+
     int fc_openmp_enabled()
     int fc_default_threads()

@@ -186,11 +186,65 @@ def col2im(const floating[:, :, ::1] cols, g):
 
 
 # --------------------------------------------------------------------------
-# conv2d, GEMM path: tiles of im2col columns (bounded workspace) times the
-# group's filter matrix.  Row-major Y (Fg x lt) = Wg (Fg x K) @ cols (K x lt)
-# is column-major Y^T = cols^T Wg^T: gemm('N', 'N', lt, Fg, K, cols, Wg).
+# conv2d, GEMM path.  Forward: fastconv's own packed GEMM, im2col fused into
+# the packing of tiles of output positions (src_c/gemm.c).  Backward: tiles
+# of im2col columns in a bounded workspace and BLAS.  Row-major
+# Y (Fg x lt) = Wg (Fg x K) @ cols (K x lt) is column-major Y^T = cols^T Wg^T.
 # 1x1 stride-1 unpadded convolutions read x itself as the column matrix.
 # --------------------------------------------------------------------------
+
+def gemm_isa():
+    """The micro-kernels in use: "avx512", "avx2" or "generic"."""
+    return c.fc_gemm_isa().decode()
+
+
+def _init_gemm(isa):
+    cdef bytes name = (isa or "").encode()
+    if c.fc_gemm_init(name) != c.FC_OK:
+        raise ImportError(
+            f"fastconv: FASTCONV_ISA={isa!r} is not one of 'avx512', 'avx2', "
+            f"'generic' supported by this CPU")
+
+
+cdef inline Py_ssize_t _packed_size(Py_ssize_t F, Py_ssize_t K,
+                                    floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_packed_weights_size_float(F, K)
+    else:
+        return c.fc_gemm_packed_weights_size_double(F, K)
+
+
+cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
+                               floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_pack_weights_float(w, F, K, packed)
+    else:
+        c.fc_gemm_pack_weights_double(w, F, K, packed)
+
+
+cdef inline Py_ssize_t _tile_cols(Py_ssize_t K, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_tile_cols_float(K)
+    else:
+        return c.fc_gemm_tile_cols_double(K)
+
+
+cdef inline Py_ssize_t _work_size(Py_ssize_t K, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_work_size_float(K)
+    else:
+        return c.fc_gemm_work_size_double(K)
+
+
+cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
+                           const floating *wpack, Py_ssize_t F,
+                           const floating *bias, Py_ssize_t l0, Py_ssize_t l1,
+                           floating *work, floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, l0, l1, work, y)
+    else:
+        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, l0, l1, work, y)
+
 
 cdef inline bint _pointwise(g):
     return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
@@ -214,53 +268,46 @@ def _check_int(**sizes):
 def conv2d_gemm(const floating[:, :, :, ::1] x,
                 const floating[:, :, :, ::1] w,
                 const floating[::1] b, g):
-    """Forward convolution by tiled im2col + gemm.  # IN x, w, b  # OUT new"""
+    """Forward convolution by the packed GEMM.  # IN x, w, b  # OUT new"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
-    cdef bint pw = _pointwise(g)
-    cdef Py_ssize_t tile = _tile(L, K, sizeof(floating))
+    cdef floating *tag = NULL
+    cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
+    cdef Py_ssize_t tile = min(L, _tile_cols(K, tag))
+    cdef Py_ssize_t wsize = _work_size(K, tag)
     cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
-    cdef Py_ssize_t item, n, t, l0, l1, gi, f, l
+    cdef Py_ssize_t item, n, t, l0, gi
     cdef int nt = _threads()
+    cdef floating *packed = NULL
     cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef const floating *a
-    cdef int lda
-    cdef floating *yp
-    _check_int(K=K, L=L)
+    cdef floating *ws
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    if not pw:
-        buf = <floating *> malloc(nt * K * tile * sizeof(floating))
-        if buf == NULL:
-            raise MemoryError("conv2d: could not allocate the im2col workspace")
-    with nogil, parallel(num_threads=nt):
-        ws = buf + threadid() * K * tile if buf != NULL else NULL
-        for item in prange(N * ntiles, schedule='static'):
+    packed = <floating *> malloc(groups * psize * sizeof(floating))
+    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    if packed == NULL or buf == NULL:
+        free(packed)
+        free(buf)
+        raise MemoryError("conv2d: could not allocate the GEMM workspace")
+    with nogil:
+        for gi in range(groups):
+            _pack_weights(&w[0, 0, 0, 0] + gi * Fg * K, Fg, K, packed + gi * psize)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for item in prange(N * ntiles, schedule='static'):
                 n = item // ntiles
                 t = item - n * ntiles
                 l0 = t * tile
-                l1 = min(L, l0 + tile)
                 for gi in range(groups):
-                    if pw:
-                        a = &x[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0
-                        lda = <int> L
-                    else:
-                        _im2col(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
-                                &gc, l0, l1, ws)
-                        a = ws
-                        lda = <int> (l1 - l0)
-                    yp = &y[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0
-                    for f in range(Fg):
-                        for l in range(l1 - l0):
-                            yp[f * L + l] = b[gi * Fg + f]
-                    gemm(c'N', c'N', <int> (l1 - l0), <int> Fg, <int> K,
-                         <floating> 1, a, lda, &w[0, 0, 0, 0] + gi * Fg * K,
-                         <int> K, <floating> 1, yp, <int> L)
+                    _gemm_tile(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW, &gc,
+                               packed + gi * psize, Fg, &b[0] + gi * Fg, l0,
+                               min(L, l0 + tile), ws,
+                               &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
+    free(packed)
     free(buf)
     return out
 

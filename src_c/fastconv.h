@@ -109,6 +109,47 @@ int fc_avg_pool2d_backward_float(const float *grad_y, const fc_geom *g,
 int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
                                   int count_include_pad, double *grad_x);
 
+/* ---- gemm.c / ukernel.c: convolution as a packed GEMM ------------------
+ * fc_gemm_init(isa): choose the micro-kernels: "avx512", "avx2", "generic",
+ *   or NULL/"" for the best the CPU supports.  Returns FC_EINDEX if the
+ *   named one is unknown or unsupported.  Call once, before any kernel.
+ * fc_gemm_isa(): the name of the kernels in use.
+ * fc_gemm_packed_weights_size_<T>(F, K): elements of packed weights.
+ * fc_gemm_pack_weights_<T>(w, F, K, packed)
+ *   w      IN  (F, K) one group's filters, K = C/groups*kh*kw
+ *   packed OUT fc_gemm_packed_weights_size elements
+ * fc_gemm_tile_cols_<T>(K): output positions per tile (a function of K and
+ *   the kernels only, never of the thread count).
+ * fc_gemm_work_size_<T>(K): workspace elements per thread.
+ * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, l0, l1, work, y)
+ *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
+ *   wpack  IN  the group's packed weights
+ *   bias   IN  (F,) the group's biases
+ *   l0, l1     output positions, l1 - l0 <= fc_gemm_tile_cols(K)
+ *   work       fc_gemm_work_size(K) elements of scratch
+ *   y      OUT (F, Ho*Wo) the group's output planes; columns l0..l1 written
+ */
+int fc_gemm_init(const char *isa);
+const char *fc_gemm_isa(void);
+ptrdiff_t fc_gemm_packed_weights_size_float(ptrdiff_t F, ptrdiff_t K);
+ptrdiff_t fc_gemm_packed_weights_size_double(ptrdiff_t F, ptrdiff_t K);
+void fc_gemm_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t K,
+                                float *packed);
+void fc_gemm_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t K,
+                                 double *packed);
+ptrdiff_t fc_gemm_tile_cols_float(ptrdiff_t K);
+ptrdiff_t fc_gemm_tile_cols_double(ptrdiff_t K);
+ptrdiff_t fc_gemm_work_size_float(ptrdiff_t K);
+ptrdiff_t fc_gemm_work_size_double(ptrdiff_t K);
+int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
+                              const float *wpack, ptrdiff_t F,
+                              const float *bias, ptrdiff_t l0, ptrdiff_t l1,
+                              float *work, float *y);
+int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
+                               const double *wpack, ptrdiff_t F,
+                               const double *bias, ptrdiff_t l0, ptrdiff_t l1,
+                               double *work, double *y);
+
 /* ---- threads.c --------------------------------------------------------
  * fc_openmp_enabled(): 1 if this build has OpenMP, else 0.
  * fc_default_threads(): omp_get_max_threads() (OMP_NUM_THREADS or the core

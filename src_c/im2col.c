@@ -4,9 +4,11 @@
 #include "templating.h"
 
 #define TYPE float
+#include "im2col_row.tmpl.h"
 #include "im2col.tmpl.h"
 #undef TYPE
 
 #define TYPE double
+#include "im2col_row.tmpl.h"
 #include "im2col.tmpl.h"
 #undef TYPE

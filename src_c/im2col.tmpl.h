@@ -1,51 +1,16 @@
 /* im2col / col2im for one image, written once on TYPE (see im2col.c).
  * Documented in fastconv.h.  Each row (c, i, j) of the column matrix is a
- * shifted, strided copy of plane c; rows are walked one output row (oh) at a
- * time so the middle of each segment is a plain copy with no bounds tests. */
+ * shifted, strided copy of plane c (im2col_row.tmpl.h); col2im walks the same
+ * segments and adds instead of copying. */
 
 int CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                           ptrdiff_t l0, ptrdiff_t l1, TYPE *restrict cols)
 {
-    const ptrdiff_t ld = l1 - l0;
     TYPE *restrict dst = cols;
-    for (ptrdiff_t c = 0; c < g->C; ++c) {
-        const TYPE *plane = x + c * g->H * g->W;
-        for (ptrdiff_t i = 0; i < g->kh; ++i) {
-            for (ptrdiff_t j = 0; j < g->kw; ++j, dst += ld) {
-                const ptrdiff_t off_w = j * g->dw - g->pl;
-                ptrdiff_t lo, hi;
-                fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
-                ptrdiff_t l = l0;
-                while (l < l1) {
-                    const ptrdiff_t oh = l / g->Wo;
-                    const ptrdiff_t ow0 = l - oh * g->Wo;
-                    const ptrdiff_t ow1 = fc_min(g->Wo, ow0 + (l1 - l));
-                    TYPE *restrict out = dst + (l - l0);  /* out[ow - ow0] */
-                    const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
-                    ptrdiff_t a = ow1, b = ow1;                 /* copy range */
-                    if (ih >= 0 && ih < g->H) {
-                        a = fc_min(fc_max(ow0, lo), ow1);
-                        b = fc_max(a, fc_min(ow1, hi));
-                    }
-                    for (ptrdiff_t ow = ow0; ow < a; ++ow) out[ow - ow0] = 0;
-                    if (a < b) {
-                        /* first valid input cell of the segment */
-                        const TYPE *restrict row =
-                            plane + ih * g->W + a * g->sw + off_w;
-                        TYPE *restrict o = out + (a - ow0);
-                        const ptrdiff_t n = b - a;
-                        if (g->sw == 1) {
-                            for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k];
-                        } else {
-                            for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k * g->sw];
-                        }
-                    }
-                    for (ptrdiff_t ow = b; ow < ow1; ++ow) out[ow - ow0] = 0;
-                    l += ow1 - ow0;
-                }
-            }
-        }
-    }
+    for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t i = 0; i < g->kh; ++i)
+            for (ptrdiff_t j = 0; j < g->kw; ++j, dst += l1 - l0)
+                CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1, dst);
     return FC_OK;
 }
 

@@ -1,0 +1,207 @@
+/* The GEMM micro-kernels for each instruction set, and the runtime choice
+ * between them.  The AVX2 and AVX-512 kernels are compiled for their target
+ * with function attributes, so the library itself needs no -m flags and runs
+ * on any x86-64 CPU; fc_gemm_init() picks the best kernel the CPU supports. */
+#include <string.h>
+
+#include "fastconv.h"
+#include "ukernel.h"
+
+/* ---- generic C: the compiler vectorises for the baseline ISA ---------- */
+#define UK_TARGET
+#define VZERO() 0
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSET1(x) (x)
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VADD(a, b) ((a) + (b))
+#define VL 1
+#define MR 4
+
+#define TYPE float
+#define VEC float
+#define NV 16
+#define UK_NAME uk_generic_float
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
+#undef VEC
+#undef TYPE
+
+#define TYPE double
+#define VEC double
+#define NV 8
+#define UK_NAME uk_generic_double
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
+#undef VEC
+#undef TYPE
+
+#undef MR
+#undef VL
+#undef UK_TARGET
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VADD
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FC_HAVE_X86 1
+
+/* ---- AVX2 + FMA: 16 ymm registers, MR x 2 accumulators ---------------- */
+#define UK_TARGET __attribute__((target("avx2,fma")))
+#define MR 6
+#define NV 2
+
+#define TYPE float
+#define VEC __m256
+#define VL 8
+#define VZERO() _mm256_setzero_ps()
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VADD(a, b) _mm256_add_ps((a), (b))
+#define UK_NAME uk_avx2_float
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VADD
+#undef TYPE
+
+#define TYPE double
+#define VEC __m256d
+#define VL 4
+#define VZERO() _mm256_setzero_pd()
+#define VLOAD(p) _mm256_loadu_pd(p)
+#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
+#define VSET1(x) _mm256_set1_pd(x)
+#define VFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define VADD(a, b) _mm256_add_pd((a), (b))
+#define UK_NAME uk_avx2_double
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VADD
+#undef TYPE
+
+#undef NV
+#undef MR
+#undef UK_TARGET
+
+/* ---- AVX-512F: 32 zmm registers, MR x 2 accumulators ------------------ */
+#define UK_TARGET __attribute__((target("avx512f")))
+#define MR 12
+#define NV 2
+
+#define TYPE float
+#define VEC __m512
+#define VL 16
+#define VZERO() _mm512_setzero_ps()
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#define UK_NAME uk_avx512_float
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VADD
+#undef TYPE
+
+#define TYPE double
+#define VEC __m512d
+#define VL 8
+#define VZERO() _mm512_setzero_pd()
+#define VLOAD(p) _mm512_loadu_pd(p)
+#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
+#define VSET1(x) _mm512_set1_pd(x)
+#define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define VADD(a, b) _mm512_add_pd((a), (b))
+#define UK_NAME uk_avx512_double
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef VEC
+#undef VL
+#undef VZERO
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VFMA
+#undef VADD
+#undef TYPE
+
+#undef NV
+#undef MR
+#undef UK_TARGET
+#endif /* x86-64 */
+
+static const fc_ukernel_float kernels_float[] = {
+#ifdef FC_HAVE_X86
+    {"avx512", 12, 32, uk_avx512_float},
+    {"avx2", 6, 16, uk_avx2_float},
+#endif
+    {"generic", 4, 16, uk_generic_float},
+};
+static const fc_ukernel_double kernels_double[] = {
+#ifdef FC_HAVE_X86
+    {"avx512", 12, 16, uk_avx512_double},
+    {"avx2", 6, 8, uk_avx2_double},
+#endif
+    {"generic", 4, 8, uk_generic_double},
+};
+#define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
+
+/* The kernels in use; generic until fc_gemm_init() runs. */
+const fc_ukernel_float *fc_uk_float = &kernels_float[N_KERNELS - 1];
+const fc_ukernel_double *fc_uk_double = &kernels_double[N_KERNELS - 1];
+
+static int cpu_supports(const char *isa)
+{
+#ifdef FC_HAVE_X86
+    __builtin_cpu_init();
+    if (strcmp(isa, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(isa, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return strcmp(isa, "generic") == 0;
+}
+
+int fc_gemm_init(const char *isa)
+{
+    for (size_t i = 0; i < N_KERNELS; ++i) {
+        const char *name = kernels_float[i].isa;
+        const int wanted = (isa == NULL || isa[0] == '\0') ? 1 : strcmp(isa, name) == 0;
+        if (wanted && cpu_supports(name)) {
+            fc_uk_float = &kernels_float[i];
+            fc_uk_double = &kernels_double[i];
+            return FC_OK;
+        }
+    }
+    return FC_EINDEX;
+}
+
+const char *fc_gemm_isa(void) { return fc_uk_float->isa; }

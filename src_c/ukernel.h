@@ -1,0 +1,27 @@
+/* The micro-kernel table shared by ukernel.c (which fills it) and gemm.c
+ * (which calls it).  Internal to src_c/. */
+#ifndef FC_UKERNEL_H
+#define FC_UKERNEL_H
+
+#include <stddef.h>
+
+typedef struct {
+    const char *isa;
+    ptrdiff_t mr, nr;
+    void (*run)(ptrdiff_t kc, const float *a, const float *b, float *c,
+                ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+                const float *bias);
+} fc_ukernel_float;
+
+typedef struct {
+    const char *isa;
+    ptrdiff_t mr, nr;
+    void (*run)(ptrdiff_t kc, const double *a, const double *b, double *c,
+                ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+                const double *bias);
+} fc_ukernel_double;
+
+extern const fc_ukernel_float *fc_uk_float;
+extern const fc_ukernel_double *fc_uk_double;
+
+#endif

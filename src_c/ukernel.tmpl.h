@@ -1,0 +1,62 @@
+/* One GEMM micro-kernel, instantiated by ukernel.c for each (ISA, type):
+ *
+ *   C[r, q] = (accumulate ? C[r, q] : bias[r]) + sum_k A[k, r] * B[k, q]
+ *
+ * for r < m <= MR rows and q < n <= NR columns, where A is a packed panel of
+ * kc x MR (k-major) and B a packed panel of kc x NR.  The MR x NR accumulators
+ * live in registers; k runs in order, so a given output element is summed in
+ * the same order wherever its tile falls (results do not depend on tiling or
+ * thread count).  Parameters (macros): UK_NAME, UK_TARGET, TYPE, MR, NV
+ * (vectors per row), VL (lanes per vector), VEC, VZERO, VLOAD, VSTORE, VSET1,
+ * VFMA(a, b, c) = a*b + c, VADD. */
+
+#define NR (NV * VL)
+
+UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
+                              const TYPE *restrict b, TYPE *restrict c,
+                              ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                              int accumulate, const TYPE *restrict bias)
+{
+    VEC acc[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = VZERO();
+
+    for (ptrdiff_t k = 0; k < kc; ++k) {
+        VEC bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = VLOAD(b + k * NR + v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            const VEC ar = VSET1(a[k * MR + r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+    }
+
+    if (m == MR && n == NR) {
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            TYPE *restrict cr = c + r * ldc;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                const VEC base = accumulate ? VLOAD(cr + v * VL) : VSET1(bias[r]);
+                VSTORE(cr + v * VL, VADD(base, acc[r][v]));
+            }
+        }
+    } else {                    /* edge tile: spill, then copy what is valid */
+        TYPE tmp[MR * NR];
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) VSTORE(tmp + r * NR + v * VL, acc[r][v]);
+        for (ptrdiff_t r = 0; r < m; ++r) {
+            TYPE *restrict cr = c + r * ldc;
+            for (ptrdiff_t q = 0; q < n; ++q)
+                cr[q] = (accumulate ? cr[q] : bias[r]) + tmp[r * NR + q];
+        }
+    }
+}
+
+#undef NR

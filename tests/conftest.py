@@ -1,0 +1,104 @@
+"""Shared fixtures for the fastconv test suite.
+
+Fixtures
+--------
+dtype   : every supported float dtype (float32 is always run).
+rng     : a NumPy Generator seeded from the test's node id (reproducible, but
+          different tests see different data).
+impl    : the compiled package ``fastconv`` and its pure-NumPy twin
+          ``fastconv.reference``; both must satisfy the same contract.
+torch   : the ``torch`` module.  Missing torch skips the test on a user's
+          machine and fails it in CI (``CI=true``), where torch is installed.
+tol     : ``tol(dtype, n_terms=1) -> dict(rtol=..., atol=...)`` for
+          ``np.testing.assert_allclose``.
+
+Tolerance policy
+----------------
+Pure data movement (im2col, max pooling and its indices) is compared exactly.
+Everything that sums terms (convolutions, col2im, average pooling, gradient
+scatters) is compared with ``RTOL`` / ``ATOL`` below, where the absolute
+tolerance grows with ``sqrt(n_terms)``, the number of products summed into one
+output element (C/groups*kh*kw for a forward convolution, N*Ho*Wo for
+grad_weight, ...).  Why: inputs are O(1) standard-normal values, so an output
+that sums K terms has magnitude ~sqrt(K), and two implementations that add the
+same K terms in a different order (oneDNN, BLAS blocking, a direct loop) differ
+by about eps*sqrt(K)*|partial sums| ~ eps*K in float32 (eps = 6e-8), e.g. ~1e-5
+for K = 144.  Scaling ATOL by sqrt(K) gives a margin of ~10x over that estimate
+for the shapes used here while staying many orders of magnitude below the size
+of any genuine bug (a wrong, missing or extra term is O(1)).  RTOL is not
+scaled: relative to an output of size sqrt(K) the error is eps*sqrt(K) << 1e-5.
+"""
+
+import importlib
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+try:  # hypothesis is a test dependency; register a modest, deadline-free profile
+    from hypothesis import settings
+
+    settings.register_profile("fastconv", max_examples=50, deadline=None)
+    settings.load_profile("fastconv")
+except ImportError:  # pragma: no cover
+    pass
+
+
+DTYPES = [np.float32, np.float64]
+
+# Base tolerances for one term (see the module docstring for the scaling rule).
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+ATOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+def tolerance(dtype, n_terms=1):
+    """rtol/atol for comparing results that each sum ``n_terms`` products."""
+    dt = np.dtype(dtype)
+    scale = max(1.0, math.sqrt(n_terms))
+    return {"rtol": RTOL[dt], "atol": ATOL[dt] * scale}
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng(request):
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(
+    scope="session",
+    params=["fastconv", "fastconv.reference"],
+    ids=["compiled", "reference"],
+)
+def impl(request):
+    return importlib.import_module(request.param)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    try:
+        import torch as _torch
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        msg = f"torch is required for the parity tests: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return _torch
+
+
+@pytest.fixture(scope="session")
+def tol():
+    return tolerance
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m)."""
+    for item in items:
+        if "torch" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.oracle)

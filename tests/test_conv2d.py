@@ -1,0 +1,406 @@
+"""conv2d / conv2d_backward: torch parity, finite differences, twin sweep, worked examples."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import fastconv
+import fastconv.reference
+
+ALGORITHMS = ["auto", "gemm", "direct"]
+
+# torch warns that it copies the input for even-kernel "same" padding; that is its business.
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv_out_shape(N, F, H, W, k, s, p, d):
+    """Output shape from the formula (W - d*(k-1) - 1 + 2P)/S + 1, "same" and "valid" included."""
+    (kh, kw), (sh, sw), (dh, dw) = _pair(k), _pair(s), _pair(d)
+    if p == "same":
+        return (N, F, H, W)
+    if p == "valid":
+        p = 0
+    ph, pw = _pair(p)
+    return (
+        N,
+        F,
+        (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+        (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1,
+    )
+
+
+# (N, C, H, W, F, kernel, stride, padding, dilation, groups, bias)
+CASES = [
+    (2, 3, 8, 8, 4, 3, 1, 0, 1, 1, True),
+    (2, 3, 9, 7, 5, (3, 2), (2, 1), (1, 0), 1, 1, False),
+    (1, 4, 10, 10, 6, 3, 2, 1, 2, 2, True),  # groups=2 + dilation
+    (2, 4, 7, 7, 4, 3, 1, "same", 1, 4, True),  # depthwise
+    (2, 3, 7, 7, 6, 3, 1, 1, 1, 3, True),  # depthwise, channel multiplier 2
+    (1, 2, 8, 8, 3, 4, 1, "same", 1, 1, True),  # even kernel: asymmetric "same"
+    (1, 2, 9, 6, 3, (2, 4), 1, "same", (2, 1), 1, False),  # even kernels, dilated "same"
+    (1, 3, 6, 7, 2, (2, 2), 1, "same", (3, 1), 1, True),  # dilation 3 * (k-1) = 3: odd total pad
+    (2, 3, 6, 6, 2, 3, 1, "valid", 1, 1, True),
+    (1, 6, 5, 5, 4, 1, 1, 0, 1, 2, False),  # 1x1 conv with groups
+    (2, 2, 11, 9, 3, 3, (3, 2), (2, 1), (1, 2), 1, True),
+    (1, 3, 5, 5, 2, 5, 1, 0, 1, 1, True),  # kernel == input -> 1x1 output
+    (1, 6, 8, 8, 9, 3, 2, 1, 1, 3, True),  # groups=3, F=9
+    (2, 1, 1, 1, 3, 1, 1, 0, 1, 1, True),  # 1x1 image
+]
+CASE_IDS = [
+    f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
+        " ", ""
+    )
+    for c in CASES
+]
+
+
+def _make(case, dtype, rng):
+    N, C, H, W, F, k, s, p, d, g, has_bias = case
+    kh, kw = _pair(k)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C // g, kh, kw)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype) if has_bias else None
+    return x, w, b
+
+
+def _msg(op, case, dtype, impl, algorithm):
+    N, C, H, W, F, k, s, p, d, g, has_bias = case
+    return (
+        f"{op} [{getattr(impl, '__name__', impl)} algorithm={algorithm}] x=({N},{C},{H},{W}) "
+        f"F={F} kernel={k} stride={s} padding={p} dilation={d} groups={g} "
+        f"bias={has_bias} dtype={np.dtype(dtype).name}"
+    )
+
+
+def _torch_conv(torch, x, w, b, s, p, d, g, grad_out=None):
+    """Forward (and optionally autograd backward) with torch, in the input dtype."""
+    xt = torch.from_numpy(x.copy()).requires_grad_(grad_out is not None)
+    wt = torch.from_numpy(w.copy()).requires_grad_(grad_out is not None)
+    bt = None
+    if b is not None:
+        bt = torch.from_numpy(b.copy()).requires_grad_(grad_out is not None)
+    pad = p if isinstance(p, str) else _pair(p)
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=_pair(s), padding=pad, dilation=_pair(d), groups=g)
+    if grad_out is None:
+        return y.detach().numpy()
+    y.backward(torch.from_numpy(grad_out.copy()))
+    return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_conv2d_matches_torch(case, algorithm, impl, dtype, rng, torch, tol):
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, b = _make(case, dtype, rng)
+    got = impl.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g, algorithm=algorithm)
+    want = _torch_conv(torch, x, w, b, s, p, d, g)
+    msg = _msg("conv2d", case, dtype, impl, algorithm)
+    assert got.shape == conv_out_shape(N, F, H, W, k, s, p, d) == want.shape, msg
+    assert got.dtype == np.dtype(dtype), msg
+    np.testing.assert_allclose(got, want, err_msg=msg, **tol(dtype, w[0].size))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_conv2d_backward_matches_torch(case, algorithm, impl, dtype, rng, torch, tol):
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, _ = _make(case, dtype, rng)
+    b = np.zeros(F, dtype=dtype)  # torch needs a bias to report grad_bias
+    out_shape = conv_out_shape(N, F, H, W, k, s, p, d)
+    grad_out = rng.standard_normal(out_shape).astype(dtype)
+    _, gx_t, gw_t, gb_t = _torch_conv(torch, x, w, b, s, p, d, g, grad_out=grad_out)
+    gx, gw, gb = impl.conv2d_backward(
+        grad_out, x, w, stride=s, padding=p, dilation=d, groups=g, algorithm=algorithm
+    )
+    msg = _msg("conv2d_backward", case, dtype, impl, algorithm)
+    assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (F,), msg
+    assert gx.dtype == gw.dtype == gb.dtype == np.dtype(dtype), msg
+    n_pix = N * out_shape[2] * out_shape[3]
+    kh, kw = w.shape[2:]
+    np.testing.assert_allclose(gx, gx_t, err_msg="grad_x " + msg, **tol(dtype, (F // g) * kh * kw))
+    np.testing.assert_allclose(gw, gw_t, err_msg="grad_weight " + msg, **tol(dtype, n_pix))
+    np.testing.assert_allclose(gb, gb_t, err_msg="grad_bias " + msg, **tol(dtype, n_pix))
+
+
+@pytest.mark.parametrize("case", CASES[:8], ids=CASE_IDS[:8])
+def test_algorithms_agree(case, dtype, rng, tol):
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, b = _make(case, dtype, rng)
+    grad_out = rng.standard_normal(conv_out_shape(N, F, H, W, k, s, p, d)).astype(dtype)
+    geo = dict(stride=s, padding=p, dilation=d, groups=g)
+    ys = {a: fastconv.conv2d(x, w, b, algorithm=a, **geo) for a in ALGORITHMS}
+    grads = {a: fastconv.conv2d_backward(grad_out, x, w, algorithm=a, **geo) for a in ALGORITHMS}
+    for a in ("gemm", "direct"):
+        msg = _msg("conv2d", case, dtype, "fastconv", f"{a} vs auto")
+        np.testing.assert_allclose(ys[a], ys["auto"], err_msg=msg, **tol(dtype, w[0].size))
+        n_pix = N * grad_out.shape[2] * grad_out.shape[3]
+        for name, got, want, n in zip(
+            ("grad_x", "grad_weight", "grad_bias"), grads[a], grads["auto"],
+            (F * w.shape[2] * w.shape[3], n_pix, n_pix),
+        ):
+            np.testing.assert_allclose(got, want, err_msg=f"{name} {msg}", **tol(dtype, n))
+    # "auto" picks by shape, reproducibly: the same call gives the same bits.
+    np.testing.assert_array_equal(fastconv.conv2d(x, w, b, algorithm="auto", **geo), ys["auto"])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_conv2d_bias_none_equals_zero_bias(algorithm, impl, dtype, rng):
+    x = rng.standard_normal((2, 3, 6, 6)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    a = impl.conv2d(x, w, None, padding=1, algorithm=algorithm)
+    z = impl.conv2d(x, w, np.zeros(4, dtype=dtype), padding=1, algorithm=algorithm)
+    np.testing.assert_array_equal(a, z)
+    # bias is added per output channel
+    b = np.arange(1, 5, dtype=dtype)
+    y = impl.conv2d(x, w, b, padding=1, algorithm=algorithm)
+    np.testing.assert_allclose(y - a, np.broadcast_to(b[None, :, None, None], y.shape),
+                               rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_conv2d_int_and_pair_geometry_equal(impl, rng):
+    x = rng.standard_normal((1, 2, 9, 9))
+    w = rng.standard_normal((3, 2, 3, 3))
+    a = impl.conv2d(x, w, stride=2, padding=1, dilation=2)
+    b = impl.conv2d(x, w, stride=(2, 2), padding=(1, 1), dilation=(2, 2))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_conv2d_valid_equals_zero_padding(impl, rng):
+    x = rng.standard_normal((1, 2, 7, 6))
+    w = rng.standard_normal((3, 2, 3, 2))
+    np.testing.assert_array_equal(impl.conv2d(x, w, padding="valid"), impl.conv2d(x, w, padding=0))
+
+
+# --------------------------------------------------------------------------
+# finite differences (float64, independent of torch)
+# --------------------------------------------------------------------------
+
+FD_CASES = [
+    (2, 2, 5, 6, 3, 3, 1, 1, 1, 1, True),
+    (1, 4, 7, 7, 4, (3, 2), 2, (1, 0), (1, 2), 2, True),
+    (1, 2, 6, 6, 2, 4, 1, "same", 1, 1, True),
+    (1, 3, 6, 5, 6, 3, 1, 1, 1, 3, True),
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("case", FD_CASES, ids=[str(i) for i in range(len(FD_CASES))])
+def test_conv2d_backward_central_differences(case, algorithm, impl, rng):
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, b = _make(case, np.float64, rng)
+    geo = dict(stride=s, padding=p, dilation=d, groups=g, algorithm=algorithm)
+    grad_out = rng.standard_normal(conv_out_shape(N, F, H, W, k, s, p, d))
+
+    def loss(x_, w_, b_):  # random projection <grad_out, y>
+        return float(np.sum(grad_out * impl.conv2d(x_, w_, b_, **geo)))
+
+    gx, gw, gb = impl.conv2d_backward(grad_out, x, w, **geo)
+    h = 1e-4  # the loss is linear in each argument, so only rounding limits accuracy
+    msg = _msg("conv2d_backward(finite diff)", case, np.float64, impl, algorithm)
+    for name, arr, grad in (("x", x, gx), ("weight", w, gw), ("bias", b, gb)):
+        flat_idx = rng.choice(arr.size, size=min(6, arr.size), replace=False)
+        for fi in flat_idx:
+            idx = np.unravel_index(fi, arr.shape)
+            plus, minus = arr.copy(), arr.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            args_p = {"x": (plus, w, b), "weight": (x, plus, b), "bias": (x, w, plus)}[name]
+            args_m = {"x": (minus, w, b), "weight": (x, minus, b), "bias": (x, w, minus)}[name]
+            numeric = (loss(*args_p) - loss(*args_m)) / (2 * h)
+            np.testing.assert_allclose(
+                grad[idx], numeric, rtol=1e-6, atol=1e-7, err_msg=f"d/d{name}{idx} {msg}"
+            )
+
+
+# --------------------------------------------------------------------------
+# hypothesis: compiled vs reference, forward and backward
+# --------------------------------------------------------------------------
+
+
+def _maybe_int(draw, h, w):
+    if h == w and draw(st.booleans()):
+        return h
+    return (h, w)
+
+
+@st.composite
+def conv_geometries(draw):
+    groups = draw(st.integers(1, 3))
+    C = groups * draw(st.integers(1, 3))
+    F = groups * draw(st.integers(1, 3))
+    N = draw(st.integers(0, 2))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    mode = draw(st.sampled_from(["num", "num", "num", "same", "valid"]))
+    if mode == "same":
+        sh = sw = 1
+        s = draw(st.sampled_from([1, (1, 1)]))
+        ph = pw = 0
+        p = "same"
+    else:
+        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        s = _maybe_int(draw, sh, sw)
+        ph, pw = (0, 0) if mode == "valid" else (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        p = "valid" if mode == "valid" else _maybe_int(draw, ph, pw)
+    H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 5))
+    W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 5))
+    shape = conv_out_shape(N, F, H, W, (kh, kw), (sh, sw), p, (dh, dw))
+    assume(shape[2] >= 1 and shape[3] >= 1)
+    return dict(
+        N=N, C=C, H=H, W=W, F=F, kh=kh, kw=kw, s=s, p=p, d=_maybe_int(draw, dh, dw),
+        groups=groups, out_shape=shape,
+        bias=draw(st.booleans()),
+        algorithm=draw(st.sampled_from(ALGORITHMS)),
+        dtype=draw(st.sampled_from([np.float32, np.float64])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(g=conv_geometries())
+def test_conv2d_compiled_vs_reference(g, tol):
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    x = rng.standard_normal((g["N"], g["C"], g["H"], g["W"])).astype(dt)
+    w = rng.standard_normal((g["F"], g["C"] // g["groups"], g["kh"], g["kw"])).astype(dt)
+    b = rng.standard_normal(g["F"]).astype(dt) if g["bias"] else None
+    geo = dict(stride=g["s"], padding=g["p"], dilation=g["d"], groups=g["groups"])
+    msg = (
+        f"x={x.shape} weight={w.shape} bias={g['bias']} stride={g['s']} padding={g['p']} "
+        f"dilation={g['d']} groups={g['groups']} algorithm={g['algorithm']} dtype={np.dtype(dt).name}"
+    )
+    fast = fastconv.conv2d(x, w, b, algorithm=g["algorithm"], **geo)
+    slow = fastconv.reference.conv2d(x, w, b, **geo)
+    assert fast.shape == slow.shape == g["out_shape"], "conv2d " + msg
+    assert fast.dtype == slow.dtype == np.dtype(dt), "conv2d " + msg
+    np.testing.assert_allclose(fast, slow, err_msg="conv2d " + msg, **tol(dt, w[0].size))
+
+    grad_out = rng.standard_normal(g["out_shape"]).astype(dt)
+    fast = fastconv.conv2d_backward(grad_out, x, w, algorithm=g["algorithm"], **geo)
+    slow = fastconv.reference.conv2d_backward(grad_out, x, w, **geo)
+    n_pix = max(1, g["N"] * g["out_shape"][2] * g["out_shape"][3])
+    terms = ((g["F"] // g["groups"]) * g["kh"] * g["kw"], n_pix, n_pix)
+    for name, a, r, want_shape, n in zip(
+        ("grad_x", "grad_weight", "grad_bias"), fast, slow, (x.shape, w.shape, (g["F"],)), terms
+    ):
+        assert a.shape == r.shape == want_shape, f"{name} {msg}"
+        assert a.dtype == r.dtype == np.dtype(dt), f"{name} {msg}"
+        np.testing.assert_allclose(a, r, err_msg=f"{name} {msg}", **tol(dt, n))
+
+
+# --------------------------------------------------------------------------
+# worked examples from the cs231n notes (convolutional-networks)
+# --------------------------------------------------------------------------
+
+
+def _explicit_conv_element(x, w, b, n, f, i, j, stride, pad):
+    """One output element by a plain Python loop with zero padding by bounds test."""
+    _, C, H, W = x.shape
+    _, _, kh, kw = w.shape
+    acc = 0.0
+    for c in range(C):
+        for a in range(kh):
+            for q in range(kw):
+                r, t = i * stride - pad + a, j * stride - pad + q
+                if 0 <= r < H and 0 <= t < W:
+                    acc += float(x[n, c, r, t]) * float(w[f, c, a, q])
+    return acc + (0.0 if b is None else float(b[f]))
+
+
+def test_cs231n_255_input_stride2_pad1(impl, rng, tol):
+    # (W - F + 2P)/S + 1 = (255 - 3 + 2)/2 + 1 = 128  (not 129)
+    W_in, K, S, P, F = 255, 3, 2, 1, 16
+    expected = (W_in - K + 2 * P) // S + 1
+    assert expected == 128
+    x = rng.standard_normal((1, 3, W_in, W_in)).astype(np.float32)
+    w = rng.standard_normal((F, 3, K, K)).astype(np.float32)
+    b = rng.standard_normal(F).astype(np.float32)
+    y = impl.conv2d(x, w, b, stride=S, padding=P)
+    assert y.shape == (1, F, expected, expected)
+    for f, i, j in [(0, 0, 0), (5, 127, 127), (15, 64, 3), (9, 0, 127)]:
+        want = _explicit_conv_element(x, w, b, 0, f, i, j, S, P)
+        np.testing.assert_allclose(y[0, f, i, j], want, err_msg=f"y[0,{f},{i},{j}]", **tol(np.float32, 27))
+
+
+def test_cs231n_alexnet_conv1(impl, rng, tol):
+    # 227x227x3, 96 filters 11x11, stride 4, pad 0 -> (227 - 11)/4 + 1 = 55
+    x = rng.standard_normal((1, 3, 227, 227)).astype(np.float32)
+    w = rng.standard_normal((96, 3, 11, 11)).astype(np.float32)
+    b = rng.standard_normal(96).astype(np.float32)
+    expected = (227 - 11 + 0) // 4 + 1
+    assert expected == 55
+    y = impl.conv2d(x, w, b, stride=4, padding=0)
+    assert y.shape == (1, 96, 55, 55)
+    for f, i, j in [(0, 0, 0), (95, 54, 54), (40, 17, 33)]:
+        want = _explicit_conv_element(x, w, b, 0, f, i, j, 4, 0)
+        np.testing.assert_allclose(y[0, f, i, j], want, err_msg=f"y[0,{f},{i},{j}]", **tol(np.float32, 363))
+    # parameters: (k*k*c_in + 1) * c_out = (11*11*3 + 1) * 96 = 34,944
+    assert w.size + b.size == (11 * 11 * 3 + 1) * 96 == 34944
+
+
+def _full_explicit(x, w, b, stride, pad):
+    N, _, H, W = x.shape
+    F, _, kh, kw = w.shape
+    Ho, Wo = (H + 2 * pad - kh) // stride + 1, (W + 2 * pad - kw) // stride + 1
+    out = np.empty((N, F, Ho, Wo))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    out[n, f, i, j] = _explicit_conv_element(x, w, b, n, f, i, j, stride, pad)
+    return out
+
+
+@pytest.mark.parametrize(
+    "size, pad, expected",
+    [
+        (5, 1, 3),  # the notes' demo: 5x5x3 input, padded by 1 to 7x7x3, stride 2 -> 3x3x2
+        (7, 1, 4),  # a 7x7x3 input with pad 1 stride 2: (7 - 3 + 2)/2 + 1 = 4, not 3
+        (7, 0, 3),  # a 7x7x3 (already padded) input, pad 0 stride 2 -> 3x3x2
+    ],
+)
+def test_cs231n_demo_small_integers(size, pad, expected, impl, dtype, rng):
+    assert (size - 3 + 2 * pad) // 2 + 1 == expected
+    # Small integers as in the notes' demo: every product and sum is exact in float32.
+    x = rng.integers(0, 3, size=(1, 3, size, size)).astype(dtype)
+    w = rng.integers(-1, 2, size=(2, 3, 3, 3)).astype(dtype)
+    b = np.array([1, 0], dtype=dtype)
+    y = impl.conv2d(x, w, b, stride=2, padding=pad)
+    assert y.shape == (1, 2, expected, expected)
+    np.testing.assert_array_equal(y, _full_explicit(x, w, b, 2, pad),
+                                  err_msg=f"cs231n demo size={size} pad={pad}")
+
+
+# --------------------------------------------------------------------------
+# larger shapes, batch 1 and N = 0
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_larger_shape_batch1_and_empty_batch(algorithm, dtype, rng, torch, tol):
+    x = rng.standard_normal((3, 16, 28, 28)).astype(dtype)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    geo = dict(stride=1, padding=1, algorithm=algorithm)
+    msg = f"conv2d x={x.shape} w={w.shape} padding=1 algorithm={algorithm} dtype={np.dtype(dtype).name}"
+    y = fastconv.conv2d(x, w, b, **geo)
+    want = _torch_conv(torch, x, w, b, 1, 1, 1, 1)
+    np.testing.assert_allclose(y, want, err_msg=msg, **tol(dtype, 144))
+    y1 = fastconv.conv2d(x[:1], w, b, **geo)
+    assert y1.shape == (1, 32, 28, 28)
+    np.testing.assert_allclose(y1, want[:1], err_msg="batch 1 " + msg, **tol(dtype, 144))
+
+    y0 = fastconv.conv2d(x[:0], w, b, **geo)
+    assert y0.shape == (0, 32, 28, 28) and y0.dtype == np.dtype(dtype)
+    g0 = np.zeros((0, 32, 28, 28), dtype=dtype)
+    gx, gw, gb = fastconv.conv2d_backward(g0, x[:0], w, stride=1, padding=1, algorithm=algorithm)
+    assert gx.shape == (0, 16, 28, 28) and gw.shape == w.shape and gb.shape == (32,)
+    assert gx.dtype == gw.dtype == gb.dtype == np.dtype(dtype)
+    # an empty batch contributes nothing to the parameter gradients
+    np.testing.assert_array_equal(gw, np.zeros_like(w))
+    np.testing.assert_array_equal(gb, np.zeros_like(b))

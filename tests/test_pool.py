@@ -1,0 +1,368 @@
+"""max_pool2d / avg_pool2d and their backward passes: torch parity, ties, NaN, -inf, twin sweep."""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import fastconv
+import fastconv.reference
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def pool_out(size, k, s, p, d, ceil_mode):
+    """torch's pooling_output_shape: floor/ceil, and the last window must start inside."""
+    num = size + 2 * p - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-num // s) + 1
+        if (out - 1) * s >= size + p:
+            out -= 1
+    else:
+        out = num // s + 1
+    return out
+
+
+def pool_shape(shape, k, s, p, d, ceil_mode):
+    N, C, H, W = shape
+    (kh, kw) = _pair(k)
+    (sh, sw) = _pair(k if s is None else s)
+    (ph, pw), (dh, dw) = _pair(p), _pair(d)
+    return (N, C, pool_out(H, kh, sh, ph, dh, ceil_mode), pool_out(W, kw, sw, pw, dw, ceil_mode))
+
+
+# (N, C, H, W, kernel, stride, padding, dilation, ceil_mode)
+MAX_CASES = [
+    (2, 3, 8, 8, 2, None, 0, 1, False),
+    (2, 2, 9, 9, 3, 2, 1, 1, False),  # overlapping 3x3 s2
+    (2, 2, 9, 9, 3, 2, 1, 1, True),
+    (1, 2, 7, 10, (3, 2), (2, 1), (1, 0), 1, False),
+    (1, 2, 10, 8, 3, 1, 1, 2, False),  # dilation
+    (1, 3, 11, 7, (2, 3), (3, 2), (1, 1), (2, 1), True),
+    (2, 1, 5, 5, 5, None, 0, 1, False),  # kernel == input
+    (1, 2, 6, 6, 4, 3, 2, 1, True),
+    (1, 1, 1, 1, 1, None, 0, 1, False),  # 1x1 image
+    (2, 2, 8, 9, 3, 3, 1, 1, True),
+    (1, 2, 7, 7, 3, 1, 1, 1, False),  # overlapping 3x3 s1
+    (1, 2, 8, 8, 3, 2, 1, 3, True),  # dilation 3 with padding
+]
+MAX_IDS = [
+    f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-ceil{int(c[8])}".replace(" ", "")
+    for c in MAX_CASES
+]
+
+KINDS = ["normal", "small_ints", "all_equal", "nan_sparse", "nan_dense", "neg_inf"]
+
+
+def _data(kind, shape, dtype, rng):
+    if kind == "normal":
+        x = rng.standard_normal(shape)
+    elif kind == "small_ints":  # many ties
+        x = rng.integers(-1, 2, size=shape).astype(np.float64)
+    elif kind == "all_equal":
+        x = np.full(shape, 0.5)
+    elif kind == "nan_sparse":  # mostly a single NaN per window, if any
+        x = rng.standard_normal(shape)
+        x[rng.random(shape) < 0.08] = np.nan
+    elif kind == "nan_dense":  # several NaNs per window
+        x = rng.integers(-1, 2, size=shape).astype(np.float64)
+        x[rng.random(shape) < 0.45] = np.nan
+    elif kind == "neg_inf":  # whole windows of -inf next to the padding
+        x = np.full(shape, -np.inf)
+        mask = rng.random(shape) < 0.1
+        x[mask] = rng.standard_normal(int(mask.sum()))
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return x.astype(dtype)
+
+
+def _msg(op, case, dtype, impl, extra=""):
+    N, C, H, W, k, s, p, d, ceil = case[:9]
+    return (
+        f"{op} [{getattr(impl, '__name__', impl)}] x=({N},{C},{H},{W}) kernel_size={k} stride={s} "
+        f"padding={p} dilation={d} ceil_mode={ceil} dtype={np.dtype(dtype).name} {extra}"
+    )
+
+
+def _torch_max(torch, x, k, s, p, d, ceil_mode):
+    y, idx = torch.nn.functional.max_pool2d(
+        torch.from_numpy(x.copy()), _pair(k), stride=None if s is None else _pair(s),
+        padding=_pair(p), dilation=_pair(d), ceil_mode=ceil_mode, return_indices=True,
+    )
+    return y.numpy(), idx.numpy()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("case", MAX_CASES, ids=MAX_IDS)
+def test_max_pool2d_matches_torch(case, kind, impl, dtype, rng, torch):
+    N, C, H, W, k, s, p, d, ceil = case
+    x = _data(kind, (N, C, H, W), dtype, rng)
+    y, idx = impl.max_pool2d(x, k, stride=s, padding=p, dilation=d, ceil_mode=ceil, return_indices=True)
+    y_t, idx_t = _torch_max(torch, x, k, s, p, d, ceil)
+    msg = _msg("max_pool2d", case, dtype, impl, f"data={kind}")
+    assert y.shape == idx.shape == pool_shape(x.shape, k, s, p, d, ceil) == y_t.shape, msg
+    assert y.dtype == np.dtype(dtype), msg
+    assert idx.dtype == np.int64, msg
+    # Max pooling selects values: exact equality (NaN positions must agree too).
+    np.testing.assert_array_equal(y, y_t, err_msg="values " + msg)
+    np.testing.assert_array_equal(idx, idx_t, err_msg="indices " + msg)
+    # Independent of torch: indices are in-plane and point at the returned values.
+    assert idx.min(initial=0) >= 0 and idx.max(initial=0) < H * W, "indices out of range " + msg
+    picked = np.take_along_axis(x.reshape(N, C, H * W), idx.reshape(N, C, -1), axis=2)
+    np.testing.assert_array_equal(picked.reshape(y.shape), y, err_msg="x[indices] != y " + msg)
+    # return_indices=False gives the same values.
+    y2 = impl.max_pool2d(x, k, stride=s, padding=p, dilation=d, ceil_mode=ceil)
+    assert isinstance(y2, np.ndarray)
+    np.testing.assert_array_equal(y2, y, err_msg="return_indices=False " + msg)
+
+
+def test_max_pool2d_tie_break_first_in_scan_order(impl, dtype):
+    # 2x2 windows, stride 2, every window has a tie between two cells
+    x = np.array([[[[1, 3, 3, 0],
+                    [3, 2, 0, 3],
+                    [5, 5, 4, 7],
+                    [5, 5, 7, 7]]]], dtype=dtype)
+    y, idx = impl.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(y, [[[[3, 3], [5, 7]]]])
+    # first maximum in row-major scan order of the window
+    np.testing.assert_array_equal(idx, [[[[1, 2], [8, 11]]]])
+
+
+def test_max_pool2d_nan_rules(impl, dtype, torch):
+    # A NaN always wins over numbers; among several NaNs torch keeps the last one seen.
+    row = [np.nan, 5, 1, np.nan, 7, 3, 3, 2, 9, np.nan, 1, 1]
+    x = np.array(row, dtype=dtype).reshape(1, 1, 1, -1)
+    y, idx = impl.max_pool2d(x, (1, 3), stride=1, return_indices=True)
+    y_t, idx_t = _torch_max(torch, x, (1, 3), 1, 0, 1, False)
+    np.testing.assert_array_equal(y, y_t)
+    np.testing.assert_array_equal(idx, idx_t)
+    assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 0, 2])
+
+
+def test_max_pool2d_padding_never_wins(impl, dtype, torch):
+    # All -inf input: every window's max is -inf and its index is a real cell, not padding.
+    x = np.full((1, 2, 4, 5), -np.inf, dtype=dtype)
+    for k, p, s in [(3, 1, 1), (2, 1, 1), (3, 1, 2), ((3, 2), (1, 1), 1)]:
+        y, idx = impl.max_pool2d(x, k, stride=s, padding=p, return_indices=True)
+        assert np.all(y == -np.inf)
+        assert idx.min() >= 0 and idx.max() < 20, f"k={k} p={p}: {idx}"
+        _, idx_t = _torch_max(torch, x, k, s, p, 1, False)
+        np.testing.assert_array_equal(idx, idx_t, err_msg=f"k={k} p={p} s={s}")
+    # negative finite values near padding must beat the implicit padding
+    x = -np.arange(1, 10, dtype=dtype).reshape(1, 1, 3, 3)
+    y = impl.max_pool2d(x, 3, stride=1, padding=1)
+    assert np.all(y < 0), y
+
+
+# --------------------------------------------------------------------------
+# max_pool2d_backward
+# --------------------------------------------------------------------------
+
+BWD_MAX_CASES = [c for c in MAX_CASES if c[2] > 1]
+
+
+@pytest.mark.parametrize("kind", ["normal", "small_ints", "all_equal"])
+@pytest.mark.parametrize("case", BWD_MAX_CASES, ids=[i for c, i in zip(MAX_CASES, MAX_IDS) if c[2] > 1])
+def test_max_pool2d_backward_matches_torch(case, kind, impl, dtype, rng, torch, tol):
+    N, C, H, W, k, s, p, d, ceil = case
+    x = _data(kind, (N, C, H, W), dtype, rng)
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    y_t, idx_t = torch.nn.functional.max_pool2d(
+        xt, _pair(k), stride=None if s is None else _pair(s), padding=_pair(p),
+        dilation=_pair(d), ceil_mode=ceil, return_indices=True,
+    )
+    g = rng.standard_normal(tuple(y_t.shape)).astype(dtype)
+    y_t.backward(torch.from_numpy(g.copy()))
+    want = xt.grad.numpy()
+    msg = _msg("max_pool2d_backward", case, dtype, impl, f"data={kind}")
+    kh, kw = _pair(k)
+    # Overlapping windows may send several gradients to one cell (summed).
+    got = impl.max_pool2d_backward(g, idx_t.numpy(), x.shape)
+    assert got.shape == x.shape and got.dtype == np.dtype(dtype), msg
+    np.testing.assert_allclose(got, want, err_msg="torch indices " + msg, **tol(dtype, kh * kw))
+    # and through fastconv's own forward indices
+    _, idx = impl.max_pool2d(x, k, stride=s, padding=p, dilation=d, ceil_mode=ceil, return_indices=True)
+    got = impl.max_pool2d_backward(g, idx, x.shape)
+    np.testing.assert_allclose(got, want, err_msg="own indices " + msg, **tol(dtype, kh * kw))
+
+
+def test_max_pool2d_backward_scatter_sums_explicitly(impl, dtype, rng):
+    # independent of torch: grad_x[n, c].flat[idx] += grad_out
+    N, C, H, W = 2, 3, 5, 6
+    idx = rng.integers(0, H * W, size=(N, C, 3, 4)).astype(np.int64)
+    idx[0, 0] = 7  # all 12 outputs of one plane hit the same cell
+    g = rng.standard_normal(idx.shape).astype(dtype)
+    want = np.zeros((N, C, H * W))
+    for n in range(N):
+        for c in range(C):
+            np.add.at(want[n, c], idx[n, c].ravel(), g[n, c].ravel().astype(np.float64))
+    got = impl.max_pool2d_backward(g, idx, (N, C, H, W))
+    assert got.shape == (N, C, H, W) and got.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(got.reshape(N, C, -1), want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+# --------------------------------------------------------------------------
+# avg_pool2d and backward
+# --------------------------------------------------------------------------
+
+# (N, C, H, W, kernel, stride, padding)
+AVG_GEOMS = [
+    (2, 3, 8, 8, 2, None, 0),
+    (2, 2, 9, 9, 3, 2, 1),
+    (1, 2, 7, 10, (3, 2), (2, 1), (1, 0)),
+    (1, 2, 10, 7, 3, 3, 1),
+    (1, 2, 6, 6, 4, 3, 2),
+    (2, 1, 5, 5, 5, None, 0),
+    (1, 2, 7, 7, 3, 1, 1),
+    (1, 1, 11, 6, (5, 2), (3, 2), (2, 1)),
+]
+AVG_IDS = [f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}-k{c[4]}-s{c[5]}-p{c[6]}".replace(" ", "") for c in AVG_GEOMS]
+
+
+def _torch_avg(torch, x, k, s, p, ceil, cip, grad_out=None):
+    xt = torch.from_numpy(x.copy()).requires_grad_(grad_out is not None)
+    y = torch.nn.functional.avg_pool2d(
+        xt, _pair(k), stride=None if s is None else _pair(s), padding=_pair(p),
+        ceil_mode=ceil, count_include_pad=cip,
+    )
+    if grad_out is None:
+        return y.detach().numpy()
+    y.backward(torch.from_numpy(grad_out.copy()))
+    return y.detach().numpy(), xt.grad.numpy()
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False], ids=["cip1", "cip0"])
+@pytest.mark.parametrize("ceil_mode", [False, True], ids=["floor", "ceil"])
+@pytest.mark.parametrize("geom", AVG_GEOMS, ids=AVG_IDS)
+def test_avg_pool2d_forward_backward_match_torch(geom, ceil_mode, count_include_pad, impl, dtype, rng, torch, tol):
+    N, C, H, W, k, s, p = geom
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    kw_ = dict(stride=s, padding=p, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    want_shape = pool_shape(x.shape, k, s, p, 1, ceil_mode)
+    g = rng.standard_normal(want_shape).astype(dtype)
+    y_t, gx_t = _torch_avg(torch, x, k, s, p, ceil_mode, count_include_pad, grad_out=g)
+    kh, kw = _pair(k)
+    msg = (
+        f"avg_pool2d [{impl.__name__}] x={x.shape} kernel_size={k} stride={s} padding={p} "
+        f"ceil_mode={ceil_mode} count_include_pad={count_include_pad} dtype={np.dtype(dtype).name}"
+    )
+    y = impl.avg_pool2d(x, k, **kw_)
+    assert y.shape == want_shape == y_t.shape, msg
+    assert y.dtype == np.dtype(dtype), msg
+    np.testing.assert_allclose(y, y_t, err_msg=msg, **tol(dtype, kh * kw))
+    gx = impl.avg_pool2d_backward(g, x.shape, k, **kw_)
+    assert gx.shape == x.shape and gx.dtype == np.dtype(dtype), "backward " + msg
+    np.testing.assert_allclose(gx, gx_t, err_msg="backward " + msg, **tol(dtype, kh * kw))
+
+
+def test_avg_pool2d_explicit_divisors(impl):
+    # 3x3 ones, kernel 2, stride 2, padding 1: every window holds exactly one real cell
+    # on the corners, two on the edges; count_include_pad decides the divisor.
+    x = np.ones((1, 1, 3, 3))
+    y = impl.avg_pool2d(x, 2, stride=2, padding=1, count_include_pad=True)
+    np.testing.assert_allclose(y, [[[[0.25, 0.5], [0.5, 1.0]]]])
+    y = impl.avg_pool2d(x, 2, stride=2, padding=1, count_include_pad=False)
+    np.testing.assert_allclose(y, np.ones((1, 1, 2, 2)))
+
+
+def test_avg_pool2d_backward_is_adjoint(impl, dtype, rng):
+    # <avg_pool2d(x), g> == <x, avg_pool2d_backward(g)> for a linear operator
+    x = rng.standard_normal((2, 2, 9, 8)).astype(dtype)
+    for kw_ in (dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                dict(stride=1, padding=1, ceil_mode=False, count_include_pad=True)):
+        y = impl.avg_pool2d(x, 3, **kw_)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        gx = impl.avg_pool2d_backward(g, x.shape, 3, **kw_)
+        lhs = np.vdot(y.astype(np.float64), g.astype(np.float64))
+        rhs = np.vdot(x.astype(np.float64), gx.astype(np.float64))
+        scale = np.vdot(np.abs(x.astype(np.float64)), np.abs(gx.astype(np.float64))) + 1
+        assert abs(lhs - rhs) <= (1e-5 if dtype == np.float32 else 1e-12) * scale, (kw_, lhs, rhs)
+
+
+# --------------------------------------------------------------------------
+# hypothesis: compiled vs reference
+# --------------------------------------------------------------------------
+
+
+def _every_window_has_a_real_cell(size, k, s, p, d, out):
+    for o in range(out):
+        if not any(0 <= o * s - p + j * d < size for j in range(k)):
+            return False
+    return True
+
+
+@st.composite
+def pool_geometries(draw, with_dilation):
+    N = draw(st.integers(0, 2))
+    C = draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if with_dilation else (1, 1)
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))  # torch: pad <= k/2
+    stride_none = draw(st.booleans())
+    sh, sw = (kh, kw) if stride_none else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    ceil_mode = draw(st.booleans())
+    H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 6))
+    W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 6))
+    Ho, Wo = pool_out(H, kh, sh, ph, dh, ceil_mode), pool_out(W, kw, sw, pw, dw, ceil_mode)
+    assume(Ho >= 1 and Wo >= 1)
+    assume(_every_window_has_a_real_cell(H, kh, sh, ph, dh, Ho))
+    assume(_every_window_has_a_real_cell(W, kw, sw, pw, dw, Wo))
+    k = kh if kh == kw and draw(st.booleans()) else (kh, kw)
+    return dict(
+        shape=(N, C, H, W), out_shape=(N, C, Ho, Wo), kh=kh, kw=kw, k=k,
+        s=None if stride_none else (sh, sw), p=(ph, pw), d=(dh, dw), ceil_mode=ceil_mode,
+        data=draw(st.sampled_from(["normal", "ties", "nan"])), dtype=draw(st.sampled_from([np.float32, np.float64])),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(g=pool_geometries(with_dilation=True))
+def test_max_pool2d_compiled_vs_reference(g):
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    if g["data"] == "normal":
+        x = rng.standard_normal(g["shape"])
+    else:  # small integers force ties; optionally sprinkle NaNs (single and several per window)
+        x = rng.integers(-2, 3, size=g["shape"]).astype(np.float64)
+        if g["data"] == "nan":
+            x[rng.random(g["shape"]) < rng.uniform(0.05, 0.5)] = np.nan
+    x = x.astype(dt)
+    geo = dict(stride=g["s"], padding=g["p"], dilation=g["d"], ceil_mode=g["ceil_mode"])
+    msg = f"max_pool2d x={x.shape} kernel_size={g['k']} {geo} data={g['data']} dtype={np.dtype(dt).name}"
+    y_f, i_f = fastconv.max_pool2d(x, g["k"], return_indices=True, **geo)
+    y_r, i_r = fastconv.reference.max_pool2d(x, g["k"], return_indices=True, **geo)
+    assert y_f.shape == y_r.shape == i_f.shape == i_r.shape == g["out_shape"], msg
+    assert y_f.dtype == y_r.dtype == np.dtype(dt), msg
+    assert i_f.dtype == i_r.dtype == np.int64, msg
+    np.testing.assert_array_equal(y_f, y_r, err_msg=msg)
+    np.testing.assert_array_equal(i_f, i_r, err_msg=msg)
+    grad = rng.standard_normal(g["out_shape"]).astype(dt)
+    gx_f = fastconv.max_pool2d_backward(grad, i_f, g["shape"])
+    gx_r = fastconv.reference.max_pool2d_backward(grad, i_r, g["shape"])
+    assert gx_f.shape == gx_r.shape == g["shape"] and gx_f.dtype == np.dtype(dt), msg
+    tol = 1e-5 if dt == np.float32 else 1e-12
+    np.testing.assert_allclose(gx_f, gx_r, rtol=tol, atol=tol * g["kh"] * g["kw"], err_msg="backward " + msg)
+
+
+@settings(max_examples=50, deadline=None)
+@given(g=pool_geometries(with_dilation=False), cip=st.booleans())
+def test_avg_pool2d_compiled_vs_reference(g, cip, tol):
+    rng = np.random.default_rng(g["seed"])
+    dt = g["dtype"]
+    x = rng.standard_normal(g["shape"]).astype(dt)
+    geo = dict(stride=g["s"], padding=g["p"], ceil_mode=g["ceil_mode"], count_include_pad=cip)
+    msg = f"avg_pool2d x={x.shape} kernel_size={g['k']} {geo} dtype={np.dtype(dt).name}"
+    y_f = fastconv.avg_pool2d(x, g["k"], **geo)
+    y_r = fastconv.reference.avg_pool2d(x, g["k"], **geo)
+    assert y_f.shape == y_r.shape == g["out_shape"], msg
+    assert y_f.dtype == y_r.dtype == np.dtype(dt), msg
+    np.testing.assert_allclose(y_f, y_r, err_msg=msg, **tol(dt, g["kh"] * g["kw"]))
+    grad = rng.standard_normal(g["out_shape"]).astype(dt)
+    gx_f = fastconv.avg_pool2d_backward(grad, g["shape"], g["k"], **geo)
+    gx_r = fastconv.reference.avg_pool2d_backward(grad, g["shape"], g["k"], **geo)
+    assert gx_f.shape == gx_r.shape == g["shape"] and gx_f.dtype == np.dtype(dt), msg
+    np.testing.assert_allclose(gx_f, gx_r, err_msg="backward " + msg, **tol(dt, g["kh"] * g["kw"]))

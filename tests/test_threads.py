@@ -1,0 +1,107 @@
+"""Thread safety and thread-count independence of the compiled kernels."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastconv
+
+ALGORITHMS = ["auto", "gemm", "direct"]
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastconv.get_num_threads()
+    try:
+        yield before
+    finally:
+        fastconv.set_num_threads(before)
+
+
+def _jobs(dtype, seed):
+    """A list of (label, zero-argument callable) covering every kernel."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((4, 8, 13, 11)).astype(dtype)
+    w = rng.standard_normal((12, 4, 3, 3)).astype(dtype)
+    b = rng.standard_normal(12).astype(dtype)
+    geo = dict(stride=1, padding=1, groups=2)
+    g_conv = rng.standard_normal((4, 12, 13, 11)).astype(dtype)
+    cols = rng.standard_normal((4, 8 * 9, 6 * 5)).astype(dtype)  # 13x11, k3 s2 p0 -> 6x5
+    y, idx = fastconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+    g_pool = rng.standard_normal(y.shape).astype(dtype)
+    avg = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    g_avg = rng.standard_normal(fastconv.avg_pool2d(x, 3, **avg).shape).astype(dtype)
+    jobs = [
+        ("im2col", lambda: fastconv.im2col(x, 3, stride=2, padding=1, dilation=2)),
+        ("col2im", lambda: fastconv.col2im(cols, (13, 11), 3, stride=2)),
+        ("max_pool2d", lambda: fastconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)),
+        ("max_pool2d_backward", lambda: fastconv.max_pool2d_backward(g_pool, idx, x.shape)),
+        ("avg_pool2d", lambda: fastconv.avg_pool2d(x, 3, **avg)),
+        ("avg_pool2d_backward", lambda: fastconv.avg_pool2d_backward(g_avg, x.shape, 3, **avg)),
+    ]
+    for a in ALGORITHMS:
+        jobs.append((f"conv2d-{a}", lambda a=a: fastconv.conv2d(x, w, b, algorithm=a, **geo)))
+        jobs.append((f"conv2d_backward-{a}", lambda a=a: fastconv.conv2d_backward(g_conv, x, w, algorithm=a, **geo)))
+    return jobs
+
+
+def _as_list(out):
+    return list(out) if isinstance(out, tuple) else [out]
+
+
+def _assert_same(got, want, label):
+    got, want = _as_list(got), _as_list(want)
+    assert len(got) == len(want), label
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, f"{label} output {k}"
+        np.testing.assert_array_equal(g, w, err_msg=f"{label} output {k}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_thread_pool_matches_serial(dtype):
+    # Several independent problems, each run serially first, then all at once from a pool.
+    problems = [_jobs(dtype, seed) for seed in range(3)]
+    flat = [(f"{label} (problem {p})", fn) for p, jobs in enumerate(problems) for label, fn in jobs]
+    serial = [fn() for _, fn in flat]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(2):
+            futures = [pool.submit(fn) for _, fn in reversed(flat)]
+            concurrent = [f.result() for f in futures][::-1]
+            for (label, _), got, want in zip(flat, concurrent, serial):
+                _assert_same(got, want, "threaded " + label)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_results_independent_of_thread_count(dtype, restore_threads):
+    jobs = _jobs(dtype, 7)
+    results = {}
+    try:
+        for n in (1, 2, 3):
+            fastconv.set_num_threads(n)
+            assert fastconv.get_num_threads() == n
+            results[n] = [fn() for _, fn in jobs]
+    finally:
+        fastconv.set_num_threads(restore_threads)
+    for (label, _), one, two, three in zip(jobs, results[1], results[2], results[3]):
+        _assert_same(two, one, f"{label}: 2 threads vs 1")
+        _assert_same(three, one, f"{label}: 3 threads vs 1")
+
+
+def test_thread_pool_with_set_num_threads(restore_threads):
+    # Changing the thread count while other Python threads compute must not corrupt results.
+    jobs = _jobs(np.float32, 11)
+    serial = [fn() for _, fn in jobs]
+
+    def run_all(n):
+        fastconv.set_num_threads(n)
+        return [fn() for _, fn in jobs]
+
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            outs = list(pool.map(run_all, [1, 2, 1, 2]))
+    finally:
+        fastconv.set_num_threads(restore_threads)
+    for out in outs:
+        for (label, _), got, want in zip(jobs, out, serial):
+            _assert_same(got, want, f"{label} with concurrent set_num_threads")
