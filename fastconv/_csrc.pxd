@@ -63,10 +63,10 @@ cdef extern from "fastconv.h" nogil:
                                     float *packed)
     void fc_gemm_pack_weights_double(const double *w, Py_ssize_t F,
                                      Py_ssize_t K, double *packed)
-    Py_ssize_t fc_gemm_tile_cols_float(Py_ssize_t K)
-    Py_ssize_t fc_gemm_tile_cols_double(Py_ssize_t K)
-    Py_ssize_t fc_gemm_work_size_float(Py_ssize_t K)
-    Py_ssize_t fc_gemm_work_size_double(Py_ssize_t K)
+    Py_ssize_t fc_gemm_tile_cols_float()
+    Py_ssize_t fc_gemm_tile_cols_double()
+    Py_ssize_t fc_gemm_work_size_float()
+    Py_ssize_t fc_gemm_work_size_double()
     int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                                   const float *wpack, Py_ssize_t F,
                                   const float *bias, Py_ssize_t l0,

@@ -222,18 +222,18 @@ cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
         c.fc_gemm_pack_weights_double(w, F, K, packed)
 
 
-cdef inline Py_ssize_t _tile_cols(Py_ssize_t K, floating *tag) noexcept nogil:
+cdef inline Py_ssize_t _tile_cols(floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_tile_cols_float(K)
+        return c.fc_gemm_tile_cols_float()
     else:
-        return c.fc_gemm_tile_cols_double(K)
+        return c.fc_gemm_tile_cols_double()
 
 
-cdef inline Py_ssize_t _work_size(Py_ssize_t K, floating *tag) noexcept nogil:
+cdef inline Py_ssize_t _work_size(floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_work_size_float(K)
+        return c.fc_gemm_work_size_float()
     else:
-        return c.fc_gemm_work_size_double(K)
+        return c.fc_gemm_work_size_double()
 
 
 cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
@@ -275,8 +275,8 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
-    cdef Py_ssize_t tile = min(L, _tile_cols(K, tag))
-    cdef Py_ssize_t wsize = _work_size(K, tag)
+    cdef Py_ssize_t tile = min(L, _tile_cols(tag))
+    cdef Py_ssize_t wsize = _work_size(tag)
     cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
     cdef Py_ssize_t item, n, t, l0, gi
     cdef int nt = _threads()

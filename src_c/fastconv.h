@@ -118,15 +118,15 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  * fc_gemm_pack_weights_<T>(w, F, K, packed)
  *   w      IN  (F, K) one group's filters, K = C/groups*kh*kw
  *   packed OUT fc_gemm_packed_weights_size elements
- * fc_gemm_tile_cols_<T>(K): output positions per tile (a function of K and
- *   the kernels only, never of the thread count).
- * fc_gemm_work_size_<T>(K): workspace elements per thread.
+ * fc_gemm_tile_cols_<T>(): output positions per tile (fixed by the kernels,
+ *   never by the thread count).
+ * fc_gemm_work_size_<T>(): workspace elements per thread.
  * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, l0, l1, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
  *   bias   IN  (F,) the group's biases
- *   l0, l1     output positions, l1 - l0 <= fc_gemm_tile_cols(K)
- *   work       fc_gemm_work_size(K) elements of scratch
+ *   l0, l1     output positions, l1 - l0 <= fc_gemm_tile_cols()
+ *   work       fc_gemm_work_size() elements of scratch
  *   y      OUT (F, Ho*Wo) the group's output planes; columns l0..l1 written
  */
 int fc_gemm_init(const char *isa);
@@ -137,10 +137,10 @@ void fc_gemm_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t K,
                                 float *packed);
 void fc_gemm_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t K,
                                  double *packed);
-ptrdiff_t fc_gemm_tile_cols_float(ptrdiff_t K);
-ptrdiff_t fc_gemm_tile_cols_double(ptrdiff_t K);
-ptrdiff_t fc_gemm_work_size_float(ptrdiff_t K);
-ptrdiff_t fc_gemm_work_size_double(ptrdiff_t K);
+ptrdiff_t fc_gemm_tile_cols_float(void);
+ptrdiff_t fc_gemm_tile_cols_double(void);
+ptrdiff_t fc_gemm_work_size_float(void);
+ptrdiff_t fc_gemm_work_size_double(void);
 int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
                               const float *bias, ptrdiff_t l0, ptrdiff_t l1,

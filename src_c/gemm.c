@@ -6,11 +6,10 @@
 #include "templating.h"
 #include "ukernel.h"
 
-/* Packed B of one tile: about this many bytes (L2-resident). */
-#define FC_GEMM_B_BYTES (256 * 1024)
-#define FC_GEMM_MAX_COLS 4096
-/* K block: a kc x NR panel of B (8-16 KiB) stays in L1 across filter panels. */
-#define FC_GEMM_KC 128
+/* K block: a KC x NR panel of B (32 KiB with AVX-512) stays in L1 across
+ * the filter panels; a KC x NC block of B (512 KiB) stays in L2. */
+#define FC_GEMM_KC 256
+#define FC_GEMM_B_BYTES (512 * 1024)
 
 #define TYPE float
 #include "im2col_row.tmpl.h"

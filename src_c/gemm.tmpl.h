@@ -3,11 +3,11 @@
  *
  * For one image, one group and a tile of output positions [l0, l1):
  *   Y (F x n) = bias + Wp (F x K) @ B (K x n),  B = im2col columns l0..l1.
- * B is never formed as a whole: each of its rows is unfolded into a short
- * buffer and cut into NR-wide panels (k-major) in the workspace, which the
- * micro-kernel streams while the weights (packed once per call into MR-row
- * panels) stay in cache.  K is walked in blocks of KC so a B panel block
- * stays in L1 across all filter panels. */
+ * B is never formed as a whole: K is walked in blocks of KC, and for each
+ * block its rows are unfolded into a short buffer and cut into NR-wide
+ * panels (k-major) in the workspace (L2-sized).  Each kc x NR panel then
+ * stays in L1 while the micro-kernel streams the weights (packed once per
+ * call into MR-row panels) past it. */
 
 #define UK CAT(fc_uk_, TYPE)
 
@@ -30,17 +30,17 @@ void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
     }
 }
 
-ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(ptrdiff_t K)
+ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 {
     const ptrdiff_t nr = UK->nr;
-    ptrdiff_t n = FC_GEMM_B_BYTES / ((ptrdiff_t)sizeof(TYPE) * K) / nr * nr;
-    return fc_max(nr, fc_min(n, FC_GEMM_MAX_COLS));
+    const ptrdiff_t n = FC_GEMM_B_BYTES / ((ptrdiff_t)sizeof(TYPE) * FC_GEMM_KC);
+    return fc_max(nr, n / nr * nr);
 }
 
-ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(ptrdiff_t K)
+ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(void)
 {
-    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)(K);
-    return nc * K + nc;         /* packed B + one unfolded row */
+    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    return FC_GEMM_KC * nc + nc;     /* packed B block + one unfolded row */
 }
 
 int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
@@ -50,34 +50,36 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     TYPE *restrict y)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
-    const ptrdiff_t K = g->C * g->kh * g->kw, L = g->Ho * g->Wo;
+    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
     TYPE *restrict bpack = work;
-    TYPE *restrict row = work + panels * nr * K;
+    TYPE *restrict row = work + FC_GEMM_KC * CAT(fc_gemm_tile_cols_, TYPE)();
 
-    /* Pack B: panel p holds columns [p*nr, p*nr + nr) as K rows of nr. */
-    ptrdiff_t k = 0;
-    for (ptrdiff_t c = 0; c < g->C; ++c) {
-        for (ptrdiff_t i = 0; i < g->kh; ++i) {
-            for (ptrdiff_t j = 0; j < g->kw; ++j, ++k) {
-                CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1, row);
-                for (ptrdiff_t q = n; q < panels * nr; ++q) row[q] = 0;
-                for (ptrdiff_t p = 0; p < panels; ++p)
-                    memcpy(bpack + (p * K + k) * nr, row + p * nr,
-                           (size_t)nr * sizeof(TYPE));
-            }
+    /* K blocks of equal size, at most FC_GEMM_KC */
+    const ptrdiff_t kblocks = (K + FC_GEMM_KC - 1) / FC_GEMM_KC;
+    const ptrdiff_t kb = (K + kblocks - 1) / kblocks;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
+        const ptrdiff_t kc = fc_min(kb, K - k0);
+        /* Pack rows k0..k0+kc of B: panel p holds columns [p*nr, p*nr + nr)
+         * as kc rows of nr, zero-padded past n. */
+        for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
+            const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
+            const ptrdiff_t j = k - c * KK - i * g->kw;
+            CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1, row);
+            for (ptrdiff_t q = n; q < panels * nr; ++q) row[q] = 0;
+            for (ptrdiff_t p = 0; p < panels; ++p)
+                memcpy(bpack + (p * kc + k - k0) * nr, row + p * nr,
+                       (size_t)nr * sizeof(TYPE));
         }
-    }
-
-    for (ptrdiff_t k0 = 0; k0 < K; k0 += FC_GEMM_KC) {
-        const ptrdiff_t kc = fc_min(FC_GEMM_KC, K - k0);
+        /* Each kc x nr panel of B stays in L1 while the filter panels pass. */
         for (ptrdiff_t p = 0; p < panels; ++p) {
-            const TYPE *bp = bpack + (p * K + k0) * nr;
             const ptrdiff_t q0 = p * nr, nq = fc_min(nr, n - q0);
+            const int narrow = nq <= UK->nr_narrow;
             for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
-                UK->run(kc, wpack + f0 * K + k0 * mr, bp,
-                        y + f0 * L + l0 + q0, L, fc_min(mr, F - f0), nq,
-                        k0 > 0, bias + f0);
+                (narrow ? UK->run_narrow : UK->run)(
+                    kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
+                    y + f0 * L + l0 + q0, L, fc_min(mr, F - f0), nq, k0 > 0,
+                    bias + f0);
             }
         }
     }

@@ -105,10 +105,10 @@
 #undef MR
 #undef UK_TARGET
 
-/* ---- AVX-512F: 32 zmm registers, MR x 2 accumulators ------------------ */
+/* ---- AVX-512F: MR x 2 zmm accumulators.  MR = 8 divides the usual filter
+ * counts (no wasted rows) and 16 accumulators cover the FMA latency. ----- */
 #define UK_TARGET __attribute__((target("avx512f")))
-#define MR 12
-#define NV 2
+#define MR 8
 
 #define TYPE float
 #define VEC __m512
@@ -119,9 +119,17 @@
 #define VSET1(x) _mm512_set1_ps(x)
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define NV 2
 #define UK_NAME uk_avx512_float
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#undef NV
+#define NV 1
+#define UK_LDB 32
+#define UK_NAME uk_avx512_float_narrow
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
 #undef VEC
 #undef VL
 #undef VZERO
@@ -141,9 +149,17 @@
 #define VSET1(x) _mm512_set1_pd(x)
 #define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define VADD(a, b) _mm512_add_pd((a), (b))
+#define NV 2
 #define UK_NAME uk_avx512_double
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#undef NV
+#define NV 1
+#define UK_LDB 16
+#define UK_NAME uk_avx512_double_narrow
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
 #undef VEC
 #undef VL
 #undef VZERO
@@ -154,24 +170,23 @@
 #undef VADD
 #undef TYPE
 
-#undef NV
 #undef MR
 #undef UK_TARGET
 #endif /* x86-64 */
 
 static const fc_ukernel_float kernels_float[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 12, 32, uk_avx512_float},
-    {"avx2", 6, 16, uk_avx2_float},
+    {"avx512", 8, 32, uk_avx512_float, 16, uk_avx512_float_narrow},
+    {"avx2", 6, 16, uk_avx2_float, 16, uk_avx2_float},
 #endif
-    {"generic", 4, 16, uk_generic_float},
+    {"generic", 4, 16, uk_generic_float, 16, uk_generic_float},
 };
 static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 12, 16, uk_avx512_double},
-    {"avx2", 6, 8, uk_avx2_double},
+    {"avx512", 8, 16, uk_avx512_double, 8, uk_avx512_double_narrow},
+    {"avx2", 6, 8, uk_avx2_double, 8, uk_avx2_double},
 #endif
-    {"generic", 4, 8, uk_generic_double},
+    {"generic", 4, 8, uk_generic_double, 8, uk_generic_double},
 };
 #define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
 

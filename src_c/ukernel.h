@@ -11,6 +11,11 @@ typedef struct {
     void (*run)(ptrdiff_t kc, const float *a, const float *b, float *c,
                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                 const float *bias);
+    /* for edge panels of at most nr_narrow columns (B keeps its nr stride) */
+    ptrdiff_t nr_narrow;
+    void (*run_narrow)(ptrdiff_t kc, const float *a, const float *b, float *c,
+                       ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+                       const float *bias);
 } fc_ukernel_float;
 
 typedef struct {
@@ -19,6 +24,11 @@ typedef struct {
     void (*run)(ptrdiff_t kc, const double *a, const double *b, double *c,
                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                 const double *bias);
+    /* for edge panels of at most nr_narrow columns (B keeps its nr stride) */
+    ptrdiff_t nr_narrow;
+    void (*run_narrow)(ptrdiff_t kc, const double *a, const double *b, double *c,
+                       ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+                       const double *bias);
 } fc_ukernel_double;
 
 extern const fc_ukernel_float *fc_uk_float;

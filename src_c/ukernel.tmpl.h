@@ -8,9 +8,13 @@
  * the same order wherever its tile falls (results do not depend on tiling or
  * thread count).  Parameters (macros): UK_NAME, UK_TARGET, TYPE, MR, NV
  * (vectors per row), VL (lanes per vector), VEC, VZERO, VLOAD, VSTORE, VSET1,
- * VFMA(a, b, c) = a*b + c, VADD. */
+ * VFMA(a, b, c) = a*b + c, VADD, and optionally UK_LDB, the row stride of B
+ * (default NR). */
 
 #define NR (NV * VL)
+#ifndef UK_LDB
+#define UK_LDB NR       /* B row stride; a narrow kernel reads a wider panel */
+#endif
 
 UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
                               const TYPE *restrict b, TYPE *restrict c,
@@ -26,7 +30,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
     for (ptrdiff_t k = 0; k < kc; ++k) {
         VEC bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = VLOAD(b + k * NR + v * VL);
+        for (int v = 0; v < NV; ++v) bv[v] = VLOAD(b + k * UK_LDB + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             const VEC ar = VSET1(a[k * MR + r]);
@@ -60,3 +64,4 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
 }
 
 #undef NR
+#undef UK_LDB

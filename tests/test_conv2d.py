@@ -50,6 +50,12 @@ CASES = [
     (1, 3, 5, 5, 2, 5, 1, 0, 1, 1, True),  # kernel == input -> 1x1 output
     (1, 6, 8, 8, 9, 3, 2, 1, 1, 3, True),  # groups=3, F=9
     (2, 1, 1, 1, 3, 1, 1, 0, 1, 1, True),  # 1x1 image
+    # Shapes that cross the packed GEMM's blocking: K = C/groups*kh*kw above
+    # one K block (256), L = Ho*Wo above one column tile (512 float32, 256
+    # float64) with narrow edge panels, F not a multiple of the 8-row panel.
+    (2, 40, 25, 25, 13, 3, 1, 1, 1, 1, True),  # K=360: 2 blocks; L=625
+    (1, 30, 20, 26, 20, 3, 1, 1, 1, 2, False),  # L=520: 8-column edge tile
+    (1, 64, 6, 6, 9, 3, 1, 1, 1, 1, True),  # K=576: 3 blocks
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
