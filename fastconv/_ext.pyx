@@ -27,6 +27,8 @@ cdef enum:
     MAX_CHUNKS = 16
     CHUNK_BYTES = 64 * 1024 * 1024
     INT_MAX = 2147483647
+    # Below this many elements touched, a call runs on one thread.
+    MIN_PARALLEL_WORK = 65536
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 
@@ -49,6 +51,13 @@ def get_num_threads():
 
 cdef inline int _threads() noexcept nogil:
     return _n_threads if _n_threads > 0 else c.fc_default_threads()
+
+
+cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
+    """Threads for a call touching about ``work`` elements: one for small
+    calls, where waking a second thread costs more than it saves (and, with
+    the other core busy, can stall a whole scheduler time slice)."""
+    return 1 if work < MIN_PARALLEL_WORK else _threads()
 
 
 cdef fc_geom _geom(g, Py_ssize_t channels):
@@ -163,7 +172,7 @@ def im2col(const floating[:, :, :, ::1] x, g):
     if out.size == 0:
         return out
     with nogil:
-        for n in prange(N, schedule='static', num_threads=_threads()):
+        for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * K * L)):
             _im2col(&x[0, 0, 0, 0] + n * C * HW, &gc, 0, L,
                     &cols[0, 0, 0] + n * K * L)
     return out
@@ -179,7 +188,7 @@ def col2im(const floating[:, :, ::1] cols, g):
     if out.size == 0 or cols.size == 0:
         return out
     with nogil:
-        for n in prange(N, schedule='static', num_threads=_threads()):
+        for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * K * L)):
             _col2im(&cols[0, 0, 0] + n * K * L, &gc, 0, L,
                     &x[0, 0, 0, 0] + n * C * HW)
     return out
@@ -279,7 +288,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t wsize = _work_size(tag)
     cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
     cdef Py_ssize_t item, n, t, l0, gi
-    cdef int nt = _threads()
+    cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws
@@ -298,7 +307,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
             _pack_weights(&w[0, 0, 0, 0] + gi * Fg * K, Fg, K, packed + gi * psize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            for item in prange(N * ntiles, schedule='static'):
+            for item in prange(N * ntiles, schedule='dynamic'):
                 n = item // ntiles
                 t = item - n * ntiles
                 l0 = t * tile
@@ -328,7 +337,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t n_chunks = min(items, MAX_CHUNKS,
                                    max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
     cdef Py_ssize_t ch, item, n, t, l0, l1, gi, i, p
-    cdef int nt = _threads()
+    cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
@@ -376,7 +385,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         # grad_x, one image per iteration (col2im of tiles of one image
         # overlap, so an image is never split between threads).
         # cols (K x lt) = Wg^T @ Gy: column-major gemm('N', 'T', lt, K, Fg).
-        for n in prange(N, schedule='static'):
+        for n in prange(N, schedule='dynamic'):
                 for t in range(ntiles):
                     l0 = t * tile
                     l1 = min(L, l0 + tile)
@@ -426,7 +435,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(N * F, schedule='static', num_threads=_threads()):
+        for p in prange(N * F, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
             n = p // F
             f = p - n * F
             _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
@@ -451,7 +460,7 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
     with nogil:
-        for p in prange(N * C, schedule='static', num_threads=_threads()):
+        for p in prange(N * C, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
             n = p // C
             ch = p - n * C
             gi = ch // Cg
@@ -459,7 +468,7 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
                                &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
                                Fg, &gc, &gx[0, 0, 0, 0] + p * HW)
         # Each filter sums over the images in order: no shared reduction.
-        for f in prange(F, schedule='static', num_threads=_threads()):
+        for f in prange(F, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
             for n in range(N):
                 _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
                                     &gy[0, 0, 0, 0] + (n * F + f) * L, &gc,
@@ -477,7 +486,7 @@ def bias_grad(const floating[:, :, :, ::1] gy):
     if N == 0 or L == 0 or F == 0:
         return out
     with nogil:
-        for f in prange(F, schedule='static', num_threads=_threads()):
+        for f in prange(F, schedule='dynamic', num_threads=_threads_for(N * F * L)):
             acc = 0
             for n in range(N):
                 for l in range(L):
@@ -494,6 +503,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    cdef Py_ssize_t KK = g.kh * g.kw
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
                    dtype=np.int64)
@@ -502,7 +512,8 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     if out.size == 0:
         return (out, idx) if return_indices else out
     with nogil:
-        for p in prange(P, schedule='static', num_threads=_threads()):
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (HW + L * KK))):
             _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
                       (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
     return (out, idx) if return_indices else out
@@ -522,7 +533,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] gy,
     if out.size == 0:
         return out, 1          # every index is out of range of an empty plane
     with nogil:
-        for p in prange(N * C, schedule='static', num_threads=_threads()):
+        for p in prange(N * C, schedule='dynamic', num_threads=_threads_for(N * C * (HW + L))):
             bad += _max_pool_backward(&gy[0, 0, 0, 0] + p * L,
                                       &indices[0, 0, 0, 0] + p * L, L, HW,
                                       &gx[0, 0, 0, 0] + p * HW) != 0
@@ -533,12 +544,14 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    cdef Py_ssize_t KK = g.kh * g.kw
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='static', num_threads=_threads()):
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (HW + L * KK))):
             _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
                       &y[0, 0, 0, 0] + p * L)
     return out
@@ -549,12 +562,14 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
+    cdef Py_ssize_t KK = g.kh * g.kw
     out = np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     cdef floating[:, :, :, ::1] gx = out
     if out.size == 0 or gy.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='static', num_threads=_threads()):
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (HW + L * KK))):
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
     return out
