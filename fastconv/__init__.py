@@ -1,6 +1,6 @@
 """fastconv: compiled CNN kernels for NumPy on the CPU.
 
-im2col / col2im, 2-D convolution (tiled im2col + BLAS, or direct) and max /
+im2col / col2im, 2-D convolution (packed GEMM or direct) and max /
 average pooling, forward and backward, on float32/float64 NCHW arrays, with
 ``torch.nn.functional``'s conventions.  Each kernel has a pure-NumPy twin of
 the same name in :mod:`fastconv.reference`.
@@ -9,12 +9,25 @@ the same name in :mod:`fastconv.reference`.
 # loudly, rather than run something else.
 import os as _os
 
-from . import _ext
+# OpenMP threads that spin after a parallel region steal the core from
+# NumPy's BLAS threads and other processes, and a 2-thread call then stalls
+# whenever one core is busy.  Unless the user chose a policy, let fastconv's
+# OpenMP runtime (read once, when the extension loads it) sleep instead; the
+# variable is restored at once so other libraries never see it.
+_user_policy = _os.environ.get("OMP_WAIT_POLICY")
+if _user_policy is None:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+try:
+    from . import _ext
+finally:
+    if _user_policy is None:
+        del _os.environ["OMP_WAIT_POLICY"]
 
 # Pick the GEMM micro-kernels once: the best the CPU supports, or the one
 # named by FASTCONV_ISA ("avx512", "avx2", "generic").
 _ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
-from . import reference
+from . import layers, losses, optim, reference
+from .gradcheck import gradcheck
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
@@ -34,5 +47,5 @@ __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
     "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
-    "reference", "__version__",
+    "reference", "layers", "losses", "optim", "gradcheck", "__version__",
 ]

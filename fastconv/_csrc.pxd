@@ -76,5 +76,33 @@ cdef extern from "fastconv.h" nogil:
                                    const double *bias, Py_ssize_t l0,
                                    Py_ssize_t l1, double *work, double *y)
 
+    Py_ssize_t fc_gemm_grad_input_blocks_float(const fc_geom *g)
+    Py_ssize_t fc_gemm_grad_input_blocks_double(const fc_geom *g)
+    Py_ssize_t fc_gemm_packed_weights_t_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_packed_weights_t_size_double(const fc_geom *g, Py_ssize_t F)
+    void fc_gemm_pack_weights_t_float(const float *w, const fc_geom *g,
+                                      Py_ssize_t F, float *packed)
+    void fc_gemm_pack_weights_t_double(const double *w, const fc_geom *g,
+                                       Py_ssize_t F, double *packed)
+    Py_ssize_t fc_gemm_grad_input_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_input_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_gemm_grad_input_float(const float *gy, const fc_geom *g,
+                                        const float *wtpack, Py_ssize_t F,
+                                        Py_ssize_t block, float *work, float *gx)
+    int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
+                                         const double *wtpack, Py_ssize_t F,
+                                         Py_ssize_t block, double *work,
+                                         double *gx)
+    Py_ssize_t fc_gemm_grad_weight_work_size_float(Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_weight_work_size_double(Py_ssize_t F)
+    int fc_conv2d_gemm_grad_weight_float(const float *x, const float *gy,
+                                         const fc_geom *g, Py_ssize_t F,
+                                         Py_ssize_t l0, Py_ssize_t l1,
+                                         float *work, float *gw)
+    int fc_conv2d_gemm_grad_weight_double(const double *x, const double *gy,
+                                          const fc_geom *g, Py_ssize_t F,
+                                          Py_ssize_t l0, Py_ssize_t l1,
+                                          double *work, double *gw)
+
     int fc_openmp_enabled()
     int fc_default_threads()

@@ -3,8 +3,9 @@
 
 The functions here trust their arguments: 4-D C-contiguous arrays of one
 float dtype and a geometry checked by fastconv/_validation.py.  They allocate
-the outputs with NumPy, release the GIL, and run the C kernels of src_c/ over
-independent images or planes with OpenMP.  Call them through fastconv's public
+the outputs with NumPy and the bounded per-thread workspaces with malloc,
+release the GIL, and run the C kernels of src_c/ over independent work items
+(images, tiles, planes) with OpenMP.  Call them through fastconv's public
 functions, never directly.
 """
 import numpy as np
@@ -15,20 +16,16 @@ from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
 
 cimport fastconv._csrc as c
-from fastconv._blas cimport gemm
 from fastconv._csrc cimport fc_geom
 
 cdef enum:
-    # Per-thread im2col workspace.  Column tiles are sized from it, never from
-    # the thread count, so results are bitwise identical for any thread count.
-    WORKSPACE_BYTES = 2 * 1024 * 1024
     # Fixed number of partial sums for grad_weight on the GEMM path (bounded
     # in memory); they are added in order, whatever the thread count.
-    MAX_CHUNKS = 16
-    CHUNK_BYTES = 64 * 1024 * 1024
-    INT_MAX = 2147483647
-    # Below this many elements touched, a call runs on one thread.
-    MIN_PARALLEL_WORK = 65536
+    MAX_CHUNKS = 8
+    CHUNK_BYTES = 16 * 1024 * 1024
+    # Below this many element operations (about 50 us of work), a call runs
+    # on one thread: waking a second one would cost more than it saves.
+    MIN_PARALLEL_WORK = 1 << 21
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 
@@ -255,25 +252,6 @@ cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
         return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, l0, l1, work, y)
 
 
-cdef inline bint _pointwise(g):
-    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1
-            and g.pt == 0 and g.pl == 0 and g.Ho == g.H and g.Wo == g.W)
-
-
-cdef Py_ssize_t _tile(Py_ssize_t L, Py_ssize_t K, Py_ssize_t itemsize):
-    cdef Py_ssize_t t = WORKSPACE_BYTES // (K * itemsize)
-    if t < 16:
-        t = 16
-    return min(L, t)
-
-
-def _check_int(**sizes):
-    for name, value in sizes.items():
-        if value > INT_MAX:
-            raise ValueError(
-                f"conv2d: {name} = {value} exceeds the BLAS limit of {INT_MAX}")
-
-
 def conv2d_gemm(const floating[:, :, :, ::1] x,
                 const floating[:, :, :, ::1] w,
                 const floating[::1] b, g):
@@ -291,7 +269,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
     cdef floating *buf = NULL
-    cdef floating *ws
+    cdef floating *ws = NULL
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
@@ -321,29 +299,92 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     return out
 
 
+cdef inline Py_ssize_t _grad_input_blocks(const fc_geom *g,
+                                          floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_grad_input_blocks_float(g)
+    else:
+        return c.fc_gemm_grad_input_blocks_double(g)
+
+
+cdef inline Py_ssize_t _packed_t_size(const fc_geom *g, Py_ssize_t F,
+                                      floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_packed_weights_t_size_float(g, F)
+    else:
+        return c.fc_gemm_packed_weights_t_size_double(g, F)
+
+
+cdef inline void _pack_weights_t(const floating *w, const fc_geom *g,
+                                 Py_ssize_t F, floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_pack_weights_t_float(w, g, F, packed)
+    else:
+        c.fc_gemm_pack_weights_t_double(w, g, F, packed)
+
+
+cdef inline Py_ssize_t _grad_work_size(const fc_geom *g, Py_ssize_t F,
+                                       floating *tag) noexcept nogil:
+    cdef Py_ssize_t a, b
+    if floating is float:
+        a = c.fc_gemm_grad_input_work_size_float(g, F)
+        b = c.fc_gemm_grad_weight_work_size_float(F)
+    else:
+        a = c.fc_gemm_grad_input_work_size_double(g, F)
+        b = c.fc_gemm_grad_weight_work_size_double(F)
+    return a if a > b else b
+
+
+cdef inline int _grad_input(const floating *gy, const fc_geom *g,
+                            const floating *wtpack, Py_ssize_t F,
+                            Py_ssize_t block, floating *work,
+                            floating *gx) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_grad_input_float(gy, g, wtpack, F, block, work, gx)
+    else:
+        return c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
+
+
+cdef inline int _grad_weight(const floating *x, const floating *gy,
+                             const fc_geom *g, Py_ssize_t F, Py_ssize_t l0,
+                             Py_ssize_t l1, floating *work,
+                             floating *gw) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_grad_weight_float(x, gy, g, F, l0, l1, work, gw)
+    else:
+        return c.fc_conv2d_gemm_grad_weight_double(x, gy, g, F, l0, l1, work, gw)
+
+
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                          const floating[:, :, :, ::1] x,
                          const floating[:, :, :, ::1] w, g):
-    """(grad_x, grad_weight) by tiled gemm; grad_x through col2im.  # IN all"""
+    """(grad_x, grad_weight) by the packed GEMM.  # IN all  # OUT new
+
+    grad_weight sums over (image, tile) items split into a fixed number of
+    chunks whose partial sums are added in order: bitwise the same result
+    for any thread count.  grad_x runs over (image, group, channel block)
+    items, which write disjoint planes.
+    """
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef Py_ssize_t FK = F * K
     cdef fc_geom gc = _geom(g, Cg)
-    cdef bint pw = _pointwise(g)
-    cdef Py_ssize_t tile = _tile(L, K, sizeof(floating))
+    cdef floating *tag = NULL
+    cdef Py_ssize_t tile = min(L, _tile_cols(tag))
     cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
     cdef Py_ssize_t items = N * ntiles
     cdef Py_ssize_t n_chunks = min(items, MAX_CHUNKS,
                                    max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
-    cdef Py_ssize_t ch, item, n, t, l0, l1, gi, i, p
+    cdef Py_ssize_t nblocks = _grad_input_blocks(&gc, tag)
+    cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
+    cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
+    cdef Py_ssize_t ch, item, n, t, l0, gi, it, blk, p
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
-    cdef const floating *a
-    cdef int lda
-    _check_int(K=K, L=L)
+    cdef floating *wtpack = NULL
     dtype = np.asarray(x).dtype
     grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
     grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
@@ -352,67 +393,44 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
     partial = <floating *> calloc(n_chunks * FK, sizeof(floating))
-    buf = <floating *> malloc(nt * K * tile * sizeof(floating))
-    if partial == NULL or buf == NULL:
+    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
+    if partial == NULL or buf == NULL or wtpack == NULL:
         free(partial)
         free(buf)
+        free(wtpack)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
-    with nogil, parallel(num_threads=nt):
-        ws = buf + threadid() * K * tile
-        # grad_weight: chunk ch sums items [ch*items/n_chunks, ...) in order.
-        # Wg^T (K x Fg, col-major) += cols (K x lt) @ Gy^T (lt x Fg).
-        for ch in prange(n_chunks, schedule='dynamic'):
+    with nogil:
+        for gi in range(groups):
+            _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
+                            wtpack + gi * wtsize)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            # chunk ch sums items [ch*items/n_chunks, ...) in order
+            for ch in prange(n_chunks, schedule='dynamic'):
                 for item in range(ch * items // n_chunks,
                                   (ch + 1) * items // n_chunks):
                     n = item // ntiles
                     t = item - n * ntiles
                     l0 = t * tile
-                    l1 = min(L, l0 + tile)
                     for gi in range(groups):
-                        if pw:
-                            a = &x[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0
-                            lda = <int> L
-                        else:
-                            _im2col(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
-                                    &gc, l0, l1, ws)
-                            a = ws
-                            lda = <int> (l1 - l0)
-                        gemm(c'T', c'N', <int> K, <int> Fg, <int> (l1 - l0),
-                             <floating> 1, a, lda,
-                             &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
-                             <int> L, <floating> 1,
-                             partial + ch * FK + gi * Fg * K, <int> K)
-        # grad_x, one image per iteration (col2im of tiles of one image
-        # overlap, so an image is never split between threads).
-        # cols (K x lt) = Wg^T @ Gy: column-major gemm('N', 'T', lt, K, Fg).
-        for n in prange(N, schedule='dynamic'):
-                for t in range(ntiles):
-                    l0 = t * tile
-                    l1 = min(L, l0 + tile)
-                    for gi in range(groups):
-                        if pw:
-                            gemm(c'N', c'T', <int> (l1 - l0), <int> Cg,
-                                 <int> Fg, <floating> 1,
-                                 &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
-                                 <int> L, &w[0, 0, 0, 0] + gi * Fg * K,
-                                 <int> K, <floating> 0,
-                                 &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW + l0,
-                                 <int> L)
-                        else:
-                            gemm(c'N', c'T', <int> (l1 - l0), <int> K,
-                                 <int> Fg, <floating> 1,
-                                 &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L + l0,
-                                 <int> L, &w[0, 0, 0, 0] + gi * Fg * K,
-                                 <int> K, <floating> 0, ws,
-                                 <int> (l1 - l0))
-                            _col2im(ws, &gc, l0, l1,
-                                    &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
-    with nogil:
+                        _grad_weight(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
+                                     &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
+                                     &gc, Fg, l0, min(L, l0 + tile), ws,
+                                     partial + ch * FK + gi * Fg * K)
+            for it in prange(N * groups * nblocks, schedule='dynamic'):
+                n = it // (groups * nblocks)
+                gi = (it // nblocks) % groups
+                blk = it % nblocks
+                _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
+                            wtpack + gi * wtsize, Fg, blk, ws,
+                            &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
         for ch in range(n_chunks):
             for p in range(FK):
                 (&gw[0, 0, 0, 0])[p] += partial[ch * FK + p]
     free(partial)
     free(buf)
+    free(wtpack)
     return grad_x, grad_w
 
 

@@ -1,15 +1,5 @@
-"""Thread settings: fastconv's OpenMP thread count and BLAS kept serial."""
-import threading
-from contextlib import contextmanager
-
-from threadpoolctl import ThreadpoolController
-
+"""Thread settings: how many OpenMP threads fastconv's kernels use."""
 from . import _ext
-
-_controller = None
-_controller_lock = threading.RLock()
-_blas_users = 0        # calls inside blas_single_threaded() right now
-_blas_limiter = None
 
 
 def set_num_threads(n):
@@ -18,8 +8,14 @@ def set_num_threads(n):
     Parameters
     ----------
     n : int
-        Thread count, at least 1.  Results do not depend on it: every
-        reduction is split into a fixed set of chunks added in a fixed order.
+        Thread count, at least 1.  Results do not depend on it: work is split
+        into items fixed by the shapes, and every reduction (grad_weight,
+        grad_bias) adds a fixed set of partial sums in a fixed order.
+
+    Raises
+    ------
+    ValueError
+        If n is not an int >= 1.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
@@ -30,45 +26,8 @@ def get_num_threads():
     """Return the number of threads the next kernel call will use.
 
     Until :func:`set_num_threads` is called this is OpenMP's default:
-    ``OMP_NUM_THREADS`` or the core count (and threadpoolctl's limit).
+    ``OMP_NUM_THREADS`` or the core count, or a limit set with threadpoolctl
+    (``threadpool_limits(n, user_api="openmp")``).  Small calls run on one
+    thread whatever this says.
     """
     return _ext.get_num_threads()
-
-
-def _get_controller():
-    global _controller
-    with _controller_lock:
-        if _controller is None:
-            _controller = ThreadpoolController()
-        return _controller
-
-
-@contextmanager
-def blas_single_threaded():
-    """Context manager: BLAS runs one thread per caller while fastconv threads.
-
-    fastconv calls gemm from its own OpenMP threads; a multi-threaded BLAS
-    underneath would oversubscribe the cores.  The controller is cached (a
-    fresh one costs about a millisecond) and concurrent callers share one
-    limit, restored when the last of them leaves.
-    """
-    global _blas_users, _blas_limiter
-    with _controller_lock:
-        if _blas_users == 0:
-            _blas_limiter = _get_controller().limit(limits=1, user_api="blas")
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _controller_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
-
-
-def blas_info():
-    """threadpoolctl's description of the BLAS libraries loaded."""
-    return [
-        info for info in _get_controller().info() if info["user_api"] == "blas"
-    ]

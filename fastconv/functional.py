@@ -17,7 +17,6 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
-from ._threads import blas_single_threaded
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
@@ -103,7 +102,7 @@ def select_algorithm(x_shape, weight_shape, groups=1):
     The rule depends on shapes only, so a given layer always runs the same
     kernel: ``"direct"`` when each filter sees a single input channel
     (depthwise convolution, ``C // groups == 1``), where a matrix product
-    has nothing to multiply; ``"gemm"`` (tiled im2col + BLAS) otherwise.
+    has nothing to multiply; ``"gemm"`` (packed matrix product) otherwise.
 
     Parameters
     ----------
@@ -142,8 +141,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         Input channels and filters are split into ``groups`` independent
         groups; ``groups == C`` is a depthwise convolution.
     algorithm : {"auto", "gemm", "direct"}
-        ``"gemm"``: im2col tiles in a bounded per-thread workspace times the
-        filter matrix (BLAS sgemm/dgemm).  ``"direct"``: a loop over kernel
+        ``"gemm"``: fastconv's packed matrix product (AVX-512 / AVX2 /
+        generic micro-kernels chosen at run time), with im2col fused into
+        the packing of bounded per-thread tiles: the column matrix is never
+        formed.  ``"direct"``: a loop over kernel
         taps, no column matrix.  ``"auto"``: see :func:`select_algorithm`.
 
     Returns
@@ -176,8 +177,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         bias = np.zeros(g.F, dtype=x.dtype)
     if _pick(algorithm, x, weight, g) == "direct":
         return _ext.conv2d_direct(x, weight, bias, g)
-    with blas_single_threaded():
-        return _ext.conv2d_gemm(x, weight, bias, g)
+    return _ext.conv2d_gemm(x, weight, bias, g)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
@@ -220,8 +220,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     if _pick(algorithm, x, weight, g) == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(grad_out, x, weight, g)
     else:
-        with blas_single_threaded():
-            grad_x, grad_w = _ext.conv2d_gemm_backward(grad_out, x, weight, g)
+        grad_x, grad_w = _ext.conv2d_gemm_backward(grad_out, x, weight, g)
     return grad_x, grad_w, _ext.bias_grad(grad_out)
 
 

@@ -145,6 +145,48 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
                               const float *bias, ptrdiff_t l0, ptrdiff_t l1,
                               float *work, float *y);
+/* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
+ * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
+ *   grad_x is computed in (independent: they write disjoint planes).
+ * fc_gemm_packed_weights_t_size_<T>(g, F), fc_gemm_pack_weights_t_<T>(w, g,
+ *   F, packed): the group's (F, K) filters packed transposed, per block.
+ * fc_gemm_grad_input_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_grad_input_<T>(gy, g, wtpack, F, block, work, gx)
+ *   gy  IN  (F, Ho*Wo) one image's group output gradient
+ *   gx  OUT (C/groups, H, W) the group's input gradient; the planes of the
+ *           block's channels ACCUMULATE (zero them first)
+ * fc_gemm_grad_weight_work_size_<T>(F): scratch elements per thread.
+ * fc_conv2d_gemm_grad_weight_<T>(x, gy, g, F, l0, l1, work, gw)
+ *   x   IN  (C/groups, H, W), gy IN (F, Ho*Wo): one image's group
+ *   gw  OUT (F, K) ACCUMULATES the products over output positions [l0, l1)
+ */
+ptrdiff_t fc_gemm_grad_input_blocks_float(const fc_geom *g);
+ptrdiff_t fc_gemm_grad_input_blocks_double(const fc_geom *g);
+ptrdiff_t fc_gemm_packed_weights_t_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_packed_weights_t_size_double(const fc_geom *g, ptrdiff_t F);
+void fc_gemm_pack_weights_t_float(const float *w, const fc_geom *g,
+                                  ptrdiff_t F, float *packed);
+void fc_gemm_pack_weights_t_double(const double *w, const fc_geom *g,
+                                   ptrdiff_t F, double *packed);
+ptrdiff_t fc_gemm_grad_input_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_input_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_gemm_grad_input_float(const float *gy, const fc_geom *g,
+                                    const float *wtpack, ptrdiff_t F,
+                                    ptrdiff_t block, float *work, float *gx);
+int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
+                                     const double *wtpack, ptrdiff_t F,
+                                     ptrdiff_t block, double *work,
+                                     double *gx);
+ptrdiff_t fc_gemm_grad_weight_work_size_float(ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_weight_work_size_double(ptrdiff_t F);
+int fc_conv2d_gemm_grad_weight_float(const float *x, const float *gy,
+                                     const fc_geom *g, ptrdiff_t F,
+                                     ptrdiff_t l0, ptrdiff_t l1, float *work,
+                                     float *gw);
+int fc_conv2d_gemm_grad_weight_double(const double *x, const double *gy,
+                                      const fc_geom *g, ptrdiff_t F,
+                                      ptrdiff_t l0, ptrdiff_t l1,
+                                      double *work, double *gw);
 int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                const double *wpack, ptrdiff_t F,
                                const double *bias, ptrdiff_t l0, ptrdiff_t l1,

@@ -10,6 +10,8 @@
  * the filter panels; a KC x NC block of B (512 KiB) stays in L2. */
 #define FC_GEMM_KC 256
 #define FC_GEMM_B_BYTES (512 * 1024)
+/* grad_x: rows of dcols per block (whole channels; at least one channel) */
+#define FC_GEMM_MB 128
 
 #define TYPE float
 #include "im2col_row.tmpl.h"

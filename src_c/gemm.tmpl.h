@@ -86,4 +86,167 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
     return FC_OK;
 }
 
+/* ---- backward ------------------------------------------------------------
+ * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of
+ * dcols are split into blocks of whole channels (fc_gemm_grad_input_block_
+ * rows), so blocks write disjoint planes of grad_x and run in parallel.
+ * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) over blocks of KC output
+ * positions; the transposed column panels are built from im2col rows. */
+
+static ptrdiff_t CAT(block_rows_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t KK = g->kh * g->kw;
+    return fc_max(1, FC_GEMM_MB / KK) * KK;
+}
+
+ptrdiff_t CAT(fc_gemm_grad_input_blocks_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t R = CAT(block_rows_, TYPE)(g);
+    return (g->C * g->kh * g->kw + R - 1) / R;
+}
+
+ptrdiff_t CAT(fc_gemm_packed_weights_t_size_, TYPE)(const fc_geom *g,
+                                                    ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, R = CAT(block_rows_, TYPE)(g);
+    return CAT(fc_gemm_grad_input_blocks_, TYPE)(g) * ((R + mr - 1) / mr * mr) * F;
+}
+
+void CAT(fc_gemm_pack_weights_t_, TYPE)(const TYPE *restrict w,
+                                        const fc_geom *g, ptrdiff_t F,
+                                        TYPE *restrict packed)
+{
+    const ptrdiff_t mr = UK->mr, R = CAT(block_rows_, TYPE)(g);
+    const ptrdiff_t K = g->C * g->kh * g->kw;
+    const ptrdiff_t blocks = CAT(fc_gemm_grad_input_blocks_, TYPE)(g);
+    for (ptrdiff_t b = 0; b < blocks; ++b) {
+        TYPE *restrict out = packed + b * ((R + mr - 1) / mr * mr) * F;
+        const ptrdiff_t r1 = fc_min(K, (b + 1) * R);
+        for (ptrdiff_t r0 = b * R; r0 < r1; r0 += mr) {
+            const ptrdiff_t m = fc_min(mr, r1 - r0);
+            for (ptrdiff_t f = 0; f < F; ++f, out += mr) {
+                for (ptrdiff_t r = 0; r < m; ++r) out[r] = w[f * K + r0 + r];
+                for (ptrdiff_t r = m; r < mr; ++r) out[r] = 0;
+            }
+        }
+    }
+}
+
+ptrdiff_t CAT(fc_gemm_grad_input_work_size_, TYPE)(const fc_geom *g,
+                                                   ptrdiff_t F)
+{
+    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    return nc * F + CAT(block_rows_, TYPE)(g) * nc;
+}
+
+int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
+                                          const fc_geom *g,
+                                          const TYPE *restrict wtpack,
+                                          ptrdiff_t F, ptrdiff_t block,
+                                          TYPE *restrict work,
+                                          TYPE *restrict gx)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
+    const ptrdiff_t HW = g->H * g->W, R = CAT(block_rows_, TYPE)(g);
+    const ptrdiff_t r_start = block * R, rows = fc_min(R, K - r_start);
+    const int pointwise = KK == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
+                          && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+    const TYPE *restrict ap = wtpack + block * ((R + mr - 1) / mr * mr) * F;
+    TYPE *restrict bpack = work;
+    TYPE *restrict dcols = work + nc * F;
+
+    for (ptrdiff_t l0 = 0; l0 < L; l0 += nc) {
+        const ptrdiff_t n = fc_min(nc, L - l0), panels = (n + nr - 1) / nr;
+        /* Pack Gy (F x n): panel p holds columns [p*nr, p*nr + nr) */
+        for (ptrdiff_t p = 0; p < panels; ++p) {
+            const ptrdiff_t nq = fc_min(nr, n - p * nr);
+            for (ptrdiff_t f = 0; f < F; ++f) {
+                TYPE *restrict dst = bpack + (p * F + f) * nr;
+                memcpy(dst, gy + f * L + l0 + p * nr, (size_t)nq * sizeof(TYPE));
+                for (ptrdiff_t q = nq; q < nr; ++q) dst[q] = 0;
+            }
+        }
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += FC_GEMM_KC) {
+            const ptrdiff_t fc = fc_min(FC_GEMM_KC, F - f0);
+            for (ptrdiff_t p = 0; p < panels; ++p) {
+                const ptrdiff_t nq = fc_min(nr, n - p * nr);
+                const int narrow = nq <= UK->nr_narrow;
+                for (ptrdiff_t r0 = 0; r0 < rows; r0 += mr) {
+                    TYPE *c = pointwise ? gx + (r_start + r0) * L + l0 + p * nr
+                                        : dcols + r0 * n + p * nr;
+                    (narrow ? UK->run_narrow : UK->run)(
+                        fc, ap + r0 * F + f0 * mr, bpack + (p * F + f0) * nr, c,
+                        pointwise ? L : n, fc_min(mr, rows - r0), nq, f0 > 0,
+                        NULL);
+                }
+            }
+        }
+        if (!pointwise) {
+            for (ptrdiff_t r = 0; r < rows; ++r) {
+                const ptrdiff_t k = r_start + r, ch = k / KK;
+                const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
+                CAT(col2im_row_, TYPE)(dcols + r * n, g, i, j, l0, l0 + n,
+                                       gx + ch * HW);
+            }
+        }
+    }
+    return FC_OK;
+}
+
+ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    return (F + mr - 1) / mr * mr * FC_GEMM_KC + 2 * nr * FC_GEMM_KC;
+}
+
+int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
+                                           const TYPE *restrict gy,
+                                           const fc_geom *g, ptrdiff_t F,
+                                           ptrdiff_t l0, ptrdiff_t l1,
+                                           TYPE *restrict work,
+                                           TYPE *restrict gw)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
+    const ptrdiff_t HW = g->H * g->W, Fp = (F + mr - 1) / mr * mr;
+    TYPE *restrict apack = work;
+    TYPE *restrict rows = work + Fp * FC_GEMM_KC;
+    TYPE *restrict bpanel = rows + nr * FC_GEMM_KC;
+
+    for (ptrdiff_t lb = l0; lb < l1; lb += FC_GEMM_KC) {
+        const ptrdiff_t lc = fc_min(FC_GEMM_KC, l1 - lb);
+        /* A = Gy (F x lc), MR-row panels, k-major */
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
+            TYPE *restrict out = apack + f0 * lc;
+            const ptrdiff_t m = fc_min(mr, F - f0);
+            for (ptrdiff_t l = 0; l < lc; ++l, out += mr) {
+                for (ptrdiff_t r = 0; r < m; ++r) out[r] = gy[(f0 + r) * L + lb + l];
+                for (ptrdiff_t r = m; r < mr; ++r) out[r] = 0;
+            }
+        }
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
+            const ptrdiff_t nk = fc_min(nr, K - k0);
+            /* B panel = cols[k0:k0+nk, lb:lb+lc]^T, as lc rows of nr */
+            for (ptrdiff_t q = 0; q < nk; ++q) {
+                const ptrdiff_t k = k0 + q, ch = k / KK;
+                const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
+                CAT(im2col_row_, TYPE)(x + ch * HW, g, i, j, lb, lb + lc, rows + q * lc);
+            }
+            for (ptrdiff_t l = 0; l < lc; ++l) {
+                TYPE *restrict dst = bpanel + l * nr;
+                for (ptrdiff_t q = 0; q < nk; ++q) dst[q] = rows[q * lc + l];
+                for (ptrdiff_t q = nk; q < nr; ++q) dst[q] = 0;
+            }
+            const int narrow = nk <= UK->nr_narrow;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
+                (narrow ? UK->run_narrow : UK->run)(
+                    lc, apack + f0 * lc, bpanel, gw + f0 * K + k0, K,
+                    fc_min(mr, F - f0), nk, 1, NULL);
+            }
+        }
+    }
+    return FC_OK;
+}
+
 #undef UK

@@ -41,3 +41,35 @@ static inline void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
         l += ow1 - ow0;
     }
 }
+
+/* The adjoint of im2col_row: ADD row (c, i, j) of a column matrix, for output
+ * positions [l0, l1), back into plane c. */
+static inline void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
+                                          const fc_geom *g, ptrdiff_t i,
+                                          ptrdiff_t j, ptrdiff_t l0,
+                                          ptrdiff_t l1, TYPE *restrict plane)
+{
+    const ptrdiff_t off_w = j * g->dw - g->pl;
+    ptrdiff_t lo, hi;
+    fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
+    ptrdiff_t l = l0;
+    while (l < l1) {
+        const ptrdiff_t oh = l / g->Wo;
+        const ptrdiff_t ow0 = l - oh * g->Wo;
+        const ptrdiff_t ow1 = fc_min(g->Wo, ow0 + (l1 - l));
+        const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
+        const ptrdiff_t a = fc_min(fc_max(ow0, lo), ow1);
+        const ptrdiff_t b = fc_min(ow1, hi);
+        if (ih >= 0 && ih < g->H && a < b) {
+            const TYPE *restrict in = src + (l - l0) + (a - ow0);
+            TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
+            const ptrdiff_t n = b - a;
+            if (g->sw == 1) {
+                for (ptrdiff_t k = 0; k < n; ++k) row[k] += in[k];
+            } else {
+                for (ptrdiff_t k = 0; k < n; ++k) row[k * g->sw] += in[k];
+            }
+        }
+        l += ow1 - ow0;
+    }
+}

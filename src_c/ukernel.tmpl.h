@@ -2,6 +2,8 @@
  *
  *   C[r, q] = (accumulate ? C[r, q] : bias[r]) + sum_k A[k, r] * B[k, q]
  *
+ * (bias NULL: 0)
+ *
  * for r < m <= MR rows and q < n <= NR columns, where A is a packed panel of
  * kc x MR (k-major) and B a packed panel of kc x NR.  The MR x NR accumulators
  * live in registers; k runs in order, so a given output element is summed in
@@ -45,7 +47,8 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
             TYPE *restrict cr = c + r * ldc;
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) {
-                const VEC base = accumulate ? VLOAD(cr + v * VL) : VSET1(bias[r]);
+                const VEC base = accumulate ? VLOAD(cr + v * VL)
+                               : bias ? VSET1(bias[r]) : VZERO();
                 VSTORE(cr + v * VL, VADD(base, acc[r][v]));
             }
         }
@@ -58,7 +61,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
         for (ptrdiff_t r = 0; r < m; ++r) {
             TYPE *restrict cr = c + r * ldc;
             for (ptrdiff_t q = 0; q < n; ++q)
-                cr[q] = (accumulate ? cr[q] : bias[r]) + tmp[r * NR + q];
+                cr[q] = (accumulate ? cr[q] : bias ? bias[r] : 0) + tmp[r * NR + q];
         }
     }
 }
