@@ -1,0 +1,1085 @@
+"""Layers: stateful building blocks with explicit ``forward`` / ``backward``.
+
+A layer holds its parameters and their gradients in dicts of NumPy arrays,
+named as in :mod:`torch.nn` (``weight``, ``bias``; containers prefix their
+children's names: ``"0.weight"``, ``"2.body.0.weight"``), so weights move to
+and from a PyTorch ``state_dict`` by name.  All the arithmetic runs in the
+kernels of :mod:`fastconv.functional` (or, after ``set_backend("reference")``,
+their pure-NumPy twins in :mod:`fastconv.reference`); the layers add only
+cheap elementwise NumPy and ``numpy.matmul`` for :class:`Linear`.
+
+Conventions
+-----------
+* ``y = layer(x)`` (or ``layer.forward(x)``) caches what ``backward`` needs;
+  ``layer.backward(grad_y)`` returns ``grad_x`` and **adds** the parameter
+  gradients into ``layer.grads`` in place, as PyTorch accumulates into
+  ``.grad``: call ``zero_grad()`` (or an optimiser's) before each backward
+  pass.  Each backward uses the most recent forward.
+* ``train()`` / ``eval()`` switch :class:`BatchNorm2d` and :class:`Dropout`
+  between batch and running behaviour; both return the layer.
+* Parameters are float32 or float64 (``dtype=`` at construction, or
+  :meth:`Layer.to`); inputs must have the parameters' dtype.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fastconv import layers as L
+>>> model = L.Sequential(L.Conv2d(1, 4, 3, padding=1, rng=0), L.ReLU(),
+...                      L.MaxPool2d(2), L.Flatten(), L.Linear(16, 3, rng=0))
+>>> x = np.ones((2, 1, 4, 4), dtype=np.float32)
+>>> model(x).shape
+(2, 3)
+>>> model.zero_grad(); gx = model.backward(np.ones((2, 3), np.float32))
+>>> sorted(model.params)
+['0.bias', '0.weight', '4.bias', '4.weight']
+"""
+
+import math
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from . import _validation as _v
+from . import functional as _functional
+from . import reference as _reference
+
+__all__ = [
+    "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
+    "Dropout", "BatchNorm2d", "Sequential", "Residual", "basic_block",
+    "LoadResult",
+]
+
+_BACKENDS = {"fastconv": _functional, "reference": _reference}
+
+LoadResult = namedtuple("LoadResult", "missing_keys unexpected_keys")
+LoadResult.__doc__ = """What :meth:`Layer.load_state_dict` did not match.
+
+Attributes
+----------
+missing_keys : list of str
+    Model entries absent from the state dict (left unchanged).
+unexpected_keys : list of str
+    State-dict entries the model has no place for (ignored).
+"""
+
+
+def _as_rng(rng):
+    """An int seed, a Generator (used as is) or None (fresh) -> Generator."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng if rng is not None else np.random.default_rng()
+    if _v._is_int(rng):
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"rng must be None, an int seed or a numpy.random.Generator, got "
+        f"{type(rng).__name__}"
+    )
+
+
+def _check_dtype(dtype, op):
+    dt = np.dtype(dtype)
+    if dt not in _v.SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _positive_int(value, name, op):
+    if not _v._is_int(value) or value < 1:
+        raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _indent(text):
+    lines = text.split("\n")
+    return "\n".join(lines[:1] + ["  " + line for line in lines[1:]])
+
+
+class Layer:
+    """Base class of every layer and container.
+
+    Subclasses implement ``_forward(x) -> y`` (storing what the backward
+    pass needs in ``self._cache``) and ``_backward(grad_y) -> grad_x``
+    (adding parameter gradients into ``self._grads``); :meth:`forward` and
+    :meth:`backward` wrap them with the checks shared by all layers.
+
+    Attributes
+    ----------
+    training : bool
+        True in training mode (the default), False after :meth:`eval`.
+    """
+
+    def __init__(self):
+        self._params = {}
+        self._grads = {}
+        self._buffers = {}
+        self._children = {}
+        self._backend = "fastconv"
+        self._cache = None
+        self._out_meta = None           # (shape, dtype) of the last output
+        self.training = True
+
+    # ---------------------------------------------------------------- run
+    @property
+    def _kernels(self):
+        return _BACKENDS[self._backend]
+
+    def forward(self, x):
+        """Compute the layer's output and cache what :meth:`backward` needs.
+
+        Parameters
+        ----------
+        x : ndarray, dtype float32 or float64
+            The input; its required shape is given by each layer.
+
+        Returns
+        -------
+        y : ndarray, dtype of x
+        """
+        if not isinstance(x, np.ndarray):
+            raise TypeError(
+                f"{self._name()}: input must be a numpy.ndarray, got "
+                f"{type(x).__name__}"
+            )
+        if x.dtype not in _v.SUPPORTED_DTYPES:
+            raise TypeError(
+                f"{self._name()}: input must have dtype float32 or float64, "
+                f"got {x.dtype} (shape {x.shape})"
+            )
+        self._cache = None
+        self._out_meta = None
+        y = self._forward(x)
+        self._out_meta = (y.shape, y.dtype)
+        return y
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def backward(self, grad_out):
+        """Back-propagate through the most recent :meth:`forward`.
+
+        Parameters
+        ----------
+        grad_out : ndarray of the forward output's shape and dtype
+            Gradient of the loss with respect to the layer's output.
+
+        Returns
+        -------
+        grad_x : ndarray of the forward input's shape and dtype
+            Gradient of the loss with respect to the layer's input.  The
+            parameter gradients are added into :attr:`grads` in place.
+
+        Raises
+        ------
+        RuntimeError
+            If :meth:`forward` has not run (or failed).
+        TypeError, ValueError
+            If grad_out's dtype or shape differs from the forward output's.
+        """
+        if self._out_meta is None:
+            raise RuntimeError(
+                f"{self._name()}: backward() called before forward(); run "
+                f"forward(x) first, backward() uses what it cached"
+            )
+        shape, dtype = self._out_meta
+        if not isinstance(grad_out, np.ndarray):
+            raise TypeError(
+                f"{self._name()}: grad_out must be a numpy.ndarray, got "
+                f"{type(grad_out).__name__}"
+            )
+        if grad_out.shape != shape:
+            raise ValueError(
+                f"{self._name()}: grad_out must have the forward output's "
+                f"shape {shape}, got shape {grad_out.shape}"
+            )
+        if grad_out.dtype != dtype:
+            raise TypeError(
+                f"{self._name()}: grad_out must have the forward output's "
+                f"dtype {dtype}, got {grad_out.dtype}"
+            )
+        return self._backward(grad_out)
+
+    def _forward(self, x):
+        raise NotImplementedError
+
+    def _backward(self, grad_out):
+        raise NotImplementedError
+
+    def _check_param_dtype(self, x):
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"{self._name()}: input has dtype {x.dtype} but the layer's "
+                f"parameters are {self.dtype}; convert the input with "
+                f"x.astype(np.{self.dtype}) or the layer with "
+                f"layer.to(np.{x.dtype})"
+            )
+
+    # ------------------------------------------------------- tree helpers
+    def _add_child(self, name, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"{type(self).__name__}: child {name!r} must be a "
+                f"fastconv.layers.Layer, got {type(layer).__name__}"
+            )
+        self._children[name] = layer
+
+    def _walk(self):
+        """Yield this layer and every descendant, depth first."""
+        yield self
+        for child in self._children.values():
+            yield from child._walk()
+
+    def _collect(self, kind, prefix=""):
+        out = {}
+        for name, arr in getattr(self, kind).items():
+            out[prefix + name] = arr
+        for cname, child in self._children.items():
+            out.update(child._collect(kind, f"{prefix}{cname}."))
+        return out
+
+    def _state_refs(self, prefix=""):
+        """Live params then buffers, then children's: torch's state_dict order."""
+        out = {}
+        for name, arr in self._params.items():
+            out[prefix + name] = arr
+        for name, arr in self._buffers.items():
+            out[prefix + name] = arr
+        for cname, child in self._children.items():
+            out.update(child._state_refs(f"{prefix}{cname}."))
+        return out
+
+    # ---------------------------------------------------- named arrays
+    @property
+    def params(self):
+        """dict of str -> ndarray: the parameters, by torch-style name.
+
+        A leaf layer returns its own dict; a container a new dict of its
+        descendants' arrays (the same array objects).  Update values in
+        place (``p -= lr * g``, ``p[...] = v``) or with
+        :meth:`load_state_dict`.
+        """
+        return self._params if not self._children else self._collect("_params")
+
+    @property
+    def grads(self):
+        """dict of str -> ndarray: the gradients, same names and shapes as
+        :attr:`params`, accumulated by :meth:`backward`."""
+        return self._grads if not self._children else self._collect("_grads")
+
+    @property
+    def buffers(self):
+        """dict of str -> ndarray: non-trainable state (BatchNorm2d's
+        ``running_mean``, ``running_var``, ``num_batches_tracked``)."""
+        return self._buffers if not self._children else self._collect("_buffers")
+
+    # ---------------------------------------------------------- modes
+    def train(self, mode=True):
+        """Set training mode (``mode=False``: evaluation) recursively.
+
+        Returns
+        -------
+        self
+        """
+        for layer in self._walk():
+            layer.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode recursively; same as ``train(False)``.
+
+        Returns
+        -------
+        self
+        """
+        return self.train(False)
+
+    def zero_grad(self):
+        """Set every gradient to zero, in place, recursively."""
+        for layer in self._walk():
+            for g in layer._grads.values():
+                g.fill(0)
+
+    def set_backend(self, backend):
+        """Choose the kernels this layer and its descendants call.
+
+        Parameters
+        ----------
+        backend : {"fastconv", "reference"}
+            ``"fastconv"``: the compiled kernels (:mod:`fastconv.functional`);
+            ``"reference"``: their pure-NumPy twins (:mod:`fastconv.reference`).
+
+        Returns
+        -------
+        self
+        """
+        if backend not in _BACKENDS:
+            raise ValueError(
+                f"set_backend: backend must be one of {tuple(_BACKENDS)}, got "
+                f"{backend!r}"
+            )
+        for layer in self._walk():
+            layer._backend = backend
+        return self
+
+    def to(self, dtype):
+        """Convert parameters, gradients and float buffers to ``dtype``.
+
+        Parameters
+        ----------
+        dtype : float32 or float64
+
+        Returns
+        -------
+        self
+        """
+        dt = _check_dtype(dtype, "to")
+        for layer in self._walk():
+            for store in (layer._params, layer._grads, layer._buffers):
+                for name, arr in store.items():
+                    if arr.dtype.kind == "f":
+                        store[name] = arr.astype(dt)
+            if hasattr(layer, "dtype"):
+                layer.dtype = dt
+            layer._cache = None
+            layer._out_meta = None
+        return self
+
+    # ------------------------------------------------------ state dicts
+    def state_dict(self):
+        """Copies of all parameters and buffers, by torch-style name.
+
+        Returns
+        -------
+        dict of str -> ndarray
+            In PyTorch's order (a layer's parameters, then its buffers, then
+            its children's); ``num_batches_tracked`` is a 0-d int64 array.
+        """
+        return {k: v.copy() for k, v in self._state_refs().items()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy parameters and buffers in place from ``state``.
+
+        Nothing is modified unless every matching entry passes its checks.
+
+        Parameters
+        ----------
+        state : mapping of str -> array
+            E.g. :meth:`state_dict`'s result, an ``np.load``-ed ``.npz`` or
+            a PyTorch ``state_dict`` (any values ``np.asarray`` accepts).
+        strict : bool
+            Raise if keys are missing or unexpected.
+
+        Returns
+        -------
+        LoadResult
+            ``(missing_keys, unexpected_keys)``, both empty when strict.
+
+        Raises
+        ------
+        ValueError
+            Missing/unexpected keys (strict), or an entry whose shape differs
+            from the model's (the message names the key and both shapes).
+        TypeError
+            An entry whose dtype differs from the model's (floating
+            entries must match exactly; convert the model with :meth:`to`
+            or the arrays with ``astype``), or a non-integer
+            ``num_batches_tracked``.
+        """
+        targets = self._state_refs()
+        keys = list(state.keys())
+        present = set(keys)
+        missing = [k for k in targets if k not in present]
+        unexpected = [k for k in keys if k not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"load_state_dict: keys do not match the model "
+                f"{type(self).__name__}: missing {missing}, unexpected "
+                f"{unexpected}; pass strict=False to load the rest"
+            )
+        checked = []
+        for key, dst in targets.items():
+            if key not in present:
+                continue
+            src = np.asarray(state[key])
+            if src.shape != dst.shape:
+                raise ValueError(
+                    f"load_state_dict: {key!r} has shape {src.shape} in the "
+                    f"state dict but shape {dst.shape} in the model"
+                )
+            if dst.dtype.kind == "f" and src.dtype != dst.dtype:
+                raise TypeError(
+                    f"load_state_dict: {key!r} has dtype {src.dtype} in the "
+                    f"state dict but {dst.dtype} in the model; convert the "
+                    f"model with model.to(np.{src.dtype}) or the arrays "
+                    f"with .astype(np.{dst.dtype})"
+                )
+            if dst.dtype.kind in "iu" and src.dtype.kind not in "iu":
+                raise TypeError(
+                    f"load_state_dict: {key!r} must be an integer array, got "
+                    f"dtype {src.dtype}"
+                )
+            checked.append((dst, src))
+        for dst, src in checked:
+            dst[...] = src
+        return LoadResult(missing, unexpected)
+
+    def save(self, path):
+        """Save :meth:`state_dict` to an ``.npz`` file (``np.savez``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``.npz`` is appended when missing, as ``np.savez`` does.
+        """
+        np.savez(path, **self.state_dict())
+
+    def load(self, path, strict=True):
+        """Load an ``.npz`` written by :meth:`save` (or ``np.savez``).
+
+        Parameters
+        ----------
+        path : str or path-like
+            ``path + ".npz"`` is tried when path does not exist, so
+            ``save("model")`` pairs with ``load("model")``.
+        strict : bool
+            As :meth:`load_state_dict`.
+
+        Returns
+        -------
+        LoadResult
+        """
+        if (isinstance(path, (str, os.PathLike)) and not os.path.exists(path)
+                and os.path.exists(os.fspath(path) + ".npz")):
+            path = os.fspath(path) + ".npz"              # as save() wrote it
+        with np.load(path, allow_pickle=False) as data:
+            return self.load_state_dict(data, strict=strict)
+
+    # ------------------------------------------------------------ repr
+    def _extra_repr(self):
+        return ""
+
+    def _name(self):
+        return f"{type(self).__name__}({self._extra_repr()})"
+
+    def __repr__(self):
+        if not self._children:
+            return self._name()
+        lines = [f"  ({name}): {_indent(repr(child))}"
+                 for name, child in self._children.items()]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+# ---------------------------------------------------------------------------
+# parameterised layers
+# ---------------------------------------------------------------------------
+
+class Conv2d(Layer):
+    """2-D convolution layer, as ``torch.nn.Conv2d`` (zero padding).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), "same" or "valid"
+    groups : int
+        Must divide in_channels and out_channels.
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+    algorithm : {"auto", "gemm", "direct"}, keyword-only
+        Passed to :func:`fastconv.conv2d` and :func:`fastconv.conv2d_backward`.
+
+    Attributes
+    ----------
+    params : {"weight": (F, C/groups, kh, kw), "bias": (F,)}
+        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        with ``fan_in = C/groups*kh*kw`` for both.
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, F, Ho, Wo) with
+    ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True, *,
+                 dtype=np.float32, rng=None, algorithm="auto"):
+        super().__init__()
+        op = "Conv2d"
+        self.in_channels = _positive_int(in_channels, "in_channels", op)
+        self.out_channels = _positive_int(out_channels, "out_channels", op)
+        self.groups = _positive_int(groups, "groups", op)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{op}: groups={groups} must divide in_channels={in_channels} "
+                f"and out_channels={out_channels}"
+            )
+        self.kernel_size = _v._positive_pair(kernel_size, "kernel_size", op)
+        self.stride = _v._positive_pair(stride, "stride", op)
+        self.dilation = _v._positive_pair(dilation, "dilation", op)
+        if isinstance(padding, str):
+            _v._conv_padding(op, padding, self.kernel_size, self.stride,
+                             self.dilation)
+            self.padding = padding
+        else:
+            self.padding = _v._non_negative_pair(padding, "padding", op)
+        self.algorithm = _v.check_algorithm(algorithm, op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _as_rng(rng)
+        kh, kw = self.kernel_size
+        fan_in = in_channels // groups * kh * kw
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (out_channels, in_channels // groups, kh, kw)
+        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, groups=self.groups)
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_channels}, H, W), got shape {x.shape}"
+            )
+        y = self._kernels.conv2d(x, self._params["weight"],
+                                 self._params.get("bias"), **self._geometry(),
+                                 algorithm=self.algorithm)
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        x = self._cache
+        gx, gw, gb = self._kernels.conv2d_backward(
+            grad_out, x, self._params["weight"], **self._geometry(),
+            algorithm=self.algorithm)
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
+             f"{self.kernel_size}, stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if "bias" not in self._params:
+            s += ", bias=False"
+        if self.algorithm != "auto":
+            s += f", algorithm={self.algorithm!r}"
+        return s
+
+
+class Linear(Layer):
+    """Fully connected layer ``y = x @ weight.T + bias``, as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+
+    Attributes
+    ----------
+    params : {"weight": (out_features, in_features), "bias": (out_features,)}
+        Initialised ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` as
+        PyTorch does.
+
+    Notes
+    -----
+    Input (N, in_features), output (N, out_features).  Put a
+    :class:`Flatten` before it to feed it feature maps.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        op = "Linear"
+        self.in_features = _positive_int(in_features, "in_features", op)
+        self.out_features = _positive_int(out_features, "out_features", op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _as_rng(rng)
+        bound = 1.0 / math.sqrt(in_features)
+        self._params["weight"] = rng.uniform(
+            -bound, bound, (out_features, in_features)).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(
+                -bound, bound, out_features).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        if x.ndim != 2:
+            hint = (" (put a Flatten() layer before it)" if x.ndim > 2 else "")
+            raise ValueError(
+                f"{self._name()}: expects 2-D input (N, {self.in_features}), "
+                f"got shape {x.shape}{hint}"
+            )
+        if x.shape[1] != self.in_features:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_features}), got shape {x.shape}"
+            )
+        y = x @ self._params["weight"].T
+        if "bias" in self._params:
+            y += self._params["bias"]
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        x = self._cache
+        self._grads["weight"] += grad_out.T @ x
+        if "bias" in self._grads:
+            self._grads["bias"] += grad_out.sum(axis=0)
+        return grad_out @ self._params["weight"]
+
+    def _extra_repr(self):
+        return (f"in_features={self.in_features}, out_features="
+                f"{self.out_features}, bias={'bias' in self._params}")
+
+
+class BatchNorm2d(Layer):
+    """Batch normalisation over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``.
+
+    Training mode normalises with the batch mean and biased variance and
+    updates ``running_mean``/``running_var`` with the unbiased variance:
+    ``running = (1 - momentum) * running + momentum * batch_stat``
+    (``momentum=None``: cumulative average).  Evaluation mode normalises
+    with the running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float
+    momentum : float or None
+    dtype : float32 or float64, keyword-only
+
+    Attributes
+    ----------
+    params : {"weight": (C,) ones, "bias": (C,) zeros}
+    buffers : {"running_mean": (C,) zeros, "running_var": (C,) ones,
+               "num_batches_tracked": () int64}
+
+    Notes
+    -----
+    Input and output (N, C, H, W).
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, *,
+                 dtype=np.float32):
+        super().__init__()
+        op = "BatchNorm2d"
+        self.num_features = _positive_int(num_features, "num_features", op)
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.dtype = _check_dtype(dtype, op)
+        C = self.num_features
+        self._params["weight"] = np.ones(C, dtype=self.dtype)
+        self._params["bias"] = np.zeros(C, dtype=self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self._buffers["running_mean"] = np.zeros(C, dtype=self.dtype)
+        self._buffers["running_var"] = np.ones(C, dtype=self.dtype)
+        self._buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.num_features}, H, W), got shape {x.shape}"
+            )
+        axes = (0, 2, 3)
+        buf = self._buffers
+        if self.training:
+            n = x.shape[0] * x.shape[2] * x.shape[3]
+            if n < 2:
+                raise ValueError(
+                    f"{self._name()}: training needs more than 1 value per "
+                    f"channel, got input of shape {x.shape}"
+                )
+            mean = x.mean(axis=axes)
+            centred = x - mean[:, None, None]
+            var = (centred * centred).mean(axis=axes)
+            buf["num_batches_tracked"] += 1
+            if self.momentum is None:
+                m = 1.0 / float(buf["num_batches_tracked"])
+            else:
+                m = self.momentum
+            buf["running_mean"][...] = (1 - m) * buf["running_mean"] + m * mean
+            buf["running_var"][...] = ((1 - m) * buf["running_var"]
+                                       + m * var * (n / (n - 1)))
+        else:
+            mean, var = buf["running_mean"], buf["running_var"]
+            centred = x - mean[:, None, None]
+        invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
+        xhat = centred * invstd[:, None, None]
+        y = xhat * self._params["weight"][:, None, None] \
+            + self._params["bias"][:, None, None]
+        self._cache = (xhat, invstd, self.training)
+        return y
+
+    def _backward(self, grad_out):
+        xhat, invstd, batch_stats = self._cache
+        axes = (0, 2, 3)
+        g_bias = grad_out.sum(axis=axes)
+        g_weight = (grad_out * xhat).sum(axis=axes)
+        self._grads["weight"] += g_weight
+        self._grads["bias"] += g_bias
+        scale = (self._params["weight"] * invstd)[:, None, None]
+        if not batch_stats:
+            return grad_out * scale
+        n = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
+        return scale * (grad_out - (g_bias / n)[:, None, None]
+                        - xhat * (g_weight / n)[:, None, None])
+
+    def _extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+# ---------------------------------------------------------------------------
+# parameterless layers
+# ---------------------------------------------------------------------------
+
+class MaxPool2d(Layer):
+    """2-D max pooling, as ``torch.nn.MaxPool2d``.
+
+    The forward pass keeps the argmax indices for the backward pass
+    (:func:`fastconv.max_pool2d_backward`).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size.
+    padding, dilation : int or (int, int)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo) as :func:`fastconv.max_pool2d`.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__()
+        op = "MaxPool2d"
+        _v._positive_pair(kernel_size, "kernel_size", op)
+        if stride is not None:
+            _v._positive_pair(stride, "stride", op)
+        _v._non_negative_pair(padding, "padding", op)
+        _v._positive_pair(dilation, "dilation", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = bool(ceil_mode)
+
+    def _forward(self, x):
+        y, idx = self._kernels.max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation,
+            self.ceil_mode, return_indices=True)
+        self._cache = (idx, x.shape)
+        return y
+
+    def _backward(self, grad_out):
+        idx, shape = self._cache
+        return self._kernels.max_pool2d_backward(grad_out, idx, shape)
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class AvgPool2d(Layer):
+    """2-D average pooling, as ``torch.nn.AvgPool2d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size.
+    padding : int or (int, int)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool2d`.
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo).
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        op = "AvgPool2d"
+        _v._positive_pair(kernel_size, "kernel_size", op)
+        if stride is not None:
+            _v._positive_pair(stride, "stride", op)
+        _v._non_negative_pair(padding, "padding", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+
+    def _forward(self, x):
+        y = self._kernels.avg_pool2d(x, *self._args())
+        self._cache = x.shape
+        return y
+
+    def _backward(self, grad_out):
+        return self._kernels.avg_pool2d_backward(grad_out, self._cache,
+                                                 *self._args())
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
+class ReLU(Layer):
+    """Rectified linear unit ``max(x, 0)``, any input shape.
+
+    The gradient is passed where ``x > 0`` (0 at ``x == 0``, as PyTorch).
+    """
+
+    def _forward(self, x):
+        self._cache = x > 0
+        return np.maximum(x, x.dtype.type(0))     # NaN stays NaN, as torch
+
+    def _backward(self, grad_out):
+        return np.where(self._cache, grad_out, grad_out.dtype.type(0))
+
+
+class Flatten(Layer):
+    """Flatten dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``.
+
+    Parameters
+    ----------
+    start_dim, end_dim : int
+        Defaults turn (N, C, H, W) into (N, C*H*W).
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = int(start_dim)
+        self.end_dim = int(end_dim)
+
+    def _forward(self, x):
+        nd = x.ndim
+        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
+        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
+        if not 0 <= s <= e < nd:
+            raise ValueError(
+                f"{self._name()}: dims {self.start_dim}..{self.end_dim} do not "
+                f"fit an input of shape {x.shape}"
+            )
+        self._cache = x.shape
+        return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+    def _backward(self, grad_out):
+        return grad_out.reshape(self._cache)
+
+    def _extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Layer):
+    """Inverted dropout, as ``torch.nn.Dropout``; identity in eval mode.
+
+    In training mode each element is zeroed with probability ``p`` and the
+    survivors are scaled by ``1 / (1 - p)``; backward applies the same mask.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the masks (None: a fresh ``default_rng()``).
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
+        self.p = float(p)
+        self._rng = _as_rng(rng)
+
+    def _forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._cache = None                # identity: nothing to keep
+            return x.copy()
+        if self.p == 1.0:
+            mask = np.zeros(x.shape, dtype=x.dtype)
+        else:
+            keep = self._rng.random(x.shape) >= self.p
+            mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self._cache = mask
+        return x * mask
+
+    def _backward(self, grad_out):
+        if self._cache is None:
+            return grad_out.copy()
+        return grad_out * self._cache
+
+    def _extra_repr(self):
+        return f"p={self.p}"
+
+
+# ---------------------------------------------------------------------------
+# containers
+# ---------------------------------------------------------------------------
+
+class Sequential(Layer):
+    """Apply layers in order; backward runs them in reverse.
+
+    Parameters
+    ----------
+    *layers : Layer
+        Named ``"0"``, ``"1"``, ...: their parameters appear as
+        ``"0.weight"``, ``"3.bias"``, ``"2.body.0.weight"`` (nested), the
+        keys of the equivalent ``torch.nn.Sequential``'s ``state_dict``.
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> net = L.Sequential(L.Conv2d(3, 8, 3, rng=0), L.ReLU(), L.Flatten())
+    >>> list(net.params)
+    ['0.weight', '0.bias']
+    >>> net[0]
+    Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            self._add_child(str(i), layer)
+
+    def __len__(self):
+        return len(self._children)
+
+    def __iter__(self):
+        return iter(self._children.values())
+
+    def __getitem__(self, i):
+        n = len(self)
+        if not _v._is_int(i) or not -n <= i < n:
+            raise IndexError(f"Sequential: index {i!r} out of range for {n} layers")
+        return self._children[str(i % n)]
+
+    def _forward(self, x):
+        for layer in self._children.values():
+            x = layer.forward(x)
+        self._cache = True
+        return x
+
+    def _backward(self, grad_out):
+        for layer in reversed(list(self._children.values())):
+            grad_out = layer.backward(grad_out)
+        return grad_out
+
+
+class Residual(Layer):
+    """``body(x) + shortcut(x)``; the shortcut is the identity when None.
+
+    Parameters
+    ----------
+    body : Layer
+    shortcut : Layer or None
+        Must map x to body(x)'s shape, e.g. a strided 1x1 :class:`Conv2d`
+        and a :class:`BatchNorm2d` when the block changes shape.
+
+    Notes
+    -----
+    Parameters are named ``"body.<name>"`` and ``"shortcut.<name>"``, as a
+    PyTorch module with attributes ``body`` and ``shortcut`` would.
+    """
+
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self._add_child("body", body)
+        if shortcut is not None:
+            self._add_child("shortcut", shortcut)
+
+    @property
+    def body(self):
+        return self._children["body"]
+
+    @property
+    def shortcut(self):
+        return self._children.get("shortcut")
+
+    def _forward(self, x):
+        y = self.body.forward(x)
+        s = x if self.shortcut is None else self.shortcut.forward(x)
+        if y.shape != s.shape:
+            what = "the input (identity shortcut)" if self.shortcut is None \
+                else "the shortcut's output"
+            raise ValueError(
+                f"Residual: the body's output of shape {y.shape} cannot be "
+                f"added to {what} of shape {s.shape}; give a shortcut that "
+                f"maps the input to the body's output shape"
+            )
+        self._cache = True
+        return y + s
+
+    def _backward(self, grad_out):
+        gx = self.body.backward(grad_out)
+        if self.shortcut is None:
+            return gx + grad_out
+        return gx + self.shortcut.backward(grad_out)
+
+
+def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
+                rng=None):
+    """ResNet's BasicBlock (He et al. 2016) built from these layers.
+
+    ``ReLU(body(x) + shortcut(x))`` with body = conv3x3(stride)-BN-ReLU-
+    conv3x3-BN (convolutions without bias, as torchvision's) and shortcut
+    = conv1x1(stride)-BN when the shape changes, else the identity.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    stride : int
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+
+    Returns
+    -------
+    Sequential
+        ``Sequential(Residual(body, shortcut), ReLU())``; parameter names
+        ``"0.body.0.weight"``, ``"0.body.1.weight"``, ...,
+        ``"0.shortcut.0.weight"``.  Input (N, in_channels, H, W), output
+        (N, out_channels, ceil(H/stride), ceil(W/stride)).
+    """
+    rng = _as_rng(rng)
+    kw = dict(dtype=dtype, rng=rng)
+    body = Sequential(
+        Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, **kw),
+        BatchNorm2d(out_channels, dtype=dtype),
+        ReLU(),
+        Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, **kw),
+        BatchNorm2d(out_channels, dtype=dtype),
+    )
+    shortcut = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = Sequential(
+            Conv2d(in_channels, out_channels, 1, stride, bias=False, **kw),
+            BatchNorm2d(out_channels, dtype=dtype),
+        )
+    return Sequential(Residual(body, shortcut), ReLU())
