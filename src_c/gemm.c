@@ -1,6 +1,4 @@
 /* Instantiates gemm.tmpl.h (convolution by packed GEMM) for float and double. */
-#include <string.h>
-
 #include "fastconv.h"
 #include "common.h"
 #include "templating.h"

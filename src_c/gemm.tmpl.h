@@ -40,7 +40,7 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(void)
 {
     const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-    return FC_GEMM_KC * nc + nc;     /* packed B block + one unfolded row */
+    return FC_GEMM_KC * nc;          /* one packed block of B */
 }
 
 int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
@@ -53,7 +53,6 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
     TYPE *restrict bpack = work;
-    TYPE *restrict row = work + FC_GEMM_KC * CAT(fc_gemm_tile_cols_, TYPE)();
 
     /* K blocks of equal size, at most FC_GEMM_KC */
     const ptrdiff_t kblocks = (K + FC_GEMM_KC - 1) / FC_GEMM_KC;
@@ -61,15 +60,15 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
         /* Pack rows k0..k0+kc of B: panel p holds columns [p*nr, p*nr + nr)
-         * as kc rows of nr, zero-padded past n. */
+         * as kc rows of nr; the last panel is zero-padded past n. */
         for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
             const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
             const ptrdiff_t j = k - c * KK - i * g->kw;
-            CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1, row);
-            for (ptrdiff_t q = n; q < panels * nr; ++q) row[q] = 0;
-            for (ptrdiff_t p = 0; p < panels; ++p)
-                memcpy(bpack + (p * kc + k - k0) * nr, row + p * nr,
-                       (size_t)nr * sizeof(TYPE));
+            TYPE *restrict dst = bpack + (k - k0) * nr;
+            CAT(im2col_row_panels_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1,
+                                          nr, kc * nr, dst);
+            TYPE *restrict last = dst + (panels - 1) * kc * nr;
+            for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
         }
         /* Each kc x nr panel of B stays in L1 while the filter panels pass. */
         for (ptrdiff_t p = 0; p < panels; ++p) {
@@ -163,7 +162,8 @@ int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
             const ptrdiff_t nq = fc_min(nr, n - p * nr);
             for (ptrdiff_t f = 0; f < F; ++f) {
                 TYPE *restrict dst = bpack + (p * F + f) * nr;
-                memcpy(dst, gy + f * L + l0 + p * nr, (size_t)nq * sizeof(TYPE));
+                const TYPE *restrict src = gy + f * L + l0 + p * nr;
+                for (ptrdiff_t q = 0; q < nq; ++q) dst[q] = src[q];
                 for (ptrdiff_t q = nq; q < nr; ++q) dst[q] = 0;
             }
         }

@@ -73,3 +73,57 @@ static inline void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
         l += ow1 - ow0;
     }
 }
+
+/* im2col_row into B panels: output position l0 + q goes to
+ * dst[(q / nr) * pstride + q % nr], so the GEMM packer writes each row of B
+ * straight into its NR-wide panels.  Segments (one output row each) are cut
+ * at panel boundaries, with counters instead of divisions; positions past l1
+ * are not written. */
+static inline void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
+                                                 const fc_geom *g, ptrdiff_t i,
+                                                 ptrdiff_t j, ptrdiff_t l0,
+                                                 ptrdiff_t l1, ptrdiff_t nr,
+                                                 ptrdiff_t pstride,
+                                                 TYPE *restrict dst)
+{
+    const ptrdiff_t off_w = j * g->dw - g->pl;
+    ptrdiff_t lo, hi;
+    fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
+    ptrdiff_t oh = l0 / g->Wo, ow0 = l0 - oh * g->Wo;
+    ptrdiff_t left = l1 - l0, qp = 0;        /* position within the panel */
+    TYPE *restrict panel = dst;
+    while (left > 0) {
+        const ptrdiff_t len = fc_min(fc_min(g->Wo - ow0, left), nr - qp);
+        const ptrdiff_t ow1 = ow0 + len;
+        TYPE *restrict out = panel + qp;         /* out[ow - ow0] */
+        const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
+        ptrdiff_t a = ow1, b = ow1;
+        if (ih >= 0 && ih < g->H) {
+            a = fc_min(fc_max(ow0, lo), ow1);
+            b = fc_max(a, fc_min(ow1, hi));
+        }
+        for (ptrdiff_t ow = ow0; ow < a; ++ow) out[ow - ow0] = 0;
+        if (a < b) {
+            const TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
+            TYPE *restrict o = out + (a - ow0);
+            const ptrdiff_t n = b - a;
+            if (g->sw == 1) {
+                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k];
+            } else {
+                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k * g->sw];
+            }
+        }
+        for (ptrdiff_t ow = b; ow < ow1; ++ow) out[ow - ow0] = 0;
+        left -= len;
+        qp += len;
+        if (qp == nr) {
+            qp = 0;
+            panel += pstride;
+        }
+        ow0 = ow1;
+        if (ow0 == g->Wo) {
+            ow0 = 0;
+            ++oh;
+        }
+    }
+}
