@@ -65,16 +65,18 @@ cdef extern from "fastconv.h" nogil:
                                      Py_ssize_t K, double *packed)
     Py_ssize_t fc_gemm_tile_cols_float()
     Py_ssize_t fc_gemm_tile_cols_double()
-    Py_ssize_t fc_gemm_work_size_float()
-    Py_ssize_t fc_gemm_work_size_double()
+    Py_ssize_t fc_gemm_tiles_float(const fc_geom *g)
+    Py_ssize_t fc_gemm_tiles_double(const fc_geom *g)
+    Py_ssize_t fc_gemm_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_work_size_double(const fc_geom *g, Py_ssize_t F)
     int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                                   const float *wpack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t l0,
-                                  Py_ssize_t l1, float *work, float *y)
+                                  const float *bias, Py_ssize_t tile,
+                                  float *work, float *y)
     int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                    const double *wpack, Py_ssize_t F,
-                                   const double *bias, Py_ssize_t l0,
-                                   Py_ssize_t l1, double *work, double *y)
+                                   const double *bias, Py_ssize_t tile,
+                                   double *work, double *y)
 
     Py_ssize_t fc_gemm_grad_input_blocks_float(const fc_geom *g)
     Py_ssize_t fc_gemm_grad_input_blocks_double(const fc_geom *g)

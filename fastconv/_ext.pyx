@@ -235,21 +235,29 @@ cdef inline Py_ssize_t _tile_cols(floating *tag) noexcept nogil:
         return c.fc_gemm_tile_cols_double()
 
 
-cdef inline Py_ssize_t _work_size(floating *tag) noexcept nogil:
+cdef inline Py_ssize_t _tiles(const fc_geom *g, floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_work_size_float()
+        return c.fc_gemm_tiles_float(g)
     else:
-        return c.fc_gemm_work_size_double()
+        return c.fc_gemm_tiles_double(g)
+
+
+cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F,
+                                  floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_work_size_float(g, F)
+    else:
+        return c.fc_gemm_work_size_double(g, F)
 
 
 cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
                            const floating *wpack, Py_ssize_t F,
-                           const floating *bias, Py_ssize_t l0, Py_ssize_t l1,
+                           const floating *bias, Py_ssize_t tile,
                            floating *work, floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, l0, l1, work, y)
+        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, tile, work, y)
     else:
-        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, l0, l1, work, y)
+        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, tile, work, y)
 
 
 def conv2d_gemm(const floating[:, :, :, ::1] x,
@@ -262,10 +270,9 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
-    cdef Py_ssize_t tile = min(L, _tile_cols(tag))
-    cdef Py_ssize_t wsize = _work_size(tag)
-    cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
-    cdef Py_ssize_t item, n, t, l0, gi
+    cdef Py_ssize_t ntiles = _tiles(&gc, tag)
+    cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
+    cdef Py_ssize_t item, n, t, gi
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
     cdef floating *buf = NULL
@@ -288,11 +295,9 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
             for item in prange(N * ntiles, schedule='dynamic'):
                 n = item // ntiles
                 t = item - n * ntiles
-                l0 = t * tile
                 for gi in range(groups):
                     _gemm_tile(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW, &gc,
-                               packed + gi * psize, Fg, &b[0] + gi * Fg, l0,
-                               min(L, l0 + tile), ws,
+                               packed + gi * psize, Fg, &b[0] + gi * Fg, t, ws,
                                &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
     free(packed)
     free(buf)

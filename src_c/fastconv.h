@@ -118,16 +118,18 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  * fc_gemm_pack_weights_<T>(w, F, K, packed)
  *   w      IN  (F, K) one group's filters, K = C/groups*kh*kw
  *   packed OUT fc_gemm_packed_weights_size elements
- * fc_gemm_tile_cols_<T>(): output positions per tile (fixed by the kernels,
- *   never by the thread count).
- * fc_gemm_work_size_<T>(): workspace elements per thread.
- * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, l0, l1, work, y)
+ * fc_gemm_tile_cols_<T>(): the column budget of a tile (fixed by the
+ *   kernels, never by the thread count).
+ * fc_gemm_tiles_<T>(g): tiles per image and group (bands of output rows for
+ *   stride 1, runs of output positions otherwise).
+ * fc_gemm_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
  *   bias   IN  (F,) the group's biases
- *   l0, l1     output positions, l1 - l0 <= fc_gemm_tile_cols()
- *   work       fc_gemm_work_size() elements of scratch
- *   y      OUT (F, Ho*Wo) the group's output planes; columns l0..l1 written
+ *   tile       0 <= tile < fc_gemm_tiles(g)
+ *   work       fc_gemm_work_size(g, F) elements of scratch
+ *   y      OUT (F, Ho*Wo) the group's output planes; the tile's part written
  */
 int fc_gemm_init(const char *isa);
 const char *fc_gemm_isa(void);
@@ -139,11 +141,13 @@ void fc_gemm_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t K,
                                  double *packed);
 ptrdiff_t fc_gemm_tile_cols_float(void);
 ptrdiff_t fc_gemm_tile_cols_double(void);
-ptrdiff_t fc_gemm_work_size_float(void);
-ptrdiff_t fc_gemm_work_size_double(void);
+ptrdiff_t fc_gemm_tiles_float(const fc_geom *g);
+ptrdiff_t fc_gemm_tiles_double(const fc_geom *g);
+ptrdiff_t fc_gemm_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_work_size_double(const fc_geom *g, ptrdiff_t F);
 int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t l0, ptrdiff_t l1,
+                              const float *bias, ptrdiff_t tile,
                               float *work, float *y);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
@@ -189,7 +193,7 @@ int fc_conv2d_gemm_grad_weight_double(const double *x, const double *gy,
                                       double *work, double *gw);
 int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                const double *wpack, ptrdiff_t F,
-                               const double *bias, ptrdiff_t l0, ptrdiff_t l1,
+                               const double *bias, ptrdiff_t tile,
                                double *work, double *y);
 
 /* ---- threads.c --------------------------------------------------------

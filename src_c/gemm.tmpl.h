@@ -37,53 +37,181 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
     return fc_max(nr, n / nr * nr);
 }
 
-ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(void)
+/* ---- forward tiling ------------------------------------------------------
+ * Stride 1: a tile is a band of whole output rows, computed on a "virtual"
+ * output width Wv = Wo + (kw-1)*dw, the width of the zero-padded input band
+ * (the slab).  Then row (c, i, j) of B is one contiguous run of the slab,
+ * starting at i*dh*Wv + j*dw, and packing is a plain copy; the Wv - Wo extra
+ * columns per row are computed and dropped.  Other strides: a tile is a run
+ * of output positions, packed by im2col_row_panels. */
+
+static int CAT(unit_stride_, TYPE)(const fc_geom *g)
+{
+    return g->sh == 1 && g->sw == 1;
+}
+
+static ptrdiff_t CAT(virtual_width_, TYPE)(const fc_geom *g)
+{
+    return g->Wo + (g->kw - 1) * g->dw;
+}
+
+/* Output rows per band: as many as fit in a tile, spread evenly. */
+static ptrdiff_t CAT(band_rows_, TYPE)(const fc_geom *g)
 {
     const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-    return FC_GEMM_KC * nc;          /* one packed block of B */
+    const ptrdiff_t most = fc_max(1, nc / CAT(virtual_width_, TYPE)(g));
+    const ptrdiff_t bands = (g->Ho + most - 1) / most;
+    return (g->Ho + bands - 1) / bands;
+}
+
+/* Columns of one tile, rounded up to whole panels. */
+static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t nr = UK->nr;
+    const ptrdiff_t n = CAT(unit_stride_, TYPE)(g)
+        ? CAT(band_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g)
+        : fc_min(g->Ho * g->Wo, CAT(fc_gemm_tile_cols_, TYPE)());
+    return (n + nr - 1) / nr * nr;
+}
+
+ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
+{
+    if (CAT(unit_stride_, TYPE)(g)) {
+        const ptrdiff_t rows = CAT(band_rows_, TYPE)(g);
+        return (g->Ho + rows - 1) / rows;
+    }
+    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    return (g->Ho * g->Wo + nc - 1) / nc;
+}
+
+/* Slab elements: C bands of (rows + taps + 1) x Wv, plus one panel of slack
+ * for the reads past the last column of the last tile. */
+static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t rows = CAT(band_rows_, TYPE)(g) + (g->kh - 1) * g->dh + 1;
+    return g->C * rows * CAT(virtual_width_, TYPE)(g) + UK->nr;
+}
+
+ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    const ptrdiff_t width = CAT(tile_width_, TYPE)(g);
+    ptrdiff_t size = FC_GEMM_KC * width;                  /* packed B block */
+    if (CAT(unit_stride_, TYPE)(g))
+        size += CAT(slab_size_, TYPE)(g) + F * width;     /* slab + Y band */
+    return size;
+}
+
+/* K is cut into blocks of equal size, at most FC_GEMM_KC. */
+static ptrdiff_t CAT(k_block_, TYPE)(ptrdiff_t K)
+{
+    const ptrdiff_t blocks = (K + FC_GEMM_KC - 1) / FC_GEMM_KC;
+    return (K + blocks - 1) / blocks;
+}
+
+/* C (F x n) (+)= Wp[:, k0:k0+kc] @ Bblock: each kc x nr panel of the packed
+ * block stays in L1 while the filter panels pass.  Columns past n_valid are
+ * not written; the first K block adds the bias, later ones accumulate. */
+static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
+                                   ptrdiff_t K, ptrdiff_t k0, ptrdiff_t kc,
+                                   const TYPE *restrict bpack,
+                                   ptrdiff_t n_valid, TYPE *restrict c,
+                                   ptrdiff_t ldc, const TYPE *restrict bias)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    for (ptrdiff_t q0 = 0, p = 0; q0 < n_valid; q0 += nr, ++p) {
+        const ptrdiff_t nq = fc_min(nr, n_valid - q0);
+        const int narrow = nq <= UK->nr_narrow;
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+            (narrow ? UK->run_narrow : UK->run)(
+                kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
+                c + f0 * ldc + q0, ldc, fc_min(mr, F - f0), nq, k0 > 0,
+                bias + f0);
+    }
 }
 
 int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     const TYPE *restrict wpack, ptrdiff_t F,
-                                    const TYPE *restrict bias, ptrdiff_t l0,
-                                    ptrdiff_t l1, TYPE *restrict work,
-                                    TYPE *restrict y)
+                                    const TYPE *restrict bias, ptrdiff_t tile,
+                                    TYPE *restrict work, TYPE *restrict y)
 {
-    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    const ptrdiff_t nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
-    const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
+    const ptrdiff_t HW = g->H * g->W, width = CAT(tile_width_, TYPE)(g);
+    const ptrdiff_t kb = CAT(k_block_, TYPE)(K);
     TYPE *restrict bpack = work;
 
-    /* K blocks of equal size, at most FC_GEMM_KC */
-    const ptrdiff_t kblocks = (K + FC_GEMM_KC - 1) / FC_GEMM_KC;
-    const ptrdiff_t kb = (K + kblocks - 1) / kblocks;
+    if (!CAT(unit_stride_, TYPE)(g)) {
+        const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+        const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
+        const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
+            const ptrdiff_t kc = fc_min(kb, K - k0);
+            for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
+                const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
+                const ptrdiff_t j = k - c * KK - i * g->kw;
+                TYPE *restrict dst = bpack + (k - k0) * nr;
+                CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
+                                              kc * nr, dst);
+                TYPE *restrict last = dst + (panels - 1) * kc * nr;
+                for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
+            }
+            CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, n, y + l0, L, bias);
+        }
+        return FC_OK;
+    }
+
+    /* unit stride: a band of output rows [oh0, oh1) over a zero-padded slab */
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
+    const ptrdiff_t oh0 = tile * band, oh1 = fc_min(g->Ho, oh0 + band);
+    const ptrdiff_t rows = (oh1 - oh0) + (g->kh - 1) * g->dh + 1;
+    const ptrdiff_t n = (oh1 - oh0) * Wv, panels = (n + nr - 1) / nr;
+    const ptrdiff_t cstride = rows * Wv;              /* slab channel stride */
+    const ptrdiff_t a = fc_min(g->pl, Wv), b = fc_min(Wv, g->pl + g->W);
+    TYPE *restrict slab = bpack + FC_GEMM_KC * width;
+    TYPE *restrict yband = slab + CAT(slab_size_, TYPE)(g);
+
+    for (ptrdiff_t c = 0; c < g->C; ++c) {
+        for (ptrdiff_t r = 0; r < rows; ++r) {
+            TYPE *restrict dst = slab + c * cstride + r * Wv;
+            const ptrdiff_t ih = oh0 - g->pt + r;
+            if (ih < 0 || ih >= g->H) {
+                for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
+                continue;
+            }
+            const TYPE *restrict src = x + c * HW + ih * g->W;  /* src[q - pl] */
+            for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
+            for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q - g->pl];
+            for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+        }
+    }
+    for (ptrdiff_t q = g->C * cstride; q < g->C * cstride + nr; ++q) slab[q] = 0;
+
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
-        /* Pack rows k0..k0+kc of B: panel p holds columns [p*nr, p*nr + nr)
-         * as kc rows of nr; the last panel is zero-padded past n. */
         for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
             const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
             const ptrdiff_t j = k - c * KK - i * g->kw;
+            const TYPE *restrict src = slab + c * cstride + i * g->dh * Wv + j * g->dw;
             TYPE *restrict dst = bpack + (k - k0) * nr;
-            CAT(im2col_row_panels_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1,
-                                          nr, kc * nr, dst);
-            TYPE *restrict last = dst + (panels - 1) * kc * nr;
-            for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
+            for (ptrdiff_t p = 0; p < panels; ++p)
+                for (ptrdiff_t q = 0; q < nr; ++q)
+                    dst[p * kc * nr + q] = src[p * nr + q];
         }
-        /* Each kc x nr panel of B stays in L1 while the filter panels pass. */
-        for (ptrdiff_t p = 0; p < panels; ++p) {
-            const ptrdiff_t q0 = p * nr, nq = fc_min(nr, n - q0);
-            const int narrow = nq <= UK->nr_narrow;
-            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
-                (narrow ? UK->run_narrow : UK->run)(
-                    kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
-                    y + f0 * L + l0 + q0, L, fc_min(mr, F - f0), nq, k0 > 0,
-                    bias + f0);
-            }
-        }
+        CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, panels * nr, yband,
+                               width, bias);
     }
+
+    /* keep the Wo real columns of each virtual row */
+    for (ptrdiff_t f = 0; f < F; ++f)
+        for (ptrdiff_t r = 0; r < oh1 - oh0; ++r) {
+            const TYPE *restrict src = yband + f * width + r * Wv;
+            TYPE *restrict dst = y + f * L + (oh0 + r) * g->Wo;
+            for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
+        }
     return FC_OK;
 }
+
 
 /* ---- backward ------------------------------------------------------------
  * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of
