@@ -19,6 +19,13 @@ if _user_policy is None:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 try:
     from . import _ext
+except ImportError as _error:
+    raise ImportError(
+        f"fastconv's compiled extension could not be loaded from "
+        f"{_os.path.dirname(__file__)} ({_error}). If that is a source "
+        f"checkout, install the package (pip install .) and run Python from "
+        f"another directory, so that the installed copy is imported."
+    ) from _error
 finally:
     if _user_policy is None:
         del _os.environ["OMP_WAIT_POLICY"]

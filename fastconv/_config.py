@@ -22,7 +22,8 @@ def show_config():
                         "avx512|avx2|generic forces one)",
         "other kernels": "C99 -O3 for the baseline instruction set, auto-vectorised",
         "conv2d algorithms": "gemm (packed GEMM, im2col fused into packing), "
-                             "direct; auto: direct when C/groups == 1, else gemm",
+                             "direct; auto: direct when depthwise (groups > 1, C/groups == 1), "
+                             "else gemm",
         "openmp": _ext.openmp_enabled(),
         "threads": get_num_threads(),
         "numpy": __import__("numpy").__version__,

@@ -100,9 +100,11 @@ def select_algorithm(x_shape, weight_shape, groups=1):
     """The kernel ``algorithm="auto"`` runs for these shapes.
 
     The rule depends on shapes only, so a given layer always runs the same
-    kernel: ``"direct"`` when each filter sees a single input channel
-    (depthwise convolution, ``C // groups == 1``), where a matrix product
-    has nothing to multiply; ``"gemm"`` (packed matrix product) otherwise.
+    kernel: ``"direct"`` for grouped convolutions whose filters each see a
+    single input channel (depthwise, ``groups > 1`` and ``C // groups == 1``),
+    where each group's matrix product would be a single row; ``"gemm"``
+    (packed matrix product) otherwise, including single-channel inputs
+    (``C == 1``, ``groups == 1``), where one product covers all filters.
 
     Parameters
     ----------
@@ -115,7 +117,7 @@ def select_algorithm(x_shape, weight_shape, groups=1):
     str
         ``"direct"`` or ``"gemm"``.
     """
-    return "direct" if weight_shape[1] == 1 else "gemm"
+    return "direct" if groups > 1 and weight_shape[1] == 1 else "gemm"
 
 
 def _pick(algorithm, x, weight, g):
