@@ -20,6 +20,23 @@ static inline void fc_valid_range(ptrdiff_t offset, ptrdiff_t stride,
     *hi = b;
 }
 
+/* FC_CLONES: compile a hot loop also for AVX2 and AVX-512 and pick the best
+ * version when the library loads (GCC function multiversioning, ELF ifunc).
+ * A no-op elsewhere, where the baseline build is used. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    defined(__ELF__) && !defined(FC_NO_CLONES)
+#define FC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FC_CLONES
+#endif
+
+/* Force inlining into every clone, so each one is compiled for its target. */
+#if defined(__GNUC__)
+#define FC_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define FC_ALWAYS_INLINE static inline
+#endif
+
 static inline ptrdiff_t fc_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static inline ptrdiff_t fc_max(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
 

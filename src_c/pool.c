@@ -5,6 +5,9 @@
 #include "common.h"
 #include "templating.h"
 
+/* column taps whose output ranges are precomputed per plane */
+#define FC_POOL_TAPS 32
+
 #define TYPE float
 #include "pool.tmpl.h"
 #undef TYPE

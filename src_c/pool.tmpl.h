@@ -2,35 +2,98 @@
  * Documented in fastconv.h.  Window bounds follow PyTorch's CPU kernels
  * exactly, so values, indices and divisors match it. */
 
+/* One window tap over a run of n outputs: src[k*sw] is the tap's input for
+ * output k, at flat index base + k*sw.  PyTorch's rule, elementwise, so the
+ * loop vectorises: a larger value or a NaN takes over. */
+FC_ALWAYS_INLINE void CAT(max_tap_, TYPE)(const TYPE *restrict src, ptrdiff_t sw,
+                                       ptrdiff_t n, ptrdiff_t base,
+                                       TYPE *restrict m,
+                                       int64_t *restrict idx)
+{
+    if (idx) {
+        for (ptrdiff_t k = 0; k < n; ++k) {
+            const TYPE v = src[k * sw];
+            const int take = v > m[k] || v != v;
+            m[k] = take ? v : m[k];
+            idx[k] = take ? (int64_t)(base + k * sw) : idx[k];
+        }
+    } else {
+        for (ptrdiff_t k = 0; k < n; ++k) {
+            const TYPE v = src[k * sw];
+            m[k] = (v > m[k] || v != v) ? v : m[k];
+        }
+    }
+}
+
+/* Row-wise: every output of a row starts at -inf on its first real cell,
+ * then the taps (i, j) are applied in the window's row-major order, each to
+ * all outputs of the row at once.  The outputs each column tap reaches are
+ * found once per plane (for up to FC_POOL_TAPS columns). */
+FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
+                                              const fc_geom *g,
+                                              TYPE *restrict y,
+                                              int64_t *restrict indices)
+{
+    ptrdiff_t los[FC_POOL_TAPS], his[FC_POOL_TAPS];
+    for (ptrdiff_t j = 0; j < g->kw && j < FC_POOL_TAPS; ++j)
+        fc_valid_range(j * g->dw - g->pl, g->sw, g->W, g->Wo, &los[j], &his[j]);
+    for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+        TYPE *restrict m = y + oh * g->Wo;
+        int64_t *restrict idx = indices ? indices + oh * g->Wo : NULL;
+        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) m[ow] = -INFINITY;
+        if (idx) {
+            ptrdiff_t h0 = oh * g->sh - g->pt;
+            while (h0 < 0) h0 += g->dh;            /* first real row */
+            for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
+                ptrdiff_t w0 = ow * g->sw - g->pl;
+                while (w0 < 0) w0 += g->dw;        /* first real column */
+                idx[ow] = (int64_t)(h0 * g->W + w0);
+            }
+        }
+        for (ptrdiff_t i = 0; i < g->kh; ++i) {
+            const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
+            if (ih < 0 || ih >= g->H) continue;
+            for (ptrdiff_t j = 0; j < g->kw; ++j) {
+                const ptrdiff_t off = j * g->dw - g->pl;
+                ptrdiff_t lo, hi;
+                if (j < FC_POOL_TAPS) {
+                    lo = los[j];
+                    hi = his[j];
+                } else {
+                    fc_valid_range(off, g->sw, g->W, g->Wo, &lo, &hi);
+                }
+                if (lo >= hi) continue;
+                const ptrdiff_t base = ih * g->W + lo * g->sw + off;
+                const TYPE *src = x + base;
+                int64_t *id = idx ? idx + lo : NULL;
+                /* constant strides let the compiler vectorise the common cases */
+                if (g->sw == 1)
+                    CAT(max_tap_, TYPE)(src, 1, hi - lo, base, m + lo, id);
+                else if (g->sw == 2)
+                    CAT(max_tap_, TYPE)(src, 2, hi - lo, base, m + lo, id);
+                else
+                    CAT(max_tap_, TYPE)(src, g->sw, hi - lo, base, m + lo, id);
+            }
+        }
+    }
+}
+
+/* With indices: the int64 selects vectorise only with AVX2 / AVX-512. */
+FC_CLONES static int CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
+                                                       const fc_geom *g,
+                                                       TYPE *restrict y,
+                                                       int64_t *restrict indices)
+{
+    CAT(max_pool_rows_, TYPE)(x, g, y, indices);
+    return FC_OK;
+}
+
+/* Values only: the baseline build vectorises this well. */
 int CAT(fc_max_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                               TYPE *restrict y, int64_t *restrict indices)
 {
-    for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
-        ptrdiff_t hstart = oh * g->sh - g->pt;
-        const ptrdiff_t hend = fc_min(hstart + (g->kh - 1) * g->dh + 1, g->H);
-        while (hstart < 0) hstart += g->dh;
-        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
-            ptrdiff_t wstart = ow * g->sw - g->pl;
-            const ptrdiff_t wend = fc_min(wstart + (g->kw - 1) * g->dw + 1, g->W);
-            while (wstart < 0) wstart += g->dw;
-            /* PyTorch's rule: start at -inf on the first real cell; a larger
-             * value or any NaN takes over, so ties keep the first maximum. */
-            ptrdiff_t best = hstart * g->W + wstart;
-            TYPE maxval = -INFINITY;
-            for (ptrdiff_t ih = hstart; ih < hend; ih += g->dh) {
-                for (ptrdiff_t iw = wstart; iw < wend; iw += g->dw) {
-                    const ptrdiff_t p = ih * g->W + iw;
-                    const TYPE v = x[p];
-                    if (v > maxval || isnan(v)) {
-                        maxval = v;
-                        best = p;
-                    }
-                }
-            }
-            y[oh * g->Wo + ow] = maxval;
-            if (indices) indices[oh * g->Wo + ow] = (int64_t)best;
-        }
-    }
+    if (indices) return CAT(fc_max_pool2d_indices_, TYPE)(x, g, y, indices);
+    CAT(max_pool_rows_, TYPE)(x, g, y, NULL);
     return FC_OK;
 }
 
@@ -67,36 +130,79 @@ static inline TYPE CAT(avg_window_, TYPE)(const fc_geom *g, ptrdiff_t oh,
     return (TYPE)(count_include_pad ? padded : (he - hs) * (we - ws));
 }
 
-int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+/* Row-wise: each output row sums its taps (i, j) in the window's row-major
+ * order, as PyTorch does, then divides by its divisor. */
+FC_CLONES int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                               int count_include_pad, TYPE *restrict y)
 {
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+        TYPE *restrict sum = y + oh * g->Wo;
+        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) sum[ow] = 0;
+        for (ptrdiff_t i = 0; i < g->kh; ++i) {
+            const ptrdiff_t ih = oh * g->sh - g->pt + i;
+            if (ih < 0 || ih >= g->H) continue;
+            for (ptrdiff_t j = 0; j < g->kw; ++j) {
+                ptrdiff_t lo, hi;
+                fc_valid_range(j - g->pl, g->sw, g->W, g->Wo, &lo, &hi);
+                const TYPE *restrict src = x + ih * g->W + lo * g->sw + j - g->pl;
+                TYPE *restrict s = sum + lo;
+                const ptrdiff_t n = hi - lo;
+                if (g->sw == 1) {
+                    for (ptrdiff_t k = 0; k < n; ++k) s[k] += src[k];
+                } else if (g->sw == 2) {
+                    for (ptrdiff_t k = 0; k < n; ++k) s[k] += src[2 * k];
+                } else {
+                    for (ptrdiff_t k = 0; k < n; ++k) s[k] += src[k * g->sw];
+                }
+            }
+        }
         for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
             ptrdiff_t h0, h1, w0, w1;
             const TYPE divisor = CAT(avg_window_, TYPE)(
                 g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
-            TYPE sum = 0;
-            for (ptrdiff_t ih = h0; ih < h1; ++ih)
-                for (ptrdiff_t iw = w0; iw < w1; ++iw) sum += x[ih * g->W + iw];
-            y[oh * g->Wo + ow] = (h0 < h1 && w0 < w1) ? sum / divisor : 0;
+            sum[ow] = (h0 < h1 && w0 < w1) ? sum[ow] / divisor : 0;
         }
     }
     return FC_OK;
 }
 
-int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
+/* Row-wise, in chunks of outputs: delta = grad / divisor once per output,
+ * then each tap adds it to its input cells.  Taps run with j descending so a
+ * cell receives its contributions in increasing ow, PyTorch's order. */
+FC_CLONES int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
                                        const fc_geom *g, int count_include_pad,
                                        TYPE *restrict grad_x)
 {
+    enum { CHUNK = 256 };
+    TYPE delta[CHUNK];
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
-        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
-            ptrdiff_t h0, h1, w0, w1;
-            const TYPE divisor = CAT(avg_window_, TYPE)(
-                g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
-            if (h0 >= h1 || w0 >= w1) continue;
-            const TYPE delta = grad_y[oh * g->Wo + ow] / divisor;
-            for (ptrdiff_t ih = h0; ih < h1; ++ih)
-                for (ptrdiff_t iw = w0; iw < w1; ++iw) grad_x[ih * g->W + iw] += delta;
+        for (ptrdiff_t c0 = 0; c0 < g->Wo; c0 += CHUNK) {
+            const ptrdiff_t c1 = fc_min(g->Wo, c0 + CHUNK);
+            for (ptrdiff_t ow = c0; ow < c1; ++ow) {
+                ptrdiff_t h0, h1, w0, w1;
+                const TYPE divisor = CAT(avg_window_, TYPE)(
+                    g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
+                delta[ow - c0] = grad_y[oh * g->Wo + ow] / divisor;
+            }
+            for (ptrdiff_t i = 0; i < g->kh; ++i) {
+                const ptrdiff_t ih = oh * g->sh - g->pt + i;
+                if (ih < 0 || ih >= g->H) continue;
+                for (ptrdiff_t j = g->kw - 1; j >= 0; --j) {
+                    ptrdiff_t lo, hi;
+                    fc_valid_range(j - g->pl, g->sw, g->W, g->Wo, &lo, &hi);
+                    lo = fc_max(lo, c0);
+                    hi = fc_min(hi, c1);
+                    if (lo >= hi) continue;
+                    TYPE *restrict dst = grad_x + ih * g->W + lo * g->sw + j - g->pl;
+                    const TYPE *restrict d = delta + (lo - c0);
+                    const ptrdiff_t n = hi - lo;
+                    if (g->sw == 1) {
+                        for (ptrdiff_t k = 0; k < n; ++k) dst[k] += d[k];
+                    } else {
+                        for (ptrdiff_t k = 0; k < n; ++k) dst[k * g->sw] += d[k];
+                    }
+                }
+            }
         }
     }
     return FC_OK;
