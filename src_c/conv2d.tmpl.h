@@ -3,7 +3,7 @@
  * group.  Each kernel tap (c, i, j) is one pass of axpy's over output rows;
  * fc_valid_range() splits off the padding so the inner loops have no tests. */
 
-int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
+FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
                                  const TYPE *restrict w, TYPE bias,
                                  const fc_geom *g, TYPE *restrict y)
 {
@@ -37,7 +37,7 @@ int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
-int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_y,
+FC_CLONES int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_y,
                                             const TYPE *restrict w,
                                             ptrdiff_t n_filters,
                                             const fc_geom *g,
@@ -74,7 +74,7 @@ int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_y,
     return FC_OK;
 }
 
-int CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
+FC_CLONES int CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
                                              const TYPE *restrict grad_y,
                                              const fc_geom *g,
                                              TYPE *restrict grad_w)

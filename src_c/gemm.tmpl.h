@@ -129,7 +129,7 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
     }
 }
 
-int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     const TYPE *restrict wpack, ptrdiff_t F,
                                     const TYPE *restrict bias, ptrdiff_t tile,
                                     TYPE *restrict work, TYPE *restrict y)
@@ -266,7 +266,7 @@ ptrdiff_t CAT(fc_gemm_grad_input_work_size_, TYPE)(const fc_geom *g,
     return nc * F + CAT(block_rows_, TYPE)(g) * nc;
 }
 
-int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
+FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
                                           const fc_geom *g,
                                           const TYPE *restrict wtpack,
                                           ptrdiff_t F, ptrdiff_t block,
@@ -328,7 +328,7 @@ ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
     return (F + mr - 1) / mr * mr * FC_GEMM_KC + 2 * nr * FC_GEMM_KC;
 }
 
-int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
+FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                                            const TYPE *restrict gy,
                                            const fc_geom *g, ptrdiff_t F,
                                            ptrdiff_t l0, ptrdiff_t l1,

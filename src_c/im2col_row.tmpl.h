@@ -5,7 +5,7 @@
  * Rows are walked one output row (oh) at a time, so the middle of each
  * segment is a plain copy with no bounds tests. */
 
-static inline void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
+FC_ALWAYS_INLINE void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
                                           const fc_geom *g, ptrdiff_t i,
                                           ptrdiff_t j, ptrdiff_t l0,
                                           ptrdiff_t l1, TYPE *restrict dst)
@@ -44,7 +44,7 @@ static inline void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
 
 /* The adjoint of im2col_row: ADD row (c, i, j) of a column matrix, for output
  * positions [l0, l1), back into plane c. */
-static inline void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
+FC_ALWAYS_INLINE void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
                                           const fc_geom *g, ptrdiff_t i,
                                           ptrdiff_t j, ptrdiff_t l0,
                                           ptrdiff_t l1, TYPE *restrict plane)
@@ -79,7 +79,7 @@ static inline void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
  * straight into its NR-wide panels.  Segments (one output row each) are cut
  * at panel boundaries, with counters instead of divisions; positions past l1
  * are not written. */
-static inline void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
+FC_ALWAYS_INLINE void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
                                                  const fc_geom *g, ptrdiff_t i,
                                                  ptrdiff_t j, ptrdiff_t l0,
                                                  ptrdiff_t l1, ptrdiff_t nr,
