@@ -4,9 +4,11 @@
 #include "templating.h"
 #include "ukernel.h"
 
-/* K block: a KC x NR panel of B (32 KiB with AVX-512) stays in L1 across
- * the filter panels; a KC x NC block of B (512 KiB) stays in L2. */
-#define FC_GEMM_KC 256
+/* K block: a KC x NR panel of B (16 KiB with AVX-512) stays in L1 across
+ * the filter panels; a KC x NC block of B (512 KiB) stays in L2.  Chosen by
+ * measurement on Zen 5 (1 MiB L2): KC 96-384 and 256 KiB-1 MiB blocks are
+ * within noise of each other except for 1x1 layers, which like wide tiles. */
+#define FC_GEMM_KC 128
 #define FC_GEMM_B_BYTES (512 * 1024)
 /* grad_x: rows of dcols per block (whole channels; at least one channel) */
 #define FC_GEMM_MB 128
