@@ -747,7 +747,10 @@ def _run_threads(threads, specs, opts, worker, memory, progress):
     dt = np.dtype(opts.dtype)
     yard_reps = 3 if opts.quick else 5
     target = 0.01 if opts.quick else 0.05
-    gap = 0.02 if threads > 1 else 0.0
+    # NumPy's OpenBLAS threads keep spinning for about 100 ms after a
+    # multi-threaded call (measured here: ~1 core-second per second idle),
+    # stealing a core from whichever contender runs next; wait them out.
+    gap = 0.15 if threads > 1 else 0.0
     saved = fastconv.get_num_threads()
     fastconv.set_num_threads(threads)
     table = {"threads": threads, "dtype": dt.name, "rows": []}
@@ -767,6 +770,7 @@ def _run_threads(threads, specs, opts, worker, memory, progress):
                     runners["torch"] = worker
                 for r in runners.values():
                     r.calibrate(target)
+                    time.sleep(gap)
                 samples = {k: [] for k in runners}
                 for _ in range(opts.repeat):
                     for name, r in runners.items():
