@@ -1,80 +1,12 @@
-/* One row of the column matrix, written once on TYPE: row (c, i, j) for output
- * positions [l0, l1) of one image, i.e. the (i, j) kernel tap of plane c,
+/* Rows of the column matrix, written once on TYPE: row (c, i, j) for output
+ * positions [l0, l1) of one image is the (i, j) kernel tap of plane c,
  * shifted and strided, zero where the window reads padding.  Shared by
- * im2col (which stacks the rows) and the GEMM packer (which re-tiles them).
- * Rows are walked one output row (oh) at a time, so the middle of each
- * segment is a plain copy with no bounds tests. */
+ * im2col (which stacks the rows), col2im (which adds them back) and the GEMM
+ * packer (which cuts them into panels).  Rows are walked one output row (oh)
+ * at a time, so the middle of each segment is a plain copy with no bounds
+ * tests. */
 
-FC_ALWAYS_INLINE void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
-                                          const fc_geom *g, ptrdiff_t i,
-                                          ptrdiff_t j, ptrdiff_t l0,
-                                          ptrdiff_t l1, TYPE *restrict dst)
-{
-    const ptrdiff_t off_w = j * g->dw - g->pl;
-    ptrdiff_t lo, hi;
-    fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
-    ptrdiff_t l = l0;
-    while (l < l1) {
-        const ptrdiff_t oh = l / g->Wo;
-        const ptrdiff_t ow0 = l - oh * g->Wo;
-        const ptrdiff_t ow1 = fc_min(g->Wo, ow0 + (l1 - l));
-        TYPE *restrict out = dst + (l - l0);  /* out[ow - ow0] */
-        const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
-        ptrdiff_t a = ow1, b = ow1;           /* the copied range */
-        if (ih >= 0 && ih < g->H) {
-            a = fc_min(fc_max(ow0, lo), ow1);
-            b = fc_max(a, fc_min(ow1, hi));
-        }
-        for (ptrdiff_t ow = ow0; ow < a; ++ow) out[ow - ow0] = 0;
-        if (a < b) {
-            /* first valid input cell of the segment */
-            const TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
-            TYPE *restrict o = out + (a - ow0);
-            const ptrdiff_t n = b - a;
-            if (g->sw == 1) {
-                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k];
-            } else {
-                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k * g->sw];
-            }
-        }
-        for (ptrdiff_t ow = b; ow < ow1; ++ow) out[ow - ow0] = 0;
-        l += ow1 - ow0;
-    }
-}
-
-/* The adjoint of im2col_row: ADD row (c, i, j) of a column matrix, for output
- * positions [l0, l1), back into plane c. */
-FC_ALWAYS_INLINE void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
-                                          const fc_geom *g, ptrdiff_t i,
-                                          ptrdiff_t j, ptrdiff_t l0,
-                                          ptrdiff_t l1, TYPE *restrict plane)
-{
-    const ptrdiff_t off_w = j * g->dw - g->pl;
-    ptrdiff_t lo, hi;
-    fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
-    ptrdiff_t l = l0;
-    while (l < l1) {
-        const ptrdiff_t oh = l / g->Wo;
-        const ptrdiff_t ow0 = l - oh * g->Wo;
-        const ptrdiff_t ow1 = fc_min(g->Wo, ow0 + (l1 - l));
-        const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
-        const ptrdiff_t a = fc_min(fc_max(ow0, lo), ow1);
-        const ptrdiff_t b = fc_min(ow1, hi);
-        if (ih >= 0 && ih < g->H && a < b) {
-            const TYPE *restrict in = src + (l - l0) + (a - ow0);
-            TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
-            const ptrdiff_t n = b - a;
-            if (g->sw == 1) {
-                for (ptrdiff_t k = 0; k < n; ++k) row[k] += in[k];
-            } else {
-                for (ptrdiff_t k = 0; k < n; ++k) row[k * g->sw] += in[k];
-            }
-        }
-        l += ow1 - ow0;
-    }
-}
-
-/* im2col_row into B panels: output position l0 + q goes to
+/* Row (c, i, j) into B panels: output position l0 + q goes to
  * dst[(q / nr) * pstride + q % nr], so the GEMM packer writes each row of B
  * straight into its NR-wide panels.  Segments (one output row each) are cut
  * at panel boundaries, with counters instead of divisions; positions past l1
@@ -125,5 +57,46 @@ FC_ALWAYS_INLINE void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
             ow0 = 0;
             ++oh;
         }
+    }
+}
+
+/* Row (c, i, j) into dst[0 .. l1 - l0): a single panel as wide as the row. */
+FC_ALWAYS_INLINE void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
+                                             const fc_geom *g, ptrdiff_t i,
+                                             ptrdiff_t j, ptrdiff_t l0,
+                                             ptrdiff_t l1, TYPE *restrict dst)
+{
+    CAT(im2col_row_panels_, TYPE)(plane, g, i, j, l0, l1, l1 - l0, 0, dst);
+}
+
+/* The adjoint of im2col_row: ADD row (c, i, j) of a column matrix, for output
+ * positions [l0, l1), back into plane c. */
+FC_ALWAYS_INLINE void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
+                                          const fc_geom *g, ptrdiff_t i,
+                                          ptrdiff_t j, ptrdiff_t l0,
+                                          ptrdiff_t l1, TYPE *restrict plane)
+{
+    const ptrdiff_t off_w = j * g->dw - g->pl;
+    ptrdiff_t lo, hi;
+    fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
+    ptrdiff_t l = l0;
+    while (l < l1) {
+        const ptrdiff_t oh = l / g->Wo;
+        const ptrdiff_t ow0 = l - oh * g->Wo;
+        const ptrdiff_t ow1 = fc_min(g->Wo, ow0 + (l1 - l));
+        const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
+        const ptrdiff_t a = fc_min(fc_max(ow0, lo), ow1);
+        const ptrdiff_t b = fc_min(ow1, hi);
+        if (ih >= 0 && ih < g->H && a < b) {
+            const TYPE *restrict in = src + (l - l0) + (a - ow0);
+            TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
+            const ptrdiff_t n = b - a;
+            if (g->sw == 1) {
+                for (ptrdiff_t k = 0; k < n; ++k) row[k] += in[k];
+            } else {
+                for (ptrdiff_t k = 0; k < n; ++k) row[k * g->sw] += in[k];
+            }
+        }
+        l += ow1 - ow0;
     }
 }

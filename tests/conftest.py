@@ -97,6 +97,18 @@ def tol():
     return tolerance
 
 
+@pytest.fixture
+def restore_threads():
+    """The thread count before the test, set back afterwards."""
+    import fastconv
+
+    before = fastconv.get_num_threads()
+    try:
+        yield before
+    finally:
+        fastconv.set_num_threads(before)
+
+
 def pytest_collection_modifyitems(items):
     """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m)."""
     for item in items:

@@ -25,15 +25,6 @@ API = [
 SETTINGS = ["set_num_threads", "get_num_threads", "show_config"]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    try:
-        yield before
-    finally:
-        fastconv.set_num_threads(before)
-
-
 def test_ext_is_a_compiled_extension_module():
     ext = fastconv._ext
     path = ext.__file__

@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import pytest
 
-import fastconv
 from fastconv import datasets, demo
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -37,13 +36,6 @@ def require(*names):
 @pytest.fixture
 def demo_deps():
     require("sklearn", "matplotlib", "tqdm", "threadpoolctl")
-
-
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    yield
-    fastconv.set_num_threads(before)
 
 
 def write_fake_mnist(directory, n_train, n_test):

@@ -10,15 +10,6 @@ import fastconv
 ALGORITHMS = ["auto", "gemm", "direct"]
 
 
-@pytest.fixture
-def restore_threads():
-    before = fastconv.get_num_threads()
-    try:
-        yield before
-    finally:
-        fastconv.set_num_threads(before)
-
-
 def _jobs(dtype, seed):
     """A list of (label, zero-argument callable) covering every kernel."""
     rng = np.random.default_rng(seed)
