@@ -217,8 +217,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
  * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of
  * dcols are split into blocks of whole channels (fc_gemm_grad_input_block_
  * rows), so blocks write disjoint planes of grad_x and run in parallel.
- * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) over blocks of KC output
- * positions; the transposed column panels are built from im2col rows. */
+ * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) by dot products along
+ * l, where both operands' rows are contiguous (no transposes). */
 
 static ptrdiff_t CAT(block_rows_, TYPE)(const fc_geom *g)
 {
@@ -324,53 +324,42 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
 
 ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
 {
-    const ptrdiff_t mr = UK->mr, nr = UK->nr;
-    return (F + mr - 1) / mr * mr * FC_GEMM_KC + 2 * nr * FC_GEMM_KC;
+    (void)F;
+    return FC_GW_ROWS * FC_GW_COLS;
 }
 
+/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the dot micro-kernel: blocks
+ * of FC_GW_ROWS im2col rows over FC_GW_COLS output positions are unfolded
+ * into the workspace (L2), and for each group of dnr rows (L1) the kernel
+ * runs past all the filters' gradient rows. */
 FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
-                                           const TYPE *restrict gy,
-                                           const fc_geom *g, ptrdiff_t F,
-                                           ptrdiff_t l0, ptrdiff_t l1,
-                                           TYPE *restrict work,
-                                           TYPE *restrict gw)
+                                                     const TYPE *restrict gy,
+                                                     const fc_geom *g,
+                                                     ptrdiff_t F, ptrdiff_t l0,
+                                                     ptrdiff_t l1,
+                                                     TYPE *restrict work,
+                                                     TYPE *restrict gw)
 {
-    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    const ptrdiff_t dmr = UK->dmr, dnr = UK->dnr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
-    const ptrdiff_t HW = g->H * g->W, Fp = (F + mr - 1) / mr * mr;
-    TYPE *restrict apack = work;
-    TYPE *restrict rows = work + Fp * FC_GEMM_KC;
-    TYPE *restrict bpanel = rows + nr * FC_GEMM_KC;
+    const ptrdiff_t HW = g->H * g->W;
+    TYPE *restrict rows = work;
 
-    for (ptrdiff_t lb = l0; lb < l1; lb += FC_GEMM_KC) {
-        const ptrdiff_t lc = fc_min(FC_GEMM_KC, l1 - lb);
-        /* A = Gy (F x lc), MR-row panels, k-major */
-        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
-            TYPE *restrict out = apack + f0 * lc;
-            const ptrdiff_t m = fc_min(mr, F - f0);
-            for (ptrdiff_t l = 0; l < lc; ++l, out += mr) {
-                for (ptrdiff_t r = 0; r < m; ++r) out[r] = gy[(f0 + r) * L + lb + l];
-                for (ptrdiff_t r = m; r < mr; ++r) out[r] = 0;
-            }
-        }
-        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
-            const ptrdiff_t nk = fc_min(nr, K - k0);
-            /* B panel = cols[k0:k0+nk, lb:lb+lc]^T, as lc rows of nr */
-            for (ptrdiff_t q = 0; q < nk; ++q) {
-                const ptrdiff_t k = k0 + q, ch = k / KK;
+    for (ptrdiff_t lb = l0; lb < l1; lb += FC_GW_COLS) {
+        const ptrdiff_t lc = fc_min(FC_GW_COLS, l1 - lb);
+        for (ptrdiff_t kb = 0; kb < K; kb += FC_GW_ROWS) {
+            const ptrdiff_t nk = fc_min(FC_GW_ROWS, K - kb);
+            for (ptrdiff_t k = kb; k < kb + nk; ++k) {
+                const ptrdiff_t ch = k / KK;
                 const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
-                CAT(im2col_row_, TYPE)(x + ch * HW, g, i, j, lb, lb + lc, rows + q * lc);
+                CAT(im2col_row_, TYPE)(x + ch * HW, g, i, j, lb, lb + lc,
+                                       rows + (k - kb) * lc);
             }
-            for (ptrdiff_t l = 0; l < lc; ++l) {
-                TYPE *restrict dst = bpanel + l * nr;
-                for (ptrdiff_t q = 0; q < nk; ++q) dst[q] = rows[q * lc + l];
-                for (ptrdiff_t q = nk; q < nr; ++q) dst[q] = 0;
-            }
-            const int narrow = nk <= UK->nr_narrow;
-            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr) {
-                (narrow ? UK->run_narrow : UK->run)(
-                    lc, apack + f0 * lc, bpanel, gw + f0 * K + k0, K,
-                    fc_min(mr, F - f0), nk, 1, NULL);
+            for (ptrdiff_t k0 = kb; k0 < kb + nk; k0 += dnr) {
+                const ptrdiff_t nq = fc_min(dnr, kb + nk - k0);
+                for (ptrdiff_t f0 = 0; f0 < F; f0 += dmr)
+                    UK->dot(lc, gy + f0 * L + lb, L, rows + (k0 - kb) * lc, lc,
+                            gw + f0 * K + k0, K, fc_min(dmr, F - f0), nq);
             }
         }
     }

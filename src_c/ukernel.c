@@ -38,6 +38,27 @@
 #undef VEC
 #undef TYPE
 
+#define DMR 2
+#define DNR 2
+#define VREDUCE(v) (v)
+#define TYPE float
+#define VEC float
+#define DOT_NAME dot_generic_float
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VEC
+#undef TYPE
+#define TYPE double
+#define VEC double
+#define DOT_NAME dot_generic_double
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VEC
+#undef TYPE
+#undef VREDUCE
+#undef DNR
+#undef DMR
+
 #undef MR
 #undef VL
 #undef UK_TARGET
@@ -51,6 +72,22 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FC_HAVE_X86 1
+
+/* Horizontal sums of one AVX2 register, lanes added in a fixed order. */
+__attribute__((target("avx2,fma"))) static inline float hsum_avx2_float(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
 
 /* ---- AVX2 + FMA: 16 ymm registers, MR x 2 accumulators ---------------- */
 #define UK_TARGET __attribute__((target("avx2,fma")))
@@ -69,6 +106,15 @@
 #define UK_NAME uk_avx2_float
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#define DMR 2
+#define DNR 4
+#define VREDUCE(v) hsum_avx2_float(v)
+#define DOT_NAME dot_avx2_float
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VREDUCE
+#undef DNR
+#undef DMR
 #undef VEC
 #undef VL
 #undef VZERO
@@ -91,6 +137,15 @@
 #define UK_NAME uk_avx2_double
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#define DMR 2
+#define DNR 4
+#define VREDUCE(v) hsum_avx2_double(v)
+#define DOT_NAME dot_avx2_double
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VREDUCE
+#undef DNR
+#undef DMR
 #undef VEC
 #undef VL
 #undef VZERO
@@ -130,6 +185,15 @@
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
+#define DMR 4
+#define DNR 4
+#define VREDUCE(v) _mm512_reduce_add_ps(v)
+#define DOT_NAME dot_avx512_float
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VREDUCE
+#undef DNR
+#undef DMR
 #undef VEC
 #undef VL
 #undef VZERO
@@ -160,6 +224,15 @@
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
+#define DMR 4
+#define DNR 4
+#define VREDUCE(v) _mm512_reduce_add_pd(v)
+#define DOT_NAME dot_avx512_double
+#include "dot.tmpl.h"
+#undef DOT_NAME
+#undef VREDUCE
+#undef DNR
+#undef DMR
 #undef VEC
 #undef VL
 #undef VZERO
@@ -176,17 +249,17 @@
 
 static const fc_ukernel_float kernels_float[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 8, 32, uk_avx512_float, 16, uk_avx512_float_narrow},
-    {"avx2", 6, 16, uk_avx2_float, 16, uk_avx2_float},
+    {"avx512", 8, 32, uk_avx512_float, 16, uk_avx512_float_narrow, 4, 4, dot_avx512_float},
+    {"avx2", 6, 16, uk_avx2_float, 16, uk_avx2_float, 2, 4, dot_avx2_float},
 #endif
-    {"generic", 4, 16, uk_generic_float, 16, uk_generic_float},
+    {"generic", 4, 16, uk_generic_float, 16, uk_generic_float, 2, 2, dot_generic_float},
 };
 static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 8, 16, uk_avx512_double, 8, uk_avx512_double_narrow},
-    {"avx2", 6, 8, uk_avx2_double, 8, uk_avx2_double},
+    {"avx512", 8, 16, uk_avx512_double, 8, uk_avx512_double_narrow, 4, 4, dot_avx512_double},
+    {"avx2", 6, 8, uk_avx2_double, 8, uk_avx2_double, 2, 4, dot_avx2_double},
 #endif
-    {"generic", 4, 8, uk_generic_double, 8, uk_generic_double},
+    {"generic", 4, 8, uk_generic_double, 8, uk_generic_double, 2, 2, dot_generic_double},
 };
 #define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
 

@@ -16,6 +16,11 @@ typedef struct {
     void (*run_narrow)(ptrdiff_t kc, const float *a, const float *b, float *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const float *bias);
+    /* C (dmr x dnr) += X (dmr x n) Y^T, rows contiguous (see dot.tmpl.h) */
+    ptrdiff_t dmr, dnr;
+    void (*dot)(ptrdiff_t n, const float *x, ptrdiff_t ldx, const float *y,
+                ptrdiff_t ldy, float *c, ptrdiff_t ldc, ptrdiff_t m,
+                ptrdiff_t nq);
 } fc_ukernel_float;
 
 typedef struct {
@@ -29,6 +34,11 @@ typedef struct {
     void (*run_narrow)(ptrdiff_t kc, const double *a, const double *b, double *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const double *bias);
+    /* C (dmr x dnr) += X (dmr x n) Y^T, rows contiguous (see dot.tmpl.h) */
+    ptrdiff_t dmr, dnr;
+    void (*dot)(ptrdiff_t n, const double *x, ptrdiff_t ldx, const double *y,
+                ptrdiff_t ldy, double *c, ptrdiff_t ldc, ptrdiff_t m,
+                ptrdiff_t nq);
 } fc_ukernel_double;
 
 extern const fc_ukernel_float *fc_uk_float;
