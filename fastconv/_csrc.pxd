@@ -97,13 +97,15 @@ cdef extern from "fastconv.h" nogil:
                                          double *gx)
     Py_ssize_t fc_gemm_grad_weight_work_size_float(Py_ssize_t F)
     Py_ssize_t fc_gemm_grad_weight_work_size_double(Py_ssize_t F)
-    int fc_conv2d_gemm_grad_weight_float(const float *x, const float *gy,
+    int fc_conv2d_gemm_grad_weight_float(const float *x, Py_ssize_t x_stride,
+                                         const float *gy, Py_ssize_t gy_stride,
                                          const fc_geom *g, Py_ssize_t F,
-                                         Py_ssize_t l0, Py_ssize_t l1,
+                                         Py_ssize_t p0, Py_ssize_t p1,
                                          float *work, float *gw)
-    int fc_conv2d_gemm_grad_weight_double(const double *x, const double *gy,
+    int fc_conv2d_gemm_grad_weight_double(const double *x, Py_ssize_t x_stride,
+                                          const double *gy, Py_ssize_t gy_stride,
                                           const fc_geom *g, Py_ssize_t F,
-                                          Py_ssize_t l0, Py_ssize_t l1,
+                                          Py_ssize_t p0, Py_ssize_t p1,
                                           double *work, double *gw)
 
     int fc_openmp_enabled()

@@ -228,13 +228,6 @@ cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
         c.fc_gemm_pack_weights_double(w, F, K, packed)
 
 
-cdef inline Py_ssize_t _tile_cols(floating *tag) noexcept nogil:
-    if floating is float:
-        return c.fc_gemm_tile_cols_float()
-    else:
-        return c.fc_gemm_tile_cols_double()
-
-
 cdef inline Py_ssize_t _tiles(const fc_geom *g, floating *tag) noexcept nogil:
     if floating is float:
         return c.fc_gemm_tiles_float(g)
@@ -350,14 +343,17 @@ cdef inline int _grad_input(const floating *gy, const fc_geom *g,
         return c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
 
 
-cdef inline int _grad_weight(const floating *x, const floating *gy,
-                             const fc_geom *g, Py_ssize_t F, Py_ssize_t l0,
-                             Py_ssize_t l1, floating *work,
+cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
+                             const floating *gy, Py_ssize_t gy_stride,
+                             const fc_geom *g, Py_ssize_t F, Py_ssize_t p0,
+                             Py_ssize_t p1, floating *work,
                              floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_weight_float(x, gy, g, F, l0, l1, work, gw)
+        return c.fc_conv2d_gemm_grad_weight_float(x, x_stride, gy, gy_stride, g,
+                                                  F, p0, p1, work, gw)
     else:
-        return c.fc_conv2d_gemm_grad_weight_double(x, gy, g, F, l0, l1, work, gw)
+        return c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
+                                                   g, F, p0, p1, work, gw)
 
 
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
@@ -365,9 +361,9 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                          const floating[:, :, :, ::1] w, g):
     """(grad_x, grad_weight) by the packed GEMM.  # IN all  # OUT new
 
-    grad_weight sums over (image, tile) items split into a fixed number of
-    chunks whose partial sums are added in order: bitwise the same result
-    for any thread count.  grad_x runs over (image, group, channel block)
+    grad_weight sums over the batch's output positions, split into a fixed
+    number of chunks whose partial sums are added in order: bitwise the
+    same result for any thread count.  grad_x runs over (image, group, channel block)
     items, which write disjoint planes.
     """
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
@@ -376,15 +372,13 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t FK = F * K
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t tile = min(L, _tile_cols(tag))
-    cdef Py_ssize_t ntiles = (L + tile - 1) // tile if L else 0
-    cdef Py_ssize_t items = N * ntiles
-    cdef Py_ssize_t n_chunks = min(items, MAX_CHUNKS,
+    cdef Py_ssize_t P = N * L
+    cdef Py_ssize_t n_chunks = min(P, MAX_CHUNKS,
                                    max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
     cdef Py_ssize_t nblocks = _grad_input_blocks(&gc, tag)
     cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t ch, item, n, t, l0, gi, it, blk, p
+    cdef Py_ssize_t ch, n, gi, it, blk, p
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
@@ -393,7 +387,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     dtype = np.asarray(x).dtype
     grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
     grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
-    if items == 0:
+    if P == 0:
         return grad_x, grad_w
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
@@ -411,18 +405,14 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                             wtpack + gi * wtsize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            # chunk ch sums items [ch*items/n_chunks, ...) in order
+            # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
             for ch in prange(n_chunks, schedule='dynamic'):
-                for item in range(ch * items // n_chunks,
-                                  (ch + 1) * items // n_chunks):
-                    n = item // ntiles
-                    t = item - n * ntiles
-                    l0 = t * tile
-                    for gi in range(groups):
-                        _grad_weight(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW,
-                                     &gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
-                                     &gc, Fg, l0, min(L, l0 + tile), ws,
-                                     partial + ch * FK + gi * Fg * K)
+                for gi in range(groups):
+                    _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                                 &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
+                                 &gc, Fg, ch * P // n_chunks,
+                                 (ch + 1) * P // n_chunks, ws,
+                                 partial + ch * FK + gi * Fg * K)
             for it in prange(N * groups * nblocks, schedule='dynamic'):
                 n = it // (groups * nblocks)
                 gi = (it // nblocks) % groups

@@ -160,9 +160,14 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
  *   gx  OUT (C/groups, H, W) the group's input gradient; the planes of the
  *           block's channels ACCUMULATE (zero them first)
  * fc_gemm_grad_weight_work_size_<T>(F): scratch elements per thread.
- * fc_conv2d_gemm_grad_weight_<T>(x, gy, g, F, l0, l1, work, gw)
- *   x   IN  (C/groups, H, W), gy IN (F, Ho*Wo): one image's group
- *   gw  OUT (F, K) ACCUMULATES the products over output positions [l0, l1)
+ * fc_conv2d_gemm_grad_weight_<T>(x, x_stride, gy, gy_stride, g, F, p0, p1,
+ *                                work, gw)
+ *   x   IN  image 0's group channels (C/groups, H, W); image n at
+ *           x + n*x_stride
+ *   gy  IN  image 0's group output gradient (F, Ho*Wo); image n at
+ *           gy + n*gy_stride
+ *   gw  OUT (F, K) ACCUMULATES the products over the batch's output
+ *           positions [p0, p1), position n*Ho*Wo + l
  */
 ptrdiff_t fc_gemm_grad_input_blocks_float(const fc_geom *g);
 ptrdiff_t fc_gemm_grad_input_blocks_double(const fc_geom *g);
@@ -183,13 +188,15 @@ int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
                                      double *gx);
 ptrdiff_t fc_gemm_grad_weight_work_size_float(ptrdiff_t F);
 ptrdiff_t fc_gemm_grad_weight_work_size_double(ptrdiff_t F);
-int fc_conv2d_gemm_grad_weight_float(const float *x, const float *gy,
+int fc_conv2d_gemm_grad_weight_float(const float *x, ptrdiff_t x_stride,
+                                     const float *gy, ptrdiff_t gy_stride,
                                      const fc_geom *g, ptrdiff_t F,
-                                     ptrdiff_t l0, ptrdiff_t l1, float *work,
+                                     ptrdiff_t p0, ptrdiff_t p1, float *work,
                                      float *gw);
-int fc_conv2d_gemm_grad_weight_double(const double *x, const double *gy,
+int fc_conv2d_gemm_grad_weight_double(const double *x, ptrdiff_t x_stride,
+                                      const double *gy, ptrdiff_t gy_stride,
                                       const fc_geom *g, ptrdiff_t F,
-                                      ptrdiff_t l0, ptrdiff_t l1,
+                                      ptrdiff_t p0, ptrdiff_t p1,
                                       double *work, double *gw);
 int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                const double *wpack, ptrdiff_t F,

@@ -324,19 +324,22 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
 
 ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
 {
-    (void)F;
-    return FC_GW_ROWS * FC_GW_COLS;
+    return (FC_GW_ROWS + F) * FC_GW_COLS;
 }
 
-/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the dot micro-kernel: blocks
- * of FC_GW_ROWS im2col rows over FC_GW_COLS output positions are unfolded
- * into the workspace (L2), and for each group of dnr rows (L1) the kernel
- * runs past all the filters' gradient rows. */
+/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the dot micro-kernel, over
+ * the global output positions [p0, p1) of the batch (position n*L + l):
+ * blocks of FC_GW_COLS positions, which may span several small images, are
+ * gathered into contiguous rows (the gradients, and FC_GW_ROWS im2col rows
+ * at a time), so every kernel call sums a long run however small the
+ * images are.  Both operands' rows are contiguous: no transposes. */
 FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
+                                                     ptrdiff_t x_stride,
                                                      const TYPE *restrict gy,
+                                                     ptrdiff_t gy_stride,
                                                      const fc_geom *g,
-                                                     ptrdiff_t F, ptrdiff_t l0,
-                                                     ptrdiff_t l1,
+                                                     ptrdiff_t F, ptrdiff_t p0,
+                                                     ptrdiff_t p1,
                                                      TYPE *restrict work,
                                                      TYPE *restrict gw)
 {
@@ -344,21 +347,39 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W;
     TYPE *restrict rows = work;
+    TYPE *restrict gyb = work + FC_GW_ROWS * FC_GW_COLS;
 
-    for (ptrdiff_t lb = l0; lb < l1; lb += FC_GW_COLS) {
-        const ptrdiff_t lc = fc_min(FC_GW_COLS, l1 - lb);
+    for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_COLS) {
+        const ptrdiff_t lc = fc_min(FC_GW_COLS, p1 - b0);
+        /* gather the gradient rows of the block, image segment by segment */
+        for (ptrdiff_t q = b0; q < b0 + lc;) {
+            const ptrdiff_t n = q / L, l = q - n * L;
+            const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
+            for (ptrdiff_t f = 0; f < F; ++f) {
+                const TYPE *restrict src = gy + n * gy_stride + f * L + l;
+                TYPE *restrict dst = gyb + f * lc + (q - b0);
+                for (ptrdiff_t t = 0; t < len; ++t) dst[t] = src[t];
+            }
+            q += len;
+        }
         for (ptrdiff_t kb = 0; kb < K; kb += FC_GW_ROWS) {
             const ptrdiff_t nk = fc_min(FC_GW_ROWS, K - kb);
             for (ptrdiff_t k = kb; k < kb + nk; ++k) {
                 const ptrdiff_t ch = k / KK;
                 const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
-                CAT(im2col_row_, TYPE)(x + ch * HW, g, i, j, lb, lb + lc,
-                                       rows + (k - kb) * lc);
+                for (ptrdiff_t q = b0; q < b0 + lc;) {
+                    const ptrdiff_t n = q / L, l = q - n * L;
+                    const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
+                    CAT(im2col_row_, TYPE)(x + n * x_stride + ch * HW, g, i, j,
+                                           l, l + len,
+                                           rows + (k - kb) * lc + (q - b0));
+                    q += len;
+                }
             }
             for (ptrdiff_t k0 = kb; k0 < kb + nk; k0 += dnr) {
                 const ptrdiff_t nq = fc_min(dnr, kb + nk - k0);
                 for (ptrdiff_t f0 = 0; f0 < F; f0 += dmr)
-                    UK->dot(lc, gy + f0 * L + lb, L, rows + (k0 - kb) * lc, lc,
+                    UK->dot(lc, gyb + f0 * lc, lc, rows + (k0 - kb) * lc, lc,
                             gw + f0 * K + k0, K, fc_min(dmr, F - f0), nq);
             }
         }
