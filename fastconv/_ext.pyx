@@ -192,11 +192,9 @@ def col2im(const floating[:, :, ::1] cols, g):
 
 
 # --------------------------------------------------------------------------
-# conv2d, GEMM path.  Forward: fastconv's own packed GEMM, im2col fused into
-# the packing of tiles of output positions (src_c/gemm.c).  Backward: tiles
-# of im2col columns in a bounded workspace and BLAS.  Row-major
-# Y (Fg x lt) = Wg (Fg x K) @ cols (K x lt) is column-major Y^T = cols^T Wg^T.
-# 1x1 stride-1 unpadded convolutions read x itself as the column matrix.
+# conv2d, GEMM path: fastconv's own packed GEMM (src_c/gemm.c, ukernel.c),
+# im2col fused into the packing of bounded tiles.  Work items are (image,
+# tile) pairs forward, channel blocks and chunks of output positions backward.
 # --------------------------------------------------------------------------
 
 def gemm_isa():

@@ -10,7 +10,7 @@ bench
     Run the kernel benchmarks (:func:`fastconv.bench.main`, which parses its
     own options; ``fastconv bench --help``).
 config
-    Print :func:`fastconv.show_config`: version, kernels, threads, BLAS.
+    Print :func:`fastconv.show_config`: version, kernels, threads.
 
 Also reachable as ``python -m fastconv``.
 """
@@ -48,7 +48,7 @@ def make_parser():
         "bench", add_help=False,
         help="benchmark the kernels against the NumPy reference (and PyTorch); "
              "'fastconv bench --help' for its options")
-    commands.add_parser("config", help="print version, kernels, threads and BLAS")
+    commands.add_parser("config", help="print version, kernels and threads")
     return parser
 
 
