@@ -26,8 +26,11 @@ static inline void fc_valid_range(ptrdiff_t offset, ptrdiff_t stride,
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
     defined(__ELF__) && !defined(FC_NO_CLONES)
 #define FC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* For loops over short rows: 512-bit vectors leave long scalar remainders. */
+#define FC_CLONES_AVX2 __attribute__((target_clones("avx2", "default")))
 #else
 #define FC_CLONES
+#define FC_CLONES_AVX2
 #endif
 
 /* Force inlining into every clone, so each one is compiled for its target. */

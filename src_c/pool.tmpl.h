@@ -29,6 +29,32 @@ FC_ALWAYS_INLINE void CAT(max_tap_, TYPE)(const TYPE *restrict src, ptrdiff_t sw
  * then the taps (i, j) are applied in the window's row-major order, each to
  * all outputs of the row at once.  The outputs each column tap reaches are
  * found once per plane (for up to FC_POOL_TAPS columns). */
+/* A whole output row of windows that lie inside the input (no padding),
+ * with the window and stride as compile-time constants after inlining, so
+ * the compiler unrolls the taps and vectorises across outputs: one pass
+ * instead of one per tap.  Same rule and scan order as max_tap. */
+FC_ALWAYS_INLINE void CAT(max_row_inside_, TYPE)(const TYPE *restrict row,
+                                                 ptrdiff_t W, ptrdiff_t Wo,
+                                                 ptrdiff_t base, int kh, int kw,
+                                                 int sw, TYPE *restrict m,
+                                                 int64_t *restrict idx)
+{
+    for (ptrdiff_t ow = 0; ow < Wo; ++ow) {
+        TYPE best = -INFINITY;
+        ptrdiff_t at = base + ow * sw;
+        for (int i = 0; i < kh; ++i) {
+            for (int j = 0; j < kw; ++j) {
+                const TYPE v = row[i * W + ow * sw + j];
+                const int take = v > best || v != v;
+                best = take ? v : best;
+                at = take ? base + i * W + ow * sw + j : at;
+            }
+        }
+        m[ow] = best;
+        if (idx) idx[ow] = (int64_t)at;
+    }
+}
+
 FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
                                               const fc_geom *g,
                                               TYPE *restrict y,
@@ -37,6 +63,23 @@ FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
     ptrdiff_t los[FC_POOL_TAPS], his[FC_POOL_TAPS];
     for (ptrdiff_t j = 0; j < g->kw && j < FC_POOL_TAPS; ++j)
         fc_valid_range(j * g->dw - g->pl, g->sw, g->W, g->Wo, &los[j], &his[j]);
+    /* the common 2x2/s2 and 3x3/s2 pools without padding: fused rows */
+    const int inside = g->pt == 0 && g->pl == 0 && g->dh == 1 && g->dw == 1
+        && (g->Ho - 1) * g->sh + g->kh <= g->H
+        && (g->Wo - 1) * g->sw + g->kw <= g->W && g->sw == 2
+        && g->kh == g->kw && (g->kw == 2 || g->kw == 3);
+    if (inside) {
+        for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+            const ptrdiff_t base = oh * g->sh * g->W;
+            TYPE *m = y + oh * g->Wo;
+            int64_t *idx = indices ? indices + oh * g->Wo : NULL;
+            if (g->kw == 2)
+                CAT(max_row_inside_, TYPE)(x + base, g->W, g->Wo, base, 2, 2, 2, m, idx);
+            else
+                CAT(max_row_inside_, TYPE)(x + base, g->W, g->Wo, base, 3, 3, 2, m, idx);
+        }
+        return;
+    }
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         TYPE *restrict m = y + oh * g->Wo;
         int64_t *restrict idx = indices ? indices + oh * g->Wo : NULL;
@@ -79,7 +122,7 @@ FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
 }
 
 /* With indices: the int64 selects vectorise only with AVX2 / AVX-512. */
-FC_CLONES static int CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
+FC_CLONES_AVX2 static int CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
                                                        const fc_geom *g,
                                                        TYPE *restrict y,
                                                        int64_t *restrict indices)
@@ -88,8 +131,7 @@ FC_CLONES static int CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
-/* Values only: the baseline build vectorises this well. */
-int CAT(fc_max_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+FC_CLONES_AVX2 int CAT(fc_max_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                               TYPE *restrict y, int64_t *restrict indices)
 {
     if (indices) return CAT(fc_max_pool2d_indices_, TYPE)(x, g, y, indices);
