@@ -29,6 +29,16 @@ FC_ALWAYS_INLINE void CAT(max_tap_, TYPE)(const TYPE *restrict src, ptrdiff_t sw
  * then the taps (i, j) are applied in the window's row-major order, each to
  * all outputs of the row at once.  The outputs each column tap reaches are
  * found once per plane (for up to FC_POOL_TAPS columns). */
+/* The common 2x2/s2 and 3x3/s2 pools whose windows all lie inside the
+ * input (no padding, no dilation, no ceil_mode overhang): fused rows. */
+static int CAT(inside_s2_, TYPE)(const fc_geom *g)
+{
+    return g->pt == 0 && g->pl == 0 && g->dh == 1 && g->dw == 1
+        && g->sw == 2 && g->kh == g->kw && (g->kw == 2 || g->kw == 3)
+        && (g->Ho - 1) * g->sh + g->kh <= g->H
+        && (g->Wo - 1) * g->sw + g->kw <= g->W;
+}
+
 /* A whole output row of windows that lie inside the input (no padding),
  * with the window and stride as compile-time constants after inlining, so
  * the compiler unrolls the taps and vectorises across outputs: one pass
@@ -63,12 +73,7 @@ FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
     ptrdiff_t los[FC_POOL_TAPS], his[FC_POOL_TAPS];
     for (ptrdiff_t j = 0; j < g->kw && j < FC_POOL_TAPS; ++j)
         fc_valid_range(j * g->dw - g->pl, g->sw, g->W, g->Wo, &los[j], &his[j]);
-    /* the common 2x2/s2 and 3x3/s2 pools without padding: fused rows */
-    const int inside = g->pt == 0 && g->pl == 0 && g->dh == 1 && g->dw == 1
-        && (g->Ho - 1) * g->sh + g->kh <= g->H
-        && (g->Wo - 1) * g->sw + g->kw <= g->W && g->sw == 2
-        && g->kh == g->kw && (g->kw == 2 || g->kw == 3);
-    if (inside) {
+    if (CAT(inside_s2_, TYPE)(g)) {     /* fused rows */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
             const ptrdiff_t base = oh * g->sh * g->W;
             TYPE *m = y + oh * g->Wo;
@@ -172,11 +177,39 @@ static inline TYPE CAT(avg_window_, TYPE)(const fc_geom *g, ptrdiff_t oh,
     return (TYPE)(count_include_pad ? padded : (he - hs) * (we - ws));
 }
 
+/* avg_pool2d over a row of windows inside the input (constants after
+ * inlining, as max_row_inside): taps summed in row-major order from 0, as
+ * PyTorch does, then divided by the window size. */
+FC_ALWAYS_INLINE void CAT(avg_row_inside_, TYPE)(const TYPE *restrict row,
+                                                 ptrdiff_t W, ptrdiff_t Wo,
+                                                 int kh, int kw, int sw,
+                                                 TYPE *restrict y)
+{
+    const TYPE divisor = (TYPE)(kh * kw);
+    for (ptrdiff_t ow = 0; ow < Wo; ++ow) {
+        TYPE sum = 0;
+        for (int i = 0; i < kh; ++i)
+            for (int j = 0; j < kw; ++j) sum += row[i * W + ow * sw + j];
+        y[ow] = sum / divisor;
+    }
+}
+
 /* Row-wise: each output row sums its taps (i, j) in the window's row-major
  * order, as PyTorch does, then divides by its divisor. */
-FC_CLONES int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                               int count_include_pad, TYPE *restrict y)
 {
+    if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
+        for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+            const TYPE *row = x + oh * g->sh * g->W;
+            TYPE *out = y + oh * g->Wo;
+            if (g->kw == 2)
+                CAT(avg_row_inside_, TYPE)(row, g->W, g->Wo, 2, 2, 2, out);
+            else
+                CAT(avg_row_inside_, TYPE)(row, g->W, g->Wo, 3, 3, 2, out);
+        }
+        return FC_OK;
+    }
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         TYPE *restrict sum = y + oh * g->Wo;
         for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) sum[ow] = 0;
@@ -211,7 +244,7 @@ FC_CLONES int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g
 /* Row-wise, in chunks of outputs: delta = grad / divisor once per output,
  * then each tap adds it to its input cells.  Taps run with j descending so a
  * cell receives its contributions in increasing ow, PyTorch's order. */
-FC_CLONES int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
+FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
                                        const fc_geom *g, int count_include_pad,
                                        TYPE *restrict grad_x)
 {
