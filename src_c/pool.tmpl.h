@@ -241,6 +241,22 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_ge
     return FC_OK;
 }
 
+/* avg_pool2d_backward over a row of windows inside the input: each output
+ * adds grad / (kh*kw) to its window's cells, outputs in increasing ow and
+ * taps in row-major order, PyTorch's order. */
+FC_ALWAYS_INLINE void CAT(avg_back_row_inside_, TYPE)(const TYPE *restrict gy,
+                                                      ptrdiff_t W, ptrdiff_t Wo,
+                                                      int kh, int kw, int sw,
+                                                      TYPE *restrict row)
+{
+    const TYPE divisor = (TYPE)(kh * kw);
+    for (ptrdiff_t ow = 0; ow < Wo; ++ow) {
+        const TYPE d = gy[ow] / divisor;
+        for (int i = 0; i < kh; ++i)
+            for (int j = 0; j < kw; ++j) row[i * W + ow * sw + j] += d;
+    }
+}
+
 /* Row-wise, in chunks of outputs: delta = grad / divisor once per output,
  * then each tap adds it to its input cells.  Taps run with j descending so a
  * cell receives its contributions in increasing ow, PyTorch's order. */
@@ -250,6 +266,17 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_
 {
     enum { CHUNK = 256 };
     TYPE delta[CHUNK];
+    if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
+        for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+            const TYPE *gyr = grad_y + oh * g->Wo;
+            TYPE *row = grad_x + oh * g->sh * g->W;
+            if (g->kw == 2)
+                CAT(avg_back_row_inside_, TYPE)(gyr, g->W, g->Wo, 2, 2, 2, row);
+            else
+                CAT(avg_back_row_inside_, TYPE)(gyr, g->W, g->Wo, 3, 3, 2, row);
+        }
+        return FC_OK;
+    }
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         for (ptrdiff_t c0 = 0; c0 < g->Wo; c0 += CHUNK) {
             const ptrdiff_t c1 = fc_min(g->Wo, c0 + CHUNK);
