@@ -3,7 +3,7 @@
  * shifted, strided copy of plane c and col2im adds it back
  * (both in im2col_row.tmpl.h). */
 
-FC_CLONES int CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+FC_CLONES_AVX2 int CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                           ptrdiff_t l0, ptrdiff_t l1, TYPE *restrict cols)
 {
     TYPE *restrict dst = cols;
@@ -14,7 +14,7 @@ FC_CLONES int CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
     return FC_OK;
 }
 
-FC_CLONES int CAT(fc_col2im_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
+FC_CLONES_AVX2 int CAT(fc_col2im_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
                           ptrdiff_t l0, ptrdiff_t l1, TYPE *restrict x)
 {
     const TYPE *restrict src = cols;
