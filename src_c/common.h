@@ -40,6 +40,16 @@ static inline void fc_valid_range(ptrdiff_t offset, ptrdiff_t stride,
 #define FC_ALWAYS_INLINE static inline
 #endif
 
+/* Row k of a column matrix is kernel tap (i, j) of input channel c, with
+ * k = (c*kh + i)*kw + j. */
+static inline void fc_tap(ptrdiff_t k, ptrdiff_t kh, ptrdiff_t kw,
+                          ptrdiff_t *c, ptrdiff_t *i, ptrdiff_t *j)
+{
+    *c = k / (kh * kw);
+    *i = (k - *c * kh * kw) / kw;
+    *j = k - (*c * kh + *i) * kw;
+}
+
 static inline ptrdiff_t fc_min(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static inline ptrdiff_t fc_max(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
 

@@ -147,8 +147,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
         for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
             const ptrdiff_t kc = fc_min(kb, K - k0);
             for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
-                const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
-                const ptrdiff_t j = k - c * KK - i * g->kw;
+                ptrdiff_t c, i, j;
+                fc_tap(k, g->kh, g->kw, &c, &i, &j);
                 TYPE *restrict dst = bpack + (k - k0) * nr;
                 CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
                                               kc * nr, dst);
@@ -190,8 +190,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
         for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
-            const ptrdiff_t c = k / KK, i = (k - c * KK) / g->kw;
-            const ptrdiff_t j = k - c * KK - i * g->kw;
+            ptrdiff_t c, i, j;
+            fc_tap(k, g->kh, g->kw, &c, &i, &j);
             const TYPE *restrict src = slab + c * cstride + i * g->dh * Wv + j * g->dw;
             TYPE *restrict dst = bpack + (k - k0) * nr;
             for (ptrdiff_t p = 0; p < panels; ++p)
@@ -312,8 +312,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
         }
         if (!pointwise) {
             for (ptrdiff_t r = 0; r < rows; ++r) {
-                const ptrdiff_t k = r_start + r, ch = k / KK;
-                const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
+                ptrdiff_t ch, i, j;
+                fc_tap(r_start + r, g->kh, g->kw, &ch, &i, &j);
                 CAT(col2im_row_, TYPE)(dcols + r * n, g, i, j, l0, l0 + n,
                                        gx + ch * HW);
             }
@@ -365,8 +365,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
         for (ptrdiff_t kb = 0; kb < K; kb += FC_GW_ROWS) {
             const ptrdiff_t nk = fc_min(FC_GW_ROWS, K - kb);
             for (ptrdiff_t k = kb; k < kb + nk; ++k) {
-                const ptrdiff_t ch = k / KK;
-                const ptrdiff_t i = (k - ch * KK) / g->kw, j = k - ch * KK - i * g->kw;
+                ptrdiff_t ch, i, j;
+                fc_tap(k, g->kh, g->kw, &ch, &i, &j);
                 for (ptrdiff_t q = b0; q < b0 + lc;) {
                     const ptrdiff_t n = q / L, l = q - n * L;
                     const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
