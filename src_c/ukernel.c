@@ -6,6 +6,7 @@
 
 #include "fastconv.h"
 #include "ukernel.h"
+#include "templating.h"
 
 /* ---- generic C: the compiler vectorises for the baseline ISA ---------- */
 #define UK_TARGET
@@ -89,161 +90,128 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
     return _mm_cvtsd_f64(s);
 }
 
-/* ---- AVX2 + FMA: 16 ymm registers, MR x 2 accumulators ---------------- */
+/* The intrinsics of one vector width and type, from a prefix and a suffix:
+ * VOP(loadu) is _mm256_loadu_ps for VP _mm256_ and VS _ps. */
+#define VOP(op) CAT(CAT(VP, op), VS)
+#define VZERO() VOP(setzero)()
+#define VLOAD(p) VOP(loadu)(p)
+#define VSTORE(p, v) VOP(storeu)((p), (v))
+#define VSET1(x) VOP(set1)(x)
+#define VFMA(a, b, c) VOP(fmadd)((a), (b), (c))
+#define VADD(a, b) VOP(add)((a), (b))
+
+/* ---- AVX2 + FMA: 16 ymm registers: 6 x 2 accumulators, 2 x 4 for dot --- */
 #define UK_TARGET __attribute__((target("avx2,fma")))
+#define VP _mm256_
 #define MR 6
 #define NV 2
+#define DMR 2
+#define DNR 4
 
 #define TYPE float
 #define VEC __m256
 #define VL 8
-#define VZERO() _mm256_setzero_ps()
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
-#define VSET1(x) _mm256_set1_ps(x)
-#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define VADD(a, b) _mm256_add_ps((a), (b))
-#define UK_NAME uk_avx2_float
-#include "ukernel.tmpl.h"
-#undef UK_NAME
-#define DMR 2
-#define DNR 4
+#define VS _ps
 #define VREDUCE(v) hsum_avx2_float(v)
+#define UK_NAME uk_avx2_float
 #define DOT_NAME dot_avx2_float
+#include "ukernel.tmpl.h"
 #include "dot.tmpl.h"
 #undef DOT_NAME
+#undef UK_NAME
 #undef VREDUCE
-#undef DNR
-#undef DMR
-#undef VEC
+#undef VS
 #undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VADD
+#undef VEC
 #undef TYPE
 
 #define TYPE double
 #define VEC __m256d
 #define VL 4
-#define VZERO() _mm256_setzero_pd()
-#define VLOAD(p) _mm256_loadu_pd(p)
-#define VSTORE(p, v) _mm256_storeu_pd((p), (v))
-#define VSET1(x) _mm256_set1_pd(x)
-#define VFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
-#define VADD(a, b) _mm256_add_pd((a), (b))
-#define UK_NAME uk_avx2_double
-#include "ukernel.tmpl.h"
-#undef UK_NAME
-#define DMR 2
-#define DNR 4
+#define VS _pd
 #define VREDUCE(v) hsum_avx2_double(v)
+#define UK_NAME uk_avx2_double
 #define DOT_NAME dot_avx2_double
+#include "ukernel.tmpl.h"
 #include "dot.tmpl.h"
 #undef DOT_NAME
+#undef UK_NAME
 #undef VREDUCE
-#undef DNR
-#undef DMR
-#undef VEC
+#undef VS
 #undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VADD
+#undef VEC
 #undef TYPE
 
+#undef DNR
+#undef DMR
 #undef NV
 #undef MR
+#undef VP
 #undef UK_TARGET
 
-/* ---- AVX-512F: MR x 2 zmm accumulators.  MR = 8 divides the usual filter
- * counts (no wasted rows) and 16 accumulators cover the FMA latency. ----- */
+/* ---- AVX-512F: 8 x 2 zmm accumulators (MR = 8 divides the usual filter
+ * counts: no wasted rows), a one-vector kernel for narrow edge panels, and
+ * 4 x 4 for dot. -------------------------------------------------------- */
 #define UK_TARGET __attribute__((target("avx512f")))
+#define VP _mm512_
 #define MR 8
+#define DMR 4
+#define DNR 4
 
 #define TYPE float
 #define VEC __m512
 #define VL 16
-#define VZERO() _mm512_setzero_ps()
-#define VLOAD(p) _mm512_loadu_ps(p)
-#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
-#define VSET1(x) _mm512_set1_ps(x)
-#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
-#define VADD(a, b) _mm512_add_ps((a), (b))
+#define VS _ps
+#define VREDUCE(v) _mm512_reduce_add_ps(v)
 #define NV 2
 #define UK_NAME uk_avx512_float
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
 #define NV 1
-#define UK_LDB 32
+#define UK_LDB (2 * VL)
 #define UK_NAME uk_avx512_float_narrow
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
-#define DMR 4
-#define DNR 4
-#define VREDUCE(v) _mm512_reduce_add_ps(v)
 #define DOT_NAME dot_avx512_float
 #include "dot.tmpl.h"
 #undef DOT_NAME
 #undef VREDUCE
-#undef DNR
-#undef DMR
-#undef VEC
+#undef VS
 #undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VADD
+#undef VEC
 #undef TYPE
 
 #define TYPE double
 #define VEC __m512d
 #define VL 8
-#define VZERO() _mm512_setzero_pd()
-#define VLOAD(p) _mm512_loadu_pd(p)
-#define VSTORE(p, v) _mm512_storeu_pd((p), (v))
-#define VSET1(x) _mm512_set1_pd(x)
-#define VFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
-#define VADD(a, b) _mm512_add_pd((a), (b))
+#define VS _pd
+#define VREDUCE(v) _mm512_reduce_add_pd(v)
 #define NV 2
 #define UK_NAME uk_avx512_double
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
 #define NV 1
-#define UK_LDB 16
+#define UK_LDB (2 * VL)
 #define UK_NAME uk_avx512_double_narrow
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
-#define DMR 4
-#define DNR 4
-#define VREDUCE(v) _mm512_reduce_add_pd(v)
 #define DOT_NAME dot_avx512_double
 #include "dot.tmpl.h"
 #undef DOT_NAME
 #undef VREDUCE
-#undef DNR
-#undef DMR
-#undef VEC
+#undef VS
 #undef VL
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VSET1
-#undef VFMA
-#undef VADD
+#undef VEC
 #undef TYPE
 
+#undef DNR
+#undef DMR
 #undef MR
+#undef VP
 #undef UK_TARGET
 #endif /* x86-64 */
 
