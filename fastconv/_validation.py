@@ -49,8 +49,26 @@ def pair(value, name, op):
 def _positive_pair(value, name, op):
     result = pair(value, name, op)
     if min(result) < 1:
-        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
+        hint = ""
+        if name == "dilation" and min(result) == 0:
+            # Some texts count the gaps between taps (0 = dense).
+            hint = (
+                "; fastconv counts dilation as PyTorch does: 1 is a dense "
+                "kernel, 2 leaves one pixel between taps (a 'dilation 0' "
+                "elsewhere is dilation=1 here)"
+            )
+        raise ValueError(f"{op}: {name} must be positive, got {value!r}{hint}")
     return result
+
+
+def nhwc_hint(shape, channels):
+    """A hint for a channel mismatch when ``shape`` looks channels-last."""
+    if len(shape) == 4 and shape[3] == channels and shape[1] != channels:
+        return (
+            f"; x looks like NHWC (channels last, C={channels} on the last "
+            f"axis), but fastconv expects NCHW: pass x.transpose(0, 3, 1, 2)"
+        )
+    return ""
 
 
 def _non_negative_pair(value, name, op):
@@ -216,7 +234,7 @@ def check_conv2d(op, x, weight, stride, padding, dilation, groups):
         raise ValueError(
             f"{op}: x of shape {x.shape} has C={C} channels but weight of "
             f"shape {weight.shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}"
+            f"{Cg * groups}{nhwc_hint(x.shape, Cg * groups)}"
         )
     sh, sw = _positive_pair(stride, "stride", op)
     dh, dw = _positive_pair(dilation, "dilation", op)

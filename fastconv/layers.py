@@ -547,6 +547,7 @@ class Conv2d(Layer):
             raise ValueError(
                 f"{self._name()}: expects input of shape (N, "
                 f"{self.in_channels}, H, W), got shape {x.shape}"
+                f"{_v.nhwc_hint(x.shape, self.in_channels)}"
             )
         y = self._kernels.conv2d(x, self._params["weight"],
                                  self._params.get("bias"), **self._geometry(),
@@ -699,6 +700,7 @@ class BatchNorm2d(Layer):
             raise ValueError(
                 f"{self._name()}: expects input of shape (N, "
                 f"{self.num_features}, H, W), got shape {x.shape}"
+                f"{_v.nhwc_hint(x.shape, self.num_features)}"
             )
         axes = (0, 2, 3)
         buf = self._buffers

@@ -308,3 +308,44 @@ def test_error_message_names_shapes(call, shapes, impl):
 def test_boundary_inputs_are_accepted(call, impl):
     # Positive controls for the checks above: legal edge cases must not raise.
     call(impl)
+
+
+# ---------------- teaching hints ----------------
+
+def test_nhwc_input_gets_a_transpose_hint(impl):
+    x_nhwc = a((2, 8, 8, 3))            # X in channels-last order
+    with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+        impl.conv2d(x_nhwc, a(W))
+    # The hinted fix is the right one: the transposed array is accepted.
+    assert impl.conv2d(x_nhwc.transpose(0, 3, 1, 2), a(W)).shape == CONV_OUT
+
+
+def test_plain_channel_mismatch_has_no_nhwc_hint(impl):
+    with pytest.raises(ValueError) as info:
+        impl.conv2d(a((2, 5, 8, 8)), a(W))
+    assert "NHWC" not in str(info.value)
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: fastconv.layers.Conv2d(3, 4, 3, dtype=np.float64),
+    lambda: fastconv.layers.BatchNorm2d(3, dtype=np.float64),
+], ids=["Conv2d", "BatchNorm2d"])
+def test_layers_give_the_nhwc_hint(layer):
+    with pytest.raises(ValueError, match=r"NHWC.*transpose\(0, 3, 1, 2\)"):
+        layer()(a((2, 8, 8, 3)))
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.conv2d(a(X), a(W), dilation=0),
+    lambda m: m.im2col(a(X), 3, dilation=(1, 0)),
+    lambda m: m.max_pool2d(a(X), 2, dilation=0),
+], ids=["conv2d", "im2col", "max_pool2d"])
+def test_dilation_zero_explains_the_convention(call, impl):
+    with pytest.raises(ValueError, match=r"dilation.*1 is a dense kernel"):
+        call(impl)
+
+
+def test_negative_dilation_gets_no_convention_hint(impl):
+    with pytest.raises(ValueError) as info:
+        impl.conv2d(a(X), a(W), dilation=-1)
+    assert "dense" not in str(info.value)
