@@ -225,10 +225,10 @@ def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
     and ``out`` the output size of each axis, after every check passed.
     """
     n = len(axes)
-    lower = ", ".join(a.lower() for a in axes)
+    taps = ", ".join("k" + a.lower() for a in axes)
     x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
     weight = check_array(weight, "weight", op,
-                         shape_doc=f"(F, C/groups, {', '.join('k' + a for a in lower.split(', '))})")
+                         shape_doc=f"(F, C/groups, {taps})")
     _same_dtype(x, "x", weight, "weight", op)
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
