@@ -49,10 +49,23 @@ from .functional import (
     max_pool2d_backward,
     select_algorithm,
 )
+# 3-D (volumetric) kernels
+from .functional import (
+    avg_pool3d,
+    avg_pool3d_backward,
+    conv3d,
+    conv3d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
     "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
     "reference", "layers", "losses", "optim", "gradcheck", "__version__",
+]
+__all__ += [
+    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
 ]

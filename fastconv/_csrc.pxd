@@ -110,3 +110,32 @@ cdef extern from "fastconv.h" nogil:
 
     int fc_openmp_enabled()
     int fc_default_threads()
+
+    # ---- 3-D (volumetric) kernels: vol.c ----
+    ctypedef struct fc_vgeom:
+        Py_ssize_t C, D, H, W
+        Py_ssize_t kd, kh, kw, sd, sh, sw, pf, pt, pl, dd, dh, dw
+        Py_ssize_t Do, Ho, Wo
+
+    int fc_vol2col_float(const float *x, const fc_vgeom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, Py_ssize_t ld, float *cols)
+    int fc_vol2col_double(const double *x, const fc_vgeom *g, Py_ssize_t l0,
+                          Py_ssize_t l1, Py_ssize_t ld, double *cols)
+    int fc_col2vol_float(const float *cols, const fc_vgeom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, Py_ssize_t ld, float *x)
+    int fc_col2vol_double(const double *cols, const fc_vgeom *g,
+                          Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld,
+                          double *x)
+    int fc_max_pool3d_float(const float *x, const fc_vgeom *g, float *y,
+                            int64_t *indices)
+    int fc_max_pool3d_double(const double *x, const fc_vgeom *g, double *y,
+                             int64_t *indices)
+    int fc_avg_pool3d_float(const float *x, const fc_vgeom *g,
+                            int count_include_pad, float *y)
+    int fc_avg_pool3d_double(const double *x, const fc_vgeom *g,
+                             int count_include_pad, double *y)
+    int fc_avg_pool3d_backward_float(const float *grad_y, const fc_vgeom *g,
+                                     int count_include_pad, float *grad_x)
+    int fc_avg_pool3d_backward_double(const double *grad_y,
+                                      const fc_vgeom *g,
+                                      int count_include_pad, double *grad_x)

@@ -584,3 +584,203 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
     return out
+
+
+# ==========================================================================
+# 3-D (volumetric) kernels on NCDHW arrays; geometry from
+# _validation.VolGeometry / VolConvGeometry.
+# ==========================================================================
+
+from fastconv._csrc cimport fc_vgeom
+
+
+cdef fc_vgeom _vgeom(g, Py_ssize_t channels):
+    """C view of a _validation.VolGeometry, for ``channels`` input channels."""
+    cdef fc_vgeom r
+    r.C = channels
+    r.D = g.D
+    r.H = g.H
+    r.W = g.W
+    r.kd = g.kd
+    r.kh = g.kh
+    r.kw = g.kw
+    r.sd = g.sd
+    r.sh = g.sh
+    r.sw = g.sw
+    r.pf = g.pf
+    r.pt = g.pt
+    r.pl = g.pl
+    r.dd = g.dd
+    r.dh = g.dh
+    r.dw = g.dw
+    r.Do = g.Do
+    r.Ho = g.Ho
+    r.Wo = g.Wo
+    return r
+
+
+cdef inline int _vol2col(const floating *x, const fc_vgeom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, Py_ssize_t ld,
+                         floating *cols) noexcept nogil:
+    if floating is float:
+        return c.fc_vol2col_float(x, g, l0, l1, ld, cols)
+    else:
+        return c.fc_vol2col_double(x, g, l0, l1, ld, cols)
+
+
+cdef inline int _col2vol(const floating *cols, const fc_vgeom *g,
+                         Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld,
+                         floating *x) noexcept nogil:
+    if floating is float:
+        return c.fc_col2vol_float(cols, g, l0, l1, ld, x)
+    else:
+        return c.fc_col2vol_double(cols, g, l0, l1, ld, x)
+
+
+cdef inline int _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
+                            int64_t *idx) noexcept nogil:
+    if floating is float:
+        return c.fc_max_pool3d_float(x, g, y, idx)
+    else:
+        return c.fc_max_pool3d_double(x, g, y, idx)
+
+
+cdef inline int _avg_pool3d(const floating *x, const fc_vgeom *g,
+                            int count_include_pad, floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_avg_pool3d_float(x, g, count_include_pad, y)
+    else:
+        return c.fc_avg_pool3d_double(x, g, count_include_pad, y)
+
+
+cdef inline int _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
+                                     int count_include_pad,
+                                     floating *gx) noexcept nogil:
+    if floating is float:
+        return c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
+    else:
+        return c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
+
+
+def vol2col_tile(const floating[:, :, :, :, ::1] x, g, Py_ssize_t n0,
+                 Py_ssize_t nb, Py_ssize_t l0, Py_ssize_t l1,
+                 floating[:, ::1] cols):
+    """Unfold positions [l0, l1) of images n0 .. n0+nb-1 into ``cols``.
+
+    # IN x  # OUT cols, shape (C*kd*kh*kw, >= nb*(l1-l0)): column
+    b*(l1-l0) + (l - l0) is position l of image n0 + b.  One (image, channel)
+    pair per iteration: disjoint rows and columns.
+    """
+    cdef fc_vgeom gc = _vgeom(g, 1)
+    cdef Py_ssize_t C = g.C, DHW = g.D * g.H * g.W, T = l1 - l0
+    cdef Py_ssize_t KK = g.kd * g.kh * g.kw, ld = cols.strides[0] // sizeof(floating)
+    cdef Py_ssize_t it, b, ch
+    if nb <= 0 or T <= 0:
+        return
+    with nogil:
+        for it in prange(nb * C, schedule='dynamic',
+                         num_threads=_threads_for(nb * C * KK * T)):
+            b = it // C
+            ch = it - b * C
+            _vol2col(&x[0, 0, 0, 0, 0] + ((n0 + b) * C + ch) * DHW, &gc, l0, l1,
+                     ld, &cols[0, 0] + ch * KK * ld + b * T)
+
+
+def col2vol_tile(const floating[:, ::1] cols, g, Py_ssize_t n0, Py_ssize_t nb,
+                 Py_ssize_t l0, Py_ssize_t l1, floating[:, :, :, :, ::1] x):
+    """Fold ``cols`` (laid out as in vol2col_tile) back, adding into ``x``.
+
+    # IN cols  # OUT x (ACCUMULATES).  One (image, channel) volume per
+    iteration, so no two iterations write the same cell.
+    """
+    cdef fc_vgeom gc = _vgeom(g, 1)
+    cdef Py_ssize_t C = g.C, DHW = g.D * g.H * g.W, T = l1 - l0
+    cdef Py_ssize_t KK = g.kd * g.kh * g.kw, ld = cols.strides[0] // sizeof(floating)
+    cdef Py_ssize_t it, b, ch
+    if nb <= 0 or T <= 0:
+        return
+    with nogil:
+        for it in prange(nb * C, schedule='dynamic',
+                         num_threads=_threads_for(nb * C * KK * T)):
+            b = it // C
+            ch = it - b * C
+            _col2vol(&cols[0, 0] + ch * KK * ld + b * T, &gc, l0, l1, ld,
+                     &x[0, 0, 0, 0, 0] + ((n0 + b) * C + ch) * DHW)
+
+
+def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
+    """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
+    cdef fc_vgeom gc = _vgeom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
+    out = np.empty(shape, dtype=np.asarray(x).dtype)
+    idx = np.empty(shape if return_indices else (0, 0, 0, 0, 0), dtype=np.int64)
+    cdef floating[:, :, :, :, ::1] y = out
+    cdef int64_t[:, :, :, :, ::1] ind = idx
+    if out.size == 0:
+        return (out, idx) if return_indices else out
+    with nogil:
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (DHW + L * KK))):
+            _max_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc,
+                        &y[0, 0, 0, 0, 0] + p * L,
+                        (&ind[0, 0, 0, 0, 0] + p * L) if return_indices else NULL)
+    return (out, idx) if return_indices else out
+
+
+def max_pool3d_backward(const floating[:, :, :, :, ::1] gy,
+                        const int64_t[:, :, :, :, ::1] indices, input_shape):
+    """Scatter-add gy through the indices.  Returns (grad_x, n_bad_volumes)."""
+    cdef Py_ssize_t N = input_shape[0], C = input_shape[1]
+    cdef Py_ssize_t DHW = input_shape[2] * input_shape[3] * input_shape[4]
+    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3] * gy.shape[4], p
+    cdef int bad = 0
+    out = np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, :, ::1] gx = out
+    if gy.size == 0:
+        return out, 0
+    if out.size == 0:
+        return out, 1          # every index is out of range of an empty volume
+    with nogil:
+        for p in prange(N * C, schedule='dynamic',
+                        num_threads=_threads_for(N * C * (DHW + L))):
+            bad += _max_pool_backward(&gy[0, 0, 0, 0, 0] + p * L,
+                                      &indices[0, 0, 0, 0, 0] + p * L, L, DHW,
+                                      &gx[0, 0, 0, 0, 0] + p * DHW) != 0
+    return out, bad
+
+
+def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
+    """Window means.  # IN x  # OUT new"""
+    cdef fc_vgeom gc = _vgeom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    out = np.empty((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (DHW + L * KK))):
+            _avg_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc, count_include_pad,
+                        &y[0, 0, 0, 0, 0] + p * L)
+    return out
+
+
+def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
+                        bint count_include_pad):
+    """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
+    cdef fc_vgeom gc = _vgeom(g, 1)
+    cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    out = np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, :, ::1] gx = out
+    if out.size == 0 or gy.size == 0:
+        return out
+    with nogil:
+        for p in prange(P, schedule='dynamic',
+                        num_threads=_threads_for(P * (DHW + L * KK))):
+            _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
+                                 count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
+    return out

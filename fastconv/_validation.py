@@ -33,21 +33,31 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def pair(value, name, op):
-    """Return ``value`` as a pair of Python ints; accepts an int or a pair."""
+# How "an int or a tuple" is spelled in messages, by number of spatial axes.
+_TUPLE_WORDS = {1: "a 1-tuple of ints (w,)", 2: "a pair of ints (h, w)",
+                3: "a triple of ints (d, h, w)"}
+
+
+def ntuple(value, n, name, op):
+    """Return ``value`` as an n-tuple of Python ints; accepts an int or an n-tuple."""
     if _is_int(value):
-        return (int(value), int(value))
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        return (int(value),) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(
         _is_int(v) for v in value
     ):
-        return (int(value[0]), int(value[1]))
+        return tuple(int(v) for v in value)
     raise TypeError(
-        f"{op}: {name} must be an int or a pair of ints (h, w), got {value!r}"
+        f"{op}: {name} must be an int or {_TUPLE_WORDS[n]}, got {value!r}"
     )
 
 
-def _positive_pair(value, name, op):
-    result = pair(value, name, op)
+def pair(value, name, op):
+    """Return ``value`` as a pair of Python ints; accepts an int or a pair."""
+    return ntuple(value, 2, name, op)
+
+
+def _positive_tuple(value, n, name, op):
+    result = ntuple(value, n, name, op)
     if min(result) < 1:
         hint = ""
         if name == "dilation" and min(result) == 0:
@@ -63,19 +73,32 @@ def _positive_pair(value, name, op):
 
 def nhwc_hint(shape, channels):
     """A hint for a channel mismatch when ``shape`` looks channels-last."""
-    if len(shape) == 4 and shape[3] == channels and shape[1] != channels:
+    ndim = len(shape)
+    if ndim >= 3 and shape[-1] == channels and shape[1] != channels:
+        layout = {3: ("NLC", "NCL"), 4: ("NHWC", "NCHW"),
+                  5: ("NDHWC", "NCDHW")}.get(ndim, ("channels-last", "channels-first"))
+        order = (0, ndim - 1) + tuple(range(1, ndim - 1))
         return (
-            f"; x looks like NHWC (channels last, C={channels} on the last "
-            f"axis), but fastconv expects NCHW: pass x.transpose(0, 3, 1, 2)"
+            f"; x looks like {layout[0]} (channels last, C={channels} on the "
+            f"last axis), but fastconv expects {layout[1]}: pass "
+            f"x.transpose{order}"
         )
     return ""
 
 
-def _non_negative_pair(value, name, op):
-    result = pair(value, name, op)
+def _non_negative_tuple(value, n, name, op):
+    result = ntuple(value, n, name, op)
     if min(result) < 0:
         raise ValueError(f"{op}: {name} must be non-negative, got {value!r}")
     return result
+
+
+def _positive_pair(value, name, op):
+    return _positive_tuple(value, 2, name, op)
+
+
+def _non_negative_pair(value, name, op):
+    return _non_negative_tuple(value, 2, name, op)
 
 
 def check_array(x, name, op, shape_doc="(N, C, H, W)"):
@@ -109,10 +132,15 @@ def _out_size(size, pad_total, kernel, stride, dilation):
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _check_fits(op, name, shape, size, pad, kernel, dilation, out):
-    """Raise unless the (dilated) window fits inside the padded input."""
-    hw = ("H", "W")
-    for axis in range(2):
+def _check_fits(op, name, shape, size, pad, kernel, dilation, out,
+                axes=("H", "W")):
+    """Raise unless the (dilated) window fits inside the padded input.
+
+    ``size``, ``pad`` (total), ``kernel``, ``dilation`` and ``out`` hold one
+    entry per spatial axis, named by ``axes``.
+    """
+    hw = axes
+    for axis in range(len(axes)):
         if out[axis] < 1:
             effective = dilation[axis] * (kernel[axis] - 1) + 1
             raise ValueError(
@@ -187,12 +215,15 @@ def check_algorithm(algorithm, op):
 
 
 def _conv_padding(op, padding, kernel, stride, dilation):
-    """Return (top, bottom, left, right) padding for int, pair, 'same', 'valid'."""
+    """Padding (before, after) per axis, flattened: (top, bottom, left, right)
+    in 2-D, (front, back, top, bottom, left, right) in 3-D; for an int, an
+    n-tuple, 'same' or 'valid'.  The number of axes is ``len(kernel)``."""
+    n = len(kernel)
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return (0,) * (2 * n)
         if padding == "same":
-            if stride != (1, 1):
+            if any(s != 1 for s in stride):
                 raise ValueError(
                     f"{op}: padding='same' needs stride 1, got stride {stride}"
                 )
@@ -200,26 +231,34 @@ def _conv_padding(op, padding, kernel, stride, dilation):
             pads = []
             for k, d in zip(kernel, dilation):
                 total = d * (k - 1)
-                pads.append((total // 2, total - total // 2))
-            return (*pads[0], *pads[1])
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)
         raise ValueError(
-            f"{op}: padding must be an int, a pair, 'same' or 'valid', "
-            f"got {padding!r}"
+            f"{op}: padding must be an int, {_TUPLE_WORDS[n].split(' of ')[0]}, "
+            f"'same' or 'valid', got {padding!r}"
         )
-    ph, pw = _non_negative_pair(padding, "padding", op)
-    return (ph, ph, pw, pw)
+    pads = _non_negative_tuple(padding, n, "padding", op)
+    return tuple(p for p in pads for _ in range(2))
 
 
-def check_conv2d(op, x, weight, stride, padding, dilation, groups):
-    """Check conv2d arguments; return (x, weight, ConvGeometry)."""
-    x = check_array(x, "x", op)
-    weight = check_array(weight, "weight", op, shape_doc="(F, C/groups, kh, kw)")
+def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
+    """Checks shared by the convolutions over len(axes) spatial axes.
+
+    Returns (x, weight, pads, out): ``pads`` the padding before each axis
+    and ``out`` the output size of each axis, after every check passed.
+    """
+    n = len(axes)
+    taps = ", ".join("k" + a.lower() for a in axes)
+    x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
+    weight = check_array(weight, "weight", op,
+                         shape_doc=f"(F, C/groups, {taps})")
     _same_dtype(x, "x", weight, "weight", op)
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    N, C, H, W = x.shape
-    F, Cg, kh, kw = weight.shape
-    if C < 1 or F < 1 or kh < 1 or kw < 1:
+    C = x.shape[1]
+    F, Cg = weight.shape[:2]
+    kernel = weight.shape[2:]
+    if C < 1 or F < 1 or min(kernel) < 1:
         raise ValueError(
             f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
             f"must have at least one channel, filter and kernel element"
@@ -236,15 +275,24 @@ def check_conv2d(op, x, weight, stride, padding, dilation, groups):
             f"shape {weight.shape} expects C/groups*groups = {Cg}*{groups} = "
             f"{Cg * groups}{nhwc_hint(x.shape, Cg * groups)}"
         )
-    sh, sw = _positive_pair(stride, "stride", op)
-    dh, dw = _positive_pair(dilation, "dilation", op)
-    pt, pb, pl, pr = _conv_padding(op, padding, (kh, kw), (sh, sw), (dh, dw))
-    Ho = _out_size(H, pt + pb, kh, sh, dh)
-    Wo = _out_size(W, pl + pr, kw, sw, dw)
-    _check_fits(op, "weight with kernel_size", weight.shape, (H, W),
-                (pt + pb, pl + pr), (kh, kw), (dh, dw), (Ho, Wo))
-    geom = ConvGeometry(N, C, H, W, kh, kw, sh, sw, pt, pl, dh, dw, Ho, Wo,
-                        F, groups)
+    stride = _positive_tuple(stride, n, "stride", op)
+    dilation = _positive_tuple(dilation, n, "dilation", op)
+    flat = _conv_padding(op, padding, kernel, stride, dilation)
+    before, total = flat[0::2], [a + b for a, b in zip(flat[0::2], flat[1::2])]
+    sizes = x.shape[2:]
+    out = tuple(_out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
+    _check_fits(op, "weight with kernel_size", weight.shape, sizes, total,
+                kernel, dilation, out, axes)
+    return x, weight, (kernel, stride, before, dilation, out)
+
+
+def check_conv2d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv2d arguments; return (x, weight, ConvGeometry)."""
+    x, weight, (k, s, p, d, out) = _check_conv(
+        op, x, weight, stride, padding, dilation, groups, ("H", "W"))
+    N, C, H, W = x.shape
+    geom = ConvGeometry(N, C, H, W, *k, *s, *p, *d, *out, weight.shape[0],
+                        groups)
     return x, weight, geom
 
 
@@ -289,38 +337,46 @@ def _pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
     return out
 
 
-def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
-                   ceil_mode, name="x"):
-    kh, kw = _positive_pair(kernel_size, "kernel_size", op)
-    sh, sw = (kh, kw) if stride is None else _positive_pair(stride, "stride", op)
-    ph, pw = _non_negative_pair(padding, "padding", op)
-    dh, dw = _positive_pair(dilation, "dilation", op)
+def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
+               ceil_mode, name, axes):
+    """Checked pooling geometry over len(axes) spatial axes.
+
+    Returns per-axis tuples (kernel, stride, padding, dilation, out).
+    """
+    n = len(axes)
+    k = _positive_tuple(kernel_size, n, "kernel_size", op)
+    s = k if stride is None else _positive_tuple(stride, n, "stride", op)
+    p = _non_negative_tuple(padding, n, "padding", op)
+    d = _positive_tuple(dilation, n, "dilation", op)
     # PyTorch's rule: padding at most half the (undilated) kernel size.
-    if ph > kh // 2 or pw > kw // 2:
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
         raise ValueError(
-            f"{op}: padding {(ph, pw)} must be at most half of kernel_size "
-            f"{(kh, kw)}"
+            f"{op}: padding {p} must be at most half of kernel_size {k}"
         )
-    N, C, H, W = x_shape
-    Ho = _pool_out_size(H, kh, sh, ph, dh, ceil_mode)
-    Wo = _pool_out_size(W, kw, sw, pw, dw, ceil_mode)
-    _check_fits(op, f"{name} with kernel_size", x_shape, (H, W),
-                (2 * ph, 2 * pw), (kh, kw), (dh, dw), (Ho, Wo))
-    hw = ("H", "W")
-    for axis, (size, k, s, p, d, out) in enumerate(
-        ((H, kh, sh, ph, dh, Ho), (W, kw, sw, pw, dw, Wo))
-    ):
-        o = _empty_window(size, k, s, p, d, out)
+    sizes = tuple(x_shape[2:])
+    out = tuple(_pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
+    _check_fits(op, f"{name} with kernel_size", x_shape, sizes,
+                tuple(2 * pi for pi in p), k, d, out, axes)
+    for axis in range(n):
+        o = _empty_window(sizes[axis], k[axis], s[axis], p[axis], d[axis],
+                          out[axis])
         if o is not None:
             # PyTorch returns -inf with an index outside the plane here.
             raise ValueError(
-                f"{op}: with kernel_size {(kh, kw)}, stride {(sh, sw)}, "
-                f"padding {(ph, pw)} and dilation {(dh, dw)}, output position "
-                f"{o} along {hw[axis]} has a window that skips every cell of "
+                f"{op}: with kernel_size {k}, stride {s}, "
+                f"padding {p} and dilation {d}, output position "
+                f"{o} along {axes[axis]} has a window that skips every cell of "
                 f"{name} of shape {tuple(x_shape)}; use less padding or "
                 f"dilation"
             )
-    return Geometry(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
+    return k, s, p, d, out
+
+
+def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                   ceil_mode, name="x"):
+    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
+                                 dilation, ceil_mode, name, ("H", "W"))
+    return Geometry(*x_shape, *k, *s, *p, *d, *out)
 
 
 def _empty_window(size, kernel, stride, pad, dilation, n_out):
@@ -342,14 +398,15 @@ def _empty_window(size, kernel, stride, pad, dilation, n_out):
     return None
 
 
-def check_input_shape(op, input_shape):
+def check_input_shape(op, input_shape, shape_doc="(N, C, H, W)"):
+    ndim = shape_doc.count(",") + 1
     if not (
         isinstance(input_shape, (tuple, list))
-        and len(input_shape) == 4
+        and len(input_shape) == ndim
         and all(_is_int(v) and v >= 0 for v in input_shape)
     ):
         raise ValueError(
-            f"{op}: input_shape must be 4 non-negative ints (N, C, H, W), "
+            f"{op}: input_shape must be {ndim} non-negative ints {shape_doc}, "
             f"got {input_shape!r}"
         )
     return tuple(int(v) for v in input_shape)
@@ -363,14 +420,14 @@ def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     return x, geom
 
 
-def check_max_pool2d_backward(grad_out, indices, input_shape):
-    op = "max_pool2d_backward"
-    input_shape = check_input_shape(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op)
+def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
+                             forward):
+    input_shape = check_input_shape(op, input_shape, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc)
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(
             f"{op}: indices must be an int64 numpy.ndarray as returned by "
-            f"max_pool2d(..., return_indices=True), got "
+            f"{forward}(..., return_indices=True), got "
             f"{getattr(indices, 'dtype', type(indices).__name__)}"
         )
     if indices.shape != grad_out.shape:
@@ -386,12 +443,18 @@ def check_max_pool2d_backward(grad_out, indices, input_shape):
     return grad_out, np.ascontiguousarray(indices), input_shape
 
 
-def indices_out_of_range(input_shape):
-    """The error both paths raise for an index outside the H*W plane."""
-    H, W = input_shape[2:]
+def check_max_pool2d_backward(grad_out, indices, input_shape):
+    return _check_max_pool_backward("max_pool2d_backward", grad_out, indices,
+                                    input_shape, "(N, C, H, W)", "max_pool2d")
+
+
+def indices_out_of_range(input_shape, op="max_pool2d_backward"):
+    """The error both paths raise for an index outside the plane (volume)."""
+    sizes = tuple(input_shape[2:])
+    names = ("H", "W") if len(sizes) == 2 else ("D", "H", "W")
     return ValueError(
-        f"max_pool2d_backward: indices must lie in [0, H*W) = [0, {H * W}) "
-        f"for input_shape {tuple(input_shape)}"
+        f"{op}: indices must lie in [0, {'*'.join(names)}) = "
+        f"[0, {int(np.prod(sizes))}) for input_shape {tuple(input_shape)}"
     )
 
 
@@ -411,6 +474,87 @@ def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
     geom = _pool_geometry(op, input_shape, kernel_size, stride, padding, 1,
                           ceil_mode, name="input_shape")
     expected = (geom.N, geom.C, geom.Ho, geom.Wo)
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape {expected} "
+            f"for input_shape {input_shape}, got shape {grad_out.shape}"
+        )
+    return grad_out, geom
+
+
+# ==========================================================================
+# 3-D (volumetric) convolution and pooling, NCDHW
+# ==========================================================================
+
+# As Geometry, with a depth axis: pf is the front padding (the back padding
+# is implied by Do, as the bottom/right ones are).
+VolGeometry = namedtuple(
+    "VolGeometry",
+    "N C D H W kd kh kw sd sh sw pf pt pl dd dh dw Do Ho Wo",
+)
+VolConvGeometry = namedtuple(
+    "VolConvGeometry", VolGeometry._fields + ("F", "groups")
+)
+_DHW = ("D", "H", "W")
+_NCDHW = "(N, C, D, H, W)"
+
+
+def check_conv3d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv3d arguments; return (x, weight, VolConvGeometry)."""
+    x, weight, (k, s, p, d, out) = _check_conv(
+        op, x, weight, stride, padding, dilation, groups, _DHW)
+    geom = VolConvGeometry(*x.shape, *k, *s, *p, *d, *out, weight.shape[0],
+                           groups)
+    return x, weight, geom
+
+
+def check_grad_out3d(op, grad_out, x, expected_shape):
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
+    _same_dtype(x, "x", grad_out, "grad_out", op)
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape "
+            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
+        )
+    return grad_out
+
+
+def _vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                       ceil_mode, name="x"):
+    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
+                                 dilation, ceil_mode, name, _DHW)
+    return VolGeometry(*x_shape, *k, *s, *p, *d, *out)
+
+
+def check_max_pool3d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool3d"
+    x = check_array(x, "x", op, shape_doc=_NCDHW)
+    geom = _vol_pool_geometry(op, x.shape, kernel_size, stride, padding,
+                              dilation, ceil_mode)
+    return x, geom
+
+
+def check_max_pool3d_backward(grad_out, indices, input_shape):
+    return _check_max_pool_backward("max_pool3d_backward", grad_out, indices,
+                                    input_shape, _NCDHW, "max_pool3d")
+
+
+def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
+    op = "avg_pool3d"
+    x = check_array(x, "x", op, shape_doc=_NCDHW)
+    geom = _vol_pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
+                              ceil_mode)
+    return x, geom
+
+
+def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    op = "avg_pool3d_backward"
+    input_shape = check_input_shape(op, input_shape, _NCDHW)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
+    geom = _vol_pool_geometry(op, input_shape, kernel_size, stride, padding,
+                              1, ceil_mode, name="input_shape")
+    expected = (geom.N, geom.C, geom.Do, geom.Ho, geom.Wo)
     if grad_out.shape != expected:
         raise ValueError(
             f"{op}: grad_out must have the forward output's shape {expected} "

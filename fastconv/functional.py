@@ -391,3 +391,346 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
                                                kernel_size, stride, padding,
                                                ceil_mode)
     return _ext.avg_pool2d_backward(grad_out, g, bool(count_include_pad))
+
+
+# ==========================================================================
+# 3-D (volumetric) convolution and pooling, NCDHW
+# ==========================================================================
+
+__all__ += [
+    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+]
+
+# Bytes of one tile buffer of the 3-D convolution (column matrix, its
+# gradient, the output tile); a call holds at most three, whatever its size.
+_VOL_TILE_BYTES = 8 * 1024 * 1024
+
+
+def _vol_tiles(g, itemsize):
+    """Tiles (n0, nb, l0, l1) of the 3-D convolution, and their widest column
+    count: whole images while they fit in the budget, else runs of output
+    positions of one image.  Depends on shapes only (never on threads)."""
+    L = g.Do * g.Ho * g.Wo
+    rows = max(g.C * g.kd * g.kh * g.kw, g.F)
+    cap = max(1, _VOL_TILE_BYTES // (rows * itemsize))
+    if L <= cap:
+        nb = max(1, min(g.N, cap // L))
+        return [(n0, min(nb, g.N - n0), 0, L) for n0 in range(0, g.N, nb)], nb * L
+    return [(n, 1, l0, min(L, l0 + cap)) for n in range(g.N)
+            for l0 in range(0, L, cap)], cap
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
+
+    Computed by tiles: a compiled vol2col unfolds a bounded tile of output
+    positions (at most 8 MiB of columns, whatever the input size) and one
+    grouped matrix product per tile (:func:`numpy.matmul`, BLAS) makes the
+    tile's outputs.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    weight : ndarray of shape (F, C // groups, kd, kh, kw), same dtype
+    bias : ndarray of shape (F,), same dtype, optional
+    stride, dilation : int or (int, int, int)
+    padding : int, (int, int, int), "same" or "valid"
+        Zero padding on both sides; ``"same"`` (stride 1 only) keeps D, H
+        and W, putting an odd extra plane/row/column at the back/bottom/right
+        as PyTorch does.
+    groups : int
+        Input channels and filters are split into ``groups`` independent
+        groups.
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Do, Ho, Wo)
+        ``Do = (D + pad_front + pad_back - dd*(kd-1) - 1) // sd + 1``, Ho
+        and Wo alike.
+
+    Raises
+    ------
+    TypeError
+        Unsupported or mismatched dtypes, non-int geometry.
+    ValueError
+        Wrong ranks, channel mismatch, groups not dividing C and F, bias of
+        the wrong shape, non-positive stride/dilation, negative padding, a
+        kernel larger than the padded input.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((2, 3, 16, 32, 32), dtype=np.float32)
+    >>> w = np.ones((8, 3, 3, 3, 3), dtype=np.float32)
+    >>> y = fc.conv3d(x, w, padding=1)
+    >>> y.shape
+    (2, 8, 16, 32, 32)
+    >>> float(y[0, 0, 5, 5, 5]), float(y[0, 0, 0, 0, 0])   # 3*27 and 3*8 taps
+    (81.0, 24.0)
+    """
+    op = "conv3d"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    bias = _v.check_bias(op, bias, x, g)
+    G, F, L = g.groups, g.F, g.Do * g.Ho * g.Wo
+    K = (g.C // G) * g.kd * g.kh * g.kw
+    y = np.empty((g.N, F, g.Do, g.Ho, g.Wo), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    tiles, width = _vol_tiles(g, x.itemsize)
+    cols_buf = np.empty(G * K * width, dtype=x.dtype)
+    out_buf = np.empty(F * width, dtype=x.dtype)
+    w = weight.reshape(G, F // G, K)
+    y3 = y.reshape(g.N, F, L)
+    for n0, nb, l0, l1 in tiles:
+        M = nb * (l1 - l0)
+        cols = cols_buf[:G * K * M].reshape(G * K, M)
+        _ext.vol2col_tile(x, g, n0, nb, l0, l1, cols)
+        out = np.matmul(w, cols.reshape(G, K, M),
+                        out=out_buf[:F * M].reshape(G, F // G, M))
+        # (F, nb, T) -> y[n0:n0+nb, :, l0:l1]
+        tile = out.reshape(F, nb, l1 - l0).transpose(1, 0, 2)
+        if bias is None:
+            y3[n0:n0 + nb, :, l0:l1] = tile
+        else:
+            np.add(tile, bias[:, None], out=y3[n0:n0 + nb, :, l0:l1])
+    return y
+
+
+def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
+                    groups=1):
+    """Gradients of :func:`conv3d` with respect to x, weight and bias.
+
+    Tiled as :func:`conv3d`: per tile, vol2col, two grouped matrix products
+    and a compiled col2vol that adds the tile's input gradient.  grad_weight
+    sums the tiles' products in tile order, so results are bitwise the same
+    whatever ``set_num_threads`` says.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Do, Ho, Wo)
+        Gradient of the loss with respect to conv3d's output.
+    x, weight, stride, padding, dilation, groups
+        As given to :func:`conv3d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, D, H, W)
+    grad_weight : ndarray of shape (F, C // groups, kd, kh, kw)
+    grad_bias : ndarray of shape (F,)
+        Always returned; ignore it for a convolution without bias.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`conv3d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 4, 4, 4)); w = np.ones((1, 1, 3, 3, 3))
+    >>> gx, gw, gb = fc.conv3d_backward(np.ones((1, 1, 2, 2, 2)), x, w)
+    >>> gb, float(gw[0, 0, 1, 1, 1]), float(gx[0, 0, 1, 1, 1])
+    (array([8.]), 8.0, 8.0)
+    """
+    op = "conv3d_backward"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v.check_grad_out3d(op, grad_out, x,
+                                   (g.N, g.F, g.Do, g.Ho, g.Wo))
+    G, F, L = g.groups, g.F, g.Do * g.Ho * g.Wo
+    Fg, K = F // G, (g.C // G) * g.kd * g.kh * g.kw
+    grad_x = np.zeros(x.shape, dtype=x.dtype)
+    grad_w = np.zeros((G, Fg, K), dtype=x.dtype)
+    grad_b = _ext.bias_grad(grad_out.reshape(g.N, F, g.Do * g.Ho, g.Wo))
+    if grad_out.size == 0:
+        return grad_x, grad_w.reshape(weight.shape), grad_b
+    tiles, width = _vol_tiles(g, x.itemsize)
+    cols_buf = np.empty(G * K * width, dtype=x.dtype)
+    dcols_buf = np.empty(G * K * width, dtype=x.dtype)
+    go_buf = np.empty(F * width, dtype=x.dtype)
+    gw_tile = np.empty((G, Fg, K), dtype=x.dtype)
+    w = weight.reshape(G, Fg, K)
+    gy3 = grad_out.reshape(g.N, F, L)
+    for n0, nb, l0, l1 in tiles:
+        M = nb * (l1 - l0)
+        cols = cols_buf[:G * K * M].reshape(G * K, M)
+        _ext.vol2col_tile(x, g, n0, nb, l0, l1, cols)
+        go = go_buf[:F * M].reshape(F, nb, l1 - l0)
+        go[...] = gy3[n0:n0 + nb, :, l0:l1].transpose(1, 0, 2)
+        go = go.reshape(G, Fg, M)
+        cols3 = cols.reshape(G, K, M)
+        np.matmul(go, cols3.transpose(0, 2, 1), out=gw_tile)
+        grad_w += gw_tile
+        dcols = dcols_buf[:G * K * M].reshape(G, K, M)
+        np.matmul(w.transpose(0, 2, 1), go, out=dcols)
+        _ext.col2vol_tile(dcols.reshape(G * K, M), g, n0, nb, l0, l1, grad_x)
+    return grad_x, grad_w.reshape(weight.shape), grad_b
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """3-D max pooling with optional argmax indices (``F.max_pool3d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        Defaults to kernel_size.
+    padding : int or (int, int, int)
+        Implicit -inf padding, at most half the window; padded cells never
+        win.
+    dilation : int or (int, int, int)
+    ceil_mode : bool
+        Round the output size up; the last window must start inside the
+        input or its front/top/left padding.
+    return_indices : bool
+        Also return the argmax of each window (not computed otherwise).
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Do, Ho, Wo)
+    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
+        Only with ``return_indices=True``: ``(id*H + ih)*W + iw`` of each
+        maximum, flat into its D*H*W volume.  Ties go to the first maximum in
+        (d, h, w) scan order; a window holding NaN yields NaN, indexed at its
+        last NaN (PyTorch's rule).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, rank or geometry; padding larger than half the window; a
+        dilated window that holds no cell of x.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
+    >>> fc.max_pool3d(x, 2, return_indices=True)
+    (array([[[[[7.]]]]], dtype=float32), array([[[[[7]]]]]))
+    """
+    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return _ext.max_pool3d(x, g, bool(return_indices))
+
+
+def max_pool3d_backward(grad_out, indices, input_shape):
+    """Route each output gradient to its window's maximum.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
+    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
+        As returned by ``max_pool3d(..., return_indices=True)``.
+    input_shape : tuple (N, C, D, H, W)
+        The shape of max_pool3d's input.
+
+    Returns
+    -------
+    grad_x : ndarray of shape input_shape
+        Gradients of overlapping windows that share a maximum are summed.
+
+    Raises
+    ------
+    TypeError
+        indices not int64, grad_out of an unsupported dtype.
+    ValueError
+        Shapes that disagree, or an index outside [0, D*H*W) (nothing is
+        written out of place).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
+    >>> y, idx = fc.max_pool3d(x, 2, return_indices=True)
+    >>> fc.max_pool3d_backward(np.ones_like(y), idx, x.shape).ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 1.], dtype=float32)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
+        grad_out, indices, input_shape)
+    grad_x, n_bad = _ext.max_pool3d_backward(grad_out, indices, input_shape)
+    if n_bad:
+        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
+    return grad_x
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        Defaults to kernel_size.
+    padding : int or (int, int, int)
+        Zero padding, at most half the window.
+    ceil_mode : bool
+        Round the output size up (as :func:`max_pool3d`).
+    count_include_pad : bool
+        Divide by the window size including zero padding (but not the part
+        of a ceil_mode window hanging past the padding), or by the number of
+        real input cells.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Do, Ho, Wo)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 2, 2, 2), dtype=np.float32)
+    >>> fc.avg_pool3d(x, 2, stride=1, padding=1)[0, 0, 0]
+    array([[0.125, 0.25 , 0.125],
+           [0.25 , 0.5  , 0.25 ],
+           [0.125, 0.25 , 0.125]], dtype=float32)
+    """
+    x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    return _ext.avg_pool3d(x, g, bool(count_include_pad))
+
+
+def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
+                        padding=0, ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
+    input_shape : tuple (N, C, D, H, W)
+        The shape of avg_pool3d's input.
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As given to :func:`avg_pool3d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape input_shape
+        Each output gradient divided by its window's divisor and added to
+        every input cell of the window.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`avg_pool3d`; also if grad_out does not have the forward
+        output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> g = np.ones((1, 1, 1, 1, 1), dtype=np.float32)
+    >>> fc.avg_pool3d_backward(g, (1, 1, 2, 2, 2), 2).ravel()
+    array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125],
+          dtype=float32)
+    """
+    grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
+                                               kernel_size, stride, padding,
+                                               ceil_mode)
+    return _ext.avg_pool3d_backward(grad_out, g, bool(count_include_pad))

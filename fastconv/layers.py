@@ -1085,3 +1085,354 @@ def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
             BatchNorm2d(out_channels, dtype=dtype),
         )
     return Sequential(Residual(body, shortcut), ReLU())
+
+
+# ===========================================================================
+# 3-D (volumetric) layers, NCDHW
+# ===========================================================================
+
+__all__ += ["Conv3d", "MaxPool3d", "AvgPool3d"]
+
+_DHW = ("D", "H", "W")
+
+
+def _check_input_shape3d(layer, input_shape, channels=None):
+    """``input_shape`` as a tuple of 5 ints (N, C, D, H, W), or ValueError."""
+    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 5
+            and all(_v._is_int(v) and v >= 0 for v in input_shape)):
+        raise ValueError(
+            f"{layer._name()}: expects an input of shape (N, C, D, H, W), "
+            f"got shape {input_shape!r}"
+        )
+    if channels is not None and input_shape[1] != channels:
+        raise ValueError(
+            f"{layer._name()}: expects input of shape (N, {channels}, D, H, "
+            f"W), got shape {tuple(input_shape)}"
+        )
+    return tuple(int(v) for v in input_shape)
+
+
+class Conv3d(Layer):
+    """3-D convolution layer, as ``torch.nn.Conv3d`` (zero padding).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int, int, int)
+    stride, dilation : int or (int, int, int)
+    padding : int, (int, int, int), "same" or "valid"
+    groups : int
+        Must divide in_channels and out_channels.
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+
+    Attributes
+    ----------
+    params : {"weight": (F, C/groups, kd, kh, kw), "bias": (F,)}
+        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        with ``fan_in = C/groups*kd*kh*kw`` for both.
+
+    Notes
+    -----
+    Input (N, C, D, H, W), output (N, F, Do, Ho, Wo) as
+    :func:`fastconv.conv3d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> conv = L.Conv3d(2, 4, 3, padding=1, rng=0)
+    >>> conv
+    Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1))
+    >>> conv(np.ones((1, 2, 4, 8, 8), np.float32)).shape
+    (1, 4, 4, 8, 8)
+    >>> conv.output_shape((5, 2, 16, 32, 32))
+    (5, 4, 16, 32, 32)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True, *,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        op = "Conv3d"
+        self.in_channels = _positive_int(in_channels, "in_channels", op)
+        self.out_channels = _positive_int(out_channels, "out_channels", op)
+        self.groups = _positive_int(groups, "groups", op)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{op}: groups={groups} must divide in_channels={in_channels} "
+                f"and out_channels={out_channels}"
+            )
+        self.kernel_size = _v._positive_tuple(kernel_size, 3, "kernel_size", op)
+        self.stride = _v._positive_tuple(stride, 3, "stride", op)
+        self.dilation = _v._positive_tuple(dilation, 3, "dilation", op)
+        if isinstance(padding, str):
+            _v._conv_padding(op, padding, self.kernel_size, self.stride,
+                             self.dilation)
+            self.padding = padding
+        else:
+            self.padding = _v._non_negative_tuple(padding, 3, "padding", op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _as_rng(rng)
+        fan_in = in_channels // groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, groups=self.groups)
+
+    def _padding_pairs(self):
+        flat = _v._conv_padding("Conv3d", self.padding, self.kernel_size,
+                                self.stride, self.dilation)
+        return flat[0::2], flat[1::2]
+
+    def output_shape(self, input_shape):
+        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, D, H, W)
+
+        Returns
+        -------
+        tuple (N, F, Do, Ho, Wo)
+
+        Raises
+        ------
+        ValueError
+            As forward: wrong rank or channels, a kernel larger than the
+            padded input.
+        """
+        N, _, *sizes = _check_input_shape3d(self, input_shape, self.in_channels)
+        before, after = self._padding_pairs()
+        total = tuple(b + a for b, a in zip(before, after))
+        out = tuple(_v._out_size(*a) for a in zip(
+            sizes, total, self.kernel_size, self.stride, self.dilation))
+        _v._check_fits("conv3d", "weight with kernel_size",
+                       self._params["weight"].shape, tuple(sizes), total,
+                       self.kernel_size, self.dilation, out, _DHW)
+        return (N, self.out_channels) + out
+
+    def _rf_geometry(self):
+        before, _ = self._padding_pairs()
+        return tuple(zip(self.kernel_size, self.stride, before, self.dilation))
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_channels}, D, H, W), got shape {x.shape}"
+            )
+        y = self._kernels.conv3d(x, self._params["weight"],
+                                 self._params.get("bias"), **self._geometry())
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        x = self._cache
+        gx, gw, gb = self._kernels.conv3d_backward(
+            grad_out, x, self._params["weight"], **self._geometry())
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
+             f"{self.kernel_size}, stride={self.stride}")
+        if self.padding != (0, 0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if "bias" not in self._params:
+            s += ", bias=False"
+        return s
+
+
+class MaxPool3d(Layer):
+    """3-D max pooling, as ``torch.nn.MaxPool3d``.
+
+    The forward pass keeps the argmax indices for the backward pass
+    (:func:`fastconv.max_pool3d_backward`).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int, (int, int, int) or None
+        None means kernel_size.
+    padding, dilation : int or (int, int, int)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo) as
+    :func:`fastconv.max_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> pool = L.MaxPool3d(2)
+    >>> pool
+    MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> pool.output_shape((8, 32, 16, 32, 32))
+    (8, 32, 8, 16, 16)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__()
+        op = "MaxPool3d"
+        _v._positive_tuple(kernel_size, 3, "kernel_size", op)
+        if stride is not None:
+            _v._positive_tuple(stride, 3, "stride", op)
+        _v._non_negative_tuple(padding, 3, "padding", op)
+        _v._positive_tuple(dilation, 3, "dilation", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = bool(ceil_mode)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.dilation,
+                self.ceil_mode)
+
+    def output_shape(self, input_shape):
+        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, D, H, W)
+
+        Returns
+        -------
+        tuple (N, C, Do, Ho, Wo)
+
+        Raises
+        ------
+        ValueError
+            As forward (wrong rank, window larger than the padded input,
+            padding over half the window, a window with no input cell).
+        """
+        shape = _check_input_shape3d(self, input_shape)
+        g = _v._vol_pool_geometry("max_pool3d", shape, *self._args())
+        return (g.N, g.C, g.Do, g.Ho, g.Wo)
+
+    def _rf_geometry(self):
+        k = _v.ntuple(self.kernel_size, 3, "kernel_size", "MaxPool3d")
+        return tuple(zip(k, _v.ntuple(self.stride, 3, "stride", "MaxPool3d"),
+                         _v.ntuple(self.padding, 3, "padding", "MaxPool3d"),
+                         _v.ntuple(self.dilation, 3, "dilation", "MaxPool3d")))
+
+    def _forward(self, x):
+        y, idx = self._kernels.max_pool3d(x, *self._args(),
+                                          return_indices=True)
+        self._cache = (idx, x.shape)
+        return y
+
+    def _backward(self, grad_out):
+        idx, shape = self._cache
+        return self._kernels.max_pool3d_backward(grad_out, idx, shape)
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class AvgPool3d(Layer):
+    """3-D average pooling, as ``torch.nn.AvgPool3d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int, (int, int, int) or None
+        None means kernel_size.
+    padding : int or (int, int, int)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool3d`.
+
+    Notes
+    -----
+    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo).
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> pool = L.AvgPool3d(3, stride=2, padding=1)
+    >>> pool
+    AvgPool3d(kernel_size=3, stride=2, padding=1)
+    >>> pool.output_shape((1, 4, 9, 9, 9))
+    (1, 4, 5, 5, 5)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        op = "AvgPool3d"
+        _v._positive_tuple(kernel_size, 3, "kernel_size", op)
+        if stride is not None:
+            _v._positive_tuple(stride, 3, "stride", op)
+        _v._non_negative_tuple(padding, 3, "padding", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+
+    def output_shape(self, input_shape):
+        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, D, H, W)
+
+        Returns
+        -------
+        tuple (N, C, Do, Ho, Wo)
+
+        Raises
+        ------
+        ValueError
+            As forward.
+        """
+        shape = _check_input_shape3d(self, input_shape)
+        g = _v._vol_pool_geometry("avg_pool3d", shape, self.kernel_size,
+                                  self.stride, self.padding, 1, self.ceil_mode)
+        return (g.N, g.C, g.Do, g.Ho, g.Wo)
+
+    def _rf_geometry(self):
+        op = "AvgPool3d"
+        return tuple(zip(_v.ntuple(self.kernel_size, 3, "kernel_size", op),
+                         _v.ntuple(self.stride, 3, "stride", op),
+                         _v.ntuple(self.padding, 3, "padding", op),
+                         (1, 1, 1)))
+
+    def _forward(self, x):
+        y = self._kernels.avg_pool3d(x, *self._args())
+        self._cache = x.shape
+        return y
+
+    def _backward(self, grad_out):
+        return self._kernels.avg_pool3d_backward(grad_out, self._cache,
+                                                 *self._args())
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")

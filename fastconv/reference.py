@@ -508,3 +508,305 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
     if Hp == g.H and Wp == g.W:
         return buf
     return np.ascontiguousarray(buf[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W])
+
+
+# ==========================================================================
+# 3-D (volumetric) convolution and pooling, NCDHW
+# ==========================================================================
+# The same recipe as the 2-D twins, written over the spatial axes as lists
+# (depth, height, width); the only Python loops run over the kd*kh*kw taps.
+
+__all__ += [
+    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+]
+
+
+def _vol_axes(g):
+    """Per-axis (size, kernel, stride, pad_before, dilation, out) of a VolGeometry."""
+    return list(zip((g.D, g.H, g.W), (g.kd, g.kh, g.kw), (g.sd, g.sh, g.sw),
+                    (g.pf, g.pt, g.pl), (g.dd, g.dh, g.dw),
+                    (g.Do, g.Ho, g.Wo)))
+
+
+def _vol_padded(x, g, fill):
+    """``x`` padded for geometry ``g`` (before from ``g``, after as needed)
+    with ``fill``; ``x`` itself when nothing is padded (callers only read)."""
+    pads = [(p, max(0, _extent(o, s, d, k) - n - p))
+            for n, k, s, p, d, o in _vol_axes(g)]
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
+
+
+def _vol_taps(g):
+    """Kernel taps (i, j, k) in row-major order."""
+    return [(i, j, k) for i in range(g.kd) for j in range(g.kh)
+            for k in range(g.kw)]
+
+
+def _vol_tap_slice(g, tap):
+    """Index of the (Do, Ho, Wo) cells tap (i, j, k) reads in the padded input."""
+    return (slice(None), slice(None)) + tuple(
+        slice(t * d, t * d + (o - 1) * s + 1, s)
+        for t, (n, k, s, p, d, o) in zip(tap, _vol_axes(g)))
+
+
+def _vol_cols(x, g):
+    """Read-only window view (N, C, kd, kh, kw, Do, Ho, Wo) of the zero-padded x."""
+    xp = _vol_padded(x, g, 0)
+    axes = _vol_axes(g)
+    sp = xp.strides[2:]
+    return as_strided(
+        xp, shape=xp.shape[:2] + (g.kd, g.kh, g.kw, g.Do, g.Ho, g.Wo),
+        strides=xp.strides[:2] + tuple(st * a[4] for st, a in zip(sp, axes))
+        + tuple(st * a[2] for st, a in zip(sp, axes)),
+        writeable=False,
+    )
+
+
+def _col2vol(cols8, g):
+    """Adjoint of :func:`_vol_cols`: add (N, C, kd, kh, kw, Do, Ho, Wo) columns
+    into an (N, C, D, H, W) array; what lands on padding is dropped."""
+    axes = _vol_axes(g)
+    padded = [max(p + n, _extent(o, s, d, k)) for n, k, s, p, d, o in axes]
+    buf = np.zeros(cols8.shape[:2] + tuple(padded), dtype=cols8.dtype)
+    for tap in _vol_taps(g):
+        buf[_vol_tap_slice(g, tap)] += cols8[(slice(None), slice(None)) + tap]
+    inner = tuple(slice(p, p + n) for n, k, s, p, d, o in axes)
+    return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D cross-correlation (``torch.nn.functional.conv3d``).
+
+    Zero-padded input -> strided window view -> one vol2col copy -> grouped
+    GEMM (:func:`numpy.matmul`).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    weight : ndarray of shape (F, C/groups, kd, kh, kw), dtype of ``x``
+    bias : ndarray of shape (F,), dtype of ``x``, or None
+    stride, dilation : int or triple of ints (d, h, w)
+    padding : int, triple of ints (d, h, w), ``"valid"`` or ``"same"``
+    groups : int
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Do, Ho, Wo), dtype of ``x``
+    """
+    op = "conv3d"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    bias = _v.check_bias(op, bias, x, g)
+    G = g.groups
+    K = (g.C // G) * g.kd * g.kh * g.kw
+    cols = np.ascontiguousarray(_vol_cols(x, g)).reshape(
+        g.N, G, K, g.Do * g.Ho * g.Wo)
+    y = np.matmul(weight.reshape(G, g.F // G, K), cols)      # (N, G, Fg, L)
+    y = y.reshape(g.N, g.F, g.Do, g.Ho, g.Wo)
+    if bias is not None:
+        y += bias[:, None, None, None]
+    return y
+
+
+def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
+                    groups=1):
+    """Gradients of :func:`conv3d` (autograd of ``torch.nn.functional.conv3d``).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Do, Ho, Wo), dtype of ``x``
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    weight : ndarray of shape (F, C/groups, kd, kh, kw), dtype of ``x``
+    stride, padding, dilation, groups
+        As for :func:`conv3d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, D, H, W)
+    grad_weight : ndarray of shape (F, C/groups, kd, kh, kw)
+    grad_bias : ndarray of shape (F,)
+    """
+    op = "conv3d_backward"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v.check_grad_out3d(op, grad_out, x,
+                                   (g.N, g.F, g.Do, g.Ho, g.Wo))
+    G, Fg = g.groups, g.F // g.groups
+    K = (g.C // G) * g.kd * g.kh * g.kw
+    L = g.Do * g.Ho * g.Wo
+    grad_bias = grad_out.sum(axis=(0, 2, 3, 4))
+    # Channel-major columns (C, kd, kh, kw, N, L) -> (G, K, N*L).
+    cols = np.ascontiguousarray(
+        _vol_cols(x, g).transpose(1, 2, 3, 4, 0, 5, 6, 7)).reshape(G, K, g.N * L)
+    go = np.ascontiguousarray(
+        grad_out.reshape(g.N, G, Fg, L).transpose(1, 2, 0, 3)).reshape(G, Fg, g.N * L)
+    grad_weight = np.matmul(go, cols.transpose(0, 2, 1)).reshape(weight.shape)
+    del cols
+    dcols = np.matmul(weight.reshape(G, Fg, K).transpose(0, 2, 1), go)
+    dcols8 = dcols.reshape(g.C, g.kd, g.kh, g.kw, g.N, g.Do, g.Ho, g.Wo)
+    grad_x = _col2vol(dcols8.transpose(4, 0, 1, 2, 3, 5, 6, 7), g)
+    return grad_x, np.ascontiguousarray(grad_weight), grad_bias
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """3-D max pooling (``torch.nn.functional.max_pool3d``).
+
+    PyTorch's CPU rule: each window is scanned in (d, h, w) row-major order
+    over its cells inside ``x``; a cell replaces the current maximum if it is
+    greater or NaN.  Ties go to the first maximum, a window holding NaN yields
+    NaN indexed at its last NaN, padding never wins.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    kernel_size, padding, dilation : int or triple of ints (d, h, w)
+    stride : int, triple of ints (d, h, w), or None
+        None means ``kernel_size``.
+    ceil_mode, return_indices : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
+    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
+        Only if ``return_indices``: ``(id*H + ih)*W + iw`` in each volume.
+    """
+    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    xp = _vol_padded(x, g, -np.inf)
+    out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
+    best = np.full(out_shape, -np.inf, dtype=x.dtype)
+    taps = _vol_taps(g)
+    if not return_indices:
+        for tap in taps:       # np.maximum propagates NaN
+            np.maximum(best, xp[_vol_tap_slice(g, tap)], out=best)
+        return best
+    kidx = np.zeros(out_shape, dtype=np.int64)
+    mask = np.empty(out_shape, dtype=bool)
+    for t, tap in enumerate(taps):
+        v = xp[_vol_tap_slice(g, tap)]
+        np.greater(v, best, out=mask)
+        mask |= np.isnan(v)                   # torch: val > max or isnan(val)
+        np.maximum(best, v, out=best)
+        np.copyto(kidx, t, where=mask)
+    # Tap number -> flat index (id*H + ih)*W + iw in the volume.
+    tap_off = np.array([(i * g.dd * g.H + j * g.dh) * g.W + k * g.dw
+                        for i, j, k in taps], dtype=np.int64)
+    starts = [np.arange(o, dtype=np.int64) * s - p
+              for n, k, s, p, d, o in _vol_axes(g)]
+    origin = ((starts[0][:, None, None] * g.H + starts[1][None, :, None]) * g.W
+              + starts[2][None, None, :])
+    idx = tap_off[kidx] + origin
+    # No update <=> -inf: torch keeps the window's first cell inside x.
+    untouched = best == -np.inf
+    if untouched.any():
+        first = [_first_lattice_cell(st, a[4]) for st, a in zip(starts, _vol_axes(g))]
+        first = ((first[0][:, None, None] * g.H + first[1][None, :, None]) * g.W
+                 + first[2][None, None, :])
+        np.copyto(idx, np.broadcast_to(first, out_shape), where=untouched)
+    return best, idx
+
+
+def max_pool3d_backward(grad_out, indices, input_shape):
+    """Gradient of :func:`max_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
+    indices : ndarray of shape (N, C, Do, Ho, Wo), dtype int64
+    input_shape : tuple of 5 ints (N, C, D, H, W)
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, D, H, W), dtype of ``grad_out``
+        Each ``grad_out`` element added at its index (:func:`numpy.add.at`,
+        in output order); overlapping windows sum.
+    """
+    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
+        grad_out, indices, input_shape)
+    N, C = input_shape[:2]
+    vol = int(np.prod(input_shape[2:]))
+    if indices.size and (indices.min() < 0 or indices.max() >= vol):
+        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
+    flat = indices + (np.arange(N * C, dtype=np.int64) * vol).reshape(
+        N, C, 1, 1, 1)
+    grad_x = np.zeros(N * C * vol, dtype=grad_out.dtype)
+    np.add.at(grad_x, flat.ravel(), grad_out.ravel())
+    return grad_x.reshape(input_shape)
+
+
+def _avg3d_divisor(g, count_include_pad):
+    """PyTorch's per-window divisor, shape (Do, Ho, Wo), and the mask of
+    windows holding no input cell."""
+    pools, valids = [], []
+    for n, k, s, p, d, o in _vol_axes(g):
+        start = np.arange(o, dtype=np.int64) * s - p
+        end = np.minimum(start + k, n + p)
+        pools.append(end - start)
+        valids.append(np.minimum(end, n) - np.maximum(start, 0))
+    pick = pools if count_include_pad else valids
+    div = pick[0][:, None, None] * pick[1][None, :, None] * pick[2][None, None, :]
+    empty = ((valids[0] <= 0)[:, None, None] | (valids[1] <= 0)[None, :, None]
+             | (valids[2] <= 0)[None, None, :])
+    return np.where(empty, 1, div), empty
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """3-D average pooling (``torch.nn.functional.avg_pool3d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
+    kernel_size, padding : int or triple of ints (d, h, w)
+    stride : int, triple of ints (d, h, w), or None
+        None means ``kernel_size``.
+    ceil_mode, count_include_pad : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
+    """
+    x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    xp = _vol_padded(x, g, 0)
+    total = np.zeros((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=x.dtype)
+    div, empty = _avg3d_divisor(g, count_include_pad)
+    with np.errstate(over="ignore", invalid="ignore"):   # inf/NaN as torch
+        for tap in _vol_taps(g):
+            total += xp[_vol_tap_slice(g, tap)]
+        total /= div.astype(x.dtype)
+    if empty.any():
+        total[:, :, empty] = 0
+    return total
+
+
+def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
+                        padding=0, ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
+    input_shape : tuple of 5 ints (N, C, D, H, W)
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As for the forward :func:`avg_pool3d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, D, H, W), dtype of ``grad_out``
+    """
+    grad_out, g = _v.check_avg_pool3d_backward(
+        grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    div, empty = _avg3d_divisor(g, count_include_pad)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = grad_out / div.astype(grad_out.dtype)
+    if empty.any():
+        scaled[:, :, empty] = 0
+    # Every tap of a window receives its output's scaled gradient.
+    cols8 = np.broadcast_to(
+        scaled[:, :, None, None, None],
+        (g.N, g.C, g.kd, g.kh, g.kw, g.Do, g.Ho, g.Wo))
+    return _col2vol(cols8, g)

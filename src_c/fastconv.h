@@ -210,4 +210,64 @@ int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
 int fc_openmp_enabled(void);
 int fc_default_threads(void);
 
+/* ==== 3-D (volumetric) kernels: vol.c =================================== */
+
+/* Geometry of a sliding window over a (C, D, H, W) image producing
+ * (Do, Ho, Wo) positions: kernel kd x kh x kw, stride sd x sh x sw,
+ * front/top/left padding pf/pt/pl (the back/bottom/right padding is whatever
+ * Do/Ho/Wo imply), dilation dd x dh x dw. */
+typedef struct {
+    ptrdiff_t C, D, H, W;
+    ptrdiff_t kd, kh, kw, sd, sh, sw, pf, pt, pl, dd, dh, dw;
+    ptrdiff_t Do, Ho, Wo;
+} fc_vgeom;
+
+/* fc_vol2col_<T>(x, g, l0, l1, ld, cols)
+ *   x    IN  (C, D, H, W) image
+ *   l0, l1   output positions l = (od*Ho + oh)*Wo + ow to unfold,
+ *            0 <= l0 <= l1 <= Do*Ho*Wo
+ *   ld       distance between rows of cols (>= l1 - l0)
+ *   cols OUT rows r = ((c*kd + i)*kh + j)*kw + k, C*kd*kh*kw of them; entry
+ *            l - l0 of row r is x[c, od*sd - pf + i*dd, oh*sh - pt + j*dh,
+ *            ow*sw - pl + k*dw], 0 in the padding.  Overwritten.
+ * fc_col2vol_<T>(cols, g, l0, l1, ld, x)
+ *   cols IN  as above
+ *   x    OUT (C, D, H, W): ACCUMULATES (adds every entry at its cell; taps
+ *            in row order, positions in increasing order).
+ */
+int fc_vol2col_float(const float *x, const fc_vgeom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, ptrdiff_t ld, float *cols);
+int fc_vol2col_double(const double *x, const fc_vgeom *g, ptrdiff_t l0,
+                      ptrdiff_t l1, ptrdiff_t ld, double *cols);
+int fc_col2vol_float(const float *cols, const fc_vgeom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, ptrdiff_t ld, float *x);
+int fc_col2vol_double(const double *cols, const fc_vgeom *g, ptrdiff_t l0,
+                      ptrdiff_t l1, ptrdiff_t ld, double *x);
+
+/* Pooling of one (D, H, W) volume into one (Do, Ho, Wo) volume (g->C is
+ * ignored); PyTorch's window rules, as the 2-D kernels.
+ * fc_max_pool3d_<T>(x, g, y, indices)
+ *   y       OUT window maxima (a larger value or a NaN takes over, windows
+ *               scanned in (d, h, w) row-major order)
+ *   indices OUT (id*H + ih)*W + iw of each maximum, or NULL: not computed
+ *   (The backward pass is fc_max_pool2d_backward_<T> with hw = D*H*W.)
+ * fc_avg_pool3d_<T>(x, g, count_include_pad, y)
+ *   y       OUT window sums divided by PyTorch's divisor (0 for a window
+ *               with no input cell)
+ * fc_avg_pool3d_backward_<T>(grad_y, g, count_include_pad, grad_x)
+ *   grad_x  OUT (D, H, W): ACCUMULATES grad_y / divisor over each window
+ */
+int fc_max_pool3d_float(const float *x, const fc_vgeom *g, float *y,
+                        int64_t *indices);
+int fc_max_pool3d_double(const double *x, const fc_vgeom *g, double *y,
+                         int64_t *indices);
+int fc_avg_pool3d_float(const float *x, const fc_vgeom *g,
+                        int count_include_pad, float *y);
+int fc_avg_pool3d_double(const double *x, const fc_vgeom *g,
+                         int count_include_pad, double *y);
+int fc_avg_pool3d_backward_float(const float *grad_y, const fc_vgeom *g,
+                                 int count_include_pad, float *grad_x);
+int fc_avg_pool3d_backward_double(const double *grad_y, const fc_vgeom *g,
+                                  int count_include_pad, double *grad_x);
+
 #endif /* FASTCONV_H */

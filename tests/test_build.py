@@ -22,6 +22,10 @@ API = [
     "avg_pool2d",
     "avg_pool2d_backward",
 ]
+API += [  # 3-D kernels
+    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+]
 SETTINGS = ["set_num_threads", "get_num_threads", "show_config"]
 
 

@@ -1,0 +1,33 @@
+/* Instantiates vol.tmpl.h (3-D vol2col / col2vol and pooling) for float and
+ * double. */
+#include <math.h>
+
+#include "fastconv.h"
+#include "common.h"
+#include "templating.h"
+
+/* Output position l = (od*Ho + oh)*Wo + ow -> (od, oh, ow). */
+static inline void fc_vol_pos(const fc_vgeom *g, ptrdiff_t l, ptrdiff_t *od,
+                              ptrdiff_t *oh, ptrdiff_t *ow)
+{
+    const ptrdiff_t t = l / g->Wo;
+    *ow = l - t * g->Wo;
+    *oh = t % g->Ho;
+    *od = t / g->Ho;
+}
+
+/* First coordinate start + k*dilation (k >= 0) at or after 0: the first
+ * real cell of a pooling window along one axis, as PyTorch finds it. */
+static inline ptrdiff_t fc_first_cell(ptrdiff_t start, ptrdiff_t dilation)
+{
+    while (start < 0) start += dilation;
+    return start;
+}
+
+#define TYPE float
+#include "vol.tmpl.h"
+#undef TYPE
+
+#define TYPE double
+#include "vol.tmpl.h"
+#undef TYPE
