@@ -56,3 +56,26 @@ __all__ = [
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
     "reference", "layers", "losses", "optim", "gradcheck", "__version__",
 ]
+
+# ---- 1-D convolution and pooling, Lp-norm and global pooling -------------
+from .functional import (  # noqa: E402
+    avg_pool1d,
+    avg_pool1d_backward,
+    conv1d,
+    conv1d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    lp_pool1d,
+    lp_pool1d_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    max_pool1d,
+    max_pool1d_backward,
+)
+
+__all__ += [
+    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]
