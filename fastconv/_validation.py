@@ -495,39 +495,63 @@ def _conv_padding_1d(op, padding, k, s, d):
     return (p, p)
 
 
-def check_conv1d(op, x, weight, stride, padding, dilation, groups):
-    """Check conv1d arguments; return (x, weight, ConvGeometry) (3-D arrays)."""
-    x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    weight = check_array(weight, "weight", op, shape_doc="(F, C/groups, k)")
-    _same_dtype(x, "x", weight, "weight", op)
+def check_shape(shape, name, op, shape_doc):
+    """Check a shape tuple's rank as :func:`check_array` checks an array's."""
+    if not (isinstance(shape, (tuple, list))
+            and all(_is_int(v) and v >= 0 for v in shape)):
+        raise ValueError(
+            f"{op}: {name} shape must be a tuple of non-negative ints "
+            f"{shape_doc}, got {shape!r}"
+        )
+    shape = tuple(int(v) for v in shape)
+    ndim = shape_doc.count(",") + 1
+    if len(shape) != ndim:
+        raise ValueError(
+            f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape "
+            f"{shape}"
+        )
+    return shape
+
+
+def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv1d for (N, C, L) and (F, C/groups, k) shapes."""
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    N, C, L = x.shape
-    F, Cg, k = weight.shape
+    N, C, L = x_shape
+    F, Cg, k = w_shape
     if C < 1 or F < 1 or k < 1:
         raise ValueError(
-            f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
+            f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
             f"must have at least one channel, filter and kernel element"
         )
     if C % groups or F % groups:
         raise ValueError(
             f"{op}: groups={groups} must divide both the input channels "
-            f"(x of shape {x.shape}: C={C}) and the filters (weight of shape "
-            f"{weight.shape}: F={F})"
+            f"(x of shape {x_shape}: C={C}) and the filters (weight of shape "
+            f"{w_shape}: F={F})"
         )
     if Cg * groups != C:
         raise ValueError(
-            f"{op}: x of shape {x.shape} has C={C} channels but weight of "
-            f"shape {weight.shape} expects C/groups*groups = {Cg}*{groups} = "
+            f"{op}: x of shape {x_shape} has C={C} channels but weight of "
+            f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
             f"{Cg * groups}"
         )
     s = _positive_single(stride, "stride", op)
     d = _positive_single(dilation, "dilation", op)
     pl, pr = _conv_padding_1d(op, padding, k, s, d)
     Lo = _out_size(L, pl + pr, k, s, d)
-    _check_fits_1d(op, f"weight of shape {weight.shape} and x of shape "
-                   f"{x.shape}", L, pl + pr, k, d, Lo)
-    geom = ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
+    _check_fits_1d(op, f"weight of shape {w_shape} and x of shape "
+                   f"{x_shape}", L, pl + pr, k, d, Lo)
+    return ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
+
+
+def check_conv1d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv1d arguments; return (x, weight, ConvGeometry) (3-D arrays)."""
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    weight = check_array(weight, "weight", op, shape_doc="(F, C/groups, k)")
+    _same_dtype(x, "x", weight, "weight", op)
+    geom = conv1d_geometry(op, x.shape, weight.shape, stride, padding,
+                           dilation, groups)
     return x, weight, geom
 
 
@@ -674,7 +698,7 @@ def check_lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride,
 
 # ---- global average pooling ----------------------------------------------
 
-def _global_geometry(op, shape, name):
+def global_geometry(op, shape, name):
     N, C, H, W = shape
     if H < 1 or W < 1:
         raise ValueError(
@@ -687,14 +711,14 @@ def _global_geometry(op, shape, name):
 def check_global_avg_pool2d(x):
     op = "global_avg_pool2d"
     x = check_array(x, "x", op)
-    return x, _global_geometry(op, x.shape, "x")
+    return x, global_geometry(op, x.shape, "x")
 
 
 def check_global_avg_pool2d_backward(grad_out, input_shape):
     op = "global_avg_pool2d_backward"
     input_shape = check_input_shape(op, input_shape)
     grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, 1, 1)")
-    geom = _global_geometry(op, input_shape, "input_shape")
+    geom = global_geometry(op, input_shape, "input_shape")
     expected = (geom.N, geom.C, 1, 1)
     if grad_out.shape != expected:
         raise ValueError(
