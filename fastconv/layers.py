@@ -1200,7 +1200,7 @@ class Conv1d(Layer):
             As :meth:`forward` would for that shape.
         """
         self._check_input_shape(tuple(input_shape))
-        g = _v.conv1d_geometry(self._name(), tuple(input_shape),
+        g = _v.conv1d_geometry("conv1d", tuple(input_shape),
                                self._params["weight"].shape,
                                **self._geometry())
         return (g.N, g.F, g.Wo)
