@@ -423,3 +423,18 @@ def test_conv1d_layer_state_dict_and_to(rng):
     np.testing.assert_allclose(b(x.astype(np.float64)), a(x), rtol=1e-6, atol=1e-6)
     with pytest.raises(TypeError, match="parameters are float64"):
         b(x)
+
+
+def test_results_do_not_depend_on_thread_count(restore_threads, rng):
+    x = rng.standard_normal((4, 8, 300))
+    w = rng.standard_normal((16, 8, 5))
+    g = rng.standard_normal((4, 16, 296))
+    out = {}
+    for n in (1, 2):
+        fastconv.set_num_threads(n)
+        out[n] = (fastconv.conv1d(x, w), *fastconv.conv1d_backward(g, x, w),
+                  *fastconv.max_pool1d(x, 3, 2, 1, return_indices=True),
+                  fastconv.avg_pool1d(x, 4), fastconv.lp_pool1d(x, 2, 3),
+                  fastconv.lp_pool1d_backward(fastconv.lp_pool1d(x, 2, 3), x, 2, 3))
+    for a, b in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, b)
