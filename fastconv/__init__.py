@@ -69,3 +69,26 @@ __all__ += [
     "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
     "avg_pool3d", "avg_pool3d_backward",
 ]
+
+# ---- 1-D convolution and pooling, Lp-norm and global pooling -------------
+from .functional import (  # noqa: E402
+    avg_pool1d,
+    avg_pool1d_backward,
+    conv1d,
+    conv1d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    lp_pool1d,
+    lp_pool1d_backward,
+    lp_pool2d,
+    lp_pool2d_backward,
+    max_pool1d,
+    max_pool1d_backward,
+)
+
+__all__ += [
+    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]

@@ -561,3 +561,330 @@ def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
             f"for input_shape {input_shape}, got shape {grad_out.shape}"
         )
     return grad_out, geom
+
+
+# ==========================================================================
+# 1-D convolution and pooling, Lp-norm pooling, global average pooling
+# ==========================================================================
+#
+# The 1-D kernels run the compiled 2-D kernels on (N, C, 1, L) views, so the
+# checks below validate the (N, C, L) arguments in 1-D terms (messages name L
+# and the 3-D shapes the caller passed) and return a 4-D Geometry with H = 1,
+# kh = 1, sh = 1, no top padding and dh = 1.
+
+def single(value, name, op):
+    """Return ``value`` as a Python int; accepts an int or a 1-tuple ``(l,)``."""
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 1 and _is_int(
+        value[0]
+    ):
+        return int(value[0])
+    raise TypeError(
+        f"{op}: {name} must be an int or a 1-tuple of ints (l,), got {value!r}"
+    )
+
+
+def _positive_single(value, name, op):
+    result = single(value, name, op)
+    if result < 1:
+        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
+    return result
+
+
+def _non_negative_single(value, name, op):
+    result = single(value, name, op)
+    if result < 0:
+        raise ValueError(f"{op}: {name} must be non-negative, got {value!r}")
+    return result
+
+
+def _geometry_1d(N, C, L, k, s, p, d, Lo):
+    """The (N, C, 1, L) geometry the 2-D kernels run for a 1-D window."""
+    return Geometry(N, C, 1, L, 1, k, 1, s, 0, p, 1, d, 1, Lo)
+
+
+def _check_fits_1d(op, what, L, pad_total, k, d, out):
+    if out < 1:
+        raise ValueError(
+            f"{op}: kernel_size {k} (dilated extent {d * (k - 1) + 1}) is "
+            f"larger than the padded input: L={L} plus padding {pad_total} "
+            f"for {what}; the output length would be {out}"
+        )
+
+
+def _check_grad_out_1d(op, grad_out, x, expected_shape):
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, L)")
+    _same_dtype(x, "x", grad_out, "grad_out", op)
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape "
+            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
+        )
+    return grad_out
+
+
+def check_input_shape_1d(op, input_shape):
+    if not (
+        isinstance(input_shape, (tuple, list))
+        and len(input_shape) == 3
+        and all(_is_int(v) and v >= 0 for v in input_shape)
+    ):
+        raise ValueError(
+            f"{op}: input_shape must be 3 non-negative ints (N, C, L), "
+            f"got {input_shape!r}"
+        )
+    return tuple(int(v) for v in input_shape)
+
+
+def _conv_padding_1d(op, padding, k, s, d):
+    """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0)
+        if padding == "same":
+            if s != 1:
+                raise ValueError(
+                    f"{op}: padding='same' needs stride 1, got stride {s}"
+                )
+            total = d * (k - 1)          # odd extra column on the right
+            return (total // 2, total - total // 2)
+        raise ValueError(
+            f"{op}: padding must be an int, a 1-tuple, 'same' or 'valid', "
+            f"got {padding!r}"
+        )
+    p = _non_negative_single(padding, "padding", op)
+    return (p, p)
+
+
+def check_shape(shape, name, op, shape_doc):
+    """Check a shape tuple's rank as :func:`check_array` checks an array's."""
+    if not (isinstance(shape, (tuple, list))
+            and all(_is_int(v) and v >= 0 for v in shape)):
+        raise ValueError(
+            f"{op}: {name} shape must be a tuple of non-negative ints "
+            f"{shape_doc}, got {shape!r}"
+        )
+    shape = tuple(int(v) for v in shape)
+    ndim = shape_doc.count(",") + 1
+    if len(shape) != ndim:
+        raise ValueError(
+            f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape "
+            f"{shape}"
+        )
+    return shape
+
+
+def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv1d for (N, C, L) and (F, C/groups, k) shapes."""
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    N, C, L = x_shape
+    F, Cg, k = w_shape
+    if C < 1 or F < 1 or k < 1:
+        raise ValueError(
+            f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
+            f"must have at least one channel, filter and kernel element"
+        )
+    if C % groups or F % groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide both the input channels "
+            f"(x of shape {x_shape}: C={C}) and the filters (weight of shape "
+            f"{w_shape}: F={F})"
+        )
+    if Cg * groups != C:
+        raise ValueError(
+            f"{op}: x of shape {x_shape} has C={C} channels but weight of "
+            f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
+            f"{Cg * groups}"
+        )
+    s = _positive_single(stride, "stride", op)
+    d = _positive_single(dilation, "dilation", op)
+    pl, pr = _conv_padding_1d(op, padding, k, s, d)
+    Lo = _out_size(L, pl + pr, k, s, d)
+    _check_fits_1d(op, f"weight of shape {w_shape} and x of shape "
+                   f"{x_shape}", L, pl + pr, k, d, Lo)
+    return ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
+
+
+def check_conv1d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv1d arguments; return (x, weight, ConvGeometry) (3-D arrays)."""
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    weight = check_array(weight, "weight", op, shape_doc="(F, C/groups, k)")
+    _same_dtype(x, "x", weight, "weight", op)
+    geom = conv1d_geometry(op, x.shape, weight.shape, stride, padding,
+                           dilation, groups)
+    return x, weight, geom
+
+
+def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                     ceil_mode, name="x"):
+    k = _positive_single(kernel_size, "kernel_size", op)
+    s = k if stride is None else _positive_single(stride, "stride", op)
+    p = _non_negative_single(padding, "padding", op)
+    d = _positive_single(dilation, "dilation", op)
+    if p > k // 2:                   # PyTorch's rule, as in 2-D
+        raise ValueError(
+            f"{op}: padding {p} must be at most half of kernel_size {k}"
+        )
+    N, C, L = x_shape
+    Lo = _pool_out_size(L, k, s, p, d, ceil_mode)
+    _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
+                   Lo)
+    o = _empty_window(L, k, s, p, d, Lo)
+    if o is not None:
+        raise ValueError(
+            f"{op}: with kernel_size {k}, stride {s}, padding {p} and "
+            f"dilation {d}, output position {o} along L has a window that "
+            f"skips every cell of {name} of shape {tuple(x_shape)}; use less "
+            f"padding or dilation"
+        )
+    return _geometry_1d(N, C, L, k, s, p, d, Lo)
+
+
+def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool1d"
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, padding,
+                            dilation, ceil_mode)
+    return x, geom
+
+
+def check_max_pool1d_backward(grad_out, indices, input_shape):
+    op = "max_pool1d_backward"
+    input_shape = check_input_shape_1d(op, input_shape)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+        raise TypeError(
+            f"{op}: indices must be an int64 numpy.ndarray as returned by "
+            f"max_pool1d(..., return_indices=True), got "
+            f"{getattr(indices, 'dtype', type(indices).__name__)}"
+        )
+    if indices.shape != grad_out.shape:
+        raise ValueError(
+            f"{op}: indices of shape {indices.shape} must have grad_out's "
+            f"shape {grad_out.shape}"
+        )
+    if grad_out.shape[:2] != input_shape[:2]:
+        raise ValueError(
+            f"{op}: grad_out of shape {grad_out.shape} and input_shape "
+            f"{input_shape} must agree on N and C"
+        )
+    return grad_out, np.ascontiguousarray(indices), input_shape
+
+
+def indices_out_of_range_1d(input_shape):
+    """The error both paths raise for an index outside [0, L)."""
+    L = input_shape[2]
+    return ValueError(
+        f"max_pool1d_backward: indices must lie in [0, L) = [0, {L}) for "
+        f"input_shape {tuple(input_shape)}"
+    )
+
+
+def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
+    op = "avg_pool1d"
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, padding, 1,
+                            ceil_mode)
+    return x, geom
+
+
+def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    op = "avg_pool1d_backward"
+    input_shape = check_input_shape_1d(op, input_shape)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
+    geom = _pool1d_geometry(op, input_shape, kernel_size, stride, padding, 1,
+                            ceil_mode, name="input_shape")
+    expected = (geom.N, geom.C, geom.Wo)
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape {expected} "
+            f"for input_shape {input_shape}, got shape {grad_out.shape}"
+        )
+    return grad_out, geom
+
+
+# ---- Lp-norm pooling -----------------------------------------------------
+
+def check_norm_type(op, norm_type):
+    """Return norm_type as a float: any real number but 0 and NaN; +-inf allowed."""
+    if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool):
+        raise TypeError(
+            f"{op}: norm_type must be a real number (the p of the p-norm), "
+            f"got {norm_type!r}"
+        )
+    p = float(norm_type)
+    if p != p or p == 0.0:
+        raise ValueError(
+            f"{op}: norm_type must be a non-zero number (inf and -inf "
+            f"allowed), got {norm_type!r}"
+        )
+    return p
+
+
+def check_lp_pool2d(op, x, norm_type, kernel_size, stride, ceil_mode):
+    """Return (x, p, Geometry) for lp_pool2d (no padding, no dilation)."""
+    x = check_array(x, "x", op)
+    p = check_norm_type(op, norm_type)
+    geom = _pool_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    return x, p, geom
+
+
+def check_lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride,
+                             ceil_mode):
+    op = "lp_pool2d_backward"
+    x, p, g = check_lp_pool2d(op, x, norm_type, kernel_size, stride,
+                              ceil_mode)
+    grad_out = check_grad_out(op, grad_out, x, (g.N, g.C, g.Ho, g.Wo))
+    return grad_out, x, p, g
+
+
+def check_lp_pool1d(op, x, norm_type, kernel_size, stride, ceil_mode):
+    """Return (x, p, Geometry) for lp_pool1d, x of shape (N, C, L)."""
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    p = check_norm_type(op, norm_type)
+    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    return x, p, geom
+
+
+def check_lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride,
+                             ceil_mode):
+    op = "lp_pool1d_backward"
+    x, p, g = check_lp_pool1d(op, x, norm_type, kernel_size, stride,
+                              ceil_mode)
+    grad_out = _check_grad_out_1d(op, grad_out, x, (g.N, g.C, g.Wo))
+    return grad_out, x, p, g
+
+
+# ---- global average pooling ----------------------------------------------
+
+def global_geometry(op, shape, name):
+    N, C, H, W = shape
+    if H < 1 or W < 1:
+        raise ValueError(
+            f"{op}: {name} of shape {tuple(shape)} has an empty H x W plane; "
+            f"the mean of no values is undefined"
+        )
+    return Geometry(N, C, H, W, H, W, H, W, 0, 0, 1, 1, 1, 1)
+
+
+def check_global_avg_pool2d(x):
+    op = "global_avg_pool2d"
+    x = check_array(x, "x", op)
+    return x, global_geometry(op, x.shape, "x")
+
+
+def check_global_avg_pool2d_backward(grad_out, input_shape):
+    op = "global_avg_pool2d_backward"
+    input_shape = check_input_shape(op, input_shape)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, 1, 1)")
+    geom = global_geometry(op, input_shape, "input_shape")
+    expected = (geom.N, geom.C, 1, 1)
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape {expected} "
+            f"for input_shape {input_shape}, got shape {grad_out.shape}"
+        )
+    return grad_out, geom

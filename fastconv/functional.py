@@ -734,3 +734,555 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
                                                kernel_size, stride, padding,
                                                ceil_mode)
     return _ext.avg_pool3d_backward(grad_out, g, bool(count_include_pad))
+
+
+# ==========================================================================
+# 1-D convolution and pooling, Lp-norm pooling, global average pooling
+# ==========================================================================
+#
+# The 1-D functions check their (N, C, L) arguments in 1-D terms, then run
+# the compiled 2-D kernels on zero-copy (N, C, 1, L) views (a 1 x k window);
+# results are reshaped back, also without copying.  Lp-norm and global
+# pooling are compositions of the compiled pooling kernels with whole-array
+# NumPy element-wise operations.
+
+__all__ += [
+    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]
+
+
+def _as4d(a):
+    """(N, C, L) C-contiguous -> its (N, C, 1, L) view (no copy)."""
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+
+def _as3d(a):
+    """(N, C, 1, L) -> its (N, C, L) view (no copy)."""
+    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           *, algorithm="auto"):
+    """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
+
+    Runs :func:`conv2d`'s compiled kernels on (N, C, 1, L) views.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    weight : ndarray of shape (F, C // groups, k), same dtype
+    bias : ndarray of shape (F,), same dtype, optional
+    stride, dilation : int or (int,)
+    padding : int, (int,), "same" or "valid"
+        Zero padding on both ends; ``"same"`` (stride 1 only) keeps L,
+        putting an odd extra column at the right as PyTorch does.
+    groups : int
+    algorithm : {"auto", "gemm", "direct"}
+        As :func:`conv2d`.
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Lo)
+        ``Lo = (L + pad_left + pad_right - d*(k-1) - 1) // stride + 1``.
+
+    Raises
+    ------
+    TypeError
+        Unsupported or mismatched dtypes, geometry not an int or 1-tuple.
+    ValueError
+        Wrong ranks, channel mismatch, groups not dividing C and F, bias of
+        the wrong shape, non-positive stride/dilation, negative padding,
+        a kernel longer than the padded input, an unknown algorithm.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(5, dtype=np.float32).reshape(1, 1, 5)
+    >>> w = np.array([[[1, 0, -1]]], dtype=np.float32)
+    >>> fc.conv1d(x, w, padding="same")
+    array([[[-1., -2., -2., -2.,  3.]]], dtype=float32)
+    """
+    _v.check_algorithm(algorithm, "conv1d")
+    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
+                                   dilation, groups)
+    bias = _v.check_bias("conv1d", bias, x, g)
+    if bias is None:
+        bias = np.zeros(g.F, dtype=x.dtype)
+    x4, w4 = _as4d(x), _as4d(weight)
+    if _pick(algorithm, x4, w4, g) == "direct":
+        return _as3d(_ext.conv2d_direct(x4, w4, bias, g))
+    return _as3d(_ext.conv2d_gemm(x4, w4, bias, g))
+
+
+def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
+                    groups=1, *, algorithm="auto"):
+    """Gradients of :func:`conv1d` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Lo)
+        Gradient of the loss with respect to conv1d's output.
+    x, weight, stride, padding, dilation, groups, algorithm
+        As given to :func:`conv1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+    grad_weight : ndarray of shape (F, C // groups, k)
+    grad_bias : ndarray of shape (F,)
+        Always returned; ignore it for a convolution without bias.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`conv1d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 5)); w = np.ones((1, 1, 3))
+    >>> gx, gw, gb = fc.conv1d_backward(np.ones((1, 1, 3)), x, w)
+    >>> gx
+    array([[[1., 2., 3., 2., 1.]]])
+    """
+    op = "conv1d_backward"
+    _v.check_algorithm(algorithm, op)
+    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    x4, w4, gy4 = _as4d(x), _as4d(weight), _as4d(grad_out)
+    if _pick(algorithm, x4, w4, g) == "direct":
+        grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
+    else:
+        grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
+    return _as3d(grad_x), _as3d(grad_w), _ext.bias_grad(gy4)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """1-D max pooling with optional argmax indices (``F.max_pool1d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    kernel_size : int or (int,)
+    stride : int or (int,), optional
+        Defaults to kernel_size.
+    padding : int or (int,)
+        Implicit -inf padding, at most half the window; never wins.
+    dilation : int or (int,)
+    ceil_mode : bool
+        Round the output length up; the last window must start inside the
+        input or its left padding.
+    return_indices : bool
+        Also return the argmax of each window.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+    indices : ndarray of shape (N, C, Lo), int64
+        Only with ``return_indices=True``: the position in [0, L) of each
+        maximum, as PyTorch.  Ties go to the first maximum; a window holding
+        NaN yields NaN, indexed at its last NaN.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, rank or geometry; padding larger than half the window; a
+        dilated window that holds no input cell.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 5, 4]]], dtype=np.float32)
+    >>> fc.max_pool1d(x, 2, return_indices=True)
+    (array([[[3., 5.]]], dtype=float32), array([[[1, 3]]]))
+    """
+    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    res = _ext.max_pool2d(_as4d(x), g, bool(return_indices))
+    if return_indices:
+        return _as3d(res[0]), _as3d(res[1])
+    return _as3d(res)
+
+
+def max_pool1d_backward(grad_out, indices, input_shape):
+    """Route each output gradient to its window's maximum.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
+    indices : ndarray of shape (N, C, Lo), int64
+        As returned by ``max_pool1d(..., return_indices=True)``.
+    input_shape : tuple (N, C, L)
+        The shape of max_pool1d's input.
+
+    Returns
+    -------
+    grad_x : ndarray of shape input_shape
+        Gradients of overlapping windows sharing a maximum are summed.
+
+    Raises
+    ------
+    TypeError
+        indices not int64, grad_out of an unsupported dtype.
+    ValueError
+        Shapes that disagree, or an index outside [0, L).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 5]]], dtype=np.float32)
+    >>> y, idx = fc.max_pool1d(x, 2, return_indices=True)
+    >>> fc.max_pool1d_backward(np.ones_like(y), idx, x.shape)
+    array([[[0., 1., 0., 1.]]], dtype=float32)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
+        grad_out, indices, input_shape)
+    N, C, L = input_shape
+    grad_x, n_bad = _ext.max_pool2d_backward(
+        _as4d(grad_out), _as4d(indices), (N, C, 1, L))
+    if n_bad:
+        raise _v.indices_out_of_range_1d(input_shape)
+    return _as3d(grad_x)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    kernel_size : int or (int,)
+    stride : int or (int,), optional
+        Defaults to kernel_size.
+    padding : int or (int,)
+        Zero padding, at most half the window.
+    ceil_mode, count_include_pad : bool
+        As :func:`avg_pool2d`.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool1d`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 6]]], dtype=np.float32)
+    >>> fc.avg_pool1d(x, 2)
+    array([[[2., 4.]]], dtype=float32)
+    """
+    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    return _as3d(_ext.avg_pool2d(_as4d(x), g, bool(count_include_pad)))
+
+
+def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
+                        padding=0, ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
+    input_shape : tuple (N, C, L)
+        The shape of avg_pool1d's input.
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As given to :func:`avg_pool1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape input_shape
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`avg_pool1d`; also if grad_out does not have the forward
+        output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.avg_pool1d_backward(np.ones((1, 1, 2)), (1, 1, 4), 2)
+    array([[[0.5, 0.5, 0.5, 0.5]]])
+    """
+    grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
+                                               kernel_size, stride, padding,
+                                               ceil_mode)
+    return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
+                                          bool(count_include_pad)))
+
+
+# ---- Lp-norm pooling -----------------------------------------------------
+
+def _torch_sign(a):
+    """torch.sign / torch.sgn: -1, 0 or 1, and 0 for NaN (np.sign gives NaN)."""
+    return (np.greater(a, 0).astype(a.dtype)
+            - np.less(a, 0).astype(a.dtype))
+
+
+def _lp_forward(x4, p, g):
+    """Lp pooling of a C-contiguous (N, C, H, W) x for geometry g."""
+    if p == np.inf:
+        return _ext.max_pool2d(np.abs(x4), g, False)
+    if p == -np.inf:
+        return np.negative(_ext.max_pool2d(-np.abs(x4), g, False))
+    with np.errstate(all="ignore"):          # NaN/inf as torch gives them
+        o = _ext.avg_pool2d(np.power(x4, p), g, True)
+        # torch: (sign(o) * relu(|o|)) * (kh*kw), which is o * (kh*kw)
+        # (NaN and +-inf included), then ** (1/p).
+        o *= g.kh * g.kw
+        return np.power(o, 1.0 / p, out=o)
+
+
+def _lp_backward(gy4, x4, p, g):
+    """torch's autograd of lp_pool2d, step by step, for C-contiguous 4-D arrays."""
+    shape = x4.shape
+    if p in (np.inf, -np.inf):
+        # d|x|/dx = sgn(x); the maximum's gradient goes to the argmax of
+        # |x| (inf) or of -|x| (-inf); -(-g) = g for the latter.
+        a = np.abs(x4) if p > 0 else -np.abs(x4)
+        _, idx = _ext.max_pool2d(a, g, True)
+        grad_a, _ = _ext.max_pool2d_backward(gy4, idx, shape)
+        grad_a *= _torch_sign(x4)
+        return grad_a
+    K = g.kh * g.kw
+    with np.errstate(all="ignore"):
+        o = _ext.avg_pool2d(np.power(x4, p), g, True)
+        s = _torch_sign(o)
+        r = np.abs(o)                                   # relu(|o|)
+        u = s * r * K
+        gu = gy4 * ((1.0 / p) * np.power(u, 1.0 / p - 1.0))    # pow
+        gr = gu * K * s                                 # mul(K), mul(sign)
+        gr[r <= 0] = 0                                  # relu: 0 where |o| = 0
+        go = gr * s                                     # abs: * sgn(o)
+        ga = _ext.avg_pool2d_backward(go, g, True)
+        ga *= p * np.power(x4, p - 1.0)                 # pow
+    return ga
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
+
+    ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
+    ``(sum of x**p over the window) ** (1/p)``; ``p = 2`` is the L2 pooling
+    of the cs231n notes, ``p = inf`` max pooling of ``|x|`` and
+    ``p = -inf`` min pooling of ``|x|`` (as PyTorch).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    norm_type : float
+        p: any real number but 0 (PyTorch raises ZeroDivisionError there),
+        including ``inf`` and ``-inf``.
+    kernel_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to kernel_size.  There is no padding.
+    ceil_mode : bool
+        Round the output size up.  As in PyTorch, a window hanging past the
+        input is averaged over its cells inside and then multiplied by the
+        full ``kh*kw``, i.e. it is scaled by ``kh*kw / cells inside``.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Ho, Wo)
+        ``Ho = (H - kh) // sh + 1`` (ceil with ceil_mode), Wo alike.  A
+        window whose sum of ``x**p`` is negative (odd p with negative
+        inputs) or NaN (``x < 0`` and a non-integer p) gives NaN, as
+        PyTorch, except where ``1/p`` is an integer (``p = 1``: a plain sum).
+
+    Raises
+    ------
+    TypeError
+        x of an unsupported dtype, norm_type not a real number, geometry
+        not an int or pair of ints.
+    ValueError
+        norm_type 0 or NaN, x not 4-D, a window larger than the input.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[3, 0], [0, 4]]]], dtype=np.float32)
+    >>> fc.lp_pool2d(x, 2, 2)                  # sqrt(3**2 + 4**2)
+    array([[[[5.]]]], dtype=float32)
+    """
+    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _lp_forward(x, p, g)
+
+
+def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
+                       ceil_mode=False):
+    """Gradient of :func:`lp_pool2d` with respect to x, as torch's autograd.
+
+    Where a window's sum of ``x**p`` is 0 the gradient is 0 (PyTorch's
+    ``relu`` in the definition gives this), for example an all-zero window
+    with ``p = 2``.  NaN is returned where PyTorch returns NaN: windows whose
+    output is NaN, and zero inputs with ``p < 1`` (``0 * inf``); ``inf``
+    where PyTorch returns it.  For ``p = +-inf`` the gradient goes to the
+    max (min) of ``|x|``, times ``sign(x)`` (0 at ``x == 0``).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Ho, Wo)
+        Gradient of the loss with respect to lp_pool2d's output.
+    x, norm_type, kernel_size, stride, ceil_mode
+        As given to :func:`lp_pool2d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool2d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[3., 0.], [0., 4.]]]])
+    >>> fc.lp_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2, 2)  # x / |x|_2
+    array([[[[0.6, 0. ],
+             [0. , 0.8]]]])
+    """
+    grad_out, x, p, g = _v.check_lp_pool2d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _lp_backward(grad_out, x, p, g)
+
+
+def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
+
+    ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    norm_type : float
+        p, non-zero; ``inf`` and ``-inf`` allowed.
+    kernel_size : int or (int,)
+        (PyTorch's lp_pool1d fails on a 1-tuple; this one accepts it.)
+    stride : int or (int,), optional
+        Defaults to kernel_size.
+    ceil_mode : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool2d`, in 1-D terms.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[3, 4, 1, 0]]], dtype=np.float32)
+    >>> fc.lp_pool1d(x, 2, 2)
+    array([[[5., 1.]]], dtype=float32)
+    """
+    x, p, g = _v.check_lp_pool1d("lp_pool1d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _as3d(_lp_forward(_as4d(x), p, g))
+
+
+def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
+                       ceil_mode=False):
+    """Gradient of :func:`lp_pool1d` with respect to x (see :func:`lp_pool2d_backward`).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo)
+    x, norm_type, kernel_size, stride, ceil_mode
+        As given to :func:`lp_pool1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool1d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[3., 4., 0., 0.]]])
+    >>> fc.lp_pool1d_backward(np.ones((1, 1, 2)), x, 2, 2)
+    array([[[0.6, 0.8, 0. , 0. ]]])
+    """
+    grad_out, x, p, g = _v.check_lp_pool1d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g))
+
+
+# ---- global average pooling ----------------------------------------------
+
+def global_avg_pool2d(x):
+    """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, 1, 1)
+
+    Raises
+    ------
+    TypeError
+        x not a float32/float64 ndarray.
+    ValueError
+        x not 4-D, or H or W is 0.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    >>> fc.global_avg_pool2d(x).ravel()
+    array([1.5, 5.5], dtype=float32)
+    """
+    x, g = _v.check_global_avg_pool2d(x)
+    return _ext.avg_pool2d(x, g, True)
+
+
+def global_avg_pool2d_backward(grad_out, input_shape):
+    """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, 1, 1), dtype float32 or float64
+    input_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    grad_x : ndarray of shape input_shape
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype or ranks, an empty plane, or grad_out not (N, C, 1, 1).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.global_avg_pool2d_backward(np.ones((1, 1, 1, 1)), (1, 1, 2, 2))
+    array([[[[0.25, 0.25],
+             [0.25, 0.25]]]])
+    """
+    grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
+    return _ext.avg_pool2d_backward(grad_out, g, True)

@@ -1436,3 +1436,533 @@ class AvgPool3d(Layer):
     def _extra_repr(self):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
+
+
+# ===========================================================================
+# 1-D convolution and pooling, Lp-norm pooling, global average pooling
+# ===========================================================================
+#
+# Each layer here also implements the shape protocol used by model.summary():
+# ``output_shape(input_shape)`` (the forward output's shape, raising the
+# ValueError forward would, computing nothing) and ``_rf_geometry()`` (one
+# ``(kernel_size, stride, padding_before, dilation)`` per spatial axis, or
+# ``"global"``).
+
+__all__ += [
+    "Conv1d", "MaxPool1d", "AvgPool1d", "LPPool1d", "LPPool2d",
+    "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+]
+
+
+def _check_input_rank(layer, x_shape, shape_doc):
+    """The forward's rank error, for an input shape."""
+    return _v.check_shape(x_shape, "input", layer._name(), shape_doc)
+
+
+class Conv1d(Layer):
+    """1-D convolution layer, as ``torch.nn.Conv1d`` (zero padding).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int,)
+    stride, dilation : int or (int,)
+    padding : int, (int,), "same" or "valid"
+    groups : int
+        Must divide in_channels and out_channels.
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+    algorithm : {"auto", "gemm", "direct"}, keyword-only
+        Passed to :func:`fastconv.conv1d` and :func:`fastconv.conv1d_backward`.
+
+    Attributes
+    ----------
+    params : {"weight": (F, C/groups, k), "bias": (F,)}
+        Initialised ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in =
+        C/groups*k``, as PyTorch.
+
+    Notes
+    -----
+    Input (N, C, L), output (N, F, Lo) with
+    ``Lo = (L + 2*p - d*(k-1) - 1) // s + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> conv = L.Conv1d(2, 4, 3, padding="same", rng=0)
+    >>> conv
+    Conv1d(2, 4, kernel_size=(3,), stride=(1,), padding=same)
+    >>> conv(np.ones((1, 2, 10), np.float32)).shape
+    (1, 4, 10)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True, *,
+                 dtype=np.float32, rng=None, algorithm="auto"):
+        super().__init__()
+        op = "Conv1d"
+        self.in_channels = _positive_int(in_channels, "in_channels", op)
+        self.out_channels = _positive_int(out_channels, "out_channels", op)
+        self.groups = _positive_int(groups, "groups", op)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{op}: groups={groups} must divide in_channels={in_channels} "
+                f"and out_channels={out_channels}"
+            )
+        self.kernel_size = (_v._positive_single(kernel_size, "kernel_size", op),)
+        self.stride = (_v._positive_single(stride, "stride", op),)
+        self.dilation = (_v._positive_single(dilation, "dilation", op),)
+        if isinstance(padding, str):
+            _v._conv_padding_1d(op, padding, self.kernel_size[0],
+                                self.stride[0], self.dilation[0])
+            self.padding = padding
+        else:
+            self.padding = (_v._non_negative_single(padding, "padding", op),)
+        self.algorithm = _v.check_algorithm(algorithm, op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _as_rng(rng)
+        k = self.kernel_size[0]
+        bound = 1.0 / math.sqrt(in_channels // groups * k)
+        shape = (out_channels, in_channels // groups, k)
+        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding,
+                    dilation=self.dilation, groups=self.groups)
+
+    def _check_input_shape(self, shape):
+        if len(shape) != 3 or shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_channels}, L), got shape {tuple(shape)}"
+            )
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (N, C, L).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape.
+        """
+        self._check_input_shape(tuple(input_shape))
+        g = _v.conv1d_geometry("conv1d", tuple(input_shape),
+                               self._params["weight"].shape,
+                               **self._geometry())
+        return (g.N, g.F, g.Wo)
+
+    def _rf_geometry(self):
+        k, s, d = self.kernel_size[0], self.stride[0], self.dilation[0]
+        before = _v._conv_padding_1d("Conv1d", self.padding, k, s, d)[0]
+        return ((k, s, before, d),)
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_input_shape(x.shape)
+        y = self._kernels.conv1d(x, self._params["weight"],
+                                 self._params.get("bias"), **self._geometry(),
+                                 algorithm=self.algorithm)
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        gx, gw, gb = self._kernels.conv1d_backward(
+            grad_out, self._cache, self._params["weight"], **self._geometry(),
+            algorithm=self.algorithm)
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
+             f"{self.kernel_size}, stride={self.stride}")
+        if self.padding != (0,):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if "bias" not in self._params:
+            s += ", bias=False"
+        if self.algorithm != "auto":
+            s += f", algorithm={self.algorithm!r}"
+        return s
+
+
+class MaxPool1d(Layer):
+    """1-D max pooling, as ``torch.nn.MaxPool1d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+        None means kernel_size.
+    padding, dilation : int or (int,)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo) as :func:`fastconv.max_pool1d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.MaxPool1d(2)(np.array([[[1, 3, 2, 5]]], np.float32))
+    array([[[3., 5.]]], dtype=float32)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__()
+        op = "MaxPool1d"
+        _v._positive_single(kernel_size, "kernel_size", op)
+        if stride is not None:
+            _v._positive_single(stride, "stride", op)
+        _v._non_negative_single(padding, "padding", op)
+        _v._positive_single(dilation, "dilation", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+        self.ceil_mode = bool(ceil_mode)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.dilation,
+                self.ceil_mode)
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (N, C, L).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape.
+        """
+        op = "max_pool1d"
+        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
+        g = _v._pool1d_geometry(op, shape, *self._args())
+        return (g.N, g.C, g.Wo)
+
+    def _rf_geometry(self):
+        k, s, p, d = (_v.single(v, "", "MaxPool1d") for v in self._args()[:4])
+        return ((k, s, p, d),)
+
+    def _forward(self, x):
+        y, idx = self._kernels.max_pool1d(x, *self._args(),
+                                          return_indices=True)
+        self._cache = (idx, x.shape)
+        return y
+
+    def _backward(self, grad_out):
+        idx, shape = self._cache
+        return self._kernels.max_pool1d_backward(grad_out, idx, shape)
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class AvgPool1d(Layer):
+    """1-D average pooling, as ``torch.nn.AvgPool1d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+        None means kernel_size.
+    padding : int or (int,)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool1d`.
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo).  As torch, the geometry is stored
+    (and shown) as 1-tuples.
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> L.AvgPool1d(3, 2, 1)
+    AvgPool1d(kernel_size=(3,), stride=(2,), padding=(1,))
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__()
+        op = "AvgPool1d"
+        self.kernel_size = (_v._positive_single(kernel_size, "kernel_size", op),)
+        self.stride = (self.kernel_size if stride is None else
+                       (_v._positive_single(stride, "stride", op),))
+        self.padding = (_v._non_negative_single(padding, "padding", op),)
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (N, C, L).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape.
+        """
+        op = "avg_pool1d"
+        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
+        g = _v._pool1d_geometry(op, shape, self.kernel_size, self.stride,
+                                self.padding, 1, self.ceil_mode)
+        return (g.N, g.C, g.Wo)
+
+    def _rf_geometry(self):
+        return ((self.kernel_size[0], self.stride[0], self.padding[0], 1),)
+
+    def _forward(self, x):
+        y = self._kernels.avg_pool1d(x, *self._args())
+        self._cache = x.shape
+        return y
+
+    def _backward(self, grad_out):
+        return self._kernels.avg_pool1d_backward(grad_out, self._cache,
+                                                 *self._args())
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
+class _LPPoolNd(Layer):
+    _op = None
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        op = type(self).__name__
+        _v.check_norm_type(op, norm_type)
+        self._check_geometry(kernel_size, "kernel_size", op)
+        if stride is not None:
+            self._check_geometry(stride, "stride", op)
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = bool(ceil_mode)
+
+    def _args(self):
+        return (self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
+
+    def _forward(self, x):
+        y = getattr(self._kernels, self._op)(x, *self._args())
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        return getattr(self._kernels, self._op + "_backward")(
+            grad_out, self._cache, *self._args())
+
+    def _extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool2d(_LPPoolNd):
+    """2-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool2d``.
+
+    ``y = (sum over the window of x**p) ** (1/p)``; ``p = 2`` is L2 pooling,
+    ``p = inf`` max pooling of ``|x|``.  See :func:`fastconv.lp_pool2d` for
+    the exact definition (PyTorch's) and :func:`fastconv.lp_pool2d_backward`
+    for the gradient where a window's sum is 0 (0) or NaN.
+
+    Parameters
+    ----------
+    norm_type : float
+        p, non-zero; inf and -inf allowed.
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size (shown as None, as torch).
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo), ``Ho = (H - kh) // sh + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> pool = L.LPPool2d(2, 2)
+    >>> pool
+    LPPool2d(norm_type=2, kernel_size=2, stride=None, ceil_mode=False)
+    >>> pool(np.array([[[[3, 0], [0, 4]]]], np.float32))
+    array([[[[5.]]]], dtype=float32)
+    """
+
+    _op = "lp_pool2d"
+
+    @staticmethod
+    def _check_geometry(value, name, op):
+        return _v._positive_pair(value, name, op)
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (N, C, H, W).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape.
+        """
+        op = self._op
+        shape = _v.check_shape(input_shape, "x", op, "(N, C, H, W)")
+        g = _v._pool_geometry(op, shape, self.kernel_size, self.stride, 0, 1,
+                              self.ceil_mode)
+        return (g.N, g.C, g.Ho, g.Wo)
+
+    def _rf_geometry(self):
+        kh, kw = _v.pair(self.kernel_size, "kernel_size", "LPPool2d")
+        sh, sw = (kh, kw) if self.stride is None else _v.pair(
+            self.stride, "stride", "LPPool2d")
+        return ((kh, sh, 0, 1), (kw, sw, 0, 1))
+
+
+class LPPool1d(_LPPoolNd):
+    """1-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool1d``.
+
+    See :class:`LPPool2d`.
+
+    Parameters
+    ----------
+    norm_type : float
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo), ``Lo = (L - k) // s + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.LPPool1d(2, 2)(np.array([[[3, 4, 0, 1]]], np.float32))
+    array([[[5., 1.]]], dtype=float32)
+    """
+
+    _op = "lp_pool1d"
+
+    @staticmethod
+    def _check_geometry(value, name, op):
+        return _v._positive_single(value, name, op)
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (N, C, L).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape.
+        """
+        op = self._op
+        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
+        g = _v._pool1d_geometry(op, shape, self.kernel_size, self.stride, 0,
+                                1, self.ceil_mode)
+        return (g.N, g.C, g.Wo)
+
+    def _rf_geometry(self):
+        k = _v.single(self.kernel_size, "kernel_size", "LPPool1d")
+        s = k if self.stride is None else _v.single(self.stride, "stride",
+                                                     "LPPool1d")
+        return ((k, s, 0, 1),)
+
+
+class GlobalAvgPool2d(Layer):
+    """Mean over each H x W plane: (N, C, H, W) -> (N, C, 1, 1).
+
+    The same as ``torch.nn.AdaptiveAvgPool2d(1)`` (see
+    :class:`AdaptiveAvgPool2d`); follow it with :class:`Flatten` to feed a
+    :class:`Linear` classifier, as ResNet and NiN do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.GlobalAvgPool2d()(np.ones((2, 8, 7, 7), np.float32)).shape
+    (2, 8, 1, 1)
+    """
+
+    _op = "global_avg_pool2d"
+
+    def output_shape(self, input_shape):
+        """``(N, C, 1, 1)`` for an input of ``input_shape`` (N, C, H, W).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape (not 4-D, H or W 0).
+        """
+        shape = _v.check_shape(input_shape, "x", self._op, "(N, C, H, W)")
+        _v.global_geometry(self._op, shape, "x")
+        return (shape[0], shape[1], 1, 1)
+
+    def _rf_geometry(self):
+        return "global"
+
+    def _forward(self, x):
+        self._cache = x.shape
+        return self._kernels.global_avg_pool2d(x)
+
+    def _backward(self, grad_out):
+        return self._kernels.global_avg_pool2d_backward(grad_out, self._cache)
+
+
+class AdaptiveAvgPool2d(GlobalAvgPool2d):
+    """``torch.nn.AdaptiveAvgPool2d`` for ``output_size`` 1 only (global pooling).
+
+    Provided under torch's name so that models written for PyTorch
+    (torchvision's ResNet ends with ``AdaptiveAvgPool2d((1, 1))``) translate
+    layer by layer.  Other output sizes would need windows of varying size,
+    which fastconv's kernels do not have; they are refused at construction
+    rather than computed wrongly.
+
+    Parameters
+    ----------
+    output_size : 1 or (1, 1)
+
+    Raises
+    ------
+    ValueError
+        Any other output_size (the message points to AvgPool2d).
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> L.AdaptiveAvgPool2d((1, 1))
+    AdaptiveAvgPool2d(output_size=(1, 1))
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        ok = (output_size == 1 and _v._is_int(output_size)) or (
+            isinstance(output_size, (tuple, list)) and len(output_size) == 2
+            and all(_v._is_int(v) and v == 1 for v in output_size))
+        if not ok:
+            raise ValueError(
+                f"AdaptiveAvgPool2d: only output_size 1 or (1, 1) (global "
+                f"average pooling) is supported, got {output_size!r}; for "
+                f"other sizes use AvgPool2d with an explicit kernel_size and "
+                f"stride"
+            )
+        self.output_size = (tuple(output_size) if isinstance(output_size, list)
+                            else output_size)
+
+    def _extra_repr(self):
+        return f"output_size={self.output_size}"

@@ -810,3 +810,364 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
         scaled[:, :, None, None, None],
         (g.N, g.C, g.kd, g.kh, g.kw, g.Do, g.Ho, g.Wo))
     return _col2vol(cols8, g)
+
+
+# ==========================================================================
+# 1-D convolution and pooling, Lp-norm pooling, global average pooling
+# ==========================================================================
+#
+# conv1d is computed here directly in 1-D (padded input -> strided window
+# view -> grouped matmul); the 1-D and Lp pooling twins check their
+# arguments as the compiled functions do, then run the 2-D twins above on
+# (N, C, 1, L) views.
+
+__all__ += [
+    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+]
+
+
+def _as4d(a):
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+
+def _as3d(a):
+    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
+
+
+def _conv1d_windows(x, g):
+    """Read-only (N, C, k, Lo) view of x zero-padded for geometry g."""
+    N, C, L = x.shape
+    pr = max(0, _extent(g.Wo, g.sw, g.dw, g.kw) - L - g.pl)
+    xp = x
+    if g.pl or pr:
+        xp = np.zeros((N, C, g.pl + L + pr), dtype=x.dtype)
+        xp[:, :, g.pl:g.pl + L] = x
+    sN, sC, sL = xp.strides
+    return as_strided(xp, shape=(N, C, g.kw, g.Wo),
+                      strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           *, algorithm="auto"):
+    """1-D cross-correlation (``torch.nn.functional.conv1d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    weight : ndarray of shape (F, C/groups, k), dtype of ``x``
+    bias : ndarray of shape (F,), dtype of ``x``, or None
+    stride, dilation : int or (int,)
+    padding : int, (int,), ``"valid"`` or ``"same"``
+    groups : int
+    algorithm : {"auto", "gemm", "direct"}
+        Validated like the compiled kernel's, otherwise ignored here.
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Lo), dtype of ``x``
+    """
+    _v.check_algorithm(algorithm, "conv1d")
+    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
+                                   dilation, groups)
+    bias = _v.check_bias("conv1d", bias, x, g)
+    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
+    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
+        g.N, G, Cg * g.kw, g.Wo)
+    y = np.matmul(weight.reshape(G, Fg, Cg * g.kw), cols)   # (N, G, Fg, Lo)
+    y = y.reshape(g.N, g.F, g.Wo)
+    if bias is not None:
+        y += bias[:, None]
+    return y
+
+
+def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
+                    groups=1, *, algorithm="auto"):
+    """Gradients of :func:`conv1d` (autograd of ``F.conv1d``).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Lo), dtype of ``x``
+    x, weight, stride, padding, dilation, groups, algorithm
+        As for :func:`conv1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+    grad_weight : ndarray of shape (F, C/groups, k)
+    grad_bias : ndarray of shape (F,)
+    """
+    op = "conv1d_backward"
+    _v.check_algorithm(algorithm, op)
+    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
+    K = Cg * g.kw
+    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
+        g.N, G, K, g.Wo)
+    go = grad_out.reshape(g.N, G, Fg, g.Wo)
+    # sum over n and l of go[n, G, f, l] * cols[n, G, K, l]
+    grad_weight = np.matmul(go, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    w = weight.reshape(G, Fg, K)
+    dcols = np.matmul(w.transpose(0, 2, 1), go).reshape(
+        g.N, g.C, g.kw, g.Wo)                               # (N, C, k, Lo)
+    Lp = max(g.pl + g.W, _extent(g.Wo, g.sw, g.dw, g.kw))
+    buf = np.zeros((g.N, g.C, Lp), dtype=x.dtype)
+    for j in range(g.kw):
+        w0 = j * g.dw
+        buf[:, :, w0:w0 + (g.Wo - 1) * g.sw + 1:g.sw] += dcols[:, :, j]
+    grad_x = np.ascontiguousarray(buf[:, :, g.pl:g.pl + g.W])
+    return (grad_x, np.ascontiguousarray(grad_weight.reshape(weight.shape)),
+            grad_out.sum(axis=(0, 2)))
+
+
+def _args_2d(g):
+    """2-D pooling arguments equivalent to a 1-D geometry's."""
+    return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """1-D max pooling (``torch.nn.functional.max_pool1d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    kernel_size, padding, dilation : int or (int,)
+    stride : int, (int,) or None
+    ceil_mode, return_indices : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+    indices : ndarray of shape (N, C, Lo), int64, positions in [0, L)
+        Only if ``return_indices``.
+    """
+    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
+                     ceil_mode=ceil_mode, return_indices=return_indices)
+    if return_indices:
+        return _as3d(res[0]), _as3d(res[1])
+    return _as3d(res)
+
+
+def max_pool1d_backward(grad_out, indices, input_shape):
+    """Gradient of :func:`max_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
+    indices : ndarray of shape (N, C, Lo), int64
+    input_shape : tuple (N, C, L)
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
+        grad_out, indices, input_shape)
+    N, C, L = input_shape
+    if indices.size and (indices.min() < 0 or indices.max() >= L):
+        raise _v.indices_out_of_range_1d(input_shape)
+    return _as3d(max_pool2d_backward(_as4d(grad_out), _as4d(indices),
+                                     (N, C, 1, L)))
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True):
+    """1-D average pooling (``torch.nn.functional.avg_pool1d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    kernel_size, padding : int or (int,)
+    stride : int, (int,) or None
+    ceil_mode, count_include_pad : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+    """
+    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
+                            count_include_pad=count_include_pad))
+
+
+def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
+                        padding=0, ceil_mode=False, count_include_pad=True):
+    """Gradient of :func:`avg_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
+    input_shape : tuple (N, C, L)
+    kernel_size, stride, padding, ceil_mode, count_include_pad
+        As for :func:`avg_pool1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+    """
+    grad_out, g = _v.check_avg_pool1d_backward(
+        grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    return _as3d(avg_pool2d_backward(
+        _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
+        ceil_mode=ceil_mode, count_include_pad=count_include_pad))
+
+
+def _sign0(a):
+    """torch.sign: NaN -> 0."""
+    s = np.sign(a)
+    s[np.isnan(s)] = 0
+    return s
+
+
+def _lp_forward(x4, p, g, ceil_mode):
+    kw = dict(kernel_size=(g.kh, g.kw), stride=(g.sh, g.sw),
+              ceil_mode=ceil_mode)
+    if np.isinf(p):
+        if p > 0:
+            return max_pool2d(np.abs(x4), **kw)
+        return -max_pool2d(-np.abs(x4), **kw)
+    with np.errstate(all="ignore"):
+        out = avg_pool2d(x4 ** x4.dtype.type(p), **kw)
+        # torch's definition, literally: sign(out) * relu(|out|) * kh*kw.
+        t = _sign0(out) * np.maximum(np.abs(out), 0) * (g.kh * g.kw)
+        return t ** x4.dtype.type(1.0 / p)
+
+
+def _lp_backward(gy4, x4, p, g, ceil_mode):
+    kw = dict(kernel_size=(g.kh, g.kw), stride=(g.sh, g.sw),
+              ceil_mode=ceil_mode)
+    dt = x4.dtype.type
+    if np.isinf(p):
+        a = np.abs(x4) if p > 0 else -np.abs(x4)
+        _, idx = max_pool2d(a, **kw, return_indices=True)
+        return max_pool2d_backward(gy4, idx, x4.shape) * _sign0(x4)
+    K = g.kh * g.kw
+    with np.errstate(all="ignore"):
+        out = avg_pool2d(x4 ** dt(p), **kw)
+        s = _sign0(out)
+        r = np.maximum(np.abs(out), 0)
+        u = s * r * K
+        # Reverse through pow(1/p), mul(K), mul(sign), relu, abs, avg, pow(p).
+        g_u = gy4 * (dt(1.0 / p) * u ** dt(1.0 / p - 1.0))
+        # relu's backward (threshold_backward) zeroes where r <= 0; NaN passes.
+        g_r = np.where(r <= 0, 0, g_u * K * s).astype(x4.dtype)
+        g_out = g_r * s
+        g_pow = avg_pool2d_backward(g_out, x4.shape, **kw)
+        return g_pow * (dt(p) * x4 ** dt(p - 1.0))
+
+
+def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    norm_type : float, non-zero (inf and -inf allowed)
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+    ceil_mode : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Ho, Wo)
+    """
+    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _lp_forward(x, p, g, ceil_mode)
+
+
+def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
+                       ceil_mode=False):
+    """Gradient of :func:`lp_pool2d` (torch's autograd, 0 where the window's sum is 0).
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Ho, Wo)
+    x, norm_type, kernel_size, stride, ceil_mode
+        As for :func:`lp_pool2d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+    """
+    grad_out, x, p, g = _v.check_lp_pool2d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _lp_backward(grad_out, x, p, g, ceil_mode)
+
+
+def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """1-D power-average pooling (``torch.nn.functional.lp_pool1d``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, L), dtype float32 or float64
+    norm_type : float, non-zero (inf and -inf allowed)
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+    ceil_mode : bool
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, Lo)
+    """
+    x, p, g = _v.check_lp_pool1d("lp_pool1d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _as3d(_lp_forward(_as4d(x), p, g, ceil_mode))
+
+
+def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
+                       ceil_mode=False):
+    """Gradient of :func:`lp_pool1d`.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, Lo)
+    x, norm_type, kernel_size, stride, ceil_mode
+        As for :func:`lp_pool1d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, L)
+    """
+    grad_out, x, p, g = _v.check_lp_pool1d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g, ceil_mode))
+
+
+def global_avg_pool2d(x):
+    """Mean over each (H, W) plane (``F.adaptive_avg_pool2d(x, 1)``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, 1, 1)
+    """
+    x, g = _v.check_global_avg_pool2d(x)
+    return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)
+
+
+def global_avg_pool2d_backward(grad_out, input_shape):
+    """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, C, 1, 1), dtype float32 or float64
+    input_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+    """
+    grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
+    scaled = grad_out / grad_out.dtype.type(g.H * g.W)
+    return np.ascontiguousarray(np.broadcast_to(scaled, (g.N, g.C, g.H, g.W)))

@@ -21,6 +21,19 @@ API = [
     "max_pool2d_backward",
     "avg_pool2d",
     "avg_pool2d_backward",
+    # 1-D convolution and pooling, Lp-norm and global pooling
+    "conv1d",
+    "conv1d_backward",
+    "max_pool1d",
+    "max_pool1d_backward",
+    "avg_pool1d",
+    "avg_pool1d_backward",
+    "lp_pool2d",
+    "lp_pool2d_backward",
+    "lp_pool1d",
+    "lp_pool1d_backward",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
 ]
 API += [  # 3-D kernels
     "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",

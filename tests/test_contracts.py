@@ -98,6 +98,98 @@ SPECS = {
 }
 
 
+# ---- 1-D convolution and pooling, Lp-norm and global pooling -------------
+
+def _spec_conv1d(algorithm):
+    def spec(rng, dtype, N):
+        x = rng.standard_normal((N, 4, 9)).astype(dtype)
+        w = rng.standard_normal((6, 2, 3)).astype(dtype)
+        b = rng.standard_normal(6).astype(dtype)
+        kw = dict(stride=2, padding=1, dilation=2, groups=2, algorithm=algorithm)
+        return "conv1d", (x, w, b), kw, 6
+
+    return spec
+
+
+def _spec_conv1d_backward(algorithm):
+    def spec(rng, dtype, N):
+        g = rng.standard_normal((N, 6, 9)).astype(dtype)
+        x = rng.standard_normal((N, 4, 9)).astype(dtype)
+        w = rng.standard_normal((6, 2, 4)).astype(dtype)
+        kw = dict(padding="same", groups=2, algorithm=algorithm)
+        return "conv1d_backward", (g, x, w), kw, max(1, N) * 27
+
+    return spec
+
+
+def _spec_max_pool1d(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 11)).astype(dtype)
+    kw = dict(stride=2, padding=1, dilation=2, ceil_mode=True, return_indices=True)
+    return "max_pool1d", (x, 3), kw, 1
+
+
+def _spec_max_pool1d_backward(rng, dtype, N):
+    g = rng.standard_normal((N, 3, 5)).astype(dtype)
+    idx = rng.integers(0, 11, size=(N, 3, 5)).astype(np.int64)
+    return "max_pool1d_backward", (g, idx, (N, 3, 11)), {}, 5
+
+
+def _spec_avg_pool1d(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 11)).astype(dtype)
+    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    return "avg_pool1d", (x, 3), kw, 3
+
+
+def _spec_avg_pool1d_backward(rng, dtype, N):
+    g = rng.standard_normal((N, 3, 6)).astype(dtype)      # 11, k3 s2 p1 ceil -> 6
+    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
+    return "avg_pool1d_backward", (g, (N, 3, 11), 3), kw, 3
+
+
+def _spec_lp_pool2d(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
+    return "lp_pool2d", (x, 2, 3), dict(stride=(2, 1), ceil_mode=True), 9
+
+
+def _spec_lp_pool2d_backward(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
+    g = rng.standard_normal((N, 3, 3, 4)).astype(dtype)
+    return "lp_pool2d_backward", (g, x, 2, 3), dict(stride=(2, 1)), 9
+
+
+def _spec_lp_pool1d(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 10)).astype(dtype)
+    return "lp_pool1d", (x, 3, 3), dict(stride=2, ceil_mode=True), 3
+
+
+def _spec_lp_pool1d_backward(rng, dtype, N):
+    x = np.abs(rng.standard_normal((N, 3, 10))).astype(dtype)
+    g = rng.standard_normal((N, 3, 4)).astype(dtype)
+    return "lp_pool1d_backward", (g, x, 1.5, 3), dict(stride=2), 3
+
+
+def _spec_global_avg_pool2d(rng, dtype, N):
+    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
+    return "global_avg_pool2d", (x,), {}, 42
+
+
+# (global_avg_pool2d_backward is left out: its (N, C, 1, 1) grad_out has no
+# non-contiguous layout of the last two axes; tests/test_global_pool.py covers it.)
+SPECS.update({
+    **{f"conv1d-{a}": _spec_conv1d(a) for a in ALGORITHMS},
+    **{f"conv1d_backward-{a}": _spec_conv1d_backward(a) for a in ALGORITHMS},
+    "max_pool1d": _spec_max_pool1d,
+    "max_pool1d_backward": _spec_max_pool1d_backward,
+    "avg_pool1d": _spec_avg_pool1d,
+    "avg_pool1d_backward": _spec_avg_pool1d_backward,
+    "lp_pool2d": _spec_lp_pool2d,
+    "lp_pool2d_backward": _spec_lp_pool2d_backward,
+    "lp_pool1d": _spec_lp_pool1d,
+    "lp_pool1d_backward": _spec_lp_pool1d_backward,
+    "global_avg_pool2d": _spec_global_avg_pool2d,
+})
+
+
 def _call(impl, name, args, kwargs):
     out = getattr(impl, name)(*args, **kwargs)
     return list(out) if isinstance(out, tuple) else [out]
@@ -201,7 +293,7 @@ def test_dtype_preserved(spec, impl, dtype, rng):
     outs = _call(impl, name, args, kwargs)
     for k, out in enumerate(outs):
         assert isinstance(out, np.ndarray)
-        if name == "max_pool2d" and k == 1:
+        if name in ("max_pool2d", "max_pool1d") and k == 1:
             assert out.dtype == np.int64, f"{name} indices dtype {out.dtype}"
         else:
             assert out.dtype == np.dtype(dtype), f"{name} output {k}: {out.dtype} != {np.dtype(dtype)}"
@@ -216,7 +308,7 @@ def test_empty_batch(spec, impl, dtype, rng):
     assert len(empty) == len(full)
     for k, (e, f) in enumerate(zip(empty, full)):
         assert e.dtype == f.dtype, f"{name} output {k}"
-        if name == "conv2d_backward" and k > 0:
+        if name in ("conv2d_backward", "conv1d_backward") and k > 0:
             # grad_weight / grad_bias keep their shapes and are zero for an empty batch
             assert e.shape == f.shape, f"{name} output {k}: {e.shape}"
             np.testing.assert_array_equal(e, np.zeros_like(f))
