@@ -34,7 +34,7 @@ def _is_int(value):
 
 
 # How "an int or a tuple" is spelled in messages, by number of spatial axes.
-_TUPLE_WORDS = {1: "a 1-tuple of ints (w,)", 2: "a pair of ints (h, w)",
+_TUPLE_WORDS = {1: "a 1-tuple of ints (l,)", 2: "a pair of ints (h, w)",
                 3: "a triple of ints (d, h, w)"}
 
 
@@ -574,29 +574,15 @@ def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
 
 def single(value, name, op):
     """Return ``value`` as a Python int; accepts an int or a 1-tuple ``(l,)``."""
-    if _is_int(value):
-        return int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 1 and _is_int(
-        value[0]
-    ):
-        return int(value[0])
-    raise TypeError(
-        f"{op}: {name} must be an int or a 1-tuple of ints (l,), got {value!r}"
-    )
+    return ntuple(value, 1, name, op)[0]
 
 
 def _positive_single(value, name, op):
-    result = single(value, name, op)
-    if result < 1:
-        raise ValueError(f"{op}: {name} must be positive, got {value!r}")
-    return result
+    return _positive_tuple(value, 1, name, op)[0]
 
 
 def _non_negative_single(value, name, op):
-    result = single(value, name, op)
-    if result < 0:
-        raise ValueError(f"{op}: {name} must be non-negative, got {value!r}")
-    return result
+    return _non_negative_tuple(value, 1, name, op)[0]
 
 
 def _geometry_1d(N, C, L, k, s, p, d, Lo):
