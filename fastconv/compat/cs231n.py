@@ -167,7 +167,8 @@ def _pool_param(pool_param, op):
 
 
 def _conv_cache(cache, op):
-    if not (isinstance(cache, tuple) and len(cache) in (4, 5)):
+    if not (isinstance(cache, tuple) and len(cache) in (4, 5)
+            and isinstance(cache[3], Mapping)):
         raise TypeError(
             f"{op}: cache must be the (x, w, b, conv_param) tuple a conv "
             f"forward function returned, got {type(cache).__name__}"
@@ -177,7 +178,9 @@ def _conv_cache(cache, op):
 
 
 def _pool_cache(cache, op):
-    if not (isinstance(cache, tuple) and len(cache) in (2, 3)):
+    if not (isinstance(cache, tuple) and len(cache) in (2, 3)
+            and isinstance(cache[1], Mapping)):
+        # the course's own fast caches, ('reshape', ...), land here too
         raise TypeError(
             f"{op}: cache must be the (x, pool_param[, indices]) tuple a max "
             f"pool forward function of this module returned, got "
