@@ -56,3 +56,8 @@ __all__ = [
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
     "reference", "layers", "losses", "optim", "gradcheck", "__version__",
 ]
+
+# --- FC <-> conv conversion (fastconv/convert.py) ---------------------------
+from .convert import conv_to_fc, convolutionalize, fc_to_conv  # noqa: E402
+
+__all__ += ["fc_to_conv", "conv_to_fc", "convolutionalize"]
