@@ -268,8 +268,10 @@ def convolutionalize(model, input_shape):
     ...                    L.Flatten(), L.Linear(4 * 3 * 3, 16, rng=1), L.ReLU(),
     ...                    L.Dropout(0.5), L.Linear(16, 10, rng=2)).eval()
     >>> fcn = fc.convolutionalize(net, (3, 8, 8))
-    >>> fcn[3], fcn[6]
-    (Conv2d(4, 16, kernel_size=(3, 3), stride=(1, 1)), Conv2d(16, 10, kernel_size=(1, 1), stride=(1, 1)))
+    >>> fcn[3]
+    Conv2d(4, 16, kernel_size=(3, 3), stride=(1, 1))
+    >>> fcn[6]
+    Conv2d(16, 10, kernel_size=(1, 1), stride=(1, 1))
     >>> fcn(np.zeros((1, 3, 16, 16), np.float32)).shape   # stride 2: 5x5 crops
     (1, 10, 5, 5)
     """
