@@ -92,3 +92,8 @@ __all__ += [
     "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
     "global_avg_pool2d_backward",
 ]
+
+# --- FC <-> conv conversion (fastconv/convert.py) ---------------------------
+from .convert import conv_to_fc, convolutionalize, fc_to_conv  # noqa: E402
+
+__all__ += ["fc_to_conv", "conv_to_fc", "convolutionalize"]
