@@ -56,3 +56,8 @@ __all__ = [
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
     "reference", "layers", "losses", "optim", "gradcheck", "__version__",
 ]
+
+# --- the ConvNet notes as code: shape calculators, model summary, models ---
+from . import models, shapes, summary  # noqa: E402
+
+__all__ += ["shapes", "summary", "models"]
