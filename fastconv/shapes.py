@@ -195,13 +195,15 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
         )
     if strict and numerator % stride:
         lost = numerator % stride
+        # Asymmetric padding only comes from 'same', which either fits
+        # (total > 0) or is zero, so pb == pa here.
+        fixes = _suggest(size, kernel, stride, pb, dilation)
         raise ValueError(
             f"{op}: {where}{_formula(size, keff, stride, pb, pa)} "
             f"{_fmt(Fraction(numerator, stride) + 1)} is not an integer: "
             f"the windows do not tile the padded input (torch floors it to "
             f"{numerator // stride + 1} and never reads the last {lost} "
-            f"row(s)/column(s)). To fit, try "
-            f"{_suggest(size, kernel, stride, pb, dilation) if pb == pa else 'use other padding'}"
+            f"row(s)/column(s)). To fit, try {fixes}"
         )
     if pb == pa:
         return _v._pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)

@@ -44,7 +44,7 @@ Examples
 >>> s = net.summary((3, 8, 8))
 >>> s.params, s.activations        # 224 + 1290; input 192 + 512 + 128 + 10
 (1514, 842)
->>> s.rows[2].rf_size, s.rows[2].rf_jump         # after the pooling
+>>> s.rows[3].rf_size, s.rows[3].rf_jump         # after the pooling
 ((4, 4), (2, 2))
 >>> print(s)                                     # doctest: +SKIP
 """

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 
-import fastconv
 from fastconv import layers as L
 from fastconv import shapes as S
 
@@ -374,3 +373,7 @@ def test_inputs_are_not_modified_and_types_kept():
     assert spec == [[3, 1, 1, 1]]
     for args in itertools.product((7, 8), (1, 3), (1, 2)):
         assert type(S.conv_output_size(*args)) is int
+    # TF's 'same' pads nothing here (total = max(4*2 + 1 - 10, 0) = 0), so
+    # the last column is skipped: strict mode says so.
+    with pytest.raises(ValueError, match=r"\(10 - 1 \+ 2\*0\)/2 \+ 1 = 5.5"):
+        S.conv_output_size(10, 1, stride=2, padding="same", strict=True)

@@ -242,10 +242,12 @@ def test_training_total_counts_optimizer_slots(optimizer, slots):
 
 def test_optimizer_instances():
     model = _small()
-    assert summary(model, (3, 8, 8), optimizer=optim.SGD(model, 0.1)).optimizer_slots == 0
-    assert summary(model, (3, 8, 8),
-                   optimizer=optim.SGD(model, 0.1, momentum=0.9)).optimizer_slots == 1
-    assert summary(model, (3, 8, 8), optimizer=optim.Adam(model)).optimizer_slots == 2
+    def slots(opt):
+        return summary(model, (3, 8, 8), optimizer=opt).optimizer_slots
+
+    assert slots(optim.SGD(model, 0.1)) == 0
+    assert slots(optim.SGD(model, 0.1, momentum=0.9)) == 1
+    assert slots(optim.Adam(model)) == 2
 
 
 def test_dtype_default_and_override():
@@ -298,7 +300,7 @@ def test_summary_errors():
     class NoShape(L.Layer):
         pass
 
-    with pytest.raises(NotImplementedError, match="NoShape does not implement output_shape"):
+    with pytest.raises(NotImplementedError, match="NoShape does not implement"):
         summary(L.Sequential(NoShape()), (3, 8, 8))
     bad = L.Residual(L.Conv2d(3, 3, 3, rng=0))
     with pytest.raises(ValueError, match="cannot be added to the input"):
