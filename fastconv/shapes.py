@@ -167,17 +167,17 @@ def _suggest(size, kernel, stride, pad, dilation):
     if pads:
         parts.append(" or ".join(
             f"padding={q} (output {out(size, q, stride)})" for q in pads))
-    else:
-        parts.append(
-            f"no padding fits stride {stride} (W - F = {size - keff} is odd "
-            f"and 2*P is even)")
     if strides:
         parts.append(" or ".join(
             f"stride={t} (output {out(size, pad, t)})" for t in strides))
     if sizes:
-        parts.append("an input of size " + " or ".join(
+        parts.append("or an input of size " + " or ".join(
             f"{w} (output {out(w, pad, stride)})" for w in sizes))
-    return "; ".join(parts)
+    text = "try " + "; ".join(parts)
+    if pads:
+        return "To fit, " + text
+    return (f"No symmetric padding fits stride {stride} (W - F = "
+            f"{size - keff} is odd and 2*P is even); to fit, {text}")
 
 
 def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
@@ -203,7 +203,7 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
             f"{_fmt(Fraction(numerator, stride) + 1)} is not an integer: "
             f"the windows do not tile the padded input (torch floors it to "
             f"{numerator // stride + 1} and never reads the last {lost} "
-            f"row(s)/column(s)). To fit, try {fixes}"
+            f"row(s)/column(s)). {fixes}"
         )
     if pb == pa:
         return _v._pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)

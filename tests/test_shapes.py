@@ -33,7 +33,7 @@ def test_notes_example_4_5_is_invalid_in_strict_mode():
     assert "(10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer" in msg
     # With stride 2 and W - F odd no symmetric padding can fit; it says so
     # and offers a stride and input sizes instead.
-    assert "no padding fits stride 2" in msg
+    assert "No symmetric padding fits stride 2 (W - F = 7 is odd" in msg
     assert "stride=1 (output 8)" in msg
     assert "9 (output 4)" in msg and "11 (output 5)" in msg
     # Not strict: torch's floor, and ceil_mode's round-up.
