@@ -97,3 +97,8 @@ __all__ += [
 from .convert import conv_to_fc, convolutionalize, fc_to_conv  # noqa: E402
 
 __all__ += ["fc_to_conv", "conv_to_fc", "convolutionalize"]
+
+# --- the ConvNet notes as code: shape calculators, model summary, models ---
+from . import models, shapes, summary  # noqa: E402
+
+__all__ += ["shapes", "summary", "models"]

@@ -112,11 +112,7 @@ def check_array(x, name, op, shape_doc="(N, C, H, W)"):
             f"{op}: {name} must have dtype float32 or float64, got {x.dtype} "
             f"(shape {x.shape}); convert it with {name}.astype(np.float32)"
         )
-    ndim = shape_doc.count(",") + 1
-    if x.ndim != ndim:
-        raise ValueError(
-            f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape {x.shape}"
-        )
+    check_ndim(x.shape, name, op, shape_doc)
     return np.ascontiguousarray(x)
 
 
@@ -129,6 +125,11 @@ def _same_dtype(reference, reference_name, other, other_name, op):
 
 
 def _out_size(size, pad_total, kernel, stride, dilation):
+    """Output length along one axis: ``(size + pad - d*(k-1) - 1) // s + 1``.
+
+    The one place this arithmetic lives (convolution, im2col, pooling
+    without ceil_mode, :mod:`fastconv.shapes`).
+    """
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -326,14 +327,13 @@ def check_grad_out(op, grad_out, x, expected_shape):
 
 def _pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
     """PyTorch's pooling output size, including its ceil_mode rule."""
+    if not ceil_mode:
+        return _out_size(size, 2 * pad, kernel, stride, dilation)
     numerator = size + 2 * pad - dilation * (kernel - 1) - 1
-    if ceil_mode:
-        out = -(-numerator // stride) + 1
-        # The last window must start inside the input or the left padding.
-        if (out - 1) * stride >= size + pad:
-            out -= 1
-    else:
-        out = numerator // stride + 1
+    out = -(-numerator // stride) + 1
+    # The last window must start inside the input or the left padding.
+    if (out - 1) * stride >= size + pad:
+        out -= 1
     return out
 
 
@@ -643,22 +643,31 @@ def _conv_padding_1d(op, padding, k, s, d):
     return (p, p)
 
 
-def check_shape(shape, name, op, shape_doc):
-    """Check a shape tuple's rank as :func:`check_array` checks an array's."""
+def check_shape(shape, name, op, shape_doc=None):
+    """Return ``shape`` as a tuple of non-negative Python ints; with
+    ``shape_doc`` (e.g. "(N, C, L)"), also check its rank as
+    :func:`check_array` checks an array's."""
     if not (isinstance(shape, (tuple, list))
             and all(_is_int(v) and v >= 0 for v in shape)):
-        raise ValueError(
-            f"{op}: {name} shape must be a tuple of non-negative ints "
-            f"{shape_doc}, got {shape!r}"
+        doc = f" {shape_doc}" if shape_doc else ""
+        raise TypeError(
+            f"{op}: {name} must be a tuple of non-negative ints{doc}, got "
+            f"{shape!r}"
         )
     shape = tuple(int(v) for v in shape)
+    if shape_doc is not None:
+        check_ndim(shape, name, op, shape_doc)
+    return shape
+
+
+def check_ndim(shape, name, op, shape_doc="(N, C, H, W)"):
+    """Raise the rank error of :func:`check_array` for a bare shape."""
     ndim = shape_doc.count(",") + 1
     if len(shape) != ndim:
         raise ValueError(
             f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape "
-            f"{shape}"
+            f"{tuple(shape)}"
         )
-    return shape
 
 
 def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):

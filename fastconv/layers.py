@@ -43,6 +43,7 @@ import numpy as np
 from . import _validation as _v
 from . import functional as _functional
 from . import reference as _reference
+from . import shapes as _shapes
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
@@ -212,6 +213,92 @@ class Layer:
                 f"x.astype(np.{self.dtype}) or the layer with "
                 f"layer.to(np.{x.dtype})"
             )
+
+    # ------------------------------------------------------ shape protocol
+    def output_shape(self, input_shape):
+        """The shape :meth:`forward` returns for an input of ``input_shape``.
+
+        Pure shape arithmetic: nothing is allocated or computed.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The full input shape, batch included, e.g. ``(N, C, H, W)``.
+
+        Returns
+        -------
+        tuple of int
+
+        Raises
+        ------
+        ValueError
+            The ValueError :meth:`forward` would raise for such an input.
+        TypeError
+            input_shape is not a tuple of non-negative ints.
+        NotImplementedError
+            The layer class does not implement the shape protocol.
+
+        Examples
+        --------
+        >>> from fastconv import layers as L
+        >>> L.Conv2d(3, 8, 3, stride=2, rng=0).output_shape((4, 3, 32, 32))
+        (4, 8, 15, 15)
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement output_shape("
+            f"input_shape), needed by summary() and the shape calculators; "
+            f"see fastconv.layers.Layer.output_shape"
+        )
+
+    def _rf_geometry(self):
+        """Receptive-field geometry: None (element-wise), "global" (every
+        output sees the whole input) or one ``(kernel, stride, pad_before,
+        dilation)`` tuple of ints per spatial axis.  The default raises:
+        an undeclared geometry is unknown, never assumed element-wise."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not declare its receptive-field "
+            f"geometry (_rf_geometry)"
+        )
+
+    def _shape_arg(self, input_shape):
+        return _v.check_shape(input_shape, "input_shape",
+                              f"{self._name()}.output_shape")
+
+    def summary(self, input_shape, dtype=None, optimizer=None):
+        """Per-layer shapes, parameters, activations and receptive fields.
+
+        See :func:`fastconv.summary.summary`; nothing is run.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(C, H, W)`` for one image (per-image figures), or the full
+            input shape including the batch, e.g. ``(N, C, H, W)``.
+        dtype : NumPy dtype or None
+            Dtype of activations and parameters (None: the model's).
+        optimizer : None, "sgd", "momentum", "adam", an int or an optimiser
+            Its slots per parameter enter the training total.
+
+        Returns
+        -------
+        fastconv.summary.Summary
+            Prints as a table; ``to_dict()``, ``to_json()``.
+
+        Raises
+        ------
+        ValueError
+            The shapes do not fit the model, as its forward would raise.
+
+        Examples
+        --------
+        >>> from fastconv import layers as L
+        >>> s = L.Sequential(L.Conv2d(3, 8, 3, rng=0), L.ReLU()).summary((3, 8, 8))
+        >>> s.params, s.activations
+        (224, 480)
+        """
+        from .summary import summary
+
+        return summary(self, input_shape, dtype=dtype, optimizer=optimizer)
 
     # ------------------------------------------------------- tree helpers
     def _add_child(self, name, layer):
@@ -541,14 +628,17 @@ class Conv2d(Layer):
         return dict(stride=self.stride, padding=self.padding,
                     dilation=self.dilation, groups=self.groups)
 
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+    def _check_input(self, shape):
+        if len(shape) != 4 or shape[1] != self.in_channels:
             raise ValueError(
                 f"{self._name()}: expects input of shape (N, "
-                f"{self.in_channels}, H, W), got shape {x.shape}"
-                f"{_v.nhwc_hint(x.shape, self.in_channels)}"
+                f"{self.in_channels}, H, W), got shape {tuple(shape)}"
+                f"{_v.nhwc_hint(tuple(shape), self.in_channels)}"
             )
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
         y = self._kernels.conv2d(x, self._params["weight"],
                                  self._params.get("bias"), **self._geometry(),
                                  algorithm=self.algorithm)
@@ -579,6 +669,30 @@ class Conv2d(Layer):
         if self.algorithm != "auto":
             s += f", algorithm={self.algorithm!r}"
         return s
+
+    # shape protocol: conv2d's own arithmetic and errors (_validation)
+    def _pads(self):
+        return _v._conv_padding("conv2d", self.padding, self.kernel_size,
+                                self.stride, self.dilation)
+
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        N, _, H, W = shape
+        (kh, kw), (sh, sw), (dh, dw) = (self.kernel_size, self.stride,
+                                        self.dilation)
+        pt, pb, pl, pr = self._pads()
+        out = (_v._out_size(H, pt + pb, kh, sh, dh),
+               _v._out_size(W, pl + pr, kw, sw, dw))
+        _v._check_fits("conv2d", "weight with kernel_size",
+                       self._params["weight"].shape, (H, W),
+                       (pt + pb, pl + pr), (kh, kw), (dh, dw), out)
+        return (N, self.out_channels) + out
+
+    def _rf_geometry(self):
+        pt, _, pl, _ = self._pads()
+        return tuple(zip(self.kernel_size, self.stride, (pt, pl),
+                         self.dilation))
 
 
 class Linear(Layer):
@@ -619,19 +733,24 @@ class Linear(Layer):
                 -bound, bound, out_features).astype(self.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
 
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        if x.ndim != 2:
-            hint = (" (put a Flatten() layer before it)" if x.ndim > 2 else "")
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 2:
+            hint = (" (put a Flatten() layer before it)" if len(shape) > 2
+                    else "")
             raise ValueError(
                 f"{self._name()}: expects 2-D input (N, {self.in_features}), "
-                f"got shape {x.shape}{hint}"
+                f"got shape {shape}{hint}"
             )
-        if x.shape[1] != self.in_features:
+        if shape[1] != self.in_features:
             raise ValueError(
                 f"{self._name()}: expects input of shape (N, "
-                f"{self.in_features}), got shape {x.shape}"
+                f"{self.in_features}), got shape {shape}"
             )
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
         y = x @ self._params["weight"].T
         if "bias" in self._params:
             y += self._params["bias"]
@@ -648,6 +767,15 @@ class Linear(Layer):
     def _extra_repr(self):
         return (f"in_features={self.in_features}, out_features="
                 f"{self.out_features}, bias={'bias' in self._params}")
+
+    # shape protocol
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        return (shape[0], self.out_features)
+
+    def _rf_geometry(self):
+        return "global"
 
 
 class BatchNorm2d(Layer):
@@ -694,23 +822,27 @@ class BatchNorm2d(Layer):
         self._buffers["running_var"] = np.ones(C, dtype=self.dtype)
         self._buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
 
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 4 or shape[1] != self.num_features:
             raise ValueError(
                 f"{self._name()}: expects input of shape (N, "
-                f"{self.num_features}, H, W), got shape {x.shape}"
-                f"{_v.nhwc_hint(x.shape, self.num_features)}"
+                f"{self.num_features}, H, W), got shape {shape}"
+                f"{_v.nhwc_hint(shape, self.num_features)}"
             )
+        if self.training and shape[0] * shape[2] * shape[3] < 2:
+            raise ValueError(
+                f"{self._name()}: training needs more than 1 value per "
+                f"channel, got input of shape {shape}"
+            )
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
         axes = (0, 2, 3)
         buf = self._buffers
         if self.training:
             n = x.shape[0] * x.shape[2] * x.shape[3]
-            if n < 2:
-                raise ValueError(
-                    f"{self._name()}: training needs more than 1 value per "
-                    f"channel, got input of shape {x.shape}"
-                )
             mean = x.mean(axis=axes)
             centred = x - mean[:, None, None]
             var = (centred * centred).mean(axis=axes)
@@ -748,6 +880,15 @@ class BatchNorm2d(Layer):
 
     def _extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    # shape protocol
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        return shape
+
+    def _rf_geometry(self):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -804,6 +945,22 @@ class MaxPool2d(Layer):
                 f"padding={self.padding}, dilation={self.dilation}, "
                 f"ceil_mode={self.ceil_mode}")
 
+    # shape protocol: max_pool2d's own arithmetic and errors (_validation)
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        _v.check_ndim(shape, "x", "max_pool2d")
+        g = _v._pool_geometry("max_pool2d", shape, self.kernel_size,
+                              self.stride, self.padding, self.dilation,
+                              self.ceil_mode)
+        return (g.N, g.C, g.Ho, g.Wo)
+
+    def _rf_geometry(self):
+        op = "MaxPool2d"
+        return tuple(zip(_v.pair(self.kernel_size, "kernel_size", op),
+                         _v.pair(self.stride, "stride", op),
+                         _v.pair(self.padding, "padding", op),
+                         _v.pair(self.dilation, "dilation", op)))
+
 
 class AvgPool2d(Layer):
     """2-D average pooling, as ``torch.nn.AvgPool2d``.
@@ -853,6 +1010,20 @@ class AvgPool2d(Layer):
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
                 f"padding={self.padding}")
 
+    # shape protocol: avg_pool2d's own arithmetic and errors (_validation)
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        _v.check_ndim(shape, "x", "avg_pool2d")
+        g = _v._pool_geometry("avg_pool2d", shape, self.kernel_size,
+                              self.stride, self.padding, 1, self.ceil_mode)
+        return (g.N, g.C, g.Ho, g.Wo)
+
+    def _rf_geometry(self):
+        op = "AvgPool2d"
+        return tuple(zip(_v.pair(self.kernel_size, "kernel_size", op),
+                         _v.pair(self.stride, "stride", op),
+                         _v.pair(self.padding, "padding", op), (1, 1)))
+
 
 class ReLU(Layer):
     """Rectified linear unit ``max(x, 0)``, any input shape.
@@ -866,6 +1037,15 @@ class ReLU(Layer):
 
     def _backward(self, grad_out):
         return np.where(self._cache, grad_out, grad_out.dtype.type(0))
+
+    # shape protocol (summary() counts no memory for it: it can run in place)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._shape_arg(input_shape)
+
+    def _rf_geometry(self):
+        return None
 
 
 class Flatten(Layer):
@@ -882,23 +1062,37 @@ class Flatten(Layer):
         self.start_dim = int(start_dim)
         self.end_dim = int(end_dim)
 
-    def _forward(self, x):
-        nd = x.ndim
+    def _flat_shape(self, shape):
+        shape = tuple(shape)
+        nd = len(shape)
         s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
         e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
         if not 0 <= s <= e < nd:
             raise ValueError(
                 f"{self._name()}: dims {self.start_dim}..{self.end_dim} do not "
-                f"fit an input of shape {x.shape}"
+                f"fit an input of shape {shape}"
             )
+        return shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+
+    def _forward(self, x):
+        out = self._flat_shape(x.shape)
         self._cache = x.shape
-        return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+        return x.reshape(out)
 
     def _backward(self, grad_out):
         return grad_out.reshape(self._cache)
 
     def _extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    # shape protocol (a view: summary() counts no memory for it)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._flat_shape(self._shape_arg(input_shape))
+
+    def _rf_geometry(self):
+        return None
 
 
 class Dropout(Layer):
@@ -940,6 +1134,15 @@ class Dropout(Layer):
 
     def _extra_repr(self):
         return f"p={self.p}"
+
+    # shape protocol (summary() counts no memory for it: it can run in place)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._shape_arg(input_shape)
+
+    def _rf_geometry(self):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -994,6 +1197,19 @@ class Sequential(Layer):
             grad_out = layer.backward(grad_out)
         return grad_out
 
+    # shape protocol: the chain of the children's
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        for layer in self._children.values():
+            shape = layer.output_shape(shape)
+        return shape
+
+    def _rf_geometry(self):
+        state = None
+        for layer in self._children.values():
+            state = _shapes._compose(state, layer._rf_geometry())
+        return _shapes._state_geometry(state)
+
 
 class Residual(Layer):
     """``body(x) + shortcut(x)``; the shortcut is the identity when None.
@@ -1028,22 +1244,40 @@ class Residual(Layer):
     def _forward(self, x):
         y = self.body.forward(x)
         s = x if self.shortcut is None else self.shortcut.forward(x)
-        if y.shape != s.shape:
+        self._check_add(y.shape, s.shape)
+        self._cache = True
+        return y + s
+
+    def _check_add(self, body_shape, shortcut_shape):
+        if tuple(body_shape) != tuple(shortcut_shape):
             what = "the input (identity shortcut)" if self.shortcut is None \
                 else "the shortcut's output"
             raise ValueError(
-                f"Residual: the body's output of shape {y.shape} cannot be "
-                f"added to {what} of shape {s.shape}; give a shortcut that "
-                f"maps the input to the body's output shape"
+                f"Residual: the body's output of shape {tuple(body_shape)} "
+                f"cannot be added to {what} of shape {tuple(shortcut_shape)}; "
+                f"give a shortcut that maps the input to the body's output "
+                f"shape"
             )
-        self._cache = True
-        return y + s
 
     def _backward(self, grad_out):
         gx = self.body.backward(grad_out)
         if self.shortcut is None:
             return gx + grad_out
         return gx + self.shortcut.backward(grad_out)
+
+    # shape protocol: body and shortcut must agree; the field is their union
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        y = self.body.output_shape(shape)
+        s = shape if self.shortcut is None else self.shortcut.output_shape(shape)
+        self._check_add(y, s)
+        return y
+
+    def _rf_geometry(self):
+        body = _shapes._compose(None, self.body._rf_geometry())
+        short = None if self.shortcut is None else _shapes._compose(
+            None, self.shortcut._rf_geometry())
+        return _shapes._state_geometry(_shapes._union(body, short))
 
 
 def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,

@@ -645,3 +645,113 @@ def test_deepcopy_independent(rng):
     c = copy.deepcopy(m)
     c.params["0.weight"][...] = 0
     assert np.abs(m.params["0.weight"]).sum() > 0
+
+
+# ---------------------------------------------------------------------------
+# shape protocol: output_shape and _rf_geometry
+# ---------------------------------------------------------------------------
+
+SHAPE_CASES = dict(CASES, **{
+    "conv_valid": (lambda d: L.Conv2d(2, 3, (2, 3), padding="valid", dtype=d, rng=0),
+                   (1, 2, 5, 6), "train"),
+    "conv_same_dilated": (lambda d: L.Conv2d(2, 2, 4, padding="same", dilation=2,
+                                             dtype=d, rng=0), (1, 2, 9, 7), "train"),
+    "conv_strided": (lambda d: L.Conv2d(1, 2, 3, stride=(3, 2), padding=2, dtype=d,
+                                        rng=0), (2, 1, 10, 11), "train"),
+    "maxpool_rect_ceil": (lambda d: L.MaxPool2d((3, 2), (2, 3), (1, 1), ceil_mode=True),
+                          (1, 2, 9, 10), "train"),
+    "avgpool_stride": (lambda d: L.AvgPool2d(3, 2), (1, 1, 9, 8), "train"),
+    "flatten_middle": (lambda d: L.Flatten(1, 2), (2, 3, 4, 5), "train"),
+    "flatten_last": (lambda d: L.Flatten(-2, -1), (2, 3, 4, 5), "train"),
+    "relu_2d": (lambda d: L.ReLU(), (3, 7), "train"),
+    "dropout_train": (lambda d: L.Dropout(0.3, rng=0), (2, 5), "train"),
+    "residual_shortcut": (lambda d: L.Residual(
+        L.Conv2d(2, 3, 3, stride=2, padding=1, dtype=d, rng=0),
+        L.Conv2d(2, 3, 1, stride=2, dtype=d, rng=1)), (1, 2, 7, 7), "train"),
+})
+
+
+@pytest.mark.parametrize("backend", ["fastconv", "reference"])
+@pytest.mark.parametrize("name", list(SHAPE_CASES))
+def test_output_shape_equals_forward_shape(name, backend, rng):
+    factory, shape, mode = SHAPE_CASES[name]
+    layer = factory(np.float32).set_backend(backend)
+    layer.train(mode == "train")
+    x = rng.standard_normal(shape).astype(np.float32)
+    assert layer.output_shape(shape) == layer(x).shape
+    assert layer.output_shape(list(shape)) == layer(x).shape
+
+
+# name -> (layer, bad input shape): output_shape must raise forward's error
+SHAPE_ERRORS = {
+    "conv_channels": (L.Conv2d(3, 4, 3, rng=0), (1, 2, 5, 5)),
+    "conv_rank": (L.Conv2d(3, 4, 3, rng=0), (3, 5, 5)),
+    "conv_too_small": (L.Conv2d(1, 1, 5, dilation=2, rng=0), (1, 1, 6, 12)),
+    "linear_rank": (L.Linear(4, 2, rng=0), (1, 4, 1, 1)),
+    "linear_features": (L.Linear(4, 2, rng=0), (1, 5)),
+    "bn_channels": (L.BatchNorm2d(3), (2, 4, 3, 3)),
+    "bn_one_value": (L.BatchNorm2d(3), (1, 3, 1, 1)),
+    "maxpool_too_small": (L.MaxPool2d(4), (1, 1, 3, 8)),
+    "maxpool_rank": (L.MaxPool2d(2), (4, 4)),
+    "maxpool_empty_window": (L.MaxPool2d(2, 1, 1, dilation=2, ceil_mode=True),
+                             (1, 1, 1, 1)),
+    "avgpool_padding": (L.AvgPool2d(2, padding=2), (1, 1, 4, 4)),
+    "flatten_dims": (L.Flatten(2, 3), (4, 5)),
+    "sequential_chain": (L.Sequential(L.Flatten(), L.Linear(10, 2, rng=0)), (1, 2, 2, 2)),
+    "residual_mismatch": (L.Residual(L.Conv2d(2, 2, 3, rng=0)), (1, 2, 5, 5)),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPE_ERRORS))
+def test_output_shape_raises_forwards_error(name):
+    layer, shape = SHAPE_ERRORS[name]
+    with pytest.raises(ValueError) as from_forward:
+        layer(np.zeros(shape, np.float32))
+    with pytest.raises(ValueError) as from_shape:
+        layer.output_shape(shape)
+    assert str(from_shape.value) == str(from_forward.value)
+
+
+def test_output_shape_bad_argument_and_default():
+    with pytest.raises(TypeError, match=r"input_shape must be a tuple of non-negative"):
+        L.ReLU().output_shape((2, -3))
+    with pytest.raises(TypeError, match="input_shape"):
+        L.Conv2d(1, 1, 1, rng=0).output_shape(np.zeros((1, 1, 2, 2)))
+
+    class Custom(L.Layer):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Custom does not implement output_shape"):
+        Custom().output_shape((1, 2))
+    with pytest.raises(NotImplementedError, match="Custom does not declare"):
+        Custom()._rf_geometry()
+
+
+def test_rf_geometry_of_each_layer():
+    assert L.Conv2d(1, 1, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 3),
+                    rng=0)._rf_geometry() == ((3, 2, 1, 1), (5, 1, 2, 3))
+    # "same" with an even extent: the odd pixel after, so before = total // 2
+    assert L.Conv2d(1, 1, 4, padding="same", rng=0)._rf_geometry() == (
+        (4, 1, 1, 1), (4, 1, 1, 1))
+    assert L.Conv2d(1, 1, 3, padding="valid", rng=0)._rf_geometry() == (
+        (3, 1, 0, 1), (3, 1, 0, 1))
+    assert L.MaxPool2d(3, 2, 1, dilation=2)._rf_geometry() == ((3, 2, 1, 2),) * 2
+    assert L.MaxPool2d(2)._rf_geometry() == ((2, 2, 0, 1),) * 2
+    assert L.AvgPool2d((2, 3), padding=(1, 0))._rf_geometry() == (
+        (2, 2, 1, 1), (3, 3, 0, 1))
+    for layer in (L.ReLU(), L.Dropout(), L.BatchNorm2d(2), L.Flatten()):
+        assert layer._rf_geometry() is None
+    assert L.Linear(2, 2, rng=0)._rf_geometry() == "global"
+    assert L.Sequential(L.ReLU(), L.Dropout())._rf_geometry() is None
+    assert L.Sequential(L.Conv2d(1, 1, 3, rng=0), L.Flatten(),
+                        L.Linear(4, 2, rng=0))._rf_geometry() == "global"
+    # A chain is one dense window: two 3x3 pad-1 convs = a 5x5 pad-2 one;
+    # 3x3 s2 p1 then 2x2 pool: kernel 3 + 1*2 = 5, stride 4, pad 1.
+    two = L.Sequential(L.Conv2d(1, 1, 3, padding=1, rng=0), L.ReLU(),
+                       L.Conv2d(1, 1, 3, padding=1, rng=0))
+    assert two._rf_geometry() == ((5, 1, 2, 1),) * 2
+    down = L.Sequential(L.Conv2d(1, 1, 3, stride=2, padding=1, rng=0), L.MaxPool2d(2))
+    assert down._rf_geometry() == ((5, 4, 1, 1),) * 2
+    # Residual: the union of the body's and the shortcut's fields.
+    assert L.Residual(two)._rf_geometry() == ((5, 1, 2, 1),) * 2
+    assert L.Residual(L.ReLU())._rf_geometry() is None

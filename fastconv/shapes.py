@@ -1,0 +1,834 @@
+"""The cs231n ConvNet notes' calculations: sizes, parameters, fields, memory.
+
+Plain functions on ints and shapes; none of them runs a kernel or allocates
+an array.  Each geometry argument is an int (one axis) or a pair ``(h, w)``;
+a function given only ints answers with an int, one given a pair anywhere
+answers per axis with pairs.
+
+Output size
+    :func:`conv_output_size`, :func:`pool_output_size` (torch's arithmetic,
+    ``strict=True`` for the notes' "must be an integer" rule) and
+    :func:`explain_output_size` (the arithmetic as text).
+Padding
+    :func:`same_padding`: TensorFlow's "same" padding at any stride.
+Parameters
+    :func:`conv_params`, :func:`linear_params`, :func:`count_params`.
+Receptive field
+    :func:`receptive_field`: size, jump and start of a stack of layers.
+Memory
+    :func:`tensor_bytes`, :func:`param_bytes`, :func:`activation_bytes`
+    and :func:`im2col_bytes` (the column matrix fastconv never builds).
+
+The output-size arithmetic is :mod:`fastconv._validation`'s, the code the
+kernels themselves use, so the calculators and the kernels cannot disagree.
+
+Examples
+--------
+>>> from fastconv import shapes
+>>> shapes.conv_output_size(227, 11, stride=4)       # AlexNet's CONV1
+55
+>>> print(shapes.explain_output_size(227, 11, stride=4))
+(227 - 11 + 2*0)/4 + 1 = 55
+>>> shapes.conv_output_size(10, 3, stride=2)          # torch floors 4.5
+4
+>>> shapes.receptive_field([(3, 1, 1, 1)] * 3).size   # three 3x3 convs
+7
+>>> shapes.same_padding(10, 3, stride=2)              # (before, after)
+(0, 1)
+"""
+
+import math
+import numbers
+from collections import namedtuple
+from fractions import Fraction
+
+import numpy as np
+
+from . import _validation as _v
+
+__all__ = [
+    "conv_output_size", "pool_output_size", "explain_output_size",
+    "same_padding", "conv_params", "linear_params", "count_params",
+    "receptive_field", "ReceptiveField", "tensor_bytes", "param_bytes",
+    "activation_bytes", "im2col_bytes",
+]
+
+ReceptiveField = namedtuple("ReceptiveField", "size jump start")
+ReceptiveField.__doc__ = """Receptive field of a stack's output, in input pixels.
+
+Attributes
+----------
+size : int or (int, int)
+    Extent of the input that one output value depends on (for dilated
+    layers the span from the first to the last tap: the effective field).
+jump : int or (int, int)
+    Distance in input pixels between neighbouring outputs (the product of
+    the strides).
+start : float or (float, float)
+    Centre of the first output's field, in input pixel coordinates (pixel
+    ``i`` has its centre at ``i``; negative values lie in the padding).
+"""
+
+
+# ---------------------------------------------------------------------------
+# argument handling
+# ---------------------------------------------------------------------------
+
+def _is_pair(value):
+    return isinstance(value, (tuple, list)) and len(value) == 2
+
+
+def _axes(value, name, op, n, minimum):
+    """``value`` (an int or a pair) as an n-tuple of ints >= minimum."""
+    if _v._is_int(value):
+        out = (int(value),) * n
+    elif n == 2 and _is_pair(value) and all(_v._is_int(v) for v in value):
+        out = (int(value[0]), int(value[1]))
+    else:
+        want = "an int" if n == 1 else "an int or a pair of ints (h, w)"
+        raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
+    if min(out) < minimum:
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+    return out
+
+
+def _n_axes(*values):
+    return 2 if any(_is_pair(v) for v in values) else 1
+
+
+def _result(values, n):
+    return values[0] if n == 1 else tuple(values)
+
+
+def _itemsize(dtype, op):
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:
+        raise TypeError(f"{op}: dtype must be a NumPy dtype, got {dtype!r}") from None
+
+
+def _padding_axes(padding, size, kernel, stride, dilation, op, n):
+    """Per-axis (before, after) padding for an int, a pair, 'same' or 'valid'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * n
+        if padding == "same":
+            return [_same_axis(*a) for a in zip(size, kernel, stride, dilation)]
+        raise ValueError(
+            f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
+            f"{padding!r}"
+        )
+    return [(p, p) for p in _axes(padding, "padding", op, n, 0)]
+
+
+def _same_axis(size, kernel, stride, dilation):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return (total // 2, total - total // 2)
+
+
+# ---------------------------------------------------------------------------
+# output size
+# ---------------------------------------------------------------------------
+
+_AXIS_NAMES = ("H", "W")
+
+
+def _fmt(value):
+    """A Fraction as '4.5' (exact) or '≈ 4.33333' (rounded)."""
+    text = f"{float(value):g}"
+    return ("= " if Fraction(text) == value else "≈ ") + text
+
+
+def _formula(size, keff, stride, pb, pa):
+    pad = f"2*{pb}" if pb == pa else f"{pb}+{pa}"
+    return f"({size} - {keff} + {pad})/{stride} + 1"
+
+
+def _suggest(size, kernel, stride, pad, dilation):
+    """Nearby paddings, strides and input sizes that fit exactly, as text."""
+    keff = dilation * (kernel - 1) + 1
+
+    def out(w, p, s):
+        n = w - keff + 2 * p
+        return n // s + 1 if n >= 0 and n % s == 0 else None
+
+    pads = [q for q in range(0, max(pad, keff) + stride + 1)
+            if q != pad and out(size, q, stride)]
+    pads = sorted(pads, key=lambda q: (abs(q - pad), q))[:2]
+    strides = [t for t in range(1, max(stride, keff) + 1)
+               if t != stride and out(size, pad, t)]
+    strides = sorted(strides, key=lambda t: (abs(t - stride), t))[:2]
+    sizes = [w for w in range(max(1, size - stride), size + stride + 1)
+             if w != size and out(w, pad, stride)]
+    sizes = sorted(sizes, key=lambda w: (abs(w - size), w))[:2]
+    parts = []
+    if pads:
+        parts.append(" or ".join(
+            f"padding={q} (output {out(size, q, stride)})" for q in pads))
+    if strides:
+        parts.append(" or ".join(
+            f"stride={t} (output {out(size, pad, t)})" for t in strides))
+    if sizes:
+        parts.append("or an input of size " + " or ".join(
+            f"{w} (output {out(w, pad, stride)})" for w in sizes))
+    text = "try " + "; ".join(parts)
+    if pads:
+        return "To fit, " + text
+    return (f"No symmetric padding fits stride {stride} (W - F = "
+            f"{size - keff} is odd and 2*P is even); to fit, {text}")
+
+
+def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
+               axis):
+    """Output length along one axis, or the ValueError explaining why not."""
+    keff = dilation * (kernel - 1) + 1
+    where = "" if axis is None else f"along {_AXIS_NAMES[axis]}: "
+    numerator = size - keff + pb + pa
+    if numerator < 0:
+        raise ValueError(
+            f"{op}: {where}kernel_size {kernel} (dilated extent {keff}) is "
+            f"larger than the padded input (size {size} + padding {pb + pa} = "
+            f"{size + pb + pa}): {_formula(size, keff, stride, pb, pa)} "
+            f"{_fmt(Fraction(numerator, stride) + 1)} < 1"
+        )
+    if strict and numerator % stride:
+        lost = numerator % stride
+        # Asymmetric padding only comes from 'same', which either fits
+        # (total > 0) or is zero, so pb == pa here.
+        fixes = _suggest(size, kernel, stride, pb, dilation)
+        raise ValueError(
+            f"{op}: {where}{_formula(size, keff, stride, pb, pa)} "
+            f"{_fmt(Fraction(numerator, stride) + 1)} is not an integer: "
+            f"the windows do not tile the padded input (torch floors it to "
+            f"{numerator // stride + 1} and never reads the last {lost} "
+            f"row(s)/column(s)). {fixes}"
+        )
+    if pb == pa:
+        return _v._pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)
+    return _v._out_size(size, pb + pa, kernel, stride, dilation)
+
+
+def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
+                     ceil_mode=False, strict=False):
+    """Output size of a convolution (or pooling) window sliding over ``size``.
+
+    ``(W - F_eff + 2*P) / S + 1`` with ``F_eff = d*(F - 1) + 1``, rounded down
+    as :func:`torch.nn.functional.conv2d` does (or up, with ``ceil_mode``, as
+    torch's pooling does).
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        Input length W (or ``(H, W)``).
+    kernel_size : int or (int, int)
+        F (``(kh, kw)``).
+    stride, dilation : int or (int, int)
+        S and d, positive.
+    padding : int, (int, int), "same" or "valid"
+        P on both sides of each axis; ``"same"`` is TensorFlow's padding
+        (:func:`same_padding`, any stride, the odd pixel after).
+    ceil_mode : bool, keyword-only
+        Round up instead of down, with torch's pooling rule that the last
+        window must start inside the input or the left padding.  Not with
+        string padding.
+    strict : bool, keyword-only
+        The notes' rule: raise unless ``(W - F_eff + 2P)`` is a multiple of
+        S, i.e. the windows tile the padded input exactly.
+
+    Returns
+    -------
+    int or (int, int)
+        A pair when any argument is a pair.
+
+    Raises
+    ------
+    ValueError
+        The window is larger than the padded input (output < 1); or, with
+        ``strict=True``, the size is not an integer: the message shows the
+        arithmetic and suggests paddings, strides or input sizes that fit.
+    TypeError
+        An argument is not an int or a pair of ints.
+
+    Examples
+    --------
+    >>> conv_output_size(227, 11, stride=4)
+    55
+    >>> conv_output_size((32, 32), 3, padding=1)
+    (32, 32)
+    >>> conv_output_size(10, 3, stride=2), conv_output_size(10, 3, 2, ceil_mode=True)
+    (4, 5)
+    >>> conv_output_size(10, 3, dilation=2)              # F_eff = 5
+    6
+    >>> conv_output_size(10, 3, stride=2, strict=True)
+    Traceback (most recent call last):
+        ...
+    ValueError: conv_output_size: (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer: ...
+    """
+    return _output_size("conv_output_size", size, kernel_size, stride,
+                        padding, dilation, ceil_mode, strict)
+
+
+def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, *,
+                     ceil_mode=False, strict=False):
+    """Output size of a pooling window; :func:`conv_output_size` with
+    ``stride=None`` meaning ``stride = kernel_size``, as torch's pooling.
+
+    Parameters
+    ----------
+    size, kernel_size, padding, dilation, ceil_mode, strict
+        As :func:`conv_output_size`.
+    stride : int, (int, int) or None
+
+    Returns
+    -------
+    int or (int, int)
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv_output_size`.
+
+    Examples
+    --------
+    >>> pool_output_size(224, 2)
+    112
+    >>> pool_output_size(55, 3, stride=2)               # AlexNet's POOL1
+    27
+    """
+    if stride is None:
+        stride = kernel_size
+    return _output_size("pool_output_size", size, kernel_size, stride,
+                        padding, dilation, ceil_mode, strict)
+
+
+def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
+                 strict):
+    n = _n_axes(size, kernel_size, stride, padding, dilation)
+    W = _axes(size, "size", op, n, 0)
+    K = _axes(kernel_size, "kernel_size", op, n, 1)
+    S = _axes(stride, "stride", op, n, 1)
+    D = _axes(dilation, "dilation", op, n, 1)
+    if ceil_mode and isinstance(padding, str):
+        raise ValueError(
+            f"{op}: ceil_mode=True needs numeric padding, got {padding!r}")
+    pads = _padding_axes(padding, W, K, S, D, op, n)
+    return _result([
+        _axis_size(W[a], K[a], S[a], *pads[a], D[a], bool(ceil_mode),
+                   bool(strict), op, None if n == 1 else a)
+        for a in range(n)], n)
+
+
+def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
+                        ceil_mode=False):
+    """The notes' output-size arithmetic for these numbers, as text.
+
+    Parameters
+    ----------
+    size, kernel_size, stride, padding, dilation, ceil_mode
+        As :func:`conv_output_size`.
+
+    Returns
+    -------
+    str
+        One line per axis (prefixed ``H:``/``W:`` for pairs): the formula
+        with the numbers filled in and its value; when it is not an
+        integer, how torch rounds it and what that drops.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv_output_size` (without ``strict``).
+
+    Examples
+    --------
+    >>> print(explain_output_size(227, 11, stride=4))
+    (227 - 11 + 2*0)/4 + 1 = 55
+    >>> print(explain_output_size(10, 3, stride=2))
+    (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer: torch floors it to 4 (the last 1 row(s)/column(s) of the padded input are never read)
+    >>> print(explain_output_size(10, 3, dilation=2, padding=2))
+    F_eff = d*(F - 1) + 1 = 2*(3 - 1) + 1 = 5; (10 - 5 + 2*2)/1 + 1 = 10
+    >>> print(explain_output_size((7, 8), 3, stride=2, padding="same"))
+    H: 'same' padding 1+1; (7 - 3 + 2*1)/2 + 1 = 4
+    W: 'same' padding 0+1; (8 - 3 + 0+1)/2 + 1 = 4
+    """
+    op = "explain_output_size"
+    out = _output_size(op, size, kernel_size, stride, padding, dilation,
+                       ceil_mode, False)
+    n = _n_axes(size, kernel_size, stride, padding, dilation)
+    W = _axes(size, "size", op, n, 0)
+    K = _axes(kernel_size, "kernel_size", op, n, 1)
+    S = _axes(stride, "stride", op, n, 1)
+    D = _axes(dilation, "dilation", op, n, 1)
+    pads = _padding_axes(padding, W, K, S, D, op, n)
+    outs = (out,) if n == 1 else out
+    lines = []
+    for a in range(n):
+        (pb, pa), k, d, s = pads[a], K[a], D[a], S[a]
+        keff = d * (k - 1) + 1
+        parts = []
+        if d != 1:
+            parts.append(f"F_eff = d*(F - 1) + 1 = {d}*({k} - 1) + 1 = {keff}")
+        if padding == "same":
+            parts.append(f"'same' padding {pb}+{pa}")
+        numerator = W[a] - keff + pb + pa
+        text = f"{_formula(W[a], keff, s, pb, pa)} "
+        value = Fraction(numerator, s) + 1
+        if numerator % s == 0:
+            text += f"= {int(value)}"
+        else:
+            text += f"{_fmt(value)} is not an integer: "
+            if ceil_mode:
+                text += f"ceil_mode rounds it up to {outs[a]}"
+            else:
+                text += (f"torch floors it to {outs[a]} (the last "
+                         f"{numerator % s} row(s)/column(s) of the padded "
+                         f"input are never read)")
+        parts.append(text)
+        prefix = "" if n == 1 else f"{_AXIS_NAMES[a]}: "
+        lines.append(prefix + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def same_padding(size, kernel_size, stride=1, dilation=1):
+    """TensorFlow's "same" padding: ``ceil(size / stride)`` outputs, any stride.
+
+    ``out = ceil(W / S)``, ``total = max((out - 1)*S + d*(F - 1) + 1 - W, 0)``,
+    ``before = total // 2``, ``after = total - before`` (the odd pixel goes
+    after, at the bottom/right, as in TensorFlow and PyTorch).
+
+    Parameters
+    ----------
+    size : int or (int, int)
+        W (or ``(H, W)``), non-negative.
+    kernel_size, stride, dilation : int or (int, int)
+        Positive.
+
+    Returns
+    -------
+    (before, after) or ((top, bottom), (left, right))
+        Ints; pairs of pairs when any argument is a pair.  Pad with
+        ``np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))`` and
+        convolve with padding 0 to get ``ceil(H/S) x ceil(W/S)`` outputs.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument is not an int or pair, or not positive.
+
+    Examples
+    --------
+    >>> same_padding(224, 3)
+    (1, 1)
+    >>> same_padding(10, 3, stride=2)            # out 5: total 1, after
+    (0, 1)
+    >>> same_padding((7, 8), (3, 4), stride=2)
+    ((1, 1), (1, 1))
+    """
+    op = "same_padding"
+    n = _n_axes(size, kernel_size, stride, dilation)
+    W = _axes(size, "size", op, n, 0)
+    K = _axes(kernel_size, "kernel_size", op, n, 1)
+    S = _axes(stride, "stride", op, n, 1)
+    D = _axes(dilation, "dilation", op, n, 1)
+    return _result([_same_axis(*a) for a in zip(W, K, S, D)], n)
+
+
+# ---------------------------------------------------------------------------
+# parameters
+# ---------------------------------------------------------------------------
+
+def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
+    """Parameters of a convolution: ``F * C/groups * kh * kw (+ F)``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F; groups must divide both.
+    kernel_size : int or (int, int)
+    groups : int
+    bias : bool
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError, TypeError
+        Non-positive sizes, or groups not dividing C and F.
+
+    Examples
+    --------
+    >>> conv_params(3, 64, 3)                 # VGG-16's first layer
+    1792
+    >>> conv_params(3, 96, 11)                # AlexNet's CONV1
+    34944
+    """
+    op = "conv_params"
+    C = _axes(in_channels, "in_channels", op, 1, 1)[0]
+    F = _axes(out_channels, "out_channels", op, 1, 1)[0]
+    g = _axes(groups, "groups", op, 1, 1)[0]
+    kh, kw = _axes(kernel_size, "kernel_size", op, 2, 1)
+    if C % g or F % g:
+        raise ValueError(
+            f"{op}: groups={g} must divide in_channels={C} and "
+            f"out_channels={F}")
+    return F * (C // g) * kh * kw + (F if bias else 0)
+
+
+def linear_params(in_features, out_features, bias=True):
+    """Parameters of a fully connected layer: ``out * in (+ out)``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError, TypeError
+        Non-positive sizes.
+
+    Examples
+    --------
+    >>> linear_params(7 * 7 * 512, 4096)      # VGG-16's FC6
+    102764544
+    """
+    op = "linear_params"
+    i = _axes(in_features, "in_features", op, 1, 1)[0]
+    o = _axes(out_features, "out_features", op, 1, 1)[0]
+    return o * i + (o if bias else 0)
+
+
+def count_params(model):
+    """Number of parameter values of a fastconv layer or model.
+
+    Parameters
+    ----------
+    model : fastconv.layers.Layer
+        Anything with a ``params`` dict of arrays.
+
+    Returns
+    -------
+    int
+        The sum of the sizes of ``model.params`` (buffers such as
+        BatchNorm's running statistics are not parameters).
+
+    Raises
+    ------
+    TypeError
+        model has no ``params``.
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> count_params(L.Conv2d(3, 64, 3, rng=0))
+    1792
+    """
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict):
+        raise TypeError(
+            f"count_params: model must be a fastconv.layers.Layer (with a "
+            f"params dict), got {type(model).__name__}")
+    return int(sum(p.size for p in params.values()))
+
+
+# ---------------------------------------------------------------------------
+# receptive field
+# ---------------------------------------------------------------------------
+# A field state per spatial axis is (size, jump, left): the field of output 0
+# spans input pixels left .. left + size - 1 and output i's starts jump*i
+# further.  A layer (kernel, stride, pad_before, dilation) maps it to
+# (size + (d*(k-1))*jump, jump*stride, left - pad_before*jump).
+
+def _geom_state(geometry):
+    """A per-axis geometry tuple -> field states relative to its own input."""
+    return tuple((d * (k - 1) + 1, s, -p) for k, s, p, d in geometry)
+
+
+def _compose(state, geometry):
+    """Field state after a layer; state None = no layer yet (identity)."""
+    if state == "global" or geometry == "global":
+        return "global"
+    if geometry is None:
+        return state
+    if state is None:
+        return _geom_state(geometry)
+    if len(state) != len(geometry):
+        raise ValueError(
+            f"receptive_field: a layer with {len(geometry)} spatial axes "
+            f"follows one with {len(state)}")
+    return tuple(
+        (size + d * (k - 1) * jump, jump * s, left - p * jump)
+        for (size, jump, left), (k, s, p, d) in zip(state, geometry))
+
+
+def _union(a, b):
+    """Field of a sum of two branches with fields a and b (same input)."""
+    if a == "global" or b == "global":
+        return "global"
+    if a is None and b is None:
+        return None
+    n = len(a if a is not None else b)
+    a = a if a is not None else ((1, 1, 0),) * n
+    b = b if b is not None else ((1, 1, 0),) * n
+    out = []
+    for (sa, ja, la), (sb, _jb, lb) in zip(a, b):
+        left = min(la, lb)
+        right = max(la + sa, lb + sb)
+        out.append((right - left, ja, left))      # the first branch's jump
+    return tuple(out)
+
+
+def _state_geometry(state):
+    """A field state as the equivalent dense geometry (k, s, pad, 1)."""
+    if state is None or state == "global":
+        return state
+    return tuple((size, jump, -left, 1) for size, jump, left in state)
+
+
+def _layer_geometry(layer, op):
+    try:
+        return layer._rf_geometry()
+    except NotImplementedError as exc:
+        raise ValueError(f"{op}: {exc}") from None
+
+
+def _spec_geometry(spec, op, n):
+    if not isinstance(spec, (tuple, list)) or not 1 <= len(spec) <= 4:
+        raise TypeError(
+            f"{op}: each layer must be a fastconv Layer or a tuple (kernel, "
+            f"stride, padding, dilation) (trailing entries optional), got "
+            f"{spec!r}")
+    k, s, p, d = tuple(spec) + (1, 0, 1)[len(spec) - 1:]
+    K = _axes(k, "kernel", op, n, 1)
+    S = _axes(s, "stride", op, n, 1)
+    P = _axes(p, "padding", op, n, 0)
+    D = _axes(d, "dilation", op, n, 1)
+    return tuple(zip(K, S, P, D))
+
+
+def receptive_field(layers):
+    """Receptive field of the output of a stack of conv/pool layers.
+
+    Parameters
+    ----------
+    layers : fastconv.layers.Layer or sequence of Layer / tuple
+        A model (a :class:`~fastconv.layers.Sequential` of convolutions,
+        pooling and element-wise layers), or a sequence whose items are
+        layers or tuples ``(kernel, stride, padding, dilation)`` of ints or
+        pairs; trailing entries may be left out (stride 1, padding 0,
+        dilation 1).  ``padding`` is the padding before (top/left).
+
+    Returns
+    -------
+    ReceptiveField
+        ``(size, jump, start)``: ints (start a float) when every spec is
+        1-D ints; pairs ``(h, w)`` for layers or any pair.  ``size`` grows
+        by ``d*(k - 1) * jump`` per layer, ``jump`` is the product of the
+        strides, ``start`` the centre of the first output's field.
+
+    Raises
+    ------
+    ValueError
+        The stack holds a layer whose every output sees the whole input
+        (``Linear``: "global"), or one without a declared geometry.
+    TypeError
+        A spec is not a tuple of ints/pairs.
+
+    Examples
+    --------
+    >>> receptive_field([(3, 1, 1)] * 3)               # the notes: 7x7
+    ReceptiveField(size=7, jump=1, start=0.0)
+    >>> receptive_field([(3, 1, 0, 2), (3, 1, 0, 4)])  # dilated: 5 + 8
+    ReceptiveField(size=13, jump=1, start=6.0)
+    >>> receptive_field([(11, 4), (3, 2)])             # AlexNet CONV1, POOL1
+    ReceptiveField(size=19, jump=8, start=9.0)
+    >>> from fastconv import layers as L
+    >>> receptive_field(L.Sequential(L.Conv2d(1, 1, 3, rng=0), L.MaxPool2d(2)))
+    ReceptiveField(size=(4, 4), jump=(2, 2), start=(1.5, 1.5))
+    """
+    op = "receptive_field"
+    if hasattr(layers, "_rf_geometry"):
+        items, n = [layers], 2
+    elif isinstance(layers, (tuple, list)):
+        items = list(layers)
+        n = 2 if any(hasattr(it, "_rf_geometry") or (
+            isinstance(it, (tuple, list)) and any(_is_pair(v) for v in it))
+            for it in items) else 1
+    else:
+        raise TypeError(
+            f"{op}: layers must be a fastconv Layer or a list of layers and "
+            f"(kernel, stride, padding, dilation) tuples, got "
+            f"{type(layers).__name__}")
+    state = None
+    for i, item in enumerate(items):
+        if hasattr(item, "_rf_geometry"):
+            geometry = _layer_geometry(item, op)
+            name = type(item).__name__
+        else:
+            geometry = _spec_geometry(item, op, n)
+            name = f"spec {item!r}"
+        if geometry == "global":
+            raise ValueError(
+                f"{op}: item {i} ({name}) connects every output to the whole "
+                f"input, so the field is the whole input; pass only the "
+                f"convolutional part (for vgg16(): model[0])")
+        state = _compose(state, geometry)
+    if state is None:
+        state = ((1, 1, 0),) * n
+    sizes = [s for s, _, _ in state]
+    jumps = [j for _, j, _ in state]
+    starts = [left + (s - 1) / 2 for s, _, left in state]
+    return ReceptiveField(_result(sizes, n), _result(jumps, n),
+                          _result(starts, n))
+
+
+# ---------------------------------------------------------------------------
+# memory
+# ---------------------------------------------------------------------------
+
+def tensor_bytes(shape, dtype=np.float32):
+    """Bytes of one array of ``shape`` and ``dtype`` (e.g. an activation).
+
+    Parameters
+    ----------
+    shape : tuple of int
+    dtype : NumPy dtype
+        Any: float16 or int8 are fine for estimates.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        shape is not a tuple of non-negative ints, or dtype is not a dtype.
+
+    Examples
+    --------
+    >>> tensor_bytes((64, 224, 224))          # VGG-16's CONV3-64 output
+    12845056
+    """
+    shape = _v.check_shape(shape, "shape", "tensor_bytes")
+    return math.prod(shape) * _itemsize(dtype, "tensor_bytes")
+
+
+def param_bytes(model, dtype=None):
+    """Bytes of a model's parameters (or of a parameter count).
+
+    Parameters
+    ----------
+    model : fastconv.layers.Layer or int
+        A model, or a number of parameters.
+    dtype : NumPy dtype or None
+        None: the arrays' own dtypes (float32 for a count).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        model is neither a layer nor an int.
+
+    Examples
+    --------
+    >>> param_bytes(138_357_544)              # VGG-16 in float32, ~553 MB
+    553430176
+    """
+    if isinstance(model, numbers.Integral) and not isinstance(model, bool):
+        return int(model) * _itemsize(np.float32 if dtype is None else dtype,
+                                      "param_bytes")
+    count = count_params(model)
+    if dtype is None:
+        return int(sum(p.nbytes for p in model.params.values()))
+    return count * _itemsize(dtype, "param_bytes")
+
+
+def activation_bytes(model, input_shape, dtype=None):
+    """Bytes of the activations a forward pass keeps, the notes' way.
+
+    The ``activation_bytes`` total of :func:`fastconv.summary.summary`
+    (input plus every layer's output except in-place ones), computed from
+    shapes alone.
+
+    Parameters
+    ----------
+    model : fastconv.layers.Layer
+    input_shape : tuple of int
+        ``(C, H, W)`` for one image, or the full ``(N, C, H, W)``.
+    dtype : NumPy dtype or None
+        None: the model's parameter dtype.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        The shapes do not fit the model (as its forward would raise).
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> activation_bytes(L.Conv2d(3, 8, 3, padding=1, rng=0), (3, 4, 4))
+    704
+    """
+    from .summary import summary
+
+    return summary(model, input_shape, dtype=dtype).activation_bytes
+
+
+def im2col_bytes(input_shape, kernel_size, stride=1, padding=0, dilation=1,
+                 dtype=np.float32):
+    """Bytes of the full im2col column matrix of a convolution.
+
+    ``N * C*kh*kw * Ho*Wo * itemsize``: what a naive im2col + GEMM
+    convolution allocates (``F.unfold``'s output; cs231n's
+    ``[363 x 3025]`` for AlexNet's CONV1).  fastconv's GEMM path never forms
+    it: it packs blocks of it into a small per-thread workspace.
+
+    Parameters
+    ----------
+    input_shape : (N, C, H, W) or (C, H, W)
+        (C, H, W) means N = 1.
+    kernel_size, stride, padding, dilation
+        As :func:`conv_output_size` (padding may be "same"/"valid").
+    dtype : NumPy dtype
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`conv_output_size`, or input_shape not 3 or 4 ints.
+
+    Examples
+    --------
+    >>> im2col_bytes((3, 227, 227), 11, stride=4)      # 363 x 3025 floats
+    4392300
+    >>> im2col_bytes((1, 64, 224, 224), 3, padding=1)  # VGG-16 conv1_2
+    115605504
+    """
+    op = "im2col_bytes"
+    shape = _v.check_shape(input_shape, "input_shape", op)
+    if len(shape) == 3:
+        shape = (1,) + shape
+    _v.check_ndim(shape, "input_shape", op)
+    N, C, H, W = shape
+    kh, kw = _axes(kernel_size, "kernel_size", op, 2, 1)
+    Ho, Wo = _output_size(op, (H, W), kernel_size, stride, padding, dilation,
+                          False, False)
+    return N * C * kh * kw * Ho * Wo * _itemsize(dtype, op)
