@@ -49,6 +49,8 @@ from .functional import (
     max_pool2d_backward,
     select_algorithm,
 )
+# ---- locally connected layer ----
+from .functional import locally_connected2d, locally_connected2d_backward
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
@@ -56,3 +58,5 @@ __all__ = [
     "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
     "reference", "layers", "losses", "optim", "gradcheck", "__version__",
 ]
+# ---- locally connected layer ----
+__all__ += ["locally_connected2d", "locally_connected2d_backward"]

@@ -584,3 +584,169 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
     return out
+
+
+# ==========================================================================
+# locally connected layer (src_c/local.c): unshared weights, one filter bank
+# per output position.  Work items are output rows forward; backward, bands
+# of output rows whose input windows overlap only their neighbours', run in
+# two phases (even bands, then odd), so grad_x accumulates in a fixed order
+# and grad_weight/grad_bias are per position: bitwise the same for any
+# thread count.
+# --------------------------------------------------------------------------
+
+cdef inline int _lc_pad(const floating *x, const fc_geom *g,
+                        floating *xp) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_pad_float(x, g, xp)
+    else:
+        return c.fc_lc_pad_double(x, g, xp)
+
+
+cdef inline int _lc_unpad(const floating *xp, const fc_geom *g,
+                          floating *x) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_unpad_float(xp, g, x)
+    else:
+        return c.fc_lc_unpad_double(xp, g, x)
+
+
+cdef inline int _lc_forward(const floating *xp, const fc_geom *gp,
+                            const Py_ssize_t *off, Py_ssize_t N,
+                            const floating *w, const floating *b, Py_ssize_t F,
+                            Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                            floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_forward_float(xp, gp, off, N, w, b, F, l0, l1, work, y)
+    else:
+        return c.fc_lc_forward_double(xp, gp, off, N, w, b, F, l0, l1, work, y)
+
+
+cdef inline int _lc_backward(const floating *gy, const floating *xp,
+                             const fc_geom *gp, const Py_ssize_t *off,
+                             Py_ssize_t N, const floating *w, Py_ssize_t F,
+                             Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                             floating *gxp, floating *gw,
+                             floating *gb) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_backward_float(gy, xp, gp, off, N, w, F, l0, l1, work,
+                                      gxp, gw, gb)
+    else:
+        return c.fc_lc_backward_double(gy, xp, gp, off, N, w, F, l0, l1, work,
+                                       gxp, gw, gb)
+
+
+cdef _lc_padded_input(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp,
+                      int nt):
+    """x itself, or its zero-padded copy (N, C, gp.H, gp.W)."""
+    cdef Py_ssize_t N = x.shape[0], n
+    cdef Py_ssize_t CHW = g.C * g.H * g.W, CHWp = g.C * gp.H * gp.W
+    if not c.fc_lc_needs_padding(g):
+        return np.asarray(x)
+    xpad = np.empty((N, g.C, gp.H, gp.W), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] xp = xpad
+    with nogil:
+        for n in prange(N, schedule='static', num_threads=nt):
+            _lc_pad(&x[0, 0, 0, 0] + n * CHW, g, &xp[0, 0, 0, 0] + n * CHWp)
+    return xpad
+
+
+def locally_connected2d(const floating[:, :, :, ::1] x,
+                        const floating[:, :, :, :, :, ::1] w,
+                        const floating[:, :, ::1] b, g):
+    """Forward pass; b may be None.  # IN x, w, b  # OUT new array"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo
+    cdef Py_ssize_t K = C * g.kh * g.kw, Ho = g.Ho, Wo = g.Wo, r
+    cdef fc_geom gc = _geom(g, C)
+    cdef fc_geom gp
+    c.fc_lc_padded_geom(&gc, &gp)
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef const floating *bp = NULL
+    if b is not None:
+        bp = &b[0, 0, 0]
+    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    cdef const floating[:, :, :, ::1] xp = _lc_padded_input(x, &gc, &gp, nt)
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
+    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef floating *ws = NULL
+    if off == NULL or buf == NULL:
+        free(off)
+        free(buf)
+        raise MemoryError("locally_connected2d: could not allocate the workspace")
+    with nogil:
+        c.fc_lc_offsets(&gp, off)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for r in prange(Ho, schedule='dynamic'):
+                _lc_forward(&xp[0, 0, 0, 0], &gp, off, N, &w[0, 0, 0, 0, 0, 0],
+                            bp, F, r * Wo, (r + 1) * Wo, ws, &y[0, 0, 0, 0])
+    free(off)
+    free(buf)
+    return out
+
+
+def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
+                                 const floating[:, :, :, ::1] x,
+                                 const floating[:, :, :, :, :, ::1] w, g):
+    """(grad_x, grad_weight, grad_bias).  # IN all  # OUT new arrays"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo, Ho = g.Ho
+    cdef Py_ssize_t K = C * g.kh * g.kw, Wo = g.Wo, it, b0, b1, n
+    cdef fc_geom gc = _geom(g, C)
+    cdef fc_geom gp
+    c.fc_lc_padded_geom(&gc, &gp)
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
+    cdef Py_ssize_t nbands = (Ho + band - 1) // band
+    cdef Py_ssize_t CHW = C * g.H * g.W, CHWp = C * gp.H * gp.W
+    cdef bint pad = c.fc_lc_needs_padding(&gc)
+    dtype = np.asarray(x).dtype
+    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
+    grad_w = np.zeros(np.asarray(w).shape, dtype=dtype)
+    grad_b = np.zeros((F, g.Ho, g.Wo), dtype=dtype)
+    if N == 0:
+        return grad_x, grad_w, grad_b
+    cdef floating[:, :, :, ::1] gx = grad_x
+    cdef floating[:, :, :, :, :, ::1] gw = grad_w
+    cdef floating[:, :, ::1] gb = grad_b
+    cdef const floating[:, :, :, ::1] xp = _lc_padded_input(x, &gc, &gp, nt)
+    gxpad = np.zeros((N, C, gp.H, gp.W), dtype=dtype) if pad else grad_x
+    cdef floating[:, :, :, ::1] gxp = gxpad
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
+    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef floating *ws = NULL
+    if off == NULL or buf == NULL:
+        free(off)
+        free(buf)
+        raise MemoryError(
+            "locally_connected2d_backward: could not allocate the workspace")
+    with nogil:
+        c.fc_lc_offsets(&gp, off)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            # phase 0: even bands (disjoint input rows), then phase 1: odd
+            for it in prange((nbands + 1) // 2, schedule='dynamic'):
+                b0 = 2 * it * band
+                b1 = min(b0 + band, Ho)
+                _lc_backward(&gy[0, 0, 0, 0], &xp[0, 0, 0, 0], &gp, off, N,
+                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
+                             &gxp[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gb[0, 0, 0])
+            for it in prange(nbands // 2, schedule='dynamic'):
+                b0 = (2 * it + 1) * band
+                b1 = min(b0 + band, Ho)
+                _lc_backward(&gy[0, 0, 0, 0], &xp[0, 0, 0, 0], &gp, off, N,
+                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
+                             &gxp[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gb[0, 0, 0])
+        if pad:
+            for n in prange(N, schedule='static', num_threads=nt):
+                _lc_unpad(&gxp[0, 0, 0, 0] + n * CHWp, &gc,
+                          &gx[0, 0, 0, 0] + n * CHW)
+    free(off)
+    free(buf)
+    return grad_x, grad_w, grad_b
