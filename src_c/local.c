@@ -47,7 +47,7 @@ void fc_lc_offsets(const fc_geom *gp, ptrdiff_t *off)
 ptrdiff_t fc_lc_work_size(const fc_geom *g, ptrdiff_t N, ptrdiff_t F)
 {
     const ptrdiff_t K = g->C * g->kh * g->kw, nb = fc_min(N, LC_NB);
-    const ptrdiff_t fwd = K * F + nb * F, bwd = 2 * nb * K + 2 * nb * F;
+    const ptrdiff_t fwd = K * F + nb * K + nb * F, bwd = 2 * nb * K + 2 * nb * F;
     return fc_max(1, fc_max(fwd, bwd));
 }
 

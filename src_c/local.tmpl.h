@@ -14,11 +14,10 @@
  * element of C summed over r in order: the result depends on nothing but the
  * operands. */
 
-/* C[i, q] += sum_{r < R} a_i[off(r)] * b[r*ldb + q]    i < m <= LC_MR,
- * q < LC_QB, with off(r) = aoff ? aoff[r] : r and a_i = rows[i] (rows past m
- * repeat a valid row; their sums are dropped). */
+/* C[i, q] += sum_{r < R} a_i[r] * b[r*ldb + q]    i < m <= LC_MR, q < LC_QB,
+ * a_i = rows[i] (rows past m repeat a valid row; their sums are dropped). */
 FC_ALWAYS_INLINE void CAT(lc_tile_, TYPE)(const TYPE *const *rows,
-                                         const ptrdiff_t *aoff, ptrdiff_t R,
+                                         ptrdiff_t R,
                                          const TYPE *restrict b, ptrdiff_t ldb,
                                          TYPE *restrict c, ptrdiff_t ldc,
                                          ptrdiff_t m)
@@ -32,8 +31,7 @@ FC_ALWAYS_INLINE void CAT(lc_tile_, TYPE)(const TYPE *const *rows,
         acc3[q] = 0;
     }
     for (ptrdiff_t r = 0; r < R; ++r) {
-        const ptrdiff_t o = aoff ? aoff[r] : r;
-        const TYPE a0 = r0[o], a1 = r1[o], a2 = r2[o], a3 = r3[o];
+        const TYPE a0 = r0[r], a1 = r1[r], a2 = r2[r], a3 = r3[r];
         const TYPE *restrict br = b + r * ldb;
         for (ptrdiff_t q = 0; q < LC_QB; ++q) {
             const TYPE bq = br[q];
@@ -50,7 +48,6 @@ FC_ALWAYS_INLINE void CAT(lc_tile_, TYPE)(const TYPE *const *rows,
 
 /* As lc_tile for the last qn < LC_QB columns. */
 FC_ALWAYS_INLINE void CAT(lc_tile_tail_, TYPE)(const TYPE *const *rows,
-                                              const ptrdiff_t *aoff,
                                               ptrdiff_t R,
                                               const TYPE *restrict b,
                                               ptrdiff_t ldb, TYPE *restrict c,
@@ -66,8 +63,7 @@ FC_ALWAYS_INLINE void CAT(lc_tile_tail_, TYPE)(const TYPE *const *rows,
         acc3[q] = 0;
     }
     for (ptrdiff_t r = 0; r < R; ++r) {
-        const ptrdiff_t o = aoff ? aoff[r] : r;
-        const TYPE a0 = r0[o], a1 = r1[o], a2 = r2[o], a3 = r3[o];
+        const TYPE a0 = r0[r], a1 = r1[r], a2 = r2[r], a3 = r3[r];
         const TYPE *restrict br = b + r * ldb;
         for (ptrdiff_t q = 0; q < qn; ++q) {
             const TYPE bq = br[q];
@@ -82,11 +78,11 @@ FC_ALWAYS_INLINE void CAT(lc_tile_tail_, TYPE)(const TYPE *const *rows,
         for (ptrdiff_t q = 0; q < qn; ++q) c[i * ldc + q] += acc[i][q];
 }
 
-/* C (M x Q, row stride ldc) += A @ B, A[i, r] = a[i*lda + off(r)] (off as
- * lc_tile), B (R x Q, row stride ldb). */
+/* C (M x Q, row stride ldc) += A (M x R, row stride lda) @ B (R x Q, row
+ * stride ldb). */
 FC_ALWAYS_INLINE void CAT(lc_gemm_, TYPE)(ptrdiff_t M, ptrdiff_t Q,
                                          ptrdiff_t R, const TYPE *a,
-                                         ptrdiff_t lda, const ptrdiff_t *aoff,
+                                         ptrdiff_t lda,
                                          const TYPE *b, ptrdiff_t ldb,
                                          TYPE *c, ptrdiff_t ldc)
 {
@@ -97,11 +93,25 @@ FC_ALWAYS_INLINE void CAT(lc_gemm_, TYPE)(ptrdiff_t M, ptrdiff_t Q,
             rows[i] = a + (i0 + (i < m ? i : 0)) * lda;
         ptrdiff_t q0 = 0;
         for (; q0 + LC_QB <= Q; q0 += LC_QB)
-            CAT(lc_tile_, TYPE)(rows, aoff, R, b + q0, ldb,
+            CAT(lc_tile_, TYPE)(rows, R, b + q0, ldb,
                                 c + i0 * ldc + q0, ldc, m);
         if (q0 < Q)
-            CAT(lc_tile_tail_, TYPE)(rows, aoff, R, b + q0, ldb,
+            CAT(lc_tile_tail_, TYPE)(rows, R, b + q0, ldb,
                                      c + i0 * ldc + q0, ldc, m, Q - q0);
+    }
+}
+
+/* The patches of position base (offset of its window's top-left cell) in
+ * images 0..nb-1 of xp: p (nb x K). */
+FC_ALWAYS_INLINE void CAT(lc_gather_, TYPE)(const TYPE *restrict xp,
+                                           ptrdiff_t CHW, ptrdiff_t base,
+                                           const ptrdiff_t *restrict xoff,
+                                           ptrdiff_t nb, ptrdiff_t K,
+                                           TYPE *restrict p)
+{
+    for (ptrdiff_t i = 0; i < nb; ++i) {
+        const TYPE *restrict src = xp + i * CHW + base;
+        for (ptrdiff_t k = 0; k < K; ++k) p[i * K + k] = src[xoff[k]];
     }
 }
 
@@ -147,8 +157,10 @@ FC_CLONES int CAT(fc_lc_forward_, TYPE)(const TYPE *restrict xp,
 {
     const ptrdiff_t K = gp->C * gp->kh * gp->kw, L = gp->Ho * gp->Wo;
     const ptrdiff_t CHW = gp->C * gp->H * gp->W;
+    const ptrdiff_t NB = fc_min(N, LC_NB);
     TYPE *restrict wt = work;                 /* W[l]^T, K x F */
-    TYPE *restrict yb = work + K * F;         /* one image block, nb x F */
+    TYPE *restrict p = wt + K * F;            /* patches, nb x K */
+    TYPE *restrict yb = p + NB * K;           /* outputs, nb x F */
     for (ptrdiff_t l = l0; l < l1; ++l) {
         const ptrdiff_t oh = l / gp->Wo, ow = l - oh * gp->Wo;
         const ptrdiff_t base = oh * gp->sh * gp->W + ow * gp->sw;
@@ -160,8 +172,8 @@ FC_CLONES int CAT(fc_lc_forward_, TYPE)(const TYPE *restrict xp,
             for (ptrdiff_t i = 0; i < nb; ++i)
                 for (ptrdiff_t f = 0; f < F; ++f)
                     yb[i * F + f] = bias ? bias[f * L + l] : 0;
-            CAT(lc_gemm_, TYPE)(nb, F, K, xp + n0 * CHW + base, CHW, xoff,
-                                wt, F, yb, F);
+            CAT(lc_gather_, TYPE)(xp + n0 * CHW, CHW, base, xoff, nb, K, p);
+            CAT(lc_gemm_, TYPE)(nb, F, K, p, K, wt, F, yb, F);
             for (ptrdiff_t i = 0; i < nb; ++i)
                 for (ptrdiff_t f = 0; f < F; ++f)
                     y[((n0 + i) * F + f) * L + l] = yb[i * F + f];
@@ -211,13 +223,10 @@ FC_CLONES int CAT(fc_lc_backward_, TYPE)(const TYPE *restrict gy,
                     gb[f * L + l] = s;
                 }
             }
-            for (ptrdiff_t i = 0; i < nb; ++i) {
-                const TYPE *restrict src = xp + (n0 + i) * CHW + base;
-                for (ptrdiff_t k = 0; k < K; ++k) p[i * K + k] = src[xoff[k]];
-            }
-            CAT(lc_gemm_, TYPE)(F, K, nb, gt, nb, NULL, p, K, gwl, K);
+            CAT(lc_gather_, TYPE)(xp + n0 * CHW, CHW, base, xoff, nb, K, p);
+            CAT(lc_gemm_, TYPE)(F, K, nb, gt, nb, p, K, gwl, K);
             for (ptrdiff_t e = 0; e < nb * K; ++e) dp[e] = 0;
-            CAT(lc_gemm_, TYPE)(nb, K, F, g, F, NULL, wl, K, dp, K);
+            CAT(lc_gemm_, TYPE)(nb, K, F, g, F, wl, K, dp, K);
             for (ptrdiff_t i = 0; i < nb; ++i) {
                 TYPE *restrict dst = gxp + (n0 + i) * CHW + base;
                 for (ptrdiff_t k = 0; k < K; ++k) dst[xoff[k]] += dp[i * K + k];
