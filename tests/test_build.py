@@ -22,6 +22,8 @@ API = [
     "avg_pool2d",
     "avg_pool2d_backward",
 ]
+# ---- locally connected layer ----
+API += ["locally_connected2d", "locally_connected2d_backward"]
 SETTINGS = ["set_num_threads", "get_num_threads", "show_config"]
 
 

@@ -293,6 +293,23 @@ def test_inputs_not_modified_and_noncontiguous_accepted(impl, dtype, rng, tol):
     np.testing.assert_allclose(y, hand_forward(x, w, b, **geo), **tol(dtype, 27))
 
 
+def test_read_only_and_fortran_inputs(impl, dtype, rng):
+    x, w, b, geo = make((2, 3, 7, 6, 4, 3, 1, 1, 1), dtype, rng)
+    g = rng.standard_normal((2, 4) + w.shape[:2]).astype(dtype)
+    want = [impl.locally_connected2d(x, w, b, **geo),
+            *impl.locally_connected2d_backward(g, x, w, **geo)]
+    for convert in (np.asfortranarray, lambda a: a.copy()):
+        args = [convert(a) for a in (x, w, b, g)]
+        for a in args:
+            a.setflags(write=False)
+        xr, wr, br, gr = args
+        got = [impl.locally_connected2d(xr, wr, br, **geo),
+               *impl.locally_connected2d_backward(gr, xr, wr, **geo)]
+        for a, e in zip(got, want):
+            assert a.flags.writeable and a.flags.c_contiguous
+            np.testing.assert_array_equal(a, e)
+
+
 def test_empty_batch(impl):
     x = np.zeros((0, 2, 5, 5), np.float32)
     w = np.zeros((3, 3, 4, 2, 3, 3), np.float32)
