@@ -43,7 +43,7 @@ def main():
     for label, N, C, H, W, k, F in SHAPES:
         Ho, Wo = H - k + 1, W - k + 1
         x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-        w = (rng.standard_normal((Ho, Wo, F, C, k, k)) * 0.1).astype(np.float32)
+        w = (rng.standard_normal((Ho, Wo, C, k, k, F)) * 0.1).astype(np.float32)
         b = rng.standard_normal((F, Ho, Wo)).astype(np.float32)
         gy = rng.standard_normal((N, F, Ho, Wo)).astype(np.float32)
         for threads in (int(t) for t in args.threads.split(",")):

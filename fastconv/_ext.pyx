@@ -588,67 +588,66 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
 
 # ==========================================================================
 # locally connected layer (src_c/local.c): unshared weights, one filter bank
-# per output position.  Work items are output rows forward; backward, bands
-# of output rows whose input windows overlap only their neighbours', run in
-# two phases (even bands, then odd), so grad_x accumulates in a fixed order
-# and grad_weight/grad_bias are per position: bitwise the same for any
-# thread count.
+# per output position.  The input is first copied, zero padded, to an
+# image-innermost layout xt (C, Hp, Wp, N), in parallel over its rows.  Work
+# items are then output rows forward; backward, bands of output rows whose
+# input windows overlap only their neighbours', in two phases (even bands,
+# then odd), so the input gradient accumulates in a fixed order and
+# grad_weight / grad_bias are per position: bitwise the same for any thread
+# count.
 # --------------------------------------------------------------------------
 
-cdef inline int _lc_pad(const floating *x, const fc_geom *g,
-                        floating *xp) noexcept nogil:
+cdef inline int _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
+                             Py_ssize_t row, floating *xt) noexcept nogil:
     if floating is float:
-        return c.fc_lc_pad_float(x, g, xp)
+        return c.fc_lc_pack_row_float(x, g, N, row, xt)
     else:
-        return c.fc_lc_pad_double(x, g, xp)
+        return c.fc_lc_pack_row_double(x, g, N, row, xt)
 
 
-cdef inline int _lc_unpad(const floating *xp, const fc_geom *g,
-                          floating *x) noexcept nogil:
+cdef inline int _lc_unpack_row(const floating *xt, const fc_geom *g,
+                               Py_ssize_t N, Py_ssize_t row,
+                               floating *x) noexcept nogil:
     if floating is float:
-        return c.fc_lc_unpad_float(xp, g, x)
+        return c.fc_lc_unpack_row_float(xt, g, N, row, x)
     else:
-        return c.fc_lc_unpad_double(xp, g, x)
+        return c.fc_lc_unpack_row_double(xt, g, N, row, x)
 
 
-cdef inline int _lc_forward(const floating *xp, const fc_geom *gp,
+cdef inline int _lc_forward(const floating *xt, const fc_geom *gp,
                             const Py_ssize_t *off, Py_ssize_t N,
                             const floating *w, const floating *b, Py_ssize_t F,
                             Py_ssize_t l0, Py_ssize_t l1, floating *work,
                             floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_lc_forward_float(xp, gp, off, N, w, b, F, l0, l1, work, y)
+        return c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
     else:
-        return c.fc_lc_forward_double(xp, gp, off, N, w, b, F, l0, l1, work, y)
+        return c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
 
 
-cdef inline int _lc_backward(const floating *gy, const floating *xp,
+cdef inline int _lc_backward(const floating *gy, const floating *xt,
                              const fc_geom *gp, const Py_ssize_t *off,
                              Py_ssize_t N, const floating *w, Py_ssize_t F,
                              Py_ssize_t l0, Py_ssize_t l1, floating *work,
-                             floating *gxp, floating *gw,
+                             floating *gxt, floating *gw,
                              floating *gb) noexcept nogil:
     if floating is float:
-        return c.fc_lc_backward_float(gy, xp, gp, off, N, w, F, l0, l1, work,
-                                      gxp, gw, gb)
+        return c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                      gxt, gw, gb)
     else:
-        return c.fc_lc_backward_double(gy, xp, gp, off, N, w, F, l0, l1, work,
-                                       gxp, gw, gb)
+        return c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                       gxt, gw, gb)
 
 
-cdef _lc_padded_input(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp,
-                      int nt):
-    """x itself, or its zero-padded copy (N, C, gp.H, gp.W)."""
-    cdef Py_ssize_t N = x.shape[0], n
-    cdef Py_ssize_t CHW = g.C * g.H * g.W, CHWp = g.C * gp.H * gp.W
-    if not c.fc_lc_needs_padding(g):
-        return np.asarray(x)
-    xpad = np.empty((N, g.C, gp.H, gp.W), dtype=np.asarray(x).dtype)
-    cdef floating[:, :, :, ::1] xp = xpad
+cdef _lc_pack(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp, int nt):
+    """The padded, image-innermost copy xt (C, Hp, Wp, N) of x."""
+    cdef Py_ssize_t N = x.shape[0], rows = g.C * gp.H, row
+    xt_arr = np.empty((g.C, gp.H, gp.W, N), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] xt = xt_arr
     with nogil:
-        for n in prange(N, schedule='static', num_threads=nt):
-            _lc_pad(&x[0, 0, 0, 0] + n * CHW, g, &xp[0, 0, 0, 0] + n * CHWp)
-    return xpad
+        for row in prange(rows, schedule='static', num_threads=nt):
+            _lc_pack_row(&x[0, 0, 0, 0], g, N, row, &xt[0, 0, 0, 0])
+    return xt_arr
 
 
 def locally_connected2d(const floating[:, :, :, ::1] x,
@@ -669,7 +668,7 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    cdef const floating[:, :, :, ::1] xp = _lc_padded_input(x, &gc, &gp, nt)
+    cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
     cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
     cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
     cdef floating *ws = NULL
@@ -678,11 +677,11 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
         free(buf)
         raise MemoryError("locally_connected2d: could not allocate the workspace")
     with nogil:
-        c.fc_lc_offsets(&gp, off)
+        c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
             for r in prange(Ho, schedule='dynamic'):
-                _lc_forward(&xp[0, 0, 0, 0], &gp, off, N, &w[0, 0, 0, 0, 0, 0],
+                _lc_forward(&xt[0, 0, 0, 0], &gp, off, N, &w[0, 0, 0, 0, 0, 0],
                             bp, F, r * Wo, (r + 1) * Wo, ws, &y[0, 0, 0, 0])
     free(off)
     free(buf)
@@ -694,7 +693,7 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
                                  const floating[:, :, :, :, :, ::1] w, g):
     """(grad_x, grad_weight, grad_bias).  # IN all  # OUT new arrays"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo, Ho = g.Ho
-    cdef Py_ssize_t K = C * g.kh * g.kw, Wo = g.Wo, it, b0, b1, n
+    cdef Py_ssize_t K = C * g.kh * g.kw, Wo = g.Wo, H = g.H, it, b0, b1, row
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
@@ -702,10 +701,8 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
     cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
-    cdef Py_ssize_t CHW = C * g.H * g.W, CHWp = C * gp.H * gp.W
-    cdef bint pad = c.fc_lc_needs_padding(&gc)
     dtype = np.asarray(x).dtype
-    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
+    grad_x = np.empty((N, C, g.H, g.W), dtype=dtype)
     grad_w = np.zeros(np.asarray(w).shape, dtype=dtype)
     grad_b = np.zeros((F, g.Ho, g.Wo), dtype=dtype)
     if N == 0:
@@ -713,9 +710,9 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, :, :, ::1] gw = grad_w
     cdef floating[:, :, ::1] gb = grad_b
-    cdef const floating[:, :, :, ::1] xp = _lc_padded_input(x, &gc, &gp, nt)
-    gxpad = np.zeros((N, C, gp.H, gp.W), dtype=dtype) if pad else grad_x
-    cdef floating[:, :, :, ::1] gxp = gxpad
+    cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
+    gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
+    cdef floating[:, :, :, ::1] gxt = gxt_arr
     cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
     cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
     cdef floating *ws = NULL
@@ -725,28 +722,26 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
         raise MemoryError(
             "locally_connected2d_backward: could not allocate the workspace")
     with nogil:
-        c.fc_lc_offsets(&gp, off)
+        c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
             # phase 0: even bands (disjoint input rows), then phase 1: odd
             for it in prange((nbands + 1) // 2, schedule='dynamic'):
                 b0 = 2 * it * band
                 b1 = min(b0 + band, Ho)
-                _lc_backward(&gy[0, 0, 0, 0], &xp[0, 0, 0, 0], &gp, off, N,
+                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
                              &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
-                             &gxp[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
                              &gb[0, 0, 0])
             for it in prange(nbands // 2, schedule='dynamic'):
                 b0 = (2 * it + 1) * band
                 b1 = min(b0 + band, Ho)
-                _lc_backward(&gy[0, 0, 0, 0], &xp[0, 0, 0, 0], &gp, off, N,
+                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
                              &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
-                             &gxp[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
                              &gb[0, 0, 0])
-        if pad:
-            for n in prange(N, schedule='static', num_threads=nt):
-                _lc_unpad(&gxp[0, 0, 0, 0] + n * CHWp, &gc,
-                          &gx[0, 0, 0, 0] + n * CHW)
+            for row in prange(C * H, schedule='static'):
+                _lc_unpack_row(&gxt[0, 0, 0, 0], &gc, N, row, &gx[0, 0, 0, 0])
     free(off)
     free(buf)
     return grad_x, grad_w, grad_b

@@ -411,15 +411,15 @@ LocalGeometry = namedtuple("LocalGeometry", Geometry._fields + ("F",))
 def check_locally_connected2d(op, x, weight, stride, padding, dilation):
     """Check locally_connected2d arguments; return (x, weight, LocalGeometry).
 
-    ``weight`` has shape (Ho, Wo, F, C, kh, kw): the output size it implies
+    ``weight`` has shape (Ho, Wo, C, kh, kw, F): the output size it implies
     must be the one the input geometry gives.
     """
     x = check_array(x, "x", op)
     weight = check_array(weight, "weight", op,
-                         shape_doc="(Ho, Wo, F, C, kh, kw)")
+                         shape_doc="(Ho, Wo, C, kh, kw, F)")
     _same_dtype(x, "x", weight, "weight", op)
     N, C, H, W = x.shape
-    wHo, wWo, F, Cw, kh, kw = weight.shape
+    wHo, wWo, Cw, kh, kw, F = weight.shape
     if C < 1 or min(weight.shape) < 1:
         raise ValueError(
             f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
@@ -429,12 +429,12 @@ def check_locally_connected2d(op, x, weight, stride, padding, dilation):
     if Cw != C:
         raise ValueError(
             f"{op}: x of shape {x.shape} has C={C} channels but weight of "
-            f"shape {weight.shape} (Ho, Wo, F, C, kh, kw) expects C={Cw}"
+            f"shape {weight.shape} (Ho, Wo, C, kh, kw, F) expects C={Cw}"
         )
     g = _window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
     if (wHo, wWo) != (g.Ho, g.Wo):
         raise ValueError(
-            f"{op}: weight of shape {weight.shape} (Ho, Wo, F, C, kh, kw) "
+            f"{op}: weight of shape {weight.shape} (Ho, Wo, C, kh, kw, F) "
             f"holds filters for {wHo}x{wWo} output positions but x of shape "
             f"{x.shape} with kernel_size {(kh, kw)}, stride {(g.sh, g.sw)}, "
             f"padding {(g.pt, g.pl)} and dilation {(g.dh, g.dw)} gives a "

@@ -407,22 +407,25 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     Keras' ``LocallyConnected2D`` (the cs231n notes' relaxed parameter
     sharing, for centred inputs such as faces)::
 
-        y[n, :, oh, ow] = weight[oh, ow].reshape(F, C*kh*kw)
-                          @ patch(n, oh, ow) + bias[:, oh, ow]
+        y[n, :, oh, ow] = patch(n, oh, ow) @ weight[oh, ow].reshape(C*kh*kw, F)
+                          + bias[:, oh, ow]
 
     where ``patch(n, oh, ow)`` is column ``oh*Wo + ow`` of
     ``im2col(x, (kh, kw), stride, padding, dilation)[n]``.  With every
-    ``weight[oh, ow]`` equal to one conv2d weight and ``bias[:, oh, ow]`` to
-    its bias, the result is :func:`conv2d`'s.
+    position holding the same filters, the result is :func:`conv2d`'s.
 
     Parameters
     ----------
     x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (Ho, Wo, F, C, kh, kw), same dtype
-        ``weight[oh, ow]`` is position (oh, ow)'s filter bank, laid out as a
-        :func:`conv2d` weight (F, C, kh, kw) and contiguous in memory.  Keras'
-        kernel ``k`` of shape (Ho*Wo, kh*kw*C, F) is
-        ``k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 5, 4, 2, 3)``.
+    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), same dtype
+        ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), a
+        (C, kh, kw) filter as in :func:`conv2d`.  The filters come last so
+        that each position's bank is one contiguous (C*kh*kw, F) matrix, as
+        Keras' kernel is, and the compiled kernels need no transposed copy
+        of it.  Keras' kernel ``k`` of shape (Ho*Wo, kh*kw*C, F) is
+        ``k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 4, 2, 3, 5)``; a
+        conv2d weight ``wc`` of shape (F, C, kh, kw) shared by every position
+        is ``np.broadcast_to(wc.transpose(1, 2, 3, 0), (Ho, Wo, C, kh, kw, F))``.
     bias : ndarray of shape (F, Ho, Wo), same dtype, optional
         One bias per filter and position.
     stride, padding, dilation : int or (int, int)
@@ -445,20 +448,23 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
 
     Notes
     -----
-    The compiled kernel runs, per output position, the (N x C*kh*kw) by
-    (C*kh*kw x F) product of the position's patches and filters, in
-    parallel over output rows; results do not depend on the thread count.
+    The compiled kernel first copies x, zero padded, to an image-innermost
+    layout (C, Hp, Wp, N) (the backward pass also builds grad_x in that
+    layout): one kernel tap then reads a contiguous row over the images.
+    Per output position it runs the (F x C*kh*kw) by (C*kh*kw x N) product of
+    the position's filters and patches, in parallel over output rows; results
+    do not depend on the thread count.
 
     Examples
     --------
     >>> import numpy as np, fastconv as fc
     >>> x = np.ones((2, 3, 8, 8), dtype=np.float32)
-    >>> w = np.ones((6, 6, 4, 3, 3, 3), dtype=np.float32)  # (Ho, Wo, F, C, kh, kw)
+    >>> w = np.ones((6, 6, 3, 3, 3, 4), dtype=np.float32)  # (Ho, Wo, C, kh, kw, F)
     >>> y = fc.locally_connected2d(x, w)
     >>> y.shape, float(y[0, 0, 0, 0])
     ((2, 4, 6, 6), 27.0)
-    >>> w_conv = np.ones((4, 3, 3, 3), dtype=np.float32)
-    >>> w_shared = np.broadcast_to(w_conv, (6, 6) + w_conv.shape)
+    >>> w_conv = np.ones((4, 3, 3, 3), dtype=np.float32)       # (F, C, kh, kw)
+    >>> w_shared = np.broadcast_to(w_conv.transpose(1, 2, 3, 0), w.shape)
     >>> np.array_equal(fc.locally_connected2d(x, w_shared), fc.conv2d(x, w_conv))
     True
     """
@@ -483,7 +489,7 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     Returns
     -------
     grad_x : ndarray of shape (N, C, H, W)
-    grad_weight : ndarray of shape (Ho, Wo, F, C, kh, kw)
+    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F)
         ``grad_weight[oh, ow]`` sums over the batch only (no sharing).
     grad_bias : ndarray of shape (F, Ho, Wo)
         ``grad_out.sum(axis=0)``; always returned, ignore it without bias.
@@ -497,10 +503,10 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     Examples
     --------
     >>> import numpy as np, fastconv as fc
-    >>> x = np.ones((2, 1, 3, 3)); w = np.ones((1, 1, 1, 1, 3, 3))
+    >>> x = np.ones((2, 1, 3, 3)); w = np.ones((1, 1, 1, 3, 3, 1))
     >>> gx, gw, gb = fc.locally_connected2d_backward(np.ones((2, 1, 1, 1)), x, w)
     >>> gx.shape, gw.shape, gb
-    ((2, 1, 3, 3), (1, 1, 1, 1, 3, 3), array([[[2.]]]))
+    ((2, 1, 3, 3), (1, 1, 1, 3, 3, 1), array([[[2.]]]))
     """
     op = "locally_connected2d_backward"
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,

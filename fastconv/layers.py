@@ -1118,9 +1118,10 @@ class LocallyConnected2d(Layer):
 
     Attributes
     ----------
-    params : {"weight": (Ho, Wo, F, C, kh, kw), "bias": (F, Ho, Wo)}
-        ``weight[oh, ow]`` is a :class:`Conv2d`-style weight (F, C, kh, kw).
-        Initialised as ``torch.nn.Conv2d`` would a single position:
+    params : {"weight": (Ho, Wo, C, kh, kw, F), "bias": (F, Ho, Wo)}
+        ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), shaped
+        (C, kh, kw) as a :class:`Conv2d` filter (see
+        :func:`fastconv.locally_connected2d` for the layout).  Initialised as ``torch.nn.Conv2d`` would a single position:
         ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C*kh*kw``.
 
     Raises
@@ -1146,7 +1147,7 @@ class LocallyConnected2d(Layer):
     >>> lc
     LocallyConnected2d(3, 8, input_size=(32, 32), kernel_size=(5, 5), stride=(1, 1))
     >>> lc.params["weight"].shape, lc.params["bias"].shape
-    ((28, 28, 8, 3, 5, 5), (8, 28, 28))
+    ((28, 28, 3, 5, 5, 8), (8, 28, 28))
     >>> lc(np.zeros((2, 3, 32, 32), dtype=np.float32)).shape
     (2, 8, 28, 28)
     >>> lc.output_shape((2, 3, 32, 32))
@@ -1173,7 +1174,7 @@ class LocallyConnected2d(Layer):
         rng = _as_rng(rng)
         kh, kw = self.kernel_size
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
-        shape = (g.Ho, g.Wo, out_channels, in_channels, kh, kw)
+        shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
         self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
         if bias:
             self._params["bias"] = rng.uniform(

@@ -528,19 +528,20 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """Locally connected 2-D layer: one filter bank per output position.
 
     Computed as one im2col copy, position-major, then a batched
-    :func:`numpy.matmul` of (Ho*Wo, N, K) patches by (Ho*Wo, K, F) filters.
+    :func:`numpy.matmul` of (Ho*Wo, N, K) patches by (Ho*Wo, K, F) filters,
+    K = C*kh*kw.
 
     Parameters
     ----------
     x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (Ho, Wo, F, C, kh, kw), dtype of ``x``
+    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
     bias : ndarray of shape (F, Ho, Wo), dtype of ``x``, or None
     stride, padding, dilation : int or pair of ints (h, w)
 
     Returns
     -------
     y : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
-        ``y[n, :, oh, ow] = weight[oh, ow].reshape(F, -1) @ patch + bias[:, oh, ow]``.
+        ``y[n, :, oh, ow] = patch @ weight[oh, ow].reshape(-1, F) + bias[:, oh, ow]``.
     """
     op = "locally_connected2d"
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
@@ -548,8 +549,8 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     bias = _v.check_local_bias(op, bias, x, g)
     L = g.Ho * g.Wo
     cols = _position_major_cols(x, g)                  # (L, N, K)
-    w = weight.reshape(L, g.F, g.C * g.kh * g.kw)
-    y = np.matmul(cols, w.transpose(0, 2, 1))          # (L, N, F)
+    w = weight.reshape(L, g.C * g.kh * g.kw, g.F)
+    y = np.matmul(cols, w)                             # (L, N, F)
     y = np.ascontiguousarray(
         y.reshape(g.Ho, g.Wo, g.N, g.F).transpose(2, 3, 0, 1))
     if bias is not None:
@@ -570,7 +571,7 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     Returns
     -------
     grad_x : ndarray of shape (N, C, H, W), dtype of ``x``
-    grad_weight : ndarray of shape (Ho, Wo, F, C, kh, kw), dtype of ``x``
+    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
     grad_bias : ndarray of shape (F, Ho, Wo), dtype of ``x``
         ``grad_out`` summed over N (returned even without a bias).
     """
@@ -584,10 +585,10 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     go = np.ascontiguousarray(
         grad_out.reshape(g.N, g.F, L).transpose(2, 0, 1))    # (L, N, F)
     cols = _position_major_cols(x, g)                          # (L, N, K)
-    grad_weight = np.matmul(go.transpose(0, 2, 1), cols)       # (L, F, K)
+    grad_weight = np.matmul(cols.transpose(0, 2, 1), go)       # (L, K, F)
     del cols
-    w = weight.reshape(L, g.F, K)
-    dcols = np.matmul(go, w)                                   # (L, N, K)
+    w = weight.reshape(L, K, g.F)
+    dcols = np.matmul(go, w.transpose(0, 2, 1))                # (L, N, K)
     dcols6 = dcols.reshape(g.Ho, g.Wo, g.N, g.C, g.kh, g.kw).transpose(
         2, 3, 4, 5, 0, 1)
     grad_x = _col2im6(dcols6, g, g.N, g.C)

@@ -27,28 +27,20 @@ void fc_lc_padded_geom(const fc_geom *g, fc_geom *gp)
     gp->pl = 0;
 }
 
-int fc_lc_needs_padding(const fc_geom *g)
-{
-    fc_geom gp;
-    fc_lc_padded_geom(g, &gp);
-    return gp.H != g->H || gp.W != g->W;
-}
-
-void fc_lc_offsets(const fc_geom *gp, ptrdiff_t *off)
+void fc_lc_offsets(const fc_geom *gp, ptrdiff_t N, ptrdiff_t *off)
 {
     const ptrdiff_t HW = gp->H * gp->W;
     for (ptrdiff_t c = 0; c < gp->C; ++c)
         for (ptrdiff_t i = 0; i < gp->kh; ++i)
             for (ptrdiff_t j = 0; j < gp->kw; ++j)
                 off[(c * gp->kh + i) * gp->kw + j] =
-                    c * HW + i * gp->dh * gp->W + j * gp->dw;
+                    (c * HW + i * gp->dh * gp->W + j * gp->dw) * N;
 }
 
 ptrdiff_t fc_lc_work_size(const fc_geom *g, ptrdiff_t N, ptrdiff_t F)
 {
     const ptrdiff_t K = g->C * g->kh * g->kw, nb = fc_min(N, LC_NB);
-    const ptrdiff_t fwd = K * F + nb * K + nb * F, bwd = 2 * nb * K + 2 * nb * F;
-    return fc_max(1, fc_max(fwd, bwd));
+    return fc_max(1, fc_max(nb * (K + F), 2 * nb * F));
 }
 
 ptrdiff_t fc_lc_band_rows(const fc_geom *g)

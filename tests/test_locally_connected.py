@@ -46,7 +46,7 @@ def make(case, dtype, rng, bias=True):
     kh, kw = _pair(k)
     Ho, Wo = out_size(H, W, k, s, p, d)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((Ho, Wo, F, C, kh, kw)).astype(dtype)
+    w = rng.standard_normal((Ho, Wo, C, kh, kw, F)).astype(dtype)
     b = rng.standard_normal((F, Ho, Wo)).astype(dtype) if bias else None
     return x, w, b, dict(stride=s, padding=p, dilation=d)
 
@@ -66,14 +66,14 @@ def window(xp, oh, ow, kshape, s, d):
 
 def hand_forward(x, w, b, stride, padding, dilation):
     """The definition, one position at a time, in float64."""
-    Ho, Wo, F, C, kh, kw = w.shape
+    Ho, Wo, C, kh, kw, F = w.shape
     xp = padded64(x, padding)
     y = np.zeros((x.shape[0], F, Ho, Wo))
     for oh in range(Ho):
         for ow in range(Wo):
             patch = xp[window(xp, oh, ow, (kh, kw), stride, dilation)]
             y[:, :, oh, ow] = (patch.reshape(x.shape[0], -1)
-                               @ w[oh, ow].reshape(F, -1).astype(np.float64).T)
+                               @ w[oh, ow].reshape(-1, F).astype(np.float64))
             if b is not None:
                 y[:, :, oh, ow] += b[:, oh, ow]
     return y
@@ -81,7 +81,7 @@ def hand_forward(x, w, b, stride, padding, dilation):
 
 def hand_backward(g, x, w, stride, padding, dilation):
     """Gradients by the chain rule, one position at a time, in float64."""
-    Ho, Wo, F, C, kh, kw = w.shape
+    Ho, Wo, C, kh, kw, F = w.shape
     N, _, H, W = x.shape
     ph, pw = _pair(padding)
     xp = padded64(x, padding)
@@ -92,21 +92,21 @@ def hand_backward(g, x, w, stride, padding, dilation):
         for ow in range(Wo):
             win = window(xp, oh, ow, (kh, kw), stride, dilation)
             gl = g[:, :, oh, ow]                                     # (N, F)
-            gw[oh, ow] = (gl.T @ xp[win].reshape(N, -1)).reshape(F, C, kh, kw)
-            wl = w[oh, ow].reshape(F, -1).astype(np.float64)
-            gxp[win] += (gl @ wl).reshape(N, C, kh, kw)
+            gw[oh, ow] = (xp[win].reshape(N, -1).T @ gl).reshape(C, kh, kw, F)
+            wl = w[oh, ow].reshape(-1, F).astype(np.float64)
+            gxp[win] += (gl @ wl.T).reshape(N, C, kh, kw)
     return gxp[:, :, ph:ph + H, pw:pw + W], gw, g.sum(axis=0)
 
 
 def torch_unfold_einsum(torch, x, w, b, stride, padding, dilation):
     """(y, grads) of the unfold + einsum formulation under torch autograd."""
-    Ho, Wo, F, C, kh, kw = w.shape
+    Ho, Wo, C, kh, kw, F = w.shape
     xt = torch.tensor(x, requires_grad=True)
     wt = torch.tensor(w, requires_grad=True)
     bt = None if b is None else torch.tensor(b, requires_grad=True)
     cols = torch.nn.functional.unfold(xt, (kh, kw), dilation=dilation,
                                       padding=padding, stride=stride)
-    y = torch.einsum("nkl,lfk->nfl", cols, wt.reshape(Ho * Wo, F, -1))
+    y = torch.einsum("nkl,lkf->nfl", cols, wt.reshape(Ho * Wo, -1, F))
     y = y.reshape(x.shape[0], F, Ho, Wo)
     if bt is not None:
         y = y + bt
@@ -121,7 +121,7 @@ def torch_unfold_einsum(torch, x, w, b, stride, padding, dilation):
 def test_forward_matches_hand_loop(case, impl, dtype, rng, tol):
     x, w, b, geo = make(case, dtype, rng)
     y = impl.locally_connected2d(x, w, b, **geo)
-    K = w[0, 0, 0].size
+    K = w[0, 0, ..., 0].size
     assert y.dtype == dtype and y.flags.c_contiguous
     np.testing.assert_allclose(y, hand_forward(x, w, b, **geo), **tol(dtype, K))
     y0 = impl.locally_connected2d(x, w, None, **geo)
@@ -133,7 +133,7 @@ def test_forward_matches_torch_unfold_einsum(case, impl, dtype, rng, tol, torch)
     x, w, b, geo = make(case, dtype, rng)
     y = impl.locally_connected2d(x, w, b, **geo)
     *_, yt = torch_unfold_einsum(torch, x, w, b, **geo)
-    np.testing.assert_allclose(y, yt.detach().numpy(), **tol(dtype, w[0, 0, 0].size))
+    np.testing.assert_allclose(y, yt.detach().numpy(), **tol(dtype, w[0, 0, ..., 0].size))
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -144,7 +144,8 @@ def test_shared_filters_equal_torch_conv2d(case, impl, dtype, rng, tol, torch):
     Ho, Wo = out_size(H, W, k, geo["stride"], geo["padding"], geo["dilation"])
     wc = rng.standard_normal((F, C, kh, kw)).astype(dtype)
     bc = rng.standard_normal(F).astype(dtype)
-    w = np.ascontiguousarray(np.broadcast_to(wc, (Ho, Wo) + wc.shape))
+    w = np.ascontiguousarray(np.broadcast_to(wc.transpose(1, 2, 3, 0),
+                                             (Ho, Wo, C, kh, kw, F)))
     b = np.ascontiguousarray(np.broadcast_to(bc[:, None, None], (F, Ho, Wo)))
     y = impl.locally_connected2d(x, w, b, **geo)
     yt = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(wc),
@@ -164,7 +165,7 @@ def test_keras_kernel_layout(impl, rng):
         for ow in range(Wo):
             patch = xl[:, oh:oh + kh, ow:ow + kw, :].reshape(N, -1)   # (i, j, c)
             expected[:, :, oh, ow] = patch @ k[oh * Wo + ow]
-    w = k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 5, 4, 2, 3)
+    w = k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 4, 2, 3, 5)
     np.testing.assert_allclose(impl.locally_connected2d(x, w), expected,
                                rtol=1e-12, atol=1e-12)
 
@@ -312,7 +313,7 @@ def test_read_only_and_fortran_inputs(impl, dtype, rng):
 
 def test_empty_batch(impl):
     x = np.zeros((0, 2, 5, 5), np.float32)
-    w = np.zeros((3, 3, 4, 2, 3, 3), np.float32)
+    w = np.zeros((3, 3, 2, 3, 3, 4), np.float32)
     assert impl.locally_connected2d(x, w).shape == (0, 4, 3, 3)
     gx, gw, gb = impl.locally_connected2d_backward(np.zeros((0, 4, 3, 3), np.float32), x, w)
     assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (4, 3, 3)
@@ -324,19 +325,19 @@ def test_empty_batch(impl):
 # ---------------------------------------------------------------------------
 
 X = np.zeros((2, 3, 8, 8), np.float32)
-W = np.zeros((6, 6, 4, 3, 3, 3), np.float32)
+W = np.zeros((6, 6, 3, 3, 3, 4), np.float32)
 
 
 @pytest.mark.parametrize("args, kwargs, exc, match", [
     ((X[0], W), {}, ValueError, r"x must have 4 dimensions .*\(3, 8, 8\)"),
-    ((X, W[0]), {}, ValueError, r"weight must have 6 dimensions \(Ho, Wo, F, C, kh, kw\)"),
-    ((X, np.zeros((6, 6, 4, 2, 3, 3), np.float32)), {}, ValueError,
-     r"C=3 channels but weight of shape \(6, 6, 4, 2, 3, 3\)"),
-    ((X, np.zeros((5, 6, 4, 3, 3, 3), np.float32)), {}, ValueError,
-     r"weight of shape \(5, 6, 4, 3, 3, 3\).*5x6 output positions.*6x6 output"),
+    ((X, W[0]), {}, ValueError, r"weight must have 6 dimensions \(Ho, Wo, C, kh, kw, F\)"),
+    ((X, np.zeros((6, 6, 2, 3, 3, 4), np.float32)), {}, ValueError,
+     r"C=3 channels but weight of shape \(6, 6, 2, 3, 3, 4\)"),
+    ((X, np.zeros((5, 6, 3, 3, 3, 4), np.float32)), {}, ValueError,
+     r"weight of shape \(5, 6, 3, 3, 3, 4\).*5x6 output positions.*6x6 output"),
     ((X, W), dict(stride=2), ValueError, r"3x3 output"),
     ((X, W), dict(padding=1), ValueError, r"8x8 output"),
-    ((X, np.zeros((1, 1, 4, 3, 9, 9), np.float32)), {}, ValueError,
+    ((X, np.zeros((1, 1, 3, 9, 9, 4), np.float32)), {}, ValueError,
      r"larger than the padded input"),
     ((X, W, np.zeros((4,), np.float32)), {}, ValueError, r"bias must have 3 dimensions"),
     ((X, W, np.zeros((4, 6, 5), np.float32)), {}, ValueError,
@@ -347,7 +348,7 @@ W = np.zeros((6, 6, 4, 3, 3, 3), np.float32)
     ((X, W), dict(padding=-1), ValueError, r"padding must be non-negative"),
     ((X, W), dict(dilation=1.5), TypeError, r"dilation must be an int"),
     ((X.tolist(), W), {}, TypeError, r"x must be a numpy.ndarray"),
-    ((X, np.zeros((6, 6, 0, 3, 3, 3), np.float32)), {}, ValueError, r"at least one"),
+    ((X, np.zeros((6, 6, 3, 3, 3, 0), np.float32)), {}, ValueError, r"at least one"),
 ])
 def test_forward_errors(impl, args, kwargs, exc, match):
     with pytest.raises(exc, match=r"^locally_connected2d: .*" + match):
@@ -377,7 +378,7 @@ def test_layer_forward_backward_and_grads(dtype, rng, tol):
     y = layer(x)
     geo = dict(stride=(2, 1), padding=1, dilation=1)
     w, b = layer.params["weight"], layer.params["bias"]
-    assert w.shape == (4, 6, 4, 3, 3, 3) and b.shape == (4, 4, 6)
+    assert w.shape == (4, 6, 3, 3, 3, 4) and b.shape == (4, 4, 6)
     np.testing.assert_allclose(y, hand_forward(x, w, b, **geo), **tol(dtype, 27))
     g = rng.standard_normal(y.shape).astype(dtype)
     layer.zero_grad()
