@@ -1206,9 +1206,18 @@ class LocallyConnected2d(Layer):
         ------
         ValueError
             If forward would reject the shape (C, H, W not the layer's).
+        TypeError
+            input_shape is not a tuple of non-negative ints.
         """
-        self._check_shape(tuple(input_shape))
-        return (input_shape[0], self.out_channels) + self._out_size
+        if not (isinstance(input_shape, (tuple, list)) and all(
+                _v._is_int(v) and v >= 0 for v in input_shape)):
+            raise TypeError(
+                f"{self._name()}.output_shape: input_shape must be a tuple of "
+                f"non-negative ints, got {input_shape!r}"
+            )
+        shape = tuple(int(v) for v in input_shape)
+        self._check_shape(shape)
+        return (shape[0], self.out_channels) + self._out_size
 
     def _rf_geometry(self):
         """((kh, sh, ph, dh), (kw, sw, pw, dw)): the window along H and W."""

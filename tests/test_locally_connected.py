@@ -423,6 +423,9 @@ def test_layer_shape_protocol():
     assert layer.output_shape((7, 3, 32, 30)) == (7, 8, Ho, Wo)
     assert layer(np.zeros((1, 3, 32, 30), np.float32)).shape == (1, 8, Ho, Wo)
     assert layer._rf_geometry() == ((5, 2, 1, 1), (5, 1, 2, 2))
+    for bad in [(7, 3, 32.0, 30), (7, 3, -1, 30), "7, 3, 32, 30"]:
+        with pytest.raises(TypeError, match=r"output_shape: input_shape must be a tuple"):
+            layer.output_shape(bad)
     for bad in [(7, 3, 32, 31), (7, 4, 32, 30), (3, 32, 30)]:
         with pytest.raises(ValueError, match=r"expects input of shape \(N, 3, 32, 30\)"):
             layer.output_shape(bad)
