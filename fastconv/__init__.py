@@ -1,9 +1,13 @@
 """fastconv: compiled CNN kernels for NumPy on the CPU.
 
-im2col / col2im, 2-D convolution (packed GEMM or direct) and max /
-average pooling, forward and backward, on float32/float64 NCHW arrays, with
-``torch.nn.functional``'s conventions.  Each kernel has a pure-NumPy twin of
-the same name in :mod:`fastconv.reference`.
+im2col / col2im, convolution (1-D, 2-D by packed GEMM or direct, 3-D),
+locally connected (unshared) layers, and max / average / Lp-norm / global
+pooling, forward and backward, on float32/float64 channels-first arrays,
+with ``torch.nn.functional``'s conventions.  Each kernel has a pure-NumPy
+twin of the same name in :mod:`fastconv.reference`.  Around them: layers,
+losses and optimisers, the cs231n ConvNet notes' calculators
+(:mod:`fastconv.shapes`, ``model.summary``), FC-to-conv conversion and a
+drop-in for the cs231n assignment's fast layers (:mod:`fastconv.compat`).
 """
 # The compiled extension is required: a checkout without it must fail here,
 # loudly, rather than run something else.
@@ -33,72 +37,63 @@ finally:
 # Pick the GEMM micro-kernels once: the best the CPU supports, or the one
 # named by FASTCONV_ISA ("avx512", "avx2", "generic").
 _ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
-from . import layers, losses, optim, reference
-from .gradcheck import gradcheck
+from . import compat, layers, losses, models, optim, reference, shapes, summary
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
+from .convert import conv_to_fc, convolutionalize, fc_to_conv
 from .functional import (
-    avg_pool2d,
-    avg_pool2d_backward,
-    col2im,
-    conv2d,
-    conv2d_backward,
-    im2col,
-    max_pool2d,
-    max_pool2d_backward,
-    select_algorithm,
-)
-# 3-D (volumetric) kernels
-from .functional import (
-    avg_pool3d,
-    avg_pool3d_backward,
-    conv3d,
-    conv3d_backward,
-    max_pool3d,
-    max_pool3d_backward,
-)
-
-__all__ = [
-    "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
-    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "select_algorithm", "set_num_threads", "get_num_threads", "show_config",
-    "reference", "layers", "losses", "optim", "gradcheck", "__version__",
-]
-__all__ += [
-    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
-    "avg_pool3d", "avg_pool3d_backward",
-]
-
-# ---- 1-D convolution and pooling, Lp-norm and global pooling -------------
-from .functional import (  # noqa: E402
     avg_pool1d,
     avg_pool1d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    col2im,
     conv1d,
     conv1d_backward,
+    conv2d,
+    conv2d_backward,
+    conv3d,
+    conv3d_backward,
     global_avg_pool2d,
     global_avg_pool2d_backward,
+    im2col,
+    locally_connected2d,
+    locally_connected2d_backward,
     lp_pool1d,
     lp_pool1d_backward,
     lp_pool2d,
     lp_pool2d_backward,
     max_pool1d,
     max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+    select_algorithm,
 )
+from .gradcheck import gradcheck
 
-__all__ += [
+__all__ = [
+    # 2-D kernels (the API contract)
+    "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
+    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "select_algorithm",
+    # 1-D and 3-D kernels
     "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
-    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
-    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
-    "global_avg_pool2d_backward",
+    "avg_pool1d", "avg_pool1d_backward",
+    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+    # more pooling, unshared weights
+    "lp_pool1d", "lp_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "locally_connected2d", "locally_connected2d_backward",
+    # FC <-> conv
+    "fc_to_conv", "conv_to_fc", "convolutionalize",
+    # settings
+    "set_num_threads", "get_num_threads", "show_config", "__version__",
+    # modules
+    "reference", "layers", "losses", "optim", "gradcheck", "shapes",
+    "summary", "models", "compat",
 ]
-
-# --- FC <-> conv conversion (fastconv/convert.py) ---------------------------
-from .convert import conv_to_fc, convolutionalize, fc_to_conv  # noqa: E402
-
-__all__ += ["fc_to_conv", "conv_to_fc", "convolutionalize"]
-
-# --- the ConvNet notes as code: shape calculators, model summary, models ---
-from . import models, shapes, summary  # noqa: E402
-
-__all__ += ["shapes", "summary", "models"]

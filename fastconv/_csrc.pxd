@@ -139,3 +139,36 @@ cdef extern from "fastconv.h" nogil:
     int fc_avg_pool3d_backward_double(const double *grad_y,
                                       const fc_vgeom *g,
                                       int count_include_pad, double *grad_x)
+
+    # ==== local.c: locally connected layer ====
+    void fc_lc_padded_geom(const fc_geom *g, fc_geom *gp)
+    void fc_lc_offsets(const fc_geom *gp, Py_ssize_t N, Py_ssize_t *off)
+    Py_ssize_t fc_lc_work_size(const fc_geom *g, Py_ssize_t N, Py_ssize_t F)
+    Py_ssize_t fc_lc_band_rows(const fc_geom *g)
+    int fc_lc_pack_row_float(const float *x, const fc_geom *g, Py_ssize_t N,
+                             Py_ssize_t row, float *xt)
+    int fc_lc_pack_row_double(const double *x, const fc_geom *g, Py_ssize_t N,
+                              Py_ssize_t row, double *xt)
+    int fc_lc_unpack_row_float(const float *xt, const fc_geom *g, Py_ssize_t N,
+                               Py_ssize_t row, float *x)
+    int fc_lc_unpack_row_double(const double *xt, const fc_geom *g,
+                                Py_ssize_t N, Py_ssize_t row, double *x)
+    int fc_lc_forward_float(const float *xt, const fc_geom *gp,
+                            const Py_ssize_t *off, Py_ssize_t N, const float *w,
+                            const float *bias, Py_ssize_t F, Py_ssize_t l0,
+                            Py_ssize_t l1, float *work, float *y)
+    int fc_lc_forward_double(const double *xt, const fc_geom *gp,
+                             const Py_ssize_t *off, Py_ssize_t N,
+                             const double *w, const double *bias, Py_ssize_t F,
+                             Py_ssize_t l0, Py_ssize_t l1, double *work,
+                             double *y)
+    int fc_lc_backward_float(const float *gy, const float *xt,
+                             const fc_geom *gp, const Py_ssize_t *off,
+                             Py_ssize_t N, const float *w, Py_ssize_t F,
+                             Py_ssize_t l0, Py_ssize_t l1, float *work,
+                             float *gxt, float *gw, float *gb)
+    int fc_lc_backward_double(const double *gy, const double *xt,
+                              const fc_geom *gp, const Py_ssize_t *off,
+                              Py_ssize_t N, const double *w, Py_ssize_t F,
+                              Py_ssize_t l0, Py_ssize_t l1, double *work,
+                              double *gxt, double *gw, double *gb)

@@ -784,3 +784,164 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
                                  count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
     return out
+
+
+# ==========================================================================
+# locally connected layer (src_c/local.c): unshared weights, one filter bank
+# per output position.  The input is first copied, zero padded, to an
+# image-innermost layout xt (C, Hp, Wp, N), in parallel over its rows.  Work
+# items are then output rows forward; backward, bands of output rows whose
+# input windows overlap only their neighbours', in two phases (even bands,
+# then odd), so the input gradient accumulates in a fixed order and
+# grad_weight / grad_bias are per position: bitwise the same for any thread
+# count.
+# --------------------------------------------------------------------------
+
+cdef inline int _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
+                             Py_ssize_t row, floating *xt) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_pack_row_float(x, g, N, row, xt)
+    else:
+        return c.fc_lc_pack_row_double(x, g, N, row, xt)
+
+
+cdef inline int _lc_unpack_row(const floating *xt, const fc_geom *g,
+                               Py_ssize_t N, Py_ssize_t row,
+                               floating *x) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_unpack_row_float(xt, g, N, row, x)
+    else:
+        return c.fc_lc_unpack_row_double(xt, g, N, row, x)
+
+
+cdef inline int _lc_forward(const floating *xt, const fc_geom *gp,
+                            const Py_ssize_t *off, Py_ssize_t N,
+                            const floating *w, const floating *b, Py_ssize_t F,
+                            Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                            floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
+    else:
+        return c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
+
+
+cdef inline int _lc_backward(const floating *gy, const floating *xt,
+                             const fc_geom *gp, const Py_ssize_t *off,
+                             Py_ssize_t N, const floating *w, Py_ssize_t F,
+                             Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                             floating *gxt, floating *gw,
+                             floating *gb) noexcept nogil:
+    if floating is float:
+        return c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                      gxt, gw, gb)
+    else:
+        return c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                       gxt, gw, gb)
+
+
+cdef _lc_pack(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp, int nt):
+    """The padded, image-innermost copy xt (C, Hp, Wp, N) of x."""
+    cdef Py_ssize_t N = x.shape[0], rows = g.C * gp.H, row
+    xt_arr = np.empty((g.C, gp.H, gp.W, N), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] xt = xt_arr
+    with nogil:
+        for row in prange(rows, schedule='static', num_threads=nt):
+            _lc_pack_row(&x[0, 0, 0, 0], g, N, row, &xt[0, 0, 0, 0])
+    return xt_arr
+
+
+def locally_connected2d(const floating[:, :, :, ::1] x,
+                        const floating[:, :, :, :, :, ::1] w,
+                        const floating[:, :, ::1] b, g):
+    """Forward pass; b may be None.  # IN x, w, b  # OUT new array"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo
+    cdef Py_ssize_t K = C * g.kh * g.kw, Ho = g.Ho, Wo = g.Wo, r
+    cdef fc_geom gc = _geom(g, C)
+    cdef fc_geom gp
+    c.fc_lc_padded_geom(&gc, &gp)
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef const floating *bp = NULL
+    if b is not None:
+        bp = &b[0, 0, 0]
+    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
+    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef floating *ws = NULL
+    if off == NULL or buf == NULL:
+        free(off)
+        free(buf)
+        raise MemoryError("locally_connected2d: could not allocate the workspace")
+    with nogil:
+        c.fc_lc_offsets(&gp, N, off)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for r in prange(Ho, schedule='dynamic'):
+                _lc_forward(&xt[0, 0, 0, 0], &gp, off, N, &w[0, 0, 0, 0, 0, 0],
+                            bp, F, r * Wo, (r + 1) * Wo, ws, &y[0, 0, 0, 0])
+    free(off)
+    free(buf)
+    return out
+
+
+def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
+                                 const floating[:, :, :, ::1] x,
+                                 const floating[:, :, :, :, :, ::1] w, g):
+    """(grad_x, grad_weight, grad_bias).  # IN all  # OUT new arrays"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo, Ho = g.Ho
+    cdef Py_ssize_t K = C * g.kh * g.kw, Wo = g.Wo, H = g.H, it, b0, b1, row
+    cdef fc_geom gc = _geom(g, C)
+    cdef fc_geom gp
+    c.fc_lc_padded_geom(&gc, &gp)
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
+    cdef Py_ssize_t nbands = (Ho + band - 1) // band
+    dtype = np.asarray(x).dtype
+    grad_x = np.empty((N, C, g.H, g.W), dtype=dtype)
+    grad_w = np.zeros(np.asarray(w).shape, dtype=dtype)
+    grad_b = np.zeros((F, g.Ho, g.Wo), dtype=dtype)
+    if N == 0:
+        return grad_x, grad_w, grad_b
+    cdef floating[:, :, :, ::1] gx = grad_x
+    cdef floating[:, :, :, :, :, ::1] gw = grad_w
+    cdef floating[:, :, ::1] gb = grad_b
+    cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
+    gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
+    cdef floating[:, :, :, ::1] gxt = gxt_arr
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
+    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef floating *ws = NULL
+    if off == NULL or buf == NULL:
+        free(off)
+        free(buf)
+        raise MemoryError(
+            "locally_connected2d_backward: could not allocate the workspace")
+    with nogil:
+        c.fc_lc_offsets(&gp, N, off)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            # phase 0: even bands (disjoint input rows), then phase 1: odd
+            for it in prange((nbands + 1) // 2, schedule='dynamic'):
+                b0 = 2 * it * band
+                b1 = min(b0 + band, Ho)
+                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
+                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
+                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gb[0, 0, 0])
+            for it in prange(nbands // 2, schedule='dynamic'):
+                b0 = (2 * it + 1) * band
+                b1 = min(b0 + band, Ho)
+                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
+                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
+                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
+                             &gb[0, 0, 0])
+            for row in prange(C * H, schedule='static'):
+                _lc_unpack_row(&gxt[0, 0, 0, 0], &gc, N, row, &gx[0, 0, 0, 0])
+    free(off)
+    free(buf)
+    return grad_x, grad_w, grad_b

@@ -883,3 +883,61 @@ def check_global_avg_pool2d_backward(grad_out, input_shape):
             f"for input_shape {input_shape}, got shape {grad_out.shape}"
         )
     return grad_out, geom
+
+
+# ==========================================================================
+# locally connected layer
+# ==========================================================================
+
+LocalGeometry = namedtuple("LocalGeometry", Geometry._fields + ("F",))
+
+
+def check_locally_connected2d(op, x, weight, stride, padding, dilation):
+    """Check locally_connected2d arguments; return (x, weight, LocalGeometry).
+
+    ``weight`` has shape (Ho, Wo, C, kh, kw, F): the output size it implies
+    must be the one the input geometry gives.
+    """
+    x = check_array(x, "x", op)
+    weight = check_array(weight, "weight", op,
+                         shape_doc="(Ho, Wo, C, kh, kw, F)")
+    _same_dtype(x, "x", weight, "weight", op)
+    N, C, H, W = x.shape
+    wHo, wWo, Cw, kh, kw, F = weight.shape
+    if C < 1 or min(weight.shape) < 1:
+        raise ValueError(
+            f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
+            f"must have at least one channel, output position, filter and "
+            f"kernel element"
+        )
+    if Cw != C:
+        raise ValueError(
+            f"{op}: x of shape {x.shape} has C={C} channels but weight of "
+            f"shape {weight.shape} (Ho, Wo, C, kh, kw, F) expects C={Cw}"
+        )
+    g = _window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
+    if (wHo, wWo) != (g.Ho, g.Wo):
+        raise ValueError(
+            f"{op}: weight of shape {weight.shape} (Ho, Wo, C, kh, kw, F) "
+            f"holds filters for {wHo}x{wWo} output positions but x of shape "
+            f"{x.shape} with kernel_size {(kh, kw)}, stride {(g.sh, g.sw)}, "
+            f"padding {(g.pt, g.pl)} and dilation {(g.dh, g.dw)} gives a "
+            f"{g.Ho}x{g.Wo} output"
+        )
+    return x, weight, LocalGeometry(*g, F)
+
+
+def check_local_bias(op, bias, x, geom):
+    """None, or bias as a C-contiguous (F, Ho, Wo) array of x's dtype."""
+    if bias is None:
+        return None
+    bias = check_array(bias, "bias", op, shape_doc="(F, Ho, Wo)")
+    _same_dtype(x, "x", bias, "bias", op)
+    expected = (geom.F, geom.Ho, geom.Wo)
+    if bias.shape != expected:
+        raise ValueError(
+            f"{op}: bias must have shape (F, Ho, Wo) = {expected} to match "
+            f"weight's F={geom.F} and the {geom.Ho}x{geom.Wo} output, got "
+            f"shape {bias.shape}"
+        )
+    return bias

@@ -1286,3 +1286,125 @@ def global_avg_pool2d_backward(grad_out, input_shape):
     """
     grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
     return _ext.avg_pool2d_backward(grad_out, g, True)
+
+
+# ==========================================================================
+# locally connected layer (unshared convolution)
+# ==========================================================================
+
+__all__ += ["locally_connected2d", "locally_connected2d_backward"]
+
+
+def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Locally connected 2-D layer: a convolution whose filters are not shared.
+
+    Every output position ``(oh, ow)`` has its own bank of F filters, as
+    Keras' ``LocallyConnected2D`` (the cs231n notes' relaxed parameter
+    sharing, for centred inputs such as faces)::
+
+        y[n, :, oh, ow] = patch(n, oh, ow) @ weight[oh, ow].reshape(C*kh*kw, F)
+                          + bias[:, oh, ow]
+
+    where ``patch(n, oh, ow)`` is column ``oh*Wo + ow`` of
+    ``im2col(x, (kh, kw), stride, padding, dilation)[n]``.  With every
+    position holding the same filters, the result is :func:`conv2d`'s.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), same dtype
+        ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), a
+        (C, kh, kw) filter as in :func:`conv2d`.  The filters come last so
+        that each position's bank is one contiguous (C*kh*kw, F) matrix, as
+        Keras' kernel is, and the compiled kernels need no transposed copy
+        of it.  Keras' kernel ``k`` of shape (Ho*Wo, kh*kw*C, F) is
+        ``k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 4, 2, 3, 5)``; a
+        conv2d weight ``wc`` of shape (F, C, kh, kw) shared by every position
+        is ``np.broadcast_to(wc.transpose(1, 2, 3, 0), (Ho, Wo, C, kh, kw, F))``.
+    bias : ndarray of shape (F, Ho, Wo), same dtype, optional
+        One bias per filter and position.
+    stride, padding, dilation : int or (int, int)
+        Window geometry as :func:`conv2d` (zero padding on both sides).
+        ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike) must equal
+        weight's first two sizes.
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Ho, Wo)
+
+    Raises
+    ------
+    TypeError
+        Unsupported or mismatched dtypes, non-int geometry.
+    ValueError
+        Wrong ranks, channel mismatch, weight's (Ho, Wo) or bias's shape not
+        matching the output size the geometry gives, non-positive stride or
+        dilation, negative padding, a kernel larger than the padded input.
+
+    Notes
+    -----
+    The compiled kernel first copies x, zero padded, to an image-innermost
+    layout (C, Hp, Wp, N) (the backward pass also builds grad_x in that
+    layout): one kernel tap then reads a contiguous row over the images.
+    Per output position it runs the (F x C*kh*kw) by (C*kh*kw x N) product of
+    the position's filters and patches, in parallel over output rows; results
+    do not depend on the thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((2, 3, 8, 8), dtype=np.float32)
+    >>> w = np.ones((6, 6, 3, 3, 3, 4), dtype=np.float32)  # (Ho, Wo, C, kh, kw, F)
+    >>> y = fc.locally_connected2d(x, w)
+    >>> y.shape, float(y[0, 0, 0, 0])
+    ((2, 4, 6, 6), 27.0)
+    >>> w_conv = np.ones((4, 3, 3, 3), dtype=np.float32)       # (F, C, kh, kw)
+    >>> w_shared = np.broadcast_to(w_conv.transpose(1, 2, 3, 0), w.shape)
+    >>> np.array_equal(fc.locally_connected2d(x, w_shared), fc.conv2d(x, w_conv))
+    True
+    """
+    op = "locally_connected2d"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    bias = _v.check_local_bias(op, bias, x, g)
+    return _ext.locally_connected2d(x, weight, bias, g)
+
+
+def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
+                                 dilation=1):
+    """Gradients of :func:`locally_connected2d` for x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Ho, Wo)
+        Gradient of the loss with respect to the layer's output.
+    x, weight, stride, padding, dilation
+        As given to :func:`locally_connected2d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F)
+        ``grad_weight[oh, ow]`` sums over the batch only (no sharing).
+    grad_bias : ndarray of shape (F, Ho, Wo)
+        ``grad_out.sum(axis=0)``; always returned, ignore it without bias.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`locally_connected2d`; also if grad_out does not have the
+        forward output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((2, 1, 3, 3)); w = np.ones((1, 1, 1, 3, 3, 1))
+    >>> gx, gw, gb = fc.locally_connected2d_backward(np.ones((2, 1, 1, 1)), x, w)
+    >>> gx.shape, gw.shape, gb
+    ((2, 1, 3, 3), (1, 1, 1, 3, 3, 1), array([[[2.]]]))
+    """
+    op = "locally_connected2d_backward"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    return _ext.locally_connected2d_backward(grad_out, x, weight, g)

@@ -2200,3 +2200,178 @@ class AdaptiveAvgPool2d(GlobalAvgPool2d):
 
     def _extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+# ===========================================================================
+# locally connected layer (unshared convolution)
+# ===========================================================================
+
+__all__ += ["LocallyConnected2d"]
+
+
+class LocallyConnected2d(Layer):
+    """Locally connected 2-D layer: a convolution without weight sharing.
+
+    Each output position ``(oh, ow)`` has its own F filters of shape
+    (C, kh, kw) and its own F biases (Keras' ``LocallyConnected2D``; the
+    cs231n notes' relaxed parameter sharing for centred inputs such as
+    faces).  The input size is fixed at construction: it sets the number of
+    positions, hence of parameters.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and F.
+    input_size : int or (int, int)
+        (H, W) of the inputs the layer will see.
+    kernel_size : int or (int, int)
+    stride, padding : int or (int, int)
+        Zero padding on both sides.
+    bias : bool
+    dilation : int or (int, int), keyword-only
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+
+    Attributes
+    ----------
+    params : {"weight": (Ho, Wo, C, kh, kw, F), "bias": (F, Ho, Wo)}
+        ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), shaped
+        (C, kh, kw) as a :class:`Conv2d` filter (see
+        :func:`fastconv.locally_connected2d` for the layout).  Initialised as ``torch.nn.Conv2d`` would a single position:
+        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C*kh*kw``.
+
+    Raises
+    ------
+    ValueError
+        Non-positive sizes, negative padding, or a kernel larger than the
+        padded input (no output position).
+    TypeError
+        Unsupported dtype, non-int geometry.
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, F, Ho, Wo) with
+    ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike), as
+    :func:`fastconv.locally_connected2d`.  It has Ho*Wo times the parameters
+    of the :class:`Conv2d` of the same geometry.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> lc = L.LocallyConnected2d(3, 8, (32, 32), 5, stride=1, rng=0)
+    >>> lc
+    LocallyConnected2d(3, 8, input_size=(32, 32), kernel_size=(5, 5), stride=(1, 1))
+    >>> lc.params["weight"].shape, lc.params["bias"].shape
+    ((28, 28, 3, 5, 5, 8), (8, 28, 28))
+    >>> lc(np.zeros((2, 3, 32, 32), dtype=np.float32)).shape
+    (2, 8, 28, 28)
+    >>> lc.output_shape((2, 3, 32, 32))
+    (2, 8, 28, 28)
+    """
+
+    def __init__(self, in_channels, out_channels, input_size, kernel_size,
+                 stride=1, padding=0, bias=True, *, dilation=1,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        op = "LocallyConnected2d"
+        self.in_channels = _positive_int(in_channels, "in_channels", op)
+        self.out_channels = _positive_int(out_channels, "out_channels", op)
+        self.input_size = _v._positive_pair(input_size, "input_size", op)
+        self.kernel_size = _v._positive_pair(kernel_size, "kernel_size", op)
+        self.stride = _v._positive_pair(stride, "stride", op)
+        self.padding = _v._non_negative_pair(padding, "padding", op)
+        self.dilation = _v._positive_pair(dilation, "dilation", op)
+        self.dtype = _check_dtype(dtype, op)
+        g = _v._window_geometry(op, (1, self.in_channels) + self.input_size,
+                                self.kernel_size, self.stride, self.padding,
+                                self.dilation, name="input_size")
+        self._out_size = (g.Ho, g.Wo)
+        rng = _as_rng(rng)
+        kh, kw = self.kernel_size
+        bound = 1.0 / math.sqrt(in_channels * kh * kw)
+        shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
+        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(
+                -bound, bound, (out_channels, g.Ho, g.Wo)).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _check_shape(self, shape):
+        """Raise the ValueError forward raises for an input of this shape."""
+        expected = (self.in_channels,) + self.input_size
+        if len(shape) != 4 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, {expected[0]}, "
+                f"{expected[1]}, {expected[2]}) (its input_size is fixed), got "
+                f"shape {tuple(shape)}"
+            )
+
+    def output_shape(self, input_shape):
+        """The shape :meth:`forward` returns for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, H, W)
+
+        Returns
+        -------
+        tuple (N, F, Ho, Wo)
+
+        Raises
+        ------
+        ValueError
+            If forward would reject the shape (C, H, W not the layer's).
+        TypeError
+            input_shape is not a tuple of non-negative ints.
+        """
+        if not (isinstance(input_shape, (tuple, list)) and all(
+                _v._is_int(v) and v >= 0 for v in input_shape)):
+            raise TypeError(
+                f"{self._name()}.output_shape: input_shape must be a tuple of "
+                f"non-negative ints, got {input_shape!r}"
+            )
+        shape = tuple(int(v) for v in input_shape)
+        self._check_shape(shape)
+        return (shape[0], self.out_channels) + self._out_size
+
+    def _rf_geometry(self):
+        """((kh, sh, ph, dh), (kw, sw, pw, dw)): the window along H and W."""
+        return tuple(
+            (self.kernel_size[a], self.stride[a], self.padding[a],
+             self.dilation[a]) for a in range(2))
+
+    def _geometry(self):
+        return dict(stride=self.stride, padding=self.padding,
+                    dilation=self.dilation)
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_shape(x.shape)
+        y = self._kernels.locally_connected2d(
+            x, self._params["weight"], self._params.get("bias"),
+            **self._geometry())
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        x = self._cache
+        gx, gw, gb = self._kernels.locally_connected2d_backward(
+            grad_out, x, self._params["weight"], **self._geometry())
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, input_size="
+             f"{self.input_size}, kernel_size={self.kernel_size}, stride="
+             f"{self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if "bias" not in self._params:
+            s += ", bias=False"
+        return s

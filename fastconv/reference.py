@@ -1171,3 +1171,88 @@ def global_avg_pool2d_backward(grad_out, input_shape):
     grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
     scaled = grad_out / grad_out.dtype.type(g.H * g.W)
     return np.ascontiguousarray(np.broadcast_to(scaled, (g.N, g.C, g.H, g.W)))
+
+
+# ==========================================================================
+# locally connected layer (unshared convolution)
+# ==========================================================================
+
+__all__ += ["locally_connected2d", "locally_connected2d_backward"]
+
+
+def _position_major_cols(x, g):
+    """Patches as a C-contiguous (Ho*Wo, N, C*kh*kw) array: one matrix per position."""
+    view = _window_view(_padded(x, g, 0), g)          # (N, C, kh, kw, Ho, Wo)
+    cols = np.ascontiguousarray(view.transpose(4, 5, 0, 1, 2, 3))
+    return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
+
+
+def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """Locally connected 2-D layer: one filter bank per output position.
+
+    Computed as one im2col copy, position-major, then a batched
+    :func:`numpy.matmul` of (Ho*Wo, N, K) patches by (Ho*Wo, K, F) filters,
+    K = C*kh*kw.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
+    bias : ndarray of shape (F, Ho, Wo), dtype of ``x``, or None
+    stride, padding, dilation : int or pair of ints (h, w)
+
+    Returns
+    -------
+    y : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
+        ``y[n, :, oh, ow] = patch @ weight[oh, ow].reshape(-1, F) + bias[:, oh, ow]``.
+    """
+    op = "locally_connected2d"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    bias = _v.check_local_bias(op, bias, x, g)
+    L = g.Ho * g.Wo
+    cols = _position_major_cols(x, g)                  # (L, N, K)
+    w = weight.reshape(L, g.C * g.kh * g.kw, g.F)
+    y = np.matmul(cols, w)                             # (L, N, F)
+    y = np.ascontiguousarray(
+        y.reshape(g.Ho, g.Wo, g.N, g.F).transpose(2, 3, 0, 1))
+    if bias is not None:
+        y += bias
+    return y
+
+
+def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
+                                 dilation=1):
+    """Gradients of :func:`locally_connected2d` for x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
+    x, weight, stride, padding, dilation
+        As for :func:`locally_connected2d`.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W), dtype of ``x``
+    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
+    grad_bias : ndarray of shape (F, Ho, Wo), dtype of ``x``
+        ``grad_out`` summed over N (returned even without a bias).
+    """
+    op = "locally_connected2d_backward"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    L = g.Ho * g.Wo
+    K = g.C * g.kh * g.kw
+    grad_bias = grad_out.sum(axis=0)
+    go = np.ascontiguousarray(
+        grad_out.reshape(g.N, g.F, L).transpose(2, 0, 1))    # (L, N, F)
+    cols = _position_major_cols(x, g)                          # (L, N, K)
+    grad_weight = np.matmul(cols.transpose(0, 2, 1), go)       # (L, K, F)
+    del cols
+    w = weight.reshape(L, K, g.F)
+    dcols = np.matmul(go, w.transpose(0, 2, 1))                # (L, N, K)
+    dcols6 = dcols.reshape(g.Ho, g.Wo, g.N, g.C, g.kh, g.kw).transpose(
+        2, 3, 4, 5, 0, 1)
+    grad_x = _col2im6(dcols6, g, g.N, g.C)
+    return (grad_x, grad_weight.reshape(weight.shape), grad_bias)

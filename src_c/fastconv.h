@@ -269,5 +269,63 @@ int fc_avg_pool3d_backward_float(const float *grad_y, const fc_vgeom *g,
                                  int count_include_pad, float *grad_x);
 int fc_avg_pool3d_backward_double(const double *grad_y, const fc_vgeom *g,
                                   int count_include_pad, double *grad_x);
+/* ==== local.c: locally connected layer (unshared weights) ===============
+ * Weights W of shape (Ho, Wo, C, kh, kw, F): position l = oh*Wo + ow owns the
+ * filters W[l] (K x F, K = C*kh*kw, one filter per column); bias (F, Ho, Wo).
+ * The kernels read xt, a zero-padded, image-innermost copy of the input:
+ * xt[((c*Hp + h)*Wp + w)*N + n] = x[n, c, h - pt, w - pl] (0 outside x),
+ * with Hp, Wp = gp->H, gp->W from fc_lc_padded_geom; they write the input
+ * gradient in the same layout (gxt), and positions [l0, l1) of the rest.
+ * fc_lc_padded_geom(g, gp): g with H, W grown to cover every window and
+ *   pt = pl = 0.
+ * fc_lc_offsets(gp, N, off): off[(c*kh + i)*kw + j] = offset in xt of tap
+ *   (c, i, j) from its window's top-left cell; K entries.
+ * fc_lc_work_size(g, N, F): scratch elements per thread (either type).
+ * fc_lc_band_rows(g): output rows per band of the backward pass: bands b and
+ *   b + 2 touch disjoint input rows, so every other band can run at once.
+ * fc_lc_pack_row_<T>(x, g, N, row, xt)
+ *   x  IN  (N, C, H, W); row = c*Hp + h, 0 <= row < C*Hp: that row of xt
+ *          (Wp*N elements) written
+ * fc_lc_unpack_row_<T>(xt, g, N, row, x)
+ *   row = c*H + h, 0 <= row < C*H: x[:, c, h, :] written from xt
+ * fc_lc_forward_<T>(xt, gp, off, N, w, bias, F, l0, l1, work, y)
+ *   xt   IN  (C, Hp, Wp, N); off from fc_lc_offsets; bias IN (F, Ho, Wo)
+ *            or NULL; work fc_lc_work_size elements
+ *   y    OUT (N, F, Ho, Wo): positions [l0, l1) of every image written
+ * fc_lc_backward_<T>(gy, xt, gp, off, N, w, F, l0, l1, work, gxt, gw, gb)
+ *   gy   IN  (N, F, Ho, Wo)
+ *   gxt  OUT (C, Hp, Wp, N): ACCUMULATES the windows of [l0, l1)
+ *   gw   OUT (Ho, Wo, C, kh, kw, F), gb OUT (F, Ho, Wo) or NULL: positions
+ *            [l0, l1) written (summed over the images in order)
+ */
+void fc_lc_padded_geom(const fc_geom *g, fc_geom *gp);
+void fc_lc_offsets(const fc_geom *gp, ptrdiff_t N, ptrdiff_t *off);
+ptrdiff_t fc_lc_work_size(const fc_geom *g, ptrdiff_t N, ptrdiff_t F);
+ptrdiff_t fc_lc_band_rows(const fc_geom *g);
+int fc_lc_pack_row_float(const float *x, const fc_geom *g, ptrdiff_t N,
+                         ptrdiff_t row, float *xt);
+int fc_lc_pack_row_double(const double *x, const fc_geom *g, ptrdiff_t N,
+                          ptrdiff_t row, double *xt);
+int fc_lc_unpack_row_float(const float *xt, const fc_geom *g, ptrdiff_t N,
+                           ptrdiff_t row, float *x);
+int fc_lc_unpack_row_double(const double *xt, const fc_geom *g, ptrdiff_t N,
+                            ptrdiff_t row, double *x);
+int fc_lc_forward_float(const float *xt, const fc_geom *gp,
+                        const ptrdiff_t *off, ptrdiff_t N, const float *w,
+                        const float *bias, ptrdiff_t F, ptrdiff_t l0,
+                        ptrdiff_t l1, float *work, float *y);
+int fc_lc_forward_double(const double *xt, const fc_geom *gp,
+                         const ptrdiff_t *off, ptrdiff_t N, const double *w,
+                         const double *bias, ptrdiff_t F, ptrdiff_t l0,
+                         ptrdiff_t l1, double *work, double *y);
+int fc_lc_backward_float(const float *gy, const float *xt, const fc_geom *gp,
+                         const ptrdiff_t *off, ptrdiff_t N, const float *w,
+                         ptrdiff_t F, ptrdiff_t l0, ptrdiff_t l1, float *work,
+                         float *gxt, float *gw, float *gb);
+int fc_lc_backward_double(const double *gy, const double *xt,
+                          const fc_geom *gp, const ptrdiff_t *off,
+                          ptrdiff_t N, const double *w, ptrdiff_t F,
+                          ptrdiff_t l0, ptrdiff_t l1, double *work,
+                          double *gxt, double *gw, double *gb);
 
 #endif /* FASTCONV_H */

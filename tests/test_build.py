@@ -39,6 +39,8 @@ API += [  # 3-D kernels
     "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
     "avg_pool3d", "avg_pool3d_backward",
 ]
+# ---- locally connected layer ----
+API += ["locally_connected2d", "locally_connected2d_backward"]
 SETTINGS = ["set_num_threads", "get_num_threads", "show_config"]
 
 
