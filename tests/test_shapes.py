@@ -363,7 +363,8 @@ def test_memory_helpers():
     assert S.activation_bytes(m, (3, 3, 3)) == 4 * (27 + 8 + 2)
     with pytest.raises(TypeError, match="shape must be a tuple"):
         S.tensor_bytes((2, -1))
-    with pytest.raises(ValueError, match=r"input_shape must have 4 dimensions"):
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\) "
+                       r"or \(N, C, H, W\) for 2 spatial axes, got \(2, 2\)"):
         S.im2col_bytes((2, 2), 1)
 
 
