@@ -82,11 +82,11 @@ _TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
 
 
 def _axes(value, name, op, n, minimum):
-    """``value`` (an int, or a tuple of n ints when n > 1) as an n-tuple of
-    ints >= minimum."""
+    """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
+    minimum."""
     if _v._is_int(value):
         out = (int(value),) * n
-    elif (n > 1 and isinstance(value, (tuple, list)) and len(value) == n
+    elif (isinstance(value, (tuple, list)) and len(value) == n
           and all(_v._is_int(v) for v in value)):
         out = tuple(int(v) for v in value)
     else:
@@ -483,8 +483,6 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
     F = _axes(out_channels, "out_channels", op, 1, 1)[0]
     g = _axes(groups, "groups", op, 1, 1)[0]
     n = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 2
-    if n == 1 and _v._is_int(kernel_size[0]):
-        kernel_size = kernel_size[0]
     K = _axes(kernel_size, "kernel_size", op, max(n, 1), 1)
     if C % g or F % g:
         raise ValueError(
