@@ -272,8 +272,12 @@ class Layer:
         Parameters
         ----------
         input_shape : tuple of int
-            ``(C, H, W)`` for one image (per-image figures), or the full
-            input shape including the batch, e.g. ``(N, C, H, W)``.
+            One sample (per-sample figures) or the full input shape with
+            the batch first, told apart by the model's number of spatial
+            axes n: ``(C, L)`` / ``(N, C, L)`` for a 1-D model, ``(C, H,
+            W)`` / ``(N, C, H, W)`` 2-D, ``(C, D, H, W)`` / ``(N, C, D, H,
+            W)`` 3-D, ``(F,)`` / ``(N, F)`` an MLP (see
+            :func:`fastconv.summary.summary`).
         dtype : NumPy dtype or None
             Dtype of activations and parameters (None: the model's).
         optimizer : None, "sgd", "momentum", "adam", an int or an optimiser
@@ -287,7 +291,8 @@ class Layer:
         Raises
         ------
         ValueError
-            The shapes do not fit the model, as its forward would raise.
+            input_shape has neither n + 1 nor n + 2 dimensions, or the
+            shapes do not fit the model, as its forward would raise.
 
         Examples
         --------

@@ -78,14 +78,20 @@ def _is_pair(value):
     return isinstance(value, (tuple, list)) and len(value) == 2
 
 
+_TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
+
+
 def _axes(value, name, op, n, minimum):
-    """``value`` (an int or a pair) as an n-tuple of ints >= minimum."""
+    """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
+    minimum."""
     if _v._is_int(value):
         out = (int(value),) * n
-    elif n == 2 and _is_pair(value) and all(_v._is_int(v) for v in value):
-        out = (int(value[0]), int(value[1]))
+    elif (isinstance(value, (tuple, list)) and len(value) == n
+          and all(_v._is_int(v) for v in value)):
+        out = tuple(int(v) for v in value)
     else:
-        want = "an int" if n == 1 else "an int or a pair of ints (h, w)"
+        want = "an int" if n == 1 else (
+            "an int or " + _TUPLE_DOCS.get(n, f"a tuple of {n} ints"))
         raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
     if min(out) < minimum:
         what = "positive" if minimum == 1 else "non-negative"
@@ -133,6 +139,7 @@ def _same_axis(size, kernel, stride, dilation):
 # ---------------------------------------------------------------------------
 
 _AXIS_NAMES = ("H", "W")
+_AXIS_NAMES_N = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def _fmt(value):
@@ -184,7 +191,7 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
                axis):
     """Output length along one axis, or the ValueError explaining why not."""
     keff = dilation * (kernel - 1) + 1
-    where = "" if axis is None else f"along {_AXIS_NAMES[axis]}: "
+    where = "" if axis is None else f"along {axis}: "
     numerator = size - keff + pb + pa
     if numerator < 0:
         raise ValueError(
@@ -316,7 +323,7 @@ def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
     pads = _padding_axes(padding, W, K, S, D, op, n)
     return _result([
         _axis_size(W[a], K[a], S[a], *pads[a], D[a], bool(ceil_mode),
-                   bool(strict), op, None if n == 1 else a)
+                   bool(strict), op, None if n == 1 else _AXIS_NAMES[a])
         for a in range(n)], n)
 
 
@@ -446,7 +453,10 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
     ----------
     in_channels, out_channels : int
         C and F; groups must divide both.
-    kernel_size : int or (int, int)
+    kernel_size : int or tuple of int
+        An int k is a 2-D ``k x k`` kernel; a tuple gives one size per
+        spatial axis: ``(k,)`` for Conv1d, ``(kh, kw)``, ``(kd, kh, kw)``
+        for Conv3d.
     groups : int
     bias : bool
 
@@ -465,17 +475,20 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
     1792
     >>> conv_params(3, 96, 11)                # AlexNet's CONV1
     34944
+    >>> conv_params(2, 4, (3, 3, 3))          # a Conv3d
+    220
     """
     op = "conv_params"
     C = _axes(in_channels, "in_channels", op, 1, 1)[0]
     F = _axes(out_channels, "out_channels", op, 1, 1)[0]
     g = _axes(groups, "groups", op, 1, 1)[0]
-    kh, kw = _axes(kernel_size, "kernel_size", op, 2, 1)
+    n = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else 2
+    K = _axes(kernel_size, "kernel_size", op, max(n, 1), 1)
     if C % g or F % g:
         raise ValueError(
             f"{op}: groups={g} must divide in_channels={C} and "
             f"out_channels={F}")
-    return F * (C // g) * kh * kw + (F if bias else 0)
+    return F * (C // g) * math.prod(K) + (F if bias else 0)
 
 
 def linear_params(in_features, out_features, bias=True):
@@ -621,26 +634,32 @@ def receptive_field(layers):
     ----------
     layers : fastconv.layers.Layer or sequence of Layer / tuple
         A model (a :class:`~fastconv.layers.Sequential` of convolutions,
-        pooling and element-wise layers), or a sequence whose items are
-        layers or tuples ``(kernel, stride, padding, dilation)`` of ints or
-        pairs; trailing entries may be left out (stride 1, padding 0,
+        pooling and element-wise layers, of any number of spatial axes:
+        Conv1d, Conv2d, Conv3d, ...), or a sequence whose items are layers
+        or tuples ``(kernel, stride, padding, dilation)`` of ints or
+        tuples of one int per axis (pairs ``(h, w)``, triples ``(d, h,
+        w)``); trailing entries may be left out (stride 1, padding 0,
         dilation 1).  ``padding`` is the padding before (top/left).
 
     Returns
     -------
     ReceptiveField
         ``(size, jump, start)``: ints (start a float) when every spec is
-        1-D ints; pairs ``(h, w)`` for layers or any pair.  ``size`` grows
-        by ``d*(k - 1) * jump`` per layer, ``jump`` is the product of the
+        1-D ints; otherwise tuples with one entry per spatial axis, as many
+        as the layers' geometry has (``(L,)`` for Conv1d layers, ``(h,
+        w)``, ``(d, h, w)``) or as the specs' tuples (pairs for layers
+        that declare no axes, e.g. only ReLU).  ``size`` grows by
+        ``d*(k - 1) * jump`` per layer, ``jump`` is the product of the
         strides, ``start`` the centre of the first output's field.
 
     Raises
     ------
     ValueError
         The stack holds a layer whose every output sees the whole input
-        (``Linear``: "global"), or one without a declared geometry.
+        (``Linear``, global pooling: "global"), or one without a declared
+        geometry, or layers with different numbers of spatial axes.
     TypeError
-        A spec is not a tuple of ints/pairs.
+        A spec is not a tuple of ints / tuples of the stack's axis count.
 
     Examples
     --------
@@ -653,20 +672,22 @@ def receptive_field(layers):
     >>> from fastconv import layers as L
     >>> receptive_field(L.Sequential(L.Conv2d(1, 1, 3, rng=0), L.MaxPool2d(2)))
     ReceptiveField(size=(4, 4), jump=(2, 2), start=(1.5, 1.5))
+    >>> receptive_field(L.Sequential(L.Conv1d(1, 1, 5, rng=0), L.MaxPool1d(2)))
+    ReceptiveField(size=(6,), jump=(2,), start=(2.5,))
+    >>> receptive_field([((3, 3, 3), 1, 1)] * 2).size  # two 3x3x3 convs
+    (5, 5, 5)
     """
     op = "receptive_field"
     if hasattr(layers, "_rf_geometry"):
-        items, n = [layers], 2
+        items = [layers]
     elif isinstance(layers, (tuple, list)):
         items = list(layers)
-        n = 2 if any(hasattr(it, "_rf_geometry") or (
-            isinstance(it, (tuple, list)) and any(_is_pair(v) for v in it))
-            for it in items) else 1
     else:
         raise TypeError(
             f"{op}: layers must be a fastconv Layer or a list of layers and "
             f"(kernel, stride, padding, dilation) tuples, got "
             f"{type(layers).__name__}")
+    n, per_axis = _stack_axes(items)
     state = None
     for i, item in enumerate(items):
         if hasattr(item, "_rf_geometry"):
@@ -686,8 +707,33 @@ def receptive_field(layers):
     sizes = [s for s, _, _ in state]
     jumps = [j for _, j, _ in state]
     starts = [left + (s - 1) / 2 for s, _, left in state]
-    return ReceptiveField(_result(sizes, n), _result(jumps, n),
-                          _result(starts, n))
+    if per_axis:
+        return ReceptiveField(tuple(sizes), tuple(jumps), tuple(starts))
+    return ReceptiveField(sizes[0], jumps[0], starts[0])
+
+
+def _stack_axes(items):
+    """(n, per_axis) for receptive_field's items: n from the first layer
+    with a window (its axis count) or the longest tuple in a spec; 2 for
+    layers without a window, 1 for int-only specs; per_axis: answer with
+    tuples (any layer or any tuple in a spec)."""
+    layer_n = spec_n = None
+    has_layer = False
+    for item in items:
+        if hasattr(item, "_rf_geometry"):
+            has_layer = True
+            try:
+                geometry = item._rf_geometry()
+            except NotImplementedError:
+                continue        # reported by the main loop
+            if layer_n is None and isinstance(geometry, tuple):
+                layer_n = len(geometry)
+        elif isinstance(item, (tuple, list)):
+            lengths = [len(v) for v in item if isinstance(v, (tuple, list))]
+            if lengths and spec_n is None:
+                spec_n = max(lengths)
+    n = layer_n or spec_n or (2 if has_layer else 1)
+    return n, has_layer or spec_n is not None
 
 
 # ---------------------------------------------------------------------------
@@ -765,7 +811,9 @@ def activation_bytes(model, input_shape, dtype=None):
     ----------
     model : fastconv.layers.Layer
     input_shape : tuple of int
-        ``(C, H, W)`` for one image, or the full ``(N, C, H, W)``.
+        One sample (``(C, H, W)``; ``(C, L)`` or ``(C, D, H, W)`` for 1-D
+        or 3-D models, ``(F,)`` for an MLP) or the full shape with the
+        batch first, as :func:`fastconv.summary.summary` reads it.
     dtype : NumPy dtype or None
         None: the model's parameter dtype.
 
@@ -776,13 +824,16 @@ def activation_bytes(model, input_shape, dtype=None):
     Raises
     ------
     ValueError
-        The shapes do not fit the model (as its forward would raise).
+        The shapes do not fit the model (as its forward would raise), or
+        input_shape has the wrong number of dimensions for it.
 
     Examples
     --------
     >>> from fastconv import layers as L
     >>> activation_bytes(L.Conv2d(3, 8, 3, padding=1, rng=0), (3, 4, 4))
     704
+    >>> activation_bytes(L.Conv1d(2, 4, 3, rng=0), (2, 10))  # 4*(20 + 32)
+    208
     """
     from .summary import summary
 
@@ -790,21 +841,31 @@ def activation_bytes(model, input_shape, dtype=None):
 
 
 def im2col_bytes(input_shape, kernel_size, stride=1, padding=0, dilation=1,
-                 dtype=np.float32):
+                 dtype=np.float32, *, spatial_axes=None):
     """Bytes of the full im2col column matrix of a convolution.
 
-    ``N * C*kh*kw * Ho*Wo * itemsize``: what a naive im2col + GEMM
-    convolution allocates (``F.unfold``'s output; cs231n's
-    ``[363 x 3025]`` for AlexNet's CONV1).  fastconv's GEMM path never forms
-    it: it packs blocks of it into a small per-thread workspace.
+    ``N * C*prod(kernel) * prod(output sizes) * itemsize``: what a naive
+    im2col + GEMM convolution allocates (``F.unfold``'s output; cs231n's
+    ``[363 x 3025]`` for AlexNet's CONV1); for 1-D the ``(C*k, Lo)``
+    matrix, for 3-D vol2col's ``(C*kd*kh*kw, Do*Ho*Wo)``, per sample.
+    fastconv never forms it: its GEMM path packs blocks of it into a small
+    per-thread workspace, and conv3d unfolds tiles of at most 8 MiB.
 
     Parameters
     ----------
-    input_shape : (N, C, H, W) or (C, H, W)
-        (C, H, W) means N = 1.
+    input_shape : tuple of int
+        ``(N, C, *spatial)`` or ``(C, *spatial)`` (meaning N = 1), with
+        ``spatial_axes`` spatial sizes: ``(N, C, H, W)`` / ``(C, H, W)`` in
+        2-D, ``(N, C, L)`` / ``(C, L)`` in 1-D, ``(N, C, D, H, W)`` /
+        ``(C, D, H, W)`` in 3-D.
     kernel_size, stride, padding, dilation
-        As :func:`conv_output_size` (padding may be "same"/"valid").
+        As :func:`conv_output_size` (padding may be "same"/"valid"), each
+        an int or a tuple of one int per spatial axis.
     dtype : NumPy dtype
+    spatial_axes : int or None, keyword-only
+        Number of spatial axes; None: the length of the tuple-valued
+        geometry arguments, else 2 (so an int kernel means 2-D; pass
+        ``spatial_axes=1`` for a 1-D convolution with int arguments).
 
     Returns
     -------
@@ -812,8 +873,13 @@ def im2col_bytes(input_shape, kernel_size, stride=1, padding=0, dilation=1,
 
     Raises
     ------
-    ValueError, TypeError
-        As :func:`conv_output_size`, or input_shape not 3 or 4 ints.
+    ValueError
+        As :func:`conv_output_size`; input_shape has neither
+        ``spatial_axes + 1`` nor ``spatial_axes + 2`` entries.
+    TypeError
+        As :func:`conv_output_size`; input_shape not a tuple of ints,
+        geometry tuples of different lengths, spatial_axes not a positive
+        int.
 
     Examples
     --------
@@ -821,14 +887,41 @@ def im2col_bytes(input_shape, kernel_size, stride=1, padding=0, dilation=1,
     4392300
     >>> im2col_bytes((1, 64, 224, 224), 3, padding=1)  # VGG-16 conv1_2
     115605504
+    >>> im2col_bytes((2, 100), 5, spatial_axes=1)      # (2*5) x 96 floats
+    3840
+    >>> im2col_bytes((2, 8, 8, 8), (3, 3, 3), padding=1)  # 54 x 512
+    110592
     """
     op = "im2col_bytes"
     shape = _v.check_shape(input_shape, "input_shape", op)
-    if len(shape) == 3:
+    geometry = (kernel_size, stride, padding, dilation)
+    lengths = {len(v) for v in geometry if isinstance(v, (tuple, list))}
+    if spatial_axes is None:
+        if len(lengths) > 1:
+            raise TypeError(
+                f"{op}: kernel_size, stride, padding and dilation must be "
+                f"ints or tuples of the same length, got {geometry!r}")
+        n = lengths.pop() if lengths else 2
+    elif _v._is_int(spatial_axes) and spatial_axes >= 1:
+        n = int(spatial_axes)
+    else:
+        raise TypeError(
+            f"{op}: spatial_axes must be None or a positive int, got "
+            f"{spatial_axes!r}")
+    names = _AXIS_NAMES_N.get(n) or tuple(f"X{i}" for i in range(1, n + 1))
+    layout = ", ".join(names)
+    if len(shape) == n + 1:
         shape = (1,) + shape
-    _v.check_ndim(shape, "input_shape", op)
-    N, C, H, W = shape
-    kh, kw = _axes(kernel_size, "kernel_size", op, 2, 1)
-    Ho, Wo = _output_size(op, (H, W), kernel_size, stride, padding, dilation,
-                          False, False)
-    return N * C * kh * kw * Ho * Wo * _itemsize(dtype, op)
+    elif len(shape) != n + 2:
+        raise ValueError(
+            f"{op}: input_shape must be (C, {layout}) or (N, C, {layout}) "
+            f"for {n} spatial {'axis' if n == 1 else 'axes'}, got {shape}")
+    N, C, *sizes = shape
+    K = _axes(kernel_size, "kernel_size", op, n, 1)
+    S = _axes(stride, "stride", op, n, 1)
+    D = _axes(dilation, "dilation", op, n, 1)
+    pads = _padding_axes(padding, sizes, K, S, D, op, n)
+    outs = [_axis_size(sizes[a], K[a], S[a], *pads[a], D[a], False, False,
+                       op, None if n == 1 else names[a])
+            for a in range(n)]
+    return N * C * math.prod(K) * math.prod(outs) * _itemsize(dtype, op)

@@ -73,9 +73,12 @@ Attributes
 name : str
     Dotted path in the model (``"0.3"``, ``"1.body.0"``), ``"input"``.
 kind : str
-    Layer type and geometry, e.g. ``"Conv2d 3x3"``, ``"MaxPool2d 2x2 s2"``.
+    Layer type and window, any number of axes, e.g. ``"Conv2d 3x3"``,
+    ``"MaxPool2d 2x2 s2"``, ``"Conv1d 5 s2"``, ``"Conv3d 3x3x3 d2x2x2"``,
+    ``"LPPool2d 2x2 s2 p=2"``; other layers (``"GlobalAvgPool2d"``,
+    ``"Linear"``) their class name only.
 output_shape : tuple of int
-    Without the batch dimension for a per-image summary.
+    Without the batch dimension for a per-sample summary.
 params : int
     The layer's own parameters (a Residual's sum row: 0).
 activations : int
@@ -84,11 +87,12 @@ activation_bytes : int
     Their bytes; 0 for in-place rows.
 in_place : bool
     True for views / in-place layers (not counted in the totals).
-rf_size, rf_jump : (int, int), "global", "?" or "-"
+rf_size, rf_jump : tuple of int, "global", "?" or "-"
     Receptive field of one output value in input pixels and the distance
-    between neighbouring outputs; "global": every value sees the whole
-    input; "?": a layer without declared geometry came before; "-": the
-    input has no spatial axes.
+    between neighbouring outputs, one int per spatial axis (``(L,)``,
+    ``(H, W)`` or ``(D, H, W)``); "global": every value sees the whole
+    input (after ``Linear`` or global pooling); "?": a layer without
+    declared geometry came before; "-": the input has no spatial axes.
 """
 
 _SLOTS = {"sgd": 0, "momentum": 1, "sgd_momentum": 1, "adam": 2}
@@ -130,26 +134,99 @@ def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
-def _dims(value):
-    h, w = _v.pair(value, "value", "summary")
-    return f"{h}x{w}"
+def _axes_text(values):
+    return "x".join(str(v) for v in values)
 
 
-def _kind(layer):
+def _same_or_axes(values):
+    return str(values[0]) if len(set(values)) == 1 else _axes_text(values)
+
+
+_CONVS = (_layers.Conv1d, _layers.Conv2d, _layers.Conv3d)
+
+
+def _kind(layer, geometry):
+    """Row label: the class name, then for a windowed layer (a tuple
+    geometry, any number of axes) its window ``3x3``, stride ``s2`` (always
+    for parameter-free windows, only when not 1 for layers with weights),
+    dilation ``d2x2`` when not 1 and an Lp pool's ``p=2``."""
     name = type(layer).__name__
-    if isinstance(layer, _layers.Conv2d):
-        text = f"{name} {_dims(layer.kernel_size)}"
-        if layer.stride != (1, 1):
-            text += " s" + (str(layer.stride[0]) if layer.stride[0] ==
-                            layer.stride[1] else _dims(layer.stride))
-        if layer.dilation != (1, 1):
-            text += f" d{_dims(layer.dilation)}"
-        return text
-    if isinstance(layer, (_layers.MaxPool2d, _layers.AvgPool2d)):
-        s = _v.pair(layer.stride, "stride", name)
-        return (f"{name} {_dims(layer.kernel_size)} s"
-                + (str(s[0]) if s[0] == s[1] else _dims(s)))
-    return name
+    if not isinstance(geometry, tuple):
+        return name
+    kernel, stride, _, dilation = zip(*geometry)
+    text = f"{name} {_axes_text(kernel)}"
+    if not layer.params or any(v != 1 for v in stride):
+        text += f" s{_same_or_axes(stride)}"
+    if any(v != 1 for v in dilation):
+        text += f" d{_axes_text(dilation)}"
+    if isinstance(layer, _layers._LPPoolNd):
+        text += f" p={float(layer.norm_type):g}"
+    return text
+
+
+# ---------------------------------------------------------------------------
+# number of spatial axes of the model's input
+# ---------------------------------------------------------------------------
+# Layers that fix the input rank without a window (BatchNorm2d and global
+# pooling need (N, C, H, W); Linear needs (N, features)).
+_FIXED_RANK = ((_layers.BatchNorm2d, 2), (_layers.GlobalAvgPool2d, 2),
+               (_layers.Linear, 0))
+
+_LAYOUTS = {0: "F", 1: "C, L", 2: "C, H, W", 3: "C, D, H, W"}
+
+
+def _layout(n):
+    return _LAYOUTS.get(n) or "C, " + ", ".join(f"X{i}" for i in range(1, n + 1))
+
+
+def _leaves(layer, name):
+    """(name, layer) of the layers summary() traces, in forward order."""
+    if isinstance(layer, (_layers.Sequential, _layers.Residual)):
+        for cname, child in layer._children.items():
+            yield from _leaves(child, _join(name, cname))
+    else:
+        yield name or "model", layer
+
+
+def _spatial_axes(model):
+    """(n, name, layer): the number of spatial axes the model's input has,
+    fixed by its first layer (in forward order) that fixes the rank: a
+    windowed layer (n = the length of its geometry), BatchNorm2d or global
+    pooling (2), Linear (0).  n is None when a Flatten or only rank-free
+    layers (ReLU, Dropout, ...) come first: then any rank fits."""
+    for name, layer in _leaves(model, ""):
+        if isinstance(layer, _layers.Flatten):
+            return None, name, layer
+        try:
+            geometry = layer._rf_geometry()
+        except NotImplementedError:
+            geometry = None
+        if isinstance(geometry, tuple):
+            return len(geometry), name, layer
+        for cls, n in _FIXED_RANK:
+            if isinstance(layer, cls):
+                return n, name, layer
+    return None, None, None
+
+
+def _split_batch(model, shape):
+    """(full shape, per_image, n) for summary's input_shape, or ValueError."""
+    n, name, layer = _spatial_axes(model)
+    if n is None:
+        return shape, False, None
+    if len(shape) == n + 1:
+        return (1,) + shape, True, n
+    if len(shape) == n + 2:
+        return shape, False, n
+    if any(isinstance(layer, cls) for cls, _ in _FIXED_RANK):
+        why = (f"a model whose first layer that fixes the input rank is "
+               f"{name}: {layer!r}")
+    else:
+        why = f"a model whose first windowed layer is {name}: {layer!r}"
+    raise ValueError(
+        f"summary: input_shape must be ({_layout(n)}) for one sample or "
+        f"(N, {_layout(n)}) with the batch first, for {why}; got "
+        f"{shape} ({len(shape)} dimensions)")
 
 
 def _step(state, geometry):
@@ -178,7 +255,7 @@ class _Tracer:
         self.itemsize = itemsize
         self.per_image = per_image
         self.rows = []
-        self.im2col = (0, None)
+        self.im2col = (0, None, None)
 
     def row(self, name, kind, shape, params, in_place, state):
         if isinstance(state, tuple):
@@ -218,14 +295,16 @@ class _Tracer:
         except NotImplementedError:
             geometry = "?"
         state = _step(state, geometry)
-        if isinstance(layer, _layers.Conv2d):
-            nbytes = self.itemsize * _shapes.im2col_bytes(
-                shape, layer.kernel_size, layer.stride, layer.padding,
-                layer.dilation, dtype=np.uint8)
+        if isinstance(layer, _CONVS):
+            # C*prod(kernel) rows, one column per output position of every
+            # sample: N*prod(output spatial sizes).
+            rows = layer.in_channels * math.prod(layer.kernel_size)
+            cols = out[0] * math.prod(out[2:])
+            nbytes = rows * cols * self.itemsize
             if nbytes > self.im2col[0]:
-                self.im2col = (nbytes, name or "model")
+                self.im2col = (nbytes, name or "model", (rows, cols))
         params = sum(a.size for a in layer.params.values())
-        self.row(name or "model", _kind(layer), out, params,
+        self.row(name or "model", _kind(layer, geometry), out, params,
                  getattr(layer, "_summary_in_place", False), state)
         return out, state
 
@@ -238,9 +317,7 @@ def _human(nbytes):
 
 
 def _rf_text(value):
-    if isinstance(value, tuple):
-        return str(value[0]) if value[0] == value[1] else _dims(value)
-    return value
+    return _same_or_axes(value) if isinstance(value, tuple) else value
 
 
 def _shape_text(shape):
@@ -258,8 +335,13 @@ class Summary:
     input_shape : tuple of int
         As given.
     per_image : bool
-        True when input_shape was (C, H, W): figures for one image, shapes
-        without the batch dimension.
+        True when input_shape was one sample (``(C, H, W)`` for a 2-D
+        model, ``(C, L)`` 1-D, ``(C, D, H, W)`` 3-D, ``(F,)`` an MLP):
+        figures for one sample, shapes without the batch dimension.
+    spatial_axes : int or None
+        The model's number of spatial axes (0 for an MLP); None when its
+        layers do not fix the input rank (input_shape is then the full
+        shape).
     dtype : numpy.dtype
     optimizer : str
         Description of the optimiser.
@@ -273,18 +355,25 @@ class Summary:
     training_bytes : int
         ``2 * activation_bytes + (2 + optimizer_slots) * param_bytes``.
     im2col_bytes : int
-        The largest full im2col column matrix of a Conv2d in the model
-        (0 without convolutions): what a naive im2col convolution would
-        allocate, and fastconv does not.
+        The largest full im2col column matrix of a convolution
+        (:class:`~fastconv.layers.Conv1d`, ``Conv2d`` or ``Conv3d``) in the
+        model, 0 without convolutions: ``C*prod(kernel_size)`` rows by
+        ``N*prod(output spatial sizes)`` columns, what a naive im2col (1-D)
+        / vol2col (3-D) + GEMM convolution would allocate.  fastconv never
+        forms it (its GEMM packs small blocks; Conv3d unfolds tiles of at
+        most 8 MiB).
     im2col_layer : str or None
         Its row name.
+    im2col_shape : (int, int) or None
+        Its (rows, columns).
     """
 
     def __init__(self, model_name, input_shape, per_image, dtype, optimizer,
-                 slots, rows, im2col):
+                 slots, rows, im2col, spatial_axes=None):
         self.model_name = model_name
         self.input_shape = tuple(input_shape)
         self.per_image = per_image
+        self.spatial_axes = spatial_axes
         self.dtype = dtype
         self.optimizer = optimizer
         self.optimizer_slots = slots
@@ -296,7 +385,7 @@ class Summary:
         self.inference_bytes = self.activation_bytes + self.param_bytes
         self.training_bytes = (2 * self.activation_bytes
                                + (2 + slots) * self.param_bytes)
-        self.im2col_bytes, self.im2col_layer = im2col
+        self.im2col_bytes, self.im2col_layer, self.im2col_shape = im2col
 
     # -------------------------------------------------------------- tools
     def to_dict(self):
@@ -305,8 +394,9 @@ class Summary:
         Returns
         -------
         dict
-            ``{"model", "input_shape", "per_image", "dtype", "optimizer",
-            "optimizer_slots", "layers": [row dicts], "totals": {...}}``.
+            ``{"model", "input_shape", "per_image", "spatial_axes",
+            "dtype", "optimizer", "optimizer_slots", "layers": [row dicts],
+            "totals": {...}}``; tuples become lists.
         """
         def plain(v):
             return list(v) if isinstance(v, tuple) else v
@@ -315,6 +405,7 @@ class Summary:
             "model": self.model_name,
             "input_shape": list(self.input_shape),
             "per_image": self.per_image,
+            "spatial_axes": self.spatial_axes,
             "dtype": self.dtype.name,
             "optimizer": self.optimizer,
             "optimizer_slots": self.optimizer_slots,
@@ -329,6 +420,7 @@ class Summary:
                 "training_bytes": self.training_bytes,
                 "im2col_bytes": self.im2col_bytes,
                 "im2col_layer": self.im2col_layer,
+                "im2col_shape": plain(self.im2col_shape),
             },
         }
 
@@ -363,8 +455,9 @@ class Summary:
                              for i, (c, w) in enumerate(zip(row, widths)))
 
         rule = "-" * len(fmt(head))
-        scope = ("one image" if self.per_image else
-                 f"a batch of {self.input_shape[0]}")
+        one = {1: "one sequence", 2: "one image", 3: "one volume"}
+        scope = (one.get(self.spatial_axes, "one sample") if self.per_image
+                 else f"a batch of {self.input_shape[0]}")
         dt = self.dtype.name
         lines = [
             f"{self.model_name} on input {_shape_text(self.input_shape)} "
@@ -382,10 +475,11 @@ class Summary:
             f"optimiser: {self.optimizer})",
         ]
         if self.im2col_layer is not None:
+            rows, cols = self.im2col_shape
             lines.append(
                 f"Largest im2col:    {_human(self.im2col_bytes):>14}   "
-                f"(layer {self.im2col_layer}'s full column matrix; fastconv "
-                f"never builds it)")
+                f"(layer {self.im2col_layer}'s full column matrix, {rows:,} "
+                f"x {cols:,}; fastconv never builds it)")
         return "\n".join(lines)
 
     def __repr__(self):
@@ -402,10 +496,19 @@ def summary(model, input_shape, dtype=None, optimizer=None):
         ``output_shape`` (a layer without ``_rf_geometry`` shows "?" as its
         receptive field).
     input_shape : tuple of int
-        ``(C, H, W)``: figures for one image (the notes' "per image"), the
-        batch dimension left out of the printed shapes.  Any other length is
-        the full input shape with the batch first, ``(N, C, H, W)`` or
-        ``(N, features)``, and the figures are for that batch.
+        One sample or the full input with the batch first, told apart by
+        the model's number of spatial axes n, which its first layer that
+        fixes the input rank gives (in forward order): a windowed layer
+        (convolution or pooling: n = its number of axes; Conv1d 1, Conv2d
+        2, Conv3d 3), BatchNorm2d or global pooling (2), Linear (an MLP,
+        0).  Then ``n + 1`` ints are one sample (the notes' "per image"):
+        ``(C, L)``, ``(C, H, W)``, ``(C, D, H, W)`` or ``(F,)``, figures for
+        one sample and the batch left out of the printed shapes; ``n + 2``
+        ints include the batch, ``(N, C, H, W)`` etc., and the figures are
+        for that batch.  When a Flatten or only rank-free layers (ReLU,
+        Dropout) come before any such layer, any rank fits and input_shape
+        is the full shape, batch included (``(1, 3, 32, 32)`` for one
+        image).
     dtype : NumPy dtype or None
         Dtype of activations and parameters; None: the model's parameter
         dtype (float32 for a model without parameters).
@@ -422,8 +525,10 @@ def summary(model, input_shape, dtype=None, optimizer=None):
     Raises
     ------
     ValueError
-        The input shape does not fit the model (the error its forward
-        would raise), or an unknown optimizer name.
+        input_shape has neither n + 1 nor n + 2 dimensions (the message
+        names the shapes accepted and the layer that fixes n); the input
+        shape does not fit the model (the error its forward would raise);
+        an unknown optimizer name.
     TypeError
         model is not a Layer, input_shape not a tuple of ints, or a bad
         dtype / optimizer.
@@ -436,14 +541,20 @@ def summary(model, input_shape, dtype=None, optimizer=None):
     >>> s = summary(vgg16(rng=0), (3, 224, 224), optimizer="adam")  # doctest: +SKIP
     >>> s.params, s.activations                                      # doctest: +SKIP
     (138357544, 15237608)
+    >>> from fastconv import layers as L
+    >>> net = L.Sequential(L.Conv1d(2, 8, 5, rng=0), L.ReLU(), L.MaxPool1d(2))
+    >>> s = summary(net, (2, 64))              # one sequence: (C, L)
+    >>> s.rows[-1].kind, s.rows[-1].output_shape, s.rows[-1].rf_size
+    ('MaxPool1d 2 s2', (8, 30), (6,))
+    >>> summary(net, (4, 2, 64)).rows[-1].output_shape     # a batch of 4
+    (4, 8, 30)
     """
     if not isinstance(model, _layers.Layer):
         raise TypeError(
             f"summary: model must be a fastconv.layers.Layer, got "
             f"{type(model).__name__}")
     shape = _v.check_shape(input_shape, "input_shape", "summary")
-    per_image = len(shape) == 3
-    full = (1,) + shape if per_image else shape
+    full, per_image, n = _split_batch(model, shape)
     try:
         dt = np.dtype(_model_dtype(model) if dtype is None else dtype)
     except TypeError:
@@ -451,8 +562,17 @@ def summary(model, input_shape, dtype=None, optimizer=None):
             f"summary: dtype must be a NumPy dtype, got {dtype!r}") from None
     slots, opt_name = _optimizer_slots(optimizer)
     tracer = _Tracer(dt.itemsize, per_image)
-    state = ((1, 1, 0), (1, 1, 0)) if len(full) == 4 else "-"
+    axes = n if n is not None else len(full) - 2
+    state = ((1, 1, 0),) * axes if axes > 0 else "-"
     tracer.row("input", "", full, 0, False, state)
-    tracer.trace(model, "", full, state)
+    try:
+        tracer.trace(model, "", full, state)
+    except ValueError as exc:
+        if n is not None:
+            raise
+        raise ValueError(
+            f"{exc} (summary: this model's layers do not fix the input rank, "
+            f"so input_shape {shape} was taken as the full shape with the "
+            f"batch first)") from exc
     return Summary(type(model).__name__, shape, per_image, dt, opt_name,
-                   slots, tracer.rows, tracer.im2col)
+                   slots, tracer.rows, tracer.im2col, n)

@@ -363,7 +363,8 @@ def test_memory_helpers():
     assert S.activation_bytes(m, (3, 3, 3)) == 4 * (27 + 8 + 2)
     with pytest.raises(TypeError, match="shape must be a tuple"):
         S.tensor_bytes((2, -1))
-    with pytest.raises(ValueError, match=r"input_shape must have 4 dimensions"):
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, H, W\) "
+                       r"or \(N, C, H, W\) for 2 spatial axes, got \(2, 2\)"):
         S.im2col_bytes((2, 2), 1)
 
 
@@ -377,3 +378,91 @@ def test_inputs_are_not_modified_and_types_kept():
     # the last column is skipped: strict mode says so.
     with pytest.raises(ValueError, match=r"\(10 - 1 \+ 2\*0\)/2 \+ 1 = 5.5"):
         S.conv_output_size(10, 1, stride=2, padding="same", strict=True)
+
+
+# ---------------------------------------------------------------------------
+# 1-D and 3-D models and specs
+# ---------------------------------------------------------------------------
+
+def test_receptive_field_of_1d_and_3d_layers_matches_specs():
+    one = L.Sequential(L.Conv1d(1, 2, 5, stride=2, padding=1, dilation=2, rng=0),
+                       L.MaxPool1d(3, 2, 1), L.LPPool1d(2, 3, 1))
+    # 1 + 2*4 = 9 (jump 2); + 2*2 = 13 (jump 4); + 2*4 = 21 (jump 4)
+    assert S.receptive_field(one) == S.receptive_field(
+        [((5,), 2, 1, 2), ((3,), 2, 1), ((3,), 1)]) == ((21,), (4,), (7.0,))
+    three = L.Sequential(L.Conv3d(1, 1, (3, 1, 5), stride=(1, 2, 1), padding=1,
+                                  rng=0), L.AvgPool3d(2))
+    rf = S.receptive_field(three)
+    assert rf == S.receptive_field([((3, 1, 5), (1, 2, 1), 1), (2, 2)])
+    assert rf.size == (4, 3, 6) and rf.jump == (2, 4, 2)
+    assert S.receptive_field([((3, 3, 3), 1, 1)] * 3).size == (7, 7, 7)
+    # brute force along each axis: a 1-channel impulse through the 3-D stack
+    for layer in three._walk():
+        if "weight" in layer.params:
+            layer.params["weight"][...] = 1.0
+    three.to(np.float64)
+    x = np.ones((1, 1, 12, 16, 14))
+    y = three(x)
+    g = np.zeros_like(y)
+    g[0, 0, 2, 1, 3] = 1.0
+    hit = np.nonzero(three.backward(g)[0, 0])
+    for a in range(3):
+        assert hit[a].max() - hit[a].min() + 1 == rf.size[a]
+        assert hit[a].min() == rf.start[a] - (rf.size[a] - 1) / 2 + (2, 1, 3)[a] * rf.jump[a]
+
+
+def test_receptive_field_axis_errors():
+    with pytest.raises(ValueError, match="a layer with 2 spatial axes follows one with 1"):
+        S.receptive_field([L.Conv1d(1, 1, 3, rng=0), L.Conv2d(1, 1, 3, rng=0)])
+    with pytest.raises(TypeError, match=r"kernel must be an int or a triple"):
+        S.receptive_field([((3, 3, 3), 1), ((3, 3), 1)])
+    with pytest.raises(ValueError, match=r"item 1 \(GlobalAvgPool2d\) connects"):
+        S.receptive_field([L.LPPool2d(2, 2), L.GlobalAvgPool2d()])
+
+
+def test_im2col_bytes_1d_is_the_real_column_matrix(impl, rng):
+    # A 1-D convolution's columns are im2col's on an (N, C, 1, L) view.
+    x = rng.standard_normal((2, 3, 1, 40)).astype(np.float32)
+    cols = impl.im2col(x, (1, 5), (1, 3), (0, 2), (1, 2))
+    assert S.im2col_bytes((2, 3, 40), 5, 3, 2, 2, spatial_axes=1) == cols.nbytes
+    assert S.im2col_bytes((3, 40), (5,), (3,), (2,), (2,)) * 2 == cols.nbytes
+
+
+def test_im2col_bytes_3d_is_the_real_column_matrix(rng):
+    # Columns by hand: strided, dilated windows over the zero-padded volume.
+    x = rng.standard_normal((2, 3, 7, 9, 8))
+    k, s, p, d = (3, 2, 2), (1, 2, 3), (1, 0, 1), (2, 1, 1)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(q, q) for q in p])
+    span = [dd * (kk - 1) + 1 for kk, dd in zip(k, d)]
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(2, 3, 4))
+    cols = win[(slice(None),) * 2 + tuple(slice(None, None, v) for v in s)
+               + tuple(slice(None, None, v) for v in d)]
+    assert cols.shape[-3:] == k
+    assert S.im2col_bytes(x.shape, k, s, p, d, dtype=np.float64) == cols.nbytes
+    assert S.im2col_bytes(x.shape[1:], k, s, p, d, spatial_axes=3) * 2 == cols.size * 4
+
+
+def test_im2col_bytes_axis_errors():
+    with pytest.raises(ValueError, match=r"input_shape must be \(C, D, H, W\) or "
+                       r"\(N, C, D, H, W\) for 3 spatial axes, got \(3, 8, 8\)"):
+        S.im2col_bytes((3, 8, 8), (3, 3, 3))
+    with pytest.raises(ValueError, match=r"\(C, L\) or \(N, C, L\) for 1 spatial axis"):
+        S.im2col_bytes((1, 2, 3, 8), 3, spatial_axes=1)
+    with pytest.raises(TypeError, match="tuples of the same length"):
+        S.im2col_bytes((3, 8, 8, 8), (3, 3, 3), stride=(1, 2))
+    with pytest.raises(TypeError, match="spatial_axes must be None or a positive int"):
+        S.im2col_bytes((3, 8), 3, spatial_axes=0)
+    with pytest.raises(ValueError, match="along D: kernel_size 9"):
+        S.im2col_bytes((3, 4, 9, 9), (9, 3, 3))
+
+
+def test_params_and_activation_bytes_of_1d_and_3d_models():
+    c1, c3 = L.Conv1d(3, 4, 5, groups=1, rng=0), L.Conv3d(2, 6, (1, 2, 3), groups=2, rng=0)
+    assert S.conv_params(3, 4, (5,)) == c1.params["weight"].size + 4 == S.count_params(c1)
+    assert S.conv_params(2, 6, (1, 2, 3), groups=2) == S.count_params(c3) == 6 * 1 * 6 + 6
+    model = L.Sequential(c1, L.ReLU(), L.AvgPool1d(2))
+    # input 3*20, conv output 4*16 (ReLU in place), pool 4*8; float32
+    assert S.activation_bytes(model, (3, 20)) == 4 * (60 + 64 + 32)
+    assert S.activation_bytes(model, (2, 3, 20)) == 2 * 4 * (60 + 64 + 32)
+    with pytest.raises(ValueError, match=r"\(C, L\) for one sample or \(N, C, L\)"):
+        S.activation_bytes(model, (20,))
