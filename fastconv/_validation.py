@@ -225,8 +225,9 @@ def _conv_padding(op, padding, kernel, stride, dilation):
             return (0,) * (2 * n)
         if padding == "same":
             if any(s != 1 for s in stride):
+                shown = stride[0] if n == 1 else stride   # 1-D: an int
                 raise ValueError(
-                    f"{op}: padding='same' needs stride 1, got stride {stride}"
+                    f"{op}: padding='same' needs stride 1, got stride {shown}"
                 )
             # PyTorch puts the odd extra row/column at the bottom/right.
             pads = []
@@ -248,43 +249,53 @@ def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
     Returns (x, weight, pads, out): ``pads`` the padding before each axis
     and ``out`` the output size of each axis, after every check passed.
     """
-    n = len(axes)
     taps = ", ".join("k" + a.lower() for a in axes)
     x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
     weight = check_array(weight, "weight", op,
                          shape_doc=f"(F, C/groups, {taps})")
     _same_dtype(x, "x", weight, "weight", op)
+    return x, weight, _conv_axes(op, x.shape, weight.shape, stride, padding,
+                                 dilation, groups, axes)
+
+
+def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
+    """The shape checks of :func:`_check_conv`, on bare shapes.
+
+    Returns per-axis tuples (kernel, stride, pad_before, dilation, out).
+    """
+    n = len(axes)
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    C = x.shape[1]
-    F, Cg = weight.shape[:2]
-    kernel = weight.shape[2:]
+    C = x_shape[1]
+    F, Cg = w_shape[:2]
+    kernel = w_shape[2:]
     if C < 1 or F < 1 or min(kernel) < 1:
         raise ValueError(
-            f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
+            f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
             f"must have at least one channel, filter and kernel element"
         )
     if C % groups or F % groups:
         raise ValueError(
             f"{op}: groups={groups} must divide both the input channels "
-            f"(x of shape {x.shape}: C={C}) and the filters (weight of shape "
-            f"{weight.shape}: F={F})"
+            f"(x of shape {x_shape}: C={C}) and the filters (weight of shape "
+            f"{w_shape}: F={F})"
         )
     if Cg * groups != C:
         raise ValueError(
-            f"{op}: x of shape {x.shape} has C={C} channels but weight of "
-            f"shape {weight.shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}{nhwc_hint(x.shape, Cg * groups)}"
+            f"{op}: x of shape {x_shape} has C={C} channels but weight of "
+            f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
+            f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
         )
     stride = _positive_tuple(stride, n, "stride", op)
     dilation = _positive_tuple(dilation, n, "dilation", op)
     flat = _conv_padding(op, padding, kernel, stride, dilation)
     before, total = flat[0::2], [a + b for a, b in zip(flat[0::2], flat[1::2])]
-    sizes = x.shape[2:]
+    sizes = x_shape[2:]
     out = tuple(_out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
-    _check_fits(op, "weight with kernel_size", weight.shape, sizes, total,
+    _check_fits(op, "weight with kernel_size", w_shape, sizes, total,
                 kernel, dilation, out, axes)
-    return x, weight, (kernel, stride, before, dilation, out)
+    return kernel, stride, before, dilation, out
 
 
 def check_conv2d(op, x, weight, stride, padding, dilation, groups):
@@ -625,22 +636,7 @@ def check_input_shape_1d(op, input_shape):
 
 def _conv_padding_1d(op, padding, k, s, d):
     """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0)
-        if padding == "same":
-            if s != 1:
-                raise ValueError(
-                    f"{op}: padding='same' needs stride 1, got stride {s}"
-                )
-            total = d * (k - 1)          # odd extra column on the right
-            return (total // 2, total - total // 2)
-        raise ValueError(
-            f"{op}: padding must be an int, a 1-tuple, 'same' or 'valid', "
-            f"got {padding!r}"
-        )
-    p = _non_negative_single(padding, "padding", op)
-    return (p, p)
+    return _conv_padding(op, padding, (k,), (s,), (d,))
 
 
 def check_shape(shape, name, op, shape_doc=None):
