@@ -321,8 +321,8 @@ def check_bias(op, bias, x, geom):
     return bias
 
 
-def check_grad_out(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op)
+def check_grad_out(op, grad_out, x, expected_shape, shape_doc="(N, C, H, W)"):
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc=shape_doc)
     _same_dtype(x, "x", grad_out, "grad_out", op)
     if grad_out.shape != tuple(expected_shape):
         raise ValueError(
@@ -432,9 +432,9 @@ def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
-                             forward):
+                             forward, grad_doc=None):
     input_shape = check_input_shape(op, input_shape, shape_doc)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(
             f"{op}: indices must be an int64 numpy.ndarray as returned by "
@@ -477,20 +477,29 @@ def check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode):
     return x, geom
 
 
-def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
-                              padding, ceil_mode):
-    op = "avg_pool2d_backward"
-    input_shape = check_input_shape(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op)
-    geom = _pool_geometry(op, input_shape, kernel_size, stride, padding, 1,
-                          ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Ho, geom.Wo)
+def _check_avg_pool_backward(op, grad_out, input_shape, kernel_size, stride,
+                             padding, ceil_mode, geometry, shape_doc,
+                             grad_doc=None):
+    """The avg_pool{1,2,3}d_backward checks; ``geometry`` is the rank's
+    pooling geometry, whose last len(spatial) fields are the output sizes."""
+    input_shape = check_input_shape(op, input_shape, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
+    geom = geometry(op, input_shape, kernel_size, stride, padding, 1,
+                    ceil_mode, name="input_shape")
+    expected = (geom.N, geom.C) + tuple(geom[2 - len(input_shape):])
     if grad_out.shape != expected:
         raise ValueError(
             f"{op}: grad_out must have the forward output's shape {expected} "
             f"for input_shape {input_shape}, got shape {grad_out.shape}"
         )
     return grad_out, geom
+
+
+def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    return _check_avg_pool_backward("avg_pool2d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _pool_geometry, "(N, C, H, W)")
 
 
 # ==========================================================================
@@ -520,14 +529,7 @@ def check_conv3d(op, x, weight, stride, padding, dilation, groups):
 
 
 def check_grad_out3d(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
-    _same_dtype(x, "x", grad_out, "grad_out", op)
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape "
-            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
-        )
-    return grad_out
+    return check_grad_out(op, grad_out, x, expected_shape, _NCDHW)
 
 
 def _vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
@@ -560,18 +562,9 @@ def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
 
 def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
-    op = "avg_pool3d_backward"
-    input_shape = check_input_shape(op, input_shape, _NCDHW)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
-    geom = _vol_pool_geometry(op, input_shape, kernel_size, stride, padding,
-                              1, ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Do, geom.Ho, geom.Wo)
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
+    return _check_avg_pool_backward("avg_pool3d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _vol_pool_geometry, _NCDHW)
 
 
 # ==========================================================================
@@ -611,27 +604,11 @@ def _check_fits_1d(op, what, L, pad_total, k, d, out):
 
 
 def _check_grad_out_1d(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, L)")
-    _same_dtype(x, "x", grad_out, "grad_out", op)
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape "
-            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
-        )
-    return grad_out
+    return check_grad_out(op, grad_out, x, expected_shape, "(N, C, L)")
 
 
 def check_input_shape_1d(op, input_shape):
-    if not (
-        isinstance(input_shape, (tuple, list))
-        and len(input_shape) == 3
-        and all(_is_int(v) and v >= 0 for v in input_shape)
-    ):
-        raise ValueError(
-            f"{op}: input_shape must be 3 non-negative ints (N, C, L), "
-            f"got {input_shape!r}"
-        )
-    return tuple(int(v) for v in input_shape)
+    return check_input_shape(op, input_shape, "(N, C, L)")
 
 
 def _conv_padding_1d(op, padding, k, s, d):
@@ -742,26 +719,9 @@ def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def check_max_pool1d_backward(grad_out, indices, input_shape):
-    op = "max_pool1d_backward"
-    input_shape = check_input_shape_1d(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        raise TypeError(
-            f"{op}: indices must be an int64 numpy.ndarray as returned by "
-            f"max_pool1d(..., return_indices=True), got "
-            f"{getattr(indices, 'dtype', type(indices).__name__)}"
-        )
-    if indices.shape != grad_out.shape:
-        raise ValueError(
-            f"{op}: indices of shape {indices.shape} must have grad_out's "
-            f"shape {grad_out.shape}"
-        )
-    if grad_out.shape[:2] != input_shape[:2]:
-        raise ValueError(
-            f"{op}: grad_out of shape {grad_out.shape} and input_shape "
-            f"{input_shape} must agree on N and C"
-        )
-    return grad_out, np.ascontiguousarray(indices), input_shape
+    return _check_max_pool_backward("max_pool1d_backward", grad_out, indices,
+                                    input_shape, "(N, C, L)", "max_pool1d",
+                                    grad_doc="(N, C, Lo)")
 
 
 def indices_out_of_range_1d(input_shape):
@@ -783,18 +743,10 @@ def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
 
 def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
-    op = "avg_pool1d_backward"
-    input_shape = check_input_shape_1d(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
-    geom = _pool1d_geometry(op, input_shape, kernel_size, stride, padding, 1,
-                            ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Wo)
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
+    return _check_avg_pool_backward("avg_pool1d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _pool1d_geometry, "(N, C, L)",
+                                    grad_doc="(N, C, Lo)")
 
 
 # ---- Lp-norm pooling -----------------------------------------------------
