@@ -225,8 +225,9 @@ def _conv_padding(op, padding, kernel, stride, dilation):
             return (0,) * (2 * n)
         if padding == "same":
             if any(s != 1 for s in stride):
+                shown = stride[0] if n == 1 else stride   # 1-D: an int
                 raise ValueError(
-                    f"{op}: padding='same' needs stride 1, got stride {stride}"
+                    f"{op}: padding='same' needs stride 1, got stride {shown}"
                 )
             # PyTorch puts the odd extra row/column at the bottom/right.
             pads = []
@@ -248,43 +249,53 @@ def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
     Returns (x, weight, pads, out): ``pads`` the padding before each axis
     and ``out`` the output size of each axis, after every check passed.
     """
-    n = len(axes)
     taps = ", ".join("k" + a.lower() for a in axes)
     x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
     weight = check_array(weight, "weight", op,
                          shape_doc=f"(F, C/groups, {taps})")
     _same_dtype(x, "x", weight, "weight", op)
+    return x, weight, _conv_axes(op, x.shape, weight.shape, stride, padding,
+                                 dilation, groups, axes)
+
+
+def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
+    """The shape checks of :func:`_check_conv`, on bare shapes.
+
+    Returns per-axis tuples (kernel, stride, pad_before, dilation, out).
+    """
+    n = len(axes)
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    C = x.shape[1]
-    F, Cg = weight.shape[:2]
-    kernel = weight.shape[2:]
+    C = x_shape[1]
+    F, Cg = w_shape[:2]
+    kernel = w_shape[2:]
     if C < 1 or F < 1 or min(kernel) < 1:
         raise ValueError(
-            f"{op}: x of shape {x.shape} and weight of shape {weight.shape} "
+            f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
             f"must have at least one channel, filter and kernel element"
         )
     if C % groups or F % groups:
         raise ValueError(
             f"{op}: groups={groups} must divide both the input channels "
-            f"(x of shape {x.shape}: C={C}) and the filters (weight of shape "
-            f"{weight.shape}: F={F})"
+            f"(x of shape {x_shape}: C={C}) and the filters (weight of shape "
+            f"{w_shape}: F={F})"
         )
     if Cg * groups != C:
         raise ValueError(
-            f"{op}: x of shape {x.shape} has C={C} channels but weight of "
-            f"shape {weight.shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}{nhwc_hint(x.shape, Cg * groups)}"
+            f"{op}: x of shape {x_shape} has C={C} channels but weight of "
+            f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
+            f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
         )
     stride = _positive_tuple(stride, n, "stride", op)
     dilation = _positive_tuple(dilation, n, "dilation", op)
     flat = _conv_padding(op, padding, kernel, stride, dilation)
     before, total = flat[0::2], [a + b for a, b in zip(flat[0::2], flat[1::2])]
-    sizes = x.shape[2:]
+    sizes = x_shape[2:]
     out = tuple(_out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
-    _check_fits(op, "weight with kernel_size", weight.shape, sizes, total,
+    _check_fits(op, "weight with kernel_size", w_shape, sizes, total,
                 kernel, dilation, out, axes)
-    return x, weight, (kernel, stride, before, dilation, out)
+    return kernel, stride, before, dilation, out
 
 
 def check_conv2d(op, x, weight, stride, padding, dilation, groups):
@@ -310,8 +321,8 @@ def check_bias(op, bias, x, geom):
     return bias
 
 
-def check_grad_out(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op)
+def check_grad_out(op, grad_out, x, expected_shape, shape_doc="(N, C, H, W)"):
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc=shape_doc)
     _same_dtype(x, "x", grad_out, "grad_out", op)
     if grad_out.shape != tuple(expected_shape):
         raise ValueError(
@@ -421,9 +432,9 @@ def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
-                             forward):
+                             forward, grad_doc=None):
     input_shape = check_input_shape(op, input_shape, shape_doc)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
     if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
         raise TypeError(
             f"{op}: indices must be an int64 numpy.ndarray as returned by "
@@ -466,20 +477,29 @@ def check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode):
     return x, geom
 
 
-def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
-                              padding, ceil_mode):
-    op = "avg_pool2d_backward"
-    input_shape = check_input_shape(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op)
-    geom = _pool_geometry(op, input_shape, kernel_size, stride, padding, 1,
-                          ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Ho, geom.Wo)
+def _check_avg_pool_backward(op, grad_out, input_shape, kernel_size, stride,
+                             padding, ceil_mode, geometry, shape_doc,
+                             grad_doc=None):
+    """The avg_pool{1,2,3}d_backward checks; ``geometry`` is the rank's
+    pooling geometry, whose last len(spatial) fields are the output sizes."""
+    input_shape = check_input_shape(op, input_shape, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
+    geom = geometry(op, input_shape, kernel_size, stride, padding, 1,
+                    ceil_mode, name="input_shape")
+    expected = (geom.N, geom.C) + tuple(geom[2 - len(input_shape):])
     if grad_out.shape != expected:
         raise ValueError(
             f"{op}: grad_out must have the forward output's shape {expected} "
             f"for input_shape {input_shape}, got shape {grad_out.shape}"
         )
     return grad_out, geom
+
+
+def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    return _check_avg_pool_backward("avg_pool2d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _pool_geometry, "(N, C, H, W)")
 
 
 # ==========================================================================
@@ -509,14 +529,7 @@ def check_conv3d(op, x, weight, stride, padding, dilation, groups):
 
 
 def check_grad_out3d(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
-    _same_dtype(x, "x", grad_out, "grad_out", op)
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape "
-            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
-        )
-    return grad_out
+    return check_grad_out(op, grad_out, x, expected_shape, _NCDHW)
 
 
 def _vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
@@ -549,18 +562,9 @@ def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
 
 def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
-    op = "avg_pool3d_backward"
-    input_shape = check_input_shape(op, input_shape, _NCDHW)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc=_NCDHW)
-    geom = _vol_pool_geometry(op, input_shape, kernel_size, stride, padding,
-                              1, ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Do, geom.Ho, geom.Wo)
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
+    return _check_avg_pool_backward("avg_pool3d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _vol_pool_geometry, _NCDHW)
 
 
 # ==========================================================================
@@ -600,47 +604,16 @@ def _check_fits_1d(op, what, L, pad_total, k, d, out):
 
 
 def _check_grad_out_1d(op, grad_out, x, expected_shape):
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, L)")
-    _same_dtype(x, "x", grad_out, "grad_out", op)
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape "
-            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
-        )
-    return grad_out
+    return check_grad_out(op, grad_out, x, expected_shape, "(N, C, L)")
 
 
 def check_input_shape_1d(op, input_shape):
-    if not (
-        isinstance(input_shape, (tuple, list))
-        and len(input_shape) == 3
-        and all(_is_int(v) and v >= 0 for v in input_shape)
-    ):
-        raise ValueError(
-            f"{op}: input_shape must be 3 non-negative ints (N, C, L), "
-            f"got {input_shape!r}"
-        )
-    return tuple(int(v) for v in input_shape)
+    return check_input_shape(op, input_shape, "(N, C, L)")
 
 
 def _conv_padding_1d(op, padding, k, s, d):
     """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0)
-        if padding == "same":
-            if s != 1:
-                raise ValueError(
-                    f"{op}: padding='same' needs stride 1, got stride {s}"
-                )
-            total = d * (k - 1)          # odd extra column on the right
-            return (total // 2, total - total // 2)
-        raise ValueError(
-            f"{op}: padding must be an int, a 1-tuple, 'same' or 'valid', "
-            f"got {padding!r}"
-        )
-    p = _non_negative_single(padding, "padding", op)
-    return (p, p)
+    return _conv_padding(op, padding, (k,), (s,), (d,))
 
 
 def check_shape(shape, name, op, shape_doc=None):
@@ -746,26 +719,9 @@ def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def check_max_pool1d_backward(grad_out, indices, input_shape):
-    op = "max_pool1d_backward"
-    input_shape = check_input_shape_1d(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        raise TypeError(
-            f"{op}: indices must be an int64 numpy.ndarray as returned by "
-            f"max_pool1d(..., return_indices=True), got "
-            f"{getattr(indices, 'dtype', type(indices).__name__)}"
-        )
-    if indices.shape != grad_out.shape:
-        raise ValueError(
-            f"{op}: indices of shape {indices.shape} must have grad_out's "
-            f"shape {grad_out.shape}"
-        )
-    if grad_out.shape[:2] != input_shape[:2]:
-        raise ValueError(
-            f"{op}: grad_out of shape {grad_out.shape} and input_shape "
-            f"{input_shape} must agree on N and C"
-        )
-    return grad_out, np.ascontiguousarray(indices), input_shape
+    return _check_max_pool_backward("max_pool1d_backward", grad_out, indices,
+                                    input_shape, "(N, C, L)", "max_pool1d",
+                                    grad_doc="(N, C, Lo)")
 
 
 def indices_out_of_range_1d(input_shape):
@@ -787,18 +743,10 @@ def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
 
 def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
-    op = "avg_pool1d_backward"
-    input_shape = check_input_shape_1d(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, Lo)")
-    geom = _pool1d_geometry(op, input_shape, kernel_size, stride, padding, 1,
-                            ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C, geom.Wo)
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
+    return _check_avg_pool_backward("avg_pool1d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, _pool1d_geometry, "(N, C, L)",
+                                    grad_doc="(N, C, Lo)")
 
 
 # ---- Lp-norm pooling -----------------------------------------------------

@@ -126,6 +126,24 @@ def _pick(algorithm, x, weight, g):
     return algorithm
 
 
+def _conv_run(algorithm, x4, w4, bias, g):
+    """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
+    if bias is None:
+        bias = np.zeros(g.F, dtype=x4.dtype)
+    if _pick(algorithm, x4, w4, g) == "direct":
+        return _ext.conv2d_direct(x4, w4, bias, g)
+    return _ext.conv2d_gemm(x4, w4, bias, g)
+
+
+def _conv_backward_run(algorithm, gy4, x4, w4, g):
+    """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
+    if _pick(algorithm, x4, w4, g) == "direct":
+        grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
+    else:
+        grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
+    return grad_x, grad_w, _ext.bias_grad(gy4)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
            algorithm="auto"):
     """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
@@ -175,11 +193,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv2d", bias, x, g)
-    if bias is None:
-        bias = np.zeros(g.F, dtype=x.dtype)
-    if _pick(algorithm, x, weight, g) == "direct":
-        return _ext.conv2d_direct(x, weight, bias, g)
-    return _ext.conv2d_gemm(x, weight, bias, g)
+    return _conv_run(algorithm, x, weight, bias, g)
 
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
@@ -219,11 +233,7 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     x, weight, g = _v.check_conv2d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
-    if _pick(algorithm, x, weight, g) == "direct":
-        grad_x, grad_w = _ext.conv2d_direct_backward(grad_out, x, weight, g)
-    else:
-        grad_x, grad_w = _ext.conv2d_gemm_backward(grad_out, x, weight, g)
-    return grad_x, grad_w, _ext.bias_grad(grad_out)
+    return _conv_backward_run(algorithm, grad_out, x, weight, g)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
@@ -809,12 +819,7 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv1d", bias, x, g)
-    if bias is None:
-        bias = np.zeros(g.F, dtype=x.dtype)
-    x4, w4 = _as4d(x), _as4d(weight)
-    if _pick(algorithm, x4, w4, g) == "direct":
-        return _as3d(_ext.conv2d_direct(x4, w4, bias, g))
-    return _as3d(_ext.conv2d_gemm(x4, w4, bias, g))
+    return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g))
 
 
 def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
@@ -854,12 +859,9 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
-    x4, w4, gy4 = _as4d(x), _as4d(weight), _as4d(grad_out)
-    if _pick(algorithm, x4, w4, g) == "direct":
-        grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
-    else:
-        grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
-    return _as3d(grad_x), _as3d(grad_w), _ext.bias_grad(gy4)
+    grad_x, grad_w, grad_b = _conv_backward_run(
+        algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g)
+    return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,

@@ -561,10 +561,273 @@ class Layer:
 
 
 # ---------------------------------------------------------------------------
+# private N-d bases: the 1-D, 2-D and 3-D convolution and pooling layers are
+# thin subclasses that name their spatial axes (``_axes``) and kernels (``_fn``)
+# ---------------------------------------------------------------------------
+
+# The geometry check of each pooling rank; the output sizes are the last
+# len(axes) fields of the record it returns (Wo; Ho, Wo; Do, Ho, Wo).
+_POOL_GEOMETRY = {1: _v._pool1d_geometry, 2: _v._pool_geometry,
+                  3: _v._vol_pool_geometry}
+
+
+class _ConvNd(Layer):
+    """Convolution over ``len(_axes)`` spatial axes with the kernels ``_fn``
+    and ``_fn + "_backward"``; ``algorithm=None``: the kernels take none."""
+
+    _axes = None                        # ("L",), ("H", "W") or ("D", "H", "W")
+    _fn = None                          # "conv1d", "conv2d" or "conv3d"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                 dilation, groups, bias, *, dtype, rng, algorithm):
+        super().__init__()
+        op = type(self).__name__
+        n = len(self._axes)
+        self.in_channels = _positive_int(in_channels, "in_channels", op)
+        self.out_channels = _positive_int(out_channels, "out_channels", op)
+        self.groups = _positive_int(groups, "groups", op)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{op}: groups={groups} must divide in_channels={in_channels} "
+                f"and out_channels={out_channels}"
+            )
+        self.kernel_size = _v._positive_tuple(kernel_size, n, "kernel_size", op)
+        self.stride = _v._positive_tuple(stride, n, "stride", op)
+        self.dilation = _v._positive_tuple(dilation, n, "dilation", op)
+        if isinstance(padding, str):
+            _v._conv_padding(op, padding, self.kernel_size, self.stride,
+                             self.dilation)
+            self.padding = padding
+        else:
+            self.padding = _v._non_negative_tuple(padding, n, "padding", op)
+        if algorithm is not None:
+            self.algorithm = _v.check_algorithm(algorithm, op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _as_rng(rng)
+        fan_in = in_channels // groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (out_channels, in_channels // groups) + self.kernel_size
+        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        if bias:
+            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _geometry(self):
+        """Keyword arguments of the forward and backward kernels."""
+        kw = dict(stride=self.stride, padding=self.padding,
+                  dilation=self.dilation, groups=self.groups)
+        if hasattr(self, "algorithm"):
+            kw["algorithm"] = self.algorithm
+        return kw
+
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != len(self._axes) + 2 or shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_channels}, {', '.join(self._axes)}), got shape "
+                f"{shape}{_v.nhwc_hint(shape, self.in_channels)}"
+            )
+
+    def _forward(self, x):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        y = getattr(self._kernels, self._fn)(
+            x, self._params["weight"], self._params.get("bias"),
+            **self._geometry())
+        self._cache = x
+        return y
+
+    def _backward(self, grad_out):
+        gx, gw, gb = getattr(self._kernels, self._fn + "_backward")(
+            grad_out, self._cache, self._params["weight"], **self._geometry())
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        n = len(self._axes)
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
+             f"{self.kernel_size}, stride={self.stride}")
+        if self.padding != (0,) * n:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * n:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if "bias" not in self._params:
+            s += ", bias=False"
+        if getattr(self, "algorithm", "auto") != "auto":
+            s += f", algorithm={self.algorithm!r}"
+        return s
+
+    # shape protocol: the kernel's own arithmetic and errors (_validation)
+    def output_shape(self, input_shape):
+        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, *spatial)
+
+        Returns
+        -------
+        tuple (N, F, *spatial_out)
+
+        Raises
+        ------
+        ValueError
+            As forward: wrong rank or channels, a kernel larger than the
+            padded input.
+        TypeError
+            input_shape is not a tuple of non-negative ints.
+        """
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        return (shape[0], self.out_channels) + self._spatial_out(shape)
+
+    def _spatial_out(self, shape):
+        *_, out = _v._conv_axes(self._fn, shape, self._params["weight"].shape,
+                                self.stride, self.padding, self.dilation,
+                                self.groups, self._axes)
+        return out
+
+    def _rf_geometry(self):
+        before = _v._conv_padding(type(self).__name__, self.padding,
+                                  self.kernel_size, self.stride,
+                                  self.dilation)[0::2]
+        return tuple(zip(self.kernel_size, self.stride, before, self.dilation))
+
+
+class _PoolNd(Layer):
+    """Shape protocol of the pooling layers over ``len(_axes)`` spatial axes;
+    subclasses give their window as ``_window() -> (kernel_size, stride,
+    padding, dilation)`` (as stored; stride None means kernel_size)."""
+
+    _axes = None
+    _fn = None                          # e.g. "max_pool2d"
+
+    def _window(self):
+        raise NotImplementedError
+
+    def output_shape(self, input_shape):
+        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple (N, C, *spatial)
+
+        Returns
+        -------
+        tuple (N, C, *spatial_out)
+
+        Raises
+        ------
+        ValueError
+            As forward (wrong rank, window larger than the padded input,
+            padding over half the window, a window with no input cell).
+        TypeError
+            input_shape is not a tuple of non-negative ints.
+        """
+        n = len(self._axes)
+        shape = self._shape_arg(input_shape)
+        _v.check_ndim(shape, "x", self._fn, f"(N, C, {', '.join(self._axes)})")
+        g = _POOL_GEOMETRY[n](self._fn, shape, *self._window(), self.ceil_mode)
+        return (g.N, g.C) + tuple(g[-n:])
+
+    def _rf_geometry(self):
+        op, n = type(self).__name__, len(self._axes)
+        k, s, p, d = self._window()
+        s = k if s is None else s
+        return tuple(zip(*(_v.ntuple(v, n, name, op) for v, name in (
+            (k, "kernel_size"), (s, "stride"), (p, "padding"),
+            (d, "dilation")))))
+
+
+class _WindowPoolNd(_PoolNd):
+    """Max and average pooling: validated geometry stored as given (or as
+    n-tuples where ``_as_tuples``, as torch's AvgPool1d)."""
+
+    _as_tuples = False
+
+    def __init__(self, kernel_size, stride, padding, dilation, ceil_mode):
+        super().__init__()
+        op, n = type(self).__name__, len(self._axes)
+        _v._positive_tuple(kernel_size, n, "kernel_size", op)
+        if stride is not None:
+            _v._positive_tuple(stride, n, "stride", op)
+        _v._non_negative_tuple(padding, n, "padding", op)
+        if dilation is not None:
+            _v._positive_tuple(dilation, n, "dilation", op)
+        if self._as_tuples:
+            kernel_size, padding = (_v.ntuple(kernel_size, n, "", op),
+                                    _v.ntuple(padding, n, "", op))
+            stride = None if stride is None else _v.ntuple(stride, n, "", op)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        if dilation is not None:
+            self.dilation = dilation
+        self.ceil_mode = bool(ceil_mode)
+
+
+class _MaxPoolNd(_WindowPoolNd):
+    """Max pooling; the forward keeps the argmax indices for the backward."""
+
+    def _window(self):
+        return (self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def _forward(self, x):
+        y, idx = getattr(self._kernels, self._fn)(
+            x, *self._window(), self.ceil_mode, return_indices=True)
+        self._cache = (idx, x.shape)
+        return y
+
+    def _backward(self, grad_out):
+        idx, shape = self._cache
+        return getattr(self._kernels, self._fn + "_backward")(grad_out, idx,
+                                                              shape)
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class _AvgPoolNd(_WindowPoolNd):
+    """Average pooling (no dilation)."""
+
+    def __init__(self, kernel_size, stride, padding, ceil_mode,
+                 count_include_pad):
+        super().__init__(kernel_size, stride, padding, None, ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _window(self):
+        return (self.kernel_size, self.stride, self.padding, 1)
+
+    def _args(self):
+        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                self.count_include_pad)
+
+    def _forward(self, x):
+        y = getattr(self._kernels, self._fn)(x, *self._args())
+        self._cache = x.shape
+        return y
+
+    def _backward(self, grad_out):
+        return getattr(self._kernels, self._fn + "_backward")(
+            grad_out, self._cache, *self._args())
+
+    def _extra_repr(self):
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}")
+
+
+# ---------------------------------------------------------------------------
 # parameterised layers
 # ---------------------------------------------------------------------------
 
-class Conv2d(Layer):
+class Conv2d(_ConvNd):
     """2-D convolution layer, as ``torch.nn.Conv2d`` (zero padding).
 
     Parameters
@@ -595,109 +858,14 @@ class Conv2d(Layer):
     ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike).
     """
 
+    _axes, _fn = ("H", "W"), "conv2d"
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=0, dilation=1, groups=1, bias=True, *,
                  dtype=np.float32, rng=None, algorithm="auto"):
-        super().__init__()
-        op = "Conv2d"
-        self.in_channels = _positive_int(in_channels, "in_channels", op)
-        self.out_channels = _positive_int(out_channels, "out_channels", op)
-        self.groups = _positive_int(groups, "groups", op)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{op}: groups={groups} must divide in_channels={in_channels} "
-                f"and out_channels={out_channels}"
-            )
-        self.kernel_size = _v._positive_pair(kernel_size, "kernel_size", op)
-        self.stride = _v._positive_pair(stride, "stride", op)
-        self.dilation = _v._positive_pair(dilation, "dilation", op)
-        if isinstance(padding, str):
-            _v._conv_padding(op, padding, self.kernel_size, self.stride,
-                             self.dilation)
-            self.padding = padding
-        else:
-            self.padding = _v._non_negative_pair(padding, "padding", op)
-        self.algorithm = _v.check_algorithm(algorithm, op)
-        self.dtype = _check_dtype(dtype, op)
-        rng = _as_rng(rng)
-        kh, kw = self.kernel_size
-        fan_in = in_channels // groups * kh * kw
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (out_channels, in_channels // groups, kh, kw)
-        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        if bias:
-            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
-        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
-
-    def _geometry(self):
-        return dict(stride=self.stride, padding=self.padding,
-                    dilation=self.dilation, groups=self.groups)
-
-    def _check_input(self, shape):
-        if len(shape) != 4 or shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self._name()}: expects input of shape (N, "
-                f"{self.in_channels}, H, W), got shape {tuple(shape)}"
-                f"{_v.nhwc_hint(tuple(shape), self.in_channels)}"
-            )
-
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        self._check_input(x.shape)
-        y = self._kernels.conv2d(x, self._params["weight"],
-                                 self._params.get("bias"), **self._geometry(),
-                                 algorithm=self.algorithm)
-        self._cache = x
-        return y
-
-    def _backward(self, grad_out):
-        x = self._cache
-        gx, gw, gb = self._kernels.conv2d_backward(
-            grad_out, x, self._params["weight"], **self._geometry(),
-            algorithm=self.algorithm)
-        self._grads["weight"] += gw
-        if "bias" in self._grads:
-            self._grads["bias"] += gb
-        return gx
-
-    def _extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
-             f"{self.kernel_size}, stride={self.stride}")
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if "bias" not in self._params:
-            s += ", bias=False"
-        if self.algorithm != "auto":
-            s += f", algorithm={self.algorithm!r}"
-        return s
-
-    # shape protocol: conv2d's own arithmetic and errors (_validation)
-    def _pads(self):
-        return _v._conv_padding("conv2d", self.padding, self.kernel_size,
-                                self.stride, self.dilation)
-
-    def output_shape(self, input_shape):
-        shape = self._shape_arg(input_shape)
-        self._check_input(shape)
-        N, _, H, W = shape
-        (kh, kw), (sh, sw), (dh, dw) = (self.kernel_size, self.stride,
-                                        self.dilation)
-        pt, pb, pl, pr = self._pads()
-        out = (_v._out_size(H, pt + pb, kh, sh, dh),
-               _v._out_size(W, pl + pr, kw, sw, dw))
-        _v._check_fits("conv2d", "weight with kernel_size",
-                       self._params["weight"].shape, (H, W),
-                       (pt + pb, pl + pr), (kh, kw), (dh, dw), out)
-        return (N, self.out_channels) + out
-
-    def _rf_geometry(self):
-        pt, _, pl, _ = self._pads()
-        return tuple(zip(self.kernel_size, self.stride, (pt, pl),
-                         self.dilation))
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
+                         algorithm=algorithm)
 
 
 class Linear(Layer):
@@ -900,7 +1068,7 @@ class BatchNorm2d(Layer):
 # parameterless layers
 # ---------------------------------------------------------------------------
 
-class MaxPool2d(Layer):
+class MaxPool2d(_MaxPoolNd):
     """2-D max pooling, as ``torch.nn.MaxPool2d``.
 
     The forward pass keeps the argmax indices for the backward pass
@@ -919,55 +1087,14 @@ class MaxPool2d(Layer):
     Input (N, C, H, W), output (N, C, Ho, Wo) as :func:`fastconv.max_pool2d`.
     """
 
+    _axes, _fn = ("H", "W"), "max_pool2d"
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  ceil_mode=False):
-        super().__init__()
-        op = "MaxPool2d"
-        _v._positive_pair(kernel_size, "kernel_size", op)
-        if stride is not None:
-            _v._positive_pair(stride, "stride", op)
-        _v._non_negative_pair(padding, "padding", op)
-        _v._positive_pair(dilation, "dilation", op)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = bool(ceil_mode)
-
-    def _forward(self, x):
-        y, idx = self._kernels.max_pool2d(
-            x, self.kernel_size, self.stride, self.padding, self.dilation,
-            self.ceil_mode, return_indices=True)
-        self._cache = (idx, x.shape)
-        return y
-
-    def _backward(self, grad_out):
-        idx, shape = self._cache
-        return self._kernels.max_pool2d_backward(grad_out, idx, shape)
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, "
-                f"ceil_mode={self.ceil_mode}")
-
-    # shape protocol: max_pool2d's own arithmetic and errors (_validation)
-    def output_shape(self, input_shape):
-        shape = self._shape_arg(input_shape)
-        _v.check_ndim(shape, "x", "max_pool2d")
-        g = _v._pool_geometry("max_pool2d", shape, self.kernel_size,
-                              self.stride, self.padding, self.dilation,
-                              self.ceil_mode)
-        return (g.N, g.C, g.Ho, g.Wo)
-
-    def _rf_geometry(self):
-        op = "MaxPool2d"
-        return tuple(zip(_v.pair(self.kernel_size, "kernel_size", op),
-                         _v.pair(self.stride, "stride", op),
-                         _v.pair(self.padding, "padding", op),
-                         _v.pair(self.dilation, "dilation", op)))
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
 
-class AvgPool2d(Layer):
+class AvgPool2d(_AvgPoolNd):
     """2-D average pooling, as ``torch.nn.AvgPool2d``.
 
     Parameters
@@ -984,50 +1111,12 @@ class AvgPool2d(Layer):
     Input (N, C, H, W), output (N, C, Ho, Wo).
     """
 
+    _axes, _fn = ("H", "W"), "avg_pool2d"
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
-        super().__init__()
-        op = "AvgPool2d"
-        _v._positive_pair(kernel_size, "kernel_size", op)
-        if stride is not None:
-            _v._positive_pair(stride, "stride", op)
-        _v._non_negative_pair(padding, "padding", op)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.ceil_mode = bool(ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
-
-    def _args(self):
-        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                self.count_include_pad)
-
-    def _forward(self, x):
-        y = self._kernels.avg_pool2d(x, *self._args())
-        self._cache = x.shape
-        return y
-
-    def _backward(self, grad_out):
-        return self._kernels.avg_pool2d_backward(grad_out, self._cache,
-                                                 *self._args())
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
-
-    # shape protocol: avg_pool2d's own arithmetic and errors (_validation)
-    def output_shape(self, input_shape):
-        shape = self._shape_arg(input_shape)
-        _v.check_ndim(shape, "x", "avg_pool2d")
-        g = _v._pool_geometry("avg_pool2d", shape, self.kernel_size,
-                              self.stride, self.padding, 1, self.ceil_mode)
-        return (g.N, g.C, g.Ho, g.Wo)
-
-    def _rf_geometry(self):
-        op = "AvgPool2d"
-        return tuple(zip(_v.pair(self.kernel_size, "kernel_size", op),
-                         _v.pair(self.stride, "stride", op),
-                         _v.pair(self.padding, "padding", op), (1, 1)))
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
 
 
 class ReLU(Layer):
@@ -1332,26 +1421,7 @@ def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
 
 __all__ += ["Conv3d", "MaxPool3d", "AvgPool3d"]
 
-_DHW = ("D", "H", "W")
-
-
-def _check_input_shape3d(layer, input_shape, channels=None):
-    """``input_shape`` as a tuple of 5 ints (N, C, D, H, W), or ValueError."""
-    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 5
-            and all(_v._is_int(v) and v >= 0 for v in input_shape)):
-        raise ValueError(
-            f"{layer._name()}: expects an input of shape (N, C, D, H, W), "
-            f"got shape {input_shape!r}"
-        )
-    if channels is not None and input_shape[1] != channels:
-        raise ValueError(
-            f"{layer._name()}: expects input of shape (N, {channels}, D, H, "
-            f"W), got shape {tuple(input_shape)}"
-        )
-    return tuple(int(v) for v in input_shape)
-
-
-class Conv3d(Layer):
+class Conv3d(_ConvNd):
     """3-D convolution layer, as ``torch.nn.Conv3d`` (zero padding).
 
     Parameters
@@ -1392,114 +1462,17 @@ class Conv3d(Layer):
     (5, 4, 16, 32, 32)
     """
 
+    _axes, _fn = ("D", "H", "W"), "conv3d"
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=0, dilation=1, groups=1, bias=True, *,
                  dtype=np.float32, rng=None):
-        super().__init__()
-        op = "Conv3d"
-        self.in_channels = _positive_int(in_channels, "in_channels", op)
-        self.out_channels = _positive_int(out_channels, "out_channels", op)
-        self.groups = _positive_int(groups, "groups", op)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{op}: groups={groups} must divide in_channels={in_channels} "
-                f"and out_channels={out_channels}"
-            )
-        self.kernel_size = _v._positive_tuple(kernel_size, 3, "kernel_size", op)
-        self.stride = _v._positive_tuple(stride, 3, "stride", op)
-        self.dilation = _v._positive_tuple(dilation, 3, "dilation", op)
-        if isinstance(padding, str):
-            _v._conv_padding(op, padding, self.kernel_size, self.stride,
-                             self.dilation)
-            self.padding = padding
-        else:
-            self.padding = _v._non_negative_tuple(padding, 3, "padding", op)
-        self.dtype = _check_dtype(dtype, op)
-        rng = _as_rng(rng)
-        fan_in = in_channels // groups * math.prod(self.kernel_size)
-        bound = 1.0 / math.sqrt(fan_in)
-        shape = (out_channels, in_channels // groups) + self.kernel_size
-        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        if bias:
-            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
-        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
-
-    def _geometry(self):
-        return dict(stride=self.stride, padding=self.padding,
-                    dilation=self.dilation, groups=self.groups)
-
-    def _padding_pairs(self):
-        flat = _v._conv_padding("Conv3d", self.padding, self.kernel_size,
-                                self.stride, self.dilation)
-        return flat[0::2], flat[1::2]
-
-    def output_shape(self, input_shape):
-        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
-
-        Parameters
-        ----------
-        input_shape : tuple (N, C, D, H, W)
-
-        Returns
-        -------
-        tuple (N, F, Do, Ho, Wo)
-
-        Raises
-        ------
-        ValueError
-            As forward: wrong rank or channels, a kernel larger than the
-            padded input.
-        """
-        N, _, *sizes = _check_input_shape3d(self, input_shape, self.in_channels)
-        before, after = self._padding_pairs()
-        total = tuple(b + a for b, a in zip(before, after))
-        out = tuple(_v._out_size(*a) for a in zip(
-            sizes, total, self.kernel_size, self.stride, self.dilation))
-        _v._check_fits("conv3d", "weight with kernel_size",
-                       self._params["weight"].shape, tuple(sizes), total,
-                       self.kernel_size, self.dilation, out, _DHW)
-        return (N, self.out_channels) + out
-
-    def _rf_geometry(self):
-        before, _ = self._padding_pairs()
-        return tuple(zip(self.kernel_size, self.stride, before, self.dilation))
-
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self._name()}: expects input of shape (N, "
-                f"{self.in_channels}, D, H, W), got shape {x.shape}"
-            )
-        y = self._kernels.conv3d(x, self._params["weight"],
-                                 self._params.get("bias"), **self._geometry())
-        self._cache = x
-        return y
-
-    def _backward(self, grad_out):
-        x = self._cache
-        gx, gw, gb = self._kernels.conv3d_backward(
-            grad_out, x, self._params["weight"], **self._geometry())
-        self._grads["weight"] += gw
-        if "bias" in self._grads:
-            self._grads["bias"] += gb
-        return gx
-
-    def _extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
-             f"{self.kernel_size}, stride={self.stride}")
-        if self.padding != (0, 0, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1, 1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if "bias" not in self._params:
-            s += ", bias=False"
-        return s
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
+                         algorithm=None)
 
 
-class MaxPool3d(Layer):
+class MaxPool3d(_MaxPoolNd):
     """3-D max pooling, as ``torch.nn.MaxPool3d``.
 
     The forward pass keeps the argmax indices for the backward pass
@@ -1529,69 +1502,14 @@ class MaxPool3d(Layer):
     (8, 32, 8, 16, 16)
     """
 
+    _axes, _fn = ("D", "H", "W"), "max_pool3d"
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  ceil_mode=False):
-        super().__init__()
-        op = "MaxPool3d"
-        _v._positive_tuple(kernel_size, 3, "kernel_size", op)
-        if stride is not None:
-            _v._positive_tuple(stride, 3, "stride", op)
-        _v._non_negative_tuple(padding, 3, "padding", op)
-        _v._positive_tuple(dilation, 3, "dilation", op)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = bool(ceil_mode)
-
-    def _args(self):
-        return (self.kernel_size, self.stride, self.padding, self.dilation,
-                self.ceil_mode)
-
-    def output_shape(self, input_shape):
-        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
-
-        Parameters
-        ----------
-        input_shape : tuple (N, C, D, H, W)
-
-        Returns
-        -------
-        tuple (N, C, Do, Ho, Wo)
-
-        Raises
-        ------
-        ValueError
-            As forward (wrong rank, window larger than the padded input,
-            padding over half the window, a window with no input cell).
-        """
-        shape = _check_input_shape3d(self, input_shape)
-        g = _v._vol_pool_geometry("max_pool3d", shape, *self._args())
-        return (g.N, g.C, g.Do, g.Ho, g.Wo)
-
-    def _rf_geometry(self):
-        k = _v.ntuple(self.kernel_size, 3, "kernel_size", "MaxPool3d")
-        return tuple(zip(k, _v.ntuple(self.stride, 3, "stride", "MaxPool3d"),
-                         _v.ntuple(self.padding, 3, "padding", "MaxPool3d"),
-                         _v.ntuple(self.dilation, 3, "dilation", "MaxPool3d")))
-
-    def _forward(self, x):
-        y, idx = self._kernels.max_pool3d(x, *self._args(),
-                                          return_indices=True)
-        self._cache = (idx, x.shape)
-        return y
-
-    def _backward(self, grad_out):
-        idx, shape = self._cache
-        return self._kernels.max_pool3d_backward(grad_out, idx, shape)
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, "
-                f"ceil_mode={self.ceil_mode}")
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
 
-class AvgPool3d(Layer):
+class AvgPool3d(_AvgPoolNd):
     """3-D average pooling, as ``torch.nn.AvgPool3d``.
 
     Parameters
@@ -1617,64 +1535,12 @@ class AvgPool3d(Layer):
     (1, 4, 5, 5, 5)
     """
 
+    _axes, _fn = ("D", "H", "W"), "avg_pool3d"
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
-        super().__init__()
-        op = "AvgPool3d"
-        _v._positive_tuple(kernel_size, 3, "kernel_size", op)
-        if stride is not None:
-            _v._positive_tuple(stride, 3, "stride", op)
-        _v._non_negative_tuple(padding, 3, "padding", op)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.ceil_mode = bool(ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
-
-    def _args(self):
-        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                self.count_include_pad)
-
-    def output_shape(self, input_shape):
-        """Shape of :meth:`forward`'s output for an input of ``input_shape``.
-
-        Parameters
-        ----------
-        input_shape : tuple (N, C, D, H, W)
-
-        Returns
-        -------
-        tuple (N, C, Do, Ho, Wo)
-
-        Raises
-        ------
-        ValueError
-            As forward.
-        """
-        shape = _check_input_shape3d(self, input_shape)
-        g = _v._vol_pool_geometry("avg_pool3d", shape, self.kernel_size,
-                                  self.stride, self.padding, 1, self.ceil_mode)
-        return (g.N, g.C, g.Do, g.Ho, g.Wo)
-
-    def _rf_geometry(self):
-        op = "AvgPool3d"
-        return tuple(zip(_v.ntuple(self.kernel_size, 3, "kernel_size", op),
-                         _v.ntuple(self.stride, 3, "stride", op),
-                         _v.ntuple(self.padding, 3, "padding", op),
-                         (1, 1, 1)))
-
-    def _forward(self, x):
-        y = self._kernels.avg_pool3d(x, *self._args())
-        self._cache = x.shape
-        return y
-
-    def _backward(self, grad_out):
-        return self._kernels.avg_pool3d_backward(grad_out, self._cache,
-                                                 *self._args())
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
 
 
 # ===========================================================================
@@ -1693,12 +1559,7 @@ __all__ += [
 ]
 
 
-def _check_input_rank(layer, x_shape, shape_doc):
-    """The forward's rank error, for an input shape."""
-    return _v.check_shape(x_shape, "input", layer._name(), shape_doc)
-
-
-class Conv1d(Layer):
+class Conv1d(_ConvNd):
     """1-D convolution layer, as ``torch.nn.Conv1d`` (zero padding).
 
     Parameters
@@ -1739,104 +1600,23 @@ class Conv1d(Layer):
     (1, 4, 10)
     """
 
+    _axes, _fn = ("L",), "conv1d"
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=0, dilation=1, groups=1, bias=True, *,
                  dtype=np.float32, rng=None, algorithm="auto"):
-        super().__init__()
-        op = "Conv1d"
-        self.in_channels = _positive_int(in_channels, "in_channels", op)
-        self.out_channels = _positive_int(out_channels, "out_channels", op)
-        self.groups = _positive_int(groups, "groups", op)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{op}: groups={groups} must divide in_channels={in_channels} "
-                f"and out_channels={out_channels}"
-            )
-        self.kernel_size = (_v._positive_single(kernel_size, "kernel_size", op),)
-        self.stride = (_v._positive_single(stride, "stride", op),)
-        self.dilation = (_v._positive_single(dilation, "dilation", op),)
-        if isinstance(padding, str):
-            _v._conv_padding_1d(op, padding, self.kernel_size[0],
-                                self.stride[0], self.dilation[0])
-            self.padding = padding
-        else:
-            self.padding = (_v._non_negative_single(padding, "padding", op),)
-        self.algorithm = _v.check_algorithm(algorithm, op)
-        self.dtype = _check_dtype(dtype, op)
-        rng = _as_rng(rng)
-        k = self.kernel_size[0]
-        bound = 1.0 / math.sqrt(in_channels // groups * k)
-        shape = (out_channels, in_channels // groups, k)
-        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        if bias:
-            self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
-        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
+                         algorithm=algorithm)
 
-    def _geometry(self):
-        return dict(stride=self.stride, padding=self.padding,
-                    dilation=self.dilation, groups=self.groups)
-
-    def _check_input_shape(self, shape):
-        if len(shape) != 3 or shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self._name()}: expects input of shape (N, "
-                f"{self.in_channels}, L), got shape {tuple(shape)}"
-            )
-
-    def output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (N, C, L).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape.
-        """
-        self._check_input_shape(tuple(input_shape))
-        g = _v.conv1d_geometry("conv1d", tuple(input_shape),
-                               self._params["weight"].shape,
-                               **self._geometry())
-        return (g.N, g.F, g.Wo)
-
-    def _rf_geometry(self):
-        k, s, d = self.kernel_size[0], self.stride[0], self.dilation[0]
-        before = _v._conv_padding_1d("Conv1d", self.padding, k, s, d)[0]
-        return ((k, s, before, d),)
-
-    def _forward(self, x):
-        self._check_param_dtype(x)
-        self._check_input_shape(x.shape)
-        y = self._kernels.conv1d(x, self._params["weight"],
-                                 self._params.get("bias"), **self._geometry(),
-                                 algorithm=self.algorithm)
-        self._cache = x
-        return y
-
-    def _backward(self, grad_out):
-        gx, gw, gb = self._kernels.conv1d_backward(
-            grad_out, self._cache, self._params["weight"], **self._geometry(),
-            algorithm=self.algorithm)
-        self._grads["weight"] += gw
-        if "bias" in self._grads:
-            self._grads["bias"] += gb
-        return gx
-
-    def _extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size="
-             f"{self.kernel_size}, stride={self.stride}")
-        if self.padding != (0,):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if "bias" not in self._params:
-            s += ", bias=False"
-        if self.algorithm != "auto":
-            s += f", algorithm={self.algorithm!r}"
-        return s
+    def _spatial_out(self, shape):          # conv1d's own 1-D messages
+        g = _v.conv1d_geometry(self._fn, shape, self._params["weight"].shape,
+                               self.stride, self.padding, self.dilation,
+                               self.groups)
+        return (g.Wo,)
 
 
-class MaxPool1d(Layer):
+class MaxPool1d(_MaxPoolNd):
     """1-D max pooling, as ``torch.nn.MaxPool1d``.
 
     Parameters
@@ -1859,59 +1639,14 @@ class MaxPool1d(Layer):
     array([[[3., 5.]]], dtype=float32)
     """
 
+    _axes, _fn = ("L",), "max_pool1d"
+
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
                  ceil_mode=False):
-        super().__init__()
-        op = "MaxPool1d"
-        _v._positive_single(kernel_size, "kernel_size", op)
-        if stride is not None:
-            _v._positive_single(stride, "stride", op)
-        _v._non_negative_single(padding, "padding", op)
-        _v._positive_single(dilation, "dilation", op)
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding = padding
-        self.dilation = dilation
-        self.ceil_mode = bool(ceil_mode)
-
-    def _args(self):
-        return (self.kernel_size, self.stride, self.padding, self.dilation,
-                self.ceil_mode)
-
-    def output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (N, C, L).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape.
-        """
-        op = "max_pool1d"
-        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
-        g = _v._pool1d_geometry(op, shape, *self._args())
-        return (g.N, g.C, g.Wo)
-
-    def _rf_geometry(self):
-        k, s, p, d = (_v.single(v, "", "MaxPool1d") for v in self._args()[:4])
-        return ((k, s, p, d),)
-
-    def _forward(self, x):
-        y, idx = self._kernels.max_pool1d(x, *self._args(),
-                                          return_indices=True)
-        self._cache = (idx, x.shape)
-        return y
-
-    def _backward(self, grad_out):
-        idx, shape = self._cache
-        return self._kernels.max_pool1d_backward(grad_out, idx, shape)
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, "
-                f"ceil_mode={self.ceil_mode}")
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
 
-class AvgPool1d(Layer):
+class AvgPool1d(_AvgPoolNd):
     """1-D average pooling, as ``torch.nn.AvgPool1d``.
 
     Parameters
@@ -1935,77 +1670,43 @@ class AvgPool1d(Layer):
     AvgPool1d(kernel_size=(3,), stride=(2,), padding=(1,))
     """
 
+    _axes, _fn = ("L",), "avg_pool1d"
+    _as_tuples = True                  # as torch
+
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True):
-        super().__init__()
-        op = "AvgPool1d"
-        self.kernel_size = (_v._positive_single(kernel_size, "kernel_size", op),)
-        self.stride = (self.kernel_size if stride is None else
-                       (_v._positive_single(stride, "stride", op),))
-        self.padding = (_v._non_negative_single(padding, "padding", op),)
-        self.ceil_mode = bool(ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
-
-    def _args(self):
-        return (self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                self.count_include_pad)
-
-    def output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (N, C, L).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape.
-        """
-        op = "avg_pool1d"
-        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
-        g = _v._pool1d_geometry(op, shape, self.kernel_size, self.stride,
-                                self.padding, 1, self.ceil_mode)
-        return (g.N, g.C, g.Wo)
-
-    def _rf_geometry(self):
-        return ((self.kernel_size[0], self.stride[0], self.padding[0], 1),)
-
-    def _forward(self, x):
-        y = self._kernels.avg_pool1d(x, *self._args())
-        self._cache = x.shape
-        return y
-
-    def _backward(self, grad_out):
-        return self._kernels.avg_pool1d_backward(grad_out, self._cache,
-                                                 *self._args())
-
-    def _extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}")
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
 
 
-class _LPPoolNd(Layer):
-    _op = None
+class _LPPoolNd(_PoolNd):
+    """Lp-norm pooling (no padding, no dilation; stride None is shown)."""
 
     def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
-        op = type(self).__name__
+        op, n = type(self).__name__, len(self._axes)
         _v.check_norm_type(op, norm_type)
-        self._check_geometry(kernel_size, "kernel_size", op)
+        _v._positive_tuple(kernel_size, n, "kernel_size", op)
         if stride is not None:
-            self._check_geometry(stride, "stride", op)
+            _v._positive_tuple(stride, n, "stride", op)
         self.norm_type = norm_type
         self.kernel_size = kernel_size
         self.stride = stride
         self.ceil_mode = bool(ceil_mode)
 
+    def _window(self):
+        return (self.kernel_size, self.stride, 0, 1)
+
     def _args(self):
         return (self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def _forward(self, x):
-        y = getattr(self._kernels, self._op)(x, *self._args())
+        y = getattr(self._kernels, self._fn)(x, *self._args())
         self._cache = x
         return y
 
     def _backward(self, grad_out):
-        return getattr(self._kernels, self._op + "_backward")(
+        return getattr(self._kernels, self._fn + "_backward")(
             grad_out, self._cache, *self._args())
 
     def _extra_repr(self):
@@ -2045,31 +1746,7 @@ class LPPool2d(_LPPoolNd):
     array([[[[5.]]]], dtype=float32)
     """
 
-    _op = "lp_pool2d"
-
-    @staticmethod
-    def _check_geometry(value, name, op):
-        return _v._positive_pair(value, name, op)
-
-    def output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (N, C, H, W).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape.
-        """
-        op = self._op
-        shape = _v.check_shape(input_shape, "x", op, "(N, C, H, W)")
-        g = _v._pool_geometry(op, shape, self.kernel_size, self.stride, 0, 1,
-                              self.ceil_mode)
-        return (g.N, g.C, g.Ho, g.Wo)
-
-    def _rf_geometry(self):
-        kh, kw = _v.pair(self.kernel_size, "kernel_size", "LPPool2d")
-        sh, sw = (kh, kw) if self.stride is None else _v.pair(
-            self.stride, "stride", "LPPool2d")
-        return ((kh, sh, 0, 1), (kw, sw, 0, 1))
+    _axes, _fn = ("H", "W"), "lp_pool2d"
 
 
 class LPPool1d(_LPPoolNd):
@@ -2096,31 +1773,7 @@ class LPPool1d(_LPPoolNd):
     array([[[5., 1.]]], dtype=float32)
     """
 
-    _op = "lp_pool1d"
-
-    @staticmethod
-    def _check_geometry(value, name, op):
-        return _v._positive_single(value, name, op)
-
-    def output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (N, C, L).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape.
-        """
-        op = self._op
-        shape = _v.check_shape(input_shape, "x", op, "(N, C, L)")
-        g = _v._pool1d_geometry(op, shape, self.kernel_size, self.stride, 0,
-                                1, self.ceil_mode)
-        return (g.N, g.C, g.Wo)
-
-    def _rf_geometry(self):
-        k = _v.single(self.kernel_size, "kernel_size", "LPPool1d")
-        s = k if self.stride is None else _v.single(self.stride, "stride",
-                                                     "LPPool1d")
-        return ((k, s, 0, 1),)
+    _axes, _fn = ("L",), "lp_pool1d"
 
 
 class GlobalAvgPool2d(Layer):

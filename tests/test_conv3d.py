@@ -278,8 +278,17 @@ def test_conv3d_layer_shape_protocol():
     assert L.Conv3d(1, 1, 4, padding="same")._rf_geometry() == ((4, 1, 1, 1),) * 3
     with pytest.raises(ValueError, match=r"\(N, 3, D, H, W\)"):
         layer.output_shape((2, 4, 7, 4, 9))
-    with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)"):
+    # a wrong rank: output_shape raises forward's error, word for word
+    with pytest.raises(ValueError, match=r"\(N, 3, D, H, W\)") as fwd:
+        layer(np.zeros((2, 3, 7, 4), np.float32))
+    with pytest.raises(ValueError) as shp:
         layer.output_shape((2, 3, 7, 4))
+    assert str(shp.value) == str(fwd.value)
+    with pytest.raises(TypeError, match="input_shape must be a tuple"):
+        layer.output_shape((2, 3, 7, 4, 4.5))
+    # a channels-last input gets the layout hint, as Conv2d's does
+    with pytest.raises(ValueError, match=r"looks like NDHWC.*transpose\(0, 4, 1, 2, 3\)"):
+        layer(np.zeros((2, 7, 4, 9, 3), np.float32))
     with pytest.raises(ValueError, match="along W"):
         layer.output_shape((2, 3, 7, 4, 4))
     with pytest.raises(ValueError, match="along W"):

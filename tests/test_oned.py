@@ -410,6 +410,16 @@ def test_layer_constructor_errors():
     conv = L.Conv1d(3, 4, 3)
     with pytest.raises(ValueError, match=r"expects input of shape \(N, 3, L\)"):
         conv(np.zeros((2, 3, 4, 4), np.float32))
+    # channels-last input: the layout hint Conv2d gives, in 1-D terms
+    with pytest.raises(ValueError, match=r"looks like NLC.*transpose\(0, 2, 1\)"):
+        conv(np.zeros((2, 9, 3), np.float32))
+    # the 'same' padding error shows the 1-D stride as an int
+    with pytest.raises(ValueError, match=r"needs stride 1, got stride 2$"):
+        L.Conv1d(2, 2, 3, stride=2, padding="same")
+    # output_shape wants ints (it used to return float lengths)
+    for layer in (conv, L.MaxPool1d(2), L.AvgPool1d(2), L.LPPool1d(2, 2)):
+        with pytest.raises(TypeError, match="input_shape must be a tuple"):
+            layer.output_shape((2, 3, 9.0))
 
 
 def test_conv1d_layer_state_dict_and_to(rng):

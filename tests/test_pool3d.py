@@ -370,8 +370,14 @@ def test_pool3d_layers_shape_protocol():
     a = L.AvgPool3d(3, stride=2, ceil_mode=True)
     assert a.output_shape(shape) == a(np.zeros(shape, np.float32)).shape
     for layer in (m, a):
-        with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)"):
+        # a wrong rank: output_shape raises forward's error, word for word
+        with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)") as fwd:
+            layer(np.zeros((2, 3, 7, 8), np.float32))
+        with pytest.raises(ValueError) as shp:
             layer.output_shape((2, 3, 7, 8))
+        assert str(shp.value) == str(fwd.value)
+        with pytest.raises(TypeError, match="input_shape must be a tuple"):
+            layer.output_shape((2, 3, 7, 8, 9.0))
     small = L.MaxPool3d(3)
     with pytest.raises(ValueError, match="along D"):
         small.output_shape((1, 1, 2, 8, 8))
