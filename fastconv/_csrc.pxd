@@ -117,15 +117,6 @@ cdef extern from "fastconv.h" nogil:
         Py_ssize_t kd, kh, kw, sd, sh, sw, pf, pt, pl, dd, dh, dw
         Py_ssize_t Do, Ho, Wo
 
-    int fc_vol2col_float(const float *x, const fc_vgeom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, Py_ssize_t ld, float *cols)
-    int fc_vol2col_double(const double *x, const fc_vgeom *g, Py_ssize_t l0,
-                          Py_ssize_t l1, Py_ssize_t ld, double *cols)
-    int fc_col2vol_float(const float *cols, const fc_vgeom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, Py_ssize_t ld, float *x)
-    int fc_col2vol_double(const double *cols, const fc_vgeom *g,
-                          Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld,
-                          double *x)
     int fc_max_pool3d_float(const float *x, const fc_vgeom *g, float *y,
                             int64_t *indices)
     int fc_max_pool3d_double(const double *x, const fc_vgeom *g, double *y,

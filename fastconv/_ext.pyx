@@ -619,24 +619,6 @@ cdef fc_vgeom _vgeom(g, Py_ssize_t channels):
     return r
 
 
-cdef inline int _vol2col(const floating *x, const fc_vgeom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, Py_ssize_t ld,
-                         floating *cols) noexcept nogil:
-    if floating is float:
-        return c.fc_vol2col_float(x, g, l0, l1, ld, cols)
-    else:
-        return c.fc_vol2col_double(x, g, l0, l1, ld, cols)
-
-
-cdef inline int _col2vol(const floating *cols, const fc_vgeom *g,
-                         Py_ssize_t l0, Py_ssize_t l1, Py_ssize_t ld,
-                         floating *x) noexcept nogil:
-    if floating is float:
-        return c.fc_col2vol_float(cols, g, l0, l1, ld, x)
-    else:
-        return c.fc_col2vol_double(cols, g, l0, l1, ld, x)
-
-
 cdef inline int _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
                             int64_t *idx) noexcept nogil:
     if floating is float:
@@ -660,52 +642,6 @@ cdef inline int _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
         return c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
     else:
         return c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
-
-
-def vol2col_tile(const floating[:, :, :, :, ::1] x, g, Py_ssize_t n0,
-                 Py_ssize_t nb, Py_ssize_t l0, Py_ssize_t l1,
-                 floating[:, ::1] cols):
-    """Unfold positions [l0, l1) of images n0 .. n0+nb-1 into ``cols``.
-
-    # IN x  # OUT cols, shape (C*kd*kh*kw, >= nb*(l1-l0)): column
-    b*(l1-l0) + (l - l0) is position l of image n0 + b.  One (image, channel)
-    pair per iteration: disjoint rows and columns.
-    """
-    cdef fc_vgeom gc = _vgeom(g, 1)
-    cdef Py_ssize_t C = g.C, DHW = g.D * g.H * g.W, T = l1 - l0
-    cdef Py_ssize_t KK = g.kd * g.kh * g.kw, ld = cols.strides[0] // sizeof(floating)
-    cdef Py_ssize_t it, b, ch
-    if nb <= 0 or T <= 0:
-        return
-    with nogil:
-        for it in prange(nb * C, schedule='dynamic',
-                         num_threads=_threads_for(nb * C * KK * T)):
-            b = it // C
-            ch = it - b * C
-            _vol2col(&x[0, 0, 0, 0, 0] + ((n0 + b) * C + ch) * DHW, &gc, l0, l1,
-                     ld, &cols[0, 0] + ch * KK * ld + b * T)
-
-
-def col2vol_tile(const floating[:, ::1] cols, g, Py_ssize_t n0, Py_ssize_t nb,
-                 Py_ssize_t l0, Py_ssize_t l1, floating[:, :, :, :, ::1] x):
-    """Fold ``cols`` (laid out as in vol2col_tile) back, adding into ``x``.
-
-    # IN cols  # OUT x (ACCUMULATES).  One (image, channel) volume per
-    iteration, so no two iterations write the same cell.
-    """
-    cdef fc_vgeom gc = _vgeom(g, 1)
-    cdef Py_ssize_t C = g.C, DHW = g.D * g.H * g.W, T = l1 - l0
-    cdef Py_ssize_t KK = g.kd * g.kh * g.kw, ld = cols.strides[0] // sizeof(floating)
-    cdef Py_ssize_t it, b, ch
-    if nb <= 0 or T <= 0:
-        return
-    with nogil:
-        for it in prange(nb * C, schedule='dynamic',
-                         num_threads=_threads_for(nb * C * KK * T)):
-            b = it // C
-            ch = it - b * C
-            _col2vol(&cols[0, 0] + ch * KK * ld + b * T, &gc, l0, l1, ld,
-                     &x[0, 0, 0, 0, 0] + ((n0 + b) * C + ch) * DHW)
 
 
 def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):

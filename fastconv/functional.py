@@ -412,32 +412,38 @@ __all__ += [
     "avg_pool3d", "avg_pool3d_backward",
 ]
 
-# Bytes of one tile buffer of the 3-D convolution (column matrix, its
-# gradient, the output tile); a call holds at most three, whatever its size.
-_VOL_TILE_BYTES = 8 * 1024 * 1024
+def _depth_taps(x, g):
+    """The 3-D convolution as 2-D ones: returns (xt, g2, taps).
+
+    ``xt`` is x zero-padded along depth and laid out depth-major, (N, Dp, C,
+    H, W); depth tap ``i`` of the kernel reads planes ``i*dd + od*sd`` of it
+    for every output depth od: ``xt[:, taps[i]]``, an (N, Do, C, H, W) view
+    that, flattened to (N*Do, C, H, W), is the input of a 2-D convolution
+    with geometry ``g2`` and weight ``weight[:, :, i]``.
+    """
+    span = (g.Do - 1) * g.sd + 1
+    Dp = max(g.pf + g.D, (g.kd - 1) * g.dd + span)
+    N, C, D, H, W = x.shape
+    xt = np.zeros((N, Dp, C, H, W), dtype=x.dtype)
+    xt[:, g.pf:g.pf + D] = x.transpose(0, 2, 1, 3, 4)
+    g2 = _v.ConvGeometry(N * g.Do, C, H, W, g.kh, g.kw, g.sh, g.sw, g.pt,
+                         g.pl, g.dh, g.dw, g.Ho, g.Wo, g.F, g.groups)
+    taps = [slice(i * g.dd, i * g.dd + span, g.sd) for i in range(g.kd)]
+    return xt, g2, taps
 
 
-def _vol_tiles(g, itemsize):
-    """Tiles (n0, nb, l0, l1) of the 3-D convolution, and their widest column
-    count: whole images while they fit in the budget, else runs of output
-    positions of one image.  Depends on shapes only (never on threads)."""
-    L = g.Do * g.Ho * g.Wo
-    rows = max(g.C * g.kd * g.kh * g.kw, g.F)
-    cap = max(1, _VOL_TILE_BYTES // (rows * itemsize))
-    if L <= cap:
-        nb = max(1, min(g.N, cap // L))
-        return [(n0, min(nb, g.N - n0), 0, L) for n0 in range(0, g.N, nb)], nb * L
-    return [(n, 1, l0, min(L, l0 + cap)) for n in range(g.N)
-            for l0 in range(0, L, cap)], cap
+def _tap_input(xt, tap, g2):
+    return np.ascontiguousarray(xt[:, tap]).reshape(g2.N, g2.C, g2.H, g2.W)
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
 
-    Computed by tiles: a compiled vol2col unfolds a bounded tile of output
-    positions (at most 8 MiB of columns, whatever the input size) and one
-    grouped matrix product per tile (:func:`numpy.matmul`, BLAS) makes the
-    tile's outputs.
+    Computed as kd 2-D convolutions, one per depth tap of the kernel, on the
+    compiled kernels of :func:`conv2d` (the packed GEMM, or the direct kernel
+    for depthwise convolutions) with the output depths as extra images; their
+    outputs are added in tap order.  Extra memory: a depth-padded copy of x,
+    one tap's input and two output-sized arrays; no column matrix.
 
     Parameters
     ----------
@@ -483,28 +489,18 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
                                    groups)
     bias = _v.check_bias(op, bias, x, g)
-    G, F, L = g.groups, g.F, g.Do * g.Ho * g.Wo
-    K = (g.C // G) * g.kd * g.kh * g.kw
-    y = np.empty((g.N, F, g.Do, g.Ho, g.Wo), dtype=x.dtype)
+    y = np.empty((g.N, g.F, g.Do, g.Ho, g.Wo), dtype=x.dtype)
     if y.size == 0:
         return y
-    tiles, width = _vol_tiles(g, x.itemsize)
-    cols_buf = np.empty(G * K * width, dtype=x.dtype)
-    out_buf = np.empty(F * width, dtype=x.dtype)
-    w = weight.reshape(G, F // G, K)
-    y3 = y.reshape(g.N, F, L)
-    for n0, nb, l0, l1 in tiles:
-        M = nb * (l1 - l0)
-        cols = cols_buf[:G * K * M].reshape(G * K, M)
-        _ext.vol2col_tile(x, g, n0, nb, l0, l1, cols)
-        out = np.matmul(w, cols.reshape(G, K, M),
-                        out=out_buf[:F * M].reshape(G, F // G, M))
-        # (F, nb, T) -> y[n0:n0+nb, :, l0:l1]
-        tile = out.reshape(F, nb, l1 - l0).transpose(1, 0, 2)
-        if bias is None:
-            y3[n0:n0 + nb, :, l0:l1] = tile
-        else:
-            np.add(tile, bias[:, None], out=y3[n0:n0 + nb, :, l0:l1])
+    xt, g2, taps = _depth_taps(x, g)
+    acc = None
+    for i, tap in enumerate(taps):
+        # Taps added in a fixed order: results do not depend on threads.
+        yi = _conv_run("auto", _tap_input(xt, tap, g2),
+                       np.ascontiguousarray(weight[:, :, i]),
+                       bias if i == 0 else None, g2)
+        acc = yi if acc is None else np.add(acc, yi, out=acc)
+    y[...] = acc.reshape(g.N, g.Do, g.F, g.Ho, g.Wo).transpose(0, 2, 1, 3, 4)
     return y
 
 
@@ -512,10 +508,10 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
                     groups=1):
     """Gradients of :func:`conv3d` with respect to x, weight and bias.
 
-    Tiled as :func:`conv3d`: per tile, vol2col, two grouped matrix products
-    and a compiled col2vol that adds the tile's input gradient.  grad_weight
-    sums the tiles' products in tile order, so results are bitwise the same
-    whatever ``set_num_threads`` says.
+    Computed as :func:`conv3d` is, by depth taps: each tap's 2-D backward
+    pass gives its slice of grad_weight and an input gradient added into
+    grad_x in tap order, so results are bitwise the same whatever
+    ``set_num_threads`` says.
 
     Parameters
     ----------
@@ -550,34 +546,26 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
                                    groups)
     grad_out = _v.check_grad_out3d(op, grad_out, x,
                                    (g.N, g.F, g.Do, g.Ho, g.Wo))
-    G, F, L = g.groups, g.F, g.Do * g.Ho * g.Wo
-    Fg, K = F // G, (g.C // G) * g.kd * g.kh * g.kw
-    grad_x = np.zeros(x.shape, dtype=x.dtype)
-    grad_w = np.zeros((G, Fg, K), dtype=x.dtype)
-    grad_b = _ext.bias_grad(grad_out.reshape(g.N, F, g.Do * g.Ho, g.Wo))
+    grad_w = np.empty(weight.shape, dtype=x.dtype)
+    grad_b = _ext.bias_grad(grad_out.reshape(g.N, g.F, g.Do * g.Ho, g.Wo))
     if grad_out.size == 0:
-        return grad_x, grad_w.reshape(weight.shape), grad_b
-    tiles, width = _vol_tiles(g, x.itemsize)
-    cols_buf = np.empty(G * K * width, dtype=x.dtype)
-    dcols_buf = np.empty(G * K * width, dtype=x.dtype)
-    go_buf = np.empty(F * width, dtype=x.dtype)
-    gw_tile = np.empty((G, Fg, K), dtype=x.dtype)
-    w = weight.reshape(G, Fg, K)
-    gy3 = grad_out.reshape(g.N, F, L)
-    for n0, nb, l0, l1 in tiles:
-        M = nb * (l1 - l0)
-        cols = cols_buf[:G * K * M].reshape(G * K, M)
-        _ext.vol2col_tile(x, g, n0, nb, l0, l1, cols)
-        go = go_buf[:F * M].reshape(F, nb, l1 - l0)
-        go[...] = gy3[n0:n0 + nb, :, l0:l1].transpose(1, 0, 2)
-        go = go.reshape(G, Fg, M)
-        cols3 = cols.reshape(G, K, M)
-        np.matmul(go, cols3.transpose(0, 2, 1), out=gw_tile)
-        grad_w += gw_tile
-        dcols = dcols_buf[:G * K * M].reshape(G, K, M)
-        np.matmul(w.transpose(0, 2, 1), go, out=dcols)
-        _ext.col2vol_tile(dcols.reshape(G * K, M), g, n0, nb, l0, l1, grad_x)
-    return grad_x, grad_w.reshape(weight.shape), grad_b
+        grad_w[...] = 0
+        return np.zeros(x.shape, dtype=x.dtype), grad_w, grad_b
+    xt, g2, taps = _depth_taps(x, g)
+    grad_xt = np.zeros_like(xt)
+    gy = np.ascontiguousarray(grad_out.transpose(0, 2, 1, 3, 4)).reshape(
+        g2.N, g.F, g.Ho, g.Wo)
+    for i, tap in enumerate(taps):
+        wi = np.ascontiguousarray(weight[:, :, i])
+        xi = _tap_input(xt, tap, g2)
+        if _pick("auto", xi, wi, g2) == "direct":
+            gxi, grad_w[:, :, i] = _ext.conv2d_direct_backward(gy, xi, wi, g2)
+        else:
+            gxi, grad_w[:, :, i] = _ext.conv2d_gemm_backward(gy, xi, wi, g2)
+        grad_xt[:, tap] += gxi.reshape(xt[:, tap].shape)
+    grad_x = np.ascontiguousarray(
+        grad_xt[:, g.pf:g.pf + g.D].transpose(0, 2, 1, 3, 4))
+    return grad_x, grad_w, grad_b
 
 
 def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,

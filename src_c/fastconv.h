@@ -222,28 +222,6 @@ typedef struct {
     ptrdiff_t Do, Ho, Wo;
 } fc_vgeom;
 
-/* fc_vol2col_<T>(x, g, l0, l1, ld, cols)
- *   x    IN  (C, D, H, W) image
- *   l0, l1   output positions l = (od*Ho + oh)*Wo + ow to unfold,
- *            0 <= l0 <= l1 <= Do*Ho*Wo
- *   ld       distance between rows of cols (>= l1 - l0)
- *   cols OUT rows r = ((c*kd + i)*kh + j)*kw + k, C*kd*kh*kw of them; entry
- *            l - l0 of row r is x[c, od*sd - pf + i*dd, oh*sh - pt + j*dh,
- *            ow*sw - pl + k*dw], 0 in the padding.  Overwritten.
- * fc_col2vol_<T>(cols, g, l0, l1, ld, x)
- *   cols IN  as above
- *   x    OUT (C, D, H, W): ACCUMULATES (adds every entry at its cell; taps
- *            in row order, positions in increasing order).
- */
-int fc_vol2col_float(const float *x, const fc_vgeom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, ptrdiff_t ld, float *cols);
-int fc_vol2col_double(const double *x, const fc_vgeom *g, ptrdiff_t l0,
-                      ptrdiff_t l1, ptrdiff_t ld, double *cols);
-int fc_col2vol_float(const float *cols, const fc_vgeom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, ptrdiff_t ld, float *x);
-int fc_col2vol_double(const double *cols, const fc_vgeom *g, ptrdiff_t l0,
-                      ptrdiff_t l1, ptrdiff_t ld, double *x);
-
 /* Pooling of one (D, H, W) volume into one (Do, Ho, Wo) volume (g->C is
  * ignored); PyTorch's window rules, as the 2-D kernels.
  * fc_max_pool3d_<T>(x, g, y, indices)

@@ -1,20 +1,9 @@
-/* Instantiates vol.tmpl.h (3-D vol2col / col2vol and pooling) for float and
- * double. */
+/* Instantiates vol.tmpl.h (3-D pooling) for float and double. */
 #include <math.h>
 
 #include "fastconv.h"
 #include "common.h"
 #include "templating.h"
-
-/* Output position l = (od*Ho + oh)*Wo + ow -> (od, oh, ow). */
-static inline void fc_vol_pos(const fc_vgeom *g, ptrdiff_t l, ptrdiff_t *od,
-                              ptrdiff_t *oh, ptrdiff_t *ow)
-{
-    const ptrdiff_t t = l / g->Wo;
-    *ow = l - t * g->Wo;
-    *oh = t % g->Ho;
-    *od = t / g->Ho;
-}
 
 /* First coordinate start + k*dilation (k >= 0) at or after 0: the first
  * real cell of a pooling window along one axis, as PyTorch finds it. */

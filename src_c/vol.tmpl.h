@@ -1,111 +1,11 @@
 /* 3-D kernels on NCDHW data, written once on TYPE (see vol.c); documented
- * in fastconv.h.  Every kernel works on one image (vol2col, col2vol) or one
- * (D, H, W) volume (pooling), with one thread.  Rows of outputs (fixed od,
- * oh) are split by fc_valid_range() into padding and a bounds-check-free
- * middle; pooling windows follow PyTorch's CPU kernels, so values, indices
- * and divisors match it. */
+ * in fastconv.h.  Every kernel pools one (D, H, W) volume with one thread.
+ * Rows of outputs (fixed od, oh) are split by fc_valid_range() into padding
+ * and a bounds-check-free middle; pooling windows follow PyTorch's CPU
+ * kernels, so values, indices and divisors match it.  (The 3-D convolution
+ * needs no kernel of its own: it runs the 2-D ones, one per depth tap.) */
 
 #include "pool_tap.tmpl.h"   /* max_tap */
-
-/* The column range [a, b) of the run ow0 .. ow0+n-1 that reads inside the
- * input, for a tap whose valid outputs are [lo, hi). */
-static inline void CAT(vol_clip_, TYPE)(ptrdiff_t lo, ptrdiff_t hi,
-                                        ptrdiff_t ow0, ptrdiff_t n,
-                                        ptrdiff_t *a, ptrdiff_t *b)
-{
-    *a = fc_min(fc_max(lo, ow0), ow0 + n);
-    *b = fc_max(fc_min(hi, ow0 + n), *a);
-}
-
-FC_CLONES_AVX2 int CAT(fc_vol2col_, TYPE)(const TYPE *restrict x,
-                                          const fc_vgeom *g, ptrdiff_t l0,
-                                          ptrdiff_t l1, ptrdiff_t ld,
-                                          TYPE *restrict cols)
-{
-    const ptrdiff_t HW = g->H * g->W, DHW = g->D * HW, sw = g->sw;
-    for (ptrdiff_t c = 0; c < g->C; ++c)
-    for (ptrdiff_t i = 0; i < g->kd; ++i)
-    for (ptrdiff_t j = 0; j < g->kh; ++j)
-    for (ptrdiff_t k = 0; k < g->kw; ++k) {
-        const ptrdiff_t r = ((c * g->kd + i) * g->kh + j) * g->kw + k;
-        const ptrdiff_t off_w = k * g->dw - g->pl;
-        ptrdiff_t lo, hi, od, oh, ow;
-        fc_valid_range(off_w, sw, g->W, g->Wo, &lo, &hi);
-        fc_vol_pos(g, l0, &od, &oh, &ow);
-        for (ptrdiff_t l = l0; l < l1;) {
-            const ptrdiff_t n = fc_min(l1 - l, g->Wo - ow);
-            const ptrdiff_t id = od * g->sd - g->pf + i * g->dd;
-            const ptrdiff_t ih = oh * g->sh - g->pt + j * g->dh;
-            TYPE *restrict out = cols + r * ld + (l - l0);   /* output ow */
-            if (id < 0 || id >= g->D || ih < 0 || ih >= g->H) {
-                for (ptrdiff_t o = 0; o < n; ++o) out[o] = 0;
-            } else {
-                const TYPE *restrict row = x + c * DHW + id * HW + ih * g->W;
-                ptrdiff_t a, b;
-                CAT(vol_clip_, TYPE)(lo, hi, ow, n, &a, &b);
-                for (ptrdiff_t o = ow; o < a; ++o) out[o - ow] = 0;
-                if (sw == 1 && a < b) {
-                    const TYPE *restrict src = row + a + off_w;
-                    TYPE *restrict dst = out + (a - ow);
-                    for (ptrdiff_t o = 0; o < b - a; ++o) dst[o] = src[o];
-                } else if (sw != 1) {
-                    for (ptrdiff_t o = a; o < b; ++o) out[o - ow] = row[o * sw + off_w];
-                }
-                for (ptrdiff_t o = b; o < ow + n; ++o) out[o - ow] = 0;
-            }
-            l += n;
-            ow = 0;
-            if (++oh == g->Ho) {
-                oh = 0;
-                ++od;
-            }
-        }
-    }
-    return FC_OK;
-}
-
-FC_CLONES_AVX2 int CAT(fc_col2vol_, TYPE)(const TYPE *restrict cols,
-                                          const fc_vgeom *g, ptrdiff_t l0,
-                                          ptrdiff_t l1, ptrdiff_t ld,
-                                          TYPE *restrict x)
-{
-    const ptrdiff_t HW = g->H * g->W, DHW = g->D * HW, sw = g->sw;
-    for (ptrdiff_t c = 0; c < g->C; ++c)
-    for (ptrdiff_t i = 0; i < g->kd; ++i)
-    for (ptrdiff_t j = 0; j < g->kh; ++j)
-    for (ptrdiff_t k = 0; k < g->kw; ++k) {
-        const ptrdiff_t r = ((c * g->kd + i) * g->kh + j) * g->kw + k;
-        const ptrdiff_t off_w = k * g->dw - g->pl;
-        ptrdiff_t lo, hi, od, oh, ow;
-        fc_valid_range(off_w, sw, g->W, g->Wo, &lo, &hi);
-        fc_vol_pos(g, l0, &od, &oh, &ow);
-        for (ptrdiff_t l = l0; l < l1;) {
-            const ptrdiff_t n = fc_min(l1 - l, g->Wo - ow);
-            const ptrdiff_t id = od * g->sd - g->pf + i * g->dd;
-            const ptrdiff_t ih = oh * g->sh - g->pt + j * g->dh;
-            if (id >= 0 && id < g->D && ih >= 0 && ih < g->H) {
-                const TYPE *restrict in = cols + r * ld + (l - l0);  /* output ow */
-                TYPE *restrict row = x + c * DHW + id * HW + ih * g->W;
-                ptrdiff_t a, b;
-                CAT(vol_clip_, TYPE)(lo, hi, ow, n, &a, &b);
-                if (sw == 1 && a < b) {
-                    const TYPE *restrict src = in + (a - ow);
-                    TYPE *restrict dst = row + a + off_w;
-                    for (ptrdiff_t o = 0; o < b - a; ++o) dst[o] += src[o];
-                } else if (sw != 1) {
-                    for (ptrdiff_t o = a; o < b; ++o) row[o * sw + off_w] += in[o - ow];
-                }
-            }
-            l += n;
-            ow = 0;
-            if (++oh == g->Ho) {
-                oh = 0;
-                ++od;
-            }
-        }
-    }
-    return FC_OK;
-}
 
 /* Row (od, oh) of outputs: start at -inf on the window's first real cell,
  * then apply the taps (i, j, k) in the window's row-major order, each to the

@@ -128,24 +128,23 @@ def test_conv3d_compiled_vs_reference(shape, F, k, geo, dtype, rng, tol):
         np.testing.assert_allclose(a, r, **tol(dtype, y_f[0].size))
 
 
-def test_conv3d_tiles_within_an_image(monkeypatch, dtype, rng, tol):
-    # A tiny tile budget splits every image into many runs of output positions
-    # (and runs that start mid-row): the result must not change.
-    from fastconv import functional
-
+@pytest.mark.parametrize("geo", [
+    dict(stride=(3, 1, 1), padding=(2, 0, 1), dilation=(2, 1, 1)),   # taps reading only padding
+    dict(stride=(2, 1, 2), padding=(1, 1, 0), dilation=(1, 2, 1)),
+    dict(stride=1, padding=(2, 1, 1), dilation=(3, 1, 1)),            # Do = 1 < D
+], ids=["pad-only-taps", "strided", "one-output-plane"])
+def test_conv3d_depth_taps_at_the_borders(geo, dtype, rng, tol):
+    # conv3d runs one 2-D convolution per depth tap over a depth-padded copy;
+    # planes that exist only in the padding must contribute nothing.
     x = rng.standard_normal((2, 3, 4, 5, 7)).astype(dtype)
     w = rng.standard_normal((4, 3, 3, 2, 3)).astype(dtype)
-    geo = dict(stride=(1, 1, 2), padding=(1, 1, 1), dilation=(1, 2, 1))
-    y = fastconv.conv3d(x, w, **geo)
+    b = rng.standard_normal(4).astype(dtype)
+    y = fastconv.conv3d(x, w, b, **geo)
+    np.testing.assert_allclose(y, fastconv.reference.conv3d(x, w, b, **geo), **tol(dtype, 54))
     g = rng.standard_normal(y.shape).astype(dtype)
-    grads = fastconv.conv3d_backward(g, x, w, **geo)
-    item = np.dtype(dtype).itemsize
-    monkeypatch.setattr(functional, "_VOL_TILE_BYTES", 7 * 3 * 18 * item)   # 7 positions
-    tiles, width = functional._vol_tiles(
-        fastconv._validation.check_conv3d("t", x, w, 1, 0, 1, 1)[2], item)
-    assert width == 7 and len(tiles) > 2
-    np.testing.assert_allclose(fastconv.conv3d(x, w, **geo), y, **tol(dtype, 54))
-    for a, r in zip(fastconv.conv3d_backward(g, x, w, **geo), grads):
+    for a, r in zip(fastconv.conv3d_backward(g, x, w, **geo),
+                    fastconv.reference.conv3d_backward(g, x, w, **geo)):
+        assert a.shape == r.shape
         np.testing.assert_allclose(a, r, **tol(dtype, 200))
 
 
