@@ -664,7 +664,7 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
         raise ValueError(
             f"{op}: x of shape {x_shape} has C={C} channels but weight of "
             f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}"
+            f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
         )
     s = _positive_single(stride, "stride", op)
     d = _positive_single(dilation, "dilation", op)

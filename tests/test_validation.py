@@ -349,3 +349,11 @@ def test_negative_dilation_gets_no_convention_hint(impl):
     with pytest.raises(ValueError) as info:
         impl.conv2d(a(X), a(W), dilation=-1)
     assert "dense" not in str(info.value)
+
+
+def test_conv1d_nlc_input_gets_a_transpose_hint(impl):
+    x_nlc = np.zeros((2, 16, 3), np.float32)        # (N, L, C)
+    w = np.zeros((4, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"NLC.*x\.transpose\(0, 2, 1\)"):
+        impl.conv1d(x_nlc, w)
+    assert impl.conv1d(x_nlc.transpose(0, 2, 1), w).shape == (2, 4, 14)
