@@ -862,6 +862,7 @@ def check_locally_connected2d(op, x, weight, stride, padding, dilation):
         raise ValueError(
             f"{op}: x of shape {x.shape} has C={C} channels but weight of "
             f"shape {weight.shape} (Ho, Wo, C, kh, kw, F) expects C={Cw}"
+            f"{nhwc_hint(x.shape, Cw)}"
         )
     g = _window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
     if (wHo, wWo) != (g.Ho, g.Wo):

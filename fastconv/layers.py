@@ -1964,6 +1964,7 @@ class LocallyConnected2d(Layer):
                 f"{self._name()}: expects input of shape (N, {expected[0]}, "
                 f"{expected[1]}, {expected[2]}) (its input_size is fixed), got "
                 f"shape {tuple(shape)}"
+                f"{_v.nhwc_hint(tuple(shape), self.in_channels)}"
             )
 
     def output_shape(self, input_shape):

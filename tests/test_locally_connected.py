@@ -469,3 +469,27 @@ def test_layer_constructor_errors():
         L.LocallyConnected2d(1, 2, 5, 7)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         L.LocallyConnected2d(1, 2, 5, 3, dtype=np.int32)
+
+
+# ---------------------------------------------------------------------------
+# channels-last (NHWC) input gets the transpose hint, as conv2d gives
+# ---------------------------------------------------------------------------
+
+def test_functional_nhwc_input_gets_a_transpose_hint(impl):
+    x_nhwc = np.zeros((1, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+        impl.locally_connected2d(x_nhwc, W)
+    assert impl.locally_connected2d(x_nhwc.transpose(0, 3, 1, 2), W).shape == (1, 4, 6, 6)
+
+
+def test_layer_nhwc_input_gets_a_transpose_hint():
+    layer = L.LocallyConnected2d(3, 4, (8, 8), 3)
+    x_nhwc = np.zeros((1, 8, 8, 3), np.float32)
+    for call in (layer, layer.output_shape):
+        arg = x_nhwc if call is layer else x_nhwc.shape
+        with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+            call(arg)
+    assert layer(x_nhwc.transpose(0, 3, 1, 2)).shape == (1, 4, 6, 6)
+    with pytest.raises(ValueError) as info:           # a plain mismatch: no hint
+        layer(np.zeros((1, 5, 8, 8), np.float32))
+    assert "NHWC" not in str(info.value)
