@@ -287,6 +287,22 @@ def test_conv_bad_arguments_raise_named_errors(rng):
         cs.conv_backward_fast(np.ones((1, 2, 4, 4)), cache)
 
 
+@pytest.mark.parametrize("fwd", CONV_FORWARD)
+def test_conv_nhwc_input_gets_a_transpose_hint(fwd, rng):
+    # CIFAR-10 arrives as (N, 32, 32, 3): the error says how to fix it.
+    x_nhwc = rng.standard_normal((2, 8, 8, 3))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = np.zeros(4)
+    param = {"stride": 1, "pad": 1}
+    with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+        getattr(cs, fwd)(x_nhwc, w, b, param)
+    out, _ = getattr(cs, fwd)(x_nhwc.transpose(0, 3, 1, 2), w, b, param)
+    assert out.shape == (2, 4, 8, 8)
+    with pytest.raises(ValueError) as info:           # a plain mismatch: no hint
+        getattr(cs, fwd)(rng.standard_normal((2, 5, 8, 8)), w, b, param)
+    assert "NHWC" not in str(info.value)
+
+
 # ---------------------------------------------------------------- max pool
 @pytest.mark.parametrize("case", POOL_CASES)
 @pytest.mark.parametrize("fwd,bwd", list(zip(POOL_FORWARD, POOL_BACKWARD)))

@@ -202,6 +202,7 @@ def _conv_arrays(x, w, b, op):
         raise ValueError(
             f"{op}: w of shape {w.shape} expects {w.shape[1]} input channels "
             f"but x of shape {x.shape} has {x.shape[1]}"
+            f"{_v.nhwc_hint(x.shape, w.shape[1])}"
         )
     if b.shape[0] != w.shape[0]:
         raise ValueError(
