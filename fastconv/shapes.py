@@ -83,7 +83,7 @@ _TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
 
 def _axes(value, name, op, n, minimum):
     """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
-    minimum."""
+    minimum (1 or 0)."""
     if _v._is_int(value):
         out = (int(value),) * n
     elif (isinstance(value, (tuple, list)) and len(value) == n
@@ -93,9 +93,10 @@ def _axes(value, name, op, n, minimum):
         want = "an int" if n == 1 else (
             "an int or " + _TUPLE_DOCS.get(n, f"a tuple of {n} ints"))
         raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
-    if min(out) < minimum:
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+    # The kernels' own range checks (and messages, e.g. the dilation=0 hint).
+    # (``value`` is known to be an int or n ints here.)
+    check = _v._positive_tuple if minimum == 1 else _v._non_negative_tuple
+    check(value, n, name, op)
     return out
 
 

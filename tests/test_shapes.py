@@ -466,3 +466,22 @@ def test_params_and_activation_bytes_of_1d_and_3d_models():
     assert S.activation_bytes(model, (2, 3, 20)) == 2 * 4 * (60 + 64 + 32)
     with pytest.raises(ValueError, match=r"\(C, L\) for one sample or \(N, C, L\)"):
         S.activation_bytes(model, (20,))
+
+
+def test_dilation_zero_gets_the_kernels_convention_hint():
+    # The kernels' own check and message (fastconv._validation), not a copy.
+    from fastconv import _validation
+    for call in (lambda: S.conv_output_size(10, 3, dilation=0),
+                 lambda: S.pool_output_size((10, 10), 2, dilation=(1, 0)),
+                 lambda: S.same_padding(10, 3, dilation=0)):
+        with pytest.raises(ValueError, match=r"dilation must be positive.*1 is a "
+                           r"dense kernel.*'dilation 0' elsewhere is dilation=1"):
+            call()
+    with pytest.raises(ValueError) as info:
+        S.conv_output_size(10, 3, dilation=0)
+    with pytest.raises(ValueError) as kernel_info:
+        _validation._positive_tuple(0, 1, "dilation", "conv_output_size")
+    assert str(info.value) == str(kernel_info.value)
+    with pytest.raises(ValueError) as info:                   # no hint for -1
+        S.conv_output_size(10, 3, dilation=-1)
+    assert "dense" not in str(info.value)
