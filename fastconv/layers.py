@@ -1132,7 +1132,8 @@ class ReLU(Layer):
     def _backward(self, grad_out):
         return np.where(self._cache, grad_out, grad_out.dtype.type(0))
 
-    # shape protocol (summary() counts no memory for it: it can run in place)
+    # shape protocol (summary() lists it as "not counted": the notes fold ReLU
+    # into the CONV row, although this ReLU allocates its output)
     _summary_in_place = True
 
     def output_shape(self, input_shape):
@@ -1229,7 +1230,8 @@ class Dropout(Layer):
     def _extra_repr(self):
         return f"p={self.p}"
 
-    # shape protocol (summary() counts no memory for it: it can run in place)
+    # shape protocol (summary() lists it as "not counted", as ReLU, although
+    # this Dropout allocates its output)
     _summary_in_place = True
 
     def output_shape(self, input_shape):

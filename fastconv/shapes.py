@@ -900,8 +900,8 @@ def activation_bytes(model, input_shape, dtype=None):
     """Bytes of the activations a forward pass keeps, the notes' way.
 
     The ``activation_bytes`` total of :func:`fastconv.summary.summary`
-    (input plus every layer's output except in-place ones), computed from
-    shapes alone.
+    (input plus every layer's output except the "not counted" ReLU, Dropout
+    and Flatten rows, as the notes count), computed from shapes alone.
 
     Parameters
     ----------
