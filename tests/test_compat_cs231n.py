@@ -151,8 +151,13 @@ POOL_CASES = [  # (N, C, H, W, ph, pw, stride)
 
 
 # ---------------------------------------------------------------- names
+NAIVE = ["conv_forward_naive", "conv_backward_naive",
+         "max_pool_forward_naive", "max_pool_backward_naive"]
+
+
 def test_every_name_exists_with_the_course_signature():
-    assert sorted(cs.__all__) == sorted(SIGNATURES)
+    # The naive layers are attributes but not exported (see the next test).
+    assert sorted(cs.__all__) == sorted(set(SIGNATURES) - set(NAIVE))
     for name, params in SIGNATURES.items():
         fn = getattr(cs, name)
         got = [(p.name, None if p.default is inspect.Parameter.empty else p.default)
@@ -161,6 +166,20 @@ def test_every_name_exists_with_the_course_signature():
         assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
                    for p in inspect.signature(fn).parameters.values()), name
         assert fn.__doc__ and "Examples" in fn.__doc__, name
+
+
+def test_star_import_does_not_replace_the_students_naive_layers():
+    # layer_utils.py does `from .layers import *` (the student's naive
+    # layers) and then `from .fast_layers import *`: replacing the latter
+    # with fastconv's must leave the student's naive layers in place.
+    namespace = {}
+    exec("def conv_forward_naive(x, w, b, conv_param): return 'mine'\n"
+         "from fastconv.compat.cs231n import *", namespace)
+    assert namespace["conv_forward_naive"](None, None, None, None) == "mine"
+    assert not set(NAIVE) & set(namespace)  - {"conv_forward_naive"}
+    assert "conv_forward_fast" in namespace and "im2col_indices" in namespace
+    for name in NAIVE:                          # still importable by name
+        assert callable(getattr(cs, name))
 
 
 # ---------------------------------------------------------------- conv
