@@ -493,3 +493,23 @@ def test_layer_nhwc_input_gets_a_transpose_hint():
     with pytest.raises(ValueError) as info:           # a plain mismatch: no hint
         layer(np.zeros((1, 5, 8, 8), np.float32))
     assert "NHWC" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_init_draws_in_its_dtype_without_a_float64_copy(dtype):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        layer = L.LocallyConnected2d(8, 8, (34, 34), 3, bias=False, dtype=dtype, rng=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    w = layer.params["weight"]
+    assert w.dtype == dtype and w.shape == (32, 32, 8, 3, 3, 8)
+    # The weight and its zero gradient are needed; a float64 draw cast to
+    # float32 would add 2 more weights' worth (3x at the draw).
+    assert peak < 2.5 * w.nbytes, (peak, w.nbytes)
+    bound = 1 / math.sqrt(8 * 3 * 3)
+    assert -bound <= w.min() < -0.99 * bound and 0.99 * bound < w.max() <= bound
+    assert abs(float(w.mean())) < 0.01 * bound          # 589,824 draws, centred
+    assert abs(float(w.var()) - bound ** 2 / 3) < 0.01 * bound ** 2   # U(-b, b)
