@@ -7,6 +7,7 @@ compiled kernels trust what these functions return: 4-D, C-contiguous arrays of
 one float dtype and a geometry whose every output size is at least 1.
 """
 
+import math
 import numbers
 from collections import namedtuple
 
@@ -152,6 +153,33 @@ def _check_fits(op, name, shape, size, pad, kernel, dilation, out,
             )
 
 
+_MAX_ELEMENTS = int(np.iinfo(np.intp).max)
+
+
+def _check_indexable(op, padding, name, shape, padded, out_shape):
+    """Raise ValueError unless the padded input and the output can be indexed.
+
+    ``padded`` holds the padded spatial sizes of ``name`` (of ``shape``, whose
+    first two entries are N and C); ``out_shape`` is the full output shape.
+    Either element count (N and C counted as at least 1) above ``np.iinfo(np.intp).max`` (absurd padding)
+    would otherwise surface as OverflowError or MemoryError from NumPy or
+    the kernels.  A large but indexable request is not rejected here.
+    """
+    shape = tuple(shape)
+    # An empty batch (or channel axis) does not make absurd padding valid.
+    n_padded = max(shape[0], 1) * max(shape[1], 1) * math.prod(padded)
+    n_out = math.prod(max(v, 1) for v in out_shape)
+    if max(n_padded, n_out) > _MAX_ELEMENTS:
+        what = (f"the padded input {(*shape[:2], *padded)} ({n_padded} "
+                f"elements)" if n_padded > _MAX_ELEMENTS else
+                f"the output {tuple(out_shape)} ({n_out} elements)")
+        raise ValueError(
+            f"{op}: padding {padding!r} makes {what} too large for {name} "
+            f"of shape {shape}: at most {_MAX_ELEMENTS} elements can be "
+            f"indexed"
+        )
+
+
 def _window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                      name="x"):
     """Geometry of a symmetric-padding sliding window (unfold, conv, pool)."""
@@ -164,6 +192,9 @@ def _window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     Wo = _out_size(W, 2 * pw, kw, sw, dw)
     _check_fits(op, f"{name} with kernel_size", x_shape, (H, W),
                 (2 * ph, 2 * pw), (kh, kw), (dh, dw), (Ho, Wo))
+    # The im2col matrix (N, C*kh*kw, Ho*Wo) is the largest output here.
+    _check_indexable(op, padding, name, x_shape, (H + 2 * ph, W + 2 * pw),
+                     (N, C * kh * kw, Ho * Wo))
     return Geometry(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
 
 
@@ -295,6 +326,9 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
     out = tuple(_out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
     _check_fits(op, "weight with kernel_size", w_shape, sizes, total,
                 kernel, dilation, out, axes)
+    _check_indexable(op, padding, "x", x_shape,
+                     tuple(a + b for a, b in zip(sizes, total)),
+                     (x_shape[0], F) + out)
     return kernel, stride, before, dilation, out
 
 
@@ -368,6 +402,9 @@ def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
     out = tuple(_pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
     _check_fits(op, f"{name} with kernel_size", x_shape, sizes,
                 tuple(2 * pi for pi in p), k, d, out, axes)
+    _check_indexable(op, padding, name, x_shape,
+                     tuple(a + 2 * pi for a, pi in zip(sizes, p)),
+                     tuple(x_shape[:2]) + out)
     for axis in range(n):
         o = _empty_window(sizes[axis], k[axis], s[axis], p[axis], d[axis],
                           out[axis])
@@ -664,7 +701,7 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
         raise ValueError(
             f"{op}: x of shape {x_shape} has C={C} channels but weight of "
             f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}"
+            f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
         )
     s = _positive_single(stride, "stride", op)
     d = _positive_single(dilation, "dilation", op)
@@ -672,6 +709,7 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     Lo = _out_size(L, pl + pr, k, s, d)
     _check_fits_1d(op, f"weight of shape {w_shape} and x of shape "
                    f"{x_shape}", L, pl + pr, k, d, Lo)
+    _check_indexable(op, padding, "x", x_shape, (L + pl + pr,), (N, F, Lo))
     return ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
 
 
@@ -699,6 +737,7 @@ def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     Lo = _pool_out_size(L, k, s, p, d, ceil_mode)
     _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
                    Lo)
+    _check_indexable(op, padding, name, x_shape, (L + 2 * p,), (N, C, Lo))
     o = _empty_window(L, k, s, p, d, Lo)
     if o is not None:
         raise ValueError(
@@ -862,6 +901,7 @@ def check_locally_connected2d(op, x, weight, stride, padding, dilation):
         raise ValueError(
             f"{op}: x of shape {x.shape} has C={C} channels but weight of "
             f"shape {weight.shape} (Ho, Wo, C, kh, kw, F) expects C={Cw}"
+            f"{nhwc_hint(x.shape, Cw)}"
         )
     g = _window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
     if (wHo, wWo) != (g.Ho, g.Wo):

@@ -270,6 +270,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     TypeError, ValueError
         Bad dtype, rank or geometry (see :func:`im2col`); padding larger
         than half the window.
+        A dilated window that covers no input cell at all (only padding and
+        skipped cells) is rejected with ValueError, deliberately: PyTorch
+        returns -inf there with an index outside the plane.
 
     Examples
     --------
@@ -600,8 +603,10 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     Raises
     ------
     TypeError, ValueError
-        Bad dtype, rank or geometry; padding larger than half the window; a
-        dilated window that holds no cell of x.
+        Bad dtype, rank or geometry; padding larger than half the window.
+        A dilated window that covers no input cell at all (only padding and
+        skipped cells) is rejected with ValueError, deliberately: PyTorch
+        returns -inf there with an index outside the volume.
 
     Examples
     --------
@@ -882,8 +887,10 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     Raises
     ------
     TypeError, ValueError
-        Bad dtype, rank or geometry; padding larger than half the window; a
-        dilated window that holds no input cell.
+        Bad dtype, rank or geometry; padding larger than half the window.
+        A dilated window that covers no input cell at all (only padding and
+        skipped cells) is rejected with ValueError, deliberately: PyTorch
+        returns -inf there with an index outside [0, L).
 
     Examples
     --------

@@ -1132,7 +1132,8 @@ class ReLU(Layer):
     def _backward(self, grad_out):
         return np.where(self._cache, grad_out, grad_out.dtype.type(0))
 
-    # shape protocol (summary() counts no memory for it: it can run in place)
+    # shape protocol (summary() lists it as "not counted": the notes fold ReLU
+    # into the CONV row, although this ReLU allocates its output)
     _summary_in_place = True
 
     def output_shape(self, input_shape):
@@ -1229,7 +1230,8 @@ class Dropout(Layer):
     def _extra_repr(self):
         return f"p={self.p}"
 
-    # shape protocol (summary() counts no memory for it: it can run in place)
+    # shape protocol (summary() lists it as "not counted", as ReLU, although
+    # this Dropout allocates its output)
     _summary_in_place = True
 
     def output_shape(self, input_shape):
@@ -1896,8 +1898,11 @@ class LocallyConnected2d(Layer):
     params : {"weight": (Ho, Wo, C, kh, kw, F), "bias": (F, Ho, Wo)}
         ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), shaped
         (C, kh, kw) as a :class:`Conv2d` filter (see
-        :func:`fastconv.locally_connected2d` for the layout).  Initialised as ``torch.nn.Conv2d`` would a single position:
-        ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in = C*kh*kw``.
+        :func:`fastconv.locally_connected2d` for the layout).  Initialised
+        from the same distribution as ``torch.nn.Conv2d`` for a single
+        position, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in =
+        C*kh*kw``, drawn directly in ``dtype`` (no float64 temporary; the
+        values are not torch's for a given seed).
 
     Raises
     ------
@@ -1950,11 +1955,19 @@ class LocallyConnected2d(Layer):
         kh, kw = self.kernel_size
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
         shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
-        self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        self._params["weight"] = self._uniform(rng, shape, bound)
         if bias:
-            self._params["bias"] = rng.uniform(
-                -bound, bound, (out_channels, g.Ho, g.Wo)).astype(self.dtype)
+            self._params["bias"] = self._uniform(
+                rng, (out_channels, g.Ho, g.Wo), bound)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _uniform(self, rng, shape, bound):
+        """U(-bound, bound) drawn directly in the layer's dtype: the weight
+        has Ho*Wo*C*kh*kw*F elements, so no float64 copy of it is made."""
+        a = rng.random(shape, dtype=self.dtype)
+        a *= self.dtype.type(2.0 * bound)
+        a -= self.dtype.type(bound)
+        return a
 
     def _check_shape(self, shape):
         """Raise the ValueError forward raises for an input of this shape."""
@@ -1964,6 +1977,7 @@ class LocallyConnected2d(Layer):
                 f"{self._name()}: expects input of shape (N, {expected[0]}, "
                 f"{expected[1]}, {expected[2]}) (its input_size is fixed), got "
                 f"shape {tuple(shape)}"
+                f"{_v.nhwc_hint(tuple(shape), self.in_channels)}"
             )
 
     def output_shape(self, input_shape):

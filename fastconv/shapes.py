@@ -3,7 +3,10 @@
 Plain functions on ints and shapes; none of them runs a kernel or allocates
 an array.  Each geometry argument is an int (one axis) or a pair ``(h, w)``;
 a function given only ints answers with an int, one given a pair anywhere
-answers per axis with pairs.
+answers per axis with pairs.  The output-size functions also take explicit
+``(before, after)`` padding: ``padding=(0, 1)`` when every other geometry
+argument is an int (one axis), ``padding=((0, 1), (1, 1))`` for two axes;
+so :func:`same_padding`'s result can be fed back as ``padding``.
 
 Output size
     :func:`conv_output_size`, :func:`pool_output_size` (torch's arithmetic,
@@ -83,7 +86,7 @@ _TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
 
 def _axes(value, name, op, n, minimum):
     """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
-    minimum."""
+    minimum (1 or 0)."""
     if _v._is_int(value):
         out = (int(value),) * n
     elif (isinstance(value, (tuple, list)) and len(value) == n
@@ -93,9 +96,10 @@ def _axes(value, name, op, n, minimum):
         want = "an int" if n == 1 else (
             "an int or " + _TUPLE_DOCS.get(n, f"a tuple of {n} ints"))
         raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
-    if min(out) < minimum:
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+    # The kernels' own range checks (and messages, e.g. the dilation=0 hint).
+    # (``value`` is known to be an int or n ints here.)
+    check = _v._positive_tuple if minimum == 1 else _v._non_negative_tuple
+    check(value, n, name, op)
     return out
 
 
@@ -114,8 +118,23 @@ def _itemsize(dtype, op):
         raise TypeError(f"{op}: dtype must be a NumPy dtype, got {dtype!r}") from None
 
 
+def _output_axes(size, kernel_size, stride, padding, dilation):
+    """Number of axes of an output-size question: 2 if size, kernel_size,
+    stride or dilation is a pair, or padding is a pair holding a
+    (before, after) pair; else 1 (and a pair padding is (before, after))."""
+    n = _n_axes(size, kernel_size, stride, dilation)
+    if n == 1 and _is_pair(padding) and any(_is_pair(p) for p in padding):
+        n = 2
+    return n
+
+
 def _padding_axes(padding, size, kernel, stride, dilation, op, n):
-    """Per-axis (before, after) padding for an int, a pair, 'same' or 'valid'."""
+    """Per-axis (before, after) padding.
+
+    ``padding`` is an int (every side), 'same', 'valid', or a tuple: for one
+    axis (n == 1) ``(before, after)`` (or ``(p,)``); for n axes one entry per
+    axis, each an int (both sides) or a ``(before, after)`` pair.
+    """
     if isinstance(padding, str):
         if padding == "valid":
             return [(0, 0)] * n
@@ -125,7 +144,26 @@ def _padding_axes(padding, size, kernel, stride, dilation, op, n):
             f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
             f"{padding!r}"
         )
-    return [(p, p) for p in _axes(padding, "padding", op, n, 0)]
+    if _v._is_int(padding):
+        pads = [(int(padding),) * 2] * n
+    elif n == 1 and isinstance(padding, (tuple, list)) and len(padding) in (
+            1, 2) and all(_v._is_int(p) for p in padding):
+        pads = [(int(padding[0]), int(padding[-1]))]
+    elif n > 1 and isinstance(padding, (tuple, list)) and len(padding) == n \
+            and all(_v._is_int(p) or (_is_pair(p) and all(
+                _v._is_int(q) for q in p)) for p in padding):
+        pads = [(int(p),) * 2 if _v._is_int(p) else (int(p[0]), int(p[1]))
+                for p in padding]
+    else:
+        want = ("an int, (before, after)" if n == 1 else
+                f"an int, a tuple of {n} ints (one per axis, both sides) or "
+                f"of {n} (before, after) pairs")
+        raise TypeError(
+            f"{op}: padding must be {want}, 'same' or 'valid', got "
+            f"{padding!r}")
+    if min(min(p) for p in pads) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return pads
 
 
 def _same_axis(size, kernel, stride, dilation):
@@ -143,9 +181,9 @@ _AXIS_NAMES_N = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def _fmt(value):
-    """A Fraction as '4.5' (exact) or '≈ 4.33333' (rounded)."""
+    """A Fraction as '= 4.5' (exact) or '~ 4.33333' (rounded); ASCII only."""
     text = f"{float(value):g}"
-    return ("= " if Fraction(text) == value else "≈ ") + text
+    return ("= " if Fraction(text) == value else "~ ") + text
 
 
 def _formula(size, keff, stride, pb, pa):
@@ -153,33 +191,55 @@ def _formula(size, keff, stride, pb, pa):
     return f"({size} - {keff} + {pad})/{stride} + 1"
 
 
-def _suggest(size, kernel, stride, pad, dilation):
-    """Nearby paddings, strides and input sizes that fit exactly, as text."""
-    keff = dilation * (kernel - 1) + 1
+def _suggest(size, kernel, stride, pb, pa, dilation):
+    """Nearby paddings, strides and input sizes that fit exactly, as text.
 
-    def out(w, p, s):
-        n = w - keff + 2 * p
+    ``pb``/``pa``: the padding before/after that does not fit.  Symmetric
+    paddings come first; only when none fits (stride even, W - F_eff odd)
+    an asymmetric (before, after) one is offered, :func:`same_padding`'s
+    when it fits.
+    """
+    keff = dilation * (kernel - 1) + 1
+    total = pb + pa
+
+    def out(w, t, s):                   # t: total padding
+        n = w - keff + t
         return n // s + 1 if n >= 0 and n % s == 0 else None
 
-    pads = [q for q in range(0, max(pad, keff) + stride + 1)
-            if q != pad and out(size, q, stride)]
-    pads = sorted(pads, key=lambda q: (abs(q - pad), q))[:2]
+    pads = [q for q in range(0, max(pb, pa, keff) + stride + 1)
+            if (q, q) != (pb, pa) and out(size, 2 * q, stride)]
+    pads = sorted(pads, key=lambda q: (abs(2 * q - total), q))[:2]
     strides = [t for t in range(1, max(stride, keff) + 1)
-               if t != stride and out(size, pad, t)]
+               if t != stride and out(size, total, t)]
     strides = sorted(strides, key=lambda t: (abs(t - stride), t))[:2]
     sizes = [w for w in range(max(1, size - stride), size + stride + 1)
-             if w != size and out(w, pad, stride)]
+             if w != size and out(w, total, stride)]
     sizes = sorted(sizes, key=lambda w: (abs(w - size), w))[:2]
+    asym = None
+    if not pads:
+        same = _same_axis(size, kernel, stride, dilation)
+        if same[0] != same[1] and out(size, sum(same), stride):
+            asym = (same, ", as same_padding gives")
+        else:
+            odd = [t for t in range(1, 2 * (max(pb, pa, keff) + stride) + 2, 2)
+                   if out(size, t, stride)]
+            if odd:
+                t = min(odd, key=lambda t: (abs(t - total), t))
+                asym = ((t // 2, t - t // 2), "")
     parts = []
     if pads:
         parts.append(" or ".join(
-            f"padding={q} (output {out(size, q, stride)})" for q in pads))
+            f"padding={q} (output {out(size, 2 * q, stride)})" for q in pads))
     if strides:
         parts.append(" or ".join(
-            f"stride={t} (output {out(size, pad, t)})" for t in strides))
+            f"stride={t} (output {out(size, total, t)})" for t in strides))
+    if asym:
+        (b, a), why = asym
+        parts.append(f"or pad ({b}, {a}) (before, after){why}: output "
+                     f"{out(size, b + a, stride)}")
     if sizes:
         parts.append("or an input of size " + " or ".join(
-            f"{w} (output {out(w, pad, stride)})" for w in sizes))
+            f"{w} (output {out(w, total, stride)})" for w in sizes))
     text = "try " + "; ".join(parts)
     if pads:
         return "To fit, " + text
@@ -202,9 +262,7 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
         )
     if strict and numerator % stride:
         lost = numerator % stride
-        # Asymmetric padding only comes from 'same', which either fits
-        # (total > 0) or is zero, so pb == pa here.
-        fixes = _suggest(size, kernel, stride, pb, dilation)
+        fixes = _suggest(size, kernel, stride, pb, pa, dilation)
         raise ValueError(
             f"{op}: {where}{_formula(size, keff, stride, pb, pa)} "
             f"{_fmt(Fraction(numerator, stride) + 1)} is not an integer: "
@@ -233,13 +291,25 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
         F (``(kh, kw)``).
     stride, dilation : int or (int, int)
         S and d, positive.
-    padding : int, (int, int), "same" or "valid"
-        P on both sides of each axis; ``"same"`` is TensorFlow's padding
-        (:func:`same_padding`, any stride, the odd pixel after).
+    padding : int, tuple, "same" or "valid"
+        An int P pads both sides of every axis.  A tuple is read by the
+        number of axes, which size, kernel_size, stride and dilation set
+        (two if any of them is a pair; a padding holding a pair also
+        means two axes):
+
+        * one axis: ``(before, after)``, e.g. ``(0, 1)``, the padding
+          :func:`same_padding` returns; the output is
+          ``(W - F_eff + before + after) // S + 1``;
+        * two axes: ``(ph, pw)``, each on both sides of its axis, or
+          ``((top, bottom), (left, right))``; an int and a pair may mix,
+          ``(1, (0, 1))``.
+
+        ``"same"`` is TensorFlow's padding (:func:`same_padding`, any
+        stride, the odd pixel after); ``"valid"`` is 0.
     ceil_mode : bool, keyword-only
         Round up instead of down, with torch's pooling rule that the last
         window must start inside the input or the left padding.  Not with
-        string padding.
+        string padding or different before/after paddings.
     strict : bool, keyword-only
         The notes' rule: raise unless ``(W - F_eff + 2P)`` is a multiple of
         S, i.e. the windows tile the padded input exactly.
@@ -254,9 +324,13 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     ValueError
         The window is larger than the padded input (output < 1); or, with
         ``strict=True``, the size is not an integer: the message shows the
-        arithmetic and suggests paddings, strides or input sizes that fit.
+        arithmetic and suggests paddings, strides or input sizes that fit
+        (and an asymmetric ``(before, after)`` padding when no symmetric
+        one can); a negative padding; ceil_mode with string or asymmetric
+        padding.
     TypeError
-        An argument is not an int or a pair of ints.
+        An argument is not an int or a pair of ints, or padding is not one
+        of the forms above.
 
     Examples
     --------
@@ -272,6 +346,12 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     Traceback (most recent call last):
         ...
     ValueError: conv_output_size: (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer: ...
+    >>> conv_output_size(10, 3, stride=2, padding=(0, 1))   # (before, after)
+    5
+    >>> conv_output_size(10, 3, 2, padding=same_padding(10, 3, 2), strict=True)
+    5
+    >>> conv_output_size((7, 8), 3, 2, padding=((1, 1), (0, 1)))
+    (4, 4)
     """
     return _output_size("conv_output_size", size, kernel_size, stride,
                         padding, dilation, ceil_mode, strict)
@@ -310,9 +390,10 @@ def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, *,
                         padding, dilation, ceil_mode, strict)
 
 
-def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
-                 strict):
-    n = _n_axes(size, kernel_size, stride, padding, dilation)
+def _output_geometry(op, size, kernel_size, stride, padding, dilation,
+                     ceil_mode):
+    """Checked (n, W, K, S, D, pads) of an output-size question."""
+    n = _output_axes(size, kernel_size, stride, padding, dilation)
     W = _axes(size, "size", op, n, 0)
     K = _axes(kernel_size, "kernel_size", op, n, 1)
     S = _axes(stride, "stride", op, n, 1)
@@ -321,6 +402,18 @@ def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
         raise ValueError(
             f"{op}: ceil_mode=True needs numeric padding, got {padding!r}")
     pads = _padding_axes(padding, W, K, S, D, op, n)
+    if ceil_mode and any(pb != pa for pb, pa in pads):
+        # torch's ceil_mode rule is defined for symmetric (pooling) padding.
+        raise ValueError(
+            f"{op}: ceil_mode=True needs the same padding before and after, "
+            f"got padding {padding!r}")
+    return n, W, K, S, D, pads
+
+
+def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
+                 strict):
+    n, W, K, S, D, pads = _output_geometry(op, size, kernel_size, stride,
+                                           padding, dilation, ceil_mode)
     return _result([
         _axis_size(W[a], K[a], S[a], *pads[a], D[a], bool(ceil_mode),
                    bool(strict), op, None if n == 1 else _AXIS_NAMES[a])
@@ -341,7 +434,9 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     str
         One line per axis (prefixed ``H:``/``W:`` for pairs): the formula
         with the numbers filled in and its value; when it is not an
-        integer, how torch rounds it and what that drops.
+        integer, how torch rounds it, what that drops, and the paddings,
+        strides or input sizes that would fit (those ``strict=True``
+        suggests).  ASCII only (``~`` marks a rounded value).
 
     Raises
     ------
@@ -353,7 +448,9 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     >>> print(explain_output_size(227, 11, stride=4))
     (227 - 11 + 2*0)/4 + 1 = 55
     >>> print(explain_output_size(10, 3, stride=2))
-    (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer: torch floors it to 4 (the last 1 row(s)/column(s) of the padded input are never read)
+    (10 - 3 + 2*0)/2 + 1 = 4.5 is not an integer: torch floors it to 4 (the last 1 row(s)/column(s) of the padded input are never read). No symmetric padding fits stride 2 (W - F = 7 is odd and 2*P is even); to fit, try stride=1 (output 8); or pad (0, 1) (before, after), as same_padding gives: output 5; or an input of size 9 (output 4) or 11 (output 5)
+    >>> print(explain_output_size(10, 3, stride=2, padding=(0, 1)))
+    (10 - 3 + 0+1)/2 + 1 = 5
     >>> print(explain_output_size(10, 3, dilation=2, padding=2))
     F_eff = d*(F - 1) + 1 = 2*(3 - 1) + 1 = 5; (10 - 5 + 2*2)/1 + 1 = 10
     >>> print(explain_output_size((7, 8), 3, stride=2, padding="same"))
@@ -363,12 +460,8 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     op = "explain_output_size"
     out = _output_size(op, size, kernel_size, stride, padding, dilation,
                        ceil_mode, False)
-    n = _n_axes(size, kernel_size, stride, padding, dilation)
-    W = _axes(size, "size", op, n, 0)
-    K = _axes(kernel_size, "kernel_size", op, n, 1)
-    S = _axes(stride, "stride", op, n, 1)
-    D = _axes(dilation, "dilation", op, n, 1)
-    pads = _padding_axes(padding, W, K, S, D, op, n)
+    n, W, K, S, D, pads = _output_geometry(op, size, kernel_size, stride,
+                                           padding, dilation, ceil_mode)
     outs = (out,) if n == 1 else out
     lines = []
     for a in range(n):
@@ -392,6 +485,8 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
                 text += (f"torch floors it to {outs[a]} (the last "
                          f"{numerator % s} row(s)/column(s) of the padded "
                          f"input are never read)")
+            # What strict=True would suggest.
+            text += ". " + _suggest(W[a], k, s, pb, pa, d)
         parts.append(text)
         prefix = "" if n == 1 else f"{_AXIS_NAMES[a]}: "
         lines.append(prefix + "; ".join(parts))
@@ -417,7 +512,8 @@ def same_padding(size, kernel_size, stride=1, dilation=1):
     (before, after) or ((top, bottom), (left, right))
         Ints; pairs of pairs when any argument is a pair.  Pad with
         ``np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))`` and
-        convolve with padding 0 to get ``ceil(H/S) x ceil(W/S)`` outputs.
+        convolve with padding 0 to get ``ceil(H/S) x ceil(W/S)`` outputs;
+        :func:`conv_output_size` takes it as ``padding``.
 
     Raises
     ------
@@ -804,8 +900,8 @@ def activation_bytes(model, input_shape, dtype=None):
     """Bytes of the activations a forward pass keeps, the notes' way.
 
     The ``activation_bytes`` total of :func:`fastconv.summary.summary`
-    (input plus every layer's output except in-place ones), computed from
-    shapes alone.
+    (input plus every layer's output except the "not counted" ReLU, Dropout
+    and Flatten rows, as the notes count), computed from shapes alone.
 
     Parameters
     ----------

@@ -9,9 +9,11 @@ is needed.
 
 How memory is counted (the notes' way)
 --------------------------------------
-* Activations: the input plus every layer's output, once.  Rows of layers
-  that can run in place or are views (``ReLU``, ``Dropout``, ``Flatten``) are
-  listed but not added, as the notes fold each ReLU into its CONV row.  A
+* Activations: the input plus every layer's output, once.  Rows of
+  ``ReLU``, ``Dropout`` and ``Flatten`` are listed but marked "not counted"
+  and not added: the notes fold each ReLU into its CONV row (so the totals
+  reproduce their rows), and Flatten is a view.  fastconv's ReLU and
+  Dropout do allocate their outputs, so a real forward pass keeps more.  A
   :class:`~fastconv.layers.Residual` adds one row for its sum.
 * Inference: activations + parameters (all activations kept, as for a
   backward pass; a pure inference run needs only two at a time).
@@ -84,9 +86,11 @@ params : int
 activations : int
     Values in the output.
 activation_bytes : int
-    Their bytes; 0 for in-place rows.
+    Their bytes; 0 for rows not counted.
 in_place : bool
-    True for views / in-place layers (not counted in the totals).
+    True for rows not counted in the totals (printed "not counted"):
+    ReLU and Dropout, which the notes fold into the previous row (fastconv's
+    allocate their outputs), and views (Flatten).
 rf_size, rf_jump : tuple of int, "global", "?" or "-"
     Receptive field of one output value in input pixels and the distance
     between neighbouring outputs, one int per spatial axis (``(L,)``,
@@ -289,7 +293,13 @@ class _Tracer:
             state = _merge(sb, ss)
             self.row(name or "model", "Residual (add)", y, 0, False, state)
             return y, state
-        out = tuple(layer.output_shape(shape))
+        try:
+            out = tuple(layer.output_shape(shape))
+        except (ValueError, TypeError) as exc:
+            # Say where the model breaks.
+            raise type(exc)(
+                f"summary: layer {name or 'model'} ({type(layer).__name__}): "
+                f"{exc}") from exc
         try:
             geometry = layer._rf_geometry()
         except NotImplementedError:
@@ -349,7 +359,7 @@ class Summary:
         Arrays of the parameters' size the optimiser keeps.
     params, param_bytes : int
     activations, activation_bytes : int
-        The counted rows (input included, in-place rows excluded).
+        The counted rows (input included, "not counted" rows excluded).
     inference_bytes : int
         ``activation_bytes + param_bytes``.
     training_bytes : int
@@ -444,7 +454,7 @@ class Summary:
             body.append((
                 r.name, r.kind, _shape_text(r.output_shape), f"{r.params:,}",
                 f"{r.activations:,}",
-                "in place" if r.in_place else _human(r.activation_bytes),
+                "not counted" if r.in_place else _human(r.activation_bytes),
                 _rf_text(r.rf_size), _rf_text(r.rf_jump)))
         widths = [max(len(row[i]) for row in [head] + body)
                   for i in range(len(head))]
@@ -466,14 +476,19 @@ class Summary:
             f"Parameters:        {self.params:>14,}   "
             f"{_human(self.param_bytes)}",
             f"Activations:       {self.activations:>14,}   "
-            f"{_human(self.activation_bytes)}   (forward; 'in place' rows "
-            f"not counted)",
+            f"{_human(self.activation_bytes)}   (forward; 'not counted' "
+            f"rows left out)",
             f"Inference memory:  {_human(self.inference_bytes):>14}   "
             f"(activations + parameters)",
             f"Training memory:   {_human(self.training_bytes):>14}   "
             f"(2 x activations + (2 + {self.optimizer_slots}) x parameters; "
             f"optimiser: {self.optimizer})",
         ]
+        if any(r.in_place for r in self.rows):
+            lines.append(
+                "Not counted:       (the notes fold ReLU into the CONV row; "
+                "fastconv's ReLU allocates its output, as Dropout does; "
+                "Flatten is a view)")
         if self.im2col_layer is not None:
             rows, cols = self.im2col_shape
             lines.append(

@@ -469,3 +469,47 @@ def test_layer_constructor_errors():
         L.LocallyConnected2d(1, 2, 5, 7)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         L.LocallyConnected2d(1, 2, 5, 3, dtype=np.int32)
+
+
+# ---------------------------------------------------------------------------
+# channels-last (NHWC) input gets the transpose hint, as conv2d gives
+# ---------------------------------------------------------------------------
+
+def test_functional_nhwc_input_gets_a_transpose_hint(impl):
+    x_nhwc = np.zeros((1, 8, 8, 3), np.float32)
+    with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+        impl.locally_connected2d(x_nhwc, W)
+    assert impl.locally_connected2d(x_nhwc.transpose(0, 3, 1, 2), W).shape == (1, 4, 6, 6)
+
+
+def test_layer_nhwc_input_gets_a_transpose_hint():
+    layer = L.LocallyConnected2d(3, 4, (8, 8), 3)
+    x_nhwc = np.zeros((1, 8, 8, 3), np.float32)
+    for call in (layer, layer.output_shape):
+        arg = x_nhwc if call is layer else x_nhwc.shape
+        with pytest.raises(ValueError, match=r"NHWC.*x\.transpose\(0, 3, 1, 2\)"):
+            call(arg)
+    assert layer(x_nhwc.transpose(0, 3, 1, 2)).shape == (1, 4, 6, 6)
+    with pytest.raises(ValueError) as info:           # a plain mismatch: no hint
+        layer(np.zeros((1, 5, 8, 8), np.float32))
+    assert "NHWC" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_init_draws_in_its_dtype_without_a_float64_copy(dtype):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        layer = L.LocallyConnected2d(8, 8, (34, 34), 3, bias=False, dtype=dtype, rng=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    w = layer.params["weight"]
+    assert w.dtype == dtype and w.shape == (32, 32, 8, 3, 3, 8)
+    # The weight and its zero gradient are needed; a float64 draw cast to
+    # float32 would add 2 more weights' worth (3x at the draw).
+    assert peak < 2.5 * w.nbytes, (peak, w.nbytes)
+    bound = 1 / math.sqrt(8 * 3 * 3)
+    assert -bound <= w.min() < -0.99 * bound and 0.99 * bound < w.max() <= bound
+    assert abs(float(w.mean())) < 0.01 * bound          # 589,824 draws, centred
+    assert abs(float(w.var()) - bound ** 2 / 3) < 0.01 * bound ** 2   # U(-b, b)

@@ -366,3 +366,25 @@ def test_avg_pool2d_compiled_vs_reference(g, cip, tol):
     gx_r = fastconv.reference.avg_pool2d_backward(grad, g["shape"], g["k"], **geo)
     assert gx_f.shape == gx_r.shape == g["shape"] and gx_f.dtype == np.dtype(dt), msg
     np.testing.assert_allclose(gx_f, gx_r, err_msg="backward " + msg, **tol(dt, g["kh"] * g["kw"]))
+
+
+# ---------------------------------------------------------------------------
+# the one deliberate difference from torch: a window with no input cell
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_empty_dilated_window_is_rejected_and_documented(nd, impl, torch):
+    # Length 2, kernel 2, padding 1, dilation 3: the only window has its taps
+    # at -1 and 2, both outside the input.
+    x = np.arange(2.0 ** nd).reshape((1, 1) + (2,) * nd)
+    fn = getattr(impl, f"max_pool{nd}d")
+    with pytest.raises(ValueError, match="skips every cell"):
+        fn(x, 2, 1, 1, 3)
+    # What torch does instead (the claim the docstrings make).
+    tf = getattr(torch.nn.functional, f"max_pool{nd}d")
+    y, i = tf(torch.from_numpy(x), 2, 1, 1, 3, return_indices=True)
+    assert y.shape[2:] == (1,) * nd and bool(torch.all(y == -float("inf")))
+    assert not 0 <= int(i.flatten()[0]) < 2 ** nd
+    doc = " ".join(getattr(fastconv, f"max_pool{nd}d").__doc__.split())
+    assert "covers no input cell at all" in doc
+    assert "rejected with ValueError, deliberately: PyTorch returns -inf" in doc

@@ -36,6 +36,9 @@ def test_notes_example_4_5_is_invalid_in_strict_mode():
     assert "No symmetric padding fits stride 2 (W - F = 7 is odd" in msg
     assert "stride=1 (output 8)" in msg
     assert "9 (output 4)" in msg and "11 (output 5)" in msg
+    # ... and the asymmetric padding that does fit: same_padding's (0, 1),
+    # 10 - 3 + 0 + 1 = 8 = 4*2 -> 5 outputs.
+    assert "pad (0, 1) (before, after), as same_padding gives: output 5" in msg
     # Not strict: torch's floor, and ceil_mode's round-up.
     assert S.conv_output_size(10, 3, stride=2) == 4
     assert S.conv_output_size(10, 3, stride=2, ceil_mode=True) == 5
@@ -83,7 +86,7 @@ def test_explain_shows_dilation_and_rounding():
     assert S.explain_output_size(10, 3, padding=2, dilation=2) == (
         "F_eff = d*(F - 1) + 1 = 2*(3 - 1) + 1 = 5; (10 - 5 + 2*2)/1 + 1 = 10")
     assert S.explain_output_size(10, 3, stride=3).startswith(
-        "(10 - 3 + 2*0)/3 + 1 ≈ 3.33333 is not an integer: torch floors it to 3")
+        "(10 - 3 + 2*0)/3 + 1 ~ 3.33333 is not an integer: torch floors it to 3")
     assert "ceil_mode rounds it up to 5" in S.explain_output_size(
         10, 3, stride=2, ceil_mode=True)
     text = S.explain_output_size((7, 8), 3, stride=2, padding="same")
@@ -466,3 +469,121 @@ def test_params_and_activation_bytes_of_1d_and_3d_models():
     assert S.activation_bytes(model, (2, 3, 20)) == 2 * 4 * (60 + 64 + 32)
     with pytest.raises(ValueError, match=r"\(C, L\) for one sample or \(N, C, L\)"):
         S.activation_bytes(model, (20,))
+
+
+def test_dilation_zero_gets_the_kernels_convention_hint():
+    # The kernels' own check and message (fastconv._validation), not a copy.
+    from fastconv import _validation
+    for call in (lambda: S.conv_output_size(10, 3, dilation=0),
+                 lambda: S.pool_output_size((10, 10), 2, dilation=(1, 0)),
+                 lambda: S.same_padding(10, 3, dilation=0)):
+        with pytest.raises(ValueError, match=r"dilation must be positive.*1 is a "
+                           r"dense kernel.*'dilation 0' elsewhere is dilation=1"):
+            call()
+    with pytest.raises(ValueError) as info:
+        S.conv_output_size(10, 3, dilation=0)
+    with pytest.raises(ValueError) as kernel_info:
+        _validation._positive_tuple(0, 1, "dilation", "conv_output_size")
+    assert str(info.value) == str(kernel_info.value)
+    with pytest.raises(ValueError) as info:                   # no hint for -1
+        S.conv_output_size(10, 3, dilation=-1)
+    assert "dense" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# asymmetric padding: suggested when no symmetric one fits, accepted as input
+# ---------------------------------------------------------------------------
+
+def _floor_out(W, F, s, pb, pa, d=1):          # torch's formula, by hand
+    return (W + pb + pa - d * (F - 1) - 1) // s + 1
+
+
+@pytest.mark.parametrize("W,F,s,p,d", GEOMETRIES)
+def test_asymmetric_suggestions_fit(W, F, s, p, d):
+    if _fits(W, F, s, p, d):
+        return
+    text = S.explain_output_size(W, F, s, p, d)
+    with pytest.raises(ValueError) as info:
+        S.conv_output_size(W, F, s, p, d, strict=True)
+    msg = str(info.value)
+    # explain_output_size gives the suggestions strict mode gives.
+    fixes = msg.split("row(s)/column(s)). ", 1)[1]
+    assert text.endswith("are never read). " + fixes), (text, msg)
+    found = re.findall(r"pad \((\d+), (\d+)\) \(before, after\)(, as same_padding "
+                       r"gives)?: output (\d+)", msg)
+    # Offered exactly when no symmetric padding fits.
+    assert bool(found) == ("No symmetric padding fits" in msg), msg
+    for pb, pa, same, out in found:
+        pb, pa = int(pb), int(pa)
+        assert pa == pb + 1                          # odd total, odd pixel after
+        n = W + pb + pa - (d * (F - 1) + 1)
+        assert n >= 0 and n % s == 0, msg
+        assert int(out) == _floor_out(W, F, s, pb, pa, d)
+        if same:
+            assert S.same_padding(W, F, s, d) == (pb, pa)
+        assert S.conv_output_size(W, F, s, (pb, pa), d, strict=True) == int(out)
+
+
+@pytest.mark.parametrize("W", range(1, 24))
+@pytest.mark.parametrize("F,s,d", [(1, 1, 1), (3, 2, 1), (3, 3, 1), (5, 2, 1),
+                                   (2, 4, 1), (3, 2, 2), (4, 3, 1)])
+def test_same_padding_fed_back_gives_ceil(W, F, s, d):
+    pads = S.same_padding(W, F, s, d)
+    assert S.conv_output_size(W, F, s, pads, d) == -(-W // s)
+    assert S.conv_output_size(W, F, s, "same", d) == -(-W // s)
+    size = (W, W + 3)
+    pads2 = S.same_padding(size, F, s, d)
+    assert S.conv_output_size(size, F, s, pads2, d) == (-(-W // s), -(-(W + 3) // s))
+
+
+def test_explicit_before_after_padding_matches_the_kernel(impl, rng):
+    # conv2d with symmetric padding 0 on x padded (before, after) by hand.
+    for size, k, s, pads in [((10, 9), 3, 2, ((0, 1), (2, 1))),
+                             ((7, 8), (3, 2), (2, 3), ((1, 0), 2)),
+                             ((5, 6), 2, 1, (1, (0, 3)))]:
+        both = [p if isinstance(p, tuple) else (p, p) for p in pads]
+        x = rng.standard_normal((1, 1, *size)).astype(np.float32)
+        xp = np.pad(x, ((0, 0), (0, 0), *both))
+        kh, kw = k if isinstance(k, tuple) else (k, k)
+        y = impl.conv2d(xp, np.ones((1, 1, kh, kw), np.float32), stride=s)
+        assert S.conv_output_size(size, k, s, pads) == y.shape[2:]
+    # One axis: (before, after) against conv1d on a hand-padded input.
+    x = rng.standard_normal((1, 1, 10)).astype(np.float32)
+    y = impl.conv1d(np.pad(x, ((0, 0), (0, 0), (0, 1))), np.ones((1, 1, 3), np.float32),
+                    stride=2)
+    assert S.conv_output_size(10, 3, 2, (0, 1)) == y.shape[2] == 5
+
+
+def test_explicit_padding_forms_and_errors():
+    # One axis: a pair is (before, after); (p,) is p on both sides.
+    assert S.conv_output_size(10, 3, padding=(0, 1)) == _floor_out(10, 3, 1, 0, 1)
+    assert S.conv_output_size(10, 3, padding=(2,)) == _floor_out(10, 3, 1, 2, 2)
+    # Two axes: (ph, pw) on both sides, as before; pairs are (before, after).
+    assert S.conv_output_size((12, 7), 3, padding=(0, 1)) == (
+        _floor_out(12, 3, 1, 0, 0), _floor_out(7, 3, 1, 1, 1))
+    assert S.conv_output_size(12, 3, padding=((0, 1), (2, 2))) == (
+        _floor_out(12, 3, 1, 0, 1), _floor_out(12, 3, 1, 2, 2))
+    assert S.explain_output_size(10, 3, stride=2, padding=(0, 1)) == \
+        "(10 - 3 + 0+1)/2 + 1 = 5"
+    assert S.explain_output_size(10, 3, 2, ((0, 1), 1)).splitlines() == [
+        "H: (10 - 3 + 0+1)/2 + 1 = 5",
+        "W: (10 - 3 + 2*1)/2 + 1 = 5.5 is not an integer: torch floors it to 5 "
+        "(the last 1 row(s)/column(s) of the padded input are never read). No "
+        "symmetric padding fits stride 2 (W - F = 7 is odd and 2*P is even); to "
+        "fit, try stride=1 (output 10) or stride=3 (output 4); or pad (0, 1) "
+        "(before, after), as same_padding gives: output 5; or an input of size 9 "
+        "(output 5) or 11 (output 6)"]
+    with pytest.raises(ValueError, match=r"padding must be non-negative, got \(0, -1\)"):
+        S.conv_output_size(10, 3, padding=(0, -1))
+    with pytest.raises(ValueError, match=r"padding must be non-negative"):
+        S.conv_output_size((10, 10), 3, padding=((0, 1), (-1, 0)))
+    with pytest.raises(TypeError, match=r"padding must be an int, \(before, after\)"):
+        S.conv_output_size(10, 3, padding=(0, 1, 2))
+    with pytest.raises(TypeError, match=r"padding must be an int, a tuple of 2 ints"):
+        S.conv_output_size((10, 10), 3, padding=((0, 1, 2), 1))
+    with pytest.raises(TypeError, match=r"padding must be"):
+        S.conv_output_size((10, 10), 3, padding=(0, 1, 2))
+    with pytest.raises(ValueError, match="ceil_mode=True needs the same padding before and after"):
+        S.pool_output_size(10, 3, 2, padding=(0, 1), ceil_mode=True)
+    # ASCII only.
+    assert S.explain_output_size(10, 3, stride=3).isascii()

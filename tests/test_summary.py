@@ -149,7 +149,13 @@ def test_vgg16_summary_prints_a_table(vgg_summary):
                for line in lines)
     assert "138,357,544" in text and "15,237,608" in text
     assert "61.0 MB" in text and "553.4 MB" in text
-    assert "in place" in text
+    # ReLU rows are "not counted" (the notes fold them into the CONV rows),
+    # never "in place": fastconv's ReLU allocates its output.
+    relu = [line for line in lines if line.split()[1:2] == ["ReLU"]]
+    assert relu and all("not counted" in line for line in relu)
+    assert "in place" not in text
+    assert ("(the notes fold ReLU into the CONV row; fastconv's ReLU allocates "
+            "its output") in text
 
 
 # ---------------------------------------------------------------------------
@@ -572,3 +578,24 @@ def test_wrong_rank_input_shape_is_a_clear_error(model, bad, accepted, layer):
     with pytest.raises(ValueError, match=rf"got {re.escape(str(bad))} "
                        rf"\({len(bad)} dimensions\)"):
         model().summary(bad)
+
+
+def test_summary_errors_name_the_row_that_breaks():
+    model = L.Sequential(L.Conv2d(3, 4, 3, rng=0), L.Flatten(),
+                         L.Sequential(L.Linear(99, 10, rng=0)))
+    with pytest.raises(ValueError, match=r"^summary: layer 2\.0 \(Linear\): .*99"):
+        summary(model, (3, 8, 8))
+    with pytest.raises(ValueError, match=r"^summary: layer model \(Conv2d\): .*"
+                       r"expects input of shape \(N, 3, H, W\)"):
+        summary(L.Conv2d(3, 4, 3, rng=0), (5, 8, 8))
+
+
+def test_relu_and_dropout_outputs_are_real_arrays_but_not_counted(rng):
+    # The label's claim: these layers allocate (no aliasing of the input) ...
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    for layer in (L.ReLU(), L.Dropout(0.5)):
+        assert not np.shares_memory(layer(x), x)
+    # ... and the totals still leave them out, as the notes do.
+    s = summary(L.Sequential(L.Linear(4, 3, rng=0), L.ReLU(), L.Dropout(0.5)), (4,))
+    assert [r.in_place for r in s.rows] == [False, False, True, True]
+    assert s.activations == 4 + 3

@@ -349,3 +349,49 @@ def test_negative_dilation_gets_no_convention_hint(impl):
     with pytest.raises(ValueError) as info:
         impl.conv2d(a(X), a(W), dilation=-1)
     assert "dense" not in str(info.value)
+
+
+def test_conv1d_nlc_input_gets_a_transpose_hint(impl):
+    x_nlc = np.zeros((2, 16, 3), np.float32)        # (N, L, C)
+    w = np.zeros((4, 3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"NLC.*x\.transpose\(0, 2, 1\)"):
+        impl.conv1d(x_nlc, w)
+    assert impl.conv1d(x_nlc.transpose(0, 2, 1), w).shape == (2, 4, 14)
+
+
+# ---------------------------------------------------------------- absurd sizes
+
+_HUGE_PADDING = [2**40, 2**62, 2**64, 10**30]
+
+
+@pytest.mark.parametrize("p", _HUGE_PADDING)
+@pytest.mark.parametrize("call", [
+    lambda m, p: m.conv1d(a((2, 3, 16)), a((4, 3, 3)), padding=p * 2**22),
+    lambda m, p: m.conv1d(a((0, 3, 16)), a((4, 3, 3)), padding=p * 2**22),
+    lambda m, p: m.conv2d(a(X), a(W), padding=p),
+    lambda m, p: m.conv2d(a(X), a(W), padding=(0, p * 2**22)),
+    lambda m, p: m.conv2d_backward(a((2, 4, 1, 1)), a(X), a(W), padding=p),
+    lambda m, p: m.conv3d(a((1, 2, 4, 4, 4)), a((2, 2, 3, 3, 3)), padding=p),
+    lambda m, p: m.im2col(a(X), 3, padding=p),
+    lambda m, p: m.col2im(a((2, 27, 1)), (3, 3), 3, padding=(p * 2**22, 0)),
+    lambda m, p: m.max_pool2d(a(X), 2 * p, 1, p),
+    lambda m, p: m.avg_pool2d(a(X), (2 * p * 2**22, 1), 1, (p * 2**22, 0)),
+    lambda m, p: m.max_pool1d(a((2, 3, 16)), 2 * p * 2**22, 1, p * 2**22),
+    lambda m, p: m.avg_pool3d(a((1, 2, 4, 4, 4)), 2 * p, 1, p),
+    lambda m, p: m.locally_connected2d(a(X), a((1, 1, 3, 3, 3, 4)), padding=p),
+], ids=["conv1d", "conv1d-empty-batch", "conv2d", "conv2d-one-axis",
+        "conv2d_backward", "conv3d", "im2col", "col2im", "max_pool2d",
+        "avg_pool2d", "max_pool1d", "avg_pool3d", "locally_connected2d"])
+def test_absurd_padding_is_a_value_error_naming_padding_and_shapes(call, p, impl):
+    # Sizes no int64 index can reach: a ValueError, not OverflowError or
+    # MemoryError from NumPy or the kernels.
+    with pytest.raises(ValueError, match=r"padding .* makes the (padded input|output) "
+                       r".*too large for (x|output_size) of shape \("):
+        call(impl, p)
+
+
+def test_large_but_indexable_padding_is_not_rejected_by_the_check(impl):
+    # A long padded input, far below the limit: it runs.
+    y = impl.conv1d(np.zeros((2, 3, 4), np.float32), np.zeros((4, 3, 3), np.float32),
+                    padding=2**18)
+    assert y.shape == (2, 4, 2**19 + 2)

@@ -12,6 +12,14 @@ with::
 
     from fastconv.compat.cs231n import conv_forward_fast, conv_backward_fast
 
+or ``from fastconv.compat.cs231n import *`` (as ``layer_utils.py`` does with
+``fast_layers``).  That star import brings the names of ``fast_layers.py``,
+``im2col.py`` and ``im2col_cython.pyx`` only: the naive layers
+(``conv_forward_naive``, ``conv_backward_naive``, ``max_pool_forward_naive``,
+``max_pool_backward_naive``) are here as attributes but left out of
+``__all__``, so that a star import never replaces the student's own naive
+layers imported before it.  Import them by name to use them.
+
 Every function runs on :func:`fastconv.conv2d`, :func:`fastconv.max_pool2d`,
 :func:`fastconv.im2col`, :func:`fastconv.col2im` and their backward
 kernels; the course's several strategies (``_im2col``, ``_strides``,
@@ -97,9 +105,8 @@ __all__ = [
     "max_pool_forward_fast", "max_pool_backward_fast",
     "max_pool_forward_reshape", "max_pool_backward_reshape",
     "max_pool_forward_im2col", "max_pool_backward_im2col",
-    # cs231n/layers.py (naive layers)
-    "conv_forward_naive", "conv_backward_naive",
-    "max_pool_forward_naive", "max_pool_backward_naive",
+    # (the naive layers of cs231n/layers.py are attributes, not exported:
+    # see the module docstring)
     # cs231n/im2col_cython.pyx
     "im2col_cython", "col2im_cython", "col2im_6d_cython",
     # cs231n/im2col.py
@@ -202,6 +209,7 @@ def _conv_arrays(x, w, b, op):
         raise ValueError(
             f"{op}: w of shape {w.shape} expects {w.shape[1]} input channels "
             f"but x of shape {x.shape} has {x.shape[1]}"
+            f"{_v.nhwc_hint(x.shape, w.shape[1])}"
         )
     if b.shape[0] != w.shape[0]:
         raise ValueError(
