@@ -217,8 +217,9 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
  * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of
  * dcols are split into blocks of whole channels (fc_gemm_grad_input_block_
  * rows), so blocks write disjoint planes of grad_x and run in parallel.
- * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) by dot products along
- * l, where both operands' rows are contiguous (no transposes). */
+ * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the same GEMM
+ * micro-kernels, l being the reduction index: both operands are packed
+ * transposed (UK->pack_t). */
 
 static ptrdiff_t CAT(block_rows_, TYPE)(const fc_geom *g)
 {
@@ -324,15 +325,18 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
 
 ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
 {
-    return (FC_GW_ROWS + F) * FC_GW_COLS;
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    return ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
 }
 
-/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the dot micro-kernel, over
- * the global output positions [p0, p1) of the batch (position n*L + l):
- * blocks of FC_GW_COLS positions, which may span several small images, are
- * gathered into contiguous rows (the gradients, and FC_GW_ROWS im2col rows
- * at a time), so every kernel call sums a long run however small the
- * images are.  Both operands' rows are contiguous: no transposes. */
+/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the GEMM micro-kernel, the
+ * output positions l being its reduction index, over the global positions
+ * [p0, p1) of the batch (position n*L + l).  Blocks of FC_GW_KC positions,
+ * which may span several small images, are packed transposed (l-major):
+ * the gradients into MR-row panels (A), and the im2col rows, NR at a time,
+ * into one NR-wide panel (B), which stays in L1 while the gradient panels
+ * pass.  Each Gw element sums its block in order, then is added to
+ * gw: the result does not depend on the thread count. */
 FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                                                      ptrdiff_t x_stride,
                                                      const TYPE *restrict gy,
@@ -343,45 +347,51 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                                                      TYPE *restrict work,
                                                      TYPE *restrict gw)
 {
-    const ptrdiff_t dmr = UK->dmr, dnr = UK->dnr;
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W;
-    TYPE *restrict rows = work;
-    TYPE *restrict gyb = work + FC_GW_ROWS * FC_GW_COLS;
+    const int pointwise = KK == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
+                          && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+    TYPE *restrict apack = work;
+    TYPE *restrict bpack = apack + (F + mr - 1) / mr * mr * FC_GW_KC;
+    TYPE *restrict rows = bpack + nr * FC_GW_KC;
 
-    for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_COLS) {
-        const ptrdiff_t lc = fc_min(FC_GW_COLS, p1 - b0);
-        /* gather the gradient rows of the block, image segment by segment */
+    for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_KC) {
+        const ptrdiff_t lc = fc_min(FC_GW_KC, p1 - b0);
+        /* A: the gradients, transposed image segment by image segment */
         for (ptrdiff_t q = b0; q < b0 + lc;) {
             const ptrdiff_t n = q / L, l = q - n * L;
             const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
-            for (ptrdiff_t f = 0; f < F; ++f) {
-                const TYPE *restrict src = gy + n * gy_stride + f * L + l;
-                TYPE *restrict dst = gyb + f * lc + (q - b0);
-                for (ptrdiff_t t = 0; t < len; ++t) dst[t] = src[t];
-            }
+            UK->pack_t(gy + n * gy_stride + l, L, F, len, mr, lc * mr,
+                       apack + (q - b0) * mr);
             q += len;
         }
-        for (ptrdiff_t kb = 0; kb < K; kb += FC_GW_ROWS) {
-            const ptrdiff_t nk = fc_min(FC_GW_ROWS, K - kb);
-            for (ptrdiff_t k = kb; k < kb + nk; ++k) {
-                ptrdiff_t ch, i, j;
-                fc_tap(k, g->kh, g->kw, &ch, &i, &j);
-                for (ptrdiff_t q = b0; q < b0 + lc;) {
-                    const ptrdiff_t n = q / L, l = q - n * L;
-                    const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
-                    CAT(im2col_row_, TYPE)(x + n * x_stride + ch * HW, g, i, j,
-                                           l, l + len,
-                                           rows + (k - kb) * lc + (q - b0));
-                    q += len;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
+            const ptrdiff_t nk = fc_min(nr, K - k0);
+            /* B: nk rows of cols, unfolded (unless 1x1), then transposed */
+            for (ptrdiff_t q = b0; q < b0 + lc;) {
+                const ptrdiff_t n = q / L, l = q - n * L;
+                const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
+                if (pointwise) {
+                    UK->pack_t(x + n * x_stride + k0 * HW + l, HW, nk, len, nr,
+                               0, bpack + (q - b0) * nr);
+                } else {
+                    for (ptrdiff_t k = k0; k < k0 + nk; ++k) {
+                        ptrdiff_t ch, i, j;
+                        fc_tap(k, g->kh, g->kw, &ch, &i, &j);
+                        CAT(im2col_row_, TYPE)(x + n * x_stride + ch * HW, g, i,
+                                               j, l, l + len,
+                                               rows + (k - k0) * lc + (q - b0));
+                    }
                 }
+                q += len;
             }
-            for (ptrdiff_t k0 = kb; k0 < kb + nk; k0 += dnr) {
-                const ptrdiff_t nq = fc_min(dnr, kb + nk - k0);
-                for (ptrdiff_t f0 = 0; f0 < F; f0 += dmr)
-                    UK->dot(lc, gyb + f0 * lc, lc, rows + (k0 - kb) * lc, lc,
-                            gw + f0 * K + k0, K, fc_min(dmr, F - f0), nq);
-            }
+            if (!pointwise) UK->pack_t(rows, lc, nk, lc, nr, 0, bpack);
+            const int narrow = nk <= UK->nr_narrow;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+                (narrow ? UK->run_narrow : UK->run)(
+                    lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
+                    fc_min(mr, F - f0), nk, 1, NULL);
         }
     }
     return FC_OK;
