@@ -172,3 +172,11 @@ cdef extern from "fastconv.h" nogil:
                               Py_ssize_t N, const double *w, Py_ssize_t F,
                               Py_ssize_t l0, Py_ssize_t l1, double *work,
                               double *gxt, double *gw, double *gb)
+
+    # ---- gemm.c: grad_x of a unit-stride convolution as a forward one ----
+    void fc_gemm_pack_weights_flip_float(const float *w, Py_ssize_t F,
+                                         Py_ssize_t C, Py_ssize_t kh,
+                                         Py_ssize_t kw, float *packed)
+    void fc_gemm_pack_weights_flip_double(const double *w, Py_ssize_t F,
+                                          Py_ssize_t C, Py_ssize_t kh,
+                                          Py_ssize_t kw, double *packed)

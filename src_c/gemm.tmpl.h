@@ -30,6 +30,22 @@ void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
     }
 }
 
+void CAT(fc_gemm_pack_weights_flip_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
+                                           ptrdiff_t C, ptrdiff_t kh,
+                                           ptrdiff_t kw, TYPE *restrict packed)
+{
+    const ptrdiff_t mr = UK->mr, KK = kh * kw, K = F * KK;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += mr) {
+        const ptrdiff_t m = fc_min(mr, C - c0);
+        for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
+            const ptrdiff_t f = k / KK, t = KK - 1 - (k - f * KK);  /* flipped tap */
+            for (ptrdiff_t r = 0; r < m; ++r)
+                packed[r] = w[(f * C + c0 + r) * KK + t];
+            for (ptrdiff_t r = m; r < mr; ++r) packed[r] = 0;
+        }
+    }
+}
+
 ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 {
     const ptrdiff_t nr = UK->nr;
