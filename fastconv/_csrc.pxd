@@ -95,8 +95,8 @@ cdef extern from "fastconv.h" nogil:
                                          const double *wtpack, Py_ssize_t F,
                                          Py_ssize_t block, double *work,
                                          double *gx)
-    Py_ssize_t fc_gemm_grad_weight_work_size_float(Py_ssize_t F)
-    Py_ssize_t fc_gemm_grad_weight_work_size_double(Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_weight_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_weight_work_size_double(const fc_geom *g, Py_ssize_t F)
     int fc_conv2d_gemm_grad_weight_float(const float *x, Py_ssize_t x_stride,
                                          const float *gy, Py_ssize_t gy_stride,
                                          const fc_geom *g, Py_ssize_t F,

@@ -327,10 +327,10 @@ cdef inline Py_ssize_t _grad_work_size(const fc_geom *g, Py_ssize_t F,
     cdef Py_ssize_t a, b
     if floating is float:
         a = c.fc_gemm_grad_input_work_size_float(g, F)
-        b = c.fc_gemm_grad_weight_work_size_float(F)
+        b = c.fc_gemm_grad_weight_work_size_float(g, F)
     else:
         a = c.fc_gemm_grad_input_work_size_double(g, F)
-        b = c.fc_gemm_grad_weight_work_size_double(F)
+        b = c.fc_gemm_grad_weight_work_size_double(g, F)
     return a if a > b else b
 
 

@@ -159,7 +159,7 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
  *   gy  IN  (F, Ho*Wo) one image's group output gradient
  *   gx  OUT (C/groups, H, W) the group's input gradient; the planes of the
  *           block's channels ACCUMULATE (zero them first)
- * fc_gemm_grad_weight_work_size_<T>(F): scratch elements per thread.
+ * fc_gemm_grad_weight_work_size_<T>(g, F): scratch elements per thread.
  * fc_conv2d_gemm_grad_weight_<T>(x, x_stride, gy, gy_stride, g, F, p0, p1,
  *                                work, gw)
  *   x   IN  image 0's group channels (C/groups, H, W); image n at
@@ -186,8 +186,8 @@ int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
                                      const double *wtpack, ptrdiff_t F,
                                      ptrdiff_t block, double *work,
                                      double *gx);
-ptrdiff_t fc_gemm_grad_weight_work_size_float(ptrdiff_t F);
-ptrdiff_t fc_gemm_grad_weight_work_size_double(ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_weight_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_weight_work_size_double(const fc_geom *g, ptrdiff_t F);
 int fc_conv2d_gemm_grad_weight_float(const float *x, ptrdiff_t x_stride,
                                      const float *gy, ptrdiff_t gy_stride,
                                      const fc_geom *g, ptrdiff_t F,

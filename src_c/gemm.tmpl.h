@@ -339,10 +339,105 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
     return FC_OK;
 }
 
-ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
+/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
+ * tiles, output rows are widened to Wv = Wo + (kw-1)*dw with zero gradients
+ * in the extra columns, so that im2col row (c, i, j) of a block is one
+ * contiguous run of a zero-padded slab of input rows: the transposing
+ * packer reads it there (no im2col pass).  Used while the extra columns
+ * cost at most an eighth more products (resnet-14's 14 + 2 columns did
+ * not pay). */
+static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && 8 * Wv <= 9 * g->Wo;
+}
+
+/* Slab rows for a block: the output rows it touches, the taps, one more
+ * for the reads past the end of a row (zero-gradient columns). */
+static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return (FC_GW_KC - 1) / Wv + 2 + (g->kh - 1) * g->dh + 1;
+}
+
+ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(const fc_geom *g,
+                                                    ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
-    return ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
+    ptrdiff_t size = ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
+    if (CAT(gw_virtual_, TYPE)(g))
+        size += g->C * CAT(gw_slab_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
+    return size;
+}
+
+/* Virtual-position grad_w of image n's real positions [la, lb). */
+static void CAT(grad_weight_virtual_, TYPE)(const TYPE *restrict x,
+                                            const TYPE *restrict gy,
+                                            const fc_geom *g, ptrdiff_t F,
+                                            ptrdiff_t la, ptrdiff_t lb,
+                                            TYPE *restrict work,
+                                            TYPE *restrict gw)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, Fp = (F + mr - 1) / mr * mr;
+    const ptrdiff_t K = g->C * g->kh * g->kw, L = g->Ho * g->Wo;
+    const ptrdiff_t HW = g->H * g->W, Wo = g->Wo;
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t a = fc_min(g->pl, Wv), b = fc_min(Wv, g->pl + g->W);
+    TYPE *restrict apack = work;
+    TYPE *restrict bpack = apack + Fp * FC_GW_KC;
+    TYPE *restrict slab = bpack + 2 * nr * FC_GW_KC;
+    const TYPE *rowp[64];
+    const ptrdiff_t va = la / Wo * Wv + la % Wo, vb = lb / Wo * Wv + lb % Wo;
+
+    for (ptrdiff_t v0 = va; v0 < vb; v0 += FC_GW_KC) {
+        const ptrdiff_t lc = fc_min(FC_GW_KC, vb - v0);
+        const ptrdiff_t oh_a = v0 / Wv, oh_b = (v0 + lc - 1) / Wv;
+        const ptrdiff_t R = oh_b - oh_a + (g->kh - 1) * g->dh + 2;
+        /* A: the gradients of each output row, zeros for its extra columns */
+        for (ptrdiff_t v = v0; v < v0 + lc;) {
+            const ptrdiff_t oh = v / Wv, ow = v - oh * Wv;
+            const ptrdiff_t len = fc_min(Wv - ow, v0 + lc - v);
+            const ptrdiff_t real = fc_max(0, fc_min(Wo - ow, len));
+            if (real > 0)
+                UK->pack_t(gy + oh * Wo + ow, L, NULL, F, real, mr, lc * mr,
+                           apack + (v - v0) * mr);
+            for (ptrdiff_t p = 0; p < Fp / mr; ++p) {
+                TYPE *restrict z = apack + p * lc * mr + (v - v0 + real) * mr;
+                for (ptrdiff_t q = 0; q < (len - real) * mr; ++q) z[q] = 0;
+            }
+            v += len;
+        }
+        /* the slab: input rows oh_a - pt .. + R, zero-padded to Wv */
+        for (ptrdiff_t c = 0; c < g->C; ++c) {
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                TYPE *restrict dst = slab + (c * R + r) * Wv;
+                const ptrdiff_t ih = oh_a - g->pt + r;
+                if (ih < 0 || ih >= g->H) {
+                    for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
+                    continue;
+                }
+                const TYPE *restrict src = x + c * HW + ih * g->W;
+                for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
+                for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q - g->pl];
+                for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+            }
+        }
+        const ptrdiff_t off = v0 - oh_a * Wv;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
+            const ptrdiff_t nk = fc_min(nr, K - k0);
+            for (ptrdiff_t k = k0; k < k0 + nk; ++k) {
+                ptrdiff_t c, i, j;
+                fc_tap(k, g->kh, g->kw, &c, &i, &j);
+                rowp[k - k0] = slab + (c * R + i * g->dh) * Wv + j * g->dw + off;
+            }
+            UK->pack_t(NULL, 0, rowp, nk, lc, nr, 0, bpack);
+            const int narrow = nk <= UK->nr_narrow;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+                (narrow ? UK->run_narrow : UK->run)(
+                    lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
+                    fc_min(mr, F - f0), nk, 1, NULL);
+        }
+    }
 }
 
 /* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the GEMM micro-kernel, the
@@ -372,13 +467,20 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     TYPE *restrict bpack = apack + (F + mr - 1) / mr * mr * FC_GW_KC;
     TYPE *restrict rows = bpack + nr * FC_GW_KC;
 
+    if (CAT(gw_virtual_, TYPE)(g)) {
+        for (ptrdiff_t n = p0 / L; n * L < p1; ++n)
+            CAT(grad_weight_virtual_, TYPE)(x + n * x_stride, gy + n * gy_stride,
+                                            g, F, fc_max(p0 - n * L, 0),
+                                            fc_min(p1 - n * L, L), work, gw);
+        return FC_OK;
+    }
     for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_KC) {
         const ptrdiff_t lc = fc_min(FC_GW_KC, p1 - b0);
         /* A: the gradients, transposed image segment by image segment */
         for (ptrdiff_t q = b0; q < b0 + lc;) {
             const ptrdiff_t n = q / L, l = q - n * L;
             const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
-            UK->pack_t(gy + n * gy_stride + l, L, F, len, mr, lc * mr,
+            UK->pack_t(gy + n * gy_stride + l, L, NULL, F, len, mr, lc * mr,
                        apack + (q - b0) * mr);
             q += len;
         }
@@ -389,7 +491,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                 const ptrdiff_t n = q / L, l = q - n * L;
                 const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
                 if (pointwise) {
-                    UK->pack_t(x + n * x_stride + k0 * HW + l, HW, nk, len, nr,
+                    UK->pack_t(x + n * x_stride + k0 * HW + l, HW, NULL, nk, len, nr,
                                0, bpack + (q - b0) * nr);
                 } else {
                     for (ptrdiff_t k = k0; k < k0 + nk; ++k) {
@@ -402,7 +504,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                 }
                 q += len;
             }
-            if (!pointwise) UK->pack_t(rows, lc, nk, lc, nr, 0, bpack);
+            if (!pointwise) UK->pack_t(rows, lc, NULL, nk, lc, nr, 0, bpack);
             const int narrow = nk <= UK->nr_narrow;
             for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
                 (narrow ? UK->run_narrow : UK->run)(

@@ -54,7 +54,8 @@
  * Portable version: rows are read in order, each a stream along l. */
 #define PACK_T_GENERIC(TYPE)                                                  \
     static void pack_t_generic_##TYPE(const TYPE *restrict src,             \
-                                      ptrdiff_t lds, ptrdiff_t m,           \
+                                      ptrdiff_t lds,                        \
+                                      const TYPE *const *rowp, ptrdiff_t m, \
                                       ptrdiff_t n, ptrdiff_t w,             \
                                       ptrdiff_t ps, TYPE *restrict dst)     \
     {                                                                       \
@@ -62,7 +63,8 @@
             TYPE *restrict p = dst + (q0 / w) * ps;                         \
             const ptrdiff_t rows = m - q0 < w ? m - q0 : w;                 \
             for (ptrdiff_t q = 0; q < rows; ++q) {                          \
-                const TYPE *restrict s = src + (q0 + q) * lds;              \
+                const TYPE *restrict s =                                    \
+                    rowp ? rowp[q0 + q] : src + (q0 + q) * lds;             \
                 for (ptrdiff_t l = 0; l < n; ++l) p[l * w + q] = s[l];      \
             }                                                               \
             for (ptrdiff_t q = rows; q < w; ++q)                            \
@@ -201,11 +203,11 @@ __attribute__((target("avx512f"))) static inline void tr16_avx512(__m512 r[16])
 /* Groups of 16 rows (two panels when w == 8, half of one when w == 32)
  * by blocks of 16 positions; w must be a multiple of 8 (else generic). */
 __attribute__((target("avx512f"))) static void pack_t_avx512_float(
-    const float *restrict src, ptrdiff_t lds, ptrdiff_t m, ptrdiff_t n,
-    ptrdiff_t w, ptrdiff_t ps, float *restrict dst)
+    const float *restrict src, ptrdiff_t lds, const float *const *rowp,
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps, float *restrict dst)
 {
     if (w % 8 != 0) {
-        pack_t_generic_float(src, lds, m, n, w, ps, dst);
+        pack_t_generic_float(src, lds, rowp, m, n, w, ps, dst);
         return;
     }
     const ptrdiff_t m_pad = (m + w - 1) / w * w;
@@ -214,12 +216,15 @@ __attribute__((target("avx512f"))) static void pack_t_avx512_float(
         const int two = m_pad - q0 >= 16;        /* else only 8 rows to store */
         float *restrict d0 = dst + (q0 / w) * ps + q0 % w;
         float *restrict d1 = dst + ((q0 + 8) / w) * ps + (q0 + 8) % w;
+        const float *row[16];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
         for (ptrdiff_t l0 = 0; l0 < n; l0 += 16) {
             const ptrdiff_t nl = n - l0 < 16 ? n - l0 : 16;
             const __mmask16 mask = (__mmask16)((1u << nl) - 1u);
             __m512 r[16];
             for (ptrdiff_t i = 0; i < 16; ++i)
-                r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, src + (q0 + i) * lds + l0)
+                r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, row[i] + l0)
                                 : _mm512_setzero_ps();
             tr16_avx512(r);
             for (ptrdiff_t l = 0; l < nl; ++l) {
@@ -258,23 +263,26 @@ __attribute__((target("avx512f"))) static inline void tr8_avx512(__m512d r[8])
 /* Groups of 8 rows by blocks of 8 positions; w a multiple of 8 (else
  * generic). */
 __attribute__((target("avx512f"))) static void pack_t_avx512_double(
-    const double *restrict src, ptrdiff_t lds, ptrdiff_t m, ptrdiff_t n,
-    ptrdiff_t w, ptrdiff_t ps, double *restrict dst)
+    const double *restrict src, ptrdiff_t lds, const double *const *rowp,
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps, double *restrict dst)
 {
     if (w % 8 != 0) {
-        pack_t_generic_double(src, lds, m, n, w, ps, dst);
+        pack_t_generic_double(src, lds, rowp, m, n, w, ps, dst);
         return;
     }
     const ptrdiff_t m_pad = (m + w - 1) / w * w;
     for (ptrdiff_t q0 = 0; q0 < m_pad; q0 += 8) {
         const ptrdiff_t rows = m - q0 < 8 ? (m - q0 > 0 ? m - q0 : 0) : 8;
         double *restrict d = dst + (q0 / w) * ps + q0 % w;
+        const double *row[8];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
         for (ptrdiff_t l0 = 0; l0 < n; l0 += 8) {
             const ptrdiff_t nl = n - l0 < 8 ? n - l0 : 8;
             const __mmask8 mask = (__mmask8)((1u << nl) - 1u);
             __m512d r[8];
             for (ptrdiff_t i = 0; i < 8; ++i)
-                r[i] = i < rows ? _mm512_maskz_loadu_pd(mask, src + (q0 + i) * lds + l0)
+                r[i] = i < rows ? _mm512_maskz_loadu_pd(mask, row[i] + l0)
                                 : _mm512_setzero_pd();
             tr8_avx512(r);
             for (ptrdiff_t l = 0; l < nl; ++l) _mm512_storeu_pd(d + (l0 + l) * w, r[l]);

@@ -17,10 +17,12 @@ typedef struct {
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const float *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
-     * src (row stride lds) goes to dst[(q / w) * ps + l * w + q % w], rows
-     * m .. roundup(m, w) are zero: panels of w rows, l-major. */
-    void (*pack_t)(const float *src, ptrdiff_t lds, ptrdiff_t m, ptrdiff_t n,
-                   ptrdiff_t w, ptrdiff_t ps, float *dst);
+     * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
+     * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
+     * zero: panels of w rows, l-major. */
+    void (*pack_t)(const float *src, ptrdiff_t lds, const float *const *rowp,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                   float *dst);
 } fc_ukernel_float;
 
 typedef struct {
@@ -35,10 +37,12 @@ typedef struct {
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const double *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
-     * src (row stride lds) goes to dst[(q / w) * ps + l * w + q % w], rows
-     * m .. roundup(m, w) are zero: panels of w rows, l-major. */
-    void (*pack_t)(const double *src, ptrdiff_t lds, ptrdiff_t m, ptrdiff_t n,
-                   ptrdiff_t w, ptrdiff_t ps, double *dst);
+     * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
+     * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
+     * zero: panels of w rows, l-major. */
+    void (*pack_t)(const double *src, ptrdiff_t lds, const double *const *rowp,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                   double *dst);
 } fc_ukernel_double;
 
 extern const fc_ukernel_float *fc_uk_float;
