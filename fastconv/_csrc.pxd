@@ -95,8 +95,8 @@ cdef extern from "fastconv.h" nogil:
                                          const double *wtpack, Py_ssize_t F,
                                          Py_ssize_t block, double *work,
                                          double *gx)
-    Py_ssize_t fc_gemm_grad_weight_work_size_float(Py_ssize_t F)
-    Py_ssize_t fc_gemm_grad_weight_work_size_double(Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_weight_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_grad_weight_work_size_double(const fc_geom *g, Py_ssize_t F)
     int fc_conv2d_gemm_grad_weight_float(const float *x, Py_ssize_t x_stride,
                                          const float *gy, Py_ssize_t gy_stride,
                                          const fc_geom *g, Py_ssize_t F,
@@ -163,3 +163,11 @@ cdef extern from "fastconv.h" nogil:
                               Py_ssize_t N, const double *w, Py_ssize_t F,
                               Py_ssize_t l0, Py_ssize_t l1, double *work,
                               double *gxt, double *gw, double *gb)
+
+    # ---- gemm.c: grad_x of a unit-stride convolution as a forward one ----
+    void fc_gemm_pack_weights_flip_float(const float *w, Py_ssize_t F,
+                                         Py_ssize_t C, Py_ssize_t kh,
+                                         Py_ssize_t kw, float *packed)
+    void fc_gemm_pack_weights_flip_double(const double *w, Py_ssize_t F,
+                                          Py_ssize_t C, Py_ssize_t kh,
+                                          Py_ssize_t kw, double *packed)

@@ -23,6 +23,9 @@ cdef enum:
     # in memory); they are added in order, whatever the thread count.
     MAX_CHUNKS = 8
     CHUNK_BYTES = 16 * 1024 * 1024
+    # grad_x by a forward convolution from this many channels per group
+    # (fewer would leave most rows of the micro-kernel's 8-row panels empty)
+    FLIP_MIN_CHANNELS = 16
     # Below this many element operations (about 50 us of work), a call runs
     # on one thread: waking a second one would cost more than it saves.
     MIN_PARALLEL_WORK = 1 << 21
@@ -324,10 +327,10 @@ cdef inline Py_ssize_t _grad_work_size(const fc_geom *g, Py_ssize_t F,
     cdef Py_ssize_t a, b
     if floating is float:
         a = c.fc_gemm_grad_input_work_size_float(g, F)
-        b = c.fc_gemm_grad_weight_work_size_float(F)
+        b = c.fc_gemm_grad_weight_work_size_float(g, F)
     else:
         a = c.fc_gemm_grad_input_work_size_double(g, F)
-        b = c.fc_gemm_grad_weight_work_size_double(F)
+        b = c.fc_gemm_grad_weight_work_size_double(g, F)
     return a if a > b else b
 
 
@@ -352,6 +355,29 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
     else:
         return c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
                                                    g, F, p0, p1, work, gw)
+
+
+cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
+                                    Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
+                                    floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_pack_weights_flip_float(w, F, C, kh, kw, packed)
+    else:
+        c.fc_gemm_pack_weights_flip_double(w, F, C, kh, kw, packed)
+
+
+cdef fc_geom _flip_geom(const fc_geom *g, Py_ssize_t F) noexcept nogil:
+    """The forward geometry whose output is grad_x of a unit-stride layer
+    (src_c/fastconv.h, fc_gemm_pack_weights_flip); pt or pl < 0: none."""
+    cdef fc_geom r = g[0]
+    r.C = F
+    r.H = g.Ho
+    r.W = g.Wo
+    r.pt = (g.kh - 1) * g.dh - g.pt
+    r.pl = (g.kw - 1) * g.dw - g.pl
+    r.Ho = g.H
+    r.Wo = g.W
+    return r
 
 
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
@@ -382,8 +408,22 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef floating *ws = NULL
     cdef floating *partial = NULL
     cdef floating *wtpack = NULL
+    cdef floating *zero_bias = NULL
+    # grad_x of a unit-stride layer, not 1x1 (whose GEMM needs no col2im),
+    # with at least FLIP_MIN_CHANNELS input channels per group, is a forward
+    # convolution of grad_out with the flipped, transposed filters (gemm.c):
+    # bands of output rows, no col2im.
+    cdef fc_geom gf = _flip_geom(&gc, Fg)
+    cdef bint flip = (g.sh == 1 and g.sw == 1 and gf.pt >= 0 and gf.pl >= 0
+                      and g.kh * g.kw > 1
+                      and Cg >= FLIP_MIN_CHANNELS)
+    cdef Py_ssize_t ftiles = 0, t
+    if flip:
+        ftiles = _tiles(&gf, tag)
+        wsize = max(wsize, _work_size(&gf, Cg, tag))
+        wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
     dtype = np.asarray(x).dtype
-    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
+    grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W), dtype=dtype)
     grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     if P == 0:
         return grad_x, grad_w
@@ -392,15 +432,21 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     partial = <floating *> calloc(n_chunks * FK, sizeof(floating))
     buf = <floating *> malloc(nt * wsize * sizeof(floating))
     wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
-    if partial == NULL or buf == NULL or wtpack == NULL:
+    zero_bias = <floating *> calloc(Cg, sizeof(floating))
+    if partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL:
         free(partial)
         free(buf)
         free(wtpack)
+        free(zero_bias)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
         for gi in range(groups):
-            _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
-                            wtpack + gi * wtsize)
+            if flip:
+                _pack_weights_flip(&w[0, 0, 0, 0] + gi * Fg * K, Fg, Cg, gc.kh,
+                                   gc.kw, wtpack + gi * wtsize)
+            else:
+                _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
+                                wtpack + gi * wtsize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
             # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
@@ -411,17 +457,27 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                                  &gc, Fg, ch * P // n_chunks,
                                  (ch + 1) * P // n_chunks, ws,
                                  partial + ch * FK + gi * Fg * K)
-            for it in prange(N * groups * nblocks, schedule='dynamic'):
-                n = it // (groups * nblocks)
-                gi = (it // nblocks) % groups
-                blk = it % nblocks
-                _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
-                            wtpack + gi * wtsize, Fg, blk, ws,
-                            &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+            if flip:
+                for it in prange(N * ftiles, schedule='dynamic'):
+                    n = it // ftiles
+                    t = it - n * ftiles
+                    for gi in range(groups):
+                        _gemm_tile(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gf,
+                                   wtpack + gi * wtsize, Cg, zero_bias, t, ws,
+                                   &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+            else:
+                for it in prange(N * groups * nblocks, schedule='dynamic'):
+                    n = it // (groups * nblocks)
+                    gi = (it // nblocks) % groups
+                    blk = it % nblocks
+                    _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
+                                wtpack + gi * wtsize, Fg, blk, ws,
+                                &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
         for ch in range(n_chunks):
             for p in range(FK):
                 (&gw[0, 0, 0, 0])[p] += partial[ch * FK + p]
     free(partial)
+    free(zero_bias)
     free(buf)
     free(wtpack)
     return grad_x, grad_w

@@ -159,7 +159,7 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
  *   gy  IN  (F, Ho*Wo) one image's group output gradient
  *   gx  OUT (C/groups, H, W) the group's input gradient; the planes of the
  *           block's channels ACCUMULATE (zero them first)
- * fc_gemm_grad_weight_work_size_<T>(F): scratch elements per thread.
+ * fc_gemm_grad_weight_work_size_<T>(g, F): scratch elements per thread.
  * fc_conv2d_gemm_grad_weight_<T>(x, x_stride, gy, gy_stride, g, F, p0, p1,
  *                                work, gw)
  *   x   IN  image 0's group channels (C/groups, H, W); image n at
@@ -186,8 +186,8 @@ int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
                                      const double *wtpack, ptrdiff_t F,
                                      ptrdiff_t block, double *work,
                                      double *gx);
-ptrdiff_t fc_gemm_grad_weight_work_size_float(ptrdiff_t F);
-ptrdiff_t fc_gemm_grad_weight_work_size_double(ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_weight_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_grad_weight_work_size_double(const fc_geom *g, ptrdiff_t F);
 int fc_conv2d_gemm_grad_weight_float(const float *x, ptrdiff_t x_stride,
                                      const float *gy, ptrdiff_t gy_stride,
                                      const fc_geom *g, ptrdiff_t F,
@@ -305,5 +305,20 @@ int fc_lc_backward_double(const double *gy, const double *xt,
                           ptrdiff_t N, const double *w, ptrdiff_t F,
                           ptrdiff_t l0, ptrdiff_t l1, double *work,
                           double *gxt, double *gw, double *gb);
+
+/* ---- gemm.c: grad_x of a unit-stride convolution as a forward one -------
+ * grad_x = conv2d(grad_y, W'), with W'[c, f, i, j] = W[f, c, kh-1-i, kw-1-j]
+ * on the geometry: C = F, H = Ho, W = Wo, stride 1, the same dilation,
+ * padding (kh-1)*dh - pt and (kw-1)*dw - pl (both >= 0), Ho = H, Wo = W.
+ * fc_gemm_pack_weights_flip_<T>(w, F, C, kh, kw, packed)
+ *   w       IN  (F, C, kh, kw) one group's filters
+ *   packed  OUT fc_gemm_packed_weights_size(C, F*kh*kw) elements: W' packed
+ *               as fc_gemm_pack_weights packs (C, F*kh*kw) filters
+ */
+void fc_gemm_pack_weights_flip_float(const float *w, ptrdiff_t F, ptrdiff_t C,
+                                     ptrdiff_t kh, ptrdiff_t kw, float *packed);
+void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
+                                      ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
+                                      double *packed);
 
 #endif /* FASTCONV_H */

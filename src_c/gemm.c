@@ -12,9 +12,9 @@
 #define FC_GEMM_B_BYTES (512 * 1024)
 /* grad_x: rows of dcols per block (whole channels; at least one channel) */
 #define FC_GEMM_MB 128
-/* grad_w: im2col rows x output positions unfolded at a time (128 KiB f32) */
-#define FC_GW_ROWS 64
-#define FC_GW_COLS 512
+/* grad_w: output positions per block, the GEMM's reduction length (a
+ * 256 x 32 f32 panel of im2col columns is 32 KiB, in L1) */
+#define FC_GW_KC 256
 
 #define TYPE float
 #include "im2col_row.tmpl.h"

@@ -30,6 +30,22 @@ void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
     }
 }
 
+void CAT(fc_gemm_pack_weights_flip_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
+                                           ptrdiff_t C, ptrdiff_t kh,
+                                           ptrdiff_t kw, TYPE *restrict packed)
+{
+    const ptrdiff_t mr = UK->mr, KK = kh * kw, K = F * KK;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += mr) {
+        const ptrdiff_t m = fc_min(mr, C - c0);
+        for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
+            const ptrdiff_t f = k / KK, t = KK - 1 - (k - f * KK);  /* flipped tap */
+            for (ptrdiff_t r = 0; r < m; ++r)
+                packed[r] = w[(f * C + c0 + r) * KK + t];
+            for (ptrdiff_t r = m; r < mr; ++r) packed[r] = 0;
+        }
+    }
+}
+
 ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 {
     const ptrdiff_t nr = UK->nr;
@@ -217,8 +233,9 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
  * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of
  * dcols are split into blocks of whole channels (fc_gemm_grad_input_block_
  * rows), so blocks write disjoint planes of grad_x and run in parallel.
- * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) by dot products along
- * l, where both operands' rows are contiguous (no transposes). */
+ * grad_w: Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the same GEMM
+ * micro-kernels, l being the reduction index: both operands are packed
+ * transposed (UK->pack_t). */
 
 static ptrdiff_t CAT(block_rows_, TYPE)(const fc_geom *g)
 {
@@ -322,17 +339,115 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
     return FC_OK;
 }
 
-ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(ptrdiff_t F)
+/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
+ * tiles, output rows are widened to Wv = Wo + (kw-1)*dw with zero gradients
+ * in the extra columns, so that im2col row (c, i, j) of a block is one
+ * contiguous run of a zero-padded slab of input rows: the transposing
+ * packer reads it there (no im2col pass).  Used while the extra columns
+ * cost at most an eighth more products (resnet-14's 14 + 2 columns did
+ * not pay). */
+static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
 {
-    return (FC_GW_ROWS + F) * FC_GW_COLS;
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && 8 * Wv <= 9 * g->Wo;
 }
 
-/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the dot micro-kernel, over
- * the global output positions [p0, p1) of the batch (position n*L + l):
- * blocks of FC_GW_COLS positions, which may span several small images, are
- * gathered into contiguous rows (the gradients, and FC_GW_ROWS im2col rows
- * at a time), so every kernel call sums a long run however small the
- * images are.  Both operands' rows are contiguous: no transposes. */
+/* Slab rows for a block: the output rows it touches, the taps, one more
+ * for the reads past the end of a row (zero-gradient columns). */
+static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return (FC_GW_KC - 1) / Wv + 2 + (g->kh - 1) * g->dh + 1;
+}
+
+ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(const fc_geom *g,
+                                                    ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    ptrdiff_t size = ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
+    if (CAT(gw_virtual_, TYPE)(g))
+        size += g->C * CAT(gw_slab_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
+    return size;
+}
+
+/* Virtual-position grad_w of image n's real positions [la, lb). */
+static void CAT(grad_weight_virtual_, TYPE)(const TYPE *restrict x,
+                                            const TYPE *restrict gy,
+                                            const fc_geom *g, ptrdiff_t F,
+                                            ptrdiff_t la, ptrdiff_t lb,
+                                            TYPE *restrict work,
+                                            TYPE *restrict gw)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, Fp = (F + mr - 1) / mr * mr;
+    const ptrdiff_t K = g->C * g->kh * g->kw, L = g->Ho * g->Wo;
+    const ptrdiff_t HW = g->H * g->W, Wo = g->Wo;
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t a = fc_min(g->pl, Wv), b = fc_min(Wv, g->pl + g->W);
+    TYPE *restrict apack = work;
+    TYPE *restrict bpack = apack + Fp * FC_GW_KC;
+    TYPE *restrict slab = bpack + 2 * nr * FC_GW_KC;
+    const TYPE *rowp[64];
+    const ptrdiff_t va = la / Wo * Wv + la % Wo, vb = lb / Wo * Wv + lb % Wo;
+
+    for (ptrdiff_t v0 = va; v0 < vb; v0 += FC_GW_KC) {
+        const ptrdiff_t lc = fc_min(FC_GW_KC, vb - v0);
+        const ptrdiff_t oh_a = v0 / Wv, oh_b = (v0 + lc - 1) / Wv;
+        const ptrdiff_t R = oh_b - oh_a + (g->kh - 1) * g->dh + 2;
+        /* A: the gradients of each output row, zeros for its extra columns */
+        for (ptrdiff_t v = v0; v < v0 + lc;) {
+            const ptrdiff_t oh = v / Wv, ow = v - oh * Wv;
+            const ptrdiff_t len = fc_min(Wv - ow, v0 + lc - v);
+            const ptrdiff_t real = fc_max(0, fc_min(Wo - ow, len));
+            if (real > 0)
+                UK->pack_t(gy + oh * Wo + ow, L, NULL, F, real, mr, lc * mr,
+                           apack + (v - v0) * mr);
+            for (ptrdiff_t p = 0; p < Fp / mr; ++p) {
+                TYPE *restrict z = apack + p * lc * mr + (v - v0 + real) * mr;
+                for (ptrdiff_t q = 0; q < (len - real) * mr; ++q) z[q] = 0;
+            }
+            v += len;
+        }
+        /* the slab: input rows oh_a - pt .. + R, zero-padded to Wv */
+        for (ptrdiff_t c = 0; c < g->C; ++c) {
+            for (ptrdiff_t r = 0; r < R; ++r) {
+                TYPE *restrict dst = slab + (c * R + r) * Wv;
+                const ptrdiff_t ih = oh_a - g->pt + r;
+                if (ih < 0 || ih >= g->H) {
+                    for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
+                    continue;
+                }
+                const TYPE *restrict src = x + c * HW + ih * g->W;
+                for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
+                for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q - g->pl];
+                for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+            }
+        }
+        const ptrdiff_t off = v0 - oh_a * Wv;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
+            const ptrdiff_t nk = fc_min(nr, K - k0);
+            for (ptrdiff_t k = k0; k < k0 + nk; ++k) {
+                ptrdiff_t c, i, j;
+                fc_tap(k, g->kh, g->kw, &c, &i, &j);
+                rowp[k - k0] = slab + (c * R + i * g->dh) * Wv + j * g->dw + off;
+            }
+            UK->pack_t(NULL, 0, rowp, nk, lc, nr, 0, bpack);
+            const int narrow = nk <= UK->nr_narrow;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+                (narrow ? UK->run_narrow : UK->run)(
+                    lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
+                    fc_min(mr, F - f0), nk, 1, NULL);
+        }
+    }
+}
+
+/* Gw (F x K) += Gy (F x l) @ cols^T (l x K) by the GEMM micro-kernel, the
+ * output positions l being its reduction index, over the global positions
+ * [p0, p1) of the batch (position n*L + l).  Blocks of FC_GW_KC positions,
+ * which may span several small images, are packed transposed (l-major):
+ * the gradients into MR-row panels (A), and the im2col rows, NR at a time,
+ * into one NR-wide panel (B), which stays in L1 while the gradient panels
+ * pass.  Each Gw element sums its block in order, then is added to
+ * gw: the result does not depend on the thread count. */
 FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                                                      ptrdiff_t x_stride,
                                                      const TYPE *restrict gy,
@@ -343,45 +458,58 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                                                      TYPE *restrict work,
                                                      TYPE *restrict gw)
 {
-    const ptrdiff_t dmr = UK->dmr, dnr = UK->dnr;
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W;
-    TYPE *restrict rows = work;
-    TYPE *restrict gyb = work + FC_GW_ROWS * FC_GW_COLS;
+    const int pointwise = KK == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
+                          && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+    TYPE *restrict apack = work;
+    TYPE *restrict bpack = apack + (F + mr - 1) / mr * mr * FC_GW_KC;
+    TYPE *restrict rows = bpack + nr * FC_GW_KC;
 
-    for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_COLS) {
-        const ptrdiff_t lc = fc_min(FC_GW_COLS, p1 - b0);
-        /* gather the gradient rows of the block, image segment by segment */
+    if (CAT(gw_virtual_, TYPE)(g)) {
+        for (ptrdiff_t n = p0 / L; n * L < p1; ++n)
+            CAT(grad_weight_virtual_, TYPE)(x + n * x_stride, gy + n * gy_stride,
+                                            g, F, fc_max(p0 - n * L, 0),
+                                            fc_min(p1 - n * L, L), work, gw);
+        return FC_OK;
+    }
+    for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_KC) {
+        const ptrdiff_t lc = fc_min(FC_GW_KC, p1 - b0);
+        /* A: the gradients, transposed image segment by image segment */
         for (ptrdiff_t q = b0; q < b0 + lc;) {
             const ptrdiff_t n = q / L, l = q - n * L;
             const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
-            for (ptrdiff_t f = 0; f < F; ++f) {
-                const TYPE *restrict src = gy + n * gy_stride + f * L + l;
-                TYPE *restrict dst = gyb + f * lc + (q - b0);
-                for (ptrdiff_t t = 0; t < len; ++t) dst[t] = src[t];
-            }
+            UK->pack_t(gy + n * gy_stride + l, L, NULL, F, len, mr, lc * mr,
+                       apack + (q - b0) * mr);
             q += len;
         }
-        for (ptrdiff_t kb = 0; kb < K; kb += FC_GW_ROWS) {
-            const ptrdiff_t nk = fc_min(FC_GW_ROWS, K - kb);
-            for (ptrdiff_t k = kb; k < kb + nk; ++k) {
-                ptrdiff_t ch, i, j;
-                fc_tap(k, g->kh, g->kw, &ch, &i, &j);
-                for (ptrdiff_t q = b0; q < b0 + lc;) {
-                    const ptrdiff_t n = q / L, l = q - n * L;
-                    const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
-                    CAT(im2col_row_, TYPE)(x + n * x_stride + ch * HW, g, i, j,
-                                           l, l + len,
-                                           rows + (k - kb) * lc + (q - b0));
-                    q += len;
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += nr) {
+            const ptrdiff_t nk = fc_min(nr, K - k0);
+            /* B: nk rows of cols, unfolded (unless 1x1), then transposed */
+            for (ptrdiff_t q = b0; q < b0 + lc;) {
+                const ptrdiff_t n = q / L, l = q - n * L;
+                const ptrdiff_t len = fc_min(L - l, b0 + lc - q);
+                if (pointwise) {
+                    UK->pack_t(x + n * x_stride + k0 * HW + l, HW, NULL, nk, len, nr,
+                               0, bpack + (q - b0) * nr);
+                } else {
+                    for (ptrdiff_t k = k0; k < k0 + nk; ++k) {
+                        ptrdiff_t ch, i, j;
+                        fc_tap(k, g->kh, g->kw, &ch, &i, &j);
+                        CAT(im2col_row_, TYPE)(x + n * x_stride + ch * HW, g, i,
+                                               j, l, l + len,
+                                               rows + (k - k0) * lc + (q - b0));
+                    }
                 }
+                q += len;
             }
-            for (ptrdiff_t k0 = kb; k0 < kb + nk; k0 += dnr) {
-                const ptrdiff_t nq = fc_min(dnr, kb + nk - k0);
-                for (ptrdiff_t f0 = 0; f0 < F; f0 += dmr)
-                    UK->dot(lc, gyb + f0 * lc, lc, rows + (k0 - kb) * lc, lc,
-                            gw + f0 * K + k0, K, fc_min(dmr, F - f0), nq);
-            }
+            if (!pointwise) UK->pack_t(rows, lc, NULL, nk, lc, nr, 0, bpack);
+            const int narrow = nk <= UK->nr_narrow;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+                (narrow ? UK->run_narrow : UK->run)(
+                    lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
+                    fc_min(mr, F - f0), nk, 1, NULL);
         }
     }
     return FC_OK;

@@ -39,27 +39,6 @@
 #undef VEC
 #undef TYPE
 
-#define DMR 2
-#define DNR 2
-#define VREDUCE(v) (v)
-#define TYPE float
-#define VEC float
-#define DOT_NAME dot_generic_float
-#include "dot.tmpl.h"
-#undef DOT_NAME
-#undef VEC
-#undef TYPE
-#define TYPE double
-#define VEC double
-#define DOT_NAME dot_generic_double
-#include "dot.tmpl.h"
-#undef DOT_NAME
-#undef VEC
-#undef TYPE
-#undef VREDUCE
-#undef DNR
-#undef DMR
-
 #undef MR
 #undef VL
 #undef UK_TARGET
@@ -70,25 +49,35 @@
 #undef VFMA
 #undef VADD
 
+
+/* ---- transposing packers (see ukernel.h) -------------------------------
+ * Portable version: rows are read in order, each a stream along l. */
+#define PACK_T_GENERIC(TYPE)                                                  \
+    static void pack_t_generic_##TYPE(const TYPE *restrict src,             \
+                                      ptrdiff_t lds,                        \
+                                      const TYPE *const *rowp, ptrdiff_t m, \
+                                      ptrdiff_t n, ptrdiff_t w,             \
+                                      ptrdiff_t ps, TYPE *restrict dst)     \
+    {                                                                       \
+        for (ptrdiff_t q0 = 0; q0 < m; q0 += w) {                           \
+            TYPE *restrict p = dst + (q0 / w) * ps;                         \
+            const ptrdiff_t rows = m - q0 < w ? m - q0 : w;                 \
+            for (ptrdiff_t q = 0; q < rows; ++q) {                          \
+                const TYPE *restrict s =                                    \
+                    rowp ? rowp[q0 + q] : src + (q0 + q) * lds;             \
+                for (ptrdiff_t l = 0; l < n; ++l) p[l * w + q] = s[l];      \
+            }                                                               \
+            for (ptrdiff_t q = rows; q < w; ++q)                            \
+                for (ptrdiff_t l = 0; l < n; ++l) p[l * w + q] = 0;         \
+        }                                                                   \
+    }
+PACK_T_GENERIC(float)
+PACK_T_GENERIC(double)
+#undef PACK_T_GENERIC
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define FC_HAVE_X86 1
-
-/* Horizontal sums of one AVX2 register, lanes added in a fixed order. */
-__attribute__((target("avx2,fma"))) static inline float hsum_avx2_float(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-__attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256d v)
-{
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
-    return _mm_cvtsd_f64(s);
-}
 
 /* The intrinsics of one vector width and type, from a prefix and a suffix:
  * VOP(loadu) is _mm256_loadu_ps for VP _mm256_ and VS _ps. */
@@ -100,26 +89,19 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
 #define VFMA(a, b, c) VOP(fmadd)((a), (b), (c))
 #define VADD(a, b) VOP(add)((a), (b))
 
-/* ---- AVX2 + FMA: 16 ymm registers: 6 x 2 accumulators, 2 x 4 for dot --- */
+/* ---- AVX2 + FMA: 16 ymm registers: 6 x 2 accumulators ------------------ */
 #define UK_TARGET __attribute__((target("avx2,fma")))
 #define VP _mm256_
 #define MR 6
 #define NV 2
-#define DMR 2
-#define DNR 4
 
 #define TYPE float
 #define VEC __m256
 #define VL 8
 #define VS _ps
-#define VREDUCE(v) hsum_avx2_float(v)
 #define UK_NAME uk_avx2_float
-#define DOT_NAME dot_avx2_float
 #include "ukernel.tmpl.h"
-#include "dot.tmpl.h"
-#undef DOT_NAME
 #undef UK_NAME
-#undef VREDUCE
 #undef VS
 #undef VL
 #undef VEC
@@ -129,40 +111,30 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
 #define VEC __m256d
 #define VL 4
 #define VS _pd
-#define VREDUCE(v) hsum_avx2_double(v)
 #define UK_NAME uk_avx2_double
-#define DOT_NAME dot_avx2_double
 #include "ukernel.tmpl.h"
-#include "dot.tmpl.h"
-#undef DOT_NAME
 #undef UK_NAME
-#undef VREDUCE
 #undef VS
 #undef VL
 #undef VEC
 #undef TYPE
 
-#undef DNR
-#undef DMR
 #undef NV
 #undef MR
 #undef VP
 #undef UK_TARGET
 
 /* ---- AVX-512F: 8 x 2 zmm accumulators (MR = 8 divides the usual filter
- * counts: no wasted rows), a one-vector kernel for narrow edge panels, and
- * 4 x 4 for dot. -------------------------------------------------------- */
+ * counts: no wasted rows) and a one-vector kernel for narrow edge panels.
+ * ---------------------------------------------------------------------- */
 #define UK_TARGET __attribute__((target("avx512f")))
 #define VP _mm512_
 #define MR 8
-#define DMR 4
-#define DNR 4
 
 #define TYPE float
 #define VEC __m512
 #define VL 16
 #define VS _ps
-#define VREDUCE(v) _mm512_reduce_add_ps(v)
 #define NV 2
 #define UK_NAME uk_avx512_float
 #include "ukernel.tmpl.h"
@@ -174,10 +146,6 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
-#define DOT_NAME dot_avx512_float
-#include "dot.tmpl.h"
-#undef DOT_NAME
-#undef VREDUCE
 #undef VS
 #undef VL
 #undef VEC
@@ -187,7 +155,6 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
 #define VEC __m512d
 #define VL 8
 #define VS _pd
-#define VREDUCE(v) _mm512_reduce_add_pd(v)
 #define NV 2
 #define UK_NAME uk_avx512_double
 #include "ukernel.tmpl.h"
@@ -199,35 +166,144 @@ __attribute__((target("avx2,fma"))) static inline double hsum_avx2_double(__m256
 #include "ukernel.tmpl.h"
 #undef UK_NAME
 #undef NV
-#define DOT_NAME dot_avx512_double
-#include "dot.tmpl.h"
-#undef DOT_NAME
-#undef VREDUCE
 #undef VS
 #undef VL
 #undef VEC
 #undef TYPE
 
-#undef DNR
-#undef DMR
 #undef MR
 #undef VP
 #undef UK_TARGET
+
+/* ---- AVX-512 float transposing packer: 16 x 16 register transposes ----- */
+__attribute__((target("avx512f"))) static inline void tr16_avx512(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int h = 0; h < 2; ++h)
+        for (int i = 0; i < 4; ++i) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; ++i) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+}
+
+/* Groups of 16 rows (two panels when w == 8, half of one when w == 32)
+ * by blocks of 16 positions; w must be a multiple of 8 (else generic). */
+__attribute__((target("avx512f"))) static void pack_t_avx512_float(
+    const float *restrict src, ptrdiff_t lds, const float *const *rowp,
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps, float *restrict dst)
+{
+    if (w % 8 != 0) {
+        pack_t_generic_float(src, lds, rowp, m, n, w, ps, dst);
+        return;
+    }
+    const ptrdiff_t m_pad = (m + w - 1) / w * w;
+    for (ptrdiff_t q0 = 0; q0 < m_pad; q0 += 16) {
+        const ptrdiff_t rows = m - q0 < 16 ? (m - q0 > 0 ? m - q0 : 0) : 16;
+        const int two = m_pad - q0 >= 16;        /* else only 8 rows to store */
+        float *restrict d0 = dst + (q0 / w) * ps + q0 % w;
+        float *restrict d1 = dst + ((q0 + 8) / w) * ps + (q0 + 8) % w;
+        const float *row[16];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
+        for (ptrdiff_t l0 = 0; l0 < n; l0 += 16) {
+            const ptrdiff_t nl = n - l0 < 16 ? n - l0 : 16;
+            const __mmask16 mask = (__mmask16)((1u << nl) - 1u);
+            __m512 r[16];
+            for (ptrdiff_t i = 0; i < 16; ++i)
+                r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, row[i] + l0)
+                                : _mm512_setzero_ps();
+            tr16_avx512(r);
+            for (ptrdiff_t l = 0; l < nl; ++l) {
+                _mm256_storeu_ps(d0 + (l0 + l) * w, _mm512_castps512_ps256(r[l]));
+                if (two)
+                    _mm256_storeu_ps(d1 + (l0 + l) * w,
+                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(
+                                         _mm512_castps_pd(r[l]), 1)));
+            }
+        }
+    }
+}
+
+/* ---- AVX-512 double transposing packer: 8 x 8 register transposes ------ */
+__attribute__((target("avx512f"))) static inline void tr8_avx512(__m512d r[8])
+{
+    const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    __m512d t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; ++h) {       /* rows 4h .. 4h+3, columns j and j+4 */
+        u[4 * h] = _mm512_permutex2var_pd(t[4 * h], lo, t[4 * h + 2]);
+        u[4 * h + 1] = _mm512_permutex2var_pd(t[4 * h + 1], lo, t[4 * h + 3]);
+        u[4 * h + 2] = _mm512_permutex2var_pd(t[4 * h], hi, t[4 * h + 2]);
+        u[4 * h + 3] = _mm512_permutex2var_pd(t[4 * h + 1], hi, t[4 * h + 3]);
+    }
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm512_shuffle_f64x2(u[j], u[4 + j], 0x44);
+        r[4 + j] = _mm512_shuffle_f64x2(u[j], u[4 + j], 0xEE);
+    }
+}
+
+/* Groups of 8 rows by blocks of 8 positions; w a multiple of 8 (else
+ * generic). */
+__attribute__((target("avx512f"))) static void pack_t_avx512_double(
+    const double *restrict src, ptrdiff_t lds, const double *const *rowp,
+    ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps, double *restrict dst)
+{
+    if (w % 8 != 0) {
+        pack_t_generic_double(src, lds, rowp, m, n, w, ps, dst);
+        return;
+    }
+    const ptrdiff_t m_pad = (m + w - 1) / w * w;
+    for (ptrdiff_t q0 = 0; q0 < m_pad; q0 += 8) {
+        const ptrdiff_t rows = m - q0 < 8 ? (m - q0 > 0 ? m - q0 : 0) : 8;
+        double *restrict d = dst + (q0 / w) * ps + q0 % w;
+        const double *row[8];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
+        for (ptrdiff_t l0 = 0; l0 < n; l0 += 8) {
+            const ptrdiff_t nl = n - l0 < 8 ? n - l0 : 8;
+            const __mmask8 mask = (__mmask8)((1u << nl) - 1u);
+            __m512d r[8];
+            for (ptrdiff_t i = 0; i < 8; ++i)
+                r[i] = i < rows ? _mm512_maskz_loadu_pd(mask, row[i] + l0)
+                                : _mm512_setzero_pd();
+            tr8_avx512(r);
+            for (ptrdiff_t l = 0; l < nl; ++l) _mm512_storeu_pd(d + (l0 + l) * w, r[l]);
+        }
+    }
+}
 #endif /* x86-64 */
 
 static const fc_ukernel_float kernels_float[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 8, 32, uk_avx512_float, 16, uk_avx512_float_narrow, 4, 4, dot_avx512_float},
-    {"avx2", 6, 16, uk_avx2_float, 16, uk_avx2_float, 2, 4, dot_avx2_float},
+    {"avx512", 8, 32, uk_avx512_float, 16, uk_avx512_float_narrow, pack_t_avx512_float},
+    {"avx2", 6, 16, uk_avx2_float, 16, uk_avx2_float, pack_t_generic_float},
 #endif
-    {"generic", 4, 16, uk_generic_float, 16, uk_generic_float, 2, 2, dot_generic_float},
+    {"generic", 4, 16, uk_generic_float, 16, uk_generic_float, pack_t_generic_float},
 };
 static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
-    {"avx512", 8, 16, uk_avx512_double, 8, uk_avx512_double_narrow, 4, 4, dot_avx512_double},
-    {"avx2", 6, 8, uk_avx2_double, 8, uk_avx2_double, 2, 4, dot_avx2_double},
+    {"avx512", 8, 16, uk_avx512_double, 8, uk_avx512_double_narrow, pack_t_avx512_double},
+    {"avx2", 6, 8, uk_avx2_double, 8, uk_avx2_double, pack_t_generic_double},
 #endif
-    {"generic", 4, 8, uk_generic_double, 8, uk_generic_double, 2, 2, dot_generic_double},
+    {"generic", 4, 8, uk_generic_double, 8, uk_generic_double, pack_t_generic_double},
 };
 #define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
 

@@ -16,11 +16,13 @@ typedef struct {
     void (*run_narrow)(ptrdiff_t kc, const float *a, const float *b, float *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const float *bias);
-    /* C (dmr x dnr) += X (dmr x n) Y^T, rows contiguous (see dot.tmpl.h) */
-    ptrdiff_t dmr, dnr;
-    void (*dot)(ptrdiff_t n, const float *x, ptrdiff_t ldx, const float *y,
-                ptrdiff_t ldy, float *c, ptrdiff_t ldc, ptrdiff_t m,
-                ptrdiff_t nq);
+    /* Transposing packer (grad_weight): element (q, l) of the m x n block
+     * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
+     * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
+     * zero: panels of w rows, l-major. */
+    void (*pack_t)(const float *src, ptrdiff_t lds, const float *const *rowp,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                   float *dst);
 } fc_ukernel_float;
 
 typedef struct {
@@ -34,11 +36,13 @@ typedef struct {
     void (*run_narrow)(ptrdiff_t kc, const double *a, const double *b, double *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const double *bias);
-    /* C (dmr x dnr) += X (dmr x n) Y^T, rows contiguous (see dot.tmpl.h) */
-    ptrdiff_t dmr, dnr;
-    void (*dot)(ptrdiff_t n, const double *x, ptrdiff_t ldx, const double *y,
-                ptrdiff_t ldy, double *c, ptrdiff_t ldc, ptrdiff_t m,
-                ptrdiff_t nq);
+    /* Transposing packer (grad_weight): element (q, l) of the m x n block
+     * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
+     * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
+     * zero: panels of w rows, l-major. */
+    void (*pack_t)(const double *src, ptrdiff_t lds, const double *const *rowp,
+                   ptrdiff_t m, ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                   double *dst);
 } fc_ukernel_double;
 
 extern const fc_ukernel_float *fc_uk_float;

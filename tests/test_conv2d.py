@@ -56,6 +56,16 @@ CASES = [
     (2, 40, 25, 25, 13, 3, 1, 1, 1, 1, True),  # K=360: 2 blocks; L=625
     (1, 30, 20, 26, 20, 3, 1, 1, 1, 2, False),  # L=520: 8-column edge tile
     (1, 64, 6, 6, 9, 3, 1, 1, 1, 1, True),  # K=576: 3 blocks
+    # Unit stride, >= 16 channels per group: grad_x by a forward convolution
+    # of grad_out with the flipped filters (padding (k-1)*d - p per side).
+    (1, 16, 9, 8, 8, 4, 1, "same", 1, 1, True),  # even kernel: pads 2 / 1 left
+    (2, 32, 9, 7, 6, (3, 2), 1, (2, 1), (2, 1), 2, False),  # groups, dilation
+    (1, 20, 7, 7, 3, 3, 1, "valid", 1, 1, False),  # full padding of grad_out
+    (1, 16, 5, 6, 4, 1, 1, 1, 1, 1, True),  # p > (k-1)*d: the col2im path
+    # Unit stride, rows wide enough (Wo >= 8*(kw-1)*dw): grad_weight reads
+    # im2col rows off a zero-padded slab of Wo + (kw-1)*dw columns.
+    (3, 16, 12, 34, 10, 3, 1, 2, 2, 1, True),  # dilated, chunks split rows
+    (1, 16, 10, 36, 5, (2, 3), 1, (1, 2), (1, 2), 1, False),  # unequal k, p, d
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
