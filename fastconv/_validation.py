@@ -289,19 +289,13 @@ def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
                                  dilation, groups, axes)
 
 
-def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
-    """The shape checks of :func:`_check_conv`, on bare shapes.
-
-    Returns per-axis tuples (kernel, stride, pad_before, dilation, out).
-    """
-    n = len(axes)
-    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+def _check_channels(op, x_shape, w_shape, groups):
+    """Channel, filter and group checks shared by every convolution."""
     if not _is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     C = x_shape[1]
     F, Cg = w_shape[:2]
-    kernel = w_shape[2:]
-    if C < 1 or F < 1 or min(kernel) < 1:
+    if C < 1 or F < 1 or min(w_shape[2:]) < 1:
         raise ValueError(
             f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
             f"must have at least one channel, filter and kernel element"
@@ -318,6 +312,17 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
             f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
             f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
         )
+
+
+def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
+    """The shape checks of :func:`_check_conv`, on bare shapes.
+
+    Returns per-axis tuples (kernel, stride, pad_before, dilation, out).
+    """
+    n = len(axes)
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    _check_channels(op, x_shape, w_shape, groups)
+    kernel = w_shape[2:]
     stride = _positive_tuple(stride, n, "stride", op)
     dilation = _positive_tuple(dilation, n, "dilation", op)
     flat = _conv_padding(op, padding, kernel, stride, dilation)
@@ -328,7 +333,7 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
                 kernel, dilation, out, axes)
     _check_indexable(op, padding, "x", x_shape,
                      tuple(a + b for a, b in zip(sizes, total)),
-                     (x_shape[0], F) + out)
+                     (x_shape[0], w_shape[0]) + out)
     return kernel, stride, before, dilation, out
 
 
@@ -682,27 +687,9 @@ def check_ndim(shape, name, op, shape_doc="(N, C, H, W)"):
 
 def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     """ConvGeometry of conv1d for (N, C, L) and (F, C/groups, k) shapes."""
-    if not _is_int(groups) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    _check_channels(op, x_shape, w_shape, groups)
     N, C, L = x_shape
     F, Cg, k = w_shape
-    if C < 1 or F < 1 or k < 1:
-        raise ValueError(
-            f"{op}: x of shape {x_shape} and weight of shape {w_shape} "
-            f"must have at least one channel, filter and kernel element"
-        )
-    if C % groups or F % groups:
-        raise ValueError(
-            f"{op}: groups={groups} must divide both the input channels "
-            f"(x of shape {x_shape}: C={C}) and the filters (weight of shape "
-            f"{w_shape}: F={F})"
-        )
-    if Cg * groups != C:
-        raise ValueError(
-            f"{op}: x of shape {x_shape} has C={C} channels but weight of "
-            f"shape {w_shape} expects C/groups*groups = {Cg}*{groups} = "
-            f"{Cg * groups}{nhwc_hint(x_shape, Cg * groups)}"
-        )
     s = _positive_single(stride, "stride", op)
     d = _positive_single(dilation, "dilation", op)
     pl, pr = _conv_padding_1d(op, padding, k, s, d)
