@@ -549,22 +549,24 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
                                    groups)
     grad_out = _v.check_grad_out3d(op, grad_out, x,
                                    (g.N, g.F, g.Do, g.Ho, g.Wo))
-    grad_w = np.empty(weight.shape, dtype=x.dtype)
     grad_b = _ext.bias_grad(grad_out.reshape(g.N, g.F, g.Do * g.Ho, g.Wo))
     if grad_out.size == 0:
-        grad_w[...] = 0
-        return np.zeros(x.shape, dtype=x.dtype), grad_w, grad_b
+        return (np.zeros(x.shape, dtype=x.dtype),
+                np.zeros(weight.shape, dtype=x.dtype), grad_b)
+    grad_w = np.empty(weight.shape, dtype=x.dtype)
     xt, g2, taps = _depth_taps(x, g)
     grad_xt = np.zeros_like(xt)
     gy = np.ascontiguousarray(grad_out.transpose(0, 2, 1, 3, 4)).reshape(
         g2.N, g.F, g.Ho, g.Wo)
+    # Every tap has the same 2-D shapes, so the same kernel.
+    kernel = (_ext.conv2d_direct_backward
+              if select_algorithm((g2.N, g2.C, g2.H, g2.W),
+                                  weight.shape[:2] + weight.shape[3:],
+                                  g.groups) == "direct"
+              else _ext.conv2d_gemm_backward)
     for i, tap in enumerate(taps):
-        wi = np.ascontiguousarray(weight[:, :, i])
-        xi = _tap_input(xt, tap, g2)
-        if _pick("auto", xi, wi, g2) == "direct":
-            gxi, grad_w[:, :, i] = _ext.conv2d_direct_backward(gy, xi, wi, g2)
-        else:
-            gxi, grad_w[:, :, i] = _ext.conv2d_gemm_backward(gy, xi, wi, g2)
+        gxi, grad_w[:, :, i] = kernel(gy, _tap_input(xt, tap, g2),
+                                      np.ascontiguousarray(weight[:, :, i]), g2)
         grad_xt[:, tap] += gxi.reshape(xt[:, tap].shape)
     grad_x = np.ascontiguousarray(
         grad_xt[:, g.pf:g.pf + g.D].transpose(0, 2, 1, 3, 4))
