@@ -10,6 +10,10 @@
  * within noise of each other except for 1x1 layers, which like wide tiles. */
 #define FC_GEMM_KC 128
 #define FC_GEMM_B_BYTES (512 * 1024)
+/* Strided layers tile by bands over a phase slab (gemm.tmpl.h) while it
+ * takes at most this much; beyond (wide strides on many channels), by runs
+ * of output positions, which need no slab. */
+#define FC_GEMM_SLAB_BYTES (8 * 1024 * 1024)
 /* grad_x: rows of dcols per block (whole channels; at least one channel) */
 #define FC_GEMM_MB 128
 /* grad_w: output positions per block, the GEMM's reduction length (a

@@ -54,21 +54,22 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 }
 
 /* ---- forward tiling ------------------------------------------------------
- * Stride 1: a tile is a band of whole output rows, computed on a "virtual"
- * output width Wv = Wo + (kw-1)*dw, the width of the zero-padded input band
- * (the slab).  Then row (c, i, j) of B is one contiguous run of the slab,
- * starting at i*dh*Wv + j*dw, and packing is a plain copy; the Wv - Wo extra
- * columns per row are computed and dropped.  Other strides: a tile is a run
- * of output positions, packed by im2col_row_panels. */
-
-static int CAT(unit_stride_, TYPE)(const fc_geom *g)
-{
-    return g->sh == 1 && g->sw == 1;
-}
+ * Banded tiles: a tile is a band of whole output rows, computed on a
+ * "virtual" output width Wv = Wo + (kw-1)*dw/sw, over a slab of the band's
+ * zero-padded input split into sh x sw phases: phase (ph, pw) of channel c
+ * holds the padded input cells (sh*a + ph, sw*b + pw).  Tap (i, j) of an
+ * output cell (oh, ow) reads padded cell (sh*oh + i*dh, sw*ow + j*dw), which
+ * is cell (oh + i*dh/sh, ow + j*dw/sw) of phase (i*dh%sh, j*dw%sw) (integer
+ * division).  So row (c, i, j) of B is one contiguous run of the slab and
+ * packing is a plain copy, whatever the stride; the Wv - Wo extra columns
+ * per row are computed and dropped.  For stride 1 there is one phase, and
+ * the slab is the padded band itself.  Where the slab would be large (wide
+ * strides on many channels) a tile is a run of output positions instead,
+ * packed by im2col_row_panels. */
 
 static ptrdiff_t CAT(virtual_width_, TYPE)(const fc_geom *g)
 {
-    return g->Wo + (g->kw - 1) * g->dw;
+    return g->Wo + (g->kw - 1) * g->dw / g->sw;
 }
 
 /* Output rows per band: as many as fit in a tile, spread evenly. */
@@ -80,11 +81,32 @@ static ptrdiff_t CAT(band_rows_, TYPE)(const fc_geom *g)
     return (g->Ho + bands - 1) / bands;
 }
 
+/* Rows of each phase of the slab: the band's, the taps' reach, and one more
+ * for the reads past the end of the last row. */
+static ptrdiff_t CAT(slab_rows_, TYPE)(const fc_geom *g)
+{
+    return CAT(band_rows_, TYPE)(g) + (g->kh - 1) * g->dh / g->sh + 1;
+}
+
+/* Slab elements: C * sh * sw phases of slab_rows x Wv, plus one panel of
+ * slack for the reads past the last column of the last tile. */
+static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
+{
+    return g->C * g->sh * g->sw * CAT(slab_rows_, TYPE)(g)
+           * CAT(virtual_width_, TYPE)(g) + UK->nr;
+}
+
+static int CAT(banded_, TYPE)(const fc_geom *g)
+{
+    return (g->sh == 1 && g->sw == 1)
+           || CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE) <= FC_GEMM_SLAB_BYTES;
+}
+
 /* Columns of one tile, rounded up to whole panels. */
 static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g)
 {
     const ptrdiff_t nr = UK->nr;
-    const ptrdiff_t n = CAT(unit_stride_, TYPE)(g)
+    const ptrdiff_t n = CAT(banded_, TYPE)(g)
         ? CAT(band_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g)
         : fc_min(g->Ho * g->Wo, CAT(fc_gemm_tile_cols_, TYPE)());
     return (n + nr - 1) / nr * nr;
@@ -92,7 +114,7 @@ static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g)
 
 ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
 {
-    if (CAT(unit_stride_, TYPE)(g)) {
+    if (CAT(banded_, TYPE)(g)) {
         const ptrdiff_t rows = CAT(band_rows_, TYPE)(g);
         return (g->Ho + rows - 1) / rows;
     }
@@ -100,19 +122,11 @@ ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
     return (g->Ho * g->Wo + nc - 1) / nc;
 }
 
-/* Slab elements: C bands of (rows + taps + 1) x Wv, plus one panel of slack
- * for the reads past the last column of the last tile. */
-static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
-{
-    const ptrdiff_t rows = CAT(band_rows_, TYPE)(g) + (g->kh - 1) * g->dh + 1;
-    return g->C * rows * CAT(virtual_width_, TYPE)(g) + UK->nr;
-}
-
 ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     const ptrdiff_t width = CAT(tile_width_, TYPE)(g);
     ptrdiff_t size = FC_GEMM_KC * width;                  /* packed B block */
-    if (CAT(unit_stride_, TYPE)(g))
+    if (CAT(banded_, TYPE)(g))
         size += CAT(slab_size_, TYPE)(g) + F * width;     /* slab + Y band */
     return size;
 }
@@ -145,6 +159,42 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
     }
 }
 
+/* The slab of output rows [oh0, oh0 + slab_rows): phase (ph, pw) of channel
+ * c at slab + ((c*sh + ph)*sw + pw) * slab_rows * Wv, row-major, Wv wide. */
+FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
+                                            const fc_geom *g, ptrdiff_t oh0,
+                                            TYPE *restrict slab)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t rows = CAT(slab_rows_, TYPE)(g), HW = g->H * g->W;
+    for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t ph = 0; ph < g->sh; ++ph)
+            for (ptrdiff_t pw = 0; pw < g->sw; ++pw) {
+                ptrdiff_t a, b;         /* columns q reading x[.., q*sw + off] */
+                const ptrdiff_t off = pw - g->pl;
+                fc_valid_range(off, g->sw, g->W, Wv, &a, &b);
+                TYPE *restrict phase = slab + ((c * g->sh + ph) * g->sw + pw) * rows * Wv;
+                for (ptrdiff_t r = 0; r < rows; ++r) {
+                    TYPE *restrict dst = phase + r * Wv;
+                    const ptrdiff_t ih = (oh0 + r) * g->sh + ph - g->pt;
+                    if (ih < 0 || ih >= g->H) {
+                        for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
+                        continue;
+                    }
+                    const TYPE *restrict src = x + c * HW + ih * g->W + off;
+                    for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
+                    if (g->sw == 1) {
+                        for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q];
+                    } else {
+                        for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q * g->sw];
+                    }
+                    for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+                }
+            }
+    const ptrdiff_t used = g->C * g->sh * g->sw * rows * Wv;
+    for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
+}
+
 FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     const TYPE *restrict wpack, ptrdiff_t F,
                                     const TYPE *restrict bias, ptrdiff_t tile,
@@ -156,7 +206,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
     const ptrdiff_t kb = CAT(k_block_, TYPE)(K);
     TYPE *restrict bpack = work;
 
-    if (!CAT(unit_stride_, TYPE)(g)) {
+    if (!CAT(banded_, TYPE)(g)) {
         const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
         const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
         const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
@@ -176,39 +226,25 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
         return FC_OK;
     }
 
-    /* unit stride: a band of output rows [oh0, oh1) over a zero-padded slab */
+    /* a band of output rows [oh0, oh1) over the phase slab */
     const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
     const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
     const ptrdiff_t oh0 = tile * band, oh1 = fc_min(g->Ho, oh0 + band);
-    const ptrdiff_t rows = (oh1 - oh0) + (g->kh - 1) * g->dh + 1;
     const ptrdiff_t n = (oh1 - oh0) * Wv, panels = (n + nr - 1) / nr;
-    const ptrdiff_t cstride = rows * Wv;              /* slab channel stride */
-    const ptrdiff_t a = fc_min(g->pl, Wv), b = fc_min(Wv, g->pl + g->W);
+    const ptrdiff_t pstride = CAT(slab_rows_, TYPE)(g) * Wv;  /* per phase */
     TYPE *restrict slab = bpack + FC_GEMM_KC * width;
     TYPE *restrict yband = slab + CAT(slab_size_, TYPE)(g);
-
-    for (ptrdiff_t c = 0; c < g->C; ++c) {
-        for (ptrdiff_t r = 0; r < rows; ++r) {
-            TYPE *restrict dst = slab + c * cstride + r * Wv;
-            const ptrdiff_t ih = oh0 - g->pt + r;
-            if (ih < 0 || ih >= g->H) {
-                for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
-                continue;
-            }
-            const TYPE *restrict src = x + c * HW + ih * g->W;  /* src[q - pl] */
-            for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
-            for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q - g->pl];
-            for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
-        }
-    }
-    for (ptrdiff_t q = g->C * cstride; q < g->C * cstride + nr; ++q) slab[q] = 0;
+    CAT(fill_slab_, TYPE)(x, g, oh0, slab);
 
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
         for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
             ptrdiff_t c, i, j;
             fc_tap(k, g->kh, g->kw, &c, &i, &j);
-            const TYPE *restrict src = slab + c * cstride + i * g->dh * Wv + j * g->dw;
+            const ptrdiff_t ri = i * g->dh, rj = j * g->dw;
+            const ptrdiff_t phase = (c * g->sh + ri % g->sh) * g->sw + rj % g->sw;
+            const TYPE *restrict src = slab + phase * pstride
+                                       + ri / g->sh * Wv + rj / g->sw;
             TYPE *restrict dst = bpack + (k - k0) * nr;
             for (ptrdiff_t p = 0; p < panels; ++p)
                 for (ptrdiff_t q = 0; q < nr; ++q)

@@ -66,6 +66,10 @@ CASES = [
     # im2col rows off a zero-padded slab of Wo + (kw-1)*dw columns.
     (3, 16, 12, 34, 10, 3, 1, 2, 2, 1, True),  # dilated, chunks split rows
     (1, 16, 10, 36, 5, (2, 3), 1, (1, 2), (1, 2), 1, False),  # unequal k, p, d
+    # Strided forward tiles read a slab split into sh x sw phases.
+    (2, 5, 13, 14, 9, 3, (2, 3), (1, 2), (2, 1), 1, True),  # unequal strides, dilations
+    (1, 3, 23, 23, 8, 5, 4, 1, 1, 1, True),  # stride 4: 16 phases
+    (2, 4, 9, 9, 8, 1, 2, 0, 1, 1, False),  # 1x1 stride 2: one phase of four read
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
@@ -176,6 +180,20 @@ def test_conv2d_bias_none_equals_zero_bias(algorithm, impl, dtype, rng):
     y = impl.conv2d(x, w, b, padding=1, algorithm=algorithm)
     np.testing.assert_allclose(y - a, np.broadcast_to(b[None, :, None, None], y.shape),
                                rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_conv2d_strided_without_phase_slab(dtype, tol):
+    # 512 channels x 9 phases of 33 x 32 cells: a phase slab over 8 MiB, so
+    # the GEMM tiles fall back to runs of output positions.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 512, 96, 96)).astype(dtype)
+    w = rng.standard_normal((4, 512, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    got = fastconv.conv2d(x, w, b, stride=3, padding=1, algorithm="gemm")
+    want = fastconv.reference.conv2d(x, w, b, stride=3, padding=1)
+    assert got.shape == want.shape == (1, 4, 32, 32)
+    np.testing.assert_allclose(got, want, **tol(dtype, w[0].size))
 
 
 def test_conv2d_int_and_pair_geometry_equal(impl, rng):
