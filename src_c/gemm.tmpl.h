@@ -10,6 +10,8 @@
  * call into MR-row panels) past it. */
 
 #define UK CAT(fc_uk_, TYPE)
+/* The micro-kernel for a panel whose first n columns are wanted. */
+#define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
 
 ptrdiff_t CAT(fc_gemm_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t K)
 {
@@ -150,9 +152,8 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
     for (ptrdiff_t q0 = 0, p = 0; q0 < n_valid; q0 += nr, ++p) {
         const ptrdiff_t nq = fc_min(nr, n_valid - q0);
-        const int narrow = nq <= UK->nr_narrow;
         for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
-            (narrow ? UK->run_narrow : UK->run)(
+            UK_RUN(nq)(
                 kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
                 c + f0 * ldc + q0, ldc, fc_min(mr, F - f0), nq, k0 > 0,
                 bias + f0);
@@ -352,11 +353,10 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
             const ptrdiff_t fc = fc_min(FC_GEMM_KC, F - f0);
             for (ptrdiff_t p = 0; p < panels; ++p) {
                 const ptrdiff_t nq = fc_min(nr, n - p * nr);
-                const int narrow = nq <= UK->nr_narrow;
                 for (ptrdiff_t r0 = 0; r0 < rows; r0 += mr) {
                     TYPE *c = pointwise ? gx + (r_start + r0) * L + l0 + p * nr
                                         : dcols + r0 * n + p * nr;
-                    (narrow ? UK->run_narrow : UK->run)(
+                    UK_RUN(nq)(
                         fc, ap + r0 * F + f0 * mr, bpack + (p * F + f0) * nr, c,
                         pointwise ? L : n, fc_min(mr, rows - r0), nq, f0 > 0,
                         NULL);
@@ -467,9 +467,8 @@ static void CAT(grad_weight_virtual_, TYPE)(const TYPE *restrict x,
                 rowp[k - k0] = slab + (c * R + i * g->dh) * Wv + j * g->dw + off;
             }
             UK->pack_t(NULL, 0, rowp, nk, lc, nr, 0, bpack);
-            const int narrow = nk <= UK->nr_narrow;
             for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
-                (narrow ? UK->run_narrow : UK->run)(
+                UK_RUN(nk)(
                     lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
                     fc_min(mr, F - f0), nk, 1, NULL);
         }
@@ -541,9 +540,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                 q += len;
             }
             if (!pointwise) UK->pack_t(rows, lc, NULL, nk, lc, nr, 0, bpack);
-            const int narrow = nk <= UK->nr_narrow;
             for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
-                (narrow ? UK->run_narrow : UK->run)(
+                UK_RUN(nk)(
                     lc, apack + f0 * lc, bpack, gw + f0 * K + k0, K,
                     fc_min(mr, F - f0), nk, 1, NULL);
         }
@@ -551,4 +549,5 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
+#undef UK_RUN
 #undef UK

@@ -5,17 +5,18 @@
 
 #include <stddef.h>
 
+#define FC_UK_PIECES 3
+
 typedef struct {
     const char *isa;
     ptrdiff_t mr, nr;
-    void (*run)(ptrdiff_t kc, const float *a, const float *b, float *c,
-                ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
-                const float *bias);
-    /* for edge panels of at most nr_narrow columns (B keeps its nr stride) */
-    ptrdiff_t nr_narrow;
-    void (*run_narrow)(ptrdiff_t kc, const float *a, const float *b, float *c,
-                       ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
-                       const float *bias);
+    /* run[(n - 1) / piece] computes a panel's first n columns (B keeps its
+     * nr stride), so edge panels skip the pieces past n; run[nr / piece - 1]
+     * is the full kernel (UK_RUN in gemm.tmpl.h picks). */
+    ptrdiff_t piece;
+    void (*run[FC_UK_PIECES])(ptrdiff_t kc, const float *a, const float *b, float *c,
+                      ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+                      const float *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
      * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
      * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
@@ -28,12 +29,11 @@ typedef struct {
 typedef struct {
     const char *isa;
     ptrdiff_t mr, nr;
-    void (*run)(ptrdiff_t kc, const double *a, const double *b, double *c,
-                ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
-                const double *bias);
-    /* for edge panels of at most nr_narrow columns (B keeps its nr stride) */
-    ptrdiff_t nr_narrow;
-    void (*run_narrow)(ptrdiff_t kc, const double *a, const double *b, double *c,
+    /* run[(n - 1) / piece] computes a panel's first n columns (B keeps its
+     * nr stride), so edge panels skip the pieces past n; run[nr / piece - 1]
+     * is the full kernel (UK_RUN in gemm.tmpl.h picks). */
+    ptrdiff_t piece;
+    void (*run[FC_UK_PIECES])(ptrdiff_t kc, const double *a, const double *b, double *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const double *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
