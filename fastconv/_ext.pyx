@@ -14,6 +14,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 
 cimport fastconv._csrc as c
 from fastconv._csrc cimport fc_geom
@@ -58,6 +59,13 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     calls, where waking a second thread costs more than it saves (and, with
     the other core busy, can stall a whole scheduler time slice)."""
     return 1 if work < MIN_PARALLEL_WORK else _threads()
+
+
+cdef inline void _zero(floating *p, Py_ssize_t n) noexcept nogil:
+    """Zero n elements.  Kernels that accumulate into np.empty outputs zero
+    each plane in their own parallel item, just before adding into it (in
+    cache), instead of a single-threaded np.zeros pass over the whole output."""
+    memset(p, 0, n * sizeof(floating))
 
 
 cdef fc_geom _geom(g, Py_ssize_t channels):
@@ -183,12 +191,15 @@ def col2im(const floating[:, :, ::1] cols, g):
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
     cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
-    out = np.zeros((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
+    if cols.size == 0:
+        return np.zeros((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
+    out = np.empty((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
     cdef floating[:, :, :, ::1] x = out
-    if out.size == 0 or cols.size == 0:
+    if out.size == 0:
         return out
     with nogil:
         for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * K * L)):
+            _zero(&x[0, 0, 0, 0] + n * C * HW, C * HW)
             _col2im(&cols[0, 0, 0] + n * K * L, &gc, 0, L,
                     &x[0, 0, 0, 0] + n * C * HW)
     return out
@@ -593,14 +604,15 @@ def max_pool2d_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t HW = input_shape[2] * input_shape[3]
     cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], p
     cdef int bad = 0
-    out = np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
-    cdef floating[:, :, :, ::1] gx = out
     if gy.size == 0:
-        return out, 0
+        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype), 0
+    out = np.empty(tuple(input_shape), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, ::1] gx = out
     if out.size == 0:
         return out, 1          # every index is out of range of an empty plane
     with nogil:
         for p in prange(N * C, schedule='dynamic', num_threads=_threads_for(N * C * (HW + L))):
+            _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             bad += _max_pool_backward(&gy[0, 0, 0, 0] + p * L,
                                       &indices[0, 0, 0, 0] + p * L, L, HW,
                                       &gx[0, 0, 0, 0] + p * HW) != 0
@@ -630,13 +642,16 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
     cdef Py_ssize_t KK = g.kh * g.kw
-    out = np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
+    if gy.size == 0:
+        return np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
+    out = np.empty((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     cdef floating[:, :, :, ::1] gx = out
-    if out.size == 0 or gy.size == 0:
+    if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic',
                         num_threads=_threads_for(P * (HW + L * KK))):
+            _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
     return out
@@ -728,15 +743,16 @@ def max_pool3d_backward(const floating[:, :, :, :, ::1] gy,
     cdef Py_ssize_t DHW = input_shape[2] * input_shape[3] * input_shape[4]
     cdef Py_ssize_t L = gy.shape[2] * gy.shape[3] * gy.shape[4], p
     cdef int bad = 0
-    out = np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
-    cdef floating[:, :, :, :, ::1] gx = out
     if gy.size == 0:
-        return out, 0
+        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype), 0
+    out = np.empty(tuple(input_shape), dtype=np.asarray(gy).dtype)
+    cdef floating[:, :, :, :, ::1] gx = out
     if out.size == 0:
         return out, 1          # every index is out of range of an empty volume
     with nogil:
         for p in prange(N * C, schedule='dynamic',
                         num_threads=_threads_for(N * C * (DHW + L))):
+            _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             bad += _max_pool_backward(&gy[0, 0, 0, 0, 0] + p * L,
                                       &indices[0, 0, 0, 0, 0] + p * L, L, DHW,
                                       &gx[0, 0, 0, 0, 0] + p * DHW) != 0
@@ -766,13 +782,16 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
     cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
-    out = np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
+    if gy.size == 0:
+        return np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
+    out = np.empty((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
     cdef floating[:, :, :, :, ::1] gx = out
-    if out.size == 0 or gy.size == 0:
+    if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic',
                         num_threads=_threads_for(P * (DHW + L * KK))):
+            _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
                                  count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
     return out
