@@ -47,6 +47,8 @@ MAX_CASES = [
     (2, 2, 8, 9, 3, 3, 1, 1, True),
     (1, 2, 7, 7, 3, 1, 1, 1, False),  # overlapping 3x3 s1
     (1, 2, 8, 8, 3, 2, 1, 3, True),  # dilation 3 with padding
+    (1, 2, 9, 10, 3, 2, 0, 1, False),  # 3x3 s2 inside the input: fused rows
+    (1, 1, 5, 301, 3, 2, 0, 1, False),  # fused 3x3 s2 rows of 150 outputs (chunks of 128)
 ]
 MAX_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}-k{c[4]}-s{c[5]}-p{c[6]}-d{c[7]}-ceil{int(c[8])}".replace(" ", "")
