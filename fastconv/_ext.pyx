@@ -61,6 +61,13 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     return 1 if work < MIN_PARALLEL_WORK else _threads()
 
 
+cdef inline Py_ssize_t _plane_chunk(Py_ssize_t elements) noexcept nogil:
+    """Planes per dynamic-schedule chunk for pooling: about 32k elements, so
+    small planes do not pay a scheduler round trip each (at 2 threads that
+    made 64x32x32x32 pooling slower than at 1)."""
+    return max(1, min(64, 32768 // max(1, elements)))
+
+
 cdef inline void _zero(floating *p, Py_ssize_t n) noexcept nogil:
     """Zero n elements.  Kernels that accumulate into np.empty outputs zero
     each plane in their own parallel item, just before adding into it (in
@@ -277,7 +284,9 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
     cdef Py_ssize_t ntiles = _tiles(&gc, tag)
     cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
-    cdef Py_ssize_t item, n, t, gi
+    cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
+    cdef Py_ssize_t fpanels = (Fg + mr - 1) // mr
+    cdef Py_ssize_t item, n, t, gi, pw, pg, f0
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
     cdef floating *buf = NULL
@@ -293,10 +302,14 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
         free(buf)
         raise MemoryError("conv2d: could not allocate the GEMM workspace")
     with nogil:
-        for gi in range(groups):
-            _pack_weights(&w[0, 0, 0, 0] + gi * Fg * K, Fg, K, packed + gi * psize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
+            # the weight panels first, shared out (the loop ends in a barrier)
+            for pw in prange(groups * fpanels, schedule='static'):
+                pg = pw // fpanels
+                f0 = (pw - pg * fpanels) * mr
+                _pack_weights(&w[0, 0, 0, 0] + (pg * Fg + f0) * K, min(mr, Fg - f0),
+                              K, packed + pg * psize + f0 * K)
             for item in prange(N * ntiles, schedule='dynamic'):
                 n = item // ntiles
                 t = item - n * ntiles
@@ -414,6 +427,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
     cdef Py_ssize_t ch, n, gi, it, blk, p
+    cdef floating acc
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
@@ -435,12 +449,12 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
     dtype = np.asarray(x).dtype
     grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W), dtype=dtype)
-    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     if P == 0:
-        return grad_x, grad_w
+        return grad_x, np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
+    grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    partial = <floating *> calloc(n_chunks * FK, sizeof(floating))
+    partial = <floating *> malloc(n_chunks * FK * sizeof(floating))
     buf = <floating *> malloc(nt * wsize * sizeof(floating))
     wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
@@ -462,6 +476,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
             ws = buf + threadid() * wsize
             # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
             for ch in prange(n_chunks, schedule='dynamic'):
+                _zero(partial + ch * FK, FK)
                 for gi in range(groups):
                     _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
                                  &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
@@ -484,9 +499,13 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                     _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
                                 wtpack + gi * wtsize, Fg, blk, ws,
                                 &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
-        for ch in range(n_chunks):
-            for p in range(FK):
-                (&gw[0, 0, 0, 0])[p] += partial[ch * FK + p]
+            # each element adds its chunks in order: any split over p (and
+            # so any thread count) gives the same bits
+            for p in prange(FK, schedule='static'):
+                acc = 0
+                for ch in range(n_chunks):
+                    acc = acc + partial[ch * FK + p]
+                (&gw[0, 0, 0, 0])[p] = acc
     free(partial)
     free(zero_bias)
     free(buf)
@@ -590,7 +609,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     if out.size == 0:
         return (out, idx) if return_indices else out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
                         num_threads=_threads_for(P * (HW + L * KK))):
             _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
                       (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
@@ -611,7 +630,8 @@ def max_pool2d_backward(const floating[:, :, :, ::1] gy,
     if out.size == 0:
         return out, 1          # every index is out of range of an empty plane
     with nogil:
-        for p in prange(N * C, schedule='dynamic', num_threads=_threads_for(N * C * (HW + L))):
+        for p in prange(N * C, schedule='dynamic', chunksize=_plane_chunk(HW + L),
+                        num_threads=_threads_for(N * C * (HW + L))):
             _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             bad += _max_pool_backward(&gy[0, 0, 0, 0] + p * L,
                                       &indices[0, 0, 0, 0] + p * L, L, HW,
@@ -629,7 +649,7 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
                         num_threads=_threads_for(P * (HW + L * KK))):
             _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
                       &y[0, 0, 0, 0] + p * L)
@@ -649,7 +669,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
                         num_threads=_threads_for(P * (HW + L * KK))):
             _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
