@@ -167,7 +167,9 @@ cdef extern from "fastconv.h" nogil:
     # ---- gemm.c: grad_x of a unit-stride convolution as a forward one ----
     void fc_gemm_pack_weights_flip_float(const float *w, Py_ssize_t F,
                                          Py_ssize_t C, Py_ssize_t kh,
-                                         Py_ssize_t kw, float *packed)
+                                         Py_ssize_t kw, Py_ssize_t panel,
+                                         float *packed)
     void fc_gemm_pack_weights_flip_double(const double *w, Py_ssize_t F,
                                           Py_ssize_t C, Py_ssize_t kh,
-                                          Py_ssize_t kw, double *packed)
+                                          Py_ssize_t kw, Py_ssize_t panel,
+                                          double *packed)

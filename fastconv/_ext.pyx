@@ -383,11 +383,11 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
 
 cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
                                     Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
-                                    floating *packed) noexcept nogil:
+                                    Py_ssize_t panel, floating *packed) noexcept nogil:
     if floating is float:
-        c.fc_gemm_pack_weights_flip_float(w, F, C, kh, kw, packed)
+        c.fc_gemm_pack_weights_flip_float(w, F, C, kh, kw, panel, packed)
     else:
-        c.fc_gemm_pack_weights_flip_double(w, F, C, kh, kw, packed)
+        c.fc_gemm_pack_weights_flip_double(w, F, C, kh, kw, panel, packed)
 
 
 cdef fc_geom _flip_geom(const fc_geom *g, Py_ssize_t F) noexcept nogil:
@@ -426,7 +426,8 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t nblocks = _grad_input_blocks(&gc, tag)
     cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t ch, n, gi, it, blk, p
+    cdef Py_ssize_t ch, n, gi, it, blk, p, pw, pg
+    cdef Py_ssize_t cpanels = _packed_size(Cg, 1, tag) // _packed_size(1, 1, tag)
     cdef floating acc
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
@@ -465,15 +466,17 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         free(zero_bias)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
-        for gi in range(groups):
-            if flip:
-                _pack_weights_flip(&w[0, 0, 0, 0] + gi * Fg * K, Fg, Cg, gc.kh,
-                                   gc.kw, wtpack + gi * wtsize)
-            else:
+        if not flip:
+            for gi in range(groups):
                 _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
                                 wtpack + gi * wtsize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
+            if flip:    # the flipped weights' panels (of mr channels), shared out
+                for pw in prange(groups * cpanels, schedule='static'):
+                    pg = pw // cpanels
+                    _pack_weights_flip(&w[0, 0, 0, 0] + pg * Fg * K, Fg, Cg, gc.kh,
+                                       gc.kw, pw - pg * cpanels, wtpack + pg * wtsize)
             # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
             for ch in prange(n_chunks, schedule='dynamic'):
                 _zero(partial + ch * FK, FK)

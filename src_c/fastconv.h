@@ -310,15 +310,19 @@ int fc_lc_backward_double(const double *gy, const double *xt,
  * grad_x = conv2d(grad_y, W'), with W'[c, f, i, j] = W[f, c, kh-1-i, kw-1-j]
  * on the geometry: C = F, H = Ho, W = Wo, stride 1, the same dilation,
  * padding (kh-1)*dh - pt and (kw-1)*dw - pl (both >= 0), Ho = H, Wo = W.
- * fc_gemm_pack_weights_flip_<T>(w, F, C, kh, kw, packed)
+ * fc_gemm_pack_weights_flip_<T>(w, F, C, kh, kw, panel, packed)
  *   w       IN  (F, C, kh, kw) one group's filters
+ *   panel       the panel of mr channels to pack, 0 <= panel < ceil(C/mr),
+ *               mr = fc_gemm_packed_weights_size(1, 1) (the micro-kernel's rows)
  *   packed  OUT fc_gemm_packed_weights_size(C, F*kh*kw) elements: W' packed
- *               as fc_gemm_pack_weights packs (C, F*kh*kw) filters
+ *               as fc_gemm_pack_weights packs (C, F*kh*kw) filters; the
+ *               panel's part written
  */
 void fc_gemm_pack_weights_flip_float(const float *w, ptrdiff_t F, ptrdiff_t C,
-                                     ptrdiff_t kh, ptrdiff_t kw, float *packed);
+                                     ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t panel,
+                                     float *packed);
 void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
-                                      double *packed);
+                                      ptrdiff_t panel, double *packed);
 
 #endif /* FASTCONV_H */

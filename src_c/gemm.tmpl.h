@@ -34,11 +34,13 @@ void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
 
 void CAT(fc_gemm_pack_weights_flip_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
                                            ptrdiff_t C, ptrdiff_t kh,
-                                           ptrdiff_t kw, TYPE *restrict packed)
+                                           ptrdiff_t kw, ptrdiff_t panel,
+                                           TYPE *restrict packed)
 {
     const ptrdiff_t mr = UK->mr, KK = kh * kw, K = F * KK;
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += mr) {
-        const ptrdiff_t m = fc_min(mr, C - c0);
+    packed += panel * mr * K;
+    {
+        const ptrdiff_t c0 = panel * mr, m = fc_min(mr, C - c0);
         for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
             const ptrdiff_t f = k / KK, t = KK - 1 - (k - f * KK);  /* flipped tap */
             for (ptrdiff_t r = 0; r < m; ++r)
