@@ -100,8 +100,18 @@ static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
            * CAT(virtual_width_, TYPE)(g) + UK->nr;
 }
 
+/* 1x1, stride 1, no padding: row k of B is input plane k itself. */
+static int CAT(pointwise_, TYPE)(const fc_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1
+           && g->pt == 0 && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+}
+
+/* Banded tiles, except for pointwise layers, whose B rows need no slab
+ * (their tiles are runs of pixels, written straight into y). */
 static int CAT(banded_, TYPE)(const fc_geom *g)
 {
+    if (CAT(pointwise_, TYPE)(g)) return 0;
     return (g->sh == 1 && g->sw == 1)
            || CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE) <= FC_GEMM_SLAB_BYTES;
 }
@@ -213,14 +223,24 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
         const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
         const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
         const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
+        const int pointwise = CAT(pointwise_, TYPE)(g);
         for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
             const ptrdiff_t kc = fc_min(kb, K - k0);
             for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
-                ptrdiff_t c, i, j;
-                fc_tap(k, g->kh, g->kw, &c, &i, &j);
                 TYPE *restrict dst = bpack + (k - k0) * nr;
-                CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
-                                              kc * nr, dst);
+                if (pointwise) {
+                    const TYPE *restrict src = x + k * HW + l0;
+                    for (ptrdiff_t p = 0; p < panels - 1; ++p)
+                        for (ptrdiff_t q = 0; q < nr; ++q)
+                            dst[p * kc * nr + q] = src[p * nr + q];
+                    for (ptrdiff_t q = (panels - 1) * nr; q < n; ++q)
+                        dst[(panels - 1) * kc * nr + q - (panels - 1) * nr] = src[q];
+                } else {
+                    ptrdiff_t c, i, j;
+                    fc_tap(k, g->kh, g->kw, &c, &i, &j);
+                    CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
+                                                  kc * nr, dst);
+                }
                 TYPE *restrict last = dst + (panels - 1) * kc * nr;
                 for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
             }
