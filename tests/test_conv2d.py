@@ -70,6 +70,7 @@ CASES = [
     (2, 5, 13, 14, 9, 3, (2, 3), (1, 2), (2, 1), 1, True),  # unequal strides, dilations
     (1, 3, 23, 23, 8, 5, 4, 1, 1, 1, True),  # stride 4: 16 phases
     (2, 4, 9, 9, 8, 1, 2, 0, 1, 1, False),  # 1x1 stride 2: one phase of four read
+    (1, 8, 40, 41, 9, 1, 1, 0, 1, 1, True),  # pointwise: B rows are input planes; 2+ tiles
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
