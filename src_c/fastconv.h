@@ -120,8 +120,9 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  *   packed OUT fc_gemm_packed_weights_size elements
  * fc_gemm_tile_cols_<T>(): the column budget of a tile (fixed by the
  *   kernels, never by the thread count).
- * fc_gemm_tiles_<T>(g): tiles per image and group (bands of output rows for
- *   stride 1, runs of output positions otherwise).
+ * fc_gemm_tiles_<T>(g): tiles per image and group (bands of output rows over
+ *   a slab of the input split into stride phases, or runs of output
+ *   positions: see gemm.tmpl.h for which).
  * fc_gemm_work_size_<T>(g, F): scratch elements per thread.
  * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
