@@ -59,7 +59,8 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
 
 /* ---- forward tiling ------------------------------------------------------
  * Banded tiles: a tile is a band of whole output rows, computed on a
- * "virtual" output width Wv = Wo + (kw-1)*dw/sw, over a slab of the band's
+ * "virtual" output width Wv = Wo + (kw-1)*dw/sw (or less, see
+ * virtual_width_), over a slab of the band's
  * zero-padded input split into sh x sw phases: phase (ph, pw) of channel c
  * holds the padded input cells (sh*a + ph, sw*b + pw).  Tap (i, j) of an
  * output cell (oh, ow) reads padded cell (sh*oh + i*dh, sw*ow + j*dw), which
@@ -71,8 +72,16 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
  * strides on many channels) a tile is a run of output positions instead,
  * packed by im2col_row_panels. */
 
+/* At stride 1, when the right padding the windows reach is no wider than
+ * the left padding (3x3 pad 1, odd "same"), rows share their padding: the
+ * reads past a row's end land in the next row's left padding, so Wv = pl + W
+ * and only (kw-1)*dw - pl columns per row are extra (1 instead of 2 at
+ * 3x3 pad 1: 15 rather than 16 columns for resnet-14's 14). */
 static ptrdiff_t CAT(virtual_width_, TYPE)(const fc_geom *g)
 {
+    const ptrdiff_t reach = g->Wo + (g->kw - 1) * g->dw;    /* at stride 1 */
+    if (g->sw == 1 && reach - g->W - g->pl <= g->pl && g->pl + g->W >= g->Wo)
+        return g->pl + g->W;
     return g->Wo + (g->kw - 1) * g->dw / g->sw;
 }
 
@@ -401,7 +410,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
 }
 
 /* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
- * tiles, output rows are widened to Wv = Wo + (kw-1)*dw with zero gradients
+ * tiles, output rows are widened to Wv (virtual_width_) with zero gradients
  * in the extra columns, so that im2col row (c, i, j) of a block is one
  * contiguous run of a zero-padded slab of input rows: the transposing
  * packer reads it there (no im2col pass).  Used while the extra columns
