@@ -173,3 +173,23 @@ cdef extern from "fastconv.h" nogil:
                                           Py_ssize_t C, Py_ssize_t kh,
                                           Py_ssize_t kw, Py_ssize_t panel,
                                           double *packed)
+
+    # ---- winograd.c: F(2x2, 3x3) convolution ----
+    Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C)
+    Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C)
+    void fc_wino_pack_weights_float(const float *w, Py_ssize_t F, Py_ssize_t C,
+                                    Py_ssize_t panel, float *packed)
+    void fc_wino_pack_weights_double(const double *w, Py_ssize_t F, Py_ssize_t C,
+                                     Py_ssize_t panel, double *packed)
+    Py_ssize_t fc_wino_tiles_float(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_wino_tiles_double(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_wino_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_wino_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_wino_tile_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
+                                  const fc_geom *g, const float *upack, Py_ssize_t F,
+                                  const float *bias, Py_ssize_t block,
+                                  float *work, float *y, Py_ssize_t y_stride)
+    int fc_conv2d_wino_tile_double(const double *x, Py_ssize_t x_stride, Py_ssize_t N,
+                                   const fc_geom *g, const double *upack,
+                                   Py_ssize_t F, const double *bias, Py_ssize_t block,
+                                   double *work, double *y, Py_ssize_t y_stride)

@@ -517,6 +517,103 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
 
 
 # --------------------------------------------------------------------------
+# conv2d, Winograd path (src_c/winograd.c): F(2x2, 3x3) on the GEMM
+# micro-kernels; work items are blocks of 2x2 output tiles over the batch.
+# --------------------------------------------------------------------------
+
+cdef inline Py_ssize_t _wino_packed_size(Py_ssize_t F, Py_ssize_t C,
+                                         floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_wino_packed_weights_size_float(F, C)
+    else:
+        return c.fc_wino_packed_weights_size_double(F, C)
+
+
+cdef inline void _wino_pack(const floating *w, Py_ssize_t F, Py_ssize_t C,
+                            Py_ssize_t panel, floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_wino_pack_weights_float(w, F, C, panel, packed)
+    else:
+        c.fc_wino_pack_weights_double(w, F, C, panel, packed)
+
+
+cdef inline Py_ssize_t _wino_tiles(const fc_geom *g, Py_ssize_t N,
+                                   floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_wino_tiles_float(g, N)
+    else:
+        return c.fc_wino_tiles_double(g, N)
+
+
+cdef inline Py_ssize_t _wino_work_size(const fc_geom *g, Py_ssize_t F,
+                                       floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_wino_work_size_float(g, F)
+    else:
+        return c.fc_wino_work_size_double(g, F)
+
+
+cdef inline int _wino_tile(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                           const fc_geom *g, const floating *upack, Py_ssize_t F,
+                           const floating *bias, Py_ssize_t block,
+                           floating *work, floating *y,
+                           Py_ssize_t y_stride) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_wino_tile_float(x, x_stride, N, g, upack, F, bias,
+                                           block, work, y, y_stride)
+    else:
+        return c.fc_conv2d_wino_tile_double(x, x_stride, N, g, upack, F, bias,
+                                            block, work, y, y_stride)
+
+
+def conv2d_winograd(const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, ::1] w,
+                    const floating[::1] b, g):
+    """Forward 3x3 stride-1 convolution by Winograd F(2x2, 3x3).
+    # IN x, w, b  # OUT new"""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
+    cdef Py_ssize_t L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef floating *tag = NULL
+    cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, tag)
+    cdef Py_ssize_t nblocks = _wino_tiles(&gc, N, tag)   # over the batch
+    cdef Py_ssize_t wsize = _wino_work_size(&gc, Fg, tag)
+    cdef Py_ssize_t fpanels = _packed_size(Fg, 1, tag) // _packed_size(1, 1, tag)
+    cdef Py_ssize_t item, gi, pg, pw
+    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef floating *packed = NULL
+    cdef floating *buf = NULL
+    cdef floating *ws = NULL
+    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
+    cdef floating[:, :, :, ::1] y = out
+    if out.size == 0:
+        return out
+    packed = <floating *> malloc(groups * psize * sizeof(floating))
+    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    if packed == NULL or buf == NULL:
+        free(packed)
+        free(buf)
+        raise MemoryError("conv2d: could not allocate the Winograd workspace")
+    with nogil:
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            # the transformed filters, panel by panel (the loop ends in a barrier)
+            for pw in prange(groups * fpanels, schedule='static'):
+                pg = pw // fpanels
+                _wino_pack(&w[0, 0, 0, 0] + pg * Fg * Cg * 9, Fg, Cg, pw - pg * fpanels,
+                           packed + pg * psize)
+            for item in prange(nblocks, schedule='dynamic'):
+                for gi in range(groups):
+                    _wino_tile(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc,
+                               packed + gi * psize, Fg, &b[0] + gi * Fg, item, ws,
+                               &y[0, 0, 0, 0] + gi * Fg * L, F * L)
+    free(packed)
+    free(buf)
+    return out
+
+
+# --------------------------------------------------------------------------
 # conv2d, direct path: one output plane (n, f) / input plane (n, c) / filter
 # f per iteration.
 # --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = []
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-ALGORITHMS = ("auto", "gemm", "direct")
+ALGORITHMS = ("auto", "gemm", "direct", "winograd")
 
 # One geometry record for every op.  pt/pl are the top/left paddings; the
 # bottom/right padding is implied by the output size (Ho, Wo), which is all the

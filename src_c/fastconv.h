@@ -326,4 +326,46 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
                                       ptrdiff_t panel, double *packed);
 
+/* ---- winograd.c: F(2x2, 3x3) convolution on the GEMM micro-kernels ----
+ * For 3x3 filters at stride 1, dilation 1 (any padding); one group.
+ * fc_wino_packed_weights_size_<T>(F, C): elements of the transformed filters.
+ * fc_wino_pack_weights_<T>(w, F, C, panel, packed)
+ *   w      IN  (F, C, 3, 3) one group's filters
+ *   panel      the panel of mr filters to transform, 0 <= panel < ceil(F/mr),
+ *              mr = fc_gemm_packed_weights_size(1, 1)
+ *   packed OUT U = G g G^T for the 16 positions, packed as the GEMM packs
+ *              filters; the panel's part written
+ * fc_wino_tiles_<T>(g, N): blocks of 2x2 output tiles over N images (one
+ *   group), taken in order of image, tile row, tile column.
+ * fc_wino_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_wino_tile_<T>(x, x_stride, N, g, upack, F, bias, block, work, y,
+ *                         y_stride)
+ *   x      IN  image 0's group channels (C/groups, H, W), g->C = C/groups;
+ *              image n at x + n*x_stride
+ *   upack  IN  the group's transformed filters
+ *   bias   IN  (F,)
+ *   block      0 <= block < fc_wino_tiles(g, N)
+ *   work       fc_wino_work_size(g, F) elements of scratch
+ *   y      OUT image 0's group output planes (F, Ho*Wo), image n at
+ *              y + n*y_stride; the block's tiles written
+ */
+ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C);
+ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C);
+void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C,
+                                ptrdiff_t panel, float *packed);
+void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C,
+                                 ptrdiff_t panel, double *packed);
+ptrdiff_t fc_wino_tiles_float(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_wino_tiles_double(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_wino_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_wino_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_wino_tile_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                              const fc_geom *g, const float *upack, ptrdiff_t F,
+                              const float *bias, ptrdiff_t block, float *work,
+                              float *y, ptrdiff_t y_stride);
+int fc_conv2d_wino_tile_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                               const fc_geom *g, const double *upack,
+                               ptrdiff_t F, const double *bias, ptrdiff_t block,
+                               double *work, double *y, ptrdiff_t y_stride);
+
 #endif /* FASTCONV_H */

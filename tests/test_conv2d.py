@@ -183,6 +183,54 @@ def test_conv2d_bias_none_equals_zero_bias(algorithm, impl, dtype, rng):
                                rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+# 3x3, stride 1, dilation 1: what algorithm="winograd" computes; with 16+
+# channels and filters per group "auto" picks it too.  Tile blocks run over
+# the batch (image borders inside a block), odd output sizes leave partial
+# 2x2 tiles, F not a multiple of the 8-row panels.
+WINOGRAD_CASES = [
+    (2, 16, 9, 7, 16, 3, 1, 1, 1, 1, True),
+    (3, 20, 14, 14, 21, 3, 1, 1, 1, 1, False),  # 49 tiles per image: blocks span images
+    (1, 17, 5, 6, 19, 3, 1, 2, 1, 1, True),  # padding 2
+    (2, 16, 8, 8, 16, 3, 1, 0, 1, 1, True),  # no padding
+    (1, 16, 7, 9, 16, 3, 1, "same", 1, 1, False),
+    (2, 32, 7, 8, 32, 3, 1, 1, 1, 2, True),  # groups
+    (1, 130, 6, 5, 9, 3, 1, 1, 1, 1, True),  # C over one K block (128)
+    (1, 16, 1, 1, 16, 3, 1, 1, 1, 1, True),  # 1x1 image, one partial tile
+]
+
+
+@pytest.mark.parametrize("algorithm", ["winograd", "auto"])
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[str(c[:5]) for c in WINOGRAD_CASES])
+def test_conv2d_winograd_matches_torch(case, algorithm, dtype, rng, torch, tol):
+    x, w, b = _make(case, dtype, rng)
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    got = fastconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g, algorithm=algorithm)
+    want = _torch_conv(torch, x, w, b, s, p, d, g)
+    msg = _msg("conv2d", case, dtype, fastconv, algorithm)
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype), msg
+    np.testing.assert_allclose(got, want, err_msg=msg, **tol(dtype, w[0].size))
+    gemm = fastconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g, algorithm="gemm")
+    np.testing.assert_allclose(got, gemm, err_msg="vs gemm " + msg, **tol(dtype, w[0].size))
+
+
+def test_select_algorithm_picks_winograd_for_3x3_stride_1():
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3)) == "winograd"
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), stride=2) == "gemm"
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), dilation=2) == "gemm"
+    assert fastconv.select_algorithm((8, 8, 56, 56), (64, 8, 3, 3)) == "gemm"  # few channels
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 5, 5)) == "gemm"
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 1, 3, 3), groups=64) == "direct"
+
+
+@pytest.mark.parametrize("geo", [dict(stride=2), dict(dilation=2), dict(kernel=5)])
+def test_conv2d_winograd_rejects_other_geometries(geo):
+    k = geo.pop("kernel", 3)
+    x = np.zeros((1, 4, 9, 9), np.float32)
+    w = np.zeros((4, 4, k, k), np.float32)
+    with pytest.raises(ValueError, match=r"algorithm='winograd'.*3x3 filters at stride 1"):
+        fastconv.conv2d(x, w, algorithm="winograd", **geo)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_conv2d_strided_without_phase_slab(dtype, tol):
     # 512 channels x 9 phases of 33 x 32 cells: a phase slab over 8 MiB, so
