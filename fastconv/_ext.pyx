@@ -406,8 +406,10 @@ cdef fc_geom _flip_geom(const fc_geom *g, Py_ssize_t F) noexcept nogil:
 
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                          const floating[:, :, :, ::1] x,
-                         const floating[:, :, :, ::1] w, g):
-    """(grad_x, grad_weight) by the packed GEMM.  # IN all  # OUT new
+                         const floating[:, :, :, ::1] w, g,
+                         bint grad_input=True):
+    """(grad_x, grad_weight) by the packed GEMM; grad_x is None unless
+    grad_input.  # IN all  # OUT new
 
     grad_weight sums over the batch's output positions, split into a fixed
     number of chunks whose partial sums are added in order: bitwise the
@@ -440,8 +442,8 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     # convolution of grad_out with the flipped, transposed filters (gemm.c):
     # bands of output rows, no col2im.
     cdef fc_geom gf = _flip_geom(&gc, Fg)
-    cdef bint flip = (g.sh == 1 and g.sw == 1 and gf.pt >= 0 and gf.pl >= 0
-                      and g.kh * g.kw > 1
+    cdef bint flip = (grad_input and g.sh == 1 and g.sw == 1 and gf.pt >= 0
+                      and gf.pl >= 0 and g.kh * g.kw > 1
                       and Cg >= FLIP_MIN_CHANNELS)
     cdef Py_ssize_t ftiles = 0, t
     if flip:
@@ -449,7 +451,8 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         wsize = max(wsize, _work_size(&gf, Cg, tag))
         wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
     dtype = np.asarray(x).dtype
-    grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W), dtype=dtype)
+    grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
+                                              dtype=dtype)
     if P == 0:
         return grad_x, np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
@@ -494,7 +497,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                         _gemm_tile(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gf,
                                    wtpack + gi * wtsize, Cg, zero_bias, t, ws,
                                    &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
-            else:
+            elif grad_input:
                 for it in prange(N * groups * nblocks, schedule='dynamic'):
                     n = it // (groups * nblocks)
                     gi = (it // nblocks) % groups
@@ -513,7 +516,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     free(zero_bias)
     free(buf)
     free(wtpack)
-    return grad_x, grad_w
+    return (grad_x if grad_input else None), grad_w
 
 
 # --------------------------------------------------------------------------

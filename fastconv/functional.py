@@ -175,11 +175,37 @@ def _conv_run(algorithm, x4, w4, bias, g):
 
 def _conv_backward_run(algorithm, gy4, x4, w4, g):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
-    if _pick(algorithm, x4, w4, g) == "direct":
+    kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
+    elif kernel == "winograd" and _winograd_grad_input(g) is not None:
+        # grad_x of a 3x3 unit-stride layer is a 3x3 unit-stride convolution
+        # of grad_out with the flipped filters: Winograd too
+        gf, w_flip = _winograd_grad_input(g), _flipped_filters(w4, g.groups)
+        grad_x = _ext.conv2d_winograd(gy4, w_flip, np.zeros(g.C, dtype=w4.dtype), gf)
+        _, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g, False)
     else:
         grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
     return grad_x, grad_w, _ext.bias_grad(gy4)
+
+
+def _winograd_grad_input(g):
+    """The geometry of grad_x = conv2d(grad_out, flipped filters, padding
+    2 - p) for a 3x3 unit-stride layer, if Winograd suits it (paddings <= 2,
+    enough channels both ways), else None."""
+    if g.pt > 2 or g.pl > 2 or min(g.F, g.C) // g.groups < WINOGRAD_MIN_CHANNELS:
+        return None
+    return _v.ConvGeometry(N=g.N, C=g.F, H=g.Ho, W=g.Wo, kh=3, kw=3, sh=1, sw=1,
+                           pt=2 - g.pt, pl=2 - g.pl, dh=1, dw=1, Ho=g.H, Wo=g.W,
+                           F=g.C, groups=g.groups)
+
+
+def _flipped_filters(w, groups):
+    """(F, C/groups, kh, kw) -> (C, F/groups, kh, kw): per group, filters and
+    channels swapped, each kernel rotated by 180 degrees."""
+    F, Cg, kh, kw = w.shape
+    wg = w.reshape(groups, F // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(wg[..., ::-1, ::-1]).reshape(groups * Cg, F // groups, kh, kw)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,

@@ -211,6 +211,17 @@ def test_conv2d_winograd_matches_torch(case, algorithm, dtype, rng, torch, tol):
     np.testing.assert_allclose(got, want, err_msg=msg, **tol(dtype, w[0].size))
     gemm = fastconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g, algorithm="gemm")
     np.testing.assert_allclose(got, gemm, err_msg="vs gemm " + msg, **tol(dtype, w[0].size))
+    # the backward pass: grad_x by Winograd on the flipped filters (paddings <= 2)
+    grad_out = rng.standard_normal(want.shape).astype(dtype)
+    grads = fastconv.conv2d_backward(grad_out, x, w, stride=s, padding=p, dilation=d,
+                                     groups=g, algorithm=algorithm)
+    b0 = np.zeros(F, dtype) if b is None else b
+    _, *want_grads = _torch_conv(torch, x, w, b0, s, p, d, g, grad_out=grad_out)
+    n_pix = max(1, N * want.shape[2] * want.shape[3])
+    for name, a, r, n in zip(("grad_x", "grad_weight", "grad_bias"), grads, want_grads,
+                             ((F // g) * 9, n_pix, n_pix)):
+        assert a.shape == r.shape and a.dtype == np.dtype(dtype), f"{name} {msg}"
+        np.testing.assert_allclose(a, r, err_msg=f"{name} {msg}", **tol(dtype, n))
 
 
 def test_select_algorithm_picks_winograd_for_3x3_stride_1():
