@@ -176,13 +176,14 @@ def _conv_run(algorithm, x4, w4, bias, g):
 def _conv_backward_run(algorithm, gy4, x4, w4, g):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
     kernel = _pick(algorithm, x4, w4, g)
+    gf = _winograd_grad_input(g) if kernel == "winograd" else None
     if kernel == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
-    elif kernel == "winograd" and _winograd_grad_input(g) is not None:
+    elif gf is not None:
         # grad_x of a 3x3 unit-stride layer is a 3x3 unit-stride convolution
         # of grad_out with the flipped filters: Winograd too
-        gf, w_flip = _winograd_grad_input(g), _flipped_filters(w4, g.groups)
-        grad_x = _ext.conv2d_winograd(gy4, w_flip, np.zeros(g.C, dtype=w4.dtype), gf)
+        grad_x = _ext.conv2d_winograd(gy4, _flipped_filters(w4, g.groups),
+                                      np.zeros(g.C, dtype=w4.dtype), gf)
         _, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g, False)
     else:
         grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
@@ -232,7 +233,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         taps, no column matrix.  ``"winograd"``: F(2x2, 3x3), for 3x3
         filters at stride 1 and dilation 1 only (2.25x fewer
         multiplications, on the same micro-kernels; rounding differs from
-        the direct sum by a few units in the last place).  ``"auto"``: see
+        the direct sum by a few units in the last place, and a NaN or inf in
+        x reaches all four outputs of its 2x2 tiles).  ``"auto"``: see
         :func:`select_algorithm`.
 
     Returns
