@@ -11,8 +11,8 @@
  * call into MR-row panels, V is written by the input transform straight
  * into NR-wide panels for a block of tiles (blocks run over the whole
  * batch, so small images still fill the panels), and the output transform
- * reads M back.  Each output sums its channels in order, in one place: results do
- * not depend on the thread count. */
+ * reads M back.  Each output sums its channels in order, in one place:
+ * results do not depend on the thread count. */
 
 #define UK CAT(fc_uk_, TYPE)
 #define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])

@@ -224,6 +224,25 @@ def test_conv2d_winograd_matches_torch(case, algorithm, dtype, rng, torch, tol):
         np.testing.assert_allclose(a, r, err_msg=f"{name} {msg}", **tol(dtype, n))
 
 
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=[str(c[:5]) for c in WINOGRAD_CASES])
+def test_conv2d_winograd_matches_reference(case, dtype, rng, tol):
+    # no torch: runs in the sanitizer build too (every transform's reads and writes)
+    x, w, b = _make(case, dtype, rng)
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    geo = dict(stride=s, padding=p, dilation=d, groups=g)
+    got = fastconv.conv2d(x, w, b, algorithm="winograd", **geo)
+    want = fastconv.reference.conv2d(x, w, b, **geo)
+    msg = _msg("conv2d", case, dtype, fastconv, "winograd")
+    np.testing.assert_allclose(got, want, err_msg=msg, **tol(dtype, w[0].size))
+    grad_out = rng.standard_normal(want.shape).astype(dtype)
+    got = fastconv.conv2d_backward(grad_out, x, w, algorithm="winograd", **geo)
+    want = fastconv.reference.conv2d_backward(grad_out, x, w, **geo)
+    n_pix = max(1, N * grad_out.shape[2] * grad_out.shape[3])
+    for name, a, r, n in zip(("grad_x", "grad_weight", "grad_bias"), got, want,
+                             ((F // g) * 9, n_pix, n_pix)):
+        np.testing.assert_allclose(a, r, err_msg=f"{name} {msg}", **tol(dtype, n))
+
+
 def test_select_algorithm_picks_winograd_for_3x3_stride_1():
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3)) == "winograd"
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), stride=2) == "gemm"
