@@ -469,7 +469,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         free(zero_bias)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
-        if not flip:
+        if grad_input and not flip:
             for gi in range(groups):
                 _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
                                 wtpack + gi * wtsize)

@@ -30,33 +30,36 @@ void CAT(fc_wino_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t panel,
                                       TYPE *restrict packed)
 {
+    enum { R = 8 };                             /* lanes: every kernel's mr <= 8 */
     const ptrdiff_t mr = UK->mr, Fp = (F + mr - 1) / mr * mr, f0 = panel * mr;
-    /* channel by channel: the 16 U_xi are written as 16 sequential streams
-     * of mr values */
-    for (ptrdiff_t c = 0; c < C; ++c)
-        for (ptrdiff_t r = 0; r < mr; ++r) {
-            const ptrdiff_t f = f0 + r;
-            TYPE u[16] = {0};
-            if (f < F) {
-                const TYPE *restrict g = w + (f * C + c) * 9;
-                TYPE t[4][3];                   /* G g */
-                for (int j = 0; j < 3; ++j) {
-                    t[0][j] = g[j];
-                    t[1][j] = (TYPE)0.5 * (g[j] + g[3 + j] + g[6 + j]);
-                    t[2][j] = (TYPE)0.5 * (g[j] - g[3 + j] + g[6 + j]);
-                    t[3][j] = g[6 + j];
-                }
-                for (int i = 0; i < 4; ++i) {   /* (G g) G^T */
-                    u[4 * i] = t[i][0];
-                    u[4 * i + 1] = (TYPE)0.5 * (t[i][0] + t[i][1] + t[i][2]);
-                    u[4 * i + 2] = (TYPE)0.5 * (t[i][0] - t[i][1] + t[i][2]);
-                    u[4 * i + 3] = t[i][2];
-                }
+    const ptrdiff_t m = fc_min(mr, F - f0);
+    /* channel by channel, the panel's filters side by side in R lanes (the
+     * arithmetic vectorises); the 16 U_xi are written as 16 sequential
+     * streams of mr values */
+    for (ptrdiff_t c = 0; c < C; ++c) {
+        TYPE g[9][R], t[4][3][R], u[16][R];
+        for (int k = 0; k < 9; ++k)
+            for (ptrdiff_t r = 0; r < R; ++r)
+                g[k][r] = r < m ? w[((f0 + r) * C + c) * 9 + k] : 0;
+        for (int j = 0; j < 3; ++j)             /* G g */
+            for (int r = 0; r < R; ++r) {
+                t[0][j][r] = g[j][r];
+                t[1][j][r] = (TYPE)0.5 * (g[j][r] + g[3 + j][r] + g[6 + j][r]);
+                t[2][j][r] = (TYPE)0.5 * (g[j][r] - g[3 + j][r] + g[6 + j][r]);
+                t[3][j][r] = g[6 + j][r];
             }
-            /* U_xi packed as the GEMM packs filters: MR-row panels, c-major */
-            for (int xi = 0; xi < 16; ++xi)
-                packed[xi * Fp * C + f0 * C + c * mr + r] = u[xi];
-        }
+        for (int i = 0; i < 4; ++i)             /* (G g) G^T */
+            for (int r = 0; r < R; ++r) {
+                u[4 * i][r] = t[i][0][r];
+                u[4 * i + 1][r] = (TYPE)0.5 * (t[i][0][r] + t[i][1][r] + t[i][2][r]);
+                u[4 * i + 2][r] = (TYPE)0.5 * (t[i][0][r] - t[i][1][r] + t[i][2][r]);
+                u[4 * i + 3][r] = t[i][2][r];
+            }
+        /* U_xi packed as the GEMM packs filters: MR-row panels, c-major */
+        for (int xi = 0; xi < 16; ++xi)
+            for (ptrdiff_t r = 0; r < mr; ++r)
+                packed[xi * Fp * C + f0 * C + c * mr + r] = u[xi][r];
+    }
 }
 
 ptrdiff_t CAT(fc_wino_tiles_, TYPE)(const fc_geom *g, ptrdiff_t N)
