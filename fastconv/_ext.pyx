@@ -62,9 +62,9 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
 
 
 cdef inline Py_ssize_t _plane_chunk(Py_ssize_t elements) noexcept nogil:
-    """Planes per dynamic-schedule chunk for pooling: about 32k elements, so
-    small planes do not pay a scheduler round trip each (at 2 threads that
-    made 64x32x32x32 pooling slower than at 1)."""
+    """Planes (or volumes) per dynamic-schedule chunk for pooling: about 32k
+    elements, so small planes do not pay a scheduler round trip each (at 2
+    threads that made 64x32x32x32 pooling slower than at 1)."""
     return max(1, min(64, 32768 // max(1, elements)))
 
 
@@ -239,6 +239,11 @@ cdef inline Py_ssize_t _packed_size(Py_ssize_t F, Py_ssize_t K,
         return c.fc_gemm_packed_weights_size_double(F, K)
 
 
+cdef inline Py_ssize_t _panels(Py_ssize_t F, floating *tag) noexcept nogil:
+    """Weight panels of the micro-kernel's rows (mr) covering F filters."""
+    return _packed_size(F, 1, tag) // _packed_size(1, 1, tag)
+
+
 cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
                                floating *packed) noexcept nogil:
     if floating is float:
@@ -285,7 +290,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t ntiles = _tiles(&gc, tag)
     cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
     cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
-    cdef Py_ssize_t fpanels = (Fg + mr - 1) // mr
+    cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, n, t, gi, pw, pg, f0
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
@@ -429,7 +434,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
     cdef Py_ssize_t ch, n, gi, it, blk, p, pw, pg
-    cdef Py_ssize_t cpanels = _packed_size(Cg, 1, tag) // _packed_size(1, 1, tag)
+    cdef Py_ssize_t cpanels = _panels(Cg, tag)        # flipped weight panels
     cdef floating acc
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
@@ -582,7 +587,7 @@ def conv2d_winograd(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, tag)
     cdef Py_ssize_t nblocks = _wino_tiles(&gc, N, tag)   # over the batch
     cdef Py_ssize_t wsize = _wino_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t fpanels = _packed_size(Fg, 1, tag) // _packed_size(1, 1, tag)
+    cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, gi, pg, pw
     cdef int nt = _threads_for(N * F * L * Cg * 9)
     cdef floating *packed = NULL
@@ -851,7 +856,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
     if out.size == 0:
         return (out, idx) if return_indices else out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
                         num_threads=_threads_for(P * (DHW + L * KK))):
             _max_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc,
                         &y[0, 0, 0, 0, 0] + p * L,
@@ -873,7 +878,7 @@ def max_pool3d_backward(const floating[:, :, :, :, ::1] gy,
     if out.size == 0:
         return out, 1          # every index is out of range of an empty volume
     with nogil:
-        for p in prange(N * C, schedule='dynamic',
+        for p in prange(N * C, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
                         num_threads=_threads_for(N * C * (DHW + L))):
             _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             bad += _max_pool_backward(&gy[0, 0, 0, 0, 0] + p * L,
@@ -892,7 +897,7 @@ def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
                         num_threads=_threads_for(P * (DHW + L * KK))):
             _avg_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc, count_include_pad,
                         &y[0, 0, 0, 0, 0] + p * L)
@@ -912,7 +917,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     if out.size == 0:
         return out
     with nogil:
-        for p in prange(P, schedule='dynamic',
+        for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
                         num_threads=_threads_for(P * (DHW + L * KK))):
             _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,

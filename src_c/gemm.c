@@ -4,12 +4,11 @@
 #include "templating.h"
 #include "ukernel.h"
 
-/* K block: a KC x NR panel of B (16 KiB with AVX-512) stays in L1 across
+/* K block: a KC x NR panel of B (24 KiB with AVX-512) stays in L1 across
  * the filter panels; a KC x NC block of B (512 KiB) stays in L2.  Chosen by
  * measurement on Zen 5 (1 MiB L2): KC 96-384 and 256 KiB-1 MiB blocks are
  * within noise of each other except for 1x1 layers, which like wide tiles. */
-#define FC_GEMM_KC 128
-#define FC_GEMM_B_BYTES (512 * 1024)
+#define FC_GEMM_B_BYTES (512 * 1024)     /* FC_GEMM_KC: in ukernel.h */
 /* Strided layers tile by bands over a phase slab (gemm.tmpl.h) while it
  * takes at most this much; beyond (wide strides on many channels), by runs
  * of output positions, which need no slab. */

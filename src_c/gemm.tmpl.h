@@ -9,9 +9,6 @@
  * stays in L1 while the micro-kernel streams the weights (packed once per
  * call into MR-row panels) past it. */
 
-#define UK CAT(fc_uk_, TYPE)
-/* The micro-kernel for a panel whose first n columns are wanted. */
-#define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
 
 ptrdiff_t CAT(fc_gemm_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t K)
 {
@@ -38,15 +35,13 @@ void CAT(fc_gemm_pack_weights_flip_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
                                            TYPE *restrict packed)
 {
     const ptrdiff_t mr = UK->mr, KK = kh * kw, K = F * KK;
+    const ptrdiff_t c0 = panel * mr, m = fc_min(mr, C - c0);
     packed += panel * mr * K;
-    {
-        const ptrdiff_t c0 = panel * mr, m = fc_min(mr, C - c0);
-        for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
-            const ptrdiff_t f = k / KK, t = KK - 1 - (k - f * KK);  /* flipped tap */
-            for (ptrdiff_t r = 0; r < m; ++r)
-                packed[r] = w[(f * C + c0 + r) * KK + t];
-            for (ptrdiff_t r = m; r < mr; ++r) packed[r] = 0;
-        }
+    for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
+        const ptrdiff_t f = k / KK, t = KK - 1 - (k - f * KK);  /* flipped tap */
+        for (ptrdiff_t r = 0; r < m; ++r)
+            packed[r] = w[(f * C + c0 + r) * KK + t];
+        for (ptrdiff_t r = m; r < mr; ++r) packed[r] = 0;
     }
 }
 
@@ -184,6 +179,19 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
     }
 }
 
+/* A contiguous run src[0 .. n) as one row of B: element q goes to
+ * dst[(q / nr) * pstride + q % nr]. */
+FC_ALWAYS_INLINE void CAT(run_into_panels_, TYPE)(const TYPE *restrict src,
+                                                  ptrdiff_t n, ptrdiff_t pstride,
+                                                  TYPE *restrict dst)
+{
+    const ptrdiff_t nr = UK->nr;
+    for (ptrdiff_t p = 0; p * nr < n; ++p) {
+        const ptrdiff_t m = fc_min(nr, n - p * nr);
+        for (ptrdiff_t q = 0; q < m; ++q) dst[p * pstride + q] = src[p * nr + q];
+    }
+}
+
 /* The slab of output rows [oh0, oh0 + slab_rows): phase (ph, pw) of channel
  * c at slab + ((c*sh + ph)*sw + pw) * slab_rows * Wv, row-major, Wv wide. */
 FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
@@ -241,12 +249,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
             for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
                 TYPE *restrict dst = bpack + (k - k0) * nr;
                 if (pointwise) {
-                    const TYPE *restrict src = x + k * HW + l0;
-                    for (ptrdiff_t p = 0; p < panels - 1; ++p)
-                        for (ptrdiff_t q = 0; q < nr; ++q)
-                            dst[p * kc * nr + q] = src[p * nr + q];
-                    for (ptrdiff_t q = (panels - 1) * nr; q < n; ++q)
-                        dst[(panels - 1) * kc * nr + q - (panels - 1) * nr] = src[q];
+                    CAT(run_into_panels_, TYPE)(x + k * HW + l0, n, kc * nr, dst);
                 } else {
                     ptrdiff_t c, i, j;
                     fc_tap(k, g->kh, g->kw, &c, &i, &j);
@@ -280,10 +283,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
             const ptrdiff_t phase = (c * g->sh + ri % g->sh) * g->sw + rj % g->sw;
             const TYPE *restrict src = slab + phase * pstride
                                        + ri / g->sh * Wv + rj / g->sw;
-            TYPE *restrict dst = bpack + (k - k0) * nr;
-            for (ptrdiff_t p = 0; p < panels; ++p)
-                for (ptrdiff_t q = 0; q < nr; ++q)
-                    dst[p * kc * nr + q] = src[p * nr + q];
+            CAT(run_into_panels_, TYPE)(src, panels * nr, kc * nr,
+                                        bpack + (k - k0) * nr);
         }
         CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, panels * nr, yband,
                                width, bias);
@@ -365,8 +366,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W, R = CAT(block_rows_, TYPE)(g);
     const ptrdiff_t r_start = block * R, rows = fc_min(R, K - r_start);
-    const int pointwise = KK == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
-                          && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+    const int pointwise = CAT(pointwise_, TYPE)(g);
     const TYPE *restrict ap = wtpack + block * ((R + mr - 1) / mr * mr) * F;
     TYPE *restrict bpack = work;
     TYPE *restrict dcols = work + nc * F;
@@ -530,8 +530,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W;
-    const int pointwise = KK == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0
-                          && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
+    const int pointwise = CAT(pointwise_, TYPE)(g);
     TYPE *restrict apack = work;
     TYPE *restrict bpack = apack + (F + mr - 1) / mr * mr * FC_GW_KC;
     TYPE *restrict rows = bpack + nr * FC_GW_KC;
@@ -583,5 +582,3 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
-#undef UK_RUN
-#undef UK

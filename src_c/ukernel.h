@@ -7,6 +7,16 @@
 
 #define FC_UK_PIECES 3
 
+/* In a template on TYPE (gemm.tmpl.h, winograd.tmpl.h): the micro-kernels of
+ * that type, and the one for a panel whose first n columns are wanted. */
+#define UK CAT(fc_uk_, TYPE)
+#define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
+
+/* K block of the GEMM and of Winograd's products: a KC x NR panel of B
+ * (24 KiB with AVX-512 floats) stays in L1 across the filter panels (see
+ * gemm.c for how it was chosen). */
+#define FC_GEMM_KC 128
+
 typedef struct {
     const char *isa;
     ptrdiff_t mr, nr;

@@ -5,9 +5,6 @@
 #include "templating.h"
 #include "ukernel.h"
 
-/* Channels per product: one K block of the GEMM's (see gemm.c). */
-#define FC_GEMM_KC 128
-
 #define TYPE float
 #include "winograd.tmpl.h"
 #undef TYPE

@@ -14,8 +14,6 @@
  * reads M back.  Each output sums its channels in order, in one place:
  * results do not depend on the thread count. */
 
-#define UK CAT(fc_uk_, TYPE)
-#define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
 
 /* Tiles per block: two panels of the micro-kernel's width. */
 static ptrdiff_t CAT(wino_block_, TYPE)(void) { return 2 * UK->nr; }
@@ -247,5 +245,3 @@ FC_CLONES int CAT(fc_conv2d_wino_tile_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
-#undef UK_RUN
-#undef UK
