@@ -35,6 +35,10 @@ cdef extern from "fastconv.h" nogil:
     int fc_conv2d_direct_grad_weight_double(const double *x,
                                             const double *grad_y,
                                             const fc_geom *g, double *grad_w)
+    double fc_bias_grad_float(const float *gy, Py_ssize_t N, Py_ssize_t stride,
+                              Py_ssize_t L)
+    double fc_bias_grad_double(const double *gy, Py_ssize_t N,
+                               Py_ssize_t stride, Py_ssize_t L)
 
     int fc_max_pool2d_float(const float *x, const fc_geom *g, float *y,
                             int64_t *indices)

@@ -140,6 +140,14 @@ cdef inline int _direct_grad_weight(const floating *x, const floating *gy,
         return c.fc_conv2d_direct_grad_weight_double(x, gy, g, gw)
 
 
+cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
+                              Py_ssize_t stride, Py_ssize_t L) noexcept nogil:
+    if floating is float:
+        return c.fc_bias_grad_float(gy, N, stride, L)
+    else:
+        return c.fc_bias_grad_double(gy, N, stride, L)
+
+
 cdef inline int _max_pool(const floating *x, const fc_geom *g, floating *y,
                           int64_t *idx) noexcept nogil:
     if floating is float:
@@ -682,21 +690,16 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
 
 
 def bias_grad(const floating[:, :, :, ::1] gy):
-    """grad_bias[f] = sum of gy[:, f]: double accumulator, fixed order."""
+    """grad_bias[f] = sum of gy[:, f]: double partial sums, fixed order."""
     cdef Py_ssize_t N = gy.shape[0], F = gy.shape[1]
-    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], f, n, l
-    cdef double acc
+    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], f
     out = np.zeros(F, dtype=np.asarray(gy).dtype)
     cdef floating[::1] gb = out
     if N == 0 or L == 0 or F == 0:
         return out
     with nogil:
         for f in prange(F, schedule='dynamic', num_threads=_threads_for(N * F * L)):
-            acc = 0
-            for n in range(N):
-                for l in range(L):
-                    acc = acc + (&gy[0, 0, 0, 0])[(n * F + f) * L + l]
-            gb[f] = <floating> acc
+            gb[f] = <floating> _bias_grad(&gy[0, 0, 0, 0] + f * L, N, F * L, L)
     return out
 
 

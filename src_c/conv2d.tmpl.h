@@ -103,3 +103,22 @@ FC_CLONES int CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
     }
     return FC_OK;
 }
+
+/* sum over n < N, l < L of gy[n * stride + l], for one filter's grad_bias:
+ * double partial sums in 16 lanes (so the loop vectorises, where one
+ * running sum is a chain of dependent adds), added up in a fixed order. */
+FC_CLONES double CAT(fc_bias_grad_, TYPE)(const TYPE *restrict gy, ptrdiff_t N,
+                                          ptrdiff_t stride, ptrdiff_t L)
+{
+    double acc[16] = {0};
+    const ptrdiff_t L16 = L - L % 16;
+    for (ptrdiff_t n = 0; n < N; ++n) {
+        const TYPE *restrict p = gy + n * stride;
+        for (ptrdiff_t l = 0; l < L16; l += 16)
+            for (int k = 0; k < 16; ++k) acc[k] += (double)p[l + k];
+        for (ptrdiff_t l = L16; l < L; ++l) acc[l - L16] += (double)p[l];
+    }
+    for (int width = 8; width > 0; width /= 2)
+        for (int k = 0; k < width; ++k) acc[k] += acc[k + width];
+    return acc[0];
+}

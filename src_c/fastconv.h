@@ -76,6 +76,12 @@ int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
                                        const fc_geom *g, float *grad_w);
 int fc_conv2d_direct_grad_weight_double(const double *x, const double *grad_y,
                                         const fc_geom *g, double *grad_w);
+/* fc_bias_grad_<T>(gy, N, stride, L): the sum of gy[n * stride + l] over
+ * n < N, l < L (one filter's grad_bias), in double, in a fixed order. */
+double fc_bias_grad_float(const float *gy, ptrdiff_t N, ptrdiff_t stride,
+                          ptrdiff_t L);
+double fc_bias_grad_double(const double *gy, ptrdiff_t N, ptrdiff_t stride,
+                           ptrdiff_t L);
 
 /* ---- pool.c: one (H, W) plane -> one (Ho, Wo) plane --------------------
  * fc_max_pool2d_<T>(x, g, y, indices)

@@ -303,13 +303,168 @@ __attribute__((target("avx512f"))) static void pack_t_avx512_double(
         }
     }
 }
+/* ---- AVX2 transposing packers: 8 x 8 float / 4 x 4 double transposes ----
+ * Rows go in chunks of h <= 8 that never straddle a panel (h = w when
+ * w <= 8, else 8), each chunk's h values per position stored exactly
+ * (4 + 2 + 1 lane pieces for h < 8): the A panels of grad_w are w = MR = 6
+ * rows wide. */
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static ptrdiff_t pack_t_chunk(ptrdiff_t w)
+{
+    return w <= 8 ? w : (w % 8 == 0 ? 8 : 0);
+}
+
+AVX2 static inline void tr8_avx2(__m256 r[8])
+{
+    __m256 t[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {       /* rows 4i .. 4i+3, columns j, j+4 */
+        r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; ++j) {
+        t[j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x20);
+        t[4 + j] = _mm256_permute2f128_ps(r[j], r[4 + j], 0x31);
+    }
+    for (int j = 0; j < 8; ++j) r[j] = t[j];
+}
+
+/* The first h (1..8) lanes of v to p. */
+AVX2 static inline void store_lanes_f(float *p, __m256 v, ptrdiff_t h)
+{
+    if (h == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    __m128 part = _mm256_castps256_ps128(v);
+    if (h >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        h -= 4;
+    }
+    if (h >= 2) {
+        _mm_storel_pi((__m64 *)(void *)p, part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        h -= 2;
+    }
+    if (h) _mm_store_ss(p, part);
+}
+
+AVX2 static void pack_t_avx2_float(const float *restrict src, ptrdiff_t lds,
+                                   const float *const *rowp, ptrdiff_t m,
+                                   ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                                   float *restrict dst)
+{
+    const ptrdiff_t h = pack_t_chunk(w);
+    if (h == 0) {
+        pack_t_generic_float(src, lds, rowp, m, n, w, ps, dst);
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const ptrdiff_t m_pad = (m + w - 1) / w * w;
+    for (ptrdiff_t q0 = 0; q0 < m_pad; q0 += h) {
+        const ptrdiff_t rows = m - q0 < h ? (m - q0 > 0 ? m - q0 : 0) : h;
+        float *restrict d = dst + (q0 / w) * ps + q0 % w;
+        const float *row[8];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
+        for (ptrdiff_t l0 = 0; l0 < n; l0 += 8) {
+            const ptrdiff_t nl = n - l0 < 8 ? n - l0 : 8;
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nl), lane);
+            __m256 r[8];
+            for (ptrdiff_t i = 0; i < 8; ++i)
+                r[i] = i >= rows ? _mm256_setzero_ps()
+                       : nl == 8 ? _mm256_loadu_ps(row[i] + l0)
+                                 : _mm256_maskload_ps(row[i] + l0, mask);
+            tr8_avx2(r);
+            for (ptrdiff_t l = 0; l < nl; ++l) store_lanes_f(d + (l0 + l) * w, r[l], h);
+        }
+    }
+}
+
+AVX2 static inline void tr4_avx2(__m256d r[4])
+{
+    const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]);
+    const __m256d t1 = _mm256_unpackhi_pd(r[0], r[1]);
+    const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]);
+    const __m256d t3 = _mm256_unpackhi_pd(r[2], r[3]);
+    r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+/* The first h (0..4) lanes of v to p. */
+AVX2 static inline void store_lanes_d(double *p, __m256d v, ptrdiff_t h)
+{
+    if (h == 4) {
+        _mm256_storeu_pd(p, v);
+        return;
+    }
+    __m128d part = _mm256_castpd256_pd128(v);
+    if (h >= 2) {
+        _mm_storeu_pd(p, part);
+        part = _mm256_extractf128_pd(v, 1);
+        p += 2;
+        h -= 2;
+    }
+    if (h) _mm_store_sd(p, part);
+}
+
+/* Chunks of up to 8 rows as two 4 x 4 transposes (rows 0-3 and 4-7). */
+AVX2 static void pack_t_avx2_double(const double *restrict src, ptrdiff_t lds,
+                                    const double *const *rowp, ptrdiff_t m,
+                                    ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
+                                    double *restrict dst)
+{
+    const ptrdiff_t h = pack_t_chunk(w);
+    if (h == 0) {
+        pack_t_generic_double(src, lds, rowp, m, n, w, ps, dst);
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    const ptrdiff_t m_pad = (m + w - 1) / w * w;
+    for (ptrdiff_t q0 = 0; q0 < m_pad; q0 += h) {
+        const ptrdiff_t rows = m - q0 < h ? (m - q0 > 0 ? m - q0 : 0) : h;
+        double *restrict d = dst + (q0 / w) * ps + q0 % w;
+        const double *row[8];
+        for (ptrdiff_t i = 0; i < rows; ++i)
+            row[i] = rowp ? rowp[q0 + i] : src + (q0 + i) * lds;
+        for (ptrdiff_t l0 = 0; l0 < n; l0 += 4) {
+            const ptrdiff_t nl = n - l0 < 4 ? n - l0 : 4;
+            const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(nl), lane);
+            for (ptrdiff_t half = 0; half * 4 < h; ++half) {
+                __m256d r[4];
+                for (ptrdiff_t i = 0; i < 4; ++i) {
+                    const ptrdiff_t q = half * 4 + i;
+                    r[i] = q >= rows ? _mm256_setzero_pd()
+                           : nl == 4 ? _mm256_loadu_pd(row[q] + l0)
+                                     : _mm256_maskload_pd(row[q] + l0, mask);
+                }
+                tr4_avx2(r);
+                const ptrdiff_t hh = h - half * 4 < 4 ? h - half * 4 : 4;
+                for (ptrdiff_t l = 0; l < nl; ++l)
+                    store_lanes_d(d + (l0 + l) * w + half * 4, r[l], hh);
+            }
+        }
+    }
+}
+#undef AVX2
 #endif /* x86-64 */
 
 static const fc_ukernel_float kernels_float[] = {
 #ifdef FC_HAVE_X86
     {"avx512", 8, 48, 16, {uk_avx512_float_1, uk_avx512_float_2, uk_avx512_float},
      pack_t_avx512_float},
-    {"avx2", 6, 16, 16, {uk_avx2_float}, pack_t_generic_float},
+    {"avx2", 6, 16, 16, {uk_avx2_float}, pack_t_avx2_float},
 #endif
     {"generic", 4, 16, 16, {uk_generic_float}, pack_t_generic_float},
 };
@@ -317,7 +472,7 @@ static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
     {"avx512", 8, 24, 8, {uk_avx512_double_1, uk_avx512_double_2, uk_avx512_double},
      pack_t_avx512_double},
-    {"avx2", 6, 8, 8, {uk_avx2_double}, pack_t_generic_double},
+    {"avx2", 6, 8, 8, {uk_avx2_double}, pack_t_avx2_double},
 #endif
     {"generic", 4, 8, 8, {uk_generic_double}, pack_t_generic_double},
 };
