@@ -4,10 +4,10 @@
  * For one image, one group and a tile of output positions [l0, l1):
  *   Y (F x n) = bias + Wp (F x K) @ B (K x n),  B = im2col columns l0..l1.
  * B is never formed as a whole: K is walked in blocks of KC, and for each
- * block its rows are unfolded into a short buffer and cut into NR-wide
- * panels (k-major) in the workspace (L2-sized).  Each kc x NR panel then
- * stays in L1 while the micro-kernel streams the weights (packed once per
- * call into MR-row panels) past it. */
+ * block its rows are read off a zero-padded slab of the input (banded
+ * tiles, below) or unfolded into NR-wide panels (k-major) in the workspace
+ * (L2-sized).  Each kc x NR panel then stays in L1 while the micro-kernel
+ * streams the weights (packed once per call into MR-row panels) past it. */
 
 
 ptrdiff_t CAT(fc_gemm_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t K)
@@ -60,9 +60,9 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
  * holds the padded input cells (sh*a + ph, sw*b + pw).  Tap (i, j) of an
  * output cell (oh, ow) reads padded cell (sh*oh + i*dh, sw*ow + j*dw), which
  * is cell (oh + i*dh/sh, ow + j*dw/sw) of phase (i*dh%sh, j*dw%sw) (integer
- * division).  So row (c, i, j) of B is one contiguous run of the slab and
- * packing is a plain copy, whatever the stride; the Wv - Wo extra columns
- * per row are computed and dropped.  For stride 1 there is one phase, and
+ * division).  So row (c, i, j) of B is one contiguous run of the slab,
+ * whatever the stride, and the micro-kernel reads it there (row pointers:
+ * no packing); the Wv - Wo extra columns per row are computed and dropped.  For stride 1 there is one phase, and
  * the slab is the padded band itself.  Where the slab would be large (wide
  * strides on many channels) a tile is a run of output positions instead,
  * packed by im2col_row_panels. */
@@ -146,10 +146,9 @@ ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
 ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     const ptrdiff_t width = CAT(tile_width_, TYPE)(g);
-    ptrdiff_t size = FC_GEMM_KC * width;                  /* packed B block */
-    if (CAT(banded_, TYPE)(g))
-        size += CAT(slab_size_, TYPE)(g) + F * width;     /* slab + Y band */
-    return size;
+    if (CAT(banded_, TYPE)(g))                  /* B is read off the slab */
+        return CAT(slab_size_, TYPE)(g) + F * width;      /* slab + Y band */
+    return FC_GEMM_KC * width;                            /* packed B block */
 }
 
 /* K is cut into blocks of equal size, at most FC_GEMM_KC. */
@@ -176,6 +175,24 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
                 kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
                 c + f0 * ldc + q0, ldc, fc_min(mr, F - f0), nq, k0 > 0,
                 bias + f0);
+    }
+}
+
+/* The same with row k of the block at rowp[k] (read in place, n_valid
+ * rounded up to whole panels must be readable there). */
+static void CAT(gemm_block_rows_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
+                                        ptrdiff_t K, ptrdiff_t k0, ptrdiff_t kc,
+                                        const TYPE *const *restrict rowp,
+                                        ptrdiff_t n_valid, TYPE *restrict c,
+                                        ptrdiff_t ldc, const TYPE *restrict bias)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    for (ptrdiff_t q0 = 0; q0 < n_valid; q0 += nr) {
+        const ptrdiff_t nq = fc_min(nr, n_valid - q0);
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+            UK_RUN_ROWS(nq)(
+                kc, wpack + f0 * K + k0 * mr, rowp, q0, c + f0 * ldc + q0, ldc,
+                fc_min(mr, F - f0), nq, k0 > 0, bias + f0);
     }
 }
 
@@ -270,8 +287,9 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
     const ptrdiff_t oh0 = tile * band, oh1 = fc_min(g->Ho, oh0 + band);
     const ptrdiff_t n = (oh1 - oh0) * Wv, panels = (n + nr - 1) / nr;
     const ptrdiff_t pstride = CAT(slab_rows_, TYPE)(g) * Wv;  /* per phase */
-    TYPE *restrict slab = bpack + FC_GEMM_KC * width;
+    TYPE *restrict slab = work;
     TYPE *restrict yband = slab + CAT(slab_size_, TYPE)(g);
+    const TYPE *rowp[FC_GEMM_KC];
     CAT(fill_slab_, TYPE)(x, g, oh0, slab);
 
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
@@ -281,13 +299,10 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
             fc_tap(k, g->kh, g->kw, &c, &i, &j);
             const ptrdiff_t ri = i * g->dh, rj = j * g->dw;
             const ptrdiff_t phase = (c * g->sh + ri % g->sh) * g->sw + rj % g->sw;
-            const TYPE *restrict src = slab + phase * pstride
-                                       + ri / g->sh * Wv + rj / g->sw;
-            CAT(run_into_panels_, TYPE)(src, panels * nr, kc * nr,
-                                        bpack + (k - k0) * nr);
+            rowp[k - k0] = slab + phase * pstride + ri / g->sh * Wv + rj / g->sw;
         }
-        CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, panels * nr, yband,
-                               width, bias);
+        CAT(gemm_block_rows_, TYPE)(wpack, F, K, k0, kc, rowp, panels * nr,
+                                    yband, width, bias);
     }
 
     /* keep the Wo real columns of each virtual row */

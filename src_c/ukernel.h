@@ -11,6 +11,7 @@
  * that type, and the one for a panel whose first n columns are wanted. */
 #define UK CAT(fc_uk_, TYPE)
 #define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
+#define UK_RUN_ROWS(n) (UK->run_rows[((n) - 1) / UK->piece])
 
 /* K block of the GEMM and of Winograd's products: a KC x NR panel of B
  * (24 KiB with AVX-512 floats) stays in L1 across the filter panels (see
@@ -27,6 +28,11 @@ typedef struct {
     void (*run[FC_UK_PIECES])(ptrdiff_t kc, const float *a, const float *b, float *c,
                       ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                       const float *bias);
+    /* The same with row k of B at brow[k] + boff (rows read in place). */
+    void (*run_rows[FC_UK_PIECES])(ptrdiff_t kc, const float *a,
+                                   const float *const *brow, ptrdiff_t boff,
+                                   float *c, ptrdiff_t ldc, ptrdiff_t m,
+                                   ptrdiff_t n, int accumulate, const float *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
      * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
      * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
@@ -46,6 +52,11 @@ typedef struct {
     void (*run[FC_UK_PIECES])(ptrdiff_t kc, const double *a, const double *b, double *c,
                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
                        const double *bias);
+    /* The same with row k of B at brow[k] + boff (rows read in place). */
+    void (*run_rows[FC_UK_PIECES])(ptrdiff_t kc, const double *a,
+                                   const double *const *brow, ptrdiff_t boff,
+                                   double *c, ptrdiff_t ldc, ptrdiff_t m,
+                                   ptrdiff_t n, int accumulate, const double *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
      * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
      * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are

@@ -18,10 +18,14 @@
 #define UK_LDB NR       /* B row stride; a narrow kernel reads a wider panel */
 #endif
 
-UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
-                              const TYPE *restrict b, TYPE *restrict c,
-                              ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
-                              int accumulate, const TYPE *restrict bias)
+/* Row k of B is b + k * UK_LDB, or brow[k] + boff when brow is not NULL
+ * (the rows read in place, e.g. off a zero-padded slab: no packing); each
+ * caller passes constants, so either form compiles to its own loop. */
+FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
+    ptrdiff_t kc, const TYPE *restrict a, const TYPE *restrict b,
+    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c,
+    ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+    const TYPE *restrict bias)
 {
     VEC acc[MR][NV];
 #pragma GCC unroll 16
@@ -31,8 +35,9 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
 
     for (ptrdiff_t k = 0; k < kc; ++k) {
         VEC bv[NV];
+        const TYPE *restrict bk = brow ? brow[k] + boff : b + k * UK_LDB;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = VLOAD(b + k * UK_LDB + v * VL);
+        for (int v = 0; v < NV; ++v) bv[v] = VLOAD(bk + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             const VEC ar = VSET1(a[k * MR + r]);
@@ -64,6 +69,24 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
                 cr[q] = (accumulate ? cr[q] : bias ? bias[r] : 0) + tmp[r * NR + q];
         }
     }
+}
+
+UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
+                              const TYPE *restrict b, TYPE *restrict c,
+                              ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                              int accumulate, const TYPE *restrict bias)
+{
+    CAT(UK_NAME, _body)(kc, a, b, NULL, 0, c, ldc, m, n, accumulate, bias);
+}
+
+UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
+                                          const TYPE *const *restrict brow,
+                                          ptrdiff_t boff, TYPE *restrict c,
+                                          ptrdiff_t ldc, ptrdiff_t m,
+                                          ptrdiff_t n, int accumulate,
+                                          const TYPE *restrict bias)
+{
+    CAT(UK_NAME, _body)(kc, a, NULL, brow, boff, c, ldc, m, n, accumulate, bias);
 }
 
 #undef NR
