@@ -13,9 +13,6 @@
  * takes at most this much; beyond (wide strides on many channels), by runs
  * of output positions, which need no slab. */
 #define FC_GEMM_SLAB_BYTES (8 * 1024 * 1024)
-/* Below this K (C*kh*kw) forward tiles are runs of positions written
- * straight into y (cifar-first, K = 27: 1.12x at 1 thread, 1.34x at 2). */
-#define FC_GEMM_BAND_MIN_K 64
 /* grad_x: rows of dcols per block (whole channels; at least one channel) */
 #define FC_GEMM_MB 128
 /* grad_w: output positions per block, the GEMM's reduction length (a
