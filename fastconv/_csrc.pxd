@@ -19,22 +19,30 @@ cdef extern from "fastconv.h" nogil:
     int fc_col2im_double(const double *cols, const fc_geom *g, Py_ssize_t l0,
                          Py_ssize_t l1, double *x)
 
+    Py_ssize_t fc_conv2d_direct_work_size_float(const fc_geom *g,
+                                                Py_ssize_t n_filters)
+    Py_ssize_t fc_conv2d_direct_work_size_double(const fc_geom *g,
+                                                 Py_ssize_t n_filters)
     int fc_conv2d_direct_float(const float *x, const float *w, float bias,
-                               const fc_geom *g, float *y)
+                               const fc_geom *g, float *work, float *y)
     int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                                const fc_geom *g, double *y)
+                                const fc_geom *g, double *work, double *y)
     int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                           Py_ssize_t n_filters,
-                                          const fc_geom *g, float *grad_x)
+                                          const fc_geom *g, float *work,
+                                          float *grad_x)
     int fc_conv2d_direct_grad_input_double(const double *grad_y,
                                            const double *w,
                                            Py_ssize_t n_filters,
-                                           const fc_geom *g, double *grad_x)
+                                           const fc_geom *g, double *work,
+                                           double *grad_x)
     int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
-                                           const fc_geom *g, float *grad_w)
+                                           const fc_geom *g, float *work,
+                                           float *grad_w)
     int fc_conv2d_direct_grad_weight_double(const double *x,
                                             const double *grad_y,
-                                            const fc_geom *g, double *grad_w)
+                                            const fc_geom *g, double *work,
+                                            double *grad_w)
     double fc_bias_grad_float(const float *gy, Py_ssize_t N, Py_ssize_t stride,
                               Py_ssize_t L)
     double fc_bias_grad_double(const double *gy, Py_ssize_t N,

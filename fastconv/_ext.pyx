@@ -114,30 +114,39 @@ cdef inline int _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
         return c.fc_col2im_double(cols, g, l0, l1, x)
 
 
-cdef inline int _direct(const floating *x, const floating *w, floating bias,
-                        const fc_geom *g, floating *y) noexcept nogil:
+cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
+                                         floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_float(x, w, bias, g, y)
+        return c.fc_conv2d_direct_work_size_float(g, n_filters)
     else:
-        return c.fc_conv2d_direct_double(x, w, bias, g, y)
+        return c.fc_conv2d_direct_work_size_double(g, n_filters)
+
+
+cdef inline int _direct(const floating *x, const floating *w, floating bias,
+                        const fc_geom *g, floating *work,
+                        floating *y) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_direct_float(x, w, bias, g, work, y)
+    else:
+        return c.fc_conv2d_direct_double(x, w, bias, g, work, y)
 
 
 cdef inline int _direct_grad_input(const floating *gy, const floating *w,
                                    Py_ssize_t n_filters, const fc_geom *g,
-                                   floating *gx) noexcept nogil:
+                                   floating *work, floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, gx)
+        return c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, work, gx)
     else:
-        return c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, gx)
+        return c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, work, gx)
 
 
 cdef inline int _direct_grad_weight(const floating *x, const floating *gy,
-                                    const fc_geom *g,
+                                    const fc_geom *g, floating *work,
                                     floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_weight_float(x, gy, g, gw)
+        return c.fc_conv2d_direct_grad_weight_float(x, gy, g, work, gw)
     else:
-        return c.fc_conv2d_direct_grad_weight_double(x, gy, g, gw)
+        return c.fc_conv2d_direct_grad_weight_double(x, gy, g, work, gw)
 
 
 cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
@@ -642,17 +651,29 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
+    cdef floating *tag = NULL
+    cdef Py_ssize_t wsize = _direct_work_size(&gc, 1, tag)
     cdef Py_ssize_t p, n, f
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef floating *buf = NULL
+    cdef floating *ws = NULL
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
+    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError("conv2d: could not allocate the direct workspace")
     with nogil:
-        for p in prange(N * F, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
-            n = p // F
-            f = p - n * F
-            _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
-                    &w[0, 0, 0, 0] + f * K, b[f], &gc, &y[0, 0, 0, 0] + p * L)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for p in prange(N * F, schedule='dynamic'):
+                n = p // F
+                f = p - n * F
+                _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
+                        &w[0, 0, 0, 0] + f * K, b[f], &gc, ws,
+                        &y[0, 0, 0, 0] + p * L)
+    free(buf)
     return out
 
 
@@ -664,28 +685,40 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups, KK = g.kh * g.kw
     cdef Py_ssize_t K = Cg * KK, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
+    cdef floating *tag = NULL
+    cdef Py_ssize_t wsize = _direct_work_size(&gc, Fg, tag)
     cdef Py_ssize_t p, n, ch, gi, f
+    cdef int nt = _threads_for(N * F * L * K)
+    cdef floating *buf = NULL
+    cdef floating *ws = NULL
     dtype = np.asarray(x).dtype
-    grad_x = np.zeros((N, C, g.H, g.W), dtype=dtype)
-    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     if N == 0 or L == 0:
-        return grad_x, grad_w
+        return (np.zeros((N, C, g.H, g.W), dtype=dtype),
+                np.zeros((F, Cg, g.kh, g.kw), dtype=dtype))
+    grad_x = np.empty((N, C, g.H, g.W), dtype=dtype)    # every plane written
+    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
+    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError("conv2d_backward: could not allocate the direct workspace")
     with nogil:
-        for p in prange(N * C, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
-            n = p // C
-            ch = p - n * C
-            gi = ch // Cg
-            _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
-                               &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
-                               Fg, &gc, &gx[0, 0, 0, 0] + p * HW)
-        # Each filter sums over the images in order: no shared reduction.
-        for f in prange(F, schedule='dynamic', num_threads=_threads_for(N * F * L * K)):
-            for n in range(N):
-                _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
-                                    &gy[0, 0, 0, 0] + (n * F + f) * L, &gc,
-                                    &gw[0, 0, 0, 0] + f * K)
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for p in prange(N * C, schedule='dynamic'):
+                n = p // C
+                ch = p - n * C
+                gi = ch // Cg
+                _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
+                                   &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
+                                   Fg, &gc, ws, &gx[0, 0, 0, 0] + p * HW)
+            # Each filter sums over the images in order: no shared reduction.
+            for f in prange(F, schedule='dynamic'):
+                for n in range(N):
+                    _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
+                                        &gy[0, 0, 0, 0] + (n * F + f) * L, &gc, ws,
+                                        &gw[0, 0, 0, 0] + f * K)
+    free(buf)
     return grad_x, grad_w
 
 

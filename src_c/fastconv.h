@@ -47,35 +47,41 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
 
 /* ---- conv2d.c: direct convolution --------------------------------------
  * g->C is the number of input channels of one group (C/groups).
- * fc_conv2d_direct_<T>(x, w, bias, g, y)
+ * work is a scratch buffer of fc_conv2d_direct_work_size_<T>(g, n_filters)
+ * elements (0: none needed, any pointer will do), one per thread.
+ * fc_conv2d_direct_<T>(x, w, bias, g, work, y)
  *   x    IN  (C/groups, H, W): the channels of the filter's group
  *   w    IN  (C/groups, kh, kw): one filter
  *   bias     the filter's bias value (0 for none)
  *   y    OUT (Ho, Wo): overwritten
- * fc_conv2d_direct_grad_input_<T>(grad_y, w, n_filters, g, grad_x)
+ * fc_conv2d_direct_grad_input_<T>(grad_y, w, n_filters, g, work, grad_x)
  *   grad_y IN  (n_filters, Ho, Wo): the output gradients of the group's filters
  *   w      IN  (n_filters, C/groups, kh, kw), pre-offset to input channel c
  *              of the group: element (f, i, j) is w[f*(C/groups)*kh*kw + i*kw + j]
  *   grad_x OUT (H, W): one input channel's gradient, overwritten
- * fc_conv2d_direct_grad_weight_<T>(x, grad_y, g, grad_w)
+ * fc_conv2d_direct_grad_weight_<T>(x, grad_y, g, work, grad_w)
  *   x      IN  (C/groups, H, W) one image's group channels
  *   grad_y IN  (Ho, Wo) one image's output gradient for the filter
  *   grad_w OUT (C/groups, kh, kw): ACCUMULATES
  */
+ptrdiff_t fc_conv2d_direct_work_size_float(const fc_geom *g, ptrdiff_t n_filters);
+ptrdiff_t fc_conv2d_direct_work_size_double(const fc_geom *g, ptrdiff_t n_filters);
 int fc_conv2d_direct_float(const float *x, const float *w, float bias,
-                           const fc_geom *g, float *y);
+                           const fc_geom *g, float *work, float *y);
 int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                            const fc_geom *g, double *y);
+                            const fc_geom *g, double *work, double *y);
 int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                       ptrdiff_t n_filters, const fc_geom *g,
-                                      float *grad_x);
+                                      float *work, float *grad_x);
 int fc_conv2d_direct_grad_input_double(const double *grad_y, const double *w,
                                        ptrdiff_t n_filters, const fc_geom *g,
-                                       double *grad_x);
+                                       double *work, double *grad_x);
 int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
-                                       const fc_geom *g, float *grad_w);
+                                       const fc_geom *g, float *work,
+                                       float *grad_w);
 int fc_conv2d_direct_grad_weight_double(const double *x, const double *grad_y,
-                                        const fc_geom *g, double *grad_w);
+                                        const fc_geom *g, double *work,
+                                        double *grad_w);
 /* fc_bias_grad_<T>(gy, N, stride, L): the sum of gy[n * stride + l] over
  * n < N, l < L (one filter's grad_bias), in double, in a fixed order. */
 double fc_bias_grad_float(const float *gy, ptrdiff_t N, ptrdiff_t stride,

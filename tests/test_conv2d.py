@@ -517,3 +517,77 @@ def test_larger_shape_batch1_and_empty_batch(algorithm, dtype, rng, torch, tol):
     # an empty batch contributes nothing to the parameter gradients
     np.testing.assert_array_equal(gw, np.zeros_like(w))
     np.testing.assert_array_equal(gb, np.zeros_like(b))
+
+
+# --------------------------------------------------------------------------
+# direct kernel: unit column stride runs on zero-padded row copies with
+# vector blocks of output columns (src_c/conv2d.tmpl.h)
+# --------------------------------------------------------------------------
+
+# (N, C, H, W, F, kernel, stride, padding, dilation, groups, bias)
+DIRECT_CASES = [
+    (2, 4, 9, 13, 4, 3, 1, 1, 1, 4, True),  # width not a multiple of 8 (or 4)
+    (1, 3, 7, 1, 3, 3, 1, 1, 1, 3, True),  # width 1
+    (1, 2, 6, 2, 4, (1, 5), 1, (0, 3), 1, 2, False),  # kernel wider than the image
+    (2, 3, 12, 37, 3, 3, 1, 2, 2, 3, True),  # dilation 2, 4 + 1 vectors per row
+    (1, 4, 11, 29, 8, 5, 1, 2, 1, 4, True),  # 5x5, channel multiplier 2
+    (2, 3, 5, 33, 3, (1, 3), 1, (0, 1), 1, 3, False),  # 1x3
+    (1, 2, 9, 41, 2, 3, (2, 1), (1, 4), (1, 3), 2, True),  # row stride 2, padding > span
+    (1, 3, 8, 19, 3, 3, 1, (2, 3), 1, 3, True),  # padding > (k-1)*d: grad_y cropped
+    (1, 6, 7, 23, 4, 3, 1, 1, 1, 2, True),  # 3 channels per group
+]
+DIRECT_IDS = [str(c[1:9]).replace(" ", "") for c in DIRECT_CASES]
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
+def test_conv2d_direct_stencil_matches_torch(case, dtype, rng, torch, tol):
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, b = _make(case, dtype, rng)
+    geo = dict(stride=s, padding=p, dilation=d, groups=g, algorithm="direct")
+    msg = _msg("conv2d", case, dtype, fastconv, "direct")
+    y = fastconv.conv2d(x, w, b, **geo)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    # torch's helper needs a bias for the backward pass; zeros change nothing
+    tb = b if b is not None else np.zeros(F, dtype=dtype)
+    want = _torch_conv(torch, x, w, tb, s, p, d, g, grad_out=gy)
+    np.testing.assert_allclose(y, want[0], err_msg=msg, **tol(dtype, w[0].size))
+    gx, gw, gb = fastconv.conv2d_backward(gy, x, w, stride=s, padding=p, dilation=d,
+                                          groups=g, algorithm="direct")
+    n_pix = N * y.shape[2] * y.shape[3]
+    np.testing.assert_allclose(gx, want[1], err_msg="grad_x " + msg,
+                               **tol(dtype, (F // g) * w[0, 0].size))
+    np.testing.assert_allclose(gw, want[2], err_msg="grad_weight " + msg, **tol(dtype, n_pix))
+    np.testing.assert_allclose(gb, want[3], err_msg="grad_bias " + msg, **tol(dtype, n_pix))
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES, ids=DIRECT_IDS)
+def test_conv2d_direct_stencil_matches_reference(case, dtype, rng, tol):
+    # no torch: the sanitizer job runs this one
+    N, C, H, W, F, k, s, p, d, g, _ = case
+    x, w, b = _make(case, dtype, rng)
+    geo = dict(stride=s, padding=p, dilation=d, groups=g)
+    y = fastconv.conv2d(x, w, b, algorithm="direct", **geo)
+    np.testing.assert_allclose(y, fastconv.reference.conv2d(x, w, b, **geo), **tol(dtype, w[0].size))
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = fastconv.conv2d_backward(gy, x, w, algorithm="direct", **geo)
+    want = fastconv.reference.conv2d_backward(gy, x, w, **geo)
+    n_pix = N * y.shape[2] * y.shape[3]
+    for name, a, r, n in zip(("grad_x", "grad_weight"), got, want,
+                             ((F // g) * w[0, 0].size, n_pix)):
+        np.testing.assert_allclose(a, r, err_msg=f"{name} {case}", **tol(dtype, n))
+
+
+@pytest.mark.parametrize("s", [1, 2])
+def test_conv2d_depthwise_bitwise_at_any_thread_count(s, dtype, rng, restore_threads):
+    # large enough (N*F*L*K above MIN_PARALLEL_WORK) to run on 2 threads
+    x = rng.standard_normal((8, 32, 40, 37)).astype(dtype)
+    w = rng.standard_normal((32, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    out = {}
+    for n in (1, 2):
+        fastconv.set_num_threads(n)
+        y = fastconv.conv2d(x, w, b, stride=s, padding=1, groups=32)
+        gy = np.cos(y)
+        out[n] = (y, *fastconv.conv2d_backward(gy, x, w, stride=s, padding=1, groups=32))
+    for a, c in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, c)
