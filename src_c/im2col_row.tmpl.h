@@ -60,12 +60,35 @@ FC_ALWAYS_INLINE void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
     }
 }
 
+/* Rows that are one shifted run of the plane: unit strides, Wo == W and a
+ * tap that reads its own column (j*dw == pl: 1x1 layers, the middle column
+ * of "same" ones), so position l reads plane cell l + shift.  Positions
+ * [*a, *b) of [l0, l1) read inside the plane; the rest is padding. */
+static inline int CAT(shifted_run_, TYPE)(const fc_geom *g, ptrdiff_t i,
+                                          ptrdiff_t j, ptrdiff_t l0,
+                                          ptrdiff_t l1, ptrdiff_t *shift,
+                                          ptrdiff_t *a, ptrdiff_t *b)
+{
+    if (g->sh != 1 || g->sw != 1 || j * g->dw != g->pl || g->Wo != g->W) return 0;
+    *shift = (i * g->dh - g->pt) * g->W;
+    *a = fc_min(fc_max(l0, -*shift), l1);
+    *b = fc_max(*a, fc_min(l1, g->H * g->W - *shift));
+    return 1;
+}
+
 /* Row (c, i, j) into dst[0 .. l1 - l0): a single panel as wide as the row. */
 FC_ALWAYS_INLINE void CAT(im2col_row_, TYPE)(const TYPE *restrict plane,
                                              const fc_geom *g, ptrdiff_t i,
                                              ptrdiff_t j, ptrdiff_t l0,
                                              ptrdiff_t l1, TYPE *restrict dst)
 {
+    ptrdiff_t shift, a, b;
+    if (CAT(shifted_run_, TYPE)(g, i, j, l0, l1, &shift, &a, &b)) {
+        for (ptrdiff_t l = l0; l < a; ++l) dst[l - l0] = 0;
+        for (ptrdiff_t l = a; l < b; ++l) dst[l - l0] = plane[l + shift];
+        for (ptrdiff_t l = b; l < l1; ++l) dst[l - l0] = 0;
+        return;
+    }
     CAT(im2col_row_panels_, TYPE)(plane, g, i, j, l0, l1, l1 - l0, 0, dst);
 }
 
@@ -76,6 +99,11 @@ FC_ALWAYS_INLINE void CAT(col2im_row_, TYPE)(const TYPE *restrict src,
                                           ptrdiff_t j, ptrdiff_t l0,
                                           ptrdiff_t l1, TYPE *restrict plane)
 {
+    ptrdiff_t shift, la, lb;
+    if (CAT(shifted_run_, TYPE)(g, i, j, l0, l1, &shift, &la, &lb)) {
+        for (ptrdiff_t l = la; l < lb; ++l) plane[l + shift] += src[l - l0];
+        return;
+    }
     const ptrdiff_t off_w = j * g->dw - g->pl;
     ptrdiff_t lo, hi;
     fc_valid_range(off_w, g->sw, g->W, g->Wo, &lo, &hi);
