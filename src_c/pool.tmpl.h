@@ -304,6 +304,32 @@ FC_ALWAYS_INLINE void CAT(avg_back_row_inside_, TYPE)(const TYPE *restrict gy,
     }
 }
 
+/* The same for 3x3 windows at stride 2, in vector code: in each input row
+ * even cell 2k takes d[k-1] (tap j = 2 of window k-1), then d[k] (tap 0 of
+ * window k), and odd cell 2k+1 takes d[k], as in the loop above.  Window
+ * -1 adds +0, which leaves every sum as it is (no cell is ever -0: they
+ * start at +0). */
+FC_ALWAYS_INLINE void CAT(avg_back_row_3s2_, TYPE)(const TYPE *restrict gy,
+                                                   ptrdiff_t W, ptrdiff_t Wo,
+                                                   TYPE *restrict row)
+{
+    TYPE d[FC_POOL_CH + 1];
+    d[0] = 0;
+    for (ptrdiff_t c0 = 0; c0 < Wo; c0 += FC_POOL_CH) {
+        const ptrdiff_t n = fc_min(FC_POOL_CH, Wo - c0);
+        for (ptrdiff_t k = 0; k < n; ++k) d[k + 1] = gy[c0 + k] / (TYPE)9;
+        for (int i = 0; i < 3; ++i) {
+            TYPE *restrict r = row + i * W + 2 * c0;
+            for (ptrdiff_t k = 0; k < n; ++k) {
+                r[2 * k] = (r[2 * k] + d[k]) + d[k + 1];
+                r[2 * k + 1] += d[k + 1];
+            }
+        }
+        d[0] = d[n];                    /* window c0 + n - 1, for the next */
+    }
+    for (int i = 0; i < 3; ++i) row[i * W + 2 * Wo] += d[0];
+}
+
 /* Row-wise, in chunks of outputs: delta = grad / divisor once per output,
  * then each tap adds it to its input cells.  Taps run with j descending so a
  * cell receives its contributions in increasing ow, PyTorch's order. */
@@ -320,7 +346,7 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_
             if (g->kw == 2)
                 CAT(avg_back_row_inside_, TYPE)(gyr, g->W, g->Wo, 2, 2, 2, row);
             else
-                CAT(avg_back_row_inside_, TYPE)(gyr, g->W, g->Wo, 3, 3, 2, row);
+                CAT(avg_back_row_3s2_, TYPE)(gyr, g->W, g->Wo, row);
         }
         return FC_OK;
     }
