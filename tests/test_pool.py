@@ -220,6 +220,11 @@ AVG_GEOMS = [
     (2, 1, 5, 5, 5, None, 0),
     (1, 2, 7, 7, 3, 1, 1),
     (1, 1, 11, 6, (5, 2), (3, 2), (2, 1)),
+    # 3x3 stride 2 inside the input (the vector backward rows): odd and even
+    # widths, and a row of 150 windows (more than one chunk of 128)
+    (2, 2, 9, 9, 3, 2, 0),
+    (1, 2, 8, 10, 3, 2, 0),
+    (1, 1, 5, 301, 3, 2, 0),
 ]
 AVG_IDS = [f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}-k{c[4]}-s{c[5]}-p{c[6]}".replace(" ", "") for c in AVG_GEOMS]
 
