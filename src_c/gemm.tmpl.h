@@ -232,11 +232,7 @@ FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
                     }
                     const TYPE *restrict src = x + c * HW + ih * g->W + off;
                     for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
-                    if (g->sw == 1) {
-                        for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q];
-                    } else {
-                        for (ptrdiff_t q = a; q < b; ++q) dst[q] = src[q * g->sw];
-                    }
+                    CAT(strided_copy_, TYPE)(src + a * g->sw, g->sw, b - a, dst + a);
                     for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
                 }
             }

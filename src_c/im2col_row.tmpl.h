@@ -6,6 +6,24 @@
  * at a time, so the middle of each segment is a plain copy with no bounds
  * tests. */
 
+/* dst[k] = src[k * s] for k < n; strides 1, 2 and 4 as constants, so the
+ * compiler vectorises them (whole-vector loads and shuffles), where a
+ * stride known only at run time leaves a scalar loop. */
+FC_ALWAYS_INLINE void CAT(strided_copy_, TYPE)(const TYPE *restrict src,
+                                               ptrdiff_t s, ptrdiff_t n,
+                                               TYPE *restrict dst)
+{
+    if (s == 1) {
+        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[k];
+    } else if (s == 2) {
+        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[2 * k];
+    } else if (s == 4) {
+        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[4 * k];
+    } else {
+        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[k * s];
+    }
+}
+
 /* Row (c, i, j) into B panels: output position l0 + q goes to
  * dst[(q / nr) * pstride + q % nr], so the GEMM packer writes each row of B
  * straight into its NR-wide panels.  Segments (one output row each) are cut
@@ -36,14 +54,8 @@ FC_ALWAYS_INLINE void CAT(im2col_row_panels_, TYPE)(const TYPE *restrict plane,
         }
         for (ptrdiff_t ow = ow0; ow < a; ++ow) out[ow - ow0] = 0;
         if (a < b) {
-            const TYPE *restrict row = plane + ih * g->W + a * g->sw + off_w;
-            TYPE *restrict o = out + (a - ow0);
-            const ptrdiff_t n = b - a;
-            if (g->sw == 1) {
-                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k];
-            } else {
-                for (ptrdiff_t k = 0; k < n; ++k) o[k] = row[k * g->sw];
-            }
+            CAT(strided_copy_, TYPE)(plane + ih * g->W + a * g->sw + off_w, g->sw,
+                                     b - a, out + (a - ow0));
         }
         for (ptrdiff_t ow = b; ow < ow1; ++ow) out[ow - ow0] = 0;
         left -= len;
