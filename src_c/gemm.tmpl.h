@@ -62,10 +62,10 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
  * is cell (oh + i*dh/sh, ow + j*dw/sw) of phase (i*dh%sh, j*dw%sw) (integer
  * division).  So row (c, i, j) of B is one contiguous run of the slab,
  * whatever the stride, and the micro-kernel reads it there (row pointers:
- * no packing); the Wv - Wo extra columns per row are computed and dropped.  For stride 1 there is one phase, and
- * the slab is the padded band itself.  Where the slab would be large (wide
- * strides on many channels) a tile is a run of output positions instead,
- * packed by im2col_row_panels. */
+ * no packing); the Wv - Wo extra columns per row are computed and dropped.
+ * For stride 1 there is one phase, and the slab is the padded band itself.
+ * Where the slab would be large (wide strides on many channels) a tile is a
+ * run of output positions instead, packed by im2col_row_panels. */
 
 /* At stride 1, when the right padding the windows reach is no wider than
  * the left padding (3x3 pad 1, odd "same"), rows share their padding: the

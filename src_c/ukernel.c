@@ -468,7 +468,8 @@ static const fc_ukernel_float kernels_float[] = {
      pack_t_avx512_float},
     {"avx2", 6, 16, 16, {uk_avx2_float}, {uk_avx2_float_rows}, pack_t_avx2_float},
 #endif
-    {"generic", 4, 16, 16, {uk_generic_float}, {uk_generic_float_rows}, pack_t_generic_float},
+    {"generic", 4, 16, 16, {uk_generic_float}, {uk_generic_float_rows},
+     pack_t_generic_float},
 };
 static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
@@ -477,7 +478,8 @@ static const fc_ukernel_double kernels_double[] = {
      pack_t_avx512_double},
     {"avx2", 6, 8, 8, {uk_avx2_double}, {uk_avx2_double_rows}, pack_t_avx2_double},
 #endif
-    {"generic", 4, 8, 8, {uk_generic_double}, {uk_generic_double_rows}, pack_t_generic_double},
+    {"generic", 4, 8, 8, {uk_generic_double}, {uk_generic_double_rows},
+     pack_t_generic_double},
 };
 #define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
 
