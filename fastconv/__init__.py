@@ -42,6 +42,7 @@ finally:
 # Pick the GEMM micro-kernels once: the best the CPU supports, or the one
 # named by FASTCONV_ISA ("avx512", "avx2", "generic").
 _ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
+from . import _pending; _pending.install()  # TEMPORARY until the kernel branches merge
 from . import compat, layers, losses, models, optim, reference, shapes, summary
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads

@@ -36,12 +36,14 @@ Examples
 
 import math
 import os
+import threading
 from collections import namedtuple
 
 import numpy as np
 
 from . import _validation as _v
 from . import functional as _functional
+from ._buffers import Buffers as _Buffers
 from . import reference as _reference
 from . import shapes as _shapes
 
@@ -63,6 +65,13 @@ missing_keys : list of str
 unexpected_keys : list of str
     State-dict entries the model has no place for (ignored).
 """
+
+
+class _CallDepth(threading.local):
+    depth = 0       # forward calls in progress on this thread (0: none)
+
+
+_calls = _CallDepth()
 
 
 def _as_rng(rng):
@@ -90,6 +99,19 @@ def _positive_int(value, name, op):
     return int(value)
 
 
+def _same_bytes(a, b):
+    """Whether two arrays (or None) hold the same bytes: the cheap, exact
+    test that a cached derivative of ``b`` is still valid for ``a`` (NaNs
+    included, which == would never match)."""
+    if a is None or b is None:
+        return a is b
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    unit = np.uint64 if a.nbytes % 8 == 0 else np.uint8
+    return bool(np.array_equal(np.ascontiguousarray(a).reshape(-1).view(unit),
+                               np.ascontiguousarray(b).reshape(-1).view(unit)))
+
+
 def _indent(text):
     lines = text.split("\n")
     return "\n".join(lines[:1] + ["  " + line for line in lines[1:]])
@@ -115,9 +137,28 @@ class Layer:
         self._buffers = {}
         self._children = {}
         self._backend = "fastconv"
+        self.training = True
+        self._reset_transient()
+
+    def _reset_transient(self):
+        """Set the attributes that only carry what calls derived (named in
+        ``_transient``: caches, reused buffers, kernel plans) to their empty
+        state.  Copies and pickles leave them out and start empty."""
         self._cache = None
         self._out_meta = None           # (shape, dtype) of the last output
-        self.training = True
+        self._bufs = _Buffers()         # arrays reused from call to call
+
+    _transient = ("_cache", "_out_meta", "_bufs")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._transient:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_transient()
 
     # ---------------------------------------------------------------- run
     @property
@@ -141,6 +182,18 @@ class Layer:
                 f"{self._name()}: input must be a numpy.ndarray, got "
                 f"{type(x).__name__}"
             )
+        if _calls.depth == 0:
+            # a new forward pass from the top: what the previous one cached
+            # is dead, and dropping it frees its arrays for reuse
+            for layer in self._walk():
+                layer._cache = None
+                layer._out_meta = None
+        return self._call(x)
+
+    def _call(self, x, **fuse):
+        """forward(x), or a fused form of it chosen by the parent (see
+        Sequential): ``relu=True`` applies the ReLU that follows the layer,
+        ``bn=layer`` (eval mode) the BatchNorm2d that follows a convolution."""
         if x.dtype not in _v.SUPPORTED_DTYPES:
             raise TypeError(
                 f"{self._name()}: input must have dtype float32 or float64, "
@@ -148,7 +201,11 @@ class Layer:
             )
         self._cache = None
         self._out_meta = None
-        y = self._forward(x)
+        _calls.depth += 1
+        try:
+            y = self._forward(x, **fuse)
+        finally:
+            _calls.depth -= 1
         self._out_meta = (y.shape, y.dtype)
         return y
 
@@ -198,6 +255,10 @@ class Layer:
                 f"dtype {dtype}, got {grad_out.dtype}"
             )
         return self._backward(grad_out)
+
+    # True in a class whose _forward takes relu=True (the following ReLU,
+    # fused); not inherited: each class that can says so itself
+    _fuses_relu = False
 
     def _forward(self, x):
         raise NotImplementedError
@@ -431,9 +492,9 @@ class Layer:
                         store[name] = arr.astype(dt)
             if hasattr(layer, "dtype"):
                 layer.dtype = dt
-            layer._cache = None
-            layer._out_meta = None
+            layer._reset_transient()     # derived for the old dtype
         return self
+
 
     # ------------------------------------------------------ state dicts
     def state_dict(self):
@@ -859,6 +920,8 @@ class Conv2d(_ConvNd):
     """
 
     _axes, _fn = ("H", "W"), "conv2d"
+    _fuses_relu = True
+    _MAX_PLANS = 4                      # input shapes whose kernel plans are kept
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=0, dilation=1, groups=1, bias=True, *,
@@ -866,6 +929,95 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, dtype=dtype, rng=rng,
                          algorithm=algorithm)
+
+    _transient = Layer._transient + ("_plans", "_packed")
+
+    def _reset_transient(self):
+        super()._reset_transient()
+        self._plans = {}                # (input shape, dtype) -> kernel plan
+        self._packed = None             # (source snapshots, weight, bias, packed)
+
+    def _plan(self, x):
+        key = (x.shape, x.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self._MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[key] = _functional.conv_plan(
+                x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
+        return plan
+
+    def _weights(self, plan, bn):
+        """(weight, bias, packed) the forward runs with: the layer's own, or
+        with eval-mode ``bn`` folded in (w * s, (b - mean) * s + beta, s =
+        gamma / sqrt(var + eps)); packed for ``plan`` (Winograd-transformed,
+        GEMM panels).  Kept while the arrays they come from are unchanged,
+        so inference packs and folds once; any change, including in-place
+        updates by an optimiser or by hand, is seen by comparing bytes."""
+        sources = [self._params["weight"], self._params.get("bias")]
+        if bn is not None:
+            sources += [bn._params["weight"], bn._params["bias"],
+                        bn._buffers["running_mean"], bn._buffers["running_var"],
+                        np.float64(bn.eps)]
+        cached = self._packed
+        if (cached is not None and cached[0][0] is plan
+                and len(cached[0]) == len(sources) + 1
+                and all(_same_bytes(a, b) for a, b in zip(sources, cached[0][1:]))):
+            return cached[1:]
+        w, b = sources[0], sources[1]
+        if bn is not None:
+            gamma, beta, mean, var, eps = sources[2:]
+            scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+            shift = -mean * scale + beta
+            if b is not None:
+                shift = shift + b * scale
+            w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
+            b = shift.astype(w.dtype)
+        packed = plan.pack(w)
+        self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
+                        w, b, packed)
+        return w, b, packed
+
+    def _forward(self, x, relu=False, bn=None):
+        if self._backend != "fastconv":
+            return super()._forward(x)          # the NumPy twins, unfused
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        plan = self._plan(x)
+        w, b, packed = self._weights(plan, bn)
+        y = plan.forward(x, w, b, relu=relu, packed=packed,
+                         out=self._bufs.take("y", plan.output_shape, x.dtype))
+        self._cache = (x, plan, packed, y if relu else None, bn)
+        return y
+
+    def _backward(self, grad_out):
+        if self._backend != "fastconv":
+            return super()._backward(grad_out)
+        x, plan, packed, y, bn = self._cache
+        k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
+        weight = self._params["weight"]
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y,
+                                       out=self._bufs.take("gy", shape, dtype))
+        if bn is not None:
+            # eval-mode BatchNorm folded in: its gradients need the
+            # convolution's own output, recomputed (a rare path: training
+            # uses batch statistics, inference no backward)
+            z = plan.forward(x, weight, self._params.get("bias"))
+            invstd = (1.0 / np.sqrt(bn._buffers["running_var"].astype(np.float64)
+                                    + bn.eps)).astype(dtype)
+            grad_out, g_gamma, g_beta = k.batch_norm2d_backward(
+                grad_out, z, bn._buffers["running_mean"], invstd,
+                bn._params["weight"], training=False)
+            bn._grads["weight"] += g_gamma
+            bn._grads["bias"] += g_beta
+            packed = None                       # the packed weights are folded
+        gx, gw, gb = plan.backward(grad_out, x, weight, packed=packed,
+                                   out=self._bufs.take("gx", x.shape, x.dtype))
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
 
 
 class Linear(Layer):
@@ -921,21 +1073,28 @@ class Linear(Layer):
                 f"{self.in_features}), got shape {shape}"
             )
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         self._check_param_dtype(x)
         self._check_input(x.shape)
-        y = x @ self._params["weight"].T
-        if "bias" in self._params:
-            y += self._params["bias"]
-        self._cache = x
+        y = self._kernels.linear(
+            x, self._params["weight"], self._params.get("bias"), relu=relu,
+            out=self._bufs.take("y", (x.shape[0], self.out_features), x.dtype))
+        self._cache = (x, y if relu else None)
         return y
 
     def _backward(self, grad_out):
-        x = self._cache
-        self._grads["weight"] += grad_out.T @ x
+        x, y = self._cache
+        k = self._kernels
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y, out=self._bufs.take(
+                "gy", grad_out.shape, grad_out.dtype))
+        gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
+        self._grads["weight"] += gw
         if "bias" in self._grads:
-            self._grads["bias"] += grad_out.sum(axis=0)
-        return grad_out @ self._params["weight"]
+            self._grads["bias"] += gb
+        return gx
 
     def _extra_repr(self):
         return (f"in_features={self.in_features}, out_features="
@@ -1009,47 +1168,34 @@ class BatchNorm2d(Layer):
                 f"channel, got input of shape {shape}"
             )
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         self._check_param_dtype(x)
         self._check_input(x.shape)
-        axes = (0, 2, 3)
         buf = self._buffers
+        m = self.momentum
         if self.training:
-            n = x.shape[0] * x.shape[2] * x.shape[3]
-            mean = x.mean(axis=axes)
-            centred = x - mean[:, None, None]
-            var = (centred * centred).mean(axis=axes)
             buf["num_batches_tracked"] += 1
-            if self.momentum is None:
+            if m is None:                       # cumulative average
                 m = 1.0 / float(buf["num_batches_tracked"])
-            else:
-                m = self.momentum
-            buf["running_mean"][...] = (1 - m) * buf["running_mean"] + m * mean
-            buf["running_var"][...] = ((1 - m) * buf["running_var"]
-                                       + m * var * (n / (n - 1)))
-        else:
-            mean, var = buf["running_mean"], buf["running_var"]
-            centred = x - mean[:, None, None]
-        invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        xhat = centred * invstd[:, None, None]
-        y = xhat * self._params["weight"][:, None, None] \
-            + self._params["bias"][:, None, None]
-        self._cache = (xhat, invstd, self.training)
+        y, mean, invstd = self._kernels.batch_norm2d(
+            x, buf["running_mean"], buf["running_var"], self._params["weight"],
+            self._params["bias"], self.training, m, self.eps, relu=relu,
+            out=self._bufs.take("y", x.shape, x.dtype), return_stats=True)
+        # x is the previous layer's output, kept alive anyway: the backward
+        # recomputes the normalised input from it rather than storing it
+        self._cache = (x, mean, invstd, self.training, y if relu else None)
         return y
 
     def _backward(self, grad_out):
-        xhat, invstd, batch_stats = self._cache
-        axes = (0, 2, 3)
-        g_bias = grad_out.sum(axis=axes)
-        g_weight = (grad_out * xhat).sum(axis=axes)
-        self._grads["weight"] += g_weight
-        self._grads["bias"] += g_bias
-        scale = (self._params["weight"] * invstd)[:, None, None]
-        if not batch_stats:
-            return grad_out * scale
-        n = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
-        return scale * (grad_out - (g_bias / n)[:, None, None]
-                        - xhat * (g_weight / n)[:, None, None])
+        x, mean, invstd, batch_stats, y = self._cache
+        gx, gw, gb = self._kernels.batch_norm2d_backward(
+            grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
+            y=y, out=self._bufs.take("gx", x.shape, x.dtype))
+        self._grads["weight"] += gw
+        self._grads["bias"] += gb
+        return gx
 
     def _extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -1126,11 +1272,14 @@ class ReLU(Layer):
     """
 
     def _forward(self, x):
-        self._cache = x > 0
-        return np.maximum(x, x.dtype.type(0))     # NaN stays NaN, as torch
+        y = self._kernels.relu(x, out=self._bufs.take("y", x.shape, x.dtype))
+        self._cache = y                 # the gradient passes where y > 0
+        return y
 
     def _backward(self, grad_out):
-        return np.where(self._cache, grad_out, grad_out.dtype.type(0))
+        return self._kernels.relu_backward(
+            grad_out, self._cache,
+            out=self._bufs.take("gx", grad_out.shape, grad_out.dtype))
 
     # shape protocol (summary() lists it as "not counted": the notes fold ReLU
     # into the CONV row, although this ReLU allocates its output)
@@ -1245,6 +1394,35 @@ class Dropout(Layer):
 # containers
 # ---------------------------------------------------------------------------
 
+def _fused_steps(children):
+    """The (layer, fuse keywords) steps that run ``children`` in order.
+
+    Where one compiled kernel can do the work of two or three consecutive
+    layers in one pass over memory, the first layer absorbs the others: a
+    ReLU after a layer with ``_fuses_relu`` (Conv2d, Linear, BatchNorm2d,
+    Residual) becomes ``relu=True``; in eval mode a BatchNorm2d after a
+    Conv2d is folded into the convolution (``bn=layer``).  Absorbed layers
+    are skipped, so they cache nothing; the results equal the unfused
+    layers' within rounding.  The NumPy twins (``set_backend("reference")``)
+    always run unfused.
+    """
+    steps, i = [], 0
+    while i < len(children):
+        layer, rest, fuse = children[i], children[i + 1:i + 3], {}
+        if all(c._backend == "fastconv" for c in [layer] + rest):
+            # exact types only: a subclass may change what its layer does
+            if (type(layer) is Conv2d and rest and type(rest[0]) is BatchNorm2d
+                    and not layer.training and not rest[0].training
+                    and rest[0].num_features == layer.out_channels):
+                fuse["bn"] = rest.pop(0)
+            if (type(layer).__dict__.get("_fuses_relu") and rest
+                    and type(rest[0]) is ReLU):
+                fuse["relu"] = True
+        steps.append((layer, fuse))
+        i += 1 + len(fuse)
+    return steps
+
+
 class Sequential(Layer):
     """Apply layers in order; backward runs them in reverse.
 
@@ -1283,13 +1461,14 @@ class Sequential(Layer):
         return self._children[str(i % n)]
 
     def _forward(self, x):
-        for layer in self._children.values():
-            x = layer.forward(x)
-        self._cache = True
+        steps = _fused_steps(list(self._children.values()))
+        for layer, fuse in steps:
+            x = layer._call(x, **fuse)
+        self._cache = [layer for layer, _ in steps]
         return x
 
     def _backward(self, grad_out):
-        for layer in reversed(list(self._children.values())):
+        for layer in reversed(self._cache):
             grad_out = layer.backward(grad_out)
         return grad_out
 
@@ -1337,12 +1516,16 @@ class Residual(Layer):
     def shortcut(self):
         return self._children.get("shortcut")
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         y = self.body.forward(x)
         s = x if self.shortcut is None else self.shortcut.forward(x)
         self._check_add(y.shape, s.shape)
-        self._cache = True
-        return y + s
+        out = self._kernels.add(y, s, relu=relu,
+                                out=self._bufs.take("y", y.shape, y.dtype))
+        self._cache = out if relu else True
+        return out
 
     def _check_add(self, body_shape, shortcut_shape):
         if tuple(body_shape) != tuple(shortcut_shape):
@@ -1356,10 +1539,13 @@ class Residual(Layer):
             )
 
     def _backward(self, grad_out):
+        k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
+        if self._cache is not True:            # add + ReLU: mask by the output
+            grad_out = k.relu_backward(grad_out, self._cache,
+                                       out=self._bufs.take("gy", shape, dtype))
         gx = self.body.backward(grad_out)
-        if self.shortcut is None:
-            return gx + grad_out
-        return gx + self.shortcut.backward(grad_out)
+        gs = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        return k.add(gx, gs, out=self._bufs.take("gx", gx.shape, gx.dtype))
 
     # shape protocol: body and shortcut must agree; the field is their union
     def output_shape(self, input_shape):
