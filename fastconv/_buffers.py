@@ -1,44 +1,47 @@
-"""Arrays that a layer reuses from one call to the next.
+"""A pool of arrays that layers reuse from one call to the next.
 
 A training step writes several MB of activations and gradients per layer.
 Fresh arrays cost a page fault per 4 KiB page on first touch, which can take
-longer than the arithmetic that fills them; reusing last step's array costs
-nothing.  An array is reused only when nobody but its :class:`Buffers` holds
-it (its reference count says so): an output the caller kept, or a view of it,
-is never overwritten -- the next call writes into a fresh array instead.
+longer than the arithmetic that fills them; reusing an array that is no longer
+needed costs nothing.  An array is handed out again only when nobody but the
+pool holds it (its reference count says so): an output the caller kept, a
+layer's cache, or a view of either, is never overwritten.  Arrays become free
+as soon as their last holder drops them, so a gradient consumed by the layer
+below is reused by the next one: the pool holds about as much memory as the
+most arrays of each shape alive at once.
 """
 import sys
 
 import numpy as np
 
-__all__ = ["Buffers"]
+__all__ = ["BufferPool"]
 
 
-def _count(arrays, slot):
-    a = arrays.get(slot)
-    return sys.getrefcount(a)
+def _count(arrays):
+    for a in arrays:
+        return sys.getrefcount(a)
 
 
-# The reference count of a stored array that nobody else holds, measured in
-# the same code shape as in Buffers.take (the interpreter decides whether a
-# local variable or a call argument adds a reference).
-_FREE = _count({"slot": np.empty(1)}, "slot")
+# The reference count of a pooled array that nobody else holds, measured in
+# the same code shape as in BufferPool.take (the interpreter decides whether a
+# loop variable or a call argument adds a reference).
+_FREE = _count([np.empty(1)])
 
 
-class Buffers:
-    """Reusable arrays, by slot name.
+class BufferPool:
+    """Reusable arrays, by shape and dtype.
 
     Examples
     --------
-    >>> bufs = Buffers()
-    >>> a = bufs.take("y", (2, 3), np.float32)
-    >>> b = bufs.take("y", (2, 3), np.float32)    # `a` is still held: a new array
-    >>> b is a
+    >>> pool = BufferPool()
+    >>> a = pool.take((2, 3), np.float32)
+    >>> b = pool.take((2, 3), np.float32)     # `a` is still held: another array
+    >>> np.shares_memory(a, b)
     False
-    >>> del a, b
-    >>> c = bufs.take("y", (2, 3), np.float32)
-    >>> c is bufs.take("y", (2, 3), np.float32)   # held by `c`: not handed out twice
-    False
+    >>> address = a.ctypes.data
+    >>> del a
+    >>> pool.take((2, 3), np.float32).ctypes.data == address
+    True
     """
 
     __slots__ = ("_arrays",)
@@ -46,21 +49,29 @@ class Buffers:
     def __init__(self):
         self._arrays = {}
 
-    def take(self, slot, shape, dtype):
+    def take(self, shape, dtype):
         """An array of ``shape`` and ``dtype`` (contents undefined) that no
-        one else holds: the slot's previous array when it is free and fits,
-        else a new one (which the slot keeps for next time)."""
-        a = self._arrays.get(slot)
-        if (a is not None and sys.getrefcount(a) == _FREE and a.shape == shape
-                and a.dtype == dtype):
-            return a
+        one else holds: a free pooled one, else a new one, which the pool
+        keeps for later."""
+        key = (shape, np.dtype(dtype))
+        arrays = self._arrays.get(key)
+        if arrays is None:
+            arrays = self._arrays[key] = []
+        for a in arrays:
+            if sys.getrefcount(a) == _FREE:
+                return a
         a = np.empty(shape, dtype)
-        self._arrays[slot] = a
+        arrays.append(a)
         return a
 
     def __reduce__(self):
-        return (Buffers, ())            # copies and pickles start empty
+        return (BufferPool, ())         # copies and pickles start empty
 
     def clear(self):
-        """Forget every array (they are freed once no caller holds them)."""
+        """Forget every array (each is freed once no one else holds it)."""
         self._arrays.clear()
+
+    @property
+    def nbytes(self):
+        """Bytes of the arrays the pool keeps."""
+        return sum(a.nbytes for arrays in self._arrays.values() for a in arrays)

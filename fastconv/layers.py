@@ -34,6 +34,7 @@ Examples
 ['0.bias', '0.weight', '4.bias', '4.weight']
 """
 
+import contextlib
 import math
 import os
 import threading
@@ -43,14 +44,14 @@ import numpy as np
 
 from . import _validation as _v
 from . import functional as _functional
-from ._buffers import Buffers as _Buffers
+from ._buffers import BufferPool as _BufferPool
 from . import reference as _reference
 from . import shapes as _shapes
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
     "Dropout", "BatchNorm2d", "Sequential", "Residual", "basic_block",
-    "LoadResult",
+    "LoadResult", "no_grad",
 ]
 
 _BACKENDS = {"fastconv": _functional, "reference": _reference}
@@ -67,11 +68,43 @@ unexpected_keys : list of str
 """
 
 
-class _CallDepth(threading.local):
-    depth = 0       # forward calls in progress on this thread (0: none)
+class _CallState(threading.local):
+    depth = 0           # forward/backward calls in progress on this thread
+    pool = None         # the outermost layer's buffer pool, shared below it
+    no_grad = False     # inside no_grad(): forward keeps nothing for backward
 
 
-_calls = _CallDepth()
+_calls = _CallState()
+
+# What a layer's cache holds after a forward under no_grad().
+_NO_GRAD = "no_grad"
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run forward passes for inference only, as ``torch.no_grad()``.
+
+    Inside the block, layers keep nothing for :meth:`Layer.backward` (which
+    then raises), so each intermediate array is free for reuse as soon as
+    the next layer has read it: inference touches a few arrays' worth of
+    memory instead of every layer's output.  Results are the same.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> model = L.Sequential(L.Linear(4, 2, rng=0), L.ReLU()).eval()
+    >>> with L.no_grad():
+    ...     y = model(np.ones((3, 4), np.float32))
+    >>> y.shape
+    (3, 2)
+    """
+    before = _calls.no_grad
+    _calls.no_grad = True
+    try:
+        yield
+    finally:
+        _calls.no_grad = before
 
 
 def _as_rng(rng):
@@ -146,9 +179,9 @@ class Layer:
         state.  Copies and pickles leave them out and start empty."""
         self._cache = None
         self._out_meta = None           # (shape, dtype) of the last output
-        self._bufs = _Buffers()         # arrays reused from call to call
+        self._pool = _BufferPool()      # arrays reused from call to call
 
-    _transient = ("_cache", "_out_meta", "_bufs")
+    _transient = ("_cache", "_out_meta", "_pool")
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -182,13 +215,26 @@ class Layer:
                 f"{self._name()}: input must be a numpy.ndarray, got "
                 f"{type(x).__name__}"
             )
-        if _calls.depth == 0:
-            # a new forward pass from the top: what the previous one cached
-            # is dead, and dropping it frees its arrays for reuse
-            for layer in self._walk():
-                layer._cache = None
-                layer._out_meta = None
-        return self._call(x)
+        if _calls.depth:
+            return self._call(x)
+        # a new forward pass from the top: what the previous one cached is
+        # dead, and dropping it frees its arrays for reuse
+        for layer in self._walk():
+            layer._cache = None
+            layer._out_meta = None
+        return self._outermost(self._call, x)
+
+    def _outermost(self, run, arg):
+        """run(arg) with this layer's buffer pool shared by all below it."""
+        _calls.pool = self._pool
+        try:
+            return run(arg)
+        finally:
+            _calls.pool = None
+
+    def _buffer(self, shape, dtype):
+        """A reusable array for an output or gradient (see _buffers.py)."""
+        return (_calls.pool or self._pool).take(shape, dtype)
 
     def _call(self, x, **fuse):
         """forward(x), or a fused form of it chosen by the parent (see
@@ -206,7 +252,10 @@ class Layer:
             y = self._forward(x, **fuse)
         finally:
             _calls.depth -= 1
-        self._out_meta = (y.shape, y.dtype)
+        if _calls.no_grad:
+            self._cache = _NO_GRAD
+        else:
+            self._out_meta = (y.shape, y.dtype)
         return y
 
     def __call__(self, x):
@@ -234,6 +283,12 @@ class Layer:
             If grad_out's dtype or shape differs from the forward output's.
         """
         if self._out_meta is None:
+            if self._cache is _NO_GRAD:
+                raise RuntimeError(
+                    f"{self._name()}: backward() after a forward under "
+                    f"fastconv.layers.no_grad(), which keeps nothing for it; "
+                    f"run forward(x) outside no_grad() first"
+                )
             raise RuntimeError(
                 f"{self._name()}: backward() called before forward(); run "
                 f"forward(x) first, backward() uses what it cached"
@@ -254,7 +309,13 @@ class Layer:
                 f"{self._name()}: grad_out must have the forward output's "
                 f"dtype {dtype}, got {grad_out.dtype}"
             )
-        return self._backward(grad_out)
+        if _calls.depth:
+            return self._backward(grad_out)
+        _calls.depth += 1
+        try:
+            return self._outermost(self._backward, grad_out)
+        finally:
+            _calls.depth -= 1
 
     # True in a class whose _forward takes relu=True (the following ReLU,
     # fused); not inherited: each class that can says so itself
@@ -986,7 +1047,7 @@ class Conv2d(_ConvNd):
         plan = self._plan(x)
         w, b, packed = self._weights(plan, bn)
         y = plan.forward(x, w, b, relu=relu, packed=packed,
-                         out=self._bufs.take("y", plan.output_shape, x.dtype))
+                         out=self._buffer(plan.output_shape, x.dtype))
         self._cache = (x, plan, packed, y if relu else None, bn)
         return y
 
@@ -998,7 +1059,7 @@ class Conv2d(_ConvNd):
         weight = self._params["weight"]
         if y is not None:                       # ReLU fused: mask by the output
             grad_out = k.relu_backward(grad_out, y,
-                                       out=self._bufs.take("gy", shape, dtype))
+                                       out=self._buffer(shape, dtype))
         if bn is not None:
             # eval-mode BatchNorm folded in: its gradients need the
             # convolution's own output, recomputed (a rare path: training
@@ -1013,7 +1074,7 @@ class Conv2d(_ConvNd):
             bn._grads["bias"] += g_beta
             packed = None                       # the packed weights are folded
         gx, gw, gb = plan.backward(grad_out, x, weight, packed=packed,
-                                   out=self._bufs.take("gx", x.shape, x.dtype))
+                                   out=self._buffer(x.shape, x.dtype))
         self._grads["weight"] += gw
         if "bias" in self._grads:
             self._grads["bias"] += gb
@@ -1080,7 +1141,7 @@ class Linear(Layer):
         self._check_input(x.shape)
         y = self._kernels.linear(
             x, self._params["weight"], self._params.get("bias"), relu=relu,
-            out=self._bufs.take("y", (x.shape[0], self.out_features), x.dtype))
+            out=self._buffer((x.shape[0], self.out_features), x.dtype))
         self._cache = (x, y if relu else None)
         return y
 
@@ -1088,8 +1149,8 @@ class Linear(Layer):
         x, y = self._cache
         k = self._kernels
         if y is not None:                       # ReLU fused: mask by the output
-            grad_out = k.relu_backward(grad_out, y, out=self._bufs.take(
-                "gy", grad_out.shape, grad_out.dtype))
+            grad_out = k.relu_backward(
+                grad_out, y, out=self._buffer(grad_out.shape, grad_out.dtype))
         gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
         self._grads["weight"] += gw
         if "bias" in self._grads:
@@ -1182,7 +1243,7 @@ class BatchNorm2d(Layer):
         y, mean, invstd = self._kernels.batch_norm2d(
             x, buf["running_mean"], buf["running_var"], self._params["weight"],
             self._params["bias"], self.training, m, self.eps, relu=relu,
-            out=self._bufs.take("y", x.shape, x.dtype), return_stats=True)
+            out=self._buffer(x.shape, x.dtype), return_stats=True)
         # x is the previous layer's output, kept alive anyway: the backward
         # recomputes the normalised input from it rather than storing it
         self._cache = (x, mean, invstd, self.training, y if relu else None)
@@ -1192,7 +1253,7 @@ class BatchNorm2d(Layer):
         x, mean, invstd, batch_stats, y = self._cache
         gx, gw, gb = self._kernels.batch_norm2d_backward(
             grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
-            y=y, out=self._bufs.take("gx", x.shape, x.dtype))
+            y=y, out=self._buffer(x.shape, x.dtype))
         self._grads["weight"] += gw
         self._grads["bias"] += gb
         return gx
@@ -1272,14 +1333,14 @@ class ReLU(Layer):
     """
 
     def _forward(self, x):
-        y = self._kernels.relu(x, out=self._bufs.take("y", x.shape, x.dtype))
+        y = self._kernels.relu(x, out=self._buffer(x.shape, x.dtype))
         self._cache = y                 # the gradient passes where y > 0
         return y
 
     def _backward(self, grad_out):
         return self._kernels.relu_backward(
             grad_out, self._cache,
-            out=self._bufs.take("gx", grad_out.shape, grad_out.dtype))
+            out=self._buffer(grad_out.shape, grad_out.dtype))
 
     # shape protocol (summary() lists it as "not counted": the notes fold ReLU
     # into the CONV row, although this ReLU allocates its output)
@@ -1523,7 +1584,7 @@ class Residual(Layer):
         s = x if self.shortcut is None else self.shortcut.forward(x)
         self._check_add(y.shape, s.shape)
         out = self._kernels.add(y, s, relu=relu,
-                                out=self._bufs.take("y", y.shape, y.dtype))
+                                out=self._buffer(y.shape, y.dtype))
         self._cache = out if relu else True
         return out
 
@@ -1542,10 +1603,10 @@ class Residual(Layer):
         k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
         if self._cache is not True:            # add + ReLU: mask by the output
             grad_out = k.relu_backward(grad_out, self._cache,
-                                       out=self._bufs.take("gy", shape, dtype))
+                                       out=self._buffer(shape, dtype))
         gx = self.body.backward(grad_out)
         gs = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
-        return k.add(gx, gs, out=self._bufs.take("gx", gx.shape, gx.dtype))
+        return k.add(gx, gs, out=self._buffer(gx.shape, gx.dtype))
 
     # shape protocol: body and shortcut must agree; the field is their union
     def output_shape(self, input_shape):

@@ -1,51 +1,51 @@
-"""fastconv._buffers: an array is reused only when nobody else holds it."""
+"""fastconv._buffers: a pooled array is reused only when nobody else holds it."""
 
 import copy
 import pickle
 
 import numpy as np
 
-from fastconv._buffers import Buffers
+from fastconv._buffers import BufferPool
 
 
 def test_free_array_is_reused():
-    bufs = Buffers()
-    a = bufs.take("y", (3, 4), np.float32)
+    pool = BufferPool()
+    a = pool.take((3, 4), np.float32)
     address = a.ctypes.data
     del a
-    b = bufs.take("y", (3, 4), np.float32)
+    b = pool.take((3, 4), np.float32)
     assert b.ctypes.data == address and b.shape == (3, 4) and b.dtype == np.float32
+    assert pool.nbytes == b.nbytes
 
 
-def test_held_array_or_view_is_never_handed_out_again():
-    bufs = Buffers()
-    a = bufs.take("y", (3, 4), np.float64)
-    b = bufs.take("y", (3, 4), np.float64)
+def test_held_arrays_and_views_are_never_handed_out_again():
+    pool = BufferPool()
+    a = pool.take((3, 4), np.float64)
+    b = pool.take((3, 4), np.float64)
     assert not np.shares_memory(a, b)
     view = b[1:]
     del b
-    c = bufs.take("y", (3, 4), np.float64)
+    c = pool.take((3, 4), np.float64)
     assert not np.shares_memory(c, view) and not np.shares_memory(c, a)
+    assert pool.nbytes == 3 * c.nbytes
 
 
-def test_other_shape_dtype_or_slot_gets_its_own_array():
-    bufs = Buffers()
-    y = bufs.take("y", (2, 2), np.float32)
-    x = bufs.take("x", (2, 2), np.float32)
-    assert not np.shares_memory(x, y)
-    del y
-    z = bufs.take("y", (2, 3), np.float32)          # free, but another shape
-    assert z.shape == (2, 3) and z.dtype == np.float32
-    del z
-    w = bufs.take("y", (2, 3), np.float64)          # free, but another dtype
-    assert w.shape == (2, 3) and w.dtype == np.float64
+def test_shape_and_dtype_select_the_array():
+    pool = BufferPool()
+    a = pool.take((2, 2), np.float32)
+    address = a.ctypes.data
+    del a
+    b = pool.take((2, 3), np.float32)
+    c = pool.take((2, 2), np.float64)
+    assert (b.shape, b.dtype, c.shape, c.dtype) == ((2, 3), np.float32, (2, 2), np.float64)
+    assert pool.take((2, 2), np.float32).ctypes.data == address
 
 
 def test_copies_and_pickles_start_empty():
-    bufs = Buffers()
-    kept = bufs.take("y", (5,), np.float32)
-    for clone in (copy.deepcopy(bufs), copy.copy(bufs), pickle.loads(pickle.dumps(bufs))):
-        fresh = clone.take("y", (5,), np.float32)
-        assert not np.shares_memory(fresh, kept)
-    bufs.clear()
-    assert not np.shares_memory(bufs.take("y", (5,), np.float32), kept)
+    pool = BufferPool()
+    kept = pool.take((5,), np.float32)
+    for clone in (copy.deepcopy(pool), copy.copy(pool), pickle.loads(pickle.dumps(pool))):
+        assert clone.nbytes == 0
+        assert not np.shares_memory(clone.take((5,), np.float32), kept)
+    pool.clear()
+    assert pool.nbytes == 0

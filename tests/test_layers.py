@@ -894,3 +894,29 @@ def test_copies_and_pickles_leave_out_what_calls_derived(rng):
             assert b._cache is None and b._out_meta is None
             assert getattr(b, "_packed", None) is None and not getattr(b, "_plans", {})
         np.testing.assert_array_equal(clone(x), y)
+
+
+def test_no_grad_keeps_nothing_and_reuses_memory(rng):
+    def make():
+        m = L.Sequential(L.Conv2d(3, 8, 3, padding=1, rng=0),
+                         *[L.basic_block(8, 8, rng=i) for i in range(6)],
+                         L.GlobalAvgPool2d(), L.Flatten(), L.Linear(8, 3, rng=9))
+        _randomise_bn(m, np.random.default_rng(5))
+        return m.eval()
+
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    m, fresh = make(), make()
+    y = m(x).copy()
+    with L.no_grad():
+        np.testing.assert_array_equal(fresh(x), y)
+        np.testing.assert_array_equal(fresh(x), y)
+    # each intermediate was free again once the next layer had read it: a
+    # few activations' worth of memory, not one per layer
+    activation = x.nbytes * 8 // 3
+    assert m._pool.nbytes > 12 * activation
+    assert fresh._pool.nbytes < 5 * activation
+    assert all(layer._cache in (None, L._NO_GRAD) for layer in fresh._walk())
+    with pytest.raises(RuntimeError, match=r"no_grad\(\)"):
+        fresh.backward(np.ones((2, 3), np.float32))
+    fresh(x)                                        # outside: backward works again
+    fresh.backward(np.ones((2, 3), np.float32))
