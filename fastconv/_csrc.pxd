@@ -205,3 +205,71 @@ cdef extern from "fastconv.h" nogil:
                                    const fc_geom *g, const double *upack,
                                    Py_ssize_t F, const double *bias, Py_ssize_t block,
                                    double *work, double *y, Py_ssize_t y_stride)
+
+    # ---- layer kernels: norm.c, eltwise.c, linear.c ----
+    void fc_bn_train_channel_float(const float *x, Py_ssize_t N, Py_ssize_t stride,
+                                   Py_ssize_t L, double gamma, double beta,
+                                   double eps, int relu, float *y, double *mean,
+                                   double *var)
+    void fc_bn_train_channel_double(const double *x, Py_ssize_t N, Py_ssize_t stride,
+                                    Py_ssize_t L, double gamma, double beta,
+                                    double eps, int relu, double *y, double *mean,
+                                    double *var)
+    void fc_bn_apply_float(const float *x, Py_ssize_t N, Py_ssize_t stride,
+                           Py_ssize_t L, float scale, float shift, int relu, float *y)
+    void fc_bn_apply_double(const double *x, Py_ssize_t N, Py_ssize_t stride,
+                            Py_ssize_t L, double scale, double shift, int relu,
+                            double *y)
+    void fc_bn_backward_channel_float(const float *gy, const float *x, const float *y,
+                                      Py_ssize_t N, Py_ssize_t stride, Py_ssize_t L,
+                                      double mean, double invstd, double gamma,
+                                      int training, float *gx, double *g_gamma,
+                                      double *g_beta)
+    void fc_bn_backward_channel_double(const double *gy, const double *x,
+                                       const double *y, Py_ssize_t N,
+                                       Py_ssize_t stride, Py_ssize_t L, double mean,
+                                       double invstd, double gamma, int training,
+                                       double *gx, double *g_gamma, double *g_beta)
+    void fc_relu_float(const float *x, Py_ssize_t n, float *y)
+    void fc_relu_double(const double *x, Py_ssize_t n, double *y)
+    void fc_relu_backward_float(const float *g, const float *y, Py_ssize_t n, float *gx)
+    void fc_relu_backward_double(const double *g, const double *y, Py_ssize_t n,
+                                 double *gx)
+    void fc_add_float(const float *a, const float *b, Py_ssize_t n, int relu, float *y)
+    void fc_add_double(const double *a, const double *b, Py_ssize_t n, int relu,
+                       double *y)
+    void fc_sgd_step_float(float *p, const float *g, float *buf, Py_ssize_t n,
+                           float lr, float momentum, float weight_decay,
+                           int nesterov, int first)
+    void fc_sgd_step_double(double *p, const double *g, double *buf, Py_ssize_t n,
+                            double lr, double momentum, double weight_decay,
+                            int nesterov, int first)
+    void fc_adam_step_float(float *p, const float *g, float *m, float *v,
+                            Py_ssize_t n, float beta1, float beta2, float eps,
+                            float weight_decay, float step_size, float bc2_sqrt)
+    void fc_adam_step_double(double *p, const double *g, double *m, double *v,
+                             Py_ssize_t n, double beta1, double beta2, double eps,
+                             double weight_decay, double step_size, double bc2_sqrt)
+    double fc_softmax_xent_row_float(const float *s, Py_ssize_t C, Py_ssize_t label,
+                                     float scale, float *grad)
+    double fc_softmax_xent_row_double(const double *s, Py_ssize_t C, Py_ssize_t label,
+                                      double scale, double *grad)
+    Py_ssize_t fc_matmul_packed_a_size_float(Py_ssize_t M, Py_ssize_t Kd)
+    Py_ssize_t fc_matmul_packed_a_size_double(Py_ssize_t M, Py_ssize_t Kd)
+    void fc_matmul_pack_a_float(const float *a, Py_ssize_t lda, int at, Py_ssize_t M,
+                                Py_ssize_t Kd, Py_ssize_t panel, float *packed)
+    void fc_matmul_pack_a_double(const double *a, Py_ssize_t lda, int at, Py_ssize_t M,
+                                 Py_ssize_t Kd, Py_ssize_t panel, double *packed)
+    Py_ssize_t fc_matmul_panels_float(Py_ssize_t M, Py_ssize_t Ncols)
+    Py_ssize_t fc_matmul_panels_double(Py_ssize_t M, Py_ssize_t Ncols)
+    Py_ssize_t fc_matmul_work_size_float()
+    Py_ssize_t fc_matmul_work_size_double()
+    int fc_matmul_panel_float(const float *apack, Py_ssize_t M, Py_ssize_t Kd,
+                              const float *b, Py_ssize_t ldb, int bt, Py_ssize_t Ncols,
+                              const float *bias, int relu, int accumulate,
+                              Py_ssize_t panel, float *work, float *c, Py_ssize_t ldc)
+    int fc_matmul_panel_double(const double *apack, Py_ssize_t M, Py_ssize_t Kd,
+                               const double *b, Py_ssize_t ldb, int bt, Py_ssize_t Ncols,
+                               const double *bias, int relu, int accumulate,
+                               Py_ssize_t panel, double *work, double *c,
+                               Py_ssize_t ldc)

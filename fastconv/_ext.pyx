@@ -1120,3 +1120,292 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     free(off)
     free(buf)
     return grad_x, grad_w, grad_b
+
+
+# --------------------------------------------------------------------------
+# layer kernels (src_c/norm.c, eltwise.c, linear.c): batch normalisation one
+# channel per item; element-wise kernels over fixed chunks; the fully
+# connected layer's products over column panels.  Outputs are passed in
+# (out=, reused buffers) and may be the inputs where fastconv.h allows.
+# --------------------------------------------------------------------------
+
+cdef enum:
+    # elements per work item of the element-wise kernels
+    ELT_CHUNK = 1 << 15
+
+
+cdef inline void _bn_train(const floating *x, Py_ssize_t N, Py_ssize_t stride,
+                           Py_ssize_t L, double gamma, double beta, double eps,
+                           int relu, floating *y, double *mean,
+                           double *var) noexcept nogil:
+    if floating is float:
+        c.fc_bn_train_channel_float(x, N, stride, L, gamma, beta, eps, relu, y, mean, var)
+    else:
+        c.fc_bn_train_channel_double(x, N, stride, L, gamma, beta, eps, relu, y, mean, var)
+
+
+cdef inline void _bn_apply(const floating *x, Py_ssize_t N, Py_ssize_t stride,
+                           Py_ssize_t L, double scale, double shift, int relu,
+                           floating *y) noexcept nogil:
+    if floating is float:
+        c.fc_bn_apply_float(x, N, stride, L, <float> scale, <float> shift, relu, y)
+    else:
+        c.fc_bn_apply_double(x, N, stride, L, scale, shift, relu, y)
+
+
+cdef inline void _bn_backward(const floating *gy, const floating *x,
+                              const floating *y, Py_ssize_t N, Py_ssize_t stride,
+                              Py_ssize_t L, double mean, double invstd,
+                              double gamma, int training, floating *gx,
+                              double *g_gamma, double *g_beta) noexcept nogil:
+    if floating is float:
+        c.fc_bn_backward_channel_float(gy, x, y, N, stride, L, mean, invstd, gamma,
+                                       training, gx, g_gamma, g_beta)
+    else:
+        c.fc_bn_backward_channel_double(gy, x, y, N, stride, L, mean, invstd, gamma,
+                                        training, gx, g_gamma, g_beta)
+
+
+def batch_norm_train(const floating[:, :, :, ::1] x, const double[::1] gamma,
+                     const double[::1] beta, double eps, bint relu,
+                     floating[:, :, :, ::1] y):
+    """Batch statistics and the normalised output of (N, C, H, W) x.
+    # IN x, gamma, beta  # OUT y (may be x)  -> (mean, var) float64 (C,)"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2] * x.shape[3], ch
+    mean = np.empty(C)
+    var = np.empty(C)
+    cdef double[::1] m = mean
+    cdef double[::1] v = var
+    with nogil:
+        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L * 3)):
+            _bn_train(&x[0, 0, 0, 0] + ch * L, N, C * L, L, gamma[ch], beta[ch], eps,
+                      relu, &y[0, 0, 0, 0] + ch * L, &m[ch], &v[ch])
+    return mean, var
+
+
+def batch_norm_apply(const floating[:, :, :, ::1] x, const double[::1] scale,
+                     const double[::1] shift, bint relu, floating[:, :, :, ::1] y):
+    """y = x*scale + shift per channel (ReLU'd if relu).  # OUT y (may be x)"""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2] * x.shape[3], ch
+    with nogil:
+        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L)):
+            _bn_apply(&x[0, 0, 0, 0] + ch * L, N, C * L, L, scale[ch], shift[ch], relu,
+                      &y[0, 0, 0, 0] + ch * L)
+
+
+def batch_norm_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
+                        y, const double[::1] mean, const double[::1] invstd,
+                        const double[::1] gamma, bint training,
+                        floating[:, :, :, ::1] gx):
+    """grad_x into gx (may be gy), and (grad_gamma, grad_beta) float64 (C,);
+    y: the ReLU'd forward output whose zeros mask gy, or None."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2] * x.shape[3], ch
+    cdef const floating[:, :, :, ::1] yv
+    cdef const floating *yp = NULL
+    if y is not None:
+        yv = y
+        yp = &yv[0, 0, 0, 0]
+    g_gamma = np.empty(C)
+    g_beta = np.empty(C)
+    cdef double[::1] gg = g_gamma
+    cdef double[::1] gb = g_beta
+    with nogil:
+        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L * 4)):
+            _bn_backward(&gy[0, 0, 0, 0] + ch * L, &x[0, 0, 0, 0] + ch * L,
+                         (yp + ch * L) if yp != NULL else NULL, N, C * L, L, mean[ch],
+                         invstd[ch], gamma[ch], training, &gx[0, 0, 0, 0] + ch * L,
+                         &gg[ch], &gb[ch])
+    return g_gamma, g_beta
+
+
+cdef inline void _relu(const floating *x, Py_ssize_t n, floating *y) noexcept nogil:
+    if floating is float:
+        c.fc_relu_float(x, n, y)
+    else:
+        c.fc_relu_double(x, n, y)
+
+
+cdef inline void _relu_backward(const floating *g, const floating *y, Py_ssize_t n,
+                                floating *gx) noexcept nogil:
+    if floating is float:
+        c.fc_relu_backward_float(g, y, n, gx)
+    else:
+        c.fc_relu_backward_double(g, y, n, gx)
+
+
+cdef inline void _add(const floating *a, const floating *b, Py_ssize_t n, int relu,
+                      floating *y) noexcept nogil:
+    if floating is float:
+        c.fc_add_float(a, b, n, relu, y)
+    else:
+        c.fc_add_double(a, b, n, relu, y)
+
+
+def relu(const floating[::1] x, floating[::1] y):
+    """y = max(x, 0) over flat arrays.  # OUT y (may be x)"""
+    cdef Py_ssize_t n = x.shape[0], i, k
+    with nogil:
+        for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
+                        num_threads=_threads_for(n)):
+            k = i * ELT_CHUNK
+            _relu(&x[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), &y[0] + k)
+
+
+def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] gx):
+    """gx = g where y > 0, else 0, over flat arrays.  # OUT gx (may be g)"""
+    cdef Py_ssize_t n = g.shape[0], i, k
+    with nogil:
+        for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
+                        num_threads=_threads_for(n)):
+            k = i * ELT_CHUNK
+            _relu_backward(&g[0] + k, &y[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k),
+                           &gx[0] + k)
+
+
+def add(const floating[::1] a, const floating[::1] b, bint relu, floating[::1] y):
+    """y = a + b (ReLU'd if relu) over flat arrays.  # OUT y (may be a or b)"""
+    cdef Py_ssize_t n = a.shape[0], i, k
+    with nogil:
+        for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
+                        num_threads=_threads_for(n)):
+            k = i * ELT_CHUNK
+            _add(&a[0] + k, &b[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), relu,
+                 &y[0] + k)
+
+
+def sgd_step(floating[::1] p, const floating[::1] g, buf, double lr,
+             double momentum, double weight_decay, bint nesterov, bint first):
+    """torch.optim.SGD's update in place on flat p (and buf, or None)."""
+    cdef Py_ssize_t n = p.shape[0], i, k
+    cdef floating[::1] bv
+    cdef floating *bp = NULL
+    if buf is not None:
+        bv = buf
+        bp = &bv[0]
+    with nogil:
+        for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
+                        num_threads=_threads_for(n * 4)):
+            k = i * ELT_CHUNK
+            if floating is float:
+                c.fc_sgd_step_float(&p[0] + k, &g[0] + k, (bp + k) if bp != NULL else NULL,
+                                    min(<Py_ssize_t> ELT_CHUNK, n - k), <float> lr,
+                                    <float> momentum, <float> weight_decay, nesterov,
+                                    first)
+            else:
+                c.fc_sgd_step_double(&p[0] + k, &g[0] + k, (bp + k) if bp != NULL else NULL,
+                                     min(<Py_ssize_t> ELT_CHUNK, n - k), lr, momentum,
+                                     weight_decay, nesterov, first)
+
+
+def adam_step(floating[::1] p, const floating[::1] g, floating[::1] m,
+              floating[::1] v, double beta1, double beta2, double eps,
+              double weight_decay, double step_size, double bc2_sqrt):
+    """torch.optim.Adam's update in place on flat p, m, v."""
+    cdef Py_ssize_t n = p.shape[0], i, k
+    with nogil:
+        for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
+                        num_threads=_threads_for(n * 8)):
+            k = i * ELT_CHUNK
+            if floating is float:
+                c.fc_adam_step_float(&p[0] + k, &g[0] + k, &m[0] + k, &v[0] + k,
+                                     min(<Py_ssize_t> ELT_CHUNK, n - k), <float> beta1,
+                                     <float> beta2, <float> eps, <float> weight_decay,
+                                     <float> step_size, <float> bc2_sqrt)
+            else:
+                c.fc_adam_step_double(&p[0] + k, &g[0] + k, &m[0] + k, &v[0] + k,
+                                      min(<Py_ssize_t> ELT_CHUNK, n - k), beta1, beta2,
+                                      eps, weight_decay, step_size, bc2_sqrt)
+
+
+def softmax_xent(const floating[:, ::1] s, const int64_t[::1] labels,
+                 floating[:, ::1] grad):
+    """Mean softmax cross-entropy of (N, C) scores; grad OUT (N, C)."""
+    cdef Py_ssize_t N = s.shape[0], C = s.shape[1], i
+    losses = np.empty(N)
+    cdef double[::1] lv = losses
+    cdef floating scale = <floating> (1.0 / N)
+    with nogil:
+        for i in prange(N, schedule='static', num_threads=_threads_for(N * C * 8)):
+            if floating is float:
+                lv[i] = c.fc_softmax_xent_row_float(&s[i, 0], C, labels[i], scale,
+                                                    &grad[i, 0])
+            else:
+                lv[i] = c.fc_softmax_xent_row_double(&s[i, 0], C, labels[i], scale,
+                                                     &grad[i, 0])
+    return float(np.sum(losses) / N)        # row losses added in order
+
+
+cdef int _matmul(const floating *a, Py_ssize_t lda, bint at, Py_ssize_t M,
+                 Py_ssize_t Kd, const floating *b, Py_ssize_t ldb, bint bt,
+                 Py_ssize_t Ncols, const floating *bias, bint relu,
+                 floating *out, Py_ssize_t ldc) except -1:
+    """out (M x Ncols) = A @ B (+ bias per column, ReLU'd if relu)."""
+    cdef Py_ssize_t mr, psize, panels, wsize, p
+    cdef floating *packed = NULL
+    cdef floating *buf = NULL
+    cdef floating *ws
+    cdef int nt = _threads_for(M * Ncols * max(Kd, 1))
+    if floating is float:
+        mr = c.fc_gemm_packed_weights_size_float(1, 1)
+        psize = c.fc_matmul_packed_a_size_float(M, Kd)
+        panels = c.fc_matmul_panels_float(M, Ncols)
+        wsize = c.fc_matmul_work_size_float()
+    else:
+        mr = c.fc_gemm_packed_weights_size_double(1, 1)
+        psize = c.fc_matmul_packed_a_size_double(M, Kd)
+        panels = c.fc_matmul_panels_double(M, Ncols)
+        wsize = c.fc_matmul_work_size_double()
+    packed = <floating *> malloc(max(psize, 1) * sizeof(floating))
+    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    if packed == NULL or buf == NULL:
+        free(packed)
+        free(buf)
+        raise MemoryError(
+            f"linear: could not allocate {(psize + nt * wsize) * sizeof(floating)} "
+            f"bytes of workspace")
+    with nogil:
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * wsize
+            for p in prange((M + mr - 1) // mr, schedule='static'):
+                if floating is float:
+                    c.fc_matmul_pack_a_float(a, lda, at, M, Kd, p, packed)
+                else:
+                    c.fc_matmul_pack_a_double(a, lda, at, M, Kd, p, packed)
+            for p in prange(panels, schedule='dynamic'):
+                if floating is float:
+                    c.fc_matmul_panel_float(packed, M, Kd, b, ldb, bt, Ncols, bias, relu,
+                                            0, p, ws, out, ldc)
+                else:
+                    c.fc_matmul_panel_double(packed, M, Kd, b, ldb, bt, Ncols, bias, relu,
+                                             0, p, ws, out, ldc)
+    free(packed)
+    free(buf)
+    return 0
+
+
+def linear(const floating[:, ::1] x, const floating[:, ::1] w, b, bint relu,
+           floating[:, ::1] y):
+    """y (N, F) = x (N, K) @ w (F, K)^T + b (ReLU'd if relu).  # OUT y"""
+    cdef Py_ssize_t N = x.shape[0], K = x.shape[1], F = w.shape[0]
+    cdef const floating[::1] bv
+    cdef const floating *bp = NULL
+    if b is not None:
+        bv = b
+        bp = &bv[0]
+    if N == 0 or F == 0:
+        return
+    _matmul(&x[0, 0] if K else NULL, K, False, N, K, &w[0, 0] if K else NULL, K, True,
+            F, bp, relu, &y[0, 0], F)
+
+
+def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
+                    const floating[:, ::1] w, floating[:, ::1] gx,
+                    floating[:, ::1] gw):
+    """gx = gy @ w, gw = gy^T @ x (each summed in order).  # OUT gx, gw"""
+    cdef Py_ssize_t N = x.shape[0], K = x.shape[1], F = w.shape[0]
+    if N and K:
+        _matmul(&gy[0, 0] if F else NULL, F, False, N, F, &w[0, 0] if F else NULL, K,
+                False, K, NULL, False, &gx[0, 0], K)
+    if F and K:
+        _matmul(&gy[0, 0] if N else NULL, F, True, F, N, &x[0, 0] if N else NULL, K,
+                False, K, NULL, False, &gw[0, 0], K)

@@ -1477,3 +1477,291 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
                                                 padding, dilation)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)
+
+
+# ===========================================================================
+# layer kernels: batch normalisation, ReLU, residual add, fully connected
+# ===========================================================================
+
+__all__ += ["batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
+            "linear", "linear_backward"]
+
+
+def _result(out, shape, dtype, op):
+    """``out`` checked, or a new array for the result."""
+    out = _v.check_out(out, shape, dtype, op)
+    return np.empty(shape, dtype) if out is None else out
+
+
+def _channel_values(v, C, default):
+    """A (C,) float64 copy of an optional per-channel array."""
+    return np.full(C, default) if v is None else v.astype(np.float64)
+
+
+def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
+                 training=False, momentum=0.1, eps=1e-5, *, relu=False, out=None,
+                 return_stats=False):
+    """Batch normalisation over (N, H, W) per channel (``F.batch_norm``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    running_mean, running_var : ndarray of shape (C,), x's dtype, or None
+        Used in evaluation; in training (when given) updated IN PLACE:
+        ``running = (1 - momentum) * running + momentum * batch_stat``, with
+        the unbiased batch variance, as PyTorch does.
+    weight, bias : ndarray of shape (C,), optional
+        gamma and beta (default 1 and 0).
+    training : bool
+        Normalise with the batch's mean and biased variance (True) or with
+        the running statistics (False).
+    momentum, eps : float
+    relu : bool, keyword-only
+        Apply ``max(y, 0)`` in the same pass (BatchNorm followed by ReLU).
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be x itself.
+    return_stats : bool, keyword-only
+        Also return the statistics used, for :func:`batch_norm2d_backward`.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, H, W)
+    mean, invstd : ndarray of shape (C,), x's dtype
+        Only with ``return_stats=True``: the mean and ``1/sqrt(var + eps)``
+        used (the batch's in training, the running ones in evaluation).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtypes or shapes, a non-bool flag, negative momentum or eps,
+        missing running statistics in evaluation, one value per channel in
+        training, or a bad ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float64).reshape(2, 1, 2, 2)
+    >>> fc.batch_norm2d(x, None, None, training=True).ravel().round(2)
+    array([-1.53, -1.09, -0.65, -0.22,  0.22,  0.65,  1.09,  1.53])
+    """
+    x, training, momentum, eps, relu = _v.check_batch_norm2d(
+        x, running_mean, running_var, weight, bias, training, momentum, eps, relu)
+    y = _result(out, x.shape, x.dtype, "batch_norm2d")
+    N, C, H, W = x.shape
+    gamma, beta = _channel_values(weight, C, 1.0), _channel_values(bias, C, 0.0)
+    if training:
+        mean, var = _ext.batch_norm_train(x, gamma, beta, eps, relu, y)
+        if running_mean is not None:
+            n = N * H * W
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = ((1 - momentum) * running_var
+                                + momentum * var * (n / (n - 1)))
+    else:
+        mean = running_mean.astype(np.float64)
+        var = running_var.astype(np.float64)
+        scale = gamma / np.sqrt(var + eps)
+        _ext.batch_norm_apply(x, scale, beta - mean * scale, relu, y)
+    if return_stats:
+        return y, mean.astype(x.dtype), (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    return y
+
+
+def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=True,
+                          y=None, out=None):
+    """Gradients of :func:`batch_norm2d` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out, x : ndarray of shape (N, C, H, W)
+    mean, invstd : ndarray of shape (C,)
+        The statistics the forward pass returned (``return_stats=True``).
+    weight : ndarray of shape (C,), optional
+    training : bool, keyword-only
+        Whether the forward pass used batch statistics (whose own
+        dependence on x enters grad_x) or fixed running ones.
+    y : ndarray of shape (N, C, H, W), keyword-only, optional
+        The output of a ``relu=True`` forward pass: grad_out counts only
+        where ``y > 0`` (ReLU's backward, in the same pass).
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with grad_x and returned; may be grad_out itself.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+    grad_weight, grad_bias : ndarray of shape (C,)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float64).reshape(2, 1, 2, 2)
+    >>> y, mean, invstd = fc.batch_norm2d(x, None, None, training=True, return_stats=True)
+    >>> gx, gw, gb = fc.batch_norm2d_backward(np.ones_like(x), x, mean, invstd)
+    >>> float(abs(gx).max()) < 1e-12, gb
+    (True, array([8.]))
+    """
+    grad_out, x, training, y = _v.check_batch_norm2d_backward(
+        grad_out, x, mean, invstd, weight, training, y)
+    gx = _result(out, x.shape, x.dtype, "batch_norm2d_backward")
+    C = x.shape[1]
+    g_gamma, g_beta = _ext.batch_norm_backward(
+        grad_out, x, y, mean.astype(np.float64), invstd.astype(np.float64),
+        _channel_values(weight, C, 1.0), training, gx)
+    return gx, g_gamma.astype(x.dtype), g_beta.astype(x.dtype)
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+def relu(x, *, out=None):
+    """``max(x, 0)`` element-wise (``F.relu``; NaN stays NaN).
+
+    Parameters
+    ----------
+    x : ndarray of any shape, dtype float32 or float64
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be x itself.
+
+    Returns
+    -------
+    y : ndarray of x's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.relu(np.array([-1.0, 0.5]))
+    array([0. , 0.5])
+    """
+    x = _v.check_any_array(x, "x", "relu")
+    y = _result(out, x.shape, x.dtype, "relu")
+    _ext.relu(_flat(x), _flat(y))
+    return y
+
+
+def relu_backward(grad_out, y, *, out=None):
+    """Gradient of :func:`relu`: grad_out where the output ``y > 0``, else 0.
+
+    Parameters
+    ----------
+    grad_out : ndarray, dtype float32 or float64
+    y : ndarray of grad_out's shape and dtype
+        The forward output (PyTorch's ``threshold_backward`` on the result).
+    out : ndarray, keyword-only, optional
+        Written with grad_x and returned; may be grad_out itself.
+
+    Returns
+    -------
+    grad_x : ndarray of grad_out's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.relu_backward(np.array([3.0, 3.0]), np.array([0.0, 2.0]))
+    array([0., 3.])
+    """
+    op = "relu_backward"
+    grad_out = _v.check_any_array(grad_out, "grad_out", op)
+    y = _v.check_like(op, grad_out, "grad_out", y, "y")
+    gx = _result(out, grad_out.shape, grad_out.dtype, op)
+    _ext.relu_backward(_flat(grad_out), _flat(y), _flat(gx))
+    return gx
+
+
+def add(a, b, *, relu=False, out=None):
+    """``a + b``, optionally ``max(a + b, 0)`` in the same pass (a residual
+    connection and the ReLU after it).
+
+    Parameters
+    ----------
+    a, b : ndarray of one shape and dtype (float32 or float64)
+    relu : bool, keyword-only
+    out : ndarray of a's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be a or b.
+
+    Returns
+    -------
+    y : ndarray of a's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True)
+    array([2., 0.])
+    """
+    op = "add"
+    a = _v.check_any_array(a, "a", op)
+    b = _v.check_like(op, a, "a", b, "b")
+    relu = _v.check_flag(relu, "relu", op)
+    y = _result(out, a.shape, a.dtype, op)
+    _ext.add(_flat(a), _flat(b), relu, _flat(y))
+    return y
+
+
+def linear(x, weight, bias=None, *, relu=False, out=None):
+    """``x @ weight.T + bias`` (``F.linear``) on fastconv's GEMM micro-kernels.
+
+    No BLAS is called: the product runs on the same packed micro-kernels and
+    OpenMP threads as the convolutions, and every output sums its terms in
+    a fixed order (the same bits whatever the thread count and batch size).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_features), dtype float32 or float64
+    weight : ndarray of shape (out_features, in_features)
+    bias : ndarray of shape (out_features,), optional
+    relu : bool, keyword-only
+        Apply ``max(y, 0)`` before returning (Linear followed by ReLU).
+    out : ndarray of shape (N, out_features), keyword-only, optional
+        Written with the result and returned.
+
+    Returns
+    -------
+    y : ndarray of shape (N, out_features)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.linear(np.ones((2, 3)), np.ones((4, 3)), np.arange(4.0))
+    array([[3., 4., 5., 6.],
+           [3., 4., 5., 6.]])
+    """
+    op = "linear"
+    x, weight, bias = _v.check_linear(op, x, weight, bias)
+    relu = _v.check_flag(relu, "relu", op)
+    if out is not None and np.may_share_memory(out, x):
+        raise ValueError(f"{op}: out must not overlap x")
+    y = _result(out, (x.shape[0], weight.shape[0]), x.dtype, op)
+    _ext.linear(x, weight, bias, relu, y)
+    return y
+
+
+def linear_backward(grad_out, x, weight):
+    """Gradients of :func:`linear` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, out_features)
+    x : ndarray of shape (N, in_features)
+    weight : ndarray of shape (out_features, in_features)
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, in_features)
+    grad_weight : ndarray of shape (out_features, in_features)
+    grad_bias : ndarray of shape (out_features,)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> gx, gw, gb = fc.linear_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((4, 3)))
+    >>> gx[0], gb
+    (array([4., 4., 4.]), array([2., 2., 2., 2.]))
+    """
+    op = "linear_backward"
+    x, weight, _ = _v.check_linear(op, x, weight, None)
+    grad_out = _v.check_grad_out(op, grad_out, x, (x.shape[0], weight.shape[0]),
+                                 shape_doc="(N, out_features)")
+    grad_x = np.empty(x.shape, x.dtype)
+    grad_w = np.empty(weight.shape, x.dtype)
+    _ext.linear_backward(grad_out, x, weight, grad_x, grad_w)
+    return grad_x, grad_w, _ext.bias_grad(grad_out.reshape(grad_out.shape + (1, 1)))

@@ -1240,6 +1240,8 @@ class BatchNorm2d(Layer):
             buf["num_batches_tracked"] += 1
             if m is None:                       # cumulative average
                 m = 1.0 / float(buf["num_batches_tracked"])
+        elif m is None:
+            m = 0.0                             # unused in evaluation
         y, mean, invstd = self._kernels.batch_norm2d(
             x, buf["running_mean"], buf["running_var"], self._params["weight"],
             self._params["bias"], self.training, m, self.eps, relu=relu,

@@ -380,4 +380,123 @@ int fc_conv2d_wino_tile_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
                                ptrdiff_t F, const double *bias, ptrdiff_t block,
                                double *work, double *y, ptrdiff_t y_stride);
 
+/* ==== layer kernels: norm.c, eltwise.c, linear.c =========================
+ * Batch normalisation, one channel: its values are N planes of L elements,
+ * plane n at x + n*stride.  Sums are in double, in a fixed order.
+ * fc_bn_train_channel_<T>(x, N, stride, L, gamma, beta, eps, relu, y, mean,
+ *   var): the batch mean and biased variance (two passes over x), then y OUT
+ *   = (x - mean)/sqrt(var + eps)*gamma + beta, max(., 0) if relu (NaN stays
+ *   NaN).  y may be x.
+ * fc_bn_apply_<T>(x, N, stride, L, scale, shift, relu, y)
+ *   y OUT = x*scale + shift, max(., 0) if relu; y may be x.
+ * fc_bn_backward_channel_<T>(gy, x, y, N, stride, L, mean, invstd, gamma,
+ *   training, gx, g_gamma, g_beta): with g = gy, or gy where y > 0 (else 0)
+ *   when y (the output of a relu forward) is not NULL: g_beta = sum g,
+ *   g_gamma = sum g*(x - mean)*invstd, and gx OUT = gamma*invstd*(g -
+ *   g_beta/n - (x - mean)*invstd*g_gamma/n), n = N*L, if training, else
+ *   gamma*invstd*g.  gx may be gy.
+ */
+void fc_bn_train_channel_float(const float *x, ptrdiff_t N, ptrdiff_t stride,
+                               ptrdiff_t L, double gamma, double beta,
+                               double eps, int relu, float *y, double *mean,
+                               double *var);
+void fc_bn_train_channel_double(const double *x, ptrdiff_t N, ptrdiff_t stride,
+                                ptrdiff_t L, double gamma, double beta,
+                                double eps, int relu, double *y, double *mean,
+                                double *var);
+void fc_bn_apply_float(const float *x, ptrdiff_t N, ptrdiff_t stride,
+                       ptrdiff_t L, float scale, float shift, int relu,
+                       float *y);
+void fc_bn_apply_double(const double *x, ptrdiff_t N, ptrdiff_t stride,
+                        ptrdiff_t L, double scale, double shift, int relu,
+                        double *y);
+void fc_bn_backward_channel_float(const float *gy, const float *x,
+                                  const float *y, ptrdiff_t N, ptrdiff_t stride,
+                                  ptrdiff_t L, double mean, double invstd,
+                                  double gamma, int training, float *gx,
+                                  double *g_gamma, double *g_beta);
+void fc_bn_backward_channel_double(const double *gy, const double *x,
+                                   const double *y, ptrdiff_t N,
+                                   ptrdiff_t stride, ptrdiff_t L, double mean,
+                                   double invstd, double gamma, int training,
+                                   double *gx, double *g_gamma, double *g_beta);
+
+/* Element-wise, n elements; outputs may be their inputs (in place).
+ * fc_relu_<T>(x, n, y): y = max(x, 0), NaN stays NaN.
+ * fc_relu_backward_<T>(g, y, n, gx): gx = g where y > 0, else 0.
+ * fc_add_<T>(a, b, n, relu, y): y = a + b, then max(., 0) if relu.
+ * fc_sgd_step_<T>(p, g, buf, n, lr, momentum, weight_decay, nesterov, first)
+ *   torch.optim.SGD (dampening 0) in place on p and buf (NULL: no momentum;
+ *   first: buf starts as the gradient).
+ * fc_adam_step_<T>(p, g, m, v, n, beta1, beta2, eps, weight_decay,
+ *   step_size, bc2_sqrt): torch.optim.Adam (no amsgrad) in place on p, m, v;
+ *   step_size = lr / (1 - beta1**t), bc2_sqrt = sqrt(1 - beta2**t).
+ * fc_softmax_xent_row_<T>(s, C, label, scale, grad): one row of C scores;
+ *   returns logsumexp(s) - s[label] (in double) and writes grad OUT =
+ *   (softmax(s) - onehot(label)) * scale.
+ */
+void fc_relu_float(const float *x, ptrdiff_t n, float *y);
+void fc_relu_double(const double *x, ptrdiff_t n, double *y);
+void fc_relu_backward_float(const float *g, const float *y, ptrdiff_t n,
+                            float *gx);
+void fc_relu_backward_double(const double *g, const double *y, ptrdiff_t n,
+                             double *gx);
+void fc_add_float(const float *a, const float *b, ptrdiff_t n, int relu,
+                  float *y);
+void fc_add_double(const double *a, const double *b, ptrdiff_t n, int relu,
+                   double *y);
+void fc_sgd_step_float(float *p, const float *g, float *buf, ptrdiff_t n,
+                       float lr, float momentum, float weight_decay,
+                       int nesterov, int first);
+void fc_sgd_step_double(double *p, const double *g, double *buf, ptrdiff_t n,
+                        double lr, double momentum, double weight_decay,
+                        int nesterov, int first);
+void fc_adam_step_float(float *p, const float *g, float *m, float *v,
+                        ptrdiff_t n, float beta1, float beta2, float eps,
+                        float weight_decay, float step_size, float bc2_sqrt);
+void fc_adam_step_double(double *p, const double *g, double *m, double *v,
+                         ptrdiff_t n, double beta1, double beta2, double eps,
+                         double weight_decay, double step_size,
+                         double bc2_sqrt);
+double fc_softmax_xent_row_float(const float *s, ptrdiff_t C, ptrdiff_t label,
+                                 float scale, float *grad);
+double fc_softmax_xent_row_double(const double *s, ptrdiff_t C,
+                                  ptrdiff_t label, double scale, double *grad);
+
+/* Matrix products on the GEMM micro-kernels (the fully connected layer):
+ * C (M x Ncols) = [C +] A (M x Kd) @ B (Kd x Ncols).
+ * fc_matmul_packed_a_size_<T>(M, Kd): elements of packed A.
+ * fc_matmul_pack_a_<T>(a, lda, at, M, Kd, panel, packed): A's panel of mr
+ *   rows (0 <= panel < ceil(M/mr), mr = fc_gemm_packed_weights_size(1, 1));
+ *   element (i, k) of A at a[i*lda + k], or at a[k*lda + i] if at.
+ * fc_matmul_panels_<T>(M, Ncols): column panels (work items).
+ * fc_matmul_work_size_<T>(): scratch elements per thread.
+ * fc_matmul_panel_<T>(apack, M, Kd, b, ldb, bt, Ncols, bias, relu,
+ *   accumulate, panel, work, c, ldc): the panel's columns of C (row i at
+ *   c + i*ldc) written (added to C if accumulate): element (k, j) of B at
+ *   b[k*ldb + j], or at b[j*ldb + k] if bt; bias (Ncols,) or NULL starts
+ *   each row; relu: max(., 0) at the end.
+ */
+ptrdiff_t fc_matmul_packed_a_size_float(ptrdiff_t M, ptrdiff_t Kd);
+ptrdiff_t fc_matmul_packed_a_size_double(ptrdiff_t M, ptrdiff_t Kd);
+void fc_matmul_pack_a_float(const float *a, ptrdiff_t lda, int at, ptrdiff_t M,
+                            ptrdiff_t Kd, ptrdiff_t panel, float *packed);
+void fc_matmul_pack_a_double(const double *a, ptrdiff_t lda, int at,
+                             ptrdiff_t M, ptrdiff_t Kd, ptrdiff_t panel,
+                             double *packed);
+ptrdiff_t fc_matmul_panels_float(ptrdiff_t M, ptrdiff_t Ncols);
+ptrdiff_t fc_matmul_panels_double(ptrdiff_t M, ptrdiff_t Ncols);
+ptrdiff_t fc_matmul_work_size_float(void);
+ptrdiff_t fc_matmul_work_size_double(void);
+int fc_matmul_panel_float(const float *apack, ptrdiff_t M, ptrdiff_t Kd,
+                          const float *b, ptrdiff_t ldb, int bt,
+                          ptrdiff_t Ncols, const float *bias, int relu,
+                          int accumulate, ptrdiff_t panel, float *work,
+                          float *c, ptrdiff_t ldc);
+int fc_matmul_panel_double(const double *apack, ptrdiff_t M, ptrdiff_t Kd,
+                           const double *b, ptrdiff_t ldb, int bt,
+                           ptrdiff_t Ncols, const double *bias, int relu,
+                           int accumulate, ptrdiff_t panel, double *work,
+                           double *c, ptrdiff_t ldc);
+
 #endif /* FASTCONV_H */
