@@ -1252,7 +1252,7 @@ def relu(const floating[::1] x, floating[::1] y):
 
 
 def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] gx):
-    """gx = g where y > 0, else 0, over flat arrays.  # OUT gx (may be g)"""
+    """gx = 0 where y <= 0, else g, over flat arrays.  # OUT gx (may be g)"""
     cdef Py_ssize_t n = g.shape[0], i, k
     with nogil:
         for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',

@@ -1580,8 +1580,8 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=Tr
         Whether the forward pass used batch statistics (whose own
         dependence on x enters grad_x) or fixed running ones.
     y : ndarray of shape (N, C, H, W), keyword-only, optional
-        The output of a ``relu=True`` forward pass: grad_out counts only
-        where ``y > 0`` (ReLU's backward, in the same pass).
+        The output of a ``relu=True`` forward pass: grad_out is zeroed
+        where ``y <= 0`` (ReLU's backward, in the same pass).
     out : ndarray of x's shape and dtype, keyword-only, optional
         Written with grad_x and returned; may be grad_out itself.
 
@@ -1639,13 +1639,14 @@ def relu(x, *, out=None):
 
 
 def relu_backward(grad_out, y, *, out=None):
-    """Gradient of :func:`relu`: grad_out where the output ``y > 0``, else 0.
+    """Gradient of :func:`relu`: 0 where the output ``y <= 0``, else grad_out.
 
     Parameters
     ----------
     grad_out : ndarray, dtype float32 or float64
     y : ndarray of grad_out's shape and dtype
-        The forward output (PyTorch's ``threshold_backward`` on the result).
+        The forward output (PyTorch's ``threshold_backward`` on the result,
+        so a NaN output passes its gradient).
     out : ndarray, keyword-only, optional
         Written with grad_x and returned; may be grad_out itself.
 

@@ -1311,7 +1311,7 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=Tr
     grad_out, x, training, y = _v.check_batch_norm2d_backward(
         grad_out, x, mean, invstd, weight, training, y)
     axes = (0, 2, 3)
-    g = grad_out if y is None else np.where(y > 0, grad_out, 0)
+    g = grad_out if y is None else np.where(y <= 0, 0, grad_out)
     m = mean.astype(np.float64)[:, None, None]
     s = invstd.astype(np.float64)[:, None, None]
     xhat = (x - m) * s
@@ -1338,7 +1338,7 @@ def relu_backward(grad_out, y, *, out=None):
     op = "relu_backward"
     grad_out = _v.check_any_array(grad_out, "grad_out", op)
     y = _v.check_like(op, grad_out, "grad_out", y, "y")
-    return _into(out, np.where(y > 0, grad_out, grad_out.dtype.type(0)), op)
+    return _into(out, np.where(y <= 0, grad_out.dtype.type(0), grad_out), op)
 
 
 def add(a, b, *, relu=False, out=None):

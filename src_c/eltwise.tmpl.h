@@ -10,7 +10,13 @@ FC_CLONES void CAT(fc_relu_, TYPE)(const TYPE *x, ptrdiff_t n, TYPE *y)
 FC_CLONES void CAT(fc_relu_backward_, TYPE)(const TYPE *g, const TYPE *y,
                                             ptrdiff_t n, TYPE *gx)
 {
-    for (ptrdiff_t i = 0; i < n; ++i) gx[i] = y[i] > 0 ? g[i] : (TYPE)0;
+    for (ptrdiff_t i = 0; i < n; ++i) {
+        /* a bit mask (vector code; a select stayed scalar in norm.tmpl.h) */
+        UTYPE bits;
+        memcpy(&bits, &g[i], sizeof bits);
+        bits &= (UTYPE)0 - (UTYPE)!(y[i] <= 0);   /* torch: NaN passes */
+        memcpy(&gx[i], &bits, sizeof bits);
+    }
 }
 
 FC_CLONES void CAT(fc_add_, TYPE)(const TYPE *a, const TYPE *b, ptrdiff_t n,

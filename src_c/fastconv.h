@@ -390,7 +390,7 @@ int fc_conv2d_wino_tile_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
  * fc_bn_apply_<T>(x, N, stride, L, scale, shift, relu, y)
  *   y OUT = x*scale + shift, max(., 0) if relu; y may be x.
  * fc_bn_backward_channel_<T>(gy, x, y, N, stride, L, mean, invstd, gamma,
- *   training, gx, g_gamma, g_beta): with g = gy, or gy where y > 0 (else 0)
+ *   training, gx, g_gamma, g_beta): with g = gy, or gy zeroed where y <= 0
  *   when y (the output of a relu forward) is not NULL: g_beta = sum g,
  *   g_gamma = sum g*(x - mean)*invstd, and gx OUT = gamma*invstd*(g -
  *   g_beta/n - (x - mean)*invstd*g_gamma/n), n = N*L, if training, else
@@ -423,7 +423,7 @@ void fc_bn_backward_channel_double(const double *gy, const double *x,
 
 /* Element-wise, n elements; outputs may be their inputs (in place).
  * fc_relu_<T>(x, n, y): y = max(x, 0), NaN stays NaN.
- * fc_relu_backward_<T>(g, y, n, gx): gx = g where y > 0, else 0.
+ * fc_relu_backward_<T>(g, y, n, gx): gx = 0 where y <= 0, else g (NaN y passes).
  * fc_add_<T>(a, b, n, relu, y): y = a + b, then max(., 0) if relu.
  * fc_sgd_step_<T>(p, g, buf, n, lr, momentum, weight_decay, nesterov, first)
  *   torch.optim.SGD (dampening 0) in place on p and buf (NULL: no momentum;

@@ -64,29 +64,46 @@ FC_CLONES void CAT(fc_bn_apply_, TYPE)(const TYPE *x, ptrdiff_t N,
     }
 }
 
-/* The masked gradient: grad_y where y > 0 (ReLU's backward), or grad_y */
-#define FC_MASKED(g, y, l) ((y) ? ((y)[l] > 0 ? (g)[l] : (TYPE)0) : (g)[l])
+/* g: gy, or gy zeroed where y <= 0 when y is given: ReLU's backward.
+ * Each loop is written out for both, so that each vectorises. */
+FC_ALWAYS_INLINE TYPE CAT(masked_, TYPE)(TYPE g, TYPE y)
+{
+    /* a bit mask rather than a branch or select, which GCC left scalar */
+    UTYPE bits;
+    memcpy(&bits, &g, sizeof bits);
+    bits &= (UTYPE)0 - (UTYPE)!(y <= 0);    /* torch: NaN passes */
+    memcpy(&g, &bits, sizeof bits);
+    return g;
+}
 
 FC_ALWAYS_INLINE void CAT(bn_backward_sums_, TYPE)(const TYPE *restrict gy,
-                                               const TYPE *restrict x,
-                                               const TYPE *restrict y,
-                                               ptrdiff_t N, ptrdiff_t stride,
-                                               ptrdiff_t L, double mean,
-                                               double *sum_g, double *sum_gx)
+                                                   const TYPE *restrict x,
+                                                   const TYPE *restrict y,
+                                                   ptrdiff_t N, ptrdiff_t stride,
+                                                   ptrdiff_t L, double mean,
+                                                   double *sum_g, double *sum_gx)
 {
     const ptrdiff_t L16 = L - L % FC_LANES;
     double a[FC_LANES] = {0}, b[FC_LANES] = {0};
     for (ptrdiff_t n = 0; n < N; ++n) {
         const TYPE *restrict g = gy + n * stride, *restrict p = x + n * stride;
         const TYPE *restrict r = y ? y + n * stride : NULL;
-        for (ptrdiff_t l = 0; l < L16; l += FC_LANES)
-            for (int k = 0; k < FC_LANES; ++k) {
-                const double gv = (double)FC_MASKED(g, r, l + k);
-                a[k] += gv;
-                b[k] += gv * ((double)p[l + k] - mean);
-            }
+        if (r)
+            for (ptrdiff_t l = 0; l < L16; l += FC_LANES)
+                for (int k = 0; k < FC_LANES; ++k) {
+                    const double gv = (double)CAT(masked_, TYPE)(g[l + k], r[l + k]);
+                    a[k] += gv;
+                    b[k] += gv * ((double)p[l + k] - mean);
+                }
+        else
+            for (ptrdiff_t l = 0; l < L16; l += FC_LANES)
+                for (int k = 0; k < FC_LANES; ++k) {
+                    const double gv = (double)g[l + k];
+                    a[k] += gv;
+                    b[k] += gv * ((double)p[l + k] - mean);
+                }
         for (ptrdiff_t l = L16; l < L; ++l) {
-            const double gv = (double)FC_MASKED(g, r, l);
+            const double gv = (double)(r ? CAT(masked_, TYPE)(g[l], r[l]) : g[l]);
             a[l - L16] += gv;
             b[l - L16] += gv * ((double)p[l] - mean);
         }
@@ -95,24 +112,29 @@ FC_ALWAYS_INLINE void CAT(bn_backward_sums_, TYPE)(const TYPE *restrict gy,
     *sum_gx = CAT(lanes_total_, TYPE)(b);
 }
 
-/* gx may be gy (in place): no restrict between them */
+/* gx = a*g + (b*(x - m) + c), or a*g when x is NULL; gx may be gy (in
+ * place): no restrict between them */
 FC_ALWAYS_INLINE void CAT(bn_backward_apply_, TYPE)(const TYPE *gy,
-                                                const TYPE *restrict x,
-                                                const TYPE *restrict y,
-                                                ptrdiff_t N, ptrdiff_t stride,
-                                                ptrdiff_t L, TYPE a, TYPE b,
-                                                TYPE m, TYPE c, TYPE *gx)
+                                                    const TYPE *restrict x,
+                                                    const TYPE *restrict y,
+                                                    ptrdiff_t N, ptrdiff_t stride,
+                                                    ptrdiff_t L, TYPE a, TYPE b,
+                                                    TYPE m, TYPE c, TYPE *gx)
 {
     for (ptrdiff_t n = 0; n < N; ++n) {
         const TYPE *g = gy + n * stride;
         const TYPE *restrict p = x ? x + n * stride : NULL;
         const TYPE *restrict r = y ? y + n * stride : NULL;
         TYPE *q = gx + n * stride;
-        if (p)
+        if (p && r)
             for (ptrdiff_t l = 0; l < L; ++l)
-                q[l] = a * FC_MASKED(g, r, l) + (b * (p[l] - m) + c);
+                q[l] = a * CAT(masked_, TYPE)(g[l], r[l]) + (b * (p[l] - m) + c);
+        else if (p)
+            for (ptrdiff_t l = 0; l < L; ++l) q[l] = a * g[l] + (b * (p[l] - m) + c);
+        else if (r)
+            for (ptrdiff_t l = 0; l < L; ++l) q[l] = a * CAT(masked_, TYPE)(g[l], r[l]);
         else
-            for (ptrdiff_t l = 0; l < L; ++l) q[l] = a * FC_MASKED(g, r, l);
+            for (ptrdiff_t l = 0; l < L; ++l) q[l] = a * g[l];
     }
 }
 
@@ -153,5 +175,4 @@ FC_CLONES void CAT(fc_bn_backward_channel_, TYPE)(const TYPE *gy,
                                   (TYPE)mean, (TYPE)(-scale * sum_g / n), gx);
 }
 
-#undef FC_MASKED
 #undef FC_LANES
