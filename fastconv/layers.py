@@ -119,6 +119,30 @@ class Layer:
         self._out_meta = None           # (shape, dtype) of the last output
         self.training = True
 
+    # ----------------------------------------------------------- pickling
+    # Attributes that pickle and copy.deepcopy leave out: what a forward
+    # keeps for the backward, scratch space.  A subclass names its own in a
+    # ``_transient`` tuple of its own (the tuples of every class in the MRO
+    # count); they come back as None, their value before the first forward
+    # (override _reset_transient for another).
+    _transient = ("_cache", "_out_meta")
+
+    def _transient_names(self):
+        return {name for cls in type(self).__mro__
+                for name in cls.__dict__.get("_transient", ())}
+
+    def _reset_transient(self):
+        for name in self._transient_names():
+            setattr(self, name, None)
+
+    def __getstate__(self):
+        drop = self._transient_names()
+        return {k: v for k, v in self.__dict__.items() if k not in drop}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_transient()
+
     # ---------------------------------------------------------------- run
     @property
     def _kernels(self):
