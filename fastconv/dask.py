@@ -1,4 +1,4 @@
-"""Run fastconv models over Dask arrays: many images, many processes or machines.
+"""fastconv models over Dask arrays: many images, processes or machines.
 
 :func:`predict` maps a model over the batch chunks of a Dask array of images
 (``map_blocks``), on any Dask scheduler: the threaded one, or a
@@ -11,13 +11,16 @@ and ``distributed``); ``import fastconv`` never imports Dask.
 
 Examples
 --------
->>> import numpy as np, dask.array as da                  # doctest: +SKIP
->>> from fastconv import layers as L, dask as fcd          # doctest: +SKIP
+>>> import numpy as np, dask.array as da
+>>> from fastconv import layers as L
+>>> from fastconv.dask import predict
 >>> model = L.Sequential(L.Conv2d(3, 8, 3, rng=0), L.ReLU(),
-...                      L.GlobalAvgPool2d(), L.Flatten())   # doctest: +SKIP
->>> images = da.zeros((10_000, 3, 32, 32), np.float32, chunks=(1000, 3, 32, 32))
->>> fcd.predict(model, images, batch_size=250)              # doctest: +SKIP
-dask.array<...shape=(10000, 8), dtype=float32, chunksize=(1000, 8)...>
+...                      L.GlobalAvgPool2d(), L.Flatten())
+>>> images = da.zeros((10_000, 3, 32, 32), dtype=np.float32,
+...                   chunks=(1000, 3, 32, 32))
+>>> scores = predict(model, images, batch_size=250)
+>>> scores.shape, scores.chunksize
+((10000, 8), (1000, 8))
 """
 try:
     import dask
@@ -52,11 +55,11 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
     Parameters
     ----------
     model : fastconv.layers.Layer
-        The network; a snapshot of it is taken now (later changes to
-        ``model`` do not reach the result) and run in evaluation mode
-        (``model`` itself is not modified).  A truncated model (e.g.
-        ``model[0]`` or ``Sequential(*list(model)[:3])``) gives its own
-        output, as any model does.
+        The network; a snapshot of its parameters and buffers is taken now
+        (later changes to ``model`` do not reach the result) and run in
+        evaluation mode (``model`` itself is not modified).  A truncated
+        model (e.g. ``model[0]`` or ``Sequential(*list(model)[:3])``) gives
+        its own output, as any model does.
     images : dask.array.Array of shape (N, C, H, W), float32 or float64
         Chunked along the batch axis (other axes are merged into one chunk
         first); the model's dtype.  Any input shape the model takes works,
@@ -101,14 +104,18 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
     worker's threads share its arrays (each thread has its own shallow
     copy of the layer objects, for their caches).
 
-    Every task runs fastconv on ``threads`` threads and NumPy's BLAS (used
-    by :class:`~fastconv.layers.Linear`) on 1, through threadpoolctl when
-    it is installed (imported lazily); without it BLAS keeps its
-    setting, which on ``distributed`` workers is 1 already:
-    ``distributed`` starts workers with ``OMP_NUM_THREADS``,
-    ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to 1 (its
-    ``distributed.nanny.pre-spawn-environ`` setting).  The settings are
-    restored when the last running task of the process ends.
+    Threads: every task runs fastconv on ``threads`` threads (fastconv's
+    own setting, :func:`fastconv.set_num_threads`, restored when the last
+    running task of the process ends).  NumPy's BLAS (used by
+    :class:`~fastconv.layers.Linear`) is kept at 1 thread by environment
+    variables: ``distributed`` starts its worker processes with
+    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS``
+    set to 1 (its ``distributed.nanny.pre-spawn-environ`` setting; keep it
+    when you configure workers).  The threaded scheduler runs tasks in your
+    own process, whose BLAS setting stays yours: limit it around
+    ``compute`` (``with threadpoolctl.threadpool_limits(1, "blas"):``, from
+    the main thread: OpenBLAS may ignore changes made from other threads)
+    or set ``OPENBLAS_NUM_THREADS=1`` before starting Python.
 
     fastconv's convolution, pooling and normalisation give each image the
     same bits whatever the batch it is in, and whatever the thread count,
@@ -119,22 +126,23 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
 
     Examples
     --------
-    >>> import numpy as np, dask.array as da                  # doctest: +SKIP
+    >>> import numpy as np, dask.array as da
     >>> from fastconv import layers as L
-    >>> from fastconv.dask import predict                      # doctest: +SKIP
+    >>> from fastconv.dask import predict
     >>> model = L.Sequential(
     ...     L.Sequential(L.Conv2d(3, 16, 3, padding=1, rng=0), L.ReLU(),
     ...                  L.MaxPool2d(2)),
     ...     L.Flatten(), L.Linear(16 * 16 * 16, 10, rng=0))
     >>> x = da.random.default_rng(0).standard_normal(
     ...     (5000, 3, 32, 32), chunks=(500, -1, -1, -1)).astype(np.float32)
-    >>> scores = predict(model, x, batch_size=128)            # doctest: +SKIP
-    >>> scores.shape, scores.chunksize                         # doctest: +SKIP
+    >>> scores = predict(model, x, batch_size=128)
+    >>> scores.shape, scores.chunksize
     ((5000, 10), (500, 10))
-    >>> features = predict(model, x, layer="0.1")             # doctest: +SKIP
-    >>> features.shape                                         # doctest: +SKIP
+    >>> predict(model, x, layer="0.1").shape      # the ReLU's output
     (5000, 16, 32, 32)
-    >>> labels = scores.argmax(axis=1).compute()               # doctest: +SKIP
+    >>> labels = scores.argmax(axis=1).compute()  # any Dask scheduler
+    >>> labels.shape
+    (5000,)
     """
     op = "fastconv.dask.predict"
     if not isinstance(model, _layers.Layer):
@@ -167,12 +175,15 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
             f"model.to(...)")
     if any(np.isnan(c) for c in images.chunks[0]):
         raise ValueError(f"{op}: images have unknown chunk sizes along the "
-                         f"batch axis; call images.compute_chunk_sizes() first")
+                         f"batch axis; call images.compute_chunk_sizes() "
+                         f"first")
     net = _truncate(model, layer, op)
-    # The snapshot: parameters copied now; gradients are not needed, so
-    # they are shared with model rather than copied (and ship as they are).
+    # The snapshot: parameters and buffers copied now; gradients are not
+    # needed (neither copied nor shipped).
     keep = {id(a): a for sub in net._walk() for a in sub._grads.values()}
     net = copy.deepcopy(net, keep).eval()
+    for sub in net._walk():
+        sub._grads = {}
 
     if images.numblocks[1:] != (1,) * (images.ndim - 1):
         images = images.rechunk((images.chunks[0],) + images.shape[1:])
@@ -193,7 +204,8 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
 
 
 def _truncate(model, layer, op):
-    """The part of ``model`` whose output is layer ``layer``'s (same objects)."""
+    """The part of ``model`` whose output is layer ``layer``'s output
+    (new containers around the same layer objects)."""
     if layer is None:
         return model
     if not isinstance(layer, str):
@@ -275,21 +287,21 @@ def _thread_copy(net):
     return mine
 
 
-# Thread limits for the tasks of a process: set when the first task starts,
-# restored when the last running one ends (tasks run concurrently in a
-# worker's threads and these settings are per process).
+# fastconv's thread count for the tasks of a process: set when a task starts,
+# restored when the last running one ends (a worker's threads run tasks
+# concurrently and the setting is per process).
 _limits_lock = threading.Lock()
-_limits = {"running": 0, "saved": None, "blas": None}
+_limits = {"running": 0, "saved": None}
 
 
 @contextlib.contextmanager
 def _task_threads(threads):
-    if threads is None and threading.current_thread() is not threading.main_thread():
+    pooled = threading.current_thread() is not threading.main_thread()
+    if threads is None and pooled:
         threads = 1
     with _limits_lock:
         if _limits["running"] == 0:
             _limits["saved"] = _threads.get_num_threads()
-            _limits["blas"] = _limit_blas()
         _limits["running"] += 1
         if threads is not None:
             _threads.set_num_threads(threads)
@@ -300,23 +312,6 @@ def _task_threads(threads):
             _limits["running"] -= 1
             if _limits["running"] == 0:
                 _threads.set_num_threads(_limits["saved"])
-                if _limits["blas"] is not None:
-                    _limits["blas"].restore_original_limits()
-                _limits["saved"] = _limits["blas"] = None
-
-
-_controller = []
-
-
-def _limit_blas():
-    """BLAS at 1 thread with threadpoolctl (a limiter to restore), or None."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    if not _controller:                    # scanning the libraries takes ms
-        _controller.append(ThreadpoolController())
-    return _controller[0].limit(limits=1, user_api="blas")
 
 
 def from_npy(files):
@@ -350,11 +345,12 @@ def from_npy(files):
 
     Examples
     --------
-    >>> import numpy as np, dask.array as da                  # doctest: +SKIP
-    >>> from fastconv.dask import from_npy, predict           # doctest: +SKIP
-    >>> images = from_npy("batches/")      # batches/0.npy ... (n_i, 3, 32, 32)
-    >>> scores = predict(model, images.astype(np.float32) / 255)  # doctest: +SKIP
-    >>> da.to_npy_stack("scores/", scores)  # one .npy per chunk, by the workers
+    >>> import numpy as np, dask.array as da
+    >>> from fastconv.dask import from_npy, predict
+    >>> # batches/0.npy, batches/1.npy, ...: uint8 arrays (n_i, 3, 32, 32)
+    >>> images = from_npy("batches/")                     # doctest: +SKIP
+    >>> x = images.astype(np.float32) / 255               # doctest: +SKIP
+    >>> da.to_npy_stack("scores/", predict(model, x))     # doctest: +SKIP
     """
     op = "fastconv.dask.from_npy"
     paths = _npy_paths(files, op)
