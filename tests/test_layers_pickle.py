@@ -40,8 +40,8 @@ CASES = {
     "LPPool2d": (lambda d: L.LPPool2d(3, 2), (2, 3, 6, 6)),
     "GlobalAvgPool2d": (lambda d: L.GlobalAvgPool2d(), (2, 3, 5, 4)),
     "AdaptiveAvgPool2d": (lambda d: L.AdaptiveAvgPool2d(1), (2, 3, 5, 4)),
-    "LocallyConnected2d": (lambda d: L.LocallyConnected2d(2, 3, (6, 5), 3, dtype=d, rng=0),
-                           (2, 2, 6, 5)),
+    "LocallyConnected2d": (
+        lambda d: L.LocallyConnected2d(2, 3, (6, 5), 3, dtype=d, rng=0), (2, 2, 6, 5)),
     "ReLU": (lambda d: L.ReLU(), (2, 3, 4)),
     "Flatten": (lambda d: L.Flatten(), (2, 3, 4, 5)),
     "Dropout": (lambda d: L.Dropout(0.4, rng=3), (4, 50)),
