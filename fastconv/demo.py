@@ -132,21 +132,13 @@ def build_model(input_shape, n_classes=10, *, channels=(16, 32), hidden=64,
     Returns
     -------
     fastconv.layers.Sequential
-        Layers 0 and 3 are the convolutions, 7 and 9 the fully connected
-        layers.
+        :func:`fastconv.models.lenet`: layers 0 and 3 are the convolutions,
+        7 and 9 the fully connected layers.
     """
-    from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+    from .models import lenet
 
-    c, h, w = input_shape
-    rng = np.random.default_rng(rng)
-    c1, c2 = channels
-    return Sequential(
-        Conv2d(c, c1, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-        Conv2d(c1, c2, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-        Flatten(),
-        Linear(c2 * (h // 4) * (w // 4), hidden, dtype=dtype, rng=rng), ReLU(),
-        Linear(hidden, n_classes, dtype=dtype, rng=rng),
-    )
+    return lenet(n_classes, input_shape=tuple(input_shape), channels=channels,
+                 hidden=hidden, dtype=dtype, rng=rng)
 
 
 def describe_model(model):
