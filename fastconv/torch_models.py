@@ -20,7 +20,8 @@ Examples
 >>> theirs = torch_models.load_from(torch_models.resnet20(), ours)  # doctest: +SKIP
 """
 
-__all__ = ["resnet20", "vgg_small", "lenet", "mobilenet_small", "build", "load_from"]
+__all__ = ["resnet20", "vgg_small", "lenet", "mobilenet_small", "build", "load_state",
+           "load_from"]
 
 
 def _nn():
@@ -125,16 +126,17 @@ def build(name, **kwargs):
     return globals()[name](**kwargs)
 
 
-def load_from(module, model):
-    """Copy a fastconv model's parameters and buffers into its twin ``module``.
+def load_state(module, state):
+    """Copy a fastconv state dict into ``module``, after checking its keys.
 
     Parameters
     ----------
     module : torch.nn.Module
-        Converted to the model's float dtype first.
-    model : fastconv.layers.Layer
-        Its :meth:`~fastconv.layers.Layer.state_dict` must have exactly the
-        twin's keys, in the same order.
+        Converted to the state's float dtype first.
+    state : mapping of str -> ndarray
+        A fastconv model's :meth:`~fastconv.layers.Layer.state_dict` (or
+        the ``.npz`` its :meth:`~fastconv.layers.Layer.save` wrote): it must
+        have exactly the twin's keys, in the same order.
 
     Returns
     -------
@@ -145,14 +147,31 @@ def load_from(module, model):
     ValueError
         The keys differ (the message lists both).
     """
+    import numpy as np
     import torch
 
-    state = model.state_dict()
+    state = {k: np.asarray(state[k]) for k in state}
     keys = list(module.state_dict())
     if keys != list(state):
-        raise ValueError(f"load_from: the twin's state_dict keys {keys} are not the model's "
-                         f"{list(state)}")
+        raise ValueError(f"load_state: the twin's state_dict keys {keys} are not the "
+                         f"model's {list(state)}")
     dtype = next(v.dtype for v in state.values() if v.dtype.kind == "f")
     module.to(getattr(torch, dtype.name))
     module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     return module
+
+
+def load_from(module, model):
+    """Copy a fastconv model's parameters and buffers into its twin ``module``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    model : fastconv.layers.Layer
+
+    Returns
+    -------
+    module
+        See :func:`load_state`.
+    """
+    return load_state(module, model.state_dict())
