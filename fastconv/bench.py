@@ -1,7 +1,8 @@
 """Compare fastconv's kernels with its NumPy reference and with PyTorch.
 
 Run ``fastconv bench`` (or ``python -m fastconv.bench``); ``--help`` lists the
-options.  This module also holds the benchmark shape suite, which the
+options.  ``fastconv bench --models`` times whole networks instead
+(:mod:`fastconv.bench_models`).  This module also holds the benchmark shape suite, which the
 pytest-benchmark suites in ``benchmarks/`` import from here.
 
 How the comparison is measured (see DESIGN.md, "How speed is measured"):
