@@ -18,11 +18,14 @@ How it is measured (as the kernel benchmark, :mod:`fastconv.bench`):
   NumPy's BLAS limited to T threads (threadpoolctl); PyTorch runs in a
   subprocess of its own with ``torch.set_num_threads(T)``, driven through a
   pipe.  That process imports torch before anything of fastconv, so PyTorch
-  runs on its own OpenMP runtime with its default settings.
+  runs on its own OpenMP runtime, whose threads spin as long as fastconv's
+  before they sleep (see :func:`torch_env`; ``--torch-default-spin``
+  leaves libgomp's default).
 * Both sides are warmed up (an untimed call, then the block-size
-  calibration, which starts with another), then take turns round-robin, the first turn of each round
-  alternating between them; each turn times a block of back-to-back steps
-  lasting at least ``target`` seconds (one step when a step is longer).
+  calibration, which starts with another), then take turns round-robin, the
+  first turn of each round alternating between them; each turn times a
+  block of back-to-back steps lasting at least 0.25 s (one step when a step
+  is longer; 0.05 s with ``--quick``).
   The figure is the median over the rounds of the time per step; images/s =
   batch / that time.  At T > 1 turns are separated by 0.15 s, so that one
   side's spinning threads do not run into the other's turn.
