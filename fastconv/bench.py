@@ -1,7 +1,8 @@
 """Compare fastconv's kernels with its NumPy reference and with PyTorch.
 
 Run ``fastconv bench`` (or ``python -m fastconv.bench``); ``--help`` lists the
-options.  This module also holds the benchmark shape suite, which the
+options.  ``fastconv bench --models`` times whole networks instead
+(:mod:`fastconv.bench_models`).  This module also holds the benchmark shape suite, which the
 pytest-benchmark suites in ``benchmarks/`` import from here.
 
 How the comparison is measured (see DESIGN.md, "How speed is measured"):
@@ -950,6 +951,9 @@ def _parse_args(argv):
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     p.add_argument("--list", action="store_true", help="print the shape suite and exit")
+    p.add_argument("--models", action="store_true",
+                   help="time whole networks instead (fastconv.bench_models; "
+                        "'fastconv bench --models --help' for its options)")
     opts = p.parse_args(argv)
     try:
         opts.threads = [int(t) for t in opts.threads.split(",")]
@@ -995,6 +999,11 @@ def main(argv=None):
     int
         Exit status: 0 on success, 1 if nothing was selected.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["models"] or "--models" in argv:      # whole models: their own module
+        from . import bench_models
+
+        return bench_models.main([a for a in argv[argv[:1] == ["models"]:] if a != "--models"])
     opts = _parse_args(argv)
     if opts.list:
         _list_suite()
