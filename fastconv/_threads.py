@@ -1,9 +1,8 @@
 """Thread settings: how many OpenMP threads fastconv's kernels use."""
 from . import _ext
-from ._typing import Int
 
 
-def set_num_threads(n: Int) -> None:
+def set_num_threads(n: int) -> None:
     """Set the number of threads fastconv's kernels use.
 
     Parameters

@@ -13,14 +13,14 @@ import copy
 import numpy as np
 
 from .layers import Dropout, Layer
-from ._typing import Array, Float, Int
+from ._typing import Array, Float
 
 __all__ = ["gradcheck"]
 
 
 def gradcheck(layer_or_model: Layer, x: Array[Float], *, eps: float = 1e-6,
-              atol: float = 1e-5, rtol: float = 1e-3, n_checks: Int | None = None,
-              seed: Int = 0, raise_exception: bool = True) -> bool:
+              atol: float = 1e-5, rtol: float = 1e-3, n_checks: int | None = None,
+              seed: int = 0, raise_exception: bool = True) -> bool:
     """Check ``backward`` against central differences, in float64.
 
     Parameters
