@@ -858,8 +858,9 @@ def run_checked(args, parser):
     Returns
     -------
     int
-        Exit status: 0 on success, 1 when a package or data file is missing
-        or broken; argument errors exit with 2 through ``parser.error``.
+        Exit status: 0 on success, 2 when an optional package is missing
+        (the message names the extra to install) or for argument errors
+        (through ``parser.error``), 1 when a data file is missing or broken.
     """
     if args.data == "mnist" and not args.data_dir:
         parser.error("--data mnist needs --data-dir DIR, the directory holding "
@@ -871,7 +872,7 @@ def run_checked(args, parser):
         print(f"{parser.prog}: error: the demo needs {', '.join(missing)}, not "
               f"installed here; install the demo extras with: {_EXTRA_HINT}",
               file=sys.stderr)
-        return 1
+        return 2
     try:
         data = load_data(args)
     except (OSError, ValueError) as exc:  # a missing or malformed MNIST file

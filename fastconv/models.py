@@ -20,6 +20,7 @@ Examples
 import numpy as np
 
 from . import layers as L
+from ._typing import DTypeLike
 
 __all__ = ["vgg16", "VGG16_CONFIG", "resnet20", "vgg_small", "VGG_SMALL_CONFIG",
            "lenet", "mobilenet_small", "MOBILENET_SMALL_CONFIG"]
@@ -30,7 +31,8 @@ VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-def vgg16(num_classes=1000, *, dtype=np.float32, rng=None):
+def vgg16(num_classes: int = 1000, *, dtype: DTypeLike = np.float32,
+          rng: int | np.random.Generator | None = None) -> L.Sequential:
     """VGG-16 (configuration D), the network of the cs231n notes' table.
 
     Thirteen 3x3 convolutions (stride 1, padding 1), each followed by ReLU,

@@ -162,7 +162,7 @@ def test_mnist_errors_are_one_line(tmp_path, capsys):
 def test_missing_extras_are_reported(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # makes "import tqdm" fail
     status = demo.main(["--epochs", "1"])
-    assert status == 1
+    assert status == 2
     err = capsys.readouterr().err
     assert "tqdm" in err and 'pip install "fastconv[demo]"' in err
 
