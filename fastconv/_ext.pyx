@@ -243,9 +243,12 @@ def gemm_isa():
 def _init_gemm(isa):
     cdef bytes name = (isa or "").encode()
     if c.fc_gemm_init(name) != c.FC_OK:
-        raise ImportError(
-            f"fastconv: FASTCONV_ISA={isa!r} is not one of 'avx512', 'avx2', "
-            f"'generic' supported by this CPU")
+        known = ("avx512", "avx2", "generic")
+        here = [k for k in known if c.fc_gemm_init(k.encode()) == c.FC_OK]
+        what = ("is not supported by this CPU" if isa in known
+                else f"is not one of {', '.join(known)}")
+        raise ImportError(f"fastconv: FASTCONV_ISA={isa!r} {what}; this CPU supports "
+                          f"{', '.join(here)} (unset FASTCONV_ISA for the best of them)")
 
 
 cdef inline Py_ssize_t _packed_size(Py_ssize_t F, Py_ssize_t K,

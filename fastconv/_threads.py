@@ -2,7 +2,7 @@
 from . import _ext
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads fastconv's kernels use.
 
     Parameters
@@ -22,7 +22,7 @@ def set_num_threads(n):
     _ext.set_num_threads(n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Return the number of threads the next kernel call will use.
 
     Until :func:`set_num_threads` is called this is OpenMP's default:

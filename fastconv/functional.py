@@ -17,6 +17,8 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
+from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
+                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
@@ -24,7 +26,8 @@ __all__ = [
 ]
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
+           dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
@@ -59,7 +62,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     return _ext.im2col(x, g)
 
 
-def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
+def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
+           stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``F.fold``).
 
     The adjoint of :func:`im2col`: ``<im2col(x), c> == <x, col2im(c)>``.
@@ -96,7 +100,8 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
     return _ext.col2im(cols, g)
 
 
-def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
+def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
+                     stride: Size2 = 1, dilation: Size2 = 1) -> str:
     """The kernel ``algorithm="auto"`` runs for these shapes.
 
     The rule depends on shapes only, so a given layer always runs the same
@@ -209,8 +214,9 @@ def _flipped_filters(w, groups):
     return np.ascontiguousarray(wg[..., ::-1, ::-1]).reshape(groups * Cg, F // groups, kh, kw)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto"):
+def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
     """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -266,8 +272,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     return _conv_run(algorithm, x, weight, bias, g)
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+                    groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
     """Gradients of :func:`conv2d` with respect to x, weight and bias.
 
     Parameters
@@ -306,8 +313,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return _conv_backward_run(algorithm, grad_out, x, weight, g)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """2-D max pooling with optional argmax "switches" (``F.max_pool2d``).
 
     Parameters
@@ -356,7 +364,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     return _ext.max_pool2d(x, g, bool(return_indices))
 
 
-def max_pool2d_backward(grad_out, indices, input_shape):
+def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -397,8 +406,9 @@ def max_pool2d_backward(grad_out, indices, input_shape):
     return grad_x
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
 
     Parameters
@@ -438,8 +448,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _ext.avg_pool2d(x, g, bool(count_include_pad))
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
+                        stride: Size2 | None = None, padding: Size2 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -509,7 +521,9 @@ def _tap_input(xt, tap, g2):
     return np.ascontiguousarray(xt[:, tap]).reshape(g2.N, g2.C, g2.H, g2.W)
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+           groups: Int = 1) -> Array[Float]:
     """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
 
     Computed as kd 2-D convolutions, one per depth tap of the kernel, on the
@@ -577,8 +591,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1):
+def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+                    groups: Int = 1) -> Grads[Float]:
     """Gradients of :func:`conv3d` with respect to x, weight and bias.
 
     Computed as :func:`conv3d` is, by depth taps: each tap's 2-D backward
@@ -643,8 +658,9 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return grad_x, grad_w, grad_b
 
 
-def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """3-D max pooling with optional argmax indices (``F.max_pool3d``).
 
     Parameters
@@ -692,7 +708,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     return _ext.max_pool3d(x, g, bool(return_indices))
 
 
-def max_pool3d_backward(grad_out, indices, input_shape):
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -732,8 +749,9 @@ def max_pool3d_backward(grad_out, indices, input_shape):
     return grad_x
 
 
-def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
 
     Parameters
@@ -773,8 +791,10 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _ext.avg_pool3d(x, g, bool(count_include_pad))
 
 
-def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
+                        stride: Size3 | None = None, padding: Size3 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool3d` with respect to its input.
 
     Parameters
@@ -839,8 +859,9 @@ def _as3d(a):
     return a.reshape(a.shape[0], a.shape[1], a.shape[3])
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           *, algorithm="auto"):
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
     """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
 
     Runs :func:`conv2d`'s compiled kernels on (N, C, 1, L) views.
@@ -887,8 +908,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g))
 
 
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
     """Gradients of :func:`conv1d` with respect to x, weight and bias.
 
     Parameters
@@ -929,8 +952,9 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """1-D max pooling with optional argmax indices (``F.max_pool1d``).
 
     Parameters
@@ -979,7 +1003,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     return _as3d(res)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape):
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -1020,8 +1045,9 @@ def max_pool1d_backward(grad_out, indices, input_shape):
     return _as3d(grad_x)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
 
     Parameters
@@ -1055,8 +1081,10 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return _as3d(_ext.avg_pool2d(_as4d(x), g, bool(count_include_pad)))
 
 
-def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool1d` with respect to its input.
 
     Parameters
@@ -1138,7 +1166,8 @@ def _lp_backward(gy4, x4, p, g):
     return ga
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
 
     ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
@@ -1188,8 +1217,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _lp_forward(x, p, g)
 
 
-def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool2d` with respect to x, as torch's autograd.
 
     Where a window's sum of ``x**p`` is 0 the gradient is 0 (PyTorch's
@@ -1229,7 +1259,8 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _lp_backward(grad_out, x, p, g)
 
 
-def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
+              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
 
     ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
@@ -1266,8 +1297,9 @@ def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _as3d(_lp_forward(_as4d(x), p, g))
 
 
-def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size1, stride: Size1 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool1d` with respect to x (see :func:`lp_pool2d_backward`).
 
     Parameters
@@ -1300,7 +1332,7 @@ def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
 
 # ---- global average pooling ----------------------------------------------
 
-def global_avg_pool2d(x):
+def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
 
     Parameters
@@ -1329,7 +1361,8 @@ def global_avg_pool2d(x):
     return _ext.avg_pool2d(x, g, True)
 
 
-def global_avg_pool2d_backward(grad_out, input_shape):
+def global_avg_pool2d_backward(grad_out: Array[Float],
+                               input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
@@ -1364,7 +1397,9 @@ def global_avg_pool2d_backward(grad_out, input_shape):
 __all__ += ["locally_connected2d", "locally_connected2d_backward"]
 
 
-def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def locally_connected2d(x: Array[Float], weight: Array[Float],
+                        bias: Array[Float] | None = None, stride: Size2 = 1,
+                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Locally connected 2-D layer: a convolution whose filters are not shared.
 
     Every output position ``(oh, ow)`` has its own bank of F filters, as
@@ -1439,8 +1474,10 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return _ext.locally_connected2d(x, weight, bias, g)
 
 
-def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
-                                 dilation=1):
+def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
+                                 weight: Array[Float], stride: Size2 = 1,
+                                 padding: Size2 = 0,
+                                 dilation: Size2 = 1) -> Grads[Float]:
     """Gradients of :func:`locally_connected2d` for x, weight and bias.
 
     Parameters

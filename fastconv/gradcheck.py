@@ -13,12 +13,14 @@ import copy
 import numpy as np
 
 from .layers import Dropout, Layer
+from ._typing import Array, Float
 
 __all__ = ["gradcheck"]
 
 
-def gradcheck(layer_or_model, x, *, eps=1e-6, atol=1e-5, rtol=1e-3,
-              n_checks=None, seed=0, raise_exception=True):
+def gradcheck(layer_or_model: Layer, x: Array[Float], *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, n_checks: int | None = None,
+              seed: int = 0, raise_exception: bool = True) -> bool:
     """Check ``backward`` against central differences, in float64.
 
     Parameters

@@ -173,21 +173,27 @@ class Layer:
         self.training = True
         self._reset_transient()
 
-    def _reset_transient(self):
-        """Set the attributes that only carry what calls derived (named in
-        ``_transient``: caches, reused buffers, kernel plans) to their empty
-        state.  Copies and pickles leave them out and start empty."""
-        self._cache = None
-        self._out_meta = None           # (shape, dtype) of the last output
-        self._pool = _BufferPool()      # arrays reused from call to call
-
+    # ----------------------------------------------------------- pickling
+    # Attributes that only carry what calls derived (caches for the
+    # backward, the reused buffers, kernel plans and packed weights): pickle
+    # and copy.deepcopy leave them out and they start empty again.  A
+    # subclass names its own in a ``_transient`` tuple of its own (the tuples
+    # of every class in the MRO count) and sets their empty values in
+    # _reset_transient.
     _transient = ("_cache", "_out_meta", "_pool")
 
+    def _transient_names(self):
+        return {name for cls in type(self).__mro__
+                for name in cls.__dict__.get("_transient", ())}
+
+    def _reset_transient(self):
+        for name in self._transient_names():
+            setattr(self, name, None)
+        self._pool = _BufferPool()      # arrays reused from call to call
+
     def __getstate__(self):
-        state = self.__dict__.copy()
-        for name in self._transient:
-            state.pop(name, None)
-        return state
+        drop = self._transient_names()
+        return {k: v for k, v in self.__dict__.items() if k not in drop}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -991,7 +997,7 @@ class Conv2d(_ConvNd):
                          padding, dilation, groups, bias, dtype=dtype, rng=rng,
                          algorithm=algorithm)
 
-    _transient = Layer._transient + ("_plans", "_packed")
+    _transient = ("_plans", "_packed")
 
     def _reset_transient(self):
         super()._reset_transient()

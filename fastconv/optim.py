@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from . import _ext
+from ._typing import Model
 
 __all__ = ["SGD", "Adam"]
 
@@ -44,7 +45,7 @@ def _non_negative(value, name, op):
 
 
 class _Optimizer:
-    def __init__(self, model):
+    def __init__(self, model: Model) -> None:
         if not (hasattr(model, "params") and hasattr(model, "grads")):
             raise TypeError(
                 f"{type(self).__name__}: model must be a fastconv.layers.Layer "
@@ -53,7 +54,7 @@ class _Optimizer:
         self.model = model
         self.state = {}
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set the model's gradients to zero (``model.zero_grad()``)."""
         self.model.zero_grad()
 
@@ -83,8 +84,8 @@ class SGD(_Optimizer):
         Needs momentum > 0.
     """
 
-    def __init__(self, model, lr, momentum=0.0, weight_decay=0.0,
-                 nesterov=False):
+    def __init__(self, model: Model, lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(model)
         self.lr = _non_negative(lr, "lr", "SGD")
         self.momentum = _non_negative(momentum, "momentum", "SGD")
@@ -93,7 +94,7 @@ class SGD(_Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its current gradient."""
         for name, p, g in self._pairs():
             buf, first = None, False
@@ -125,8 +126,9 @@ class Adam(_Optimizer):
     eps, weight_decay : float
     """
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=0.0):
+    def __init__(self, model: Model, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(model)
         self.lr = _non_negative(lr, "lr", "Adam")
         b1, b2 = betas
@@ -136,7 +138,7 @@ class Adam(_Optimizer):
         self.eps = _non_negative(eps, "eps", "Adam")
         self.weight_decay = _non_negative(weight_decay, "weight_decay", "Adam")
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its current gradient."""
         b1, b2 = self.betas
         for name, p, g in self._pairs():

@@ -20,6 +20,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _validation as _v
+from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
+                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
 
 __all__ = [
     "im2col",
@@ -126,7 +128,8 @@ def _col2im6(cols6, g, N, C):
 # im2col / col2im
 # --------------------------------------------------------------------------
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
+           dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
@@ -146,7 +149,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     return cols.reshape(g.N, g.C * g.kh * g.kw, g.Ho * g.Wo)
 
 
-def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
+def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
+           stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``torch.nn.functional.fold``).
 
     The adjoint of :func:`im2col`.
@@ -172,8 +176,9 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
 # conv2d
 # --------------------------------------------------------------------------
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto"):
+def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
     """2-D cross-correlation (``torch.nn.functional.conv2d``).
 
     Computed as zero-padded input -> strided window view -> one im2col copy ->
@@ -214,8 +219,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     return y
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+                    groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
     """Gradients of :func:`conv2d` (autograd of ``torch.nn.functional.conv2d``).
 
     Parameters
@@ -280,8 +286,9 @@ def _first_lattice_cell(start, dilation):
     return start + steps * dilation
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """2-D max pooling (``torch.nn.functional.max_pool2d``).
 
     Follows PyTorch's CPU rule exactly: each window is scanned in row-major
@@ -380,7 +387,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     return best, idx
 
 
-def max_pool2d_backward(grad_out, indices, input_shape):
+def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
@@ -435,8 +443,9 @@ def _avg_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """2-D average pooling (``torch.nn.functional.avg_pool2d``).
 
     Each window's sum over its cells inside ``x`` is divided by PyTorch's
@@ -474,8 +483,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return total
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
+                        stride: Size2 | None = None, padding: Size2 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -577,7 +588,9 @@ def _col2vol(cols8, g):
     return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+           groups: Int = 1) -> Array[Float]:
     """3-D cross-correlation (``torch.nn.functional.conv3d``).
 
     Zero-padded input -> strided window view -> one vol2col copy -> grouped
@@ -611,8 +624,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1):
+def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+                    groups: Int = 1) -> Grads[Float]:
     """Gradients of :func:`conv3d` (autograd of ``torch.nn.functional.conv3d``).
 
     Parameters
@@ -651,8 +665,9 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return grad_x, np.ascontiguousarray(grad_weight), grad_bias
 
 
-def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """3-D max pooling (``torch.nn.functional.max_pool3d``).
 
     PyTorch's CPU rule: each window is scanned in (d, h, w) row-major order
@@ -710,7 +725,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     return best, idx
 
 
-def max_pool3d_backward(grad_out, indices, input_shape):
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool3d` with respect to its input.
 
     Parameters
@@ -754,8 +770,9 @@ def _avg3d_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
-def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """3-D average pooling (``torch.nn.functional.avg_pool3d``).
 
     Parameters
@@ -783,8 +800,10 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return total
 
 
-def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
+                        stride: Size3 | None = None, padding: Size3 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool3d` with respect to its input.
 
     Parameters
@@ -850,8 +869,9 @@ def _conv1d_windows(x, g):
                       strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           *, algorithm="auto"):
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
     """1-D cross-correlation (``torch.nn.functional.conv1d``).
 
     Parameters
@@ -883,8 +903,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     return y
 
 
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
     """Gradients of :func:`conv1d` (autograd of ``F.conv1d``).
 
     Parameters
@@ -929,8 +951,9 @@ def _args_2d(g):
     return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """1-D max pooling (``torch.nn.functional.max_pool1d``).
 
     Parameters
@@ -955,7 +978,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     return _as3d(res)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape):
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool1d` with respect to its input.
 
     Parameters
@@ -977,8 +1001,9 @@ def max_pool1d_backward(grad_out, indices, input_shape):
                                      (N, C, 1, L)))
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """1-D average pooling (``torch.nn.functional.avg_pool1d``).
 
     Parameters
@@ -997,8 +1022,10 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
                             count_include_pad=count_include_pad))
 
 
-def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool1d` with respect to its input.
 
     Parameters
@@ -1063,7 +1090,8 @@ def _lp_backward(gy4, x4, p, g, ceil_mode):
         return g_pow * (dt(p) * x4 ** dt(p - 1.0))
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
 
     Parameters
@@ -1083,8 +1111,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _lp_forward(x, p, g, ceil_mode)
 
 
-def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool2d` (torch's autograd, 0 where the window's sum is 0).
 
     Parameters
@@ -1102,7 +1131,8 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _lp_backward(grad_out, x, p, g, ceil_mode)
 
 
-def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
+              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average pooling (``torch.nn.functional.lp_pool1d``).
 
     Parameters
@@ -1122,8 +1152,9 @@ def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _as3d(_lp_forward(_as4d(x), p, g, ceil_mode))
 
 
-def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size1, stride: Size1 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool1d`.
 
     Parameters
@@ -1141,7 +1172,7 @@ def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g, ceil_mode))
 
 
-def global_avg_pool2d(x):
+def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each (H, W) plane (``F.adaptive_avg_pool2d(x, 1)``).
 
     Parameters
@@ -1156,7 +1187,8 @@ def global_avg_pool2d(x):
     return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)
 
 
-def global_avg_pool2d_backward(grad_out, input_shape):
+def global_avg_pool2d_backward(grad_out: Array[Float],
+                               input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
@@ -1187,7 +1219,9 @@ def _position_major_cols(x, g):
     return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
 
 
-def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def locally_connected2d(x: Array[Float], weight: Array[Float],
+                        bias: Array[Float] | None = None, stride: Size2 = 1,
+                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Locally connected 2-D layer: one filter bank per output position.
 
     Computed as one im2col copy, position-major, then a batched
@@ -1221,8 +1255,10 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return y
 
 
-def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
-                                 dilation=1):
+def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
+                                 weight: Array[Float], stride: Size2 = 1,
+                                 padding: Size2 = 0,
+                                 dilation: Size2 = 1) -> Grads[Float]:
     """Gradients of :func:`locally_connected2d` for x, weight and bias.
 
     Parameters

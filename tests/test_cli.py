@@ -1,6 +1,7 @@
 """fastconv.cli: the ``fastconv`` / ``python -m fastconv`` command line."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -99,3 +100,27 @@ def test_python_m_fastconv(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"fastconv {fastconv.__version__}"
+
+
+def test_bench_without_its_extra_names_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # makes the import fail
+    assert cli.main(["bench", "--quick", "--no-torch"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "fastconv[bench]"' in err and "threadpoolctl" in err
+    assert "Traceback" not in err
+
+
+def test_bench_list_needs_no_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    assert cli.main(["bench", "--list"]) == 0
+    assert "cifar-first" in capsys.readouterr().out
+
+
+def test_unknown_isa_lists_what_this_cpu_supports(tmp_path):
+    env = {**os.environ, "FASTCONV_ISA": "avx9000"}
+    proc = subprocess.run([sys.executable, "-c", "import fastconv"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "FASTCONV_ISA='avx9000' is not one of avx512, avx2, generic" in proc.stderr
+    supported = proc.stderr.split("this CPU supports ")[1].split(" (")[0].split(", ")
+    assert "generic" in supported and set(supported) <= {"avx512", "avx2", "generic"}
