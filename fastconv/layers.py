@@ -1030,6 +1030,8 @@ class Conv2d(_ConvNd):
         if (cached is not None and cached[0][0] is plan
                 and len(cached[0]) == len(sources) + 1
                 and all(_same_bytes(a, b) for a, b in zip(sources, cached[0][1:]))):
+            if bn is None:
+                return sources[0], sources[1], cached[3]
             return cached[1:]
         w, b = sources[0], sources[1]
         if bn is not None:
@@ -1041,8 +1043,9 @@ class Conv2d(_ConvNd):
             w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
             b = shift.astype(w.dtype)
         packed = plan.pack(w)
+        folded = (w, b) if bn is not None else (None, None)    # else the layer's own
         self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
-                        w, b, packed)
+                        *folded, packed)
         return w, b, packed
 
     def _forward(self, x, relu=False, bn=None):
