@@ -353,7 +353,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool2d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool2d")
+    return _ext.max_pool2d(x, g, return_indices)
 
 
 def max_pool2d_backward(grad_out, indices, input_shape):
@@ -435,7 +436,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
            [0.25, 0.5 , 0.25]], dtype=float32)
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool2d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool2d")
+    return _ext.avg_pool2d(x, g, count_include_pad)
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
@@ -473,7 +475,9 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool2d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool2d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
+    return _ext.avg_pool2d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -689,7 +693,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool3d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool3d")
+    return _ext.max_pool3d(x, g, return_indices)
 
 
 def max_pool3d_backward(grad_out, indices, input_shape):
@@ -770,7 +775,8 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
            [0.125, 0.25 , 0.125]], dtype=float32)
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool3d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool3d")
+    return _ext.avg_pool3d(x, g, count_include_pad)
 
 
 def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
@@ -808,7 +814,9 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool3d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
+    return _ext.avg_pool3d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -973,7 +981,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    res = _ext.max_pool2d(_as4d(x), g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool1d")
+    res = _ext.max_pool2d(_as4d(x), g, return_indices)
     if return_indices:
         return _as3d(res[0]), _as3d(res[1])
     return _as3d(res)
@@ -1052,7 +1061,8 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     array([[[2., 4.]]], dtype=float32)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
-    return _as3d(_ext.avg_pool2d(_as4d(x), g, bool(count_include_pad)))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool1d")
+    return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
 
 
 def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
@@ -1086,8 +1096,10 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
-                                          bool(count_include_pad)))
+                                          count_include_pad))
 
 
 # ---- Lp-norm pooling -----------------------------------------------------

@@ -608,7 +608,7 @@ class _ConvNd(Layer):
         bound = 1.0 / math.sqrt(fan_in)
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
 
@@ -768,7 +768,7 @@ class _WindowPoolNd(_PoolNd):
         self.padding = padding
         if dilation is not None:
             self.dilation = dilation
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
 
 
 class _MaxPoolNd(_WindowPoolNd):
@@ -800,7 +800,8 @@ class _AvgPoolNd(_WindowPoolNd):
     def __init__(self, kernel_size, stride, padding, ceil_mode,
                  count_include_pad):
         super().__init__(kernel_size, stride, padding, None, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = _v.check_flag(
+            count_include_pad, "count_include_pad", type(self).__name__)
 
     def _window(self):
         return (self.kernel_size, self.stride, self.padding, 1)
@@ -901,7 +902,7 @@ class Linear(Layer):
         bound = 1.0 / math.sqrt(in_features)
         self._params["weight"] = rng.uniform(
             -bound, bound, (out_features, in_features)).astype(self.dtype)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = rng.uniform(
                 -bound, bound, out_features).astype(self.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
@@ -1694,7 +1695,7 @@ class _LPPoolNd(_PoolNd):
         self.norm_type = norm_type
         self.kernel_size = kernel_size
         self.stride = stride
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
 
     def _window(self):
         return (self.kernel_size, self.stride, 0, 1)
@@ -1956,7 +1957,7 @@ class LocallyConnected2d(Layer):
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
         shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
         self._params["weight"] = self._uniform(rng, shape, bound)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = self._uniform(
                 rng, (out_channels, g.Ho, g.Wo), bound)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}

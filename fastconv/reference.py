@@ -321,6 +321,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool2d")
     xp = _padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -461,6 +463,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d")
     xp = _padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg_divisor(g, count_include_pad)
@@ -492,6 +496,8 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool2d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
     div, empty = _avg_divisor(g, count_include_pad)
     Hp = max(g.pt + g.H, _extent(g.Ho, g.sh, 1, g.kh))
     Wp = max(g.pl + g.W, _extent(g.Wo, g.sw, 1, g.kw))
@@ -676,6 +682,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool3d")
     xp = _vol_padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -771,6 +779,8 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d")
     xp = _vol_padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg3d_divisor(g, count_include_pad)
@@ -800,6 +810,8 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool3d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
     div, empty = _avg3d_divisor(g, count_include_pad)
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = grad_out / div.astype(grad_out.dtype)
@@ -948,6 +960,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool1d")
     res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
                      ceil_mode=ceil_mode, return_indices=return_indices)
     if return_indices:
@@ -993,6 +1007,8 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Lo)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d")
     return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
                             count_include_pad=count_include_pad))
 
@@ -1014,6 +1030,8 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool1d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(avg_pool2d_backward(
         _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
         ceil_mode=ceil_mode, count_include_pad=count_include_pad))
