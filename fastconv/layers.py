@@ -36,6 +36,8 @@ Examples
 
 import math
 import os
+import zipfile
+import zlib
 from collections import namedtuple
 
 import numpy as np
@@ -498,11 +500,15 @@ class Layer:
                     f"state dict but shape {dst.shape} in the model"
                 )
             if dst.dtype.kind == "f" and src.dtype != dst.dtype:
+                # model.to() only helps when the file holds the other
+                # float type; anything else is not a fastconv model's array
+                hint = (f"convert the model with model.to(np.{src.dtype}) "
+                        f"or the arrays with .astype(np.{dst.dtype})"
+                        if src.dtype in _v.SUPPORTED_DTYPES else
+                        f"fastconv models hold float32 or float64 arrays")
                 raise TypeError(
                     f"load_state_dict: {key!r} has dtype {src.dtype} in the "
-                    f"state dict but {dst.dtype} in the model; convert the "
-                    f"model with model.to(np.{src.dtype}) or the arrays "
-                    f"with .astype(np.{dst.dtype})"
+                    f"state dict but {dst.dtype} in the model; {hint}"
                 )
             if dst.dtype.kind in "iu" and src.dtype.kind not in "iu":
                 raise TypeError(
@@ -542,8 +548,26 @@ class Layer:
         if (isinstance(path, (str, os.PathLike)) and not os.path.exists(path)
                 and os.path.exists(os.fspath(path) + ".npz")):
             path = os.fspath(path) + ".npz"              # as save() wrote it
-        with np.load(path, allow_pickle=False) as data:
-            return self.load_state_dict(data, strict=strict)
+        expected = ("expected an .npz archive of named arrays, as model.save "
+                    "or np.savez write")
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"load: {path!r} is not a model file (np.load: "
+                             f"{exc}); {expected}") from exc
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"load: {path!r} holds a single array of shape {data.shape} "
+                f"and dtype {data.dtype} (an .npy file), not a model's named "
+                f"arrays; {expected}")
+        with data:
+            try:
+                state = {key: data[key] for key in data.files}
+            except (EOFError, ValueError, OSError, zipfile.BadZipFile,
+                    zlib.error) as exc:
+                raise ValueError(f"load: {path!r} is a damaged or unsupported "
+                                 f".npz archive ({exc}); {expected}") from exc
+        return self.load_state_dict(state, strict=strict)
 
     # ------------------------------------------------------------ repr
     def _extra_repr(self):
