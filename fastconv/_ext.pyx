@@ -802,7 +802,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
                    dtype=np.int64)
@@ -845,7 +845,7 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
@@ -863,7 +863,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -941,7 +941,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     out = np.empty(shape, dtype=np.asarray(x).dtype)
     idx = np.empty(shape if return_indices else (0, 0, 0, 0, 0), dtype=np.int64)
@@ -985,7 +985,7 @@ def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     out = np.empty((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, :, ::1] y = out
     if out.size == 0:
@@ -1003,7 +1003,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
