@@ -130,6 +130,8 @@ def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
     >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
     'gemm'
     """
+    x_shape, weight_shape, groups = _v.check_select_algorithm(
+        x_shape, weight_shape, groups, stride, dilation)
     if groups > 1 and weight_shape[1] == 1:
         return "direct"
     if _winograd_fits(weight_shape, stride, dilation) and (
@@ -1429,7 +1431,11 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     layout): one kernel tap then reads a contiguous row over the images.
     Per output position it runs the (F x C*kh*kw) by (C*kh*kw x N) product of
     the position's filters and patches, in parallel over output rows; results
-    do not depend on the thread count.
+    do not depend on the thread count.  Where that padded copy would be far
+    larger than the input and its windows (huge padding with a stride that
+    skips most of it), the columns of :func:`im2col` are multiplied by the
+    filters instead (``numpy.einsum``), so memory and time follow the input
+    and the output, not the padding.
 
     Examples
     --------
@@ -1448,7 +1454,21 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     bias = _v.check_local_bias(op, bias, x, g)
+    if _lc_sparse(g):
+        y = np.einsum("nkl,lkf->nfl", _ext.im2col(x, g),
+                      weight.reshape(g.Ho * g.Wo, -1, g.F))
+        y = y.reshape(g.N, g.F, g.Ho, g.Wo)
+        return y if bias is None else np.add(y, bias, out=y)
     return _ext.locally_connected2d(x, weight, bias, g)
+
+
+def _lc_sparse(g):
+    """Whether the kernels' zero-padded copy of x (C, Hp, Wp, N) would hold
+    far more than the input and the cells of the windows together."""
+    Hp = max(g.pt + g.H, (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1)
+    Wp = max(g.pl + g.W, (g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1)
+    windows = g.C * g.kh * g.kw * g.Ho * g.Wo
+    return g.C * Hp * Wp > 4 * (g.C * g.H * g.W + windows) + 2**16
 
 
 def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
@@ -1488,4 +1508,12 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    if _lc_sparse(g):                          # as in locally_connected2d
+        L = g.Ho * g.Wo
+        cols, w = _ext.im2col(x, g), weight.reshape(L, -1, g.F)
+        gy = grad_out.reshape(g.N, g.F, L)
+        gcols = np.ascontiguousarray(np.einsum("nfl,lkf->nkl", gy, w))
+        grad_x = _ext.col2im(gcols, g)
+        grad_w = np.einsum("nkl,nfl->lkf", cols, gy).reshape(weight.shape)
+        return grad_x, grad_w, grad_out.sum(axis=0)
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)
