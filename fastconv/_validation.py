@@ -291,6 +291,32 @@ def check_algorithm(algorithm, op):
     return algorithm
 
 
+def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
+    """select_algorithm's arguments as (x_shape, weight_shape, groups): two
+    4-D shapes, a positive int, positive int-or-pair stride and dilation."""
+    op = "select_algorithm"
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    weight_shape = check_shape(weight_shape, "weight_shape", op,
+                               "(F, C/groups, kh, kw)")
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    _positive_pair(stride, "stride", op)
+    _positive_pair(dilation, "dilation", op)
+    return x_shape, weight_shape, int(groups)
+
+
+def check_winograd(op, algorithm, kernel, stride, dilation):
+    """The compiled path's rule, for the reference twins: algorithm=
+    'winograd' computes 3x3 filters at stride 1 and dilation 1 only."""
+    if algorithm == "winograd" and not (tuple(kernel) == (3, 3) and
+                                        tuple(stride) == (1, 1) and
+                                        tuple(dilation) == (1, 1)):
+        raise ValueError(
+            f"{op}: algorithm='winograd' computes 3x3 filters at stride 1 and "
+            f"dilation 1 only; got kernel {tuple(kernel)}, stride "
+            f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
+
+
 def _conv_padding(op, padding, kernel, stride, dilation):
     """Padding (before, after) per axis, flattened: (top, bottom, left, right)
     in 2-D, (front, back, top, bottom, left, right) in 3-D; for an int, an

@@ -798,6 +798,13 @@ class _WindowPoolNd(_PoolNd):
 class _MaxPoolNd(_WindowPoolNd):
     """Max pooling; the forward keeps the argmax indices for the backward."""
 
+    def __init__(self, kernel_size, stride, padding, dilation, ceil_mode):
+        # dilation=None means "no dilation argument" to the base (average
+        # pooling); here it must be given (an int or tuple, default 1)
+        _v._positive_tuple(dilation, len(self._axes), "dilation",
+                           type(self).__name__)
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
     def _window(self):
         return (self.kernel_size, self.stride, self.padding, self.dilation)
 

@@ -201,6 +201,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv2d", bias, x, g)
+    _v.check_winograd("conv2d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     K = (g.C // G) * g.kh * g.kw
@@ -241,6 +243,8 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
                                    padding, dilation, groups)
     grad_out = _v.check_grad_out("conv2d_backward", grad_out, x,
                                  (g.N, g.F, g.Ho, g.Wo))
+    _v.check_winograd("conv2d_backward", algorithm, (g.kh, g.kw),
+                      (g.sh, g.sw), (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     Cg = g.C // G
@@ -885,6 +889,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv1d", bias, x, g)
+    _v.check_winograd("conv1d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
         g.N, G, Cg * g.kw, g.Wo)
@@ -916,6 +922,7 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     K = Cg * g.kw
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
