@@ -163,11 +163,22 @@ def _pick(algorithm, x, weight, g):
     return algorithm
 
 
+def _direct_fits(g):
+    """Whether the direct kernel's zero-padded row copies (at column stride
+    1: Wo + (kw-1)*dw wide, and W + (kw-1)*dw for grad_x) stay within a few
+    times the rows of x and y.  A dilation far wider than the input (with the
+    padding that lets it fit) makes them grow with the dilation instead:
+    the GEMM, whose cost is that of the output, runs those."""
+    return g.sw != 1 or (g.kw - 1) * g.dw <= 4 * (g.W + g.Wo) + 64
+
+
 def _conv_run(algorithm, x4, w4, bias, g):
     """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
     if bias is None:
         bias = np.zeros(g.F, dtype=x4.dtype)
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"
     if kernel == "direct":
         return _ext.conv2d_direct(x4, w4, bias, g)
     if kernel == "winograd":
@@ -178,6 +189,8 @@ def _conv_run(algorithm, x4, w4, bias, g):
 def _conv_backward_run(algorithm, gy4, x4, w4, g):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"                        # as in _conv_run
     gf = _winograd_grad_input(g) if kernel == "winograd" else None
     if kernel == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
@@ -232,7 +245,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         generic micro-kernels chosen at run time), with im2col fused into
         the packing of bounded per-thread tiles: the column matrix is never
         formed.  ``"direct"``: a loop over kernel
-        taps, no column matrix.  ``"winograd"``: F(2x2, 3x3), for 3x3
+        taps, no column matrix (a dilation far wider than the input runs on
+        the GEMM instead: the direct kernel's rows would grow with it).
+        ``"winograd"``: F(2x2, 3x3), for 3x3
         filters at stride 1 and dilation 1 only (2.25x fewer
         multiplications, on the same micro-kernels; rounding differs from
         the direct sum by a few units in the last place, and a NaN or inf in
@@ -638,7 +653,7 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     kernel = (_ext.conv2d_direct_backward
               if select_algorithm((g2.N, g2.C, g2.H, g2.W),
                                   weight.shape[:2] + weight.shape[3:],
-                                  g.groups) == "direct"
+                                  g.groups) == "direct" and _direct_fits(g2)
               else _ext.conv2d_gemm_backward)
     for i, tap in enumerate(taps):
         gxi, grad_w[:, :, i] = kernel(gy, _tap_input(xt, tap, g2),
