@@ -143,8 +143,21 @@ def isolated_ok(isolated):
     return lambda code, **kw: _ok(isolated(code, **kw))
 
 
-def pytest_collection_modifyitems(items):
-    """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m)."""
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False,
+        help="also run the tests marked slow (arrays of more than 2**31 "
+             "elements: about 9 GB of memory and minutes each)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m);
+    deselect the ``slow`` ones unless --run-slow (reported as deselected)."""
     for item in items:
         if "torch" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.oracle)
+    if not config.getoption("--run-slow"):
+        slow = [item for item in items if "slow" in item.keywords]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if "slow" not in item.keywords]
