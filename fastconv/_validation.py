@@ -145,7 +145,8 @@ def _non_negative_pair(value, name, op):
 
 
 def check_array(x, name, op, shape_doc="(N, C, H, W)"):
-    """Return ``x`` as a C-contiguous 4-D float32/float64 array (no copy if it is one)."""
+    """Return ``x`` as a C-contiguous, aligned 4-D float32/float64 array (no
+    copy if it is one)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(
             f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}"
@@ -156,7 +157,14 @@ def check_array(x, name, op, shape_doc="(N, C, H, W)"):
             f"(shape {x.shape}); convert it with {name}.astype(np.float32)"
         )
     check_ndim(x.shape, name, op, shape_doc)
-    return np.ascontiguousarray(x)
+    return _c_aligned(x)
+
+
+def _c_aligned(a):
+    """``a`` itself if C-contiguous and aligned, else an aligned C copy: the
+    kernels read whole elements (an unaligned view, e.g. np.frombuffer at an
+    odd offset, is undefined behaviour in C; UBSan flags it)."""
+    return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def _same_dtype(reference, reference_name, other, other_name, op):
@@ -575,7 +583,7 @@ def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
             f"{op}: grad_out of shape {grad_out.shape} and input_shape "
             f"{input_shape} must agree on N and C"
         )
-    return grad_out, np.ascontiguousarray(indices), input_shape
+    return grad_out, _c_aligned(indices), input_shape
 
 
 def check_max_pool2d_backward(grad_out, indices, input_shape):

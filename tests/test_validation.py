@@ -488,3 +488,23 @@ def test_select_algorithm_checks_its_arguments():
             continue
         with pytest.raises(exc):
             fastconv.select_algorithm(**kw)
+
+
+def test_unaligned_arrays_are_copied_aligned(impl):
+    # Found by the fuzz test under UBSan: a C-contiguous but unaligned view
+    # (np.frombuffer at an odd offset) reached the kernels, which read whole
+    # doubles: undefined behaviour ("load of misaligned address").
+    x = np.arange(2 * 3 * 8 * 8, dtype=np.float64).reshape(X)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    u = np.frombuffer(raw.data, np.float64, x.size, 1).reshape(X)
+    u[...] = x
+    assert u.flags.c_contiguous and not u.flags.aligned
+    got = fastconv._validation.check_array(u, "x", "conv2d")
+    assert got.flags.aligned and got.flags.c_contiguous
+    np.testing.assert_array_equal(impl.conv2d(u, a(W) + 1), impl.conv2d(x, a(W) + 1))
+    y, i = impl.max_pool2d(x, 2, return_indices=True)
+    iu = np.frombuffer(np.zeros(i.nbytes + 4, np.uint8).data, np.int64, i.size, 4)
+    iu = iu.reshape(i.shape)
+    iu[...] = i
+    np.testing.assert_array_equal(impl.max_pool2d_backward(y, iu, X),
+                                  impl.max_pool2d_backward(y, i, X))
