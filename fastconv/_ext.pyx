@@ -10,6 +10,8 @@ functions, never directly.
 """
 import numpy as np
 
+cimport cython
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
@@ -32,6 +34,7 @@ cdef enum:
     MIN_PARALLEL_WORK = 1 << 21
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+cdef int _max_threads = 1    # the cap, set by fastconv._threads at import
 
 
 def openmp_enabled():
@@ -45,13 +48,50 @@ def set_num_threads(int n):
     _n_threads = n
 
 
+def set_thread_limit(int n):
+    """Never run more than ``n`` threads (``n >= 1``), whatever OpenMP's
+    default (OMP_NUM_THREADS) says."""
+    global _max_threads
+    _max_threads = n
+
+
 def get_num_threads():
     """Number of threads the next kernel call will use."""
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return _threads()
 
 
 cdef inline int _threads() noexcept nogil:
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    cdef int n = _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return n if n < _max_threads else _max_threads
+
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t _mul(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """a*b of sizes (>= 0), saturated instead of wrapped: the thread
+    heuristics need only its order of magnitude."""
+    if a != 0 and b > PY_SSIZE_T_MAX / a:
+        return PY_SSIZE_T_MAX
+    return a * b
+
+
+cdef inline Py_ssize_t _add(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return PY_SSIZE_T_MAX if a > PY_SSIZE_T_MAX - b else a + b
+
+
+cdef Py_ssize_t _nbytes(str op, str what, elements,
+                        Py_ssize_t itemsize) except -1:
+    """Bytes of a workspace of ``elements`` items, a Python int (the sizes
+    are multiplied in Python, never wrapped); MemoryError stating the size
+    when no allocation can hold it."""
+    nbytes = max(1, elements) * itemsize
+    if nbytes > PY_SSIZE_T_MAX:
+        raise MemoryError(f"{op}: the {what} would take {nbytes} bytes, more "
+                          f"than can be allocated")
+    return nbytes
+
+
+def _no_memory(op, what, nbytes):
+    return MemoryError(f"{op}: could not allocate the {what} ({nbytes} bytes)")
 
 
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
@@ -312,20 +352,24 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
     cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, n, t, gi, pw, pg, f0
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t pbytes = _nbytes("conv2d", "GEMM packed weights",
+                                     groups * <object> psize, sizeof(floating))
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "GEMM workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    packed = <floating *> malloc(pbytes)
+    buf = <floating *> malloc(wbytes)
     if packed == NULL or buf == NULL:
         free(packed)
         free(buf)
-        raise MemoryError("conv2d: could not allocate the GEMM workspace")
+        raise _no_memory("conv2d", "GEMM workspace", pbytes + wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -456,7 +500,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t ch, n, gi, it, blk, p, pw, pg
     cdef Py_ssize_t cpanels = _panels(Cg, tag)        # flipped weight panels
     cdef floating acc
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
@@ -483,16 +527,22 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    partial = <floating *> malloc(n_chunks * FK * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
+    op = "conv2d_backward"
+    cdef Py_ssize_t isize = sizeof(floating)
+    cdef Py_ssize_t sizes[3]
+    sizes[0] = _nbytes(op, "grad_weight partial sums", n_chunks * <object> FK, isize)
+    sizes[1] = _nbytes(op, "GEMM workspace", nt * <object> wsize, isize)
+    sizes[2] = _nbytes(op, "packed weights", groups * <object> wtsize, isize)
+    partial = <floating *> malloc(sizes[0])
+    buf = <floating *> malloc(sizes[1])
+    wtpack = <floating *> malloc(sizes[2])
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
     if partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL:
         free(partial)
         free(buf)
         free(wtpack)
         free(zero_bias)
-        raise MemoryError("conv2d_backward: could not allocate the workspace")
+        raise _no_memory(op, "workspace", sizes[0] + sizes[1] + sizes[2])
     with nogil:
         if grad_input and not flip:
             for gi in range(groups):
@@ -609,20 +659,24 @@ def conv2d_winograd(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t wsize = _wino_work_size(&gc, Fg, tag)
     cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, gi, pg, pw
-    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
     cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t pbytes = _nbytes("conv2d", "Winograd filters",
+                                     groups * <object> psize, sizeof(floating))
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "Winograd workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    packed = <floating *> malloc(pbytes)
+    buf = <floating *> malloc(wbytes)
     if packed == NULL or buf == NULL:
         free(packed)
         free(buf)
-        raise MemoryError("conv2d: could not allocate the Winograd workspace")
+        raise _no_memory("conv2d", "Winograd workspace", pbytes + wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -657,16 +711,18 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, 1, tag)
     cdef Py_ssize_t p, n, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "direct workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> malloc(wbytes)
     if buf == NULL:
-        raise MemoryError("conv2d: could not allocate the direct workspace")
+        raise _no_memory("conv2d", "direct workspace", wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -691,9 +747,11 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, Fg, tag)
     cdef Py_ssize_t p, n, ch, gi, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t wbytes = _nbytes("conv2d_backward", "direct workspace",
+                                     nt * <object> wsize, sizeof(floating))
     dtype = np.asarray(x).dtype
     if N == 0 or L == 0:
         return (np.zeros((N, C, g.H, g.W), dtype=dtype),
@@ -702,9 +760,9 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> malloc(wbytes)
     if buf == NULL:
-        raise MemoryError("conv2d_backward: could not allocate the direct workspace")
+        raise _no_memory("conv2d_backward", "direct workspace", wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -747,7 +805,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
                    dtype=np.int64)
@@ -757,7 +815,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
                       (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
     return (out, idx) if return_indices else out
@@ -790,14 +848,14 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
                       &y[0, 0, 0, 0] + p * L)
     return out
@@ -808,7 +866,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -817,7 +875,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
@@ -886,7 +944,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     out = np.empty(shape, dtype=np.asarray(x).dtype)
     idx = np.empty(shape if return_indices else (0, 0, 0, 0, 0), dtype=np.int64)
@@ -896,7 +954,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _max_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc,
                         &y[0, 0, 0, 0, 0] + p * L,
                         (&ind[0, 0, 0, 0, 0] + p * L) if return_indices else NULL)
@@ -930,14 +988,14 @@ def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     out = np.empty((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _avg_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc, count_include_pad,
                         &y[0, 0, 0, 0, 0] + p * L)
     return out
@@ -948,7 +1006,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -957,7 +1015,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
                                  count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
@@ -1037,8 +1095,12 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d", "tap offsets", K,
+                                     sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d", "workspace",
+                                     nt * <object> wsize, sizeof(floating))
     cdef const floating *bp = NULL
     if b is not None:
         bp = &b[0, 0, 0]
@@ -1047,13 +1109,13 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     if out.size == 0:
         return out
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError("locally_connected2d: could not allocate the workspace")
+        raise _no_memory("locally_connected2d", "workspace", obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
@@ -1075,8 +1137,13 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d_backward",
+                                     "tap offsets", K, sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d_backward",
+                                     "workspace", nt * <object> wsize,
+                                     sizeof(floating))
     cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
     dtype = np.asarray(x).dtype
@@ -1091,14 +1158,14 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
     gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
     cdef floating[:, :, :, ::1] gxt = gxt_arr
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError(
-            "locally_connected2d_backward: could not allocate the workspace")
+        raise _no_memory("locally_connected2d_backward", "workspace",
+                         obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
@@ -1236,8 +1303,8 @@ cdef inline void _relu_backward(const floating *g, const floating *y, Py_ssize_t
         c.fc_relu_backward_double(g, y, n, gx)
 
 
-cdef inline void _add(const floating *a, const floating *b, Py_ssize_t n, int relu,
-                      floating *y) noexcept nogil:
+cdef inline void _add_arrays(const floating *a, const floating *b, Py_ssize_t n,
+                             int relu, floating *y) noexcept nogil:
     if floating is float:
         c.fc_add_float(a, b, n, relu, y)
     else:
@@ -1272,8 +1339,8 @@ def add(const floating[::1] a, const floating[::1] b, bint relu, floating[::1] y
         for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
                         num_threads=_threads_for(n)):
             k = i * ELT_CHUNK
-            _add(&a[0] + k, &b[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), relu,
-                 &y[0] + k)
+            _add_arrays(&a[0] + k, &b[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), relu,
+                        &y[0] + k)
 
 
 def sgd_step(floating[::1] p, const floating[::1] g, buf, double lr,

@@ -959,8 +959,13 @@ def _parse_args(argv):
         opts.threads = [int(t) for t in opts.threads.split(",")]
     except ValueError:
         p.error(f"--threads: expected integers like 1,2, got {opts.threads!r}")
-    if any(t < 1 for t in opts.threads):
-        p.error("--threads: counts must be >= 1")
+    from . import _paths, _threads
+    if any(not 1 <= t <= _threads.MAX_THREADS for t in opts.threads):
+        p.error(f"--threads: counts must be from 1 to {_threads.MAX_THREADS} "
+                f"(fastconv's thread limit)")
+    problem = opts.json and _paths.output_file_problem(opts.json)
+    if problem:       # checked before the benchmark runs, not after
+        p.exit(2, f"{p.prog}: error: --json {opts.json} {problem}\n")
     opts.ops = [t for t in opts.ops.split(",") if t]
     bad = [t for t in opts.ops if t not in OPS and t not in FAMILIES]
     if bad:

@@ -29,13 +29,13 @@ __all__ = ["fc_to_conv", "conv_to_fc", "convolutionalize"]
 
 
 def _shape3(input_shape, name, op):
-    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
-            and all(_v._is_int(v) and v >= 1 for v in input_shape)):
+    shape = _v._int_items(input_shape)      # a tuple, list or int array
+    if shape is None or len(shape) != 3 or min(shape) < 1:
         raise ValueError(
             f"{op}: {name} must be 3 positive ints (C, H, W), got "
             f"{input_shape!r}"
         )
-    return tuple(int(v) for v in input_shape)
+    return shape
 
 
 def _fresh_like(new, old):

@@ -29,7 +29,7 @@ import numpy as np
 
 import fastconv
 
-from . import datasets
+from . import _paths, _threads, datasets
 
 __all__ = [
     "build_model", "describe_model", "train", "evaluate", "predict",
@@ -615,7 +615,7 @@ def add_arguments(parser):
              "twins in fastconv.reference (default: fastconv)")
     other = parser.add_argument_group("speed and output")
     other.add_argument(
-        "--threads", type=_positive_int, metavar="N",
+        "--threads", type=_thread_count, metavar="N",
         help="threads for fastconv's kernels and for NumPy's BLAS (default: "
              "fastconv.get_num_threads(): OMP_NUM_THREADS or the core count)")
     other.add_argument(
@@ -640,6 +640,15 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _thread_count(text):
+    value = int(text)
+    if not 1 <= value <= _threads.MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {_threads.MAX_THREADS} (fastconv's thread "
+            f"limit), got {text}")
     return value
 
 
@@ -867,6 +876,9 @@ def run_checked(args, parser):
                      "the MNIST IDX files")
     if args.data == "digits" and args.data_dir:
         parser.error("--data-dir is only used with --data mnist")
+    problem = _paths.output_dir_problem(args.out)
+    if problem:       # checked before training, not after
+        parser.exit(2, f"{parser.prog}: error: --out {args.out} {problem}\n")
     missing = _missing_extras(args.data)
     if missing:
         print(f"{parser.prog}: error: the demo needs {', '.join(missing)}, not "

@@ -135,6 +135,8 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
     'gemm'
     """
+    x_shape, weight_shape, groups = _v.check_select_algorithm(
+        x_shape, weight_shape, groups, stride, dilation)
     if groups > 1 and weight_shape[1] == 1:
         return "direct"
     if _winograd_fits(weight_shape, stride, dilation) and (
@@ -166,11 +168,22 @@ def _pick(algorithm, x, weight, g):
     return algorithm
 
 
+def _direct_fits(g):
+    """Whether the direct kernel's zero-padded row copies (at column stride
+    1: Wo + (kw-1)*dw wide, and W + (kw-1)*dw for grad_x) stay within a few
+    times the rows of x and y.  A dilation far wider than the input (with the
+    padding that lets it fit) makes them grow with the dilation instead:
+    the GEMM, whose cost is that of the output, runs those."""
+    return g.sw != 1 or (g.kw - 1) * g.dw <= 4 * (g.W + g.Wo) + 64
+
+
 def _conv_run(algorithm, x4, w4, bias, g):
     """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
     if bias is None:
         bias = np.zeros(g.F, dtype=x4.dtype)
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"
     if kernel == "direct":
         return _ext.conv2d_direct(x4, w4, bias, g)
     if kernel == "winograd":
@@ -181,6 +194,8 @@ def _conv_run(algorithm, x4, w4, bias, g):
 def _conv_backward_run(algorithm, gy4, x4, w4, g):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"                        # as in _conv_run
     gf = _winograd_grad_input(g) if kernel == "winograd" else None
     if kernel == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
@@ -236,7 +251,9 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
         generic micro-kernels chosen at run time), with im2col fused into
         the packing of bounded per-thread tiles: the column matrix is never
         formed.  ``"direct"``: a loop over kernel
-        taps, no column matrix.  ``"winograd"``: F(2x2, 3x3), for 3x3
+        taps, no column matrix (a dilation far wider than the input runs on
+        the GEMM instead: the direct kernel's rows would grow with it).
+        ``"winograd"``: F(2x2, 3x3), for 3x3
         filters at stride 1 and dilation 1 only (2.25x fewer
         multiplications, on the same micro-kernels; rounding differs from
         the direct sum by a few units in the last place, and a NaN or inf in
@@ -361,7 +378,8 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool2d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool2d")
+    return _ext.max_pool2d(x, g, return_indices)
 
 
 def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
@@ -445,7 +463,8 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
            [0.25, 0.5 , 0.25]], dtype=float32)
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool2d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool2d")
+    return _ext.avg_pool2d(x, g, count_include_pad)
 
 
 def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
@@ -485,7 +504,9 @@ def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     grad_out, g = _v.check_avg_pool2d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool2d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
+    return _ext.avg_pool2d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -647,7 +668,7 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     kernel = (_ext.conv2d_direct_backward
               if select_algorithm((g2.N, g2.C, g2.H, g2.W),
                                   weight.shape[:2] + weight.shape[3:],
-                                  g.groups) == "direct"
+                                  g.groups) == "direct" and _direct_fits(g2)
               else _ext.conv2d_gemm_backward)
     for i, tap in enumerate(taps):
         gxi, grad_w[:, :, i] = kernel(gy, _tap_input(xt, tap, g2),
@@ -705,7 +726,8 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool3d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool3d")
+    return _ext.max_pool3d(x, g, return_indices)
 
 
 def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
@@ -788,7 +810,8 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
            [0.125, 0.25 , 0.125]], dtype=float32)
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool3d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool3d")
+    return _ext.avg_pool3d(x, g, count_include_pad)
 
 
 def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
@@ -828,7 +851,9 @@ def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool3d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
+    return _ext.avg_pool3d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -997,7 +1022,8 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    res = _ext.max_pool2d(_as4d(x), g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool1d")
+    res = _ext.max_pool2d(_as4d(x), g, return_indices)
     if return_indices:
         return _as3d(res[0]), _as3d(res[1])
     return _as3d(res)
@@ -1078,7 +1104,8 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     array([[[2., 4.]]], dtype=float32)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
-    return _as3d(_ext.avg_pool2d(_as4d(x), g, bool(count_include_pad)))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool1d")
+    return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
 
 
 def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
@@ -1114,8 +1141,10 @@ def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
-                                          bool(count_include_pad)))
+                                          count_include_pad))
 
 
 # ---- Lp-norm pooling -----------------------------------------------------
@@ -1452,7 +1481,11 @@ def locally_connected2d(x: Array[Float], weight: Array[Float],
     layout): one kernel tap then reads a contiguous row over the images.
     Per output position it runs the (F x C*kh*kw) by (C*kh*kw x N) product of
     the position's filters and patches, in parallel over output rows; results
-    do not depend on the thread count.
+    do not depend on the thread count.  Where that padded copy would be far
+    larger than the input and its windows (huge padding with a stride that
+    skips most of it), the columns of :func:`im2col` are multiplied by the
+    filters instead (``numpy.einsum``), so memory and time follow the input
+    and the output, not the padding.
 
     Examples
     --------
@@ -1471,7 +1504,21 @@ def locally_connected2d(x: Array[Float], weight: Array[Float],
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     bias = _v.check_local_bias(op, bias, x, g)
+    if _lc_sparse(g):
+        y = np.einsum("nkl,lkf->nfl", _ext.im2col(x, g),
+                      weight.reshape(g.Ho * g.Wo, -1, g.F))
+        y = y.reshape(g.N, g.F, g.Ho, g.Wo)
+        return y if bias is None else np.add(y, bias, out=y)
     return _ext.locally_connected2d(x, weight, bias, g)
+
+
+def _lc_sparse(g):
+    """Whether the kernels' zero-padded copy of x (C, Hp, Wp, N) would hold
+    far more than the input and the cells of the windows together."""
+    Hp = max(g.pt + g.H, (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1)
+    Wp = max(g.pl + g.W, (g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1)
+    windows = g.C * g.kh * g.kw * g.Ho * g.Wo
+    return g.C * Hp * Wp > 4 * (g.C * g.H * g.W + windows) + 2**16
 
 
 def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
@@ -1513,6 +1560,14 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    if _lc_sparse(g):                          # as in locally_connected2d
+        L = g.Ho * g.Wo
+        cols, w = _ext.im2col(x, g), weight.reshape(L, -1, g.F)
+        gy = grad_out.reshape(g.N, g.F, L)
+        gcols = np.ascontiguousarray(np.einsum("nfl,lkf->nkl", gy, w))
+        grad_x = _ext.col2im(gcols, g)
+        grad_w = np.einsum("nkl,nfl->lkf", cols, gy).reshape(weight.shape)
+        return grad_x, grad_w, grad_out.sum(axis=0)
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)
 
 

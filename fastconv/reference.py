@@ -206,6 +206,8 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv2d", bias, x, g)
+    _v.check_winograd("conv2d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     K = (g.C // G) * g.kh * g.kw
@@ -247,6 +249,8 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
                                    padding, dilation, groups)
     grad_out = _v.check_grad_out("conv2d_backward", grad_out, x,
                                  (g.N, g.F, g.Ho, g.Wo))
+    _v.check_winograd("conv2d_backward", algorithm, (g.kh, g.kw),
+                      (g.sh, g.sw), (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     Cg = g.C // G
@@ -328,6 +332,8 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool2d")
     xp = _padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -470,6 +476,8 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     y : ndarray of shape (N, C, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d")
     xp = _padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg_divisor(g, count_include_pad)
@@ -503,6 +511,8 @@ def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     """
     grad_out, g = _v.check_avg_pool2d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
     div, empty = _avg_divisor(g, count_include_pad)
     Hp = max(g.pt + g.H, _extent(g.Ho, g.sh, 1, g.kh))
     Wp = max(g.pl + g.W, _extent(g.Wo, g.sw, 1, g.kw))
@@ -691,6 +701,8 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool3d")
     xp = _vol_padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -788,6 +800,8 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d")
     xp = _vol_padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg3d_divisor(g, count_include_pad)
@@ -819,6 +833,8 @@ def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     """
     grad_out, g = _v.check_avg_pool3d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
     div, empty = _avg3d_divisor(g, count_include_pad)
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = grad_out / div.astype(grad_out.dtype)
@@ -893,6 +909,8 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv1d", bias, x, g)
+    _v.check_winograd("conv1d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
         g.N, G, Cg * g.kw, g.Wo)
@@ -926,6 +944,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     K = Cg * g.kw
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
@@ -971,6 +990,8 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool1d")
     res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
                      ceil_mode=ceil_mode, return_indices=return_indices)
     if return_indices:
@@ -1018,6 +1039,8 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     y : ndarray of shape (N, C, Lo)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d")
     return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
                             count_include_pad=count_include_pad))
 
@@ -1041,6 +1064,8 @@ def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     """
     grad_out, g = _v.check_avg_pool1d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(avg_pool2d_backward(
         _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
         ceil_mode=ceil_mode, count_include_pad=count_include_pad))
