@@ -77,6 +77,7 @@ from .functional import (
     max_pool3d,
     max_pool3d_backward,
     select_algorithm,
+    conv_plan,
 )
 from .gradcheck import gradcheck
 
@@ -84,7 +85,7 @@ __all__ = [
     # 2-D kernels (the API contract)
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
     "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "select_algorithm",
+    "select_algorithm", "conv_plan",
     # 1-D and 3-D kernels
     "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
     "avg_pool1d", "avg_pool1d_backward",

@@ -94,6 +94,21 @@ cdef fc_geom _geom(g, Py_ssize_t channels):
     return r
 
 
+def _output(out, shape, dtype, name):
+    """out if given (the caller checked it: C-contiguous, this shape and
+    dtype), else a new array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    return out
+
+
+def _check_packed(Py_ssize_t have, Py_ssize_t want, kind):
+    if have != want:
+        raise ValueError(
+            f"packed filters hold {have} values where this layer's {kind} filters "
+            f"take {want}: pack them with this plan (ConvPlan.pack)")
+
+
 # --------------------------------------------------------------------------
 # fused-type dispatch to the C kernels
 # --------------------------------------------------------------------------
@@ -123,12 +138,12 @@ cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
 
 
 cdef inline int _direct(const floating *x, const floating *w, floating bias,
-                        const fc_geom *g, floating *work,
+                        int relu, const fc_geom *g, floating *work,
                         floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_float(x, w, bias, g, work, y)
+        return c.fc_conv2d_direct_float(x, w, bias, relu, g, work, y)
     else:
-        return c.fc_conv2d_direct_double(x, w, bias, g, work, y)
+        return c.fc_conv2d_direct_double(x, w, bias, relu, g, work, y)
 
 
 cdef inline int _direct_grad_input(const floating *gy, const floating *w,
@@ -286,18 +301,42 @@ cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F,
 
 cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
                            const floating *wpack, Py_ssize_t F,
-                           const floating *bias, Py_ssize_t tile,
+                           const floating *bias, int relu, Py_ssize_t tile,
                            floating *work, floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, tile, work, y)
+        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, relu, tile, work, y)
     else:
-        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, tile, work, y)
+        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, relu, tile, work, y)
 
 
-def conv2d_gemm(const floating[:, :, :, ::1] x,
-                const floating[:, :, :, ::1] w,
-                const floating[::1] b, g):
-    """Forward convolution by the packed GEMM.  # IN x, w, b  # OUT new"""
+def gemm_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, out=None):
+    """The forward GEMM's packed filters of every group, (groups * size,),
+    into out if given (checked by the caller).  # IN w  # OUT out or new"""
+    cdef Py_ssize_t F = w.shape[0], Fg = F // groups
+    cdef Py_ssize_t K = w.shape[1] * w.shape[2] * w.shape[3]
+    cdef floating *tag = NULL
+    cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
+    cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
+    cdef Py_ssize_t fpanels = _panels(Fg, tag)
+    cdef Py_ssize_t pw, pg, f0
+    out = _output(out, (groups * psize,), np.asarray(w).dtype, "packed filters")
+    cdef floating[::1] packed = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for pw in prange(groups * fpanels, schedule='static',
+                         num_threads=_threads_for(F * K * 8)):
+            pg = pw // fpanels
+            f0 = (pw - pg * fpanels) * mr
+            _pack_weights(&w[0, 0, 0, 0] + (pg * Fg + f0) * K, min(mr, Fg - f0),
+                          K, &packed[0] + pg * psize + f0 * K)
+    return out
+
+
+def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
+                b, g, bint relu, floating[:, :, :, ::1] y):
+    """Forward convolution by the packed GEMM into y, from gemm_pack's
+    filters; b the bias or None.  # IN x, packed, b  # OUT y"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
@@ -306,42 +345,40 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
     cdef Py_ssize_t ntiles = _tiles(&gc, tag)
     cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
-    cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
-    cdef Py_ssize_t fpanels = _panels(Fg, tag)
-    cdef Py_ssize_t item, n, t, gi, pw, pg, f0
+    cdef Py_ssize_t item, n, t, gi
     cdef int nt = _threads_for(N * F * L * K)
-    cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws = NULL
-    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
-    cdef floating[:, :, :, ::1] y = out
-    if out.size == 0:
-        return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
+    cdef floating *zeros = NULL
+    cdef const floating *bp = NULL
+    cdef const floating[::1] bv
+    _check_packed(packed.shape[0], groups * psize, "GEMM")
+    if N * F * L == 0:
+        return
+    if b is not None:
+        bv = b
+        bp = &bv[0]
     buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    if packed == NULL or buf == NULL:
-        free(packed)
+    zeros = <floating *> calloc(F, sizeof(floating))
+    if buf == NULL or zeros == NULL:
         free(buf)
-        raise MemoryError("conv2d: could not allocate the GEMM workspace")
+        free(zeros)
+        raise MemoryError(f"conv2d: could not allocate the GEMM workspace "
+                          f"({nt * wsize * sizeof(floating)} bytes)")
+    if bp == NULL:
+        bp = zeros
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            # the weight panels first, shared out (the loop ends in a barrier)
-            for pw in prange(groups * fpanels, schedule='static'):
-                pg = pw // fpanels
-                f0 = (pw - pg * fpanels) * mr
-                _pack_weights(&w[0, 0, 0, 0] + (pg * Fg + f0) * K, min(mr, Fg - f0),
-                              K, packed + pg * psize + f0 * K)
             for item in prange(N * ntiles, schedule='dynamic'):
                 n = item // ntiles
                 t = item - n * ntiles
                 for gi in range(groups):
                     _gemm_tile(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW, &gc,
-                               packed + gi * psize, Fg, &b[0] + gi * Fg, t, ws,
+                               &packed[0] + gi * psize, Fg, bp + gi * Fg, relu, t, ws,
                                &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
-    free(packed)
+    free(zeros)
     free(buf)
-    return out
 
 
 cdef inline Py_ssize_t _grad_input_blocks(const fc_geom *g,
@@ -426,17 +463,71 @@ cdef fc_geom _flip_geom(const fc_geom *g, Py_ssize_t F) noexcept nogil:
     return r
 
 
+cdef bint _flip_route(g):
+    """Whether grad_x of a unit-stride layer, not 1x1 (whose GEMM needs no
+    col2im), with at least FLIP_MIN_CHANNELS input channels per group, runs
+    as a forward convolution of grad_out with the flipped, transposed
+    filters (gemm.c): bands of output rows, no col2im."""
+    cdef fc_geom gc = _geom(g, g.C // g.groups)
+    cdef fc_geom gf = _flip_geom(&gc, g.F // g.groups)
+    return (g.sh == 1 and g.sw == 1 and gf.pt >= 0 and gf.pl >= 0
+            and g.kh * g.kw > 1 and g.C // g.groups >= FLIP_MIN_CHANNELS)
+
+
+cdef Py_ssize_t _grad_input_packed_size(g, floating *tag):
+    """Elements of one group's gemm_pack_grad_input filters."""
+    cdef Py_ssize_t Cg = g.C // g.groups, Fg = g.F // g.groups
+    cdef fc_geom gc = _geom(g, Cg)
+    if _flip_route(g):
+        return _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
+    return _packed_t_size(&gc, Fg, tag)
+
+
+def gemm_pack_grad_input(const floating[:, :, :, ::1] w, g, out=None):
+    """The filters packed for conv2d_gemm_backward's grad_x, every group:
+    flipped and transposed (forward convolution route) or transposed by
+    channel blocks (col2im route).  # IN w  # OUT out or new"""
+    cdef Py_ssize_t F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = g.C // groups, Fg = F // groups
+    cdef Py_ssize_t K = Cg * g.kh * g.kw
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef floating *tag = NULL
+    cdef bint flip = _flip_route(g)
+    cdef Py_ssize_t wtsize = _grad_input_packed_size(g, tag)
+    cdef Py_ssize_t cpanels = _panels(Cg, tag)
+    cdef Py_ssize_t pw, pg, gi
+    out = _output(out, (groups * wtsize,), np.asarray(w).dtype, "packed filters")
+    cdef floating[::1] wt = out
+    if out.size == 0:
+        return out
+    with nogil:
+        if flip:    # the flipped weights' panels (of mr channels), shared out
+            for pw in prange(groups * cpanels, schedule='static',
+                             num_threads=_threads_for(F * K * 8)):
+                pg = pw // cpanels
+                _pack_weights_flip(&w[0, 0, 0, 0] + pg * Fg * K, Fg, Cg, gc.kh,
+                                   gc.kw, pw - pg * cpanels, &wt[0] + pg * wtsize)
+        else:
+            for gi in range(groups):
+                _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
+                                &wt[0] + gi * wtsize)
+    return out
+
+
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                          const floating[:, :, :, ::1] x,
                          const floating[:, :, :, ::1] w, g,
-                         bint grad_input=True):
+                         bint grad_input=True, wtpack=None, gx_out=None,
+                         gw_out=None):
     """(grad_x, grad_weight) by the packed GEMM; grad_x is None unless
-    grad_input.  # IN all  # OUT new
+    grad_input.  wtpack: gemm_pack_grad_input's filters (packed here if
+    None); gx_out, gw_out: outputs (checked by the caller) or None.
+    # IN gy, x, w, wtpack  # OUT gx_out, gw_out or new
 
     grad_weight sums over the batch's output positions, split into a fixed
     number of chunks whose partial sums are added in order: bitwise the
-    same result for any thread count.  grad_x runs over (image, group, channel block)
-    items, which write disjoint planes.
+    same result for any thread count.  grad_x runs over (image, group,
+    channel block) items, which write disjoint planes.
     """
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
@@ -448,60 +539,57 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t n_chunks = min(P, MAX_CHUNKS,
                                    max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
     cdef Py_ssize_t nblocks = _grad_input_blocks(&gc, tag)
-    cdef Py_ssize_t wtsize = _packed_t_size(&gc, Fg, tag)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t ch, n, gi, it, blk, p, pw, pg
-    cdef Py_ssize_t cpanels = _panels(Cg, tag)        # flipped weight panels
+    cdef Py_ssize_t wtsize = _grad_input_packed_size(g, tag)
+    cdef Py_ssize_t ch, n, gi, it, blk, p
     cdef floating acc
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
-    cdef floating *wtpack = NULL
     cdef floating *zero_bias = NULL
-    # grad_x of a unit-stride layer, not 1x1 (whose GEMM needs no col2im),
-    # with at least FLIP_MIN_CHANNELS input channels per group, is a forward
-    # convolution of grad_out with the flipped, transposed filters (gemm.c):
-    # bands of output rows, no col2im.
+    cdef floating *gxp = NULL
+    cdef const floating *wt = NULL
+    cdef const floating[::1] wtv
+    cdef floating[:, :, :, ::1] gx
+    cdef floating[:, :, :, ::1] gw
     cdef fc_geom gf = _flip_geom(&gc, Fg)
-    cdef bint flip = (grad_input and g.sh == 1 and g.sw == 1 and gf.pt >= 0
-                      and gf.pl >= 0 and g.kh * g.kw > 1
-                      and Cg >= FLIP_MIN_CHANNELS)
+    cdef bint flip = grad_input and _flip_route(g)
     cdef Py_ssize_t ftiles = 0, t
+    dtype = np.asarray(x).dtype
     if flip:
         ftiles = _tiles(&gf, tag)
         wsize = max(wsize, _work_size(&gf, Cg, tag))
-        wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
-    dtype = np.asarray(x).dtype
-    grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
-                                              dtype=dtype)
+    grad_x = None
+    if grad_input:
+        grad_x = _output(gx_out, (N, C, g.H, g.W), dtype, "grad_x")
+        if not flip or P == 0:                  # col2im accumulates
+            grad_x[...] = 0
+        if wtpack is None:
+            wtpack = gemm_pack_grad_input(w, g)
+        _check_packed(wtpack.shape[0], groups * wtsize, "GEMM grad_x")
+        if wtpack.shape[0] > 0:
+            wtv = wtpack
+            wt = &wtv[0]
+        if grad_x.size > 0:
+            gx = grad_x
+            gxp = &gx[0, 0, 0, 0]
+    grad_w = _output(gw_out, (F, Cg, g.kh, g.kw), dtype, "grad_weight")
     if P == 0:
-        return grad_x, np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
-    grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
-    cdef floating[:, :, :, ::1] gx = grad_x
-    cdef floating[:, :, :, ::1] gw = grad_w
+        grad_w[...] = 0
+        return grad_x, grad_w
+    gw = grad_w
     partial = <floating *> malloc(n_chunks * FK * sizeof(floating))
     buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
-    if partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL:
+    if partial == NULL or buf == NULL or zero_bias == NULL:
         free(partial)
         free(buf)
-        free(wtpack)
         free(zero_bias)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
-        if grad_input and not flip:
-            for gi in range(groups):
-                _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
-                                wtpack + gi * wtsize)
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            if flip:    # the flipped weights' panels (of mr channels), shared out
-                for pw in prange(groups * cpanels, schedule='static'):
-                    pg = pw // cpanels
-                    _pack_weights_flip(&w[0, 0, 0, 0] + pg * Fg * K, Fg, Cg, gc.kh,
-                                       gc.kw, pw - pg * cpanels, wtpack + pg * wtsize)
             # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
             for ch in prange(n_chunks, schedule='dynamic'):
                 _zero(partial + ch * FK, FK)
@@ -517,16 +605,16 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                     t = it - n * ftiles
                     for gi in range(groups):
                         _gemm_tile(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gf,
-                                   wtpack + gi * wtsize, Cg, zero_bias, t, ws,
-                                   &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+                                   wt + gi * wtsize, Cg, zero_bias, 0, t, ws,
+                                   gxp + (n * C + gi * Cg) * HW)
             elif grad_input:
                 for it in prange(N * groups * nblocks, schedule='dynamic'):
                     n = it // (groups * nblocks)
                     gi = (it // nblocks) % groups
                     blk = it % nblocks
                     _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
-                                wtpack + gi * wtsize, Fg, blk, ws,
-                                &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+                                wt + gi * wtsize, Fg, blk, ws,
+                                gxp + (n * C + gi * Cg) * HW)
             # each element adds its chunks in order: any split over p (and
             # so any thread count) gives the same bits
             for p in prange(FK, schedule='static'):
@@ -537,105 +625,144 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     free(partial)
     free(zero_bias)
     free(buf)
-    free(wtpack)
-    return (grad_x if grad_input else None), grad_w
+    return grad_x, grad_w
 
 
 # --------------------------------------------------------------------------
-# conv2d, Winograd path (src_c/winograd.c): F(2x2, 3x3) on the GEMM
-# micro-kernels; work items are blocks of 2x2 output tiles over the batch.
+# conv2d, Winograd path (src_c/winograd.c): F(m x m, 3x3), m = 2 or 4, on the
+# GEMM micro-kernels; work items are blocks of output tiles over the batch.
 # --------------------------------------------------------------------------
 
-cdef inline Py_ssize_t _wino_packed_size(Py_ssize_t F, Py_ssize_t C,
+cdef inline Py_ssize_t _wino_panel(floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_wino_panel_filters_float()
+    else:
+        return c.fc_wino_panel_filters_double()
+
+
+cdef inline Py_ssize_t _wino_packed_size(Py_ssize_t F, Py_ssize_t C, int m,
                                          floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_wino_packed_weights_size_float(F, C)
+        return c.fc_wino_packed_weights_size_float(F, C, m)
     else:
-        return c.fc_wino_packed_weights_size_double(F, C)
+        return c.fc_wino_packed_weights_size_double(F, C, m)
 
 
-cdef inline void _wino_pack(const floating *w, Py_ssize_t F, Py_ssize_t C,
+cdef inline void _wino_pack(const floating *w, Py_ssize_t F, Py_ssize_t C, int m,
                             Py_ssize_t panel, floating *packed) noexcept nogil:
     if floating is float:
-        c.fc_wino_pack_weights_float(w, F, C, panel, packed)
+        c.fc_wino_pack_weights_float(w, F, C, m, panel, packed)
     else:
-        c.fc_wino_pack_weights_double(w, F, C, panel, packed)
+        c.fc_wino_pack_weights_double(w, F, C, m, panel, packed)
 
 
-cdef inline Py_ssize_t _wino_tiles(const fc_geom *g, Py_ssize_t N,
-                                   floating *tag) noexcept nogil:
+cdef inline void _wino_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                int threads, c.fc_wino_sched *s,
+                                floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_wino_tiles_float(g, N)
+        c.fc_wino_schedule_float(g, N, F, m, threads, s)
     else:
-        return c.fc_wino_tiles_double(g, N)
+        c.fc_wino_schedule_double(g, N, F, m, threads, s)
 
 
-cdef inline Py_ssize_t _wino_work_size(const fc_geom *g, Py_ssize_t F,
-                                       floating *tag) noexcept nogil:
+cdef inline int _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                      const fc_geom *g, int m, const floating *upack, Py_ssize_t F,
+                      const floating *bias, int relu, const c.fc_wino_sched *s,
+                      Py_ssize_t block, floating *work, floating *y,
+                      Py_ssize_t y_stride) noexcept nogil:
     if floating is float:
-        return c.fc_wino_work_size_float(g, F)
+        return c.fc_conv2d_wino_float(x, x_stride, N, g, m, upack, F, bias, relu,
+                                      s, block, work, y, y_stride)
     else:
-        return c.fc_wino_work_size_double(g, F)
+        return c.fc_conv2d_wino_double(x, x_stride, N, g, m, upack, F, bias, relu,
+                                       s, block, work, y, y_stride)
 
 
-cdef inline int _wino_tile(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
-                           const fc_geom *g, const floating *upack, Py_ssize_t F,
-                           const floating *bias, Py_ssize_t block,
-                           floating *work, floating *y,
-                           Py_ssize_t y_stride) noexcept nogil:
-    if floating is float:
-        return c.fc_conv2d_wino_tile_float(x, x_stride, N, g, upack, F, bias,
-                                           block, work, y, y_stride)
-    else:
-        return c.fc_conv2d_wino_tile_double(x, x_stride, N, g, upack, F, bias,
-                                            block, work, y, y_stride)
+def wino_packed_size(dtype, Py_ssize_t F, Py_ssize_t C, int m):
+    """Elements of one group's transformed filters."""
+    cdef float *f32 = NULL
+    cdef double *f64 = NULL
+    if np.dtype(dtype) == np.float32:
+        return _wino_packed_size(F, C, m, f32)
+    return _wino_packed_size(F, C, m, f64)
 
 
-def conv2d_winograd(const floating[:, :, :, ::1] x,
-                    const floating[:, :, :, ::1] w,
-                    const floating[::1] b, g):
-    """Forward 3x3 stride-1 convolution by Winograd F(2x2, 3x3).
-    # IN x, w, b  # OUT new"""
+def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None):
+    """The transformed filters U = G g G^T of every group, (groups * size,),
+    into out if given (its size checked).  # IN w  # OUT out or new"""
+    cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], Fg = F // groups
+    cdef floating *tag = NULL
+    cdef Py_ssize_t size = _wino_packed_size(Fg, Cg, m, tag)
+    cdef Py_ssize_t nr = _wino_panel(tag), npan = (Fg + nr - 1) // nr
+    cdef Py_ssize_t pw, pg
+    out = _output(out, (groups * size,), np.asarray(w).dtype, "packed filters")
+    cdef floating[::1] u = out
+    if out.size == 0:
+        return out
+    with nogil:
+        for pw in prange(groups * npan, schedule='static',
+                         num_threads=_threads_for(F * Cg * 36 * (m + 2) * (m + 2))):
+            pg = pw // npan
+            _wino_pack(&w[0, 0, 0, 0] + pg * Fg * Cg * 9, Fg, Cg, m, pw - pg * npan,
+                       &u[0] + pg * size)
+    return out
+
+
+def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
+                    b, g, int m, bint relu, floating[:, :, :, ::1] y):
+    """Forward 3x3 stride-1 convolution by Winograd F(m x m, 3x3) into y,
+    from wino_pack's filters.  # IN x, packed, b  # OUT y"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, tag)
-    cdef Py_ssize_t nblocks = _wino_tiles(&gc, N, tag)   # over the batch
-    cdef Py_ssize_t wsize = _wino_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t fpanels = _panels(Fg, tag)
-    cdef Py_ssize_t item, gi, pg, pw
+    cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, m, tag)
+    cdef Py_ssize_t item, gi
     cdef int nt = _threads_for(N * F * L * Cg * 9)
-    cdef floating *packed = NULL
+    cdef c.fc_wino_sched s
     cdef floating *buf = NULL
     cdef floating *ws = NULL
-    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
-    cdef floating[:, :, :, ::1] y = out
-    if out.size == 0:
-        return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    if packed == NULL or buf == NULL:
-        free(packed)
-        free(buf)
-        raise MemoryError("conv2d: could not allocate the Winograd workspace")
+    cdef const floating *bp = NULL
+    cdef const floating[::1] bv
+    _check_packed(packed.shape[0], groups * psize, f"Winograd F({m}x{m})")
+    if b is not None:
+        bv = b
+        bp = &bv[0]
+    if N * L == 0:
+        return
+    _wino_schedule(&gc, N, Fg, m, nt, &s, tag)
+    buf = <floating *> malloc(nt * s.work * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError(
+            f"conv2d: could not allocate the Winograd workspace "
+            f"({nt * s.work * sizeof(floating)} bytes)")
     with nogil:
         with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            # the transformed filters, panel by panel (the loop ends in a barrier)
-            for pw in prange(groups * fpanels, schedule='static'):
-                pg = pw // fpanels
-                _wino_pack(&w[0, 0, 0, 0] + pg * Fg * Cg * 9, Fg, Cg, pw - pg * fpanels,
-                           packed + pg * psize)
-            for item in prange(nblocks, schedule='dynamic'):
-                for gi in range(groups):
-                    _wino_tile(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc,
-                               packed + gi * psize, Fg, &b[0] + gi * Fg, item, ws,
-                               &y[0, 0, 0, 0] + gi * Fg * L, F * L)
-    free(packed)
+            ws = buf + threadid() * s.work
+            for item in prange(s.blocks * groups, schedule='dynamic'):
+                gi = item % groups
+                _wino(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc, m,
+                      &packed[0] + gi * psize, Fg,
+                      (bp + gi * Fg) if bp != NULL else NULL, relu, &s,
+                      item // groups, ws, &y[0, 0, 0, 0] + gi * Fg * L, F * L)
     free(buf)
-    return out
+
+
+def wino_matrices(dtype, int m):
+    """(B^T, G, A^T) as the kernels of this dtype compute them (for tests)."""
+    n = m + 2
+    bt = np.zeros((n, n))
+    gm = np.zeros((n, 3))
+    at = np.zeros((m, n))
+    cdef double[:, ::1] b_ = bt
+    cdef double[:, ::1] g_ = gm
+    cdef double[:, ::1] a_ = at
+    if np.dtype(dtype) == np.float32:
+        c.fc_wino_matrices_float(m, &b_[0, 0], &g_[0, 0], &a_[0, 0])
+    else:
+        c.fc_wino_matrices_double(m, &b_[0, 0], &g_[0, 0], &a_[0, 0])
+    return bt, gm, at
 
 
 # --------------------------------------------------------------------------
@@ -645,8 +772,9 @@ def conv2d_winograd(const floating[:, :, :, ::1] x,
 
 def conv2d_direct(const floating[:, :, :, ::1] x,
                   const floating[:, :, :, ::1] w,
-                  const floating[::1] b, g):
-    """Forward convolution by the direct kernel.  # IN x, w, b  # OUT new"""
+                  b, g, bint relu, floating[:, :, :, ::1] y):
+    """Forward convolution by the direct kernel into y; b the bias or None.
+    # IN x, w, b  # OUT y"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
@@ -657,10 +785,13 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
-    out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
-    cdef floating[:, :, :, ::1] y = out
-    if out.size == 0:
-        return out
+    cdef const floating *bp = NULL
+    cdef const floating[::1] bv
+    if N * F * L == 0:
+        return
+    if b is not None:
+        bv = b
+        bp = &bv[0]
     buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
     if buf == NULL:
         raise MemoryError("conv2d: could not allocate the direct workspace")
@@ -671,16 +802,18 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
                 n = p // F
                 f = p - n * F
                 _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
-                        &w[0, 0, 0, 0] + f * K, b[f], &gc, ws,
-                        &y[0, 0, 0, 0] + p * L)
+                        &w[0, 0, 0, 0] + f * K, bp[f] if bp != NULL else 0, relu,
+                        &gc, ws, &y[0, 0, 0, 0] + p * L)
     free(buf)
-    return out
 
 
 def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
                            const floating[:, :, :, ::1] x,
-                           const floating[:, :, :, ::1] w, g):
-    """(grad_x, grad_weight) by the direct kernels.  # IN all"""
+                           const floating[:, :, :, ::1] w, g,
+                           bint grad_input=True, gx_out=None, gw_out=None):
+    """(grad_x, grad_weight) by the direct kernels; grad_x is None unless
+    grad_input; gx_out, gw_out: outputs (checked by the caller) or None.
+    # IN gy, x, w  # OUT gx_out, gw_out or new"""
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups, KK = g.kh * g.kw
     cdef Py_ssize_t K = Cg * KK, L = g.Ho * g.Wo, HW = g.H * g.W
@@ -691,27 +824,35 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef floating *gxp = NULL
+    cdef floating[:, :, :, ::1] gx
+    cdef floating[:, :, :, ::1] gw
     dtype = np.asarray(x).dtype
+    grad_x = _output(gx_out, (N, C, g.H, g.W), dtype, "grad_x") if grad_input else None
+    grad_w = _output(gw_out, (F, Cg, g.kh, g.kw), dtype, "grad_weight")
+    grad_w[...] = 0
     if N == 0 or L == 0:
-        return (np.zeros((N, C, g.H, g.W), dtype=dtype),
-                np.zeros((F, Cg, g.kh, g.kw), dtype=dtype))
-    grad_x = np.empty((N, C, g.H, g.W), dtype=dtype)    # every plane written
-    grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
-    cdef floating[:, :, :, ::1] gx = grad_x
-    cdef floating[:, :, :, ::1] gw = grad_w
+        if grad_x is not None:
+            grad_x[...] = 0
+        return grad_x, grad_w
+    if grad_input:
+        gx = grad_x                                     # every plane written
+        gxp = &gx[0, 0, 0, 0]
+    gw = grad_w
     buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
     if buf == NULL:
         raise MemoryError("conv2d_backward: could not allocate the direct workspace")
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            for p in prange(N * C, schedule='dynamic'):
-                n = p // C
-                ch = p - n * C
-                gi = ch // Cg
-                _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
-                                   &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
-                                   Fg, &gc, ws, &gx[0, 0, 0, 0] + p * HW)
+            if grad_input:
+                for p in prange(N * C, schedule='dynamic'):
+                    n = p // C
+                    ch = p - n * C
+                    gi = ch // Cg
+                    _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
+                                       &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
+                                       Fg, &gc, ws, gxp + p * HW)
             # Each filter sums over the images in order: no shared reduction.
             for f in prange(F, schedule='dynamic'):
                 for n in range(N):

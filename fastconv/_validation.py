@@ -16,7 +16,7 @@ import numpy as np
 __all__ = []
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-ALGORITHMS = ("auto", "gemm", "direct", "winograd")
+ALGORITHMS = ("auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4")
 
 # One geometry record for every op.  pt/pl are the top/left paddings; the
 # bottom/right padding is implied by the output size (Ho, Wo), which is all the
@@ -335,6 +335,27 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
                      tuple(a + b for a, b in zip(sizes, total)),
                      (x_shape[0], w_shape[0]) + out)
     return kernel, stride, before, dilation, out
+
+
+def check_dtype(dtype, name, op):
+    """``dtype`` as a numpy.dtype, float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv2d for (N, C, H, W) and (F, C/groups, kh, kw)
+    shapes (checked as check_conv2d checks the arrays')."""
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
+    k, s, p, d, out = _conv_axes(op, x_shape, w_shape, stride, padding, dilation,
+                                 groups, ("H", "W"))
+    return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
 
 
 def check_conv2d(op, x, weight, stride, padding, dilation, groups):

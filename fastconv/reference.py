@@ -173,7 +173,7 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
 # --------------------------------------------------------------------------
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto"):
+           algorithm="auto", relu=False):
     """2-D cross-correlation (``torch.nn.functional.conv2d``).
 
     Computed as zero-padded input -> strided window view -> one im2col copy ->
@@ -190,8 +190,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         row/column at the bottom/right, as PyTorch does.
     groups : int
         Must divide both C and F.
-    algorithm : {"auto", "gemm", "direct"}
+    algorithm : str
         Validated like the compiled kernel's, otherwise ignored here.
+    relu : bool
+        Return max(y, 0) (NaN stays NaN).
 
     Returns
     -------
@@ -211,6 +213,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     y = y.reshape(g.N, g.F, g.Ho, g.Wo)
     if bias is not None:
         y += bias[:, None, None]
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 

@@ -19,12 +19,15 @@
 #endif
 
 /* Row k of B is b + k * UK_LDB, or brow[k] + boff when brow is not NULL
- * (the rows read in place, e.g. off a zero-padded slab: no packing); each
- * caller passes constants, so either form compiles to its own loop. */
+ * (the rows read in place, e.g. off a zero-padded slab: no packing); A[k, r]
+ * is a[k * MR + r] (a packed panel), or a[r * lda + k] when a_rows (row r of
+ * A read in place, lda apart: Winograd's transformed tiles).  Each caller
+ * passes constants for brow and a_rows, so every form compiles to its own
+ * loop. */
 FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
-    ptrdiff_t kc, const TYPE *restrict a, const TYPE *restrict b,
-    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c,
-    ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+    ptrdiff_t kc, const TYPE *restrict a, int a_rows, ptrdiff_t lda,
+    const TYPE *restrict b, const TYPE *const *restrict brow, ptrdiff_t boff,
+    TYPE *restrict c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
     const TYPE *restrict bias)
 {
     VEC acc[MR][NV];
@@ -40,7 +43,7 @@ FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
         for (int v = 0; v < NV; ++v) bv[v] = VLOAD(bk + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
-            const VEC ar = VSET1(a[k * MR + r]);
+            const VEC ar = VSET1(a_rows ? a[r * lda + k] : a[k * MR + r]);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
         }
@@ -76,7 +79,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
                               ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
                               int accumulate, const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, b, NULL, 0, c, ldc, m, n, accumulate, bias);
+    CAT(UK_NAME, _body)(kc, a, 0, 0, b, NULL, 0, c, ldc, m, n, accumulate, bias);
 }
 
 UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
@@ -86,7 +89,17 @@ UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
                                           ptrdiff_t n, int accumulate,
                                           const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, NULL, brow, boff, c, ldc, m, n, accumulate, bias);
+    CAT(UK_NAME, _body)(kc, a, 0, 0, NULL, brow, boff, c, ldc, m, n, accumulate,
+                        bias);
+}
+
+UK_TARGET static void CAT(UK_NAME, _at)(ptrdiff_t kc, const TYPE *restrict a,
+                                        ptrdiff_t lda, const TYPE *restrict b,
+                                        TYPE *restrict c, ptrdiff_t ldc,
+                                        ptrdiff_t m, ptrdiff_t n, int accumulate,
+                                        const TYPE *restrict bias)
+{
+    CAT(UK_NAME, _body)(kc, a, 1, lda, b, NULL, 0, c, ldc, m, n, accumulate, bias);
 }
 
 #undef NR
