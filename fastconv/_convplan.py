@@ -302,7 +302,9 @@ class ConvPlan:
                                                self._grad_tile)
             _ext.conv2d_winograd(gy, p._grad_input, None, self._grad_geometry,
                                  self._grad_tile, False, gx)
-            _, gw = _ext.conv2d_gemm_backward(gy, x, w, g, False)
+            gw = _ext.wino_grad_weight(gy, x, g, self.tile)
+        elif self.algorithm == "winograd" and not grad_input:
+            gw = _ext.wino_grad_weight(gy, x, g, self.tile)
         else:
             wt = None
             if grad_input:

@@ -211,5 +211,28 @@ cdef extern from "fastconv.h" nogil:
                               Py_ssize_t F, const double *bias, int relu,
                               const fc_wino_sched *s, Py_ssize_t block,
                               double *work, double *y, Py_ssize_t y_stride)
-    void fc_wino_matrices_float(int m, double *bt, double *g, double *at)
-    void fc_wino_matrices_double(int m, double *bt, double *g, double *at)
+    void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
+    void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
+    ctypedef struct fc_wino_gw_sched:
+        Py_ssize_t tb, blocks, chunks, wsize, work
+    void fc_wino_gw_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                   fc_wino_gw_sched *s)
+    void fc_wino_gw_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                    fc_wino_gw_sched *s)
+    int fc_wino_grad_weight_float(const float *x, Py_ssize_t x_stride, const float *gy,
+                                  Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
+                                  int m, Py_ssize_t F, const fc_wino_gw_sched *s,
+                                  Py_ssize_t chunk, Py_ssize_t xi0, Py_ssize_t xi1,
+                                  float *work, float *wsum)
+    int fc_wino_grad_weight_double(const double *x, Py_ssize_t x_stride,
+                                   const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
+                                   const fc_geom *g, int m, Py_ssize_t F,
+                                   const fc_wino_gw_sched *s, Py_ssize_t chunk,
+                                   Py_ssize_t xi0, Py_ssize_t xi1, double *work,
+                                   double *wsum)
+    void fc_wino_gw_finish_float(const float *wsum, Py_ssize_t chunks,
+                                 Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                 Py_ssize_t f, float *gw)
+    void fc_wino_gw_finish_double(const double *wsum, Py_ssize_t chunks,
+                                  Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                  Py_ssize_t f, double *gw)

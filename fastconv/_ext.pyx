@@ -750,19 +750,110 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
 
 
 def wino_matrices(dtype, int m):
-    """(B^T, G, A^T) as the kernels of this dtype compute them (for tests)."""
+    """(B^T, G, A^T, A) as the kernels of this dtype compute them (A: the
+    grad_weight's transform of grad_out), for the tests."""
     n = m + 2
     bt = np.zeros((n, n))
     gm = np.zeros((n, 3))
     at = np.zeros((m, n))
+    am = np.zeros((n, m))
     cdef double[:, ::1] b_ = bt
     cdef double[:, ::1] g_ = gm
     cdef double[:, ::1] a_ = at
+    cdef double[:, ::1] aa = am
     if np.dtype(dtype) == np.float32:
-        c.fc_wino_matrices_float(m, &b_[0, 0], &g_[0, 0], &a_[0, 0])
+        c.fc_wino_matrices_float(m, &b_[0, 0], &g_[0, 0], &a_[0, 0], &aa[0, 0])
     else:
-        c.fc_wino_matrices_double(m, &b_[0, 0], &g_[0, 0], &a_[0, 0])
-    return bt, gm, at
+        c.fc_wino_matrices_double(m, &b_[0, 0], &g_[0, 0], &a_[0, 0], &aa[0, 0])
+    return bt, gm, at, am
+
+
+cdef inline void _wino_gw_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                   c.fc_wino_gw_sched *s, floating *tag) noexcept nogil:
+    if floating is float:
+        c.fc_wino_gw_schedule_float(g, N, F, m, s)
+    else:
+        c.fc_wino_gw_schedule_double(g, N, F, m, s)
+
+
+cdef inline int _wino_gw(const floating *x, Py_ssize_t x_stride, const floating *gy,
+                         Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
+                         Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
+                         Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
+                         floating *wsum) noexcept nogil:
+    if floating is float:
+        return c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                           chunk, xi0, xi1, work, wsum)
+    else:
+        return c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                            chunk, xi0, xi1, work, wsum)
+
+
+cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
+                                 Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                 Py_ssize_t f, floating *gw) noexcept nogil:
+    if floating is float:
+        c.fc_wino_gw_finish_float(wsum, chunks, wstride, F, C, m, f, gw)
+    else:
+        c.fc_wino_gw_finish_double(wsum, chunks, wstride, F, C, m, f, gw)
+
+
+def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
+                     g, int m, gw_out=None):
+    """grad_weight of a 3x3 stride-1 layer by Winograd F(m x m, 3x3).
+    # IN gy, x  # OUT gw_out or new
+
+    Chunks of tiles (fixed by the shapes) sum into partial sums added in
+    order, so the result does not depend on the thread count; with fewer
+    chunks than threads the work items also split the transformed
+    positions xi (each item then redoes its chunk's transforms)."""
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
+    cdef Py_ssize_t Cg = C // groups, Fg = F // groups, nn = (m + 2) * (m + 2)
+    cdef Py_ssize_t L = g.Ho * g.Wo, HW = g.H * g.W
+    cdef fc_geom gc = _geom(g, Cg)
+    cdef floating *tag = NULL
+    cdef c.fc_wino_gw_sched s
+    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef Py_ssize_t nxg, item, gi, ch, xg, f, per
+    cdef floating *buf = NULL
+    cdef floating *partial = NULL
+    cdef floating *ws = NULL
+    cdef floating[:, :, :, ::1] gw
+    grad_w = _output(gw_out, (F, Cg, 3, 3), np.asarray(x).dtype, "grad_weight")
+    if N * L == 0 or Cg == 0:
+        grad_w[...] = 0
+        return grad_w
+    gw = grad_w
+    _wino_gw_schedule(&gc, N, Fg, m, &s, tag)
+    # items: (group, chunk, share of the positions xi)
+    nxg = min(nn, max(1, (nt + groups * s.chunks - 1) // (groups * s.chunks)))
+    per = groups * s.chunks * s.wsize
+    partial = <floating *> malloc(per * sizeof(floating))
+    buf = <floating *> malloc(nt * s.work * sizeof(floating))
+    if partial == NULL or buf == NULL:
+        free(partial)
+        free(buf)
+        raise MemoryError(f"conv2d_backward: could not allocate the Winograd grad_weight "
+                          f"workspace ({(per + nt * s.work) * sizeof(floating)} bytes)")
+    with nogil:
+        with parallel(num_threads=nt):
+            ws = buf + threadid() * s.work
+            for item in prange(groups * s.chunks * nxg, schedule='dynamic'):
+                xg = item % nxg
+                ch = (item // nxg) % s.chunks
+                gi = item // (nxg * s.chunks)
+                _wino_gw(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                         &gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gc, m, Fg, &s, ch,
+                         xg * nn // nxg, (xg + 1) * nn // nxg, ws,
+                         partial + (gi * s.chunks + ch) * s.wsize)
+            for item in prange(F, schedule='static'):
+                gi = item // Fg
+                f = item - gi * Fg
+                _wino_gw_finish(partial + gi * s.chunks * s.wsize, s.chunks, s.wsize, Fg,
+                                Cg, m, f, &gw[0, 0, 0, 0] + item * Cg * 9)
+    free(partial)
+    free(buf)
+    return grad_w
 
 
 # --------------------------------------------------------------------------

@@ -366,12 +366,34 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
  *   work       s->work elements of scratch
  *   y      OUT image 0's group output planes (F, Ho*Wo), image n at
  *              y + n*y_stride; the block's tiles written
- * fc_wino_matrices_<T>(m, bt, g, at): the transforms' matrices as the
- *   kernels compute them (B^T n x n, G n x 3, A^T m x n, row-major; n = m+2).
+ * fc_wino_matrices_<T>(m, bt, g, at, a): the transforms' matrices as the
+ *   kernels compute them (B^T n x n, G n x 3, A^T m x n, and A n x m of
+ *   grad_weight, row-major; n = m+2).
+ *
+ * grad_weight (3x3, stride 1, dilation 1, one group):
+ * fc_wino_gw_schedule_<T>(g, N, F, m, s): blocks of tiles, chunks of blocks
+ *   (s->chunks partial sums of s->wsize elements each) and scratch elements
+ *   per thread (s->work), from the shapes only.
+ * fc_wino_grad_weight_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, chunk,
+ *                         xi0, xi1, work, wsum)
+ *   x      IN  image 0's group channels (C/groups, H, W); image n at
+ *              x + n*x_stride
+ *   gy     IN  image 0's group output gradient (F, Ho, Wo); image n at
+ *              gy + n*gy_stride
+ *   chunk      0 <= chunk < s->chunks; xi0 <= xi < xi1 the transformed
+ *              positions to sum (0 .. (m+2)^2 for all)
+ *   wsum   OUT the chunk's partial sums (s->wsize elements): positions
+ *              xi0 .. xi1 written
+ * fc_wino_gw_finish_<T>(wsum, chunks, wstride, F, C, m, f, gw)
+ *   wsum   IN  the chunks' partial sums, wstride apart
+ *   gw     OUT (C, 3, 3) filter f's gradient: written
  */
 typedef struct {
     ptrdiff_t tb, blocks, work;   /* tiles per block, blocks, scratch elements */
 } fc_wino_sched;
+typedef struct {
+    ptrdiff_t tb, blocks, chunks, wsize, work;
+} fc_wino_gw_sched;
 
 ptrdiff_t fc_wino_panel_filters_float(void);
 ptrdiff_t fc_wino_panel_filters_double(void);
@@ -394,7 +416,23 @@ int fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
                           const double *bias, int relu, const fc_wino_sched *s,
                           ptrdiff_t block, double *work, double *y,
                           ptrdiff_t y_stride);
-void fc_wino_matrices_float(int m, double *bt, double *g, double *at);
-void fc_wino_matrices_double(int m, double *bt, double *g, double *at);
+void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                               fc_wino_gw_sched *s);
+void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                                fc_wino_gw_sched *s);
+int fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
+                              ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                              ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum);
+int fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
+                               ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                               ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum);
+void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                             ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
+void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, double *gw);
 
 #endif /* FASTCONV_H */

@@ -25,6 +25,14 @@ typedef double fc_wd __attribute__((vector_size(64)));   /* filter transform */
 #define FC_WINO_MAX_PANELS 16
 /* Products of a filter group (M): filters per group from this budget. */
 #define FC_WINO_M_BYTES (512 * 1024)
+/* grad_weight: a block's V and Z within this budget (see the schedule),
+ * at most this many tiles; partial sums (chunks of blocks added in
+ * order: the parallel work) within this many bytes (they are written and
+ * read again), at most this many chunks. */
+#define FC_WINO_GW_BYTES (1536 * 1024)
+#define FC_WINO_GW_MAX_TILES 256
+#define FC_WINO_GW_PARTIAL_BYTES (2 * 1024 * 1024)
+#define FC_WINO_GW_CHUNKS 8
 
 #define TYPE float
 #include "winograd.tmpl.h"

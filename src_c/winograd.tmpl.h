@@ -70,6 +70,26 @@ FC_ALWAYS_INLINE void CAT(wino_at_, TYPE)(int m, const WV *p, WV *o)
     o[3] = t + (TYPE)0.125 * p[3] - 8 * p[4] + p[5];
 }
 
+/* o = A q: n entries from m (A^T's transpose: grad_weight's transform of
+ * the output gradient). */
+FC_ALWAYS_INLINE void CAT(wino_a_, TYPE)(int m, const WV *q, WV *o)
+{
+    if (m == 2) {
+        o[0] = q[0];
+        o[1] = q[0] + q[1];
+        o[2] = q[0] - q[1];
+        o[3] = -q[1];
+        return;
+    }
+    const WV s = q[0] + q[2], t = q[1] + q[3];
+    o[0] = q[0];
+    o[1] = s + t;
+    o[2] = s - t;
+    o[3] = q[0] + (TYPE)0.5 * (q[1] + (TYPE)0.5 * (q[2] + (TYPE)0.5 * q[3]));
+    o[4] = q[0] - 2 * (q[1] - 2 * (q[2] - 2 * q[3]));
+    o[5] = q[3];
+}
+
 /* u = G g: n entries from the 3 taps g, 8 filters in lanes, in double
  * (rounded once, later).  m = 4: products with the reciprocals (one more
  * rounding, in double: far below float's precision; divisions would
@@ -91,9 +111,24 @@ FC_ALWAYS_INLINE void CAT(wino_g_, TYPE)(int m, const fc_wd *g, fc_wd *u)
     u[5] = 0.5 * g[2];
 }
 
-/* The three matrices as the functions above compute them (for the tests):
- * bt n x n, g n x 3, at m x n, row-major. */
-void CAT(fc_wino_matrices_, TYPE)(int m, double *bt, double *g, double *at)
+/* o = G^T p: 3 entries from n (grad_weight's last step, in double). */
+FC_ALWAYS_INLINE void CAT(wino_gt_, TYPE)(int m, const fc_wd *p, fc_wd *o)
+{
+    if (m == 2) {
+        o[0] = p[0] + 0.5 * (p[1] + p[2]);
+        o[1] = 0.5 * (p[1] - p[2]);
+        o[2] = 0.5 * (p[1] + p[2]) + p[3];
+        return;
+    }
+    const fc_wd s = (p[1] + p[2]) * (1.0 / 6), d = (p[1] - p[2]) * (1.0 / 6);
+    o[0] = 0.5 * p[0] + s + p[3] * (16.0 / 15) + p[4] * (1.0 / 30);
+    o[1] = d + p[3] * (8.0 / 15) - p[4] * (1.0 / 15);
+    o[2] = s + p[3] * (4.0 / 15) + p[4] * (2.0 / 15) + 0.5 * p[5];
+}
+
+/* The matrices as the functions above compute them (for tests): bt n x n,
+ * g n x 3, at m x n, a n x m, row-major. */
+void CAT(fc_wino_matrices_, TYPE)(int m, double *bt, double *g, double *at, double *a)
 {
     const int n = m + 2;
     for (int k = 0; k < n; ++k) {
@@ -103,6 +138,10 @@ void CAT(fc_wino_matrices_, TYPE)(int m, double *bt, double *g, double *at)
         for (int i = 0; i < n; ++i) bt[i * n + k] = (double)o[i][0];
         CAT(wino_at_, TYPE)(m, d, o);
         for (int i = 0; i < m; ++i) at[i * n + k] = (double)o[i][0];
+        if (k < m) {
+            CAT(wino_a_, TYPE)(m, d, o);
+            for (int i = 0; i < n; ++i) a[i * m + k] = (double)o[i][0];
+        }
     }
     for (int k = 0; k < 3; ++k) {
         fc_wd e[3] = {{0}}, u[6];
@@ -230,6 +269,85 @@ FC_ALWAYS_INLINE void CAT(wino_zero_, TYPE)(TYPE *restrict p, ptrdiff_t len)
     for (ptrdiff_t q = 0; q < len; ++q) p[q] = 0;
 }
 
+/* Rows h0 .. h0 + rows of nc planes (H x W, cs apart), transposed to
+ * (row, column, CB channel lanes) with zero padding: stage column j holds
+ * plane column j - pl, Wp columns; lanes past nc and cells outside the
+ * plane are zero.  Short rows (fewer than CB cells) are transposed all at
+ * once through flat, a row at a time otherwise. */
+FC_ALWAYS_INLINE void CAT(wino_stage_, TYPE)(const TYPE *restrict plane, ptrdiff_t cs,
+                                             ptrdiff_t nc, ptrdiff_t H, ptrdiff_t W,
+                                             ptrdiff_t h0, ptrdiff_t rows,
+                                             ptrdiff_t pl, ptrdiff_t Wp,
+                                             TYPE *restrict flat,
+                                             TYPE *restrict stage)
+{
+    const ptrdiff_t ha = fc_max(0, h0), hb = fc_min(H, h0 + rows);
+    const ptrdiff_t wl = fc_min(pl, Wp), wn = fc_max(0, fc_min(W, Wp - wl));
+    const int whole = wn < CB && hb > ha;
+    if (whole)
+        UK->pack_t(plane + ha * W, cs, NULL, nc, (hb - ha) * W, CB, 0, flat);
+    for (ptrdiff_t r = 0; r < rows; ++r) {
+        TYPE *restrict dst = stage + r * Wp * CB;
+        const ptrdiff_t h = h0 + r;
+        if (h < ha || h >= hb) {
+            CAT(wino_zero_, TYPE)(dst, Wp * CB);
+            continue;
+        }
+        CAT(wino_zero_, TYPE)(dst, wl * CB);
+        if (whole) {
+            const TYPE *restrict src = flat + (h - ha) * W * CB;
+            for (ptrdiff_t e = 0; e < wn * CB; ++e) dst[wl * CB + e] = src[e];
+        } else if (wn > 0) {
+            UK->pack_t(plane + h * W, cs, NULL, nc, wn, CB, 0, dst + wl * CB);
+        }
+        CAT(wino_zero_, TYPE)(dst + (wl + wn) * CB, (Wp - wl - wn) * CB);
+    }
+}
+
+/* The input transform V = B^T d B of tiles t0 .. t0 + nt (of N images, in
+ * order of image, tile row, tile column), CB channels at a time, one
+ * image's tiles at a time: tile u's position xi of channel c to
+ * v[u * ts + xi * Cp + c] (Cp = C rounded up to CB; lanes past C zero). */
+FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
+                                             ptrdiff_t x_stride, const fc_geom *g,
+                                             ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ts,
+                                             TYPE *restrict stage,
+                                             TYPE *restrict flat, TYPE *restrict v)
+{
+    const ptrdiff_t n = m + 2, C = g->C, H = g->H, W = g->W;
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, T = ((g->Ho + m - 1) / m) * tw;
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Wp = m * tw + 2;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += CB) {
+        for (ptrdiff_t q = 0; q < nt;) {
+            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+            const ptrdiff_t qe = fc_min(nt, q + T - tl);
+            const ptrdiff_t tha = tl / tw, thb = (tl + qe - q - 1) / tw;
+            CAT(wino_stage_, TYPE)(x + img * x_stride + c0 * H * W, H * W,
+                                   fc_min(CB, C - c0), H, W, tha * m - g->pt,
+                                   (thb - tha) * m + n, g->pl, Wp, flat, stage);
+            for (ptrdiff_t u = q; u < qe; ++u) {
+                const ptrdiff_t tt = tl + u - q, ti = tt / tw, tj = tt - ti * tw;
+                const TYPE *restrict p = stage + ((ti - tha) * m * Wp + tj * m) * CB;
+                WV e[36], o[6];
+                for (ptrdiff_t k = 0; k < n; ++k) {        /* columns */
+                    WV col[6];
+                    for (ptrdiff_t i = 0; i < n; ++i)
+                        memcpy(&col[i], p + (i * Wp + k) * CB, sizeof(WV));
+                    CAT(wino_bt_, TYPE)(m, col, o);
+                    for (ptrdiff_t i = 0; i < n; ++i) e[i * n + k] = o[i];
+                }
+                TYPE *restrict vt = v + u * ts + c0;
+                for (ptrdiff_t i = 0; i < n; ++i) {        /* rows */
+                    CAT(wino_bt_, TYPE)(m, e + i * n, o);
+                    for (ptrdiff_t j = 0; j < n; ++j)
+                        memcpy(vt + (i * n + j) * Cp, &o[j], sizeof(WV));
+                }
+            }
+            q = qe;
+        }
+    }
+}
+
 FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     int m, const TYPE *restrict x, ptrdiff_t x_stride, ptrdiff_t N,
     const fc_geom *g, const TYPE *restrict upack, ptrdiff_t F,
@@ -237,7 +355,7 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     ptrdiff_t block, TYPE *restrict work, TYPE *restrict y, ptrdiff_t y_stride)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
-    const ptrdiff_t C = g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
     const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
     const ptrdiff_t tbp = s->tb, t0 = block * tbp, nt = fc_min(tbp, N * T - t0);
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Wp = m * tw + 2;
@@ -252,60 +370,7 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     TYPE *restrict stage = mm + tbp * nn * fg;      /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x W x CB */
 
-    /* input transform, CB channels at a time, one image's tiles at a time:
-     * the rows they need, transposed to (row, column, channel) with zero
-     * padding, then B^T d B per tile */
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += CB) {
-        const ptrdiff_t nc = fc_min(CB, C - c0);
-        for (ptrdiff_t q = 0; q < nt;) {
-            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
-            const ptrdiff_t qe = fc_min(nt, q + T - tl);
-            const ptrdiff_t tha = tl / tw, thb = (tl + qe - q - 1) / tw;
-            const ptrdiff_t rows = (thb - tha) * m + n, h0 = tha * m - g->pt;
-            const ptrdiff_t ha = fc_max(0, h0), hb = fc_min(H, h0 + rows);
-            const ptrdiff_t wl = fc_min(g->pl, Wp), wn = fc_max(0, fc_min(W, Wp - wl));
-            const TYPE *restrict plane = x + img * x_stride + c0 * H * W;
-            /* short rows: all of them transposed at once, then copied */
-            const int whole = wn < CB && hb > ha;
-            if (whole)
-                UK->pack_t(plane + ha * W, H * W, NULL, nc, (hb - ha) * W, CB, 0, flat);
-            for (ptrdiff_t r = 0; r < rows; ++r) {
-                TYPE *restrict dst = stage + r * Wp * CB;
-                const ptrdiff_t h = h0 + r;
-                if (h < ha || h >= hb) {
-                    CAT(wino_zero_, TYPE)(dst, Wp * CB);
-                    continue;
-                }
-                CAT(wino_zero_, TYPE)(dst, wl * CB);
-                if (whole) {
-                    const TYPE *restrict src = flat + (h - ha) * W * CB;
-                    for (ptrdiff_t e = 0; e < wn * CB; ++e) dst[wl * CB + e] = src[e];
-                } else if (wn > 0) {
-                    UK->pack_t(plane + h * W, H * W, NULL, nc, wn, CB, 0, dst + wl * CB);
-                }
-                CAT(wino_zero_, TYPE)(dst + (wl + wn) * CB, (Wp - wl - wn) * CB);
-            }
-            for (ptrdiff_t u = q; u < qe; ++u) {
-                const ptrdiff_t tt = tl + u - q, ti = tt / tw, tj = tt - ti * tw;
-                const TYPE *restrict p = stage + ((ti - tha) * m * Wp + tj * m) * CB;
-                WV e[36], o[6];
-                for (ptrdiff_t k = 0; k < n; ++k) {        /* columns */
-                    WV col[6];
-                    for (ptrdiff_t i = 0; i < n; ++i)
-                        memcpy(&col[i], p + (i * Wp + k) * CB, sizeof(WV));
-                    CAT(wino_bt_, TYPE)(m, col, o);
-                    for (ptrdiff_t i = 0; i < n; ++i) e[i * n + k] = o[i];
-                }
-                TYPE *restrict vt = v + u * nn * Cp + c0;
-                for (ptrdiff_t i = 0; i < n; ++i) {        /* rows */
-                    CAT(wino_bt_, TYPE)(m, e + i * n, o);
-                    for (ptrdiff_t j = 0; j < n; ++j)
-                        memcpy(vt + (i * n + j) * Cp, &o[j], sizeof(WV));
-                }
-            }
-            q = qe;
-        }
-    }
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, stage, flat, v);
     /* the last panel's spare rows */
     CAT(wino_zero_, TYPE)(v + nt * nn * Cp, (tbp - nt) * nn * Cp);
 
@@ -319,7 +384,7 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
                     const ptrdiff_t nq = fc_min(nr, f1 - fp);
                     const TYPE *restrict b = upack + ((xi * np + fp / nr) * C + k0) * nr;
                     for (ptrdiff_t r0 = 0; r0 < nt; r0 += mr)
-                        UK_RUN_AT(nq)(kc, v + (r0 * nn + xi) * Cp + k0, nn * Cp, b,
+                        UK_RUN_AT(nq)(kc, v + (r0 * nn + xi) * Cp + k0, nn * Cp, b, nr,
                                       mm + (r0 * nn + xi) * fg + (fp - f0), nn * fg,
                                       fc_min(mr, nt - r0), nq, k0 > 0, NULL);
                 }
@@ -397,6 +462,178 @@ FC_CLONES int CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_str
         CAT(wino_block_, TYPE)(2, x, x_stride, N, g, upack, F, bias, relu, s, block,
                                work, y, y_stride);
     return FC_OK;
+}
+
+/* ---- grad_weight ------------------------------------------------------------
+ * dL/dU[xi] = sum over tiles of Z[xi] V[xi] per filter and channel, with
+ * Z = A dY A^T the tile's output gradient transformed (n x n) and V its
+ * input patch as in the forward pass; then grad_w = G^T (dL/dU) G.  The n*n
+ * products W_xi (F x C) = Z_xi^T (F x tiles) @ V_xi (tiles x C) have the
+ * tiles as their long reduction, on the micro-kernels (UK->run_kn, both
+ * operands read in place).  Blocks of tiles have a size fixed by the
+ * shapes, and chunks of blocks sum into partial W in order (added up in
+ * chunk order by fc_wino_gw_finish): the sums do not depend on the thread
+ * count (work items split the positions xi, not the sums). */
+
+void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
+                                     int m, fc_wino_gw_sched *s)
+{
+    const ptrdiff_t mr = UK->mr, n = m + 2, nn = n * n;
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, th = (g->Ho + m - 1) / m;
+    const ptrdiff_t T = N * th * tw, size = (ptrdiff_t)sizeof(TYPE);
+    /* chunks (partial sums): a power of two within the budget, so that
+     * they share out evenly; V and Z of a block within the budget, but
+     * blocks long enough that W (F x C per xi, read and written once a
+     * block) costs no more than V and Z do; blocks of equal size, as many
+     * in every chunk */
+    const ptrdiff_t wsize = nn * F * Cp;
+    ptrdiff_t chunks = 1;
+    while (2 * chunks <= FC_WINO_GW_CHUNKS && 2 * chunks * wsize * size <= FC_WINO_GW_PARTIAL_BYTES)
+        chunks *= 2;
+    const ptrdiff_t tbw = fc_max(1, F * Cp / (Cp + Fp));
+    const ptrdiff_t tb0 = fc_min(FC_WINO_GW_MAX_TILES,
+                                 fc_max(FC_WINO_GW_BYTES / (nn * (Cp + Fp) * size), tbw));
+    chunks = fc_max(1, fc_min(chunks, T / tbw));
+    const ptrdiff_t blocks = CAT(wino_up_, TYPE)(fc_max(1, (T + tb0 - 1) / tb0), chunks);
+    const ptrdiff_t tb = fc_max(1, (T + blocks - 1) / blocks);
+    const ptrdiff_t Wp = m * tw + 2;
+    const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
+    s->tb = tb;
+    s->blocks = (T + tb - 1) / tb;
+    s->wsize = wsize;
+    s->chunks = fc_min(chunks, s->blocks);
+    s->work = tb * nn * (Cp + Fp) + mr                  /* V, Z (+ a row's reach) */
+              + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
+}
+
+FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
+    int m, const TYPE *restrict x, ptrdiff_t x_stride, const TYPE *restrict gy,
+    ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, ptrdiff_t F,
+    const fc_wino_gw_sched *s, ptrdiff_t block, ptrdiff_t xi0, ptrdiff_t xi1,
+    TYPE *restrict work, TYPE *restrict wsum)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
+    const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
+    const ptrdiff_t tb = s->tb, t0 = block * tb, nt = fc_min(tb, N * T - t0);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t Wp = m * tw + 2, Wq = m * tw;
+    const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
+    TYPE *restrict v = work;                        /* tb x nn x Cp */
+    TYPE *restrict z = v + tb * nn * Cp;            /* tb x nn x Fp (+ mr) */
+    TYPE *restrict stage = z + tb * nn * Fp + mr;   /* srows x Wp x CB */
+    TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x max(W, Wo) x CB */
+
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, stage, flat, v);
+    /* Z = A dY A^T, CB filters at a time, one image's tiles at a time (the
+     * tiles' overhang past Ho x Wo reads zeros) */
+    for (ptrdiff_t f0 = 0; f0 < F; f0 += CB) {
+        for (ptrdiff_t q = 0; q < nt;) {
+            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+            const ptrdiff_t qe = fc_min(nt, q + T - tl);
+            const ptrdiff_t tha = tl / tw, thb = (tl + qe - q - 1) / tw;
+            CAT(wino_stage_, TYPE)(gy + img * gy_stride + f0 * Ho * Wo, Ho * Wo,
+                                   fc_min(CB, F - f0), Ho, Wo, tha * m,
+                                   (thb - tha + 1) * m, 0, Wq, flat, stage);
+            for (ptrdiff_t u = q; u < qe; ++u) {
+                const ptrdiff_t tt = tl + u - q, ti = tt / tw, tj = tt - ti * tw;
+                const TYPE *restrict p = stage + ((ti - tha) * m * Wq + tj * m) * CB;
+                WV e[24], o[6];
+                for (ptrdiff_t j = 0; j < m; ++j) {        /* columns */
+                    WV col[4];
+                    for (ptrdiff_t i = 0; i < m; ++i)
+                        memcpy(&col[i], p + (i * Wq + j) * CB, sizeof(WV));
+                    CAT(wino_a_, TYPE)(m, col, o);
+                    for (ptrdiff_t k = 0; k < n; ++k) e[k * m + j] = o[k];
+                }
+                TYPE *restrict zt = z + u * nn * Fp + f0;
+                for (ptrdiff_t k = 0; k < n; ++k) {        /* rows */
+                    CAT(wino_a_, TYPE)(m, e + k * m, o);
+                    for (ptrdiff_t l = 0; l < n; ++l)
+                        memcpy(zt + (k * n + l) * Fp, &o[l], sizeof(WV));
+                }
+            }
+            q = qe;
+        }
+    }
+    /* W_xi (F x Cp) += Z_xi^T V_xi: mr filters by nr channels, the block's
+     * tiles as the reduction */
+    for (ptrdiff_t xi = xi0; xi < xi1; ++xi)
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+            for (ptrdiff_t c0 = 0; c0 < Cp; c0 += nr) {
+                const ptrdiff_t nq = fc_min(nr, Cp - c0);
+                UK_RUN_KN(nq)(nt, z + xi * Fp + f0, nn * Fp, v + xi * Cp + c0, nn * Cp,
+                              wsum + (xi * F + f0) * Cp + c0, Cp, fc_min(mr, F - f0), nq,
+                              1, NULL);
+            }
+}
+
+FC_CLONES int CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                              const TYPE *restrict gy, ptrdiff_t gy_stride,
+                                              ptrdiff_t N, const fc_geom *g, int m,
+                                              ptrdiff_t F, const fc_wino_gw_sched *s,
+                                              ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
+                                              TYPE *restrict work, TYPE *restrict wsum)
+{
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB);
+    const ptrdiff_t b0 = chunk * s->blocks / s->chunks;
+    const ptrdiff_t b1 = (chunk + 1) * s->blocks / s->chunks;
+    CAT(wino_zero_, TYPE)(wsum + xi0 * F * Cp, (xi1 - xi0) * F * Cp);
+    for (ptrdiff_t b = b0; b < b1; ++b) {
+        if (m == 4)
+            CAT(wino_gw_block_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
+                                      xi1, work, wsum);
+        else
+            CAT(wino_gw_block_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
+                                      xi1, work, wsum);
+    }
+    return FC_OK;
+}
+
+FC_ALWAYS_INLINE void CAT(wino_gw_finish_, TYPE)(int m, const TYPE *restrict wsum,
+                                                 ptrdiff_t chunks, ptrdiff_t wstride,
+                                                 ptrdiff_t F, ptrdiff_t C, ptrdiff_t f,
+                                                 TYPE *restrict gw)
+{
+    enum { R = 8 };                                 /* channels in lanes */
+    const ptrdiff_t n = m + 2, nn = n * n, Cp = CAT(wino_up_, TYPE)(C, CB);
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += R) {
+        fc_wd w[36], t[6][3], u[3][3];
+        for (ptrdiff_t xi = 0; xi < nn; ++xi) {     /* the chunks in order */
+            const TYPE *restrict src = wsum + (xi * F + f) * Cp + c0;
+            double acc[R] = {0};                    /* c0 + R <= Cp */
+            for (ptrdiff_t ch = 0; ch < chunks; ++ch)
+                for (ptrdiff_t r = 0; r < R; ++r) acc[r] += (double)src[ch * wstride + r];
+            memcpy(&w[xi], acc, sizeof acc);
+        }
+        /* G^T W G: G^T on the columns of W, then on the rows (the transpose
+         * of wino_g_, in double) */
+        for (ptrdiff_t i = 0; i < n; ++i) {
+            fc_wd row[6];
+            for (ptrdiff_t l = 0; l < n; ++l) row[l] = w[i * n + l];
+            CAT(wino_gt_, TYPE)(m, row, t[i]);
+        }
+        for (int j = 0; j < 3; ++j) {
+            fc_wd col[6], o[3];
+            for (ptrdiff_t i = 0; i < n; ++i) col[i] = t[i][j];
+            CAT(wino_gt_, TYPE)(m, col, o);
+            for (int i = 0; i < 3; ++i) u[i][j] = o[i];
+        }
+        for (ptrdiff_t r = 0; r < R && c0 + r < C; ++r)
+            for (int i = 0; i < 3; ++i)
+                for (int j = 0; j < 3; ++j) gw[(c0 + r) * 9 + i * 3 + j] = (TYPE)u[i][j][r];
+    }
+}
+
+FC_CLONES void CAT(fc_wino_gw_finish_, TYPE)(const TYPE *restrict wsum, ptrdiff_t chunks,
+                                             ptrdiff_t wstride, ptrdiff_t F, ptrdiff_t C,
+                                             int m, ptrdiff_t f, TYPE *restrict gw)
+{
+    if (m == 4)
+        CAT(wino_gw_finish_, TYPE)(4, wsum, chunks, wstride, F, C, f, gw);
+    else
+        CAT(wino_gw_finish_, TYPE)(2, wsum, chunks, wstride, F, C, f, gw);
 }
 
 #undef CB
