@@ -82,12 +82,13 @@ class ConvPacked:
         micro-kernel ISA).  Plans whose ``packing`` is equal accept it.
     """
 
-    __slots__ = ("packing", "_forward", "_grad_input")
+    __slots__ = ("packing", "_forward", "_grad_input", "_grad_valid")
 
     def __init__(self, packing, forward):
         self.packing = packing
         self._forward = forward
         self._grad_input = None     # the backward's grad_x filters, packed lazily
+        self._grad_valid = False    # (into the same array after a repack)
 
     def __repr__(self):
         algorithm, tile, shape, groups, dtype, isa = self.packing
@@ -200,29 +201,47 @@ class ConvPlan:
 
     # ---- the work ----------------------------------------------------------
 
-    def pack(self, weight):
+    def pack(self, weight, out=None):
         """The forward pass's packed filters (GEMM weight panels or Winograd's
         transformed filters; nothing for the direct kernel).
 
         Parameters
         ----------
         weight : ndarray of shape ``weight_shape``, dtype ``dtype``
+        out : ConvPacked, optional
+            Filters packed earlier by a plan with this ``packing``, repacked
+            in place (their memory reused: after each weight update, no
+            fresh pages to fault in); the grad_x filters are repacked on
+            their next use.
 
         Returns
         -------
         ConvPacked
-            What the backward pass's grad_x needs (the flipped filters) is
-            packed on its first use and kept in the same object.
+            ``out`` if given.  What the backward pass's grad_x needs (the
+            flipped filters) is packed on its first use and kept in it.
         """
-        w = self._array(weight, "weight", self.weight_shape, "ConvPlan.pack")
+        op = "ConvPlan.pack"
+        w = self._array(weight, "weight", self.weight_shape, op)
         g = self.geometry
+        p = ConvPacked(self.packing, None) if out is None else self._packed(out, w, op)
         if self.algorithm == "gemm":
-            fwd = _ext.gemm_pack(w, g.groups)
+            p._forward = _ext.gemm_pack(w, g.groups, p._forward)
         elif self.algorithm == "winograd":
-            fwd = _ext.wino_pack(w, g.groups, self.tile)
-        else:
-            fwd = None
-        return ConvPacked(self.packing, fwd)
+            p._forward = _ext.wino_pack(w, g.groups, self.tile, p._forward)
+        p._grad_valid = False
+        return p
+
+    def _grad_filters(self, p, w):
+        """The filters grad_x needs, packed into p (once per pack)."""
+        g = self.geometry
+        if not p._grad_valid:
+            if self.algorithm == "winograd" and self._grad_geometry is not None:
+                p._grad_input = _ext.wino_pack(_flipped_filters(w, g.groups), g.groups,
+                                               self._grad_tile, p._grad_input)
+            else:
+                p._grad_input = _ext.gemm_pack_grad_input(w, g, p._grad_input)
+            p._grad_valid = True
+        return p._grad_input
 
     def forward(self, x, weight, bias=None, *, relu=False, packed=None, out=None):
         """y = conv2d(x, weight, bias), and max(y, 0) if relu.
@@ -293,24 +312,19 @@ class ConvPlan:
         if self.algorithm == "direct":
             gx, gw = _ext.conv2d_direct_backward(gy, x, w, g, bool(grad_input), gx)
             return gx, gw, _ext.bias_grad(gy)
-        p = self._packed(packed, w, op) if grad_input else None
+        # grad_x packs into packed (or a fresh one: not the forward's filters)
+        p = (None if not grad_input else ConvPacked(self.packing, None) if packed is None
+             else self._packed(packed, w, op))
         if self.algorithm == "winograd" and grad_input and self._grad_geometry is not None:
             # grad_x of a 3x3 unit-stride layer: a 3x3 unit-stride
             # convolution of grad_out with the flipped filters, Winograd too
-            if p._grad_input is None:
-                p._grad_input = _ext.wino_pack(_flipped_filters(w, g.groups), g.groups,
-                                               self._grad_tile)
-            _ext.conv2d_winograd(gy, p._grad_input, None, self._grad_geometry,
+            _ext.conv2d_winograd(gy, self._grad_filters(p, w), None, self._grad_geometry,
                                  self._grad_tile, False, gx)
             gw = _ext.wino_grad_weight(gy, x, g, self.tile)
         elif self.algorithm == "winograd" and not grad_input:
             gw = _ext.wino_grad_weight(gy, x, g, self.tile)
         else:
-            wt = None
-            if grad_input:
-                if p._grad_input is None:
-                    p._grad_input = _ext.gemm_pack_grad_input(w, g)
-                wt = p._grad_input
+            wt = self._grad_filters(p, w) if grad_input else None
             gx, gw = _ext.conv2d_gemm_backward(gy, x, w, g, bool(grad_input), wt, gx)
         return gx, gw, _ext.bias_grad(gy)
 

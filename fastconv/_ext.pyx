@@ -8,6 +8,8 @@ release the GIL, and run the C kernels of src_c/ over independent work items
 (images, tiles, planes) with OpenMP.  Call them through fastconv's public
 functions, never directly.
 """
+import threading
+
 import numpy as np
 
 from cython cimport floating
@@ -94,11 +96,53 @@ cdef fc_geom _geom(g, Py_ssize_t channels):
     return r
 
 
+# Scratch buffers reused from call to call: a fresh malloc of megabytes
+# costs a page fault per 4 KiB on first touch, often more than the
+# arithmetic (a layer's backward pass took 60% longer).  A small pool of
+# free buffers (taken and given back under a lock, so concurrent calls from
+# several Python threads each get their own).
+_POOL_LOCK = threading.Lock()
+_POOL = []                  # free buffers, smallest first
+POOL_BUFFERS = 4
+POOL_BYTES = 256 << 20
+
+
+def _ws_take(Py_ssize_t nbytes):
+    """A scratch buffer (uint8 ndarray) of at least nbytes bytes."""
+    with _POOL_LOCK:
+        for i in range(len(_POOL)):
+            if _POOL[i].nbytes >= nbytes:
+                return _POOL.pop(i)
+    try:
+        return np.empty(max(nbytes, 64), dtype=np.uint8)
+    except MemoryError:
+        raise MemoryError(f"fastconv: could not allocate {nbytes} bytes of workspace") from None
+
+
+def _ws_give(buf):
+    """Return a buffer of _ws_take to the pool (the largest are kept)."""
+    with _POOL_LOCK:
+        _POOL.append(buf)
+        _POOL.sort(key=lambda b: b.nbytes)
+        while len(_POOL) > POOL_BUFFERS or sum(b.nbytes for b in _POOL) > POOL_BYTES:
+            _POOL.pop(0)
+
+
+cdef inline void *_ws_ptr(buf):
+    cdef unsigned char[::1] mv = buf
+    return <void *> &mv[0]
+
+
 def _output(out, shape, dtype, name):
-    """out if given (the caller checked it: C-contiguous, this shape and
-    dtype), else a new array."""
+    """out if given (checked: a writeable C-contiguous ndarray of this shape
+    and dtype), else a new array."""
     if out is None:
         return np.empty(shape, dtype=dtype)
+    if not (isinstance(out, np.ndarray) and out.shape == tuple(shape)
+            and out.dtype == dtype and out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{name}: expected a writeable C-contiguous array of shape "
+                         f"{tuple(shape)} and dtype {np.dtype(dtype)}, got "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
     return out
 
 
@@ -358,13 +402,11 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
     if b is not None:
         bv = b
         bp = &bv[0]
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    wbuf = _ws_take(nt * wsize * sizeof(floating))
+    buf = <floating *> _ws_ptr(wbuf)
     zeros = <floating *> calloc(F, sizeof(floating))
-    if buf == NULL or zeros == NULL:
-        free(buf)
-        free(zeros)
-        raise MemoryError(f"conv2d: could not allocate the GEMM workspace "
-                          f"({nt * wsize * sizeof(floating)} bytes)")
+    if zeros == NULL:
+        raise MemoryError("conv2d: could not allocate the GEMM workspace")
     if bp == NULL:
         bp = zeros
     with nogil:
@@ -378,7 +420,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
                                &packed[0] + gi * psize, Fg, bp + gi * Fg, relu, t, ws,
                                &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
     free(zeros)
-    free(buf)
+    _ws_give(wbuf)
 
 
 cdef inline Py_ssize_t _grad_input_blocks(const fc_geom *g,
@@ -579,13 +621,11 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         grad_w[...] = 0
         return grad_x, grad_w
     gw = grad_w
-    partial = <floating *> malloc(n_chunks * FK * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    wbuf = _ws_take((n_chunks * FK + nt * wsize) * sizeof(floating))
+    partial = <floating *> _ws_ptr(wbuf)
+    buf = partial + n_chunks * FK
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
-    if partial == NULL or buf == NULL or zero_bias == NULL:
-        free(partial)
-        free(buf)
-        free(zero_bias)
+    if zero_bias == NULL:
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
         with parallel(num_threads=nt):
@@ -622,9 +662,8 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                 for ch in range(n_chunks):
                     acc = acc + partial[ch * FK + p]
                 (&gw[0, 0, 0, 0])[p] = acc
-    free(partial)
     free(zero_bias)
-    free(buf)
+    _ws_give(wbuf)
     return grad_x, grad_w
 
 
@@ -732,11 +771,8 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     if N * L == 0:
         return
     _wino_schedule(&gc, N, Fg, m, nt, &s, tag)
-    buf = <floating *> malloc(nt * s.work * sizeof(floating))
-    if buf == NULL:
-        raise MemoryError(
-            f"conv2d: could not allocate the Winograd workspace "
-            f"({nt * s.work * sizeof(floating)} bytes)")
+    wbuf = _ws_take(nt * s.work * sizeof(floating))
+    buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * s.work
@@ -746,7 +782,7 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
                       &packed[0] + gi * psize, Fg,
                       (bp + gi * Fg) if bp != NULL else NULL, relu, &s,
                       item // groups, ws, &y[0, 0, 0, 0] + gi * Fg * L, F * L)
-    free(buf)
+    _ws_give(wbuf)
 
 
 def wino_matrices(dtype, int m):
@@ -828,13 +864,9 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     # items: (group, chunk, share of the positions xi)
     nxg = min(nn, max(1, (nt + groups * s.chunks - 1) // (groups * s.chunks)))
     per = groups * s.chunks * s.wsize
-    partial = <floating *> malloc(per * sizeof(floating))
-    buf = <floating *> malloc(nt * s.work * sizeof(floating))
-    if partial == NULL or buf == NULL:
-        free(partial)
-        free(buf)
-        raise MemoryError(f"conv2d_backward: could not allocate the Winograd grad_weight "
-                          f"workspace ({(per + nt * s.work) * sizeof(floating)} bytes)")
+    wbuf = _ws_take((per + nt * s.work) * sizeof(floating))
+    partial = <floating *> _ws_ptr(wbuf)
+    buf = partial + per
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * s.work
@@ -851,8 +883,7 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
                 f = item - gi * Fg
                 _wino_gw_finish(partial + gi * s.chunks * s.wsize, s.chunks, s.wsize, Fg,
                                 Cg, m, f, &gw[0, 0, 0, 0] + item * Cg * 9)
-    free(partial)
-    free(buf)
+    _ws_give(wbuf)
     return grad_w
 
 
@@ -883,9 +914,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     if b is not None:
         bv = b
         bp = &bv[0]
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
-    if buf == NULL:
-        raise MemoryError("conv2d: could not allocate the direct workspace")
+    wbuf = _ws_take(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -895,7 +925,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
                 _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
                         &w[0, 0, 0, 0] + f * K, bp[f] if bp != NULL else 0, relu,
                         &gc, ws, &y[0, 0, 0, 0] + p * L)
-    free(buf)
+    _ws_give(wbuf)
 
 
 def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
@@ -930,9 +960,8 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
         gx = grad_x                                     # every plane written
         gxp = &gx[0, 0, 0, 0]
     gw = grad_w
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
-    if buf == NULL:
-        raise MemoryError("conv2d_backward: could not allocate the direct workspace")
+    wbuf = _ws_take(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -950,7 +979,7 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
                     _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
                                         &gy[0, 0, 0, 0] + (n * F + f) * L, &gc, ws,
                                         &gw[0, 0, 0, 0] + f * K)
-    free(buf)
+    _ws_give(wbuf)
     return grad_x, grad_w
 
 

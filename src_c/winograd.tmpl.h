@@ -307,16 +307,16 @@ FC_ALWAYS_INLINE void CAT(wino_stage_, TYPE)(const TYPE *restrict plane, ptrdiff
 /* The input transform V = B^T d B of tiles t0 .. t0 + nt (of N images, in
  * order of image, tile row, tile column), CB channels at a time, one
  * image's tiles at a time: tile u's position xi of channel c to
- * v[u * ts + xi * Cp + c] (Cp = C rounded up to CB; lanes past C zero). */
+ * v[u * ts + xi * xs + c] (lanes past C are zero). */
 FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
                                              ptrdiff_t x_stride, const fc_geom *g,
                                              ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ts,
-                                             TYPE *restrict stage,
+                                             ptrdiff_t xs, TYPE *restrict stage,
                                              TYPE *restrict flat, TYPE *restrict v)
 {
     const ptrdiff_t n = m + 2, C = g->C, H = g->H, W = g->W;
     const ptrdiff_t tw = (g->Wo + m - 1) / m, T = ((g->Ho + m - 1) / m) * tw;
-    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Wp = m * tw + 2;
+    const ptrdiff_t Wp = m * tw + 2;
     for (ptrdiff_t c0 = 0; c0 < C; c0 += CB) {
         for (ptrdiff_t q = 0; q < nt;) {
             const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
@@ -340,7 +340,7 @@ FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
                 for (ptrdiff_t i = 0; i < n; ++i) {        /* rows */
                     CAT(wino_bt_, TYPE)(m, e + i * n, o);
                     for (ptrdiff_t j = 0; j < n; ++j)
-                        memcpy(vt + (i * n + j) * Cp, &o[j], sizeof(WV));
+                        memcpy(vt + (i * n + j) * xs, &o[j], sizeof(WV));
                 }
             }
             q = qe;
@@ -370,7 +370,7 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     TYPE *restrict stage = mm + tbp * nn * fg;      /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x W x CB */
 
-    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, stage, flat, v);
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, Cp, stage, flat, v);
     /* the last panel's spare rows */
     CAT(wino_zero_, TYPE)(v + nt * nn * Cp, (tbp - nt) * nn * Cp);
 
@@ -525,7 +525,14 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
     TYPE *restrict stage = z + tb * nn * Fp + mr;   /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x max(W, Wo) x CB */
 
-    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, stage, flat, v);
+    /* V and Z position-major, so that the products read each xi's tiles in
+     * a row, unless 16 channels and 16 filters: then a tile's n*n vectors
+     * together (the transforms write one run; the products' rows of 36
+     * vectors are still short) */
+    const int tmaj = Cp + Fp <= 2 * CB;
+    const ptrdiff_t vts = tmaj ? nn * Cp : Cp, vxs = tmaj ? Cp : tb * Cp;
+    const ptrdiff_t zts = tmaj ? nn * Fp : Fp, zxs = tmaj ? Fp : tb * Fp;
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, vts, vxs, stage, flat, v);
     /* Z = A dY A^T, CB filters at a time, one image's tiles at a time (the
      * tiles' overhang past Ho x Wo reads zeros) */
     for (ptrdiff_t f0 = 0; f0 < F; f0 += CB) {
@@ -547,11 +554,11 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
                     CAT(wino_a_, TYPE)(m, col, o);
                     for (ptrdiff_t k = 0; k < n; ++k) e[k * m + j] = o[k];
                 }
-                TYPE *restrict zt = z + u * nn * Fp + f0;
+                TYPE *restrict zt = z + u * zts + f0;
                 for (ptrdiff_t k = 0; k < n; ++k) {        /* rows */
                     CAT(wino_a_, TYPE)(m, e + k * m, o);
                     for (ptrdiff_t l = 0; l < n; ++l)
-                        memcpy(zt + (k * n + l) * Fp, &o[l], sizeof(WV));
+                        memcpy(zt + (k * n + l) * zxs, &o[l], sizeof(WV));
                 }
             }
             q = qe;
@@ -563,7 +570,7 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
         for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
             for (ptrdiff_t c0 = 0; c0 < Cp; c0 += nr) {
                 const ptrdiff_t nq = fc_min(nr, Cp - c0);
-                UK_RUN_KN(nq)(nt, z + xi * Fp + f0, nn * Fp, v + xi * Cp + c0, nn * Cp,
+                UK_RUN_KN(nq)(nt, z + xi * zxs + f0, zts, v + xi * vxs + c0, vts,
                               wsum + (xi * F + f0) * Cp + c0, Cp, fc_min(mr, F - f0), nq,
                               1, NULL);
             }

@@ -189,3 +189,23 @@ def test_plan_repr_and_attributes():
     assert "F(4x4, 3x3)" in repr(plan) and "F(4x4, 3x3)" in repr(plan.pack(np.ones((64, 64, 3, 3), np.float32)))
     g = fastconv.conv_plan((8, 3, 32, 32), (16, 3, 3, 3), np.float32, padding=1)
     assert (g.algorithm, g.tile) == ("gemm", None)
+
+
+def test_pack_into_packed_filters_reuses_them():
+    x, w, _ = _data((2, 16, 10, 10), (16, 16, 3, 3), np.float32)
+    for algorithm in ("winograd", "gemm", "direct"):
+        plan = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm=algorithm)
+        packed = plan.pack(w)
+        gy = np.ones(plan.output_shape, np.float32)
+        plan.backward(gy, x, w, packed=packed)            # grad_x filters packed
+        arrays = (packed._forward, packed._grad_input)
+        w2 = w[::-1].copy()
+        assert plan.pack(w2, out=packed) is packed
+        assert packed._forward is arrays[0]                 # the same memory
+        np.testing.assert_array_equal(plan.forward(x, w2, packed=packed), plan.forward(x, w2))
+        for a, b in zip(plan.backward(gy, x, w2, packed=packed), plan.backward(gy, x, w2)):
+            np.testing.assert_array_equal(a, b)
+        assert packed._grad_input is arrays[1]
+        other = fastconv.conv_plan(x.shape, w.shape, np.float64, padding=1, algorithm=algorithm)
+        with pytest.raises(ValueError, match="packed holds filters packed as"):
+            other.pack(w.astype(np.float64), out=packed)
