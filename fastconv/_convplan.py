@@ -28,13 +28,33 @@ def _fits_winograd(kernel, stride, dilation):
     return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
 
 
-def choose_algorithm(weight_shape, groups, stride, dilation):
+def winograd_pays(x_shape, weight_shape, groups):
+    """Whether Winograd beats the GEMM for a 3x3 stride-1 layer of these
+    shapes (measured: benchmarks/conv3x3.py, README "Which convolution
+    kernel runs").  Its transforms cost per channel and filter what its
+    products save, and conv2d transforms the filters on every call, so it
+    needs enough channels, channels in whole 16-lane vectors, and enough
+    output positions N*H*W to spread the filter transform over:
+    N*H*W >= 1024 with at least 32 channels and filters per group (4096
+    if either is not a multiple of 16); N*H*W >= 16384 with 16 to 31, both
+    multiples of 16 (16 exactly); never with fewer than 16."""
+    N, _, H, W = x_shape
+    F, Cg = weight_shape[:2]
+    Fg, positions = F // groups, N * H * W
+    low = min(Cg, Fg)
+    whole = Cg % 16 == 0 and Fg % 16 == 0
+    if low >= 32:
+        return positions >= (1024 if whole else 4096)
+    return low >= WINOGRAD_MIN_CHANNELS and whole and positions >= 16384
+
+
+def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
     """The kernel "auto" runs, from the shapes only (see select_algorithm)."""
     F, Cg = weight_shape[:2]
     if groups > 1 and Cg == 1:
         return "direct"
     if (_fits_winograd(weight_shape[2:], stride, dilation)
-            and Cg >= WINOGRAD_MIN_CHANNELS and F // groups >= WINOGRAD_MIN_CHANNELS):
+            and winograd_pays(x_shape, weight_shape, groups)):
         return "winograd"
     return "gemm"
 
@@ -134,7 +154,8 @@ class ConvPlan:
         self.output_shape = (g.N, g.F, g.Ho, g.Wo)
         fits = _fits_winograd((g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
         if algorithm == "auto":
-            kernel = choose_algorithm(self.weight_shape, g.groups, (g.sh, g.sw), (g.dh, g.dw))
+            kernel = choose_algorithm(self.x_shape, self.weight_shape, g.groups, (g.sh, g.sw),
+                                      (g.dh, g.dw))
         elif algorithm.startswith("winograd"):
             if not fits:
                 raise ValueError(

@@ -105,16 +105,18 @@ def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
     kernel: ``"direct"`` for grouped convolutions whose filters each see a
     single input channel (depthwise, ``groups > 1`` and ``C // groups == 1``),
     where each group's matrix product would be a single row; ``"winograd"``
-    for 3x3 filters at stride 1, dilation 1, with at least
-    ``WINOGRAD_MIN_CHANNELS`` (16) input channels and filters per group
-    (fewer would leave its small products too short to pay for the
-    transforms), with the output tile of :func:`fastconv.conv_plan` (F(4x4,
-    3x3) unless the tiles' overhang makes F(2x2, 3x3) do no more
-    multiplications); ``"gemm"`` (packed matrix product) otherwise,
-    including single-channel inputs (``C == 1``, ``groups == 1``), where one
-    product covers all filters.  The backward pass of a Winograd
-    convolution computes grad_x by Winograd too (paddings up to 2) and
-    grad_weight on the GEMM.
+    for 3x3 filters at stride 1, dilation 1 where it measured faster than
+    the GEMM (forward and backward, 1 thread): at least 32 input channels
+    and filters per group and ``N*H*W >= 1024`` (``>= 4096`` if either is
+    not a multiple of 16), or 16 to 31 of them, both multiples of 16, and
+    ``N*H*W >= 16384`` (its transforms cost per channel what its products
+    save, and conv2d transforms the filters on every call); its output tile
+    by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
+    tiles' overhang makes F(2x2, 3x3) do no more multiplications);
+    ``"gemm"`` (packed matrix product) otherwise, including single-channel
+    inputs (``C == 1``, ``groups == 1``), where one product covers all
+    filters.  The backward pass of a Winograd convolution computes grad_x
+    (paddings up to 2) and grad_weight by Winograd too.
 
     Parameters
     ----------
@@ -137,8 +139,8 @@ def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
     'gemm'
     """
     op = "select_algorithm"
-    return choose_algorithm(tuple(weight_shape), groups, _v.pair(stride, "stride", op),
-                            _v.pair(dilation, "dilation", op))
+    return choose_algorithm(tuple(x_shape), tuple(weight_shape), groups,
+                            _v.pair(stride, "stride", op), _v.pair(dilation, "dilation", op))
 
 
 def _conv_run(algorithm, x4, w4, bias, g, relu=False, op="conv2d"):

@@ -9,10 +9,12 @@ import fastconv.reference
 from fastconv._convplan import ConvPacked, ConvPlan
 
 # (x_shape, weight_shape, geometry, algorithm the plan picks): every kernel
-# and the GEMM's tilings (banded, pointwise, runs of positions).
+# and the GEMM's tilings (banded, pointwise, runs of positions); Winograd
+# forced where "auto" finds these shapes too small for it.
 PLANS = [
-    ((2, 16, 12, 12), (16, 16, 3, 3), dict(padding=1), "winograd"),
-    ((2, 20, 9, 7), (24, 20, 3, 3), dict(padding=2), "winograd"),
+    ((2, 16, 12, 12), (16, 16, 3, 3), dict(padding=1, algorithm="winograd"), "winograd"),
+    ((2, 20, 9, 7), (24, 20, 3, 3), dict(padding=2, algorithm="winograd"), "winograd"),
+    ((4, 32, 16, 16), (32, 32, 3, 3), dict(padding=1), "winograd"),
     ((2, 3, 11, 10), (8, 3, 3, 3), dict(padding=1), "gemm"),                # banded
     ((2, 8, 9, 9), (12, 8, 1, 1), {}, "gemm"),                              # pointwise
     ((1, 512, 96, 96), (4, 512, 3, 3), dict(stride=3, padding=1), "gemm"),  # runs
@@ -36,8 +38,9 @@ def test_plan_runs_what_conv2d_runs(x_shape, w_shape, geo, kernel, dtype):
     x, w, b = _data(x_shape, w_shape, dtype)
     plan = fastconv.conv_plan(x_shape, w_shape, dtype, **geo)
     assert plan.algorithm == kernel
-    assert plan.algorithm == fastconv.select_algorithm(
-        x_shape, w_shape, geo.get("groups", 1), geo.get("stride", 1))
+    if "algorithm" not in geo:
+        assert plan.algorithm == fastconv.select_algorithm(
+            x_shape, w_shape, geo.get("groups", 1), geo.get("stride", 1))
     y = fastconv.conv2d(x, w, b, **geo)
     assert plan.output_shape == y.shape
     packed = plan.pack(w)
@@ -66,7 +69,8 @@ def test_grad_input_false_skips_grad_x(x_shape, w_shape, geo, kernel):
 def test_relu_epilogue_on_every_path(x_shape, w_shape, geo, kernel, dtype, rng):
     x, w, b = _data(x_shape, w_shape, dtype)
     x.flat[rng.integers(0, x.size, 3)] = np.nan        # NaN stays NaN
-    for algorithm in ("auto", "gemm"):
+    geo = dict(geo)
+    for algorithm in (geo.pop("algorithm", "auto"), "gemm"):
         y = fastconv.conv2d(x, w, b, algorithm=algorithm, **geo)
         r = fastconv.conv2d(x, w, b, algorithm=algorithm, relu=True, **geo)
         np.testing.assert_array_equal(r, np.where(y < 0, 0, y))
@@ -87,11 +91,11 @@ def test_relu_epilogue_winograd_tiles_and_empty_batch():
 
 def test_out_is_written_and_checked():
     x, w, b = _data((2, 16, 10, 10), (16, 16, 3, 3), np.float32)
-    plan = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1)
+    plan = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="winograd")
     out = np.full(plan.output_shape, np.nan, np.float32)
     y = plan.forward(x, w, b, out=out)
     assert y is out
-    np.testing.assert_array_equal(out, fastconv.conv2d(x, w, b, padding=1))
+    np.testing.assert_array_equal(out, fastconv.conv2d(x, w, b, padding=1, algorithm="winograd"))
     gout = np.full(x.shape, np.nan, np.float32)
     gx, _, _ = plan.backward(np.ones_like(out), x, w, out=gout)
     assert gx is gout and not np.isnan(gx).any()
@@ -110,6 +114,7 @@ def test_out_is_written_and_checked():
 def test_gemm_grad_x_route_writes_all_of_out(x_shape, w_shape, geo, kernel):
     # the col2im route accumulates: out must be cleared first
     x, w, _ = _data(x_shape, w_shape, np.float32)
+    geo = {k: v for k, v in geo.items() if k != "algorithm"}
     plan = fastconv.conv_plan(x_shape, w_shape, np.float32, algorithm="gemm", **geo)
     gy = np.cos(plan.forward(x, w))
     gout = np.full(x_shape, 7.0, np.float32)
@@ -119,10 +124,10 @@ def test_gemm_grad_x_route_writes_all_of_out(x_shape, w_shape, geo, kernel):
 
 def test_mismatched_packed_filters_are_rejected():
     x, w, _ = _data((2, 16, 10, 10), (16, 16, 3, 3), np.float32)
-    wino = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1)
+    wino = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="winograd")
     gemm = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="gemm")
     f2 = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="winograd2x2")
-    f64 = fastconv.conv_plan(x.shape, w.shape, np.float64, padding=1)
+    f64 = fastconv.conv_plan(x.shape, w.shape, np.float64, padding=1, algorithm="winograd")
     for plan, other in [(wino, gemm), (gemm, wino), (wino, f2), (wino, f64)]:
         with pytest.raises(ValueError, match="packed holds filters packed as"):
             plan.forward(x if plan.dtype == np.float32 else x.astype(np.float64),
@@ -147,7 +152,8 @@ def test_packed_arrays_of_the_wrong_size_raise_not_crash():
 
 def test_packing_does_not_depend_on_the_batch():
     a = fastconv.conv_plan((64, 16, 32, 32), (16, 16, 3, 3), np.float32, padding=1)
-    b = fastconv.conv_plan((10, 16, 32, 32), (16, 16, 3, 3), np.float32, padding=1)
+    b = fastconv.conv_plan((10, 16, 32, 32), (16, 16, 3, 3), np.float32, padding=1,
+                           algorithm="winograd")
     assert a.packing == b.packing
     x, w, _ = _data((10, 16, 32, 32), (16, 16, 3, 3), np.float32)
     np.testing.assert_array_equal(b.forward(x, w, packed=a.pack(w)), b.forward(x, w))
@@ -155,7 +161,7 @@ def test_packing_does_not_depend_on_the_batch():
 
 def test_forward_checks_shapes_and_dtypes():
     x, w, b = _data((2, 16, 10, 10), (16, 16, 3, 3), np.float32)
-    plan = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1)
+    plan = fastconv.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="winograd")
     with pytest.raises(ValueError, match=r"x must be an ndarray of shape \(2, 16, 10, 10\)"):
         plan.forward(x[:1], w)
     with pytest.raises(ValueError, match="weight must be an ndarray"):

@@ -203,9 +203,32 @@ def test_tile_rule_counts_multiplications():
 @pytest.mark.parametrize("algorithm, tile", [("winograd", 4), ("winograd4x4", 4),
                                              ("winograd2x2", 2), ("auto", 4)])
 def test_plan_tile(algorithm, tile):
-    plan = fastconv.conv_plan((2, 16, 12, 12), (16, 16, 3, 3), np.float32, padding=1,
+    plan = fastconv.conv_plan((64, 16, 32, 32), (16, 16, 3, 3), np.float32, padding=1,
                               algorithm=algorithm)
     assert (plan.algorithm, plan.tile) == ("winograd", tile)
+    small = fastconv.conv_plan((1, 16, 5, 5), (16, 16, 3, 3), np.float32, padding=1,
+                               algorithm=algorithm)
+    assert small.algorithm == ("gemm" if algorithm == "auto" else "winograd")
+
+
+@pytest.mark.parametrize("x_shape, weight_shape, groups, pays", [
+    ((1, 32, 32, 32), (32, 32, 3, 3), 1, True),       # 32 channels, N*H*W = 1024
+    ((1, 32, 31, 32), (32, 32, 3, 3), 1, False),      # 992 positions
+    ((1, 48, 16, 16), (40, 48, 3, 3), 1, False),      # 40 filters: 4096 needed
+    ((4, 48, 32, 32), (40, 48, 3, 3), 1, True),
+    ((16, 16, 32, 32), (16, 16, 3, 3), 1, True),      # 16 channels: 16384
+    ((8, 16, 32, 32), (16, 16, 3, 3), 1, False),
+    ((64, 24, 32, 32), (24, 24, 3, 3), 1, False),     # 24: not whole vectors
+    ((64, 16, 32, 32), (15, 16, 3, 3), 1, False),     # fewer than 16 filters
+    ((64, 64, 32, 32), (64, 32, 3, 3), 2, True),      # per group: 32 and 32
+    ((64, 64, 32, 32), (32, 16, 3, 3), 4, False),     # per group: 16 and 8
+])
+def test_winograd_rule(x_shape, weight_shape, groups, pays):
+    assert _convplan.winograd_pays(x_shape, weight_shape, groups) is pays
+    want = "winograd" if pays else "gemm"
+    assert fastconv.select_algorithm(x_shape, weight_shape, groups) == want
+    assert fastconv.select_algorithm(x_shape, weight_shape, groups, stride=2) == "gemm"
+    assert fastconv.select_algorithm(x_shape, weight_shape, groups, dilation=2) == "gemm"
 
 
 def test_explicit_tiles_reject_other_geometries():
