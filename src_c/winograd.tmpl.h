@@ -478,7 +478,7 @@ FC_CLONES int CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_str
 void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
                                      int m, fc_wino_gw_sched *s)
 {
-    const ptrdiff_t mr = UK->mr, n = m + 2, nn = n * n;
+    const ptrdiff_t n = m + 2, nn = n * n;
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
     const ptrdiff_t tw = (g->Wo + m - 1) / m, th = (g->Ho + m - 1) / m;
     const ptrdiff_t T = N * th * tw, size = (ptrdiff_t)sizeof(TYPE);
@@ -503,7 +503,7 @@ void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
     s->blocks = (T + tb - 1) / tb;
     s->wsize = wsize;
     s->chunks = fc_min(chunks, s->blocks);
-    s->work = tb * nn * (Cp + Fp) + mr                  /* V, Z (+ a row's reach) */
+    s->work = tb * nn * (Cp + Fp) + CB                  /* V, Z (+ a row's reach) */
               + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
 }
 
@@ -521,8 +521,8 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
     const ptrdiff_t Wp = m * tw + 2, Wq = m * tw;
     const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
     TYPE *restrict v = work;                        /* tb x nn x Cp */
-    TYPE *restrict z = v + tb * nn * Cp;            /* tb x nn x Fp (+ mr) */
-    TYPE *restrict stage = z + tb * nn * Fp + mr;   /* srows x Wp x CB */
+    TYPE *restrict z = v + tb * nn * Cp;            /* tb x nn x Fp (+ CB) */
+    TYPE *restrict stage = z + tb * nn * Fp + CB;   /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x max(W, Wo) x CB */
 
     /* V and Z position-major, so that the products read each xi's tiles in
