@@ -341,9 +341,9 @@ class ConvPlan:
             # convolution of grad_out with the flipped filters, Winograd too
             _ext.conv2d_winograd(gy, self._grad_filters(p, w), None, self._grad_geometry,
                                  self._grad_tile, False, gx)
-            gw = _ext.wino_grad_weight(gy, x, g, self.tile)
+            return (gx, *_ext.wino_grad_weight(gy, x, g, self.tile))
         elif self.algorithm == "winograd" and not grad_input:
-            gw = _ext.wino_grad_weight(gy, x, g, self.tile)
+            return (None, *_ext.wino_grad_weight(gy, x, g, self.tile))
         else:
             wt = self._grad_filters(p, w) if grad_input else None
             gx, gw = _ext.conv2d_gemm_backward(gy, x, w, g, bool(grad_input), wt, gx)

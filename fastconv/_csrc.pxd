@@ -223,13 +223,13 @@ cdef extern from "fastconv.h" nogil:
                                   Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
                                   int m, Py_ssize_t F, const fc_wino_gw_sched *s,
                                   Py_ssize_t chunk, Py_ssize_t xi0, Py_ssize_t xi1,
-                                  float *work, float *wsum)
+                                  float *work, float *wsum, double *bsum)
     int fc_wino_grad_weight_double(const double *x, Py_ssize_t x_stride,
                                    const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
                                    const fc_geom *g, int m, Py_ssize_t F,
                                    const fc_wino_gw_sched *s, Py_ssize_t chunk,
                                    Py_ssize_t xi0, Py_ssize_t xi1, double *work,
-                                   double *wsum)
+                                   double *wsum, double *bsum)
     void fc_wino_gw_finish_float(const float *wsum, Py_ssize_t chunks,
                                  Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
                                  Py_ssize_t f, float *gw)

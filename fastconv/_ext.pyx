@@ -831,13 +831,13 @@ cdef inline int _wino_gw(const floating *x, Py_ssize_t x_stride, const floating 
                          Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
                          Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
                          Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
-                         floating *wsum) noexcept nogil:
+                         floating *wsum, double *bsum) noexcept nogil:
     if floating is float:
         return c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                           chunk, xi0, xi1, work, wsum)
+                                           chunk, xi0, xi1, work, wsum, bsum)
     else:
         return c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                            chunk, xi0, xi1, work, wsum)
+                                            chunk, xi0, xi1, work, wsum, bsum)
 
 
 cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
@@ -851,8 +851,9 @@ cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
 
 def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
                      g, int m, gw_out=None):
-    """grad_weight of a 3x3 stride-1 layer by Winograd F(m x m, 3x3).
-    # IN gy, x  # OUT gw_out or new
+    """(grad_weight, grad_bias) of a 3x3 stride-1 layer by Winograd
+    F(m x m, 3x3); grad_bias summed in double along the way.
+    # IN gy, x  # OUT gw_out or new, new
 
     Chunks of tiles (fixed by the shapes) sum into partial sums added in
     order, so the result does not depend on the thread count; with fewer
@@ -869,18 +870,25 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     cdef floating *buf = NULL
     cdef floating *partial = NULL
     cdef floating *ws = NULL
+    cdef double *bparts = NULL
+    cdef double acc
     cdef floating[:, :, :, ::1] gw
-    grad_w = _output(gw_out, (F, Cg, 3, 3), np.asarray(x).dtype, "grad_weight")
+    cdef floating[::1] gbv
+    dtype = np.asarray(x).dtype
+    grad_w = _output(gw_out, (F, Cg, 3, 3), dtype, "grad_weight")
+    grad_b = np.zeros(F, dtype=dtype)
     if N * L == 0 or Cg == 0:
         grad_w[...] = 0
-        return grad_w
+        return grad_w, grad_b
     gw = grad_w
+    gbv = grad_b
     _wino_gw_schedule(&gc, N, Fg, m, &s, tag)
     # items: (group, chunk, share of the positions xi)
     nxg = min(nn, max(1, (nt + groups * s.chunks - 1) // (groups * s.chunks)))
     per = groups * s.chunks * s.wsize
-    wbuf = _ws_take((per + nt * s.work) * sizeof(floating))
-    partial = <floating *> _ws_ptr(wbuf)
+    wbuf = _ws_take((per + nt * s.work) * sizeof(floating) + F * s.chunks * sizeof(double))
+    bparts = <double *> _ws_ptr(wbuf)                 # (chunks, F)
+    partial = <floating *> (bparts + F * s.chunks)
     buf = partial + per
     with nogil:
         with parallel(num_threads=nt):
@@ -892,14 +900,19 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
                 _wino_gw(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
                          &gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gc, m, Fg, &s, ch,
                          xg * nn // nxg, (xg + 1) * nn // nxg, ws,
-                         partial + (gi * s.chunks + ch) * s.wsize)
+                         partial + (gi * s.chunks + ch) * s.wsize,
+                         bparts + ch * F + gi * Fg)
             for item in prange(F, schedule='static'):
                 gi = item // Fg
                 f = item - gi * Fg
                 _wino_gw_finish(partial + gi * s.chunks * s.wsize, s.chunks, s.wsize, Fg,
                                 Cg, m, f, &gw[0, 0, 0, 0] + item * Cg * 9)
+                acc = 0                         # the chunks in order
+                for ch in range(s.chunks):
+                    acc = acc + bparts[ch * F + item]
+                gbv[item] = <floating> acc
     _ws_give(wbuf)
-    return grad_w
+    return grad_w, grad_b
 
 
 # --------------------------------------------------------------------------

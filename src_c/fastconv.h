@@ -375,7 +375,7 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
  *   (s->chunks partial sums of s->wsize elements each) and scratch elements
  *   per thread (s->work), from the shapes only.
  * fc_wino_grad_weight_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, chunk,
- *                         xi0, xi1, work, wsum)
+ *                         xi0, xi1, work, wsum, bsum)
  *   x      IN  image 0's group channels (C/groups, H, W); image n at
  *              x + n*x_stride
  *   gy     IN  image 0's group output gradient (F, Ho, Wo); image n at
@@ -384,6 +384,8 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
  *              positions to sum (0 .. (m+2)^2 for all)
  *   wsum   OUT the chunk's partial sums (s->wsize elements): positions
  *              xi0 .. xi1 written
+ *   bsum   OUT (F,) the chunk's grad_bias, in double (the sum of the
+ *              chunk's gy), written if xi0 <= m + 3 < xi1; or NULL
  * fc_wino_gw_finish_<T>(wsum, chunks, wstride, F, C, m, f, gw)
  *   wsum   IN  the chunks' partial sums, wstride apart
  *   gw     OUT (C, 3, 3) filter f's gradient: written
@@ -425,11 +427,13 @@ void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int 
 int fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
                               ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
                               ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum);
+                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
+                              double *bsum);
 int fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
                                ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
                                ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum);
+                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
+                               double *bsum);
 void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
 void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,

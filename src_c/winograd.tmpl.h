@@ -511,7 +511,7 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
     int m, const TYPE *restrict x, ptrdiff_t x_stride, const TYPE *restrict gy,
     ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, ptrdiff_t F,
     const fc_wino_gw_sched *s, ptrdiff_t block, ptrdiff_t xi0, ptrdiff_t xi1,
-    TYPE *restrict work, TYPE *restrict wsum)
+    TYPE *restrict work, TYPE *restrict wsum, double *restrict bsum)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
     const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
@@ -564,6 +564,14 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
             q = qe;
         }
     }
+    /* grad_bias: position (1, 1) of Z sums the tile's m x m gradients
+     * (the points 1 of A's rows are all ones), in double */
+    const ptrdiff_t xb = n + 1;
+    if (bsum && xi0 <= xb && xb < xi1)
+        for (ptrdiff_t u = 0; u < nt; ++u) {
+            const TYPE *restrict zb = z + xb * zxs + u * zts;
+            for (ptrdiff_t f = 0; f < F; ++f) bsum[f] += (double)zb[f];
+        }
     /* W_xi (F x Cp) += Z_xi^T V_xi: mr filters by nr channels, the block's
      * tiles as the reduction */
     for (ptrdiff_t xi = xi0; xi < xi1; ++xi)
@@ -581,19 +589,22 @@ FC_CLONES int CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t 
                                               ptrdiff_t N, const fc_geom *g, int m,
                                               ptrdiff_t F, const fc_wino_gw_sched *s,
                                               ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
-                                              TYPE *restrict work, TYPE *restrict wsum)
+                                              TYPE *restrict work, TYPE *restrict wsum,
+                                              double *restrict bsum)
 {
-    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), xb = m + 3;
     const ptrdiff_t b0 = chunk * s->blocks / s->chunks;
     const ptrdiff_t b1 = (chunk + 1) * s->blocks / s->chunks;
     CAT(wino_zero_, TYPE)(wsum + xi0 * F * Cp, (xi1 - xi0) * F * Cp);
+    if (bsum && xi0 <= xb && xb < xi1)
+        for (ptrdiff_t f = 0; f < F; ++f) bsum[f] = 0;
     for (ptrdiff_t b = b0; b < b1; ++b) {
         if (m == 4)
             CAT(wino_gw_block_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
-                                      xi1, work, wsum);
+                                      xi1, work, wsum, bsum);
         else
             CAT(wino_gw_block_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
-                                      xi1, work, wsum);
+                                      xi1, work, wsum, bsum);
     }
     return FC_OK;
 }

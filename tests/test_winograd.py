@@ -167,8 +167,9 @@ def _rel(got, want):
 def test_float32_accuracy_on_the_suite(name, algorithm, suite_data):
     x, w, gy, (y64, gx64, gw64) = suite_data(name, np.float32)
     y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
-    gx, gw, _ = fastconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
-    errors = {"y": _rel(y, y64), "grad_x": _rel(gx, gx64), "grad_weight": _rel(gw, gw64)}
+    gx, gw, gb = fastconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    errors = {"y": _rel(y, y64), "grad_x": _rel(gx, gx64), "grad_weight": _rel(gw, gw64),
+              "grad_bias": _rel(gb, gy.astype(np.float64).sum(axis=(0, 2, 3)))}
     assert max(errors.values()) <= BOUND[algorithm], f"{name} {algorithm}: {errors}"
 
 
@@ -177,8 +178,9 @@ def test_float32_accuracy_on_the_suite(name, algorithm, suite_data):
 def test_float64_accuracy(name, algorithm, suite_data):
     x, w, gy, (y64, gx64, gw64) = suite_data(name, np.float64)
     y = fastconv.conv2d(x, w, padding=1, algorithm=algorithm)
-    gx, gw, _ = fastconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
-    errors = {"y": _rel(y, y64), "grad_x": _rel(gx, gx64), "grad_weight": _rel(gw, gw64)}
+    gx, gw, gb = fastconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm)
+    errors = {"y": _rel(y, y64), "grad_x": _rel(gx, gx64), "grad_weight": _rel(gw, gw64),
+              "grad_bias": _rel(gb, gy.sum(axis=(0, 2, 3)))}
     assert max(errors.values()) <= 1e-12, f"{name} {algorithm}: {errors}"
 
 
