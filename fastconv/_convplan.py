@@ -208,6 +208,27 @@ class ConvPlan:
             raise ValueError(f"{op}: out must not overlap the inputs")
         return out
 
+    def _scratch_packed(self, w):
+        """(buffers, ConvPacked): packed into pooled scratch memory, for a
+        one-off call (conv2d): no fresh pages to fault in every call."""
+        bufs = []
+        p = ConvPacked(self.packing, None)
+        if self.algorithm != "direct":
+            kind = "winograd" if self.algorithm == "winograd" else "gemm"
+            buf, p._forward = _ext.scratch_array(
+                _ext.packed_size(kind, self.dtype, self.geometry, self.tile or 0), self.dtype)
+            bufs.append(buf)
+        return bufs, self.pack(w, out=p)
+
+    def _scratch_grad(self, p, w):
+        """Give p scratch memory for its grad_x filters (see _scratch_packed)."""
+        if self.algorithm == "winograd" and self._grad_geometry is not None:
+            n = _ext.packed_size("winograd", self.dtype, self._grad_geometry, self._grad_tile)
+        else:
+            n = _ext.packed_size("gemm_grad", self.dtype, self.geometry)
+        buf, p._grad_input = _ext.scratch_array(n, self.dtype)
+        return [buf]
+
     def _packed(self, packed, weight, op):
         if packed is None:
             return self.pack(weight)
@@ -294,11 +315,17 @@ class ConvPlan:
         if self.algorithm == "direct":
             _ext.conv2d_direct(x, w, bias, g, bool(relu), y)
             return y
-        p = self._packed(packed, w, op)
+        bufs = []
+        if packed is None:
+            bufs, p = self._scratch_packed(w)
+        else:
+            p = self._packed(packed, w, op)
         if self.algorithm == "winograd":
             _ext.conv2d_winograd(x, p._forward, bias, g, self.tile, bool(relu), y)
         else:
             _ext.conv2d_gemm(x, p._forward, bias, g, bool(relu), y)
+        for buf in bufs:
+            _ext.scratch_release(buf)
         return y
 
     def backward(self, grad_out, x, weight, *, grad_input=True, packed=None, out=None):
@@ -333,21 +360,27 @@ class ConvPlan:
         if self.algorithm == "direct":
             gx, gw = _ext.conv2d_direct_backward(gy, x, w, g, bool(grad_input), gx)
             return gx, gw, _ext.bias_grad(gy)
-        # grad_x packs into packed (or a fresh one: not the forward's filters)
-        p = (None if not grad_input else ConvPacked(self.packing, None) if packed is None
-             else self._packed(packed, w, op))
-        if self.algorithm == "winograd" and grad_input and self._grad_geometry is not None:
-            # grad_x of a 3x3 unit-stride layer: a 3x3 unit-stride
-            # convolution of grad_out with the flipped filters, Winograd too
-            _ext.conv2d_winograd(gy, self._grad_filters(p, w), None, self._grad_geometry,
-                                 self._grad_tile, False, gx)
-            return (gx, *_ext.wino_grad_weight(gy, x, g, self.tile))
-        elif self.algorithm == "winograd" and not grad_input:
-            return (None, *_ext.wino_grad_weight(gy, x, g, self.tile))
+        # grad_x packs into packed (or scratch memory: not the forward's filters)
+        p, bufs = None, []
+        if grad_input and packed is None:
+            p = ConvPacked(self.packing, None)
+            bufs = self._scratch_grad(p, w)
+        elif grad_input:
+            p = self._packed(packed, w, op)
+        if self.algorithm == "winograd" and (not grad_input or self._grad_geometry is not None):
+            if grad_input:
+                # grad_x of a 3x3 unit-stride layer: a 3x3 unit-stride
+                # convolution of grad_out with the flipped filters, Winograd too
+                _ext.conv2d_winograd(gy, self._grad_filters(p, w), None,
+                                     self._grad_geometry, self._grad_tile, False, gx)
+            out = (gx, *_ext.wino_grad_weight(gy, x, g, self.tile))
         else:
             wt = self._grad_filters(p, w) if grad_input else None
             gx, gw = _ext.conv2d_gemm_backward(gy, x, w, g, bool(grad_input), wt, gx)
-        return gx, gw, _ext.bias_grad(gy)
+            out = gx, gw, _ext.bias_grad(gy)
+        for buf in bufs:
+            _ext.scratch_release(buf)
+        return out
 
 
 def conv_plan(x_shape, weight_shape, dtype, stride=1, padding=0, dilation=1, groups=1,

@@ -732,13 +732,34 @@ cdef inline int _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
                                        s, block, work, y, y_stride)
 
 
-def wino_packed_size(dtype, Py_ssize_t F, Py_ssize_t C, int m):
-    """Elements of one group's transformed filters."""
+def packed_size(kind, dtype, g, int m=0):
+    """Elements of the filters packed by wino_pack ("winograd", m; of g's
+    filters), gemm_pack ("gemm") or gemm_pack_grad_input ("gemm_grad")."""
     cdef float *f32 = NULL
     cdef double *f64 = NULL
-    if np.dtype(dtype) == np.float32:
-        return _wino_packed_size(F, C, m, f32)
-    return _wino_packed_size(F, C, m, f64)
+    cdef bint single = np.dtype(dtype) == np.float32
+    cdef Py_ssize_t Cg = g.C // g.groups, Fg = g.F // g.groups, K = Cg * g.kh * g.kw
+    cdef Py_ssize_t one
+    if kind == "winograd":
+        one = _wino_packed_size(Fg, Cg, m, f32) if single else _wino_packed_size(Fg, Cg, m, f64)
+    elif kind == "gemm":
+        one = _packed_size(Fg, K, f32) if single else _packed_size(Fg, K, f64)
+    else:
+        one = _grad_input_packed_size(g, f32) if single else _grad_input_packed_size(g, f64)
+    return g.groups * one
+
+
+def scratch_array(Py_ssize_t n, dtype):
+    """(buffer, array): a 1-D array of n elements on a 64-byte boundary in a
+    pooled scratch buffer; give the buffer back with scratch_release."""
+    dtype = np.dtype(dtype)
+    buf = _ws_take(n * dtype.itemsize)
+    skip = -buf.ctypes.data % 64
+    return buf, buf[skip:skip + n * dtype.itemsize].view(dtype)
+
+
+def scratch_release(buf):
+    _ws_give(buf)
 
 
 def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None):
