@@ -242,6 +242,10 @@ __attribute__((target("avx512f"))) static void pack_t_avx512_float(
                 r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, row[i] + l0)
                                 : _mm512_setzero_ps();
             tr16_avx512(r);
+            if (two && d1 == d0 + 8) {      /* one panel (w % 16 == 0): whole rows */
+                for (ptrdiff_t l = 0; l < nl; ++l) _mm512_storeu_ps(d0 + (l0 + l) * w, r[l]);
+                continue;
+            }
             for (ptrdiff_t l = 0; l < nl; ++l) {
                 _mm256_storeu_ps(d0 + (l0 + l) * w, _mm512_castps512_ps256(r[l]));
                 if (two)
