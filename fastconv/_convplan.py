@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
+from ._typing import Algorithm, Array, Float, Int, Padding2, Shape, Size2
 
 __all__ = ["ConvPlan", "ConvPacked", "conv_plan"]
 
@@ -57,6 +58,15 @@ def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
             and winograd_pays(x_shape, weight_shape, groups)):
         return "winograd"
     return "gemm"
+
+
+def _direct_fits(g):
+    """Whether the direct kernel's zero-padded row copies (at column stride
+    1: Wo + (kw-1)*dw wide, and W + (kw-1)*dw for grad_x) stay within a few
+    times the rows of x and y.  A dilation far wider than the input (with the
+    padding that lets it fit) makes them grow with the dilation instead:
+    the GEMM, whose cost is that of the output, runs those."""
+    return g.sw != 1 or (g.kw - 1) * g.dw <= 4 * (g.W + g.Wo) + 64
 
 
 def winograd_tile(Ho, Wo):
@@ -165,6 +175,8 @@ class ConvPlan:
             kernel = "winograd"
         else:
             kernel = algorithm
+        if kernel == "direct" and not _direct_fits(g):
+            kernel = "gemm"
         self.algorithm = kernel
         self.tile = None
         self._grad_geometry = self._grad_tile = None
@@ -243,7 +255,7 @@ class ConvPlan:
 
     # ---- the work ----------------------------------------------------------
 
-    def pack(self, weight, out=None):
+    def pack(self, weight: Array[Float], out: "ConvPacked | None" = None) -> "ConvPacked":
         """The forward pass's packed filters (GEMM weight panels or Winograd's
         transformed filters; nothing for the direct kernel).
 
@@ -285,7 +297,9 @@ class ConvPlan:
             p._grad_valid = True
         return p._grad_input
 
-    def forward(self, x, weight, bias=None, *, relu=False, packed=None, out=None):
+    def forward(self, x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+                *, relu: bool = False, packed: "ConvPacked | None" = None,
+                out: Array[Float] | None = None) -> Array[Float]:
         """y = conv2d(x, weight, bias), and max(y, 0) if relu.
 
         Parameters
@@ -328,7 +342,10 @@ class ConvPlan:
             _ext.scratch_release(buf)
         return y
 
-    def backward(self, grad_out, x, weight, *, grad_input=True, packed=None, out=None):
+    def backward(self, grad_out: Array[Float], x: Array[Float], weight: Array[Float], *,
+                 grad_input: bool = True, packed: "ConvPacked | None" = None,
+                 out: Array[Float] | None = None
+                 ) -> tuple[Array[Float] | None, Array[Float], Array[Float]]:
         """The gradients of forward (without relu) with respect to x, weight
         and bias.
 
@@ -383,8 +400,9 @@ class ConvPlan:
         return out
 
 
-def conv_plan(x_shape, weight_shape, dtype, stride=1, padding=0, dilation=1, groups=1,
-              algorithm="auto"):
+def conv_plan(x_shape: Shape, weight_shape: Shape, dtype: type | np.dtype | str,
+              stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1, groups: Int = 1,
+              algorithm: Algorithm = "auto") -> ConvPlan:
     """Plan a 2-D convolution: the kernel that runs it, from the shapes.
 
     Parameters

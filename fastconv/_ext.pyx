@@ -12,6 +12,8 @@ import threading
 
 import numpy as np
 
+cimport cython
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
@@ -34,6 +36,7 @@ cdef enum:
     MIN_PARALLEL_WORK = 1 << 21
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+cdef int _max_threads = 1    # the cap, set by fastconv._threads at import
 
 
 def openmp_enabled():
@@ -47,13 +50,50 @@ def set_num_threads(int n):
     _n_threads = n
 
 
+def set_thread_limit(int n):
+    """Never run more than ``n`` threads (``n >= 1``), whatever OpenMP's
+    default (OMP_NUM_THREADS) says."""
+    global _max_threads
+    _max_threads = n
+
+
 def get_num_threads():
     """Number of threads the next kernel call will use."""
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return _threads()
 
 
 cdef inline int _threads() noexcept nogil:
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    cdef int n = _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return n if n < _max_threads else _max_threads
+
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t _mul(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """a*b of sizes (>= 0), saturated instead of wrapped: the thread
+    heuristics need only its order of magnitude."""
+    if a != 0 and b > PY_SSIZE_T_MAX / a:
+        return PY_SSIZE_T_MAX
+    return a * b
+
+
+cdef inline Py_ssize_t _add(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return PY_SSIZE_T_MAX if a > PY_SSIZE_T_MAX - b else a + b
+
+
+cdef Py_ssize_t _nbytes(str op, str what, elements,
+                        Py_ssize_t itemsize) except -1:
+    """Bytes of a workspace of ``elements`` items, a Python int (the sizes
+    are multiplied in Python, never wrapped); MemoryError stating the size
+    when no allocation can hold it."""
+    nbytes = max(1, elements) * itemsize
+    if nbytes > PY_SSIZE_T_MAX:
+        raise MemoryError(f"{op}: the {what} would take {nbytes} bytes, more "
+                          f"than can be allocated")
+    return nbytes
+
+
+def _no_memory(op, what, nbytes):
+    return MemoryError(f"{op}: could not allocate the {what} ({nbytes} bytes)")
 
 
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
@@ -107,9 +147,9 @@ POOL_BUFFERS = 4
 POOL_BYTES = 256 << 20
 
 
-def _ws_take(Py_ssize_t nbytes):
+def _ws_take(nbytes):
     """A scratch buffer (uint8 ndarray) of at least nbytes bytes from a
-    64-byte boundary on (_ws_ptr)."""
+    64-byte boundary on (_ws_ptr); nbytes a Python int."""
     nbytes += 64
     with _POOL_LOCK:
         for i in range(len(_POOL)):
@@ -119,6 +159,9 @@ def _ws_take(Py_ssize_t nbytes):
         return np.empty(nbytes, dtype=np.uint8)
     except MemoryError:
         raise MemoryError(f"fastconv: could not allocate {nbytes} bytes of workspace") from None
+    except ValueError:              # more than an array can hold
+        raise MemoryError(f"fastconv: {nbytes} bytes of workspace is more than can be "
+                          f"allocated") from None
 
 
 def _ws_give(buf):
@@ -317,9 +360,12 @@ def gemm_isa():
 def _init_gemm(isa):
     cdef bytes name = (isa or "").encode()
     if c.fc_gemm_init(name) != c.FC_OK:
-        raise ImportError(
-            f"fastconv: FASTCONV_ISA={isa!r} is not one of 'avx512', 'avx2', "
-            f"'generic' supported by this CPU")
+        known = ("avx512", "avx2", "generic")
+        here = [k for k in known if c.fc_gemm_init(k.encode()) == c.FC_OK]
+        what = ("is not supported by this CPU" if isa in known
+                else f"is not one of {', '.join(known)}")
+        raise ImportError(f"fastconv: FASTCONV_ISA={isa!r} {what}; this CPU supports "
+                          f"{', '.join(here)} (unset FASTCONV_ISA for the best of them)")
 
 
 cdef inline Py_ssize_t _packed_size(Py_ssize_t F, Py_ssize_t K,
@@ -405,7 +451,7 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
     cdef Py_ssize_t ntiles = _tiles(&gc, tag)
     cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
     cdef Py_ssize_t item, n, t, gi
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *zeros = NULL
@@ -417,7 +463,8 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
     if b is not None:
         bv = b
         bp = &bv[0]
-    wbuf = _ws_take(nt * wsize * sizeof(floating))
+    wbuf = _ws_take(_nbytes("conv2d", "GEMM workspace", nt * <object> wsize,
+                            sizeof(floating)))
     buf = <floating *> _ws_ptr(wbuf)
     zeros = <floating *> calloc(F, sizeof(floating))
     if zeros == NULL:
@@ -600,7 +647,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t wtsize = _grad_input_packed_size(g, tag)
     cdef Py_ssize_t ch, n, gi, it, blk, p
     cdef floating acc
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
@@ -636,7 +683,8 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         grad_w[...] = 0
         return grad_x, grad_w
     gw = grad_w
-    wbuf = _ws_take((n_chunks * FK + nt * wsize) * sizeof(floating))
+    wbuf = _ws_take(_nbytes("conv2d_backward", "GEMM workspace",
+                            n_chunks * <object> FK + nt * <object> wsize, sizeof(floating)))
     partial = <floating *> _ws_ptr(wbuf)
     buf = partial + n_chunks * FK
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
@@ -794,7 +842,7 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     cdef floating *tag = NULL
     cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, m, tag)
     cdef Py_ssize_t item, gi
-    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
     cdef c.fc_wino_sched s
     cdef floating *buf = NULL
     cdef floating *ws = NULL
@@ -807,7 +855,8 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     if N * L == 0:
         return
     _wino_schedule(&gc, N, Fg, m, nt, &s, tag)
-    wbuf = _ws_take(nt * s.work * sizeof(floating))
+    wbuf = _ws_take(_nbytes("conv2d", "Winograd workspace", nt * <object> s.work,
+                            sizeof(floating)))
     buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
@@ -886,7 +935,7 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef c.fc_wino_gw_sched s
-    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
     cdef Py_ssize_t nxg, item, gi, ch, xg, f, per
     cdef floating *buf = NULL
     cdef floating *partial = NULL
@@ -907,7 +956,9 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     # items: (group, chunk, share of the positions xi)
     nxg = min(nn, max(1, (nt + groups * s.chunks - 1) // (groups * s.chunks)))
     per = groups * s.chunks * s.wsize
-    wbuf = _ws_take((per + nt * s.work) * sizeof(floating) + F * s.chunks * sizeof(double))
+    wbuf = _ws_take(_nbytes("conv2d_backward", "Winograd workspace",
+                            per + nt * <object> s.work, sizeof(floating))
+                    + F * <object> s.chunks * sizeof(double))
     bparts = <double *> _ws_ptr(wbuf)                 # (chunks, F)
     partial = <floating *> (bparts + F * s.chunks)
     buf = partial + per
@@ -953,7 +1004,7 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, 1, tag)
     cdef Py_ssize_t p, n, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef const floating *bp = NULL
@@ -963,7 +1014,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     if b is not None:
         bv = b
         bp = &bv[0]
-    wbuf = _ws_take(max(1, nt * wsize) * sizeof(floating))
+    wbuf = _ws_take(_nbytes("conv2d", "direct workspace", nt * <object> wsize,
+                            sizeof(floating)))
     buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
@@ -991,7 +1043,7 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, Fg, tag)
     cdef Py_ssize_t p, n, ch, gi, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *gxp = NULL
@@ -1009,7 +1061,8 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
         gx = grad_x                                     # every plane written
         gxp = &gx[0, 0, 0, 0]
     gw = grad_w
-    wbuf = _ws_take(max(1, nt * wsize) * sizeof(floating))
+    wbuf = _ws_take(_nbytes("conv2d_backward", "direct workspace", nt * <object> wsize,
+                            sizeof(floating)))
     buf = <floating *> _ws_ptr(wbuf)
     with nogil:
         with parallel(num_threads=nt):
@@ -1041,7 +1094,7 @@ def bias_grad(const floating[:, :, :, ::1] gy):
     if N == 0 or L == 0 or F == 0:
         return out
     with nogil:
-        for f in prange(F, schedule='dynamic', num_threads=_threads_for(N * F * L)):
+        for f in prange(F, schedule='dynamic', num_threads=_threads_for(_mul(N * F, L))):
             gb[f] = <floating> _bias_grad(&gy[0, 0, 0, 0] + f * L, N, F * L, L)
     return out
 
@@ -1054,7 +1107,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
                    dtype=np.int64)
@@ -1064,7 +1117,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
                       (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
     return (out, idx) if return_indices else out
@@ -1097,14 +1150,14 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
                       &y[0, 0, 0, 0] + p * L)
     return out
@@ -1115,7 +1168,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -1124,7 +1177,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
@@ -1193,7 +1246,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     out = np.empty(shape, dtype=np.asarray(x).dtype)
     idx = np.empty(shape if return_indices else (0, 0, 0, 0, 0), dtype=np.int64)
@@ -1203,7 +1256,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _max_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc,
                         &y[0, 0, 0, 0, 0] + p * L,
                         (&ind[0, 0, 0, 0, 0] + p * L) if return_indices else NULL)
@@ -1237,14 +1290,14 @@ def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     out = np.empty((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _avg_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc, count_include_pad,
                         &y[0, 0, 0, 0, 0] + p * L)
     return out
@@ -1255,7 +1308,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -1264,7 +1317,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
                                  count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
@@ -1344,8 +1397,12 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d", "tap offsets", K,
+                                     sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d", "workspace",
+                                     nt * <object> wsize, sizeof(floating))
     cdef const floating *bp = NULL
     if b is not None:
         bp = &b[0, 0, 0]
@@ -1354,13 +1411,13 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     if out.size == 0:
         return out
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError("locally_connected2d: could not allocate the workspace")
+        raise _no_memory("locally_connected2d", "workspace", obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
@@ -1382,8 +1439,13 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d_backward",
+                                     "tap offsets", K, sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d_backward",
+                                     "workspace", nt * <object> wsize,
+                                     sizeof(floating))
     cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
     dtype = np.asarray(x).dtype
@@ -1398,14 +1460,14 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
     gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
     cdef floating[:, :, :, ::1] gxt = gxt_arr
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError(
-            "locally_connected2d_backward: could not allocate the workspace")
+        raise _no_memory("locally_connected2d_backward", "workspace",
+                         obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):

@@ -13,7 +13,7 @@
 ptrdiff_t CAT(fc_gemm_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t K)
 {
     const ptrdiff_t mr = UK->mr;
-    return (F + mr - 1) / mr * mr * K;
+    return fc_mul_sat((F + mr - 1) / mr * mr, K);
 }
 
 void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
@@ -97,11 +97,29 @@ static ptrdiff_t CAT(slab_rows_, TYPE)(const fc_geom *g)
 }
 
 /* Slab elements: C * sh * sw phases of slab_rows x Wv, plus one panel of
- * slack for the reads past the last column of the last tile. */
+ * slack for the reads past the last column of the last tile.  Saturated:
+ * with huge strides the product overflows 64 bits (2**31 x 2**31 phases),
+ * and a wrapped size once chose the slab and wrote past the workspace. */
 static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
 {
-    return g->C * g->sh * g->sw * CAT(slab_rows_, TYPE)(g)
-           * CAT(virtual_width_, TYPE)(g) + UK->nr;
+    const ptrdiff_t phases = fc_mul_sat(fc_mul_sat(g->C, g->sh), g->sw);
+    const ptrdiff_t plane = fc_mul_sat(CAT(slab_rows_, TYPE)(g),
+                                       CAT(virtual_width_, TYPE)(g));
+    return fc_add_sat(fc_mul_sat(phases, plane), UK->nr);
+}
+
+/* Whether a slab of this many elements is worth its memory: within
+ * FC_GEMM_SLAB_BYTES, or (stride 1, where the slab is the padded band
+ * itself) within a few times the input.  Past that the window's reach is
+ * mostly padding (huge padding with dilation), and runs of positions cost
+ * only the output's size. */
+static int CAT(slab_fits_, TYPE)(const fc_geom *g, ptrdiff_t elements)
+{
+    if (elements <= FC_GEMM_SLAB_BYTES / (ptrdiff_t)sizeof(TYPE)) return 1;
+    const ptrdiff_t input = fc_mul_sat(fc_mul_sat(4, g->C),
+                                       fc_mul_sat(fc_add_sat(g->H, g->kh),
+                                                  fc_add_sat(g->W, g->kw)));
+    return g->sh == 1 && g->sw == 1 && elements <= input;
 }
 
 /* 1x1, stride 1, no padding: row k of B is input plane k itself. */
@@ -118,8 +136,7 @@ static int CAT(pointwise_, TYPE)(const fc_geom *g)
 static int CAT(banded_, TYPE)(const fc_geom *g)
 {
     if (CAT(pointwise_, TYPE)(g)) return 0;
-    return (g->sh == 1 && g->sw == 1)
-           || CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE) <= FC_GEMM_SLAB_BYTES;
+    return CAT(slab_fits_, TYPE)(g, CAT(slab_size_, TYPE)(g));
 }
 
 /* Columns of one tile, rounded up to whole panels. */
@@ -146,7 +163,7 @@ ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     const ptrdiff_t width = CAT(tile_width_, TYPE)(g);
     if (CAT(banded_, TYPE)(g))                  /* B is read off the slab */
-        return CAT(slab_size_, TYPE)(g) + F * width;      /* slab + Y band */
+        return fc_add_sat(CAT(slab_size_, TYPE)(g), fc_mul_sat(F, width));
     return FC_GEMM_KC * width;                            /* packed B block */
 }
 
@@ -347,7 +364,7 @@ ptrdiff_t CAT(fc_gemm_packed_weights_t_size_, TYPE)(const fc_geom *g,
                                                     ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, R = CAT(block_rows_, TYPE)(g);
-    return CAT(fc_gemm_grad_input_blocks_, TYPE)(g) * ((R + mr - 1) / mr * mr) * F;
+    return fc_mul_sat(CAT(fc_gemm_grad_input_blocks_, TYPE)(g) * ((R + mr - 1) / mr * mr), F);
 }
 
 void CAT(fc_gemm_pack_weights_t_, TYPE)(const TYPE *restrict w,
@@ -374,7 +391,7 @@ ptrdiff_t CAT(fc_gemm_grad_input_work_size_, TYPE)(const fc_geom *g,
                                                    ptrdiff_t F)
 {
     const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-    return nc * F + CAT(block_rows_, TYPE)(g) * nc;
+    return fc_add_sat(fc_mul_sat(nc, F), CAT(block_rows_, TYPE)(g) * nc);
 }
 
 FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
@@ -431,19 +448,6 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
     return FC_OK;
 }
 
-/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
- * tiles, output rows are widened to Wv (virtual_width_) with zero gradients
- * in the extra columns, so that im2col row (c, i, j) of a block is one
- * contiguous run of a zero-padded slab of input rows: the transposing
- * packer reads it there (no im2col pass).  Used while the extra columns
- * cost at most an eighth more products (resnet-14's 14 + 2 columns did
- * not pay). */
-static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
-{
-    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
-    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && 8 * Wv <= 9 * g->Wo;
-}
-
 /* Slab rows for a block: the output rows it touches, the taps, one more
  * for the reads past the end of a row (zero-gradient columns). */
 static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
@@ -452,13 +456,34 @@ static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
     return (FC_GW_KC - 1) / Wv + 2 + (g->kh - 1) * g->dh + 1;
 }
 
+static ptrdiff_t CAT(gw_slab_size_, TYPE)(const fc_geom *g)
+{
+    return fc_mul_sat(g->C, fc_mul_sat(CAT(gw_slab_rows_, TYPE)(g),
+                                       CAT(virtual_width_, TYPE)(g)));
+}
+
+/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
+ * tiles, output rows are widened to Wv (virtual_width_) with zero gradients
+ * in the extra columns, so that im2col row (c, i, j) of a block is one
+ * contiguous run of a zero-padded slab of input rows: the transposing
+ * packer reads it there (no im2col pass).  Used while the extra columns
+ * cost at most an eighth more products (resnet-14's 14 + 2 columns did
+ * not pay) and the slab fits (slab_fits_). */
+static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1
+           && Wv - g->Wo <= g->Wo / 8      /* 8*Wv <= 9*Wo, without overflow */
+           && CAT(slab_fits_, TYPE)(g, CAT(gw_slab_size_, TYPE)(g));
+}
+
 ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(const fc_geom *g,
                                                     ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
-    ptrdiff_t size = ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
+    ptrdiff_t size = fc_mul_sat((F + mr - 1) / mr * mr + 2 * nr, FC_GW_KC);
     if (CAT(gw_virtual_, TYPE)(g))
-        size += g->C * CAT(gw_slab_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
+        size = fc_add_sat(size, CAT(gw_slab_size_, TYPE)(g));
     return size;
 }
 

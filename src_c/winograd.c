@@ -2,7 +2,11 @@
  * the GEMM micro-kernels) for float and double. */
 /* Let the compiler fuse the transforms' multiply-adds (FMA in the AVX2 and
  * AVX-512 clones): a third fewer operations. */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
 #pragma GCC optimize("fp-contract=fast")
+#endif
 
 #include <string.h>
 
