@@ -42,7 +42,6 @@ finally:
 # Pick the GEMM micro-kernels once: the best the CPU supports, or the one
 # named by FASTCONV_ISA ("avx512", "avx2", "generic").
 _ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
-from . import _pending; _pending.install()  # TEMPORARY until the kernel branches merge
 from . import compat, layers, losses, models, optim, reference, shapes, summary
 from ._config import show_config
 from ._threads import get_num_threads, set_num_threads
@@ -85,6 +84,7 @@ from .functional import (
     relu,
     relu_backward,
     select_algorithm,
+    conv_plan,
 )
 from .gradcheck import gradcheck
 
@@ -92,7 +92,7 @@ __all__ = [
     # 2-D kernels (the API contract)
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
     "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "select_algorithm",
+    "select_algorithm", "conv_plan",
     # 1-D and 3-D kernels
     "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
     "avg_pool1d", "avg_pool1d_backward",

@@ -23,10 +23,10 @@ def show_config() -> dict[str, Any]:
                         "avx512|avx2|generic forces one)",
         "other kernels": "C99 -O3 for the baseline instruction set, auto-vectorised",
         "conv2d algorithms": "gemm (packed GEMM, im2col fused into packing), "
-                             "direct, winograd (F(2x2, 3x3)); auto: direct when depthwise "
-                             "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 "
-                             "dilation-1 layers with >= 16 channels and filters per group, "
-                             "else gemm",
+                             "direct, winograd (F(4x4, 3x3) or F(2x2, 3x3)); auto: direct "
+                             "when depthwise (groups > 1, C/groups == 1), winograd for 3x3 "
+                             "stride-1 dilation-1 layers with >= 16 channels and filters "
+                             "per group, else gemm",
         "openmp": _ext.openmp_enabled(),
         "threads": get_num_threads(),
         "numpy": __import__("numpy").__version__,

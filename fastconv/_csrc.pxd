@@ -24,9 +24,9 @@ cdef extern from "fastconv.h" nogil:
     Py_ssize_t fc_conv2d_direct_work_size_double(const fc_geom *g,
                                                  Py_ssize_t n_filters)
     int fc_conv2d_direct_float(const float *x, const float *w, float bias,
-                               const fc_geom *g, float *work, float *y)
+                               int relu, const fc_geom *g, float *work, float *y)
     int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                                const fc_geom *g, double *work, double *y)
+                                int relu, const fc_geom *g, double *work, double *y)
     int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                           Py_ssize_t n_filters,
                                           const fc_geom *g, float *work,
@@ -83,11 +83,11 @@ cdef extern from "fastconv.h" nogil:
     Py_ssize_t fc_gemm_work_size_double(const fc_geom *g, Py_ssize_t F)
     int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                                   const float *wpack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t tile,
+                                  const float *bias, int relu, Py_ssize_t tile,
                                   float *work, float *y)
     int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                    const double *wpack, Py_ssize_t F,
-                                   const double *bias, Py_ssize_t tile,
+                                   const double *bias, int relu, Py_ssize_t tile,
                                    double *work, double *y)
 
     Py_ssize_t fc_gemm_grad_input_blocks_float(const fc_geom *g)
@@ -186,25 +186,56 @@ cdef extern from "fastconv.h" nogil:
                                           Py_ssize_t kw, Py_ssize_t panel,
                                           double *packed)
 
-    # ---- winograd.c: F(2x2, 3x3) convolution ----
-    Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C)
-    Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C)
+    # ---- winograd.c: F(m x m, 3x3) convolution, m = 2 or 4 ----
+    ctypedef struct fc_wino_sched:
+        Py_ssize_t tb, blocks, work
+    Py_ssize_t fc_wino_panel_filters_float()
+    Py_ssize_t fc_wino_panel_filters_double()
+    Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C, int m)
+    Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C, int m)
     void fc_wino_pack_weights_float(const float *w, Py_ssize_t F, Py_ssize_t C,
-                                    Py_ssize_t panel, float *packed)
+                                    int m, Py_ssize_t panel, float *packed)
     void fc_wino_pack_weights_double(const double *w, Py_ssize_t F, Py_ssize_t C,
-                                     Py_ssize_t panel, double *packed)
-    Py_ssize_t fc_wino_tiles_float(const fc_geom *g, Py_ssize_t N)
-    Py_ssize_t fc_wino_tiles_double(const fc_geom *g, Py_ssize_t N)
-    Py_ssize_t fc_wino_work_size_float(const fc_geom *g, Py_ssize_t F)
-    Py_ssize_t fc_wino_work_size_double(const fc_geom *g, Py_ssize_t F)
-    int fc_conv2d_wino_tile_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
-                                  const fc_geom *g, const float *upack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t block,
-                                  float *work, float *y, Py_ssize_t y_stride)
-    int fc_conv2d_wino_tile_double(const double *x, Py_ssize_t x_stride, Py_ssize_t N,
-                                   const fc_geom *g, const double *upack,
-                                   Py_ssize_t F, const double *bias, Py_ssize_t block,
-                                   double *work, double *y, Py_ssize_t y_stride)
+                                     int m, Py_ssize_t panel, double *packed)
+    void fc_wino_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
+                                int m, int threads, fc_wino_sched *s)
+    void fc_wino_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
+                                 int m, int threads, fc_wino_sched *s)
+    int fc_conv2d_wino_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
+                             const fc_geom *g, int m, const float *upack,
+                             Py_ssize_t F, const float *bias, int relu,
+                             const fc_wino_sched *s, Py_ssize_t block,
+                             float *work, float *y, Py_ssize_t y_stride)
+    int fc_conv2d_wino_double(const double *x, Py_ssize_t x_stride, Py_ssize_t N,
+                              const fc_geom *g, int m, const double *upack,
+                              Py_ssize_t F, const double *bias, int relu,
+                              const fc_wino_sched *s, Py_ssize_t block,
+                              double *work, double *y, Py_ssize_t y_stride)
+    void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
+    void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
+    ctypedef struct fc_wino_gw_sched:
+        Py_ssize_t tb, blocks, chunks, wsize, work
+    void fc_wino_gw_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                   fc_wino_gw_sched *s)
+    void fc_wino_gw_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                    fc_wino_gw_sched *s)
+    int fc_wino_grad_weight_float(const float *x, Py_ssize_t x_stride, const float *gy,
+                                  Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
+                                  int m, Py_ssize_t F, const fc_wino_gw_sched *s,
+                                  Py_ssize_t chunk, Py_ssize_t xi0, Py_ssize_t xi1,
+                                  float *work, float *wsum, double *bsum)
+    int fc_wino_grad_weight_double(const double *x, Py_ssize_t x_stride,
+                                   const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
+                                   const fc_geom *g, int m, Py_ssize_t F,
+                                   const fc_wino_gw_sched *s, Py_ssize_t chunk,
+                                   Py_ssize_t xi0, Py_ssize_t xi1, double *work,
+                                   double *wsum, double *bsum)
+    void fc_wino_gw_finish_float(const float *wsum, Py_ssize_t chunks,
+                                 Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                 Py_ssize_t f, float *gw)
+    void fc_wino_gw_finish_double(const double *wsum, Py_ssize_t chunks,
+                                  Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                  Py_ssize_t f, double *gw)
 
     # ---- layer kernels: norm.c, eltwise.c, linear.c ----
     void fc_bn_train_channel_float(const float *x, Py_ssize_t N, Py_ssize_t stride,

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = []
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-ALGORITHMS = ("auto", "gemm", "direct", "winograd")
+ALGORITHMS = ("auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4")
 
 # One geometry record for every op.  pt/pl are the top/left paddings; the
 # bottom/right padding is implied by the output size (Ho, Wo), which is all the
@@ -314,13 +314,13 @@ def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
 
 
 def check_winograd(op, algorithm, kernel, stride, dilation):
-    """The compiled path's rule, for the reference twins: algorithm=
-    'winograd' computes 3x3 filters at stride 1 and dilation 1 only."""
-    if algorithm == "winograd" and not (tuple(kernel) == (3, 3) and
-                                        tuple(stride) == (1, 1) and
-                                        tuple(dilation) == (1, 1)):
+    """The compiled path's rule, for the reference twins: the Winograd
+    algorithms compute 3x3 filters at stride 1 and dilation 1 only."""
+    if algorithm.startswith("winograd") and not (tuple(kernel) == (3, 3)
+                                                 and tuple(stride) == (1, 1)
+                                                 and tuple(dilation) == (1, 1)):
         raise ValueError(
-            f"{op}: algorithm='winograd' computes 3x3 filters at stride 1 and "
+            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
             f"dilation 1 only; got kernel {tuple(kernel)}, stride "
             f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
@@ -415,6 +415,27 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
                      (x_shape[0], w_shape[0]) + out)
     check_index_range(op, stride=stride, dilation=dilation, padding=flat)
     return kernel, stride, before, dilation, out
+
+
+def check_dtype(dtype, name, op):
+    """``dtype`` as a numpy.dtype, float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv2d for (N, C, H, W) and (F, C/groups, kh, kw)
+    shapes (checked as check_conv2d checks the arrays')."""
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
+    k, s, p, d, out = _conv_axes(op, x_shape, w_shape, stride, padding, dilation,
+                                 groups, ("H", "W"))
+    return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
 
 
 def check_conv2d(op, x, weight, stride, padding, dilation, groups):

@@ -44,6 +44,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import _convplan
 from . import _validation as _v
 from . import functional as _functional
 from ._buffers import BufferPool as _BufferPool
@@ -1042,8 +1043,8 @@ class Conv2d(_ConvNd):
         if plan is None:
             if len(self._plans) >= self._MAX_PLANS:
                 self._plans.clear()
-            plan = self._plans[key] = _functional.conv_plan(
-                x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
+            plan = self._plans[key] = _convplan.plan_for(
+                "conv2d", x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
         return plan
 
     def _weights(self, plan, bn):
@@ -1074,7 +1075,12 @@ class Conv2d(_ConvNd):
                 shift = shift + b * scale
             w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
             b = shift.astype(w.dtype)
-        packed = plan.pack(w)
+        # repacked into the previous packing's memory when it fits: no
+        # fresh pages to fault in after every optimiser step
+        reuse = cached[3] if cached is not None else None
+        if reuse is not None and reuse.packing != plan.packing:
+            reuse = None
+        packed = plan.pack(w, out=reuse)
         folded = (w, b) if bn is not None else (None, None)    # else the layer's own
         self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
                         *folded, packed)

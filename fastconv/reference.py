@@ -178,7 +178,8 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
 
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
-           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
+           groups: Int = 1, *, algorithm: Algorithm = "auto",
+           relu: bool = False) -> Array[Float]:
     """2-D cross-correlation (``torch.nn.functional.conv2d``).
 
     Computed as zero-padded input -> strided window view -> one im2col copy ->
@@ -195,8 +196,10 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
         row/column at the bottom/right, as PyTorch does.
     groups : int
         Must divide both C and F.
-    algorithm : {"auto", "gemm", "direct"}
+    algorithm : str
         Validated like the compiled kernel's, otherwise ignored here.
+    relu : bool
+        Return max(y, 0) (NaN stays NaN).
 
     Returns
     -------
@@ -218,6 +221,8 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     y = y.reshape(g.N, g.F, g.Ho, g.Wo)
     if bias is not None:
         y += bias[:, None, None]
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 

@@ -493,6 +493,7 @@ def _functions():
     register("select_algorithm", lambda c: (
         (c.shape_arg((2, 16, 8, 8)), c.shape_arg((16, 16, 3, 3))),
         dict(groups=c.int_value(1, 2), stride=c.geom(2), dilation=c.geom(2))))
+    register("conv_plan", _conv_plan, target=_conv_plan_run)
     register("set_num_threads", lambda c: ((c.int_value(1, 3),), {}))
     register("get_num_threads", lambda c: ((), {}))
     register("show_config", lambda c: ((), {}), target=_quiet(fastconv.show_config))
@@ -500,6 +501,41 @@ def _functions():
     register("fc_to_conv", _fc_to_conv)
     register("conv_to_fc", _conv_to_fc)
     register("convolutionalize", _convolutionalize)
+
+
+def _conv_plan(c):
+    x_shape = c.shape_arg((c.small(0, 2), 16 * c.small(1, 2), c.small(1, 9), c.small(1, 9)))
+    w_shape = c.shape_arg((16 * c.small(1, 2), 16, c.pick([1, 3]), 3))
+    dtype = c.pick([np.float32, np.float64]) if not c.hostile(10) else c.pick(
+        ["float16", np.int32, None, "x"])
+    kw = dict(stride=c.geom(2), padding=c.geom(2, 0, 2), dilation=c.geom(2),
+              groups=c.int_value(1, 2))
+    if c.below(2):
+        kw["algorithm"] = c.pick(["gemm", "direct", "winograd", "winograd2x2",
+                                  "winograd4x4", "auto", "fft"])
+    return (x_shape, w_shape, dtype), kw
+
+
+def _conv_plan_run(x_shape, weight_shape, dtype, **kwargs):
+    """conv_plan, then the plan's pack, forward (with ReLU) and backward on
+    arrays of its shapes, against conv2d's twin; the plan alone if the
+    arrays would be large."""
+    plan = fastconv.conv_plan(x_shape, weight_shape, dtype, **kwargs)
+    if max(int(np.prod(s)) for s in (plan.x_shape, plan.weight_shape,
+                                      plan.output_shape)) > 1 << 16:
+        return plan
+    rng = np.random.default_rng(0)
+    x, w, gy = (rng.standard_normal(s).astype(plan.dtype)
+                for s in (plan.x_shape, plan.weight_shape, plan.output_shape))
+    b = rng.standard_normal(plan.weight_shape[0]).astype(plan.dtype)
+    packed = plan.pack(w)
+    kw = {k: v for k, v in kwargs.items() if k != "algorithm"}
+    y = plan.forward(x, w, b, relu=True, packed=packed)
+    np.testing.assert_allclose(y, R.conv2d(x, w, b, relu=True, **kw), rtol=1e-3, atol=1e-3)
+    grads = plan.backward(gy, x, w, packed=packed)
+    for got, want in zip(grads, R.conv2d_backward(gy, x, w, **kw)):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    return y
 
 
 def _quiet(fn):

@@ -49,10 +49,11 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
  * g->C is the number of input channels of one group (C/groups).
  * work is a scratch buffer of fc_conv2d_direct_work_size_<T>(g, n_filters)
  * elements (0: none needed, any pointer will do), one per thread.
- * fc_conv2d_direct_<T>(x, w, bias, g, work, y)
+ * fc_conv2d_direct_<T>(x, w, bias, relu, g, work, y)
  *   x    IN  (C/groups, H, W): the channels of the filter's group
  *   w    IN  (C/groups, kh, kw): one filter
  *   bias     the filter's bias value (0 for none)
+ *   relu     1: y = max(y, 0) (NaN stays NaN), applied row by row as written
  *   y    OUT (Ho, Wo): overwritten
  * fc_conv2d_direct_grad_input_<T>(grad_y, w, n_filters, g, work, grad_x)
  *   grad_y IN  (n_filters, Ho, Wo): the output gradients of the group's filters
@@ -66,10 +67,10 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
  */
 ptrdiff_t fc_conv2d_direct_work_size_float(const fc_geom *g, ptrdiff_t n_filters);
 ptrdiff_t fc_conv2d_direct_work_size_double(const fc_geom *g, ptrdiff_t n_filters);
-int fc_conv2d_direct_float(const float *x, const float *w, float bias,
+int fc_conv2d_direct_float(const float *x, const float *w, float bias, int relu,
                            const fc_geom *g, float *work, float *y);
 int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                            const fc_geom *g, double *work, double *y);
+                            int relu, const fc_geom *g, double *work, double *y);
 int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                       ptrdiff_t n_filters, const fc_geom *g,
                                       float *work, float *grad_x);
@@ -136,10 +137,12 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  *   a slab of the input split into stride phases, or runs of output
  *   positions: see gemm.tmpl.h for which).
  * fc_gemm_work_size_<T>(g, F): scratch elements per thread.
- * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, tile, work, y)
+ * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, relu, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
  *   bias   IN  (F,) the group's biases
+ *   relu       1: y = max(y, 0) (NaN stays NaN), applied to the tile's
+ *              outputs as they are written
  *   tile       0 <= tile < fc_gemm_tiles(g)
  *   work       fc_gemm_work_size(g, F) elements of scratch
  *   y      OUT (F, Ho*Wo) the group's output planes; the tile's part written
@@ -160,7 +163,7 @@ ptrdiff_t fc_gemm_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_work_size_double(const fc_geom *g, ptrdiff_t F);
 int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t tile,
+                              const float *bias, int relu, ptrdiff_t tile,
                               float *work, float *y);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
@@ -213,7 +216,7 @@ int fc_conv2d_gemm_grad_weight_double(const double *x, ptrdiff_t x_stride,
                                       double *work, double *gw);
 int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                const double *wpack, ptrdiff_t F,
-                               const double *bias, ptrdiff_t tile,
+                               const double *bias, int relu, ptrdiff_t tile,
                                double *work, double *y);
 
 /* ---- threads.c --------------------------------------------------------
@@ -338,47 +341,103 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
                                       ptrdiff_t panel, double *packed);
 
-/* ---- winograd.c: F(2x2, 3x3) convolution on the GEMM micro-kernels ----
- * For 3x3 filters at stride 1, dilation 1 (any padding); one group.
- * fc_wino_packed_weights_size_<T>(F, C): elements of the transformed filters.
- * fc_wino_pack_weights_<T>(w, F, C, panel, packed)
+/* ---- winograd.c: F(m x m, 3x3) convolution on the GEMM micro-kernels ----
+ * For 3x3 filters at stride 1, dilation 1 (any padding); one group; output
+ * tiles of m x m, m = 2 or 4.
+ * fc_wino_packed_weights_size_<T>(F, C, m): elements of the transformed
+ *   filters.
+ * fc_wino_pack_weights_<T>(w, F, C, m, panel, packed)
  *   w      IN  (F, C, 3, 3) one group's filters
- *   panel      the panel of mr filters to transform, 0 <= panel < ceil(F/mr),
- *              mr = fc_gemm_packed_weights_size(1, 1)
- *   packed OUT U = G g G^T for the 16 positions, packed as the GEMM packs
- *              filters; the panel's part written
- * fc_wino_tiles_<T>(g, N): blocks of 2x2 output tiles over N images (one
- *   group), taken in order of image, tile row, tile column.
- * fc_wino_work_size_<T>(g, F): scratch elements per thread.
- * fc_conv2d_wino_tile_<T>(x, x_stride, N, g, upack, F, bias, block, work, y,
- *                         y_stride)
+ *   panel      the panel of nr filters to transform, 0 <= panel < ceil(F/nr),
+ *              nr = fc_wino_panel_filters_<T>() (the micro-kernel's columns)
+ *   packed OUT U = G g G^T for the (m+2)^2 positions (computed in double),
+ *              in nr-wide filter panels; the panel's part written
+ * fc_wino_schedule_<T>(g, N, F, m, threads, s): blocks of tiles (taken in
+ *   order of image, tile row, tile column over N images of one group) and
+ *   scratch elements per thread (s->work) for that many threads; the
+ *   results do not depend on the schedule.
+ * fc_conv2d_wino_<T>(x, x_stride, N, g, m, upack, F, bias, relu, s, block,
+ *                    work, y, y_stride)
  *   x      IN  image 0's group channels (C/groups, H, W), g->C = C/groups;
  *              image n at x + n*x_stride
- *   upack  IN  the group's transformed filters
- *   bias   IN  (F,)
- *   block      0 <= block < fc_wino_tiles(g, N)
- *   work       fc_wino_work_size(g, F) elements of scratch
+ *   upack  IN  the group's transformed filters (fc_wino_pack_weights, same m)
+ *   bias   IN  (F,) or NULL; relu: 1 to write max(y, 0) (NaN stays NaN)
+ *   block      0 <= block < s->blocks
+ *   work       s->work elements of scratch
  *   y      OUT image 0's group output planes (F, Ho*Wo), image n at
  *              y + n*y_stride; the block's tiles written
+ * fc_wino_matrices_<T>(m, bt, g, at, a): the transforms' matrices as the
+ *   kernels compute them (B^T n x n, G n x 3, A^T m x n, and A n x m of
+ *   grad_weight, row-major; n = m+2).
+ *
+ * grad_weight (3x3, stride 1, dilation 1, one group):
+ * fc_wino_gw_schedule_<T>(g, N, F, m, s): blocks of tiles, chunks of blocks
+ *   (s->chunks partial sums of s->wsize elements each) and scratch elements
+ *   per thread (s->work), from the shapes only.
+ * fc_wino_grad_weight_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, chunk,
+ *                         xi0, xi1, work, wsum, bsum)
+ *   x      IN  image 0's group channels (C/groups, H, W); image n at
+ *              x + n*x_stride
+ *   gy     IN  image 0's group output gradient (F, Ho, Wo); image n at
+ *              gy + n*gy_stride
+ *   chunk      0 <= chunk < s->chunks; xi0 <= xi < xi1 the transformed
+ *              positions to sum (0 .. (m+2)^2 for all)
+ *   wsum   OUT the chunk's partial sums (s->wsize elements): positions
+ *              xi0 .. xi1 written
+ *   bsum   OUT (F,) the chunk's grad_bias, in double (the sum of the
+ *              chunk's gy), written if xi0 <= m + 3 < xi1; or NULL
+ * fc_wino_gw_finish_<T>(wsum, chunks, wstride, F, C, m, f, gw)
+ *   wsum   IN  the chunks' partial sums, wstride apart
+ *   gw     OUT (C, 3, 3) filter f's gradient: written
  */
-ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C);
-ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C);
-void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C,
+typedef struct {
+    ptrdiff_t tb, blocks, work;   /* tiles per block, blocks, scratch elements */
+} fc_wino_sched;
+typedef struct {
+    ptrdiff_t tb, blocks, chunks, wsize, work;
+} fc_wino_gw_sched;
+
+ptrdiff_t fc_wino_panel_filters_float(void);
+ptrdiff_t fc_wino_panel_filters_double(void);
+ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C, int m);
+ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C, int m);
+void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C, int m,
                                 ptrdiff_t panel, float *packed);
-void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C,
+void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C, int m,
                                  ptrdiff_t panel, double *packed);
-ptrdiff_t fc_wino_tiles_float(const fc_geom *g, ptrdiff_t N);
-ptrdiff_t fc_wino_tiles_double(const fc_geom *g, ptrdiff_t N);
-ptrdiff_t fc_wino_work_size_float(const fc_geom *g, ptrdiff_t F);
-ptrdiff_t fc_wino_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_wino_tile_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
-                              const fc_geom *g, const float *upack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t block, float *work,
-                              float *y, ptrdiff_t y_stride);
-int fc_conv2d_wino_tile_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
-                               const fc_geom *g, const double *upack,
-                               ptrdiff_t F, const double *bias, ptrdiff_t block,
-                               double *work, double *y, ptrdiff_t y_stride);
+void fc_wino_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                            int threads, fc_wino_sched *s);
+void fc_wino_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                             int threads, fc_wino_sched *s);
+int fc_conv2d_wino_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                         const fc_geom *g, int m, const float *upack, ptrdiff_t F,
+                         const float *bias, int relu, const fc_wino_sched *s,
+                         ptrdiff_t block, float *work, float *y, ptrdiff_t y_stride);
+int fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                          const fc_geom *g, int m, const double *upack, ptrdiff_t F,
+                          const double *bias, int relu, const fc_wino_sched *s,
+                          ptrdiff_t block, double *work, double *y,
+                          ptrdiff_t y_stride);
+void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                               fc_wino_gw_sched *s);
+void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                                fc_wino_gw_sched *s);
+int fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
+                              ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                              ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
+                              double *bsum);
+int fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
+                               ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                               ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
+                               double *bsum);
+void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                             ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
+void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, double *gw);
 
 /* ==== layer kernels: norm.c, eltwise.c, linear.c =========================
  * Batch normalisation, one channel: its values are N planes of L elements,

@@ -257,10 +257,17 @@ FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
     for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
 }
 
+/* p[q] = max(p[q], 0), NaN kept (the conv epilogue's ReLU) */
+FC_ALWAYS_INLINE void CAT(relu_run_, TYPE)(TYPE *restrict p, ptrdiff_t n)
+{
+    for (ptrdiff_t q = 0; q < n; ++q) p[q] = p[q] < 0 ? 0 : p[q];
+}
+
 FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     const TYPE *restrict wpack, ptrdiff_t F,
-                                    const TYPE *restrict bias, ptrdiff_t tile,
-                                    TYPE *restrict work, TYPE *restrict y)
+                                    const TYPE *restrict bias, int relu,
+                                    ptrdiff_t tile, TYPE *restrict work,
+                                    TYPE *restrict y)
 {
     const ptrdiff_t nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
@@ -290,6 +297,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
             }
             CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, n, y + l0, L, bias);
         }
+        if (relu)                               /* the tile is still in cache */
+            for (ptrdiff_t f = 0; f < F; ++f) CAT(relu_run_, TYPE)(y + f * L + l0, n);
         return FC_OK;
     }
 
@@ -317,12 +326,15 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
                                     yband, width, bias);
     }
 
-    /* keep the Wo real columns of each virtual row */
+    /* keep the Wo real columns of each virtual row (and the ReLU) */
     for (ptrdiff_t f = 0; f < F; ++f)
         for (ptrdiff_t r = 0; r < oh1 - oh0; ++r) {
             const TYPE *restrict src = yband + f * width + r * Wv;
             TYPE *restrict dst = y + f * L + (oh0 + r) * g->Wo;
-            for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
+            if (relu)
+                for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q] < 0 ? 0 : src[q];
+            else
+                for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
         }
     return FC_OK;
 }
