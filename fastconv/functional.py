@@ -1527,9 +1527,12 @@ def _channel_values(v, C, default):
     return np.full(C, default) if v is None else v.astype(np.float64)
 
 
-def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
-                 training=False, momentum=0.1, eps=1e-5, *, relu=False, out=None,
-                 return_stats=False):
+def batch_norm2d(x: Array[Float], running_mean: Array[Float] | None,
+                 running_var: Array[Float] | None, weight: Array[Float] | None = None,
+                 bias: Array[Float] | None = None, training: bool = False,
+                 momentum: float = 0.1, eps: float = 1e-5, *, relu: bool = False,
+                 out: Array[Float] | None = None, return_stats: bool = False
+                 ) -> Array[Float] | tuple[Array[Float], Array[Float], Array[Float]]:
     """Batch normalisation over (N, H, W) per channel (``F.batch_norm``).
 
     Parameters
@@ -1595,8 +1598,10 @@ def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
     return y
 
 
-def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=True,
-                          y=None, out=None):
+def batch_norm2d_backward(grad_out: Array[Float], x: Array[Float], mean: Array[Float],
+                          invstd: Array[Float], weight: Array[Float] | None = None, *,
+                          training: bool = True, y: Array[Float] | None = None,
+                          out: Array[Float] | None = None) -> Grads[Float]:
     """Gradients of :func:`batch_norm2d` with respect to x, weight and bias.
 
     Parameters
@@ -1642,7 +1647,7 @@ def _flat(a):
     return a.reshape(-1)
 
 
-def relu(x, *, out=None):
+def relu(x: Array[Float], *, out: Array[Float] | None = None) -> Array[Float]:
     """``max(x, 0)`` element-wise (``F.relu``; NaN stays NaN).
 
     Parameters
@@ -1667,7 +1672,8 @@ def relu(x, *, out=None):
     return y
 
 
-def relu_backward(grad_out, y, *, out=None):
+def relu_backward(grad_out: Array[Float], y: Array[Float], *,
+                  out: Array[Float] | None = None) -> Array[Float]:
     """Gradient of :func:`relu`: 0 where the output ``y <= 0``, else grad_out.
 
     Parameters
@@ -1697,7 +1703,8 @@ def relu_backward(grad_out, y, *, out=None):
     return gx
 
 
-def add(a, b, *, relu=False, out=None):
+def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
+        out: Array[Float] | None = None) -> Array[Float]:
     """``a + b``, optionally ``max(a + b, 0)`` in the same pass (a residual
     connection and the ReLU after it).
 
@@ -1727,7 +1734,8 @@ def add(a, b, *, relu=False, out=None):
     return y
 
 
-def linear(x, weight, bias=None, *, relu=False, out=None):
+def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None, *,
+           relu: bool = False, out: Array[Float] | None = None) -> Array[Float]:
     """``x @ weight.T + bias`` (``F.linear``) on fastconv's GEMM micro-kernels.
 
     No BLAS is called: the product runs on the same packed micro-kernels and
@@ -1765,7 +1773,8 @@ def linear(x, weight, bias=None, *, relu=False, out=None):
     return y
 
 
-def linear_backward(grad_out, x, weight):
+def linear_backward(grad_out: Array[Float], x: Array[Float],
+                    weight: Array[Float]) -> Grads[Float]:
     """Gradients of :func:`linear` with respect to x, weight and bias.
 
     Parameters

@@ -33,6 +33,11 @@ packed = plan.pack(w)
 yp: npt.NDArray[np.float32] = plan.forward(x, w, b, relu=True, packed=packed)
 gxp, gwp, gbp = plan.backward(np.ones_like(yp), x, w, packed=packed, out=np.empty_like(x))
 
+r: npt.NDArray[np.float32] = fc.add(fc.relu(x), x, relu=True)
+gl, gwl, gbl = fc.linear_backward(np.ones((2, 3), np.float32), x.reshape(2, -1),
+                                  np.ones((3, x[0].size), np.float32))
+yl: npt.NDArray[np.float32] = fc.linear(x.reshape(2, -1), gwl, gbl, relu=True)
+
 x64 = x.astype(np.float64)
 y64: npt.NDArray[np.float64] = fc.conv1d(x64[:, :, 0], x64[:1, :, 0, :3])
 v64: npt.NDArray[np.float64] = fc.global_avg_pool2d(x64)
