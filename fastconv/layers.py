@@ -5,8 +5,22 @@ named as in :mod:`torch.nn` (``weight``, ``bias``; containers prefix their
 children's names: ``"0.weight"``, ``"2.body.0.weight"``), so weights move to
 and from a PyTorch ``state_dict`` by name.  All the arithmetic runs in the
 kernels of :mod:`fastconv.functional` (or, after ``set_backend("reference")``,
-their pure-NumPy twins in :mod:`fastconv.reference`); the layers add only
-cheap elementwise NumPy and ``numpy.matmul`` for :class:`Linear`.
+their pure-NumPy twins in :mod:`fastconv.reference`), :class:`Linear`
+included (fastconv's GEMM micro-kernels, no BLAS threads).
+
+Speed, without changing any result beyond rounding:
+
+* :class:`Sequential` fuses, by itself, a ReLU into the layer before it
+  (Conv2d's and Linear's output tiles, BatchNorm2d's pass, a residual
+  add), and in eval mode folds a BatchNorm2d into the Conv2d before it
+  (refolded whenever the weights or statistics change).
+* Conv2d keeps its convolution plan and packed (Winograd-transformed or
+  GEMM-panel) filters while its weights are unchanged.
+* Outputs and gradients come from a small pool of buffers, reused across
+  calls: an array returned to you is never written by a later call (a
+  buffer is reused only once nothing outside the layers refers to it).
+* Inside :func:`no_grad` nothing is kept for the backward pass, so
+  inference reuses a few buffers for the whole network.
 
 Conventions
 -----------
