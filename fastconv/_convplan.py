@@ -203,18 +203,21 @@ class ConvPlan:
             raise ValueError(
                 f"{op}: {name} must be an ndarray of shape {shape} and dtype "
                 f"{self.dtype} for this plan, got {what}")
-        return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+        if a.flags.c_contiguous and a.flags.aligned:
+            return a
+        return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
     def _out(self, out, shape, op, *inputs):
         if out is None:
             return np.empty(shape, dtype=self.dtype)
         if not (isinstance(out, np.ndarray) and out.dtype == self.dtype and out.shape == shape
-                and out.flags.c_contiguous and out.flags.writeable):
+                and out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
             what = (f"{type(out).__name__}" if not isinstance(out, np.ndarray) else
                     f"shape {out.shape} dtype {out.dtype}, C-contiguous "
-                    f"{out.flags.c_contiguous}, writeable {out.flags.writeable}")
+                    f"{out.flags.c_contiguous}, writeable {out.flags.writeable}, "
+                    f"aligned {out.flags.aligned}")
             raise ValueError(
-                f"{op}: out must be a writeable C-contiguous ndarray of shape {shape} "
+                f"{op}: out must be a writeable C-contiguous, aligned ndarray of shape {shape} "
                 f"and dtype {self.dtype}, got {what}")
         if any(np.may_share_memory(out, a) for a in inputs):
             raise ValueError(f"{op}: out must not overlap the inputs")

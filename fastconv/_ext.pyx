@@ -1548,6 +1548,10 @@ def batch_norm_train(const floating[:, :, :, ::1] x, const double[::1] gamma,
     var = np.empty(C)
     cdef double[::1] m = mean
     cdef double[::1] v = var
+    if N * L == 0:                  # no values: no statistics (the caller refuses)
+        mean[:] = np.nan
+        var[:] = np.nan
+        return mean, var
     with nogil:
         for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L * 3)):
             _bn_train(&x[0, 0, 0, 0] + ch * L, N, C * L, L, gamma[ch], beta[ch], eps,
@@ -1559,6 +1563,8 @@ def batch_norm_apply(const floating[:, :, :, ::1] x, const double[::1] scale,
                      const double[::1] shift, bint relu, floating[:, :, :, ::1] y):
     """y = x*scale + shift per channel (ReLU'd if relu).  # OUT y (may be x)"""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2] * x.shape[3], ch
+    if N * L == 0:
+        return
     with nogil:
         for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L)):
             _bn_apply(&x[0, 0, 0, 0] + ch * L, N, C * L, L, scale[ch], shift[ch], relu,
@@ -1574,6 +1580,8 @@ def batch_norm_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], L = x.shape[2] * x.shape[3], ch
     cdef const floating[:, :, :, ::1] yv
     cdef const floating *yp = NULL
+    if N * L == 0:                  # empty sums; no grad_x to write
+        return np.zeros(C), np.zeros(C)
     if y is not None:
         yv = y
         yp = &yv[0, 0, 0, 0]

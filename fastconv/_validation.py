@@ -1055,7 +1055,7 @@ def check_flag(value, name, op):
 
 
 def check_out(out, shape, dtype, op, name="out"):
-    """``out`` is None or a writeable C-contiguous array of the result's
+    """``out`` is None or a writeable, aligned, C-contiguous array of the result's
     ``shape`` and ``dtype``; returns it."""
     if out is None:
         return None
@@ -1066,13 +1066,13 @@ def check_out(out, shape, dtype, op, name="out"):
         raise ValueError(
             f"{op}: {name} must have the result's shape {tuple(shape)} and dtype "
             f"{np.dtype(dtype)}, got shape {out.shape} and dtype {out.dtype}")
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError(f"{op}: {name} must be a writeable C-contiguous array")
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        raise ValueError(f"{op}: {name} must be a writeable, aligned, C-contiguous array")
     return out
 
 
 def check_like(op, x, x_name, other, name):
-    """``other`` as a C-contiguous array of x's shape and dtype."""
+    """``other`` as a C-contiguous, aligned array of x's shape and dtype."""
     if not isinstance(other, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got "
                         f"{type(other).__name__}")
@@ -1080,17 +1080,17 @@ def check_like(op, x, x_name, other, name):
     if other.shape != x.shape:
         raise ValueError(f"{op}: {name} must have {x_name}'s shape {x.shape}, got "
                          f"shape {other.shape}")
-    return np.ascontiguousarray(other)
+    return _c_aligned(other)
 
 
 def check_any_array(x, name, op):
-    """A float32/float64 ndarray of any shape, C-contiguous."""
+    """A float32/float64 ndarray of any shape, C-contiguous and aligned."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{op}: {name} must have dtype float32 or float64, got "
                         f"{x.dtype} (shape {x.shape})")
-    return np.ascontiguousarray(x)
+    return _c_aligned(x)
 
 
 def check_channel_vector(op, v, name, x, optional=True):

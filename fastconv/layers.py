@@ -51,6 +51,7 @@ Examples
 import contextlib
 import math
 import os
+import sys
 import threading
 import zipfile
 import zlib
@@ -89,9 +90,20 @@ class _CallState(threading.local):
     depth = 0           # forward/backward calls in progress on this thread
     pool = None         # the outermost layer's buffer pool, shared below it
     no_grad = False     # inside no_grad(): forward keeps nothing for backward
+    spent = None        # a gradient the caller no longer needs (see _grad_out_buffer)
 
 
 _calls = _CallState()
+
+
+def _sole_count():
+    a = np.empty(1)
+    return sys.getrefcount(a)
+
+
+# sys.getrefcount of an array held by one local variable only (the
+# interpreter decides; measured in the code shape of Sequential._backward).
+_SOLE = _sole_count()
 
 # What a layer's cache holds after a forward under no_grad().
 _NO_GRAD = "no_grad"
@@ -332,13 +344,29 @@ class Layer:
                 f"{self._name()}: grad_out must have the forward output's "
                 f"dtype {dtype}, got {grad_out.dtype}"
             )
-        if _calls.depth:
-            return self._backward(grad_out)
-        _calls.depth += 1
+        # a gradient the parent will not read again may be overwritten
+        self._spent_grad = grad_out if _calls.spent is grad_out else None
+        _calls.spent = None
         try:
-            return self._outermost(self._backward, grad_out)
+            if _calls.depth:
+                return self._backward(grad_out)
+            _calls.depth += 1
+            try:
+                return self._outermost(self._backward, grad_out)
+            finally:
+                _calls.depth -= 1
         finally:
-            _calls.depth -= 1
+            self._spent_grad = None
+
+    def _grad_out_buffer(self, grad_out):
+        """Where a gradient computed from grad_out alone may go: grad_out
+        itself when the parent (a Sequential, passing one child's gradient
+        to the next) will not read it again, else a pool buffer.  Saves an
+        array of the activations' size per fused ReLU or BatchNorm."""
+        if (getattr(self, "_spent_grad", None) is grad_out
+                and self._backend == "fastconv"):
+            return grad_out
+        return self._buffer(grad_out.shape, grad_out.dtype)
 
     # True in a class whose _forward takes relu=True (the following ReLU,
     # fused); not inherited: each class that can says so itself
@@ -1119,8 +1147,7 @@ class Conv2d(_ConvNd):
         k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
         weight = self._params["weight"]
         if y is not None:                       # ReLU fused: mask by the output
-            grad_out = k.relu_backward(grad_out, y,
-                                       out=self._buffer(shape, dtype))
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
         if bn is not None:
             # eval-mode BatchNorm folded in: its gradients need the
             # convolution's own output, recomputed (a rare path: training
@@ -1210,8 +1237,7 @@ class Linear(Layer):
         x, y = self._cache
         k = self._kernels
         if y is not None:                       # ReLU fused: mask by the output
-            grad_out = k.relu_backward(
-                grad_out, y, out=self._buffer(grad_out.shape, grad_out.dtype))
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
         gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
         self._grads["weight"] += gw
         if "bias" in self._grads:
@@ -1316,7 +1342,7 @@ class BatchNorm2d(Layer):
         x, mean, invstd, batch_stats, y = self._cache
         gx, gw, gb = self._kernels.batch_norm2d_backward(
             grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
-            y=y, out=self._buffer(x.shape, x.dtype))
+            y=y, out=self._grad_out_buffer(grad_out))
         self._grads["weight"] += gw
         self._grads["bias"] += gb
         return gx
@@ -1401,9 +1427,8 @@ class ReLU(Layer):
         return y
 
     def _backward(self, grad_out):
-        return self._kernels.relu_backward(
-            grad_out, self._cache,
-            out=self._buffer(grad_out.shape, grad_out.dtype))
+        return self._kernels.relu_backward(grad_out, self._cache,
+                                           out=self._grad_out_buffer(grad_out))
 
     # shape protocol (summary() lists it as "not counted": the notes fold ReLU
     # into the CONV row, although this ReLU allocates its output)
@@ -1592,8 +1617,18 @@ class Sequential(Layer):
         return x
 
     def _backward(self, grad_out):
+        given = grad_out
         for layer in reversed(self._cache):
-            grad_out = layer.backward(grad_out)
+            # a child's gradient, not the caller's array (nor a view of it),
+            # that nobody else holds is read by the next child only: it may
+            # overwrite it
+            if (grad_out is not given and sys.getrefcount(grad_out) == _SOLE
+                    and not np.may_share_memory(grad_out, given)):
+                _calls.spent = grad_out
+            try:
+                grad_out = layer.backward(grad_out)
+            finally:
+                _calls.spent = None
         return grad_out
 
     # shape protocol: the chain of the children's

@@ -57,3 +57,27 @@ def test_errors(rng):
         fastconv.relu(x, out=np.empty((3, 2)))
     with pytest.raises(TypeError, match="y must be a numpy.ndarray"):
         fastconv.relu_backward(x, [1, 2])
+
+
+def _unaligned(a):
+    """A copy of a whose data starts one byte past an element boundary."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)[1:]
+    out = raw.view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unaligned_inputs_are_copied_and_unaligned_out_refused(dtype, rng):
+    # the kernels read whole elements: an unaligned view (np.frombuffer at an
+    # odd offset) is copied first, an unaligned out= cannot be written
+    a, b = (rng.standard_normal((2, 3, 4, 5)).astype(dtype) for _ in range(2))
+    ua, ub = _unaligned(a), _unaligned(b)
+    np.testing.assert_array_equal(fastconv.add(ua, ub, relu=True),
+                                  np.maximum(a + b, 0))
+    np.testing.assert_array_equal(fastconv.relu(ua), np.maximum(a, 0))
+    np.testing.assert_array_equal(fastconv.relu_backward(ub, ua), np.where(a > 0, b, 0))
+    for call in (lambda o: fastconv.add(a, b, out=o), lambda o: fastconv.relu(a, out=o)):
+        with pytest.raises(ValueError, match="aligned"):
+            call(_unaligned(a))

@@ -110,7 +110,7 @@ def test_errors(rng):
         bn(x[:1, :, :1, :1], None, None, training=True)
     with pytest.raises(ValueError, match="out must have the result's shape"):
         bn(x, v, v.copy(), out=np.empty((2, 3, 4, 5), np.float32))
-    with pytest.raises(ValueError, match="writeable C-contiguous"):
+    with pytest.raises(ValueError, match="writeable, aligned, C-contiguous"):
         bn(x, v, v.copy(), out=np.empty((2, 3, 4, 8), np.float32)[..., ::2])
     ro = v.copy()
     ro.flags.writeable = False
