@@ -351,14 +351,18 @@ class TorchWorker(bench._TorchWorker):
         return self._ask(cmd="time", key=key)["seconds"]
 
 
-def _libgomp():
-    """Path of the OpenMP runtime loaded in this process (Linux), or None."""
+def _libgomp(owner="torch"):
+    """Path of the OpenMP runtime loaded in this process (Linux), or None:
+    the one under a folder named ``owner`` where several are (a repaired
+    fastconv wheel brings its own, renamed libgomp-<hash>.so.1)."""
+    paths = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps") as f:
             for line in f:
-                if "libgomp" in line:
-                    return line.split()[-1]
-    return None
+                if "libgomp" in line and line.split()[-1] not in paths:
+                    paths.append(line.split()[-1])
+    ours = [p for p in paths if f"/{owner}/" in p]
+    return (ours or paths or [None])[0]
 
 
 def _torch_worker():
