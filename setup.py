@@ -158,6 +158,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=OPT + OPENMP_C,
         extra_link_args=OPENMP_LD + LINK,
+        # the C kernels call sqrt (batch norm); MSVC has no separate libm
+        libraries=[] if sys.platform == "win32" else ["m"],
     )
 ]
 
