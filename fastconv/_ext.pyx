@@ -1504,6 +1504,10 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
 cdef enum:
     # elements per work item of the element-wise kernels
     ELT_CHUNK = 1 << 15
+    # their cost per element in MIN_PARALLEL_WORK's units (an add of 1M
+    # float32 takes about 0.45 ms on one core, 20x a GEMM element's share):
+    # from about 128k elements they run on every thread
+    ELT_WORK = 16
 
 
 cdef inline void _bn_train(const floating *x, Py_ssize_t N, Py_ssize_t stride,
@@ -1553,7 +1557,8 @@ def batch_norm_train(const floating[:, :, :, ::1] x, const double[::1] gamma,
         var[:] = np.nan
         return mean, var
     with nogil:
-        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L * 3)):
+        for ch in prange(C, schedule='static',
+                         num_threads=_threads_for(_mul(N * C * L, ELT_WORK))):
             _bn_train(&x[0, 0, 0, 0] + ch * L, N, C * L, L, gamma[ch], beta[ch], eps,
                       relu, &y[0, 0, 0, 0] + ch * L, &m[ch], &v[ch])
     return mean, var
@@ -1566,7 +1571,8 @@ def batch_norm_apply(const floating[:, :, :, ::1] x, const double[::1] scale,
     if N * L == 0:
         return
     with nogil:
-        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L)):
+        for ch in prange(C, schedule='static',
+                         num_threads=_threads_for(_mul(N * C * L, ELT_WORK))):
             _bn_apply(&x[0, 0, 0, 0] + ch * L, N, C * L, L, scale[ch], shift[ch], relu,
                       &y[0, 0, 0, 0] + ch * L)
 
@@ -1590,7 +1596,8 @@ def batch_norm_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :,
     cdef double[::1] gg = g_gamma
     cdef double[::1] gb = g_beta
     with nogil:
-        for ch in prange(C, schedule='static', num_threads=_threads_for(N * C * L * 4)):
+        for ch in prange(C, schedule='static',
+                         num_threads=_threads_for(_mul(N * C * L, ELT_WORK))):
             _bn_backward(&gy[0, 0, 0, 0] + ch * L, &x[0, 0, 0, 0] + ch * L,
                          (yp + ch * L) if yp != NULL else NULL, N, C * L, L, mean[ch],
                          invstd[ch], gamma[ch], training, &gx[0, 0, 0, 0] + ch * L,
@@ -1626,7 +1633,7 @@ def relu(const floating[::1] x, floating[::1] y):
     cdef Py_ssize_t n = x.shape[0], i, k
     with nogil:
         for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
-                        num_threads=_threads_for(n)):
+                        num_threads=_threads_for(_mul(n, ELT_WORK))):
             k = i * ELT_CHUNK
             _relu(&x[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), &y[0] + k)
 
@@ -1636,7 +1643,7 @@ def relu_backward(const floating[::1] g, const floating[::1] y, floating[::1] gx
     cdef Py_ssize_t n = g.shape[0], i, k
     with nogil:
         for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
-                        num_threads=_threads_for(n)):
+                        num_threads=_threads_for(_mul(n, ELT_WORK))):
             k = i * ELT_CHUNK
             _relu_backward(&g[0] + k, &y[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k),
                            &gx[0] + k)
@@ -1647,7 +1654,7 @@ def add(const floating[::1] a, const floating[::1] b, bint relu, floating[::1] y
     cdef Py_ssize_t n = a.shape[0], i, k
     with nogil:
         for i in prange((n + ELT_CHUNK - 1) // ELT_CHUNK, schedule='static',
-                        num_threads=_threads_for(n)):
+                        num_threads=_threads_for(_mul(n, ELT_WORK))):
             k = i * ELT_CHUNK
             _add_arrays(&a[0] + k, &b[0] + k, min(<Py_ssize_t> ELT_CHUNK, n - k), relu,
                         &y[0] + k)
