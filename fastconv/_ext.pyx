@@ -103,6 +103,12 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     return 1 if work < MIN_PARALLEL_WORK else _threads()
 
 
+cdef inline Py_ssize_t _lines(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """n elements rounded up to whole 64-byte lines, plus one line."""
+    cdef Py_ssize_t per = 64 // itemsize
+    return (n + per - 1) // per * per + per
+
+
 cdef inline Py_ssize_t _plane_chunk(Py_ssize_t elements) noexcept nogil:
     """Planes (or volumes) per dynamic-schedule chunk for pooling: about 32k
     elements, so small planes do not pay a scheduler round trip each (at 2
@@ -1002,7 +1008,8 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t wsize = _direct_work_size(&gc, 1, tag)
+    # whole cache lines per thread, so threads never share one
+    cdef Py_ssize_t wsize = _lines(_direct_work_size(&gc, 1, tag), sizeof(floating))
     cdef Py_ssize_t p, n, f
     cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
@@ -1020,7 +1027,9 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            for p in prange(N * F, schedule='dynamic'):
+            # depthwise planes are small: chunks of them, not one scheduler
+            # round trip each (that made 2 threads slower than 1)
+            for p in prange(N * F, schedule='dynamic', chunksize=_plane_chunk(_mul(L, K))):
                 n = p // F
                 f = p - n * F
                 _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
@@ -1041,7 +1050,8 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t K = Cg * KK, L = g.Ho * g.Wo, HW = g.H * g.W
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t wsize = _direct_work_size(&gc, Fg, tag)
+    # whole cache lines per thread, so threads never share one
+    cdef Py_ssize_t wsize = _lines(_direct_work_size(&gc, Fg, tag), sizeof(floating))
     cdef Py_ssize_t p, n, ch, gi, f
     cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
@@ -1068,7 +1078,8 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
             if grad_input:
-                for p in prange(N * C, schedule='dynamic'):
+                for p in prange(N * C, schedule='dynamic',
+                                chunksize=_plane_chunk(_mul(HW, Fg * KK))):
                     n = p // C
                     ch = p - n * C
                     gi = ch // Cg
