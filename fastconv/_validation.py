@@ -1047,13 +1047,6 @@ def check_local_bias(op, bias, x, geom):
 # layer kernels: batch normalisation, element-wise, fully connected
 # --------------------------------------------------------------------------
 
-def check_flag(value, name, op):
-    """A bool (or NumPy bool) flag, as a bool."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: {name} must be a bool, got {value!r}")
-    return bool(value)
-
-
 def check_out(out, shape, dtype, op, name="out"):
     """``out`` is None or a writeable, aligned, C-contiguous array of the result's
     ``shape`` and ``dtype``; returns it."""

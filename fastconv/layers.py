@@ -1144,7 +1144,7 @@ class Conv2d(_ConvNd):
         if self._backend != "fastconv":
             return super()._backward(grad_out)
         x, plan, packed, y, bn = self._cache
-        k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
+        k, dtype = self._kernels, grad_out.dtype
         weight = self._params["weight"]
         if y is not None:                       # ReLU fused: mask by the output
             grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
