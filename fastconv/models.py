@@ -31,6 +31,19 @@ VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
                 512, 512, 512, "M", 512, 512, 512, "M")
 
 
+def _vgg_features(config, kw):
+    """VGG's feature layers from a config (channels, or "M" for 2x2 max
+    pooling): ([Conv2d 3x3 + ReLU | MaxPool2d, ...], output channels)."""
+    features, channels = [], 3
+    for item in config:
+        if item == "M":
+            features.append(L.MaxPool2d(2, 2))
+        else:
+            features += [L.Conv2d(channels, item, 3, padding=1, **kw), L.ReLU()]
+            channels = item
+    return features, channels
+
+
 def vgg16(num_classes: int = 1000, *, dtype: DTypeLike = np.float32,
           rng: int | np.random.Generator | None = None) -> L.Sequential:
     """VGG-16 (configuration D), the network of the cs231n notes' table.
@@ -73,13 +86,7 @@ def vgg16(num_classes: int = 1000, *, dtype: DTypeLike = np.float32,
     rng = L._as_rng(rng)
     L._positive_int(num_classes, "num_classes", "vgg16")
     kw = dict(dtype=dtype, rng=rng)
-    features, channels = [], 3
-    for item in VGG16_CONFIG:
-        if item == "M":
-            features.append(L.MaxPool2d(2, 2))
-        else:
-            features += [L.Conv2d(channels, item, 3, padding=1, **kw), L.ReLU()]
-            channels = item
+    features, channels = _vgg_features(VGG16_CONFIG, kw)
     classifier = L.Sequential(
         L.Linear(512 * 7 * 7, 4096, **kw), L.ReLU(), L.Dropout(0.5, rng=rng),
         L.Linear(4096, 4096, **kw), L.ReLU(), L.Dropout(0.5, rng=rng),
@@ -178,13 +185,7 @@ def vgg_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
     L._positive_int(num_classes, "num_classes", "vgg_small")
     L._positive_int(hidden, "hidden", "vgg_small")
     kw = dict(dtype=dtype, rng=rng)
-    features, channels = [], 3
-    for item in VGG_SMALL_CONFIG:
-        if item == "M":
-            features.append(L.MaxPool2d(2, 2))
-        else:
-            features += [L.Conv2d(channels, item, 3, padding=1, **kw), L.ReLU()]
-            channels = item
+    features, channels = _vgg_features(VGG_SMALL_CONFIG, kw)
     classifier = L.Sequential(L.Linear(channels * 4 * 4, hidden, **kw), L.ReLU(),
                               L.Linear(hidden, num_classes, **kw))
     return L.Sequential(L.Sequential(*features), L.Flatten(), classifier)
