@@ -30,6 +30,10 @@ def _count(arrays):
 # loop variable or a call argument adds a reference).
 _FREE = _count([np.empty(1)])
 
+def _size(a):
+    return a.size
+
+
 # A free array serves a request of at least 1/_SLACK of its size: arrays are
 # shared across shapes (the pool then holds about the most memory alive at
 # once, not that of each shape at its own peak) without a small request
@@ -53,11 +57,10 @@ class BufferPool:
     True
     """
 
-    __slots__ = ("_arrays", "_sizes")
+    __slots__ = ("_arrays",)
 
     def __init__(self):
         self._arrays = {}           # dtype -> flat arrays, smallest first
-        self._sizes = {}            # dtype -> their sizes
 
     def take(self, shape, dtype):
         """An array of ``shape`` and ``dtype`` (contents undefined, C
@@ -65,12 +68,8 @@ class BufferPool:
         array that fits it, else of a new one, which the pool keeps."""
         dtype = np.dtype(dtype)
         n = math.prod(shape)
-        arrays = self._arrays.get(dtype)
-        if arrays is None:
-            arrays = self._arrays[dtype] = []
-            self._sizes[dtype] = []
-        sizes = self._sizes[dtype]
-        start = bisect.bisect_left(sizes, n)
+        arrays = self._arrays.setdefault(dtype, [])
+        start = bisect.bisect_left(arrays, n, key=_size)
         for i in range(start, len(arrays)):
             a = arrays[i]
             if a.size > _SLACK * n:
@@ -78,9 +77,7 @@ class BufferPool:
             if sys.getrefcount(a) == _FREE:
                 return a[:n].reshape(shape)
         a = np.empty(max(n, 1), dtype)
-        i = bisect.bisect_left(sizes, a.size)
-        arrays.insert(i, a)
-        sizes.insert(i, a.size)
+        bisect.insort(arrays, a, key=_size)
         return a[:n].reshape(shape)
 
     def __reduce__(self):
@@ -89,7 +86,6 @@ class BufferPool:
     def clear(self):
         """Forget every array (each is freed once no one else holds it)."""
         self._arrays.clear()
-        self._sizes.clear()
 
     @property
     def nbytes(self):
