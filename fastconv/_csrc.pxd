@@ -10,6 +10,9 @@ cdef extern from "fastconv.h" nogil:
         Py_ssize_t kh, kw, sh, sw, pt, pl, dh, dw
         Py_ssize_t Ho, Wo
 
+    ctypedef struct fc_ylayout:
+        Py_ssize_t img, plane, row, col
+
     int fc_im2col_float(const float *x, const fc_geom *g, Py_ssize_t l0,
                         Py_ssize_t l1, float *cols)
     int fc_im2col_double(const double *x, const fc_geom *g, Py_ssize_t l0,
@@ -89,6 +92,25 @@ cdef extern from "fastconv.h" nogil:
                                    const double *wpack, Py_ssize_t F,
                                    const double *bias, Py_ssize_t tile,
                                    double *work, double *y)
+    Py_ssize_t fc_gemm_items_float(const fc_geom *g, Py_ssize_t N,
+                                   const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_items_double(const fc_geom *g, Py_ssize_t N,
+                                    const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_item_work_size_float(const fc_geom *g, Py_ssize_t F,
+                                            const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_item_work_size_double(const fc_geom *g, Py_ssize_t F,
+                                             const fc_ylayout *ly)
+    int fc_conv2d_gemm_item_float(const float *x, Py_ssize_t x_stride,
+                                  Py_ssize_t N, const fc_geom *g,
+                                  const float *wpack, Py_ssize_t F,
+                                  const float *bias, Py_ssize_t item,
+                                  float *work, float *y, const fc_ylayout *ly)
+    int fc_conv2d_gemm_item_double(const double *x, Py_ssize_t x_stride,
+                                   Py_ssize_t N, const fc_geom *g,
+                                   const double *wpack, Py_ssize_t F,
+                                   const double *bias, Py_ssize_t item,
+                                   double *work, double *y,
+                                   const fc_ylayout *ly)
 
     Py_ssize_t fc_gemm_grad_input_blocks_float(const fc_geom *g)
     Py_ssize_t fc_gemm_grad_input_blocks_double(const fc_geom *g)

@@ -17,7 +17,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 cimport fastconv._csrc as c
-from fastconv._csrc cimport fc_geom
+from fastconv._csrc cimport fc_geom, fc_ylayout
 
 cdef enum:
     # Fixed number of partial sums for grad_weight on the GEMM path (bounded
@@ -269,29 +269,42 @@ cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
         c.fc_gemm_pack_weights_double(w, F, K, packed)
 
 
-cdef inline Py_ssize_t _tiles(const fc_geom *g, floating *tag) noexcept nogil:
+cdef inline Py_ssize_t _items(const fc_geom *g, Py_ssize_t N, const fc_ylayout *ly,
+                             floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_tiles_float(g)
+        return c.fc_gemm_items_float(g, N, ly)
     else:
-        return c.fc_gemm_tiles_double(g)
+        return c.fc_gemm_items_double(g, N, ly)
 
 
-cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F,
+cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F, const fc_ylayout *ly,
                                   floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_work_size_float(g, F)
+        return c.fc_gemm_item_work_size_float(g, F, ly)
     else:
-        return c.fc_gemm_work_size_double(g, F)
+        return c.fc_gemm_item_work_size_double(g, F, ly)
 
 
-cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
-                           const floating *wpack, Py_ssize_t F,
-                           const floating *bias, Py_ssize_t tile,
-                           floating *work, floating *y) noexcept nogil:
+cdef inline int _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                           const fc_geom *g, const floating *wpack, Py_ssize_t F,
+                           const floating *bias, Py_ssize_t item, floating *work,
+                           floating *y, const fc_ylayout *ly) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, tile, work, y)
+        return c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, item,
+                                           work, y, ly)
     else:
-        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, tile, work, y)
+        return c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, item,
+                                            work, y, ly)
+
+
+cdef inline fc_ylayout _dense(Py_ssize_t img, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """The plain layout of (F, Ho, Wo) output planes, images img apart."""
+    cdef fc_ylayout r
+    r.img = img
+    r.plane = Ho * Wo
+    r.row = Wo
+    r.col = 1
+    return r
 
 
 def conv2d_gemm(const floating[:, :, :, ::1] x,
@@ -304,11 +317,12 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
-    cdef Py_ssize_t ntiles = _tiles(&gc, tag)
-    cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
+    cdef fc_ylayout ly = _dense(F * L, g.Ho, g.Wo)
+    cdef Py_ssize_t nitems = _items(&gc, N, &ly, tag)   # tiles over the batch
+    cdef Py_ssize_t wsize = _work_size(&gc, Fg, &ly, tag)
     cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
     cdef Py_ssize_t fpanels = _panels(Fg, tag)
-    cdef Py_ssize_t item, n, t, gi, pw, pg, f0
+    cdef Py_ssize_t item, gi, pw, pg, f0
     cdef int nt = _threads_for(N * F * L * K)
     cdef floating *packed = NULL
     cdef floating *buf = NULL
@@ -332,13 +346,11 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
                 f0 = (pw - pg * fpanels) * mr
                 _pack_weights(&w[0, 0, 0, 0] + (pg * Fg + f0) * K, min(mr, Fg - f0),
                               K, packed + pg * psize + f0 * K)
-            for item in prange(N * ntiles, schedule='dynamic'):
-                n = item // ntiles
-                t = item - n * ntiles
+            for item in prange(nitems, schedule='dynamic'):
                 for gi in range(groups):
-                    _gemm_tile(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW, &gc,
-                               packed + gi * psize, Fg, &b[0] + gi * Fg, t, ws,
-                               &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
+                    _gemm_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc,
+                               packed + gi * psize, Fg, &b[0] + gi * Fg, item, ws,
+                               &y[0, 0, 0, 0] + gi * Fg * L, &ly)
     free(packed)
     free(buf)
     return out
@@ -467,10 +479,11 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef bint flip = (grad_input and g.sh == 1 and g.sw == 1 and gf.pt >= 0
                       and gf.pl >= 0 and g.kh * g.kw > 1
                       and Cg >= FLIP_MIN_CHANNELS)
-    cdef Py_ssize_t ftiles = 0, t
+    cdef fc_ylayout fly = _dense(C * HW, g.H, g.W)
+    cdef Py_ssize_t fitems = 0
     if flip:
-        ftiles = _tiles(&gf, tag)
-        wsize = max(wsize, _work_size(&gf, Cg, tag))
+        fitems = _items(&gf, N, &fly, tag)
+        wsize = max(wsize, _work_size(&gf, Cg, &fly, tag))
         wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
     dtype = np.asarray(x).dtype
     grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
@@ -512,13 +525,11 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                                  (ch + 1) * P // n_chunks, ws,
                                  partial + ch * FK + gi * Fg * K)
             if flip:
-                for it in prange(N * ftiles, schedule='dynamic'):
-                    n = it // ftiles
-                    t = it - n * ftiles
+                for it in prange(fitems, schedule='dynamic'):
                     for gi in range(groups):
-                        _gemm_tile(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gf,
-                                   wtpack + gi * wtsize, Cg, zero_bias, t, ws,
-                                   &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
+                        _gemm_item(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gf,
+                                   wtpack + gi * wtsize, Cg, zero_bias, it, ws,
+                                   &gx[0, 0, 0, 0] + gi * Cg * HW, &fly)
             elif grad_input:
                 for it in prange(N * groups * nblocks, schedule='dynamic'):
                     n = it // (groups * nblocks)

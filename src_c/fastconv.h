@@ -26,6 +26,12 @@ typedef struct {
     ptrdiff_t Ho, Wo;
 } fc_geom;
 
+/* Where a kernel writes output element (image n, channel f, row oh, column
+ * ow): at n*img + f*plane + oh*row + ow*col from its base pointer. */
+typedef struct {
+    ptrdiff_t img, plane, row, col;
+} fc_ylayout;
+
 /* ---- im2col.c ----------------------------------------------------------
  * fc_im2col_<T>(x, g, l0, l1, cols)
  *   x    IN  (C, H, W) image
@@ -143,6 +149,15 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  *   tile       0 <= tile < fc_gemm_tiles(g)
  *   work       fc_gemm_work_size(g, F) elements of scratch
  *   y      OUT (F, Ho*Wo) the group's output planes; the tile's part written
+ * fc_gemm_items_<T>(g, N, ly): work items for a batch of N images written
+ *   with layout ly (small images go several to a tile).
+ * fc_gemm_item_work_size_<T>(g, F, ly): scratch elements per thread.
+ * fc_conv2d_gemm_item_<T>(x, x_stride, N, g, wpack, F, bias, item, work, y, ly)
+ *   x      IN  image 0's group channels; image n at x + n*x_stride
+ *   item       0 <= item < fc_gemm_items(g, N, ly)
+ *   y      OUT image 0's group output (see fc_ylayout); the item's part
+ *              written.  Any layout; the plain one (plane Ho*Wo, row Wo,
+ *              col 1) may take faster paths.
  */
 int fc_gemm_init(const char *isa);
 const char *fc_gemm_isa(void);
@@ -162,6 +177,20 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
                               const float *bias, ptrdiff_t tile,
                               float *work, float *y);
+ptrdiff_t fc_gemm_items_float(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
+ptrdiff_t fc_gemm_items_double(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
+ptrdiff_t fc_gemm_item_work_size_float(const fc_geom *g, ptrdiff_t F,
+                                       const fc_ylayout *ly);
+ptrdiff_t fc_gemm_item_work_size_double(const fc_geom *g, ptrdiff_t F,
+                                        const fc_ylayout *ly);
+int fc_conv2d_gemm_item_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                              const fc_geom *g, const float *wpack, ptrdiff_t F,
+                              const float *bias, ptrdiff_t item, float *work,
+                              float *y, const fc_ylayout *ly);
+int fc_conv2d_gemm_item_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                               const fc_geom *g, const double *wpack,
+                               ptrdiff_t F, const double *bias, ptrdiff_t item,
+                               double *work, double *y, const fc_ylayout *ly);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
  *   grad_x is computed in (independent: they write disjoint planes).

@@ -96,12 +96,54 @@ static ptrdiff_t CAT(slab_rows_, TYPE)(const fc_geom *g)
     return CAT(band_rows_, TYPE)(g) + (g->kh - 1) * g->dh / g->sh + 1;
 }
 
-/* Slab elements: C * sh * sw phases of slab_rows x Wv, plus one panel of
- * slack for the reads past the last column of the last tile. */
+/* Phase p of one axis (kernel k, dilation d, stride s) is used when some
+ * tap lands on it (t*d % s == p: a 1x1 stride-2 layer reads one phase of
+ * four); used phases are numbered in order.  Returns p's number (-1 if
+ * unused) and sets *count to the axis' used phases. */
+static inline ptrdiff_t CAT(phase_rank_, TYPE)(ptrdiff_t k, ptrdiff_t d,
+                                               ptrdiff_t s, ptrdiff_t p,
+                                               ptrdiff_t *count)
+{
+    if (d == 1 || s == 1) {     /* taps 0 .. k-1 land on phases t % s */
+        *count = fc_min(k, s);
+        return p < *count ? p : -1;
+    }
+    ptrdiff_t rank = -1, n = 0;
+    for (ptrdiff_t q = 0; q < s; ++q) {
+        int used = 0;
+        for (ptrdiff_t t = 0; t < k && !used; ++t) used = (t * d) % s == q;
+        if (q == p && used) rank = n;
+        n += used;
+    }
+    *count = n;
+    return rank;
+}
+
+/* The slab's phase slot of channel c, phase (ph, pw) (used phases only). */
+static inline ptrdiff_t CAT(phase_slot_, TYPE)(const fc_geom *g, ptrdiff_t c,
+                                               ptrdiff_t ph, ptrdiff_t pw)
+{
+    ptrdiff_t uh, uw;
+    const ptrdiff_t rh = CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh);
+    const ptrdiff_t rw = CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, pw, &uw);
+    return (c * uh + rh) * uw + rw;
+}
+
+/* Slab elements for nt images side by side (see side_images_): C * (used
+ * phases) of slab_rows x nt*Wv, plus one panel of slack for the reads past
+ * the last column of the last tile. */
+static ptrdiff_t CAT(slab_size_n_, TYPE)(const fc_geom *g, ptrdiff_t nt)
+{
+    ptrdiff_t uh, uw;
+    CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, 0, &uh);
+    CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, 0, &uw);
+    return g->C * uh * uw * CAT(slab_rows_, TYPE)(g) * nt
+           * CAT(virtual_width_, TYPE)(g) + UK->nr;
+}
+
 static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
 {
-    return g->C * g->sh * g->sw * CAT(slab_rows_, TYPE)(g)
-           * CAT(virtual_width_, TYPE)(g) + UK->nr;
+    return CAT(slab_size_n_, TYPE)(g, 1);
 }
 
 /* 1x1, stride 1, no padding: row k of B is input plane k itself. */
@@ -111,30 +153,66 @@ static int CAT(pointwise_, TYPE)(const fc_geom *g)
            && g->pt == 0 && g->pl == 0 && g->Ho == g->H && g->Wo == g->W;
 }
 
-/* Banded tiles, except for pointwise layers, whose B rows need no slab
- * (their tiles are runs of pixels, written straight into y).  Short
- * columns too (K = 27 at cifar-first: 1.2x over runs of positions packed
- * from the input, since the micro-kernel reads the slab in place). */
-static int CAT(banded_, TYPE)(const fc_geom *g)
+/* Banded tiles, except for pointwise layers written densely, whose B rows
+ * need no slab (their tiles are runs of pixels, written straight into y).
+ * Short columns too (K = 27 at cifar-first: 1.2x over runs of positions
+ * packed from the input, since the micro-kernel reads the slab in place). */
+static int CAT(banded_, TYPE)(const fc_geom *g, int dense)
 {
-    if (CAT(pointwise_, TYPE)(g)) return 0;
+    if (dense && CAT(pointwise_, TYPE)(g)) return 0;
     return (g->sh == 1 && g->sw == 1)
            || CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE) <= FC_GEMM_SLAB_BYTES;
 }
 
-/* Columns of one tile, rounded up to whole panels. */
-static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g)
+/* Whether y's layout is the plain (F, Ho, Wo) one per image. */
+static int CAT(dense_, TYPE)(const fc_geom *g, const fc_ylayout *ly)
+{
+    return ly->col == 1 && ly->row == g->Wo && ly->plane == g->Ho * g->Wo;
+}
+
+/* Images side by side: where a whole image takes at most half a tile
+ * (small images: 8x8 to 16x16 outputs), a banded tile holds all Ho rows of
+ * several images, row r of the slab being the images' padded rows r one
+ * after the other, Wv columns each.  Each row of B is still one run of the
+ * slab (reads past an image's last column land in the next one's left
+ * padding, as past a row's end), and the micro-kernel's panels are full
+ * rather than an image's 64 or 72 columns rounded up to 96.  The most
+ * images a tile takes (at most FC_GEMM_SLAB_BYTES of slab), or 1. */
+static ptrdiff_t CAT(side_max_, TYPE)(const fc_geom *g, int dense)
+{
+    if (!CAT(banded_, TYPE)(g, dense)) return 1;
+    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t fit = nc / (g->Ho * CAT(virtual_width_, TYPE)(g));
+    const ptrdiff_t slab = CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE);
+    const ptrdiff_t most = fc_min(fit, fc_max(1, FC_GEMM_SLAB_BYTES / slab));
+    return most >= 2 ? most : 1;
+}
+
+/* Images per tile for a batch of N: as many as fit, but at least
+ * FC_GEMM_MIN_ITEMS tiles (or N) so that threads share the batch evenly;
+ * 1 when images are not put side by side. */
+static ptrdiff_t CAT(side_images_, TYPE)(const fc_geom *g, ptrdiff_t N, int dense)
+{
+    const ptrdiff_t most = CAT(side_max_, TYPE)(g, dense);
+    if (most < 2 || N < 2) return 1;
+    const ptrdiff_t tiles = fc_max((N + most - 1) / most, fc_min(N, FC_GEMM_MIN_ITEMS));
+    return (N + tiles - 1) / tiles;
+}
+
+/* Columns of one tile of one image, rounded up to whole panels. */
+static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g, int dense)
 {
     const ptrdiff_t nr = UK->nr;
-    const ptrdiff_t n = CAT(banded_, TYPE)(g)
+    const ptrdiff_t n = CAT(banded_, TYPE)(g, dense)
         ? CAT(band_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g)
         : fc_min(g->Ho * g->Wo, CAT(fc_gemm_tile_cols_, TYPE)());
     return (n + nr - 1) / nr * nr;
 }
 
-ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
+/* Tiles of one image. */
+static ptrdiff_t CAT(image_tiles_, TYPE)(const fc_geom *g, int dense)
 {
-    if (CAT(banded_, TYPE)(g)) {
+    if (CAT(banded_, TYPE)(g, dense)) {
         const ptrdiff_t rows = CAT(band_rows_, TYPE)(g);
         return (g->Ho + rows - 1) / rows;
     }
@@ -142,12 +220,40 @@ ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
     return (g->Ho * g->Wo + nc - 1) / nc;
 }
 
+static ptrdiff_t CAT(work_size_, TYPE)(const fc_geom *g, ptrdiff_t F, int dense)
+{
+    const ptrdiff_t nr = UK->nr;
+    const ptrdiff_t width = CAT(tile_width_, TYPE)(g, dense);
+    if (!CAT(banded_, TYPE)(g, dense))
+        return FC_GEMM_KC * width;                        /* packed B block */
+    const ptrdiff_t nt = CAT(side_max_, TYPE)(g, dense);
+    const ptrdiff_t side = (g->Ho * nt * CAT(virtual_width_, TYPE)(g) + nr - 1) / nr * nr;
+    return CAT(slab_size_n_, TYPE)(g, nt) + F * fc_max(width, side);  /* slab + Y band */
+}
+
+ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
+{
+    return CAT(image_tiles_, TYPE)(g, 1);
+}
+
 ptrdiff_t CAT(fc_gemm_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
-    const ptrdiff_t width = CAT(tile_width_, TYPE)(g);
-    if (CAT(banded_, TYPE)(g))                  /* B is read off the slab */
-        return CAT(slab_size_, TYPE)(g) + F * width;      /* slab + Y band */
-    return FC_GEMM_KC * width;                            /* packed B block */
+    return CAT(work_size_, TYPE)(g, F, 1);
+}
+
+ptrdiff_t CAT(fc_gemm_items_, TYPE)(const fc_geom *g, ptrdiff_t N,
+                                    const fc_ylayout *ly)
+{
+    const int dense = CAT(dense_, TYPE)(g, ly);
+    const ptrdiff_t per = CAT(side_images_, TYPE)(g, N, dense);
+    if (per > 1) return (N + per - 1) / per;
+    return N * CAT(image_tiles_, TYPE)(g, dense);
+}
+
+ptrdiff_t CAT(fc_gemm_item_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F,
+                                             const fc_ylayout *ly)
+{
+    return CAT(work_size_, TYPE)(g, F, CAT(dense_, TYPE)(g, ly));
 }
 
 /* K is cut into blocks of equal size, at most FC_GEMM_KC. */
@@ -208,84 +314,148 @@ FC_ALWAYS_INLINE void CAT(run_into_panels_, TYPE)(const TYPE *restrict src,
     }
 }
 
-/* The slab of output rows [oh0, oh0 + slab_rows): phase (ph, pw) of channel
- * c at slab + ((c*sh + ph)*sw + pw) * slab_rows * Wv, row-major, Wv wide. */
-FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
-                                            const fc_geom *g, ptrdiff_t oh0,
-                                            TYPE *restrict slab)
+/* fill_slab_ for column stride 2 and short rows (cifar's 16x16 and 32x32
+ * stride-2 layers: phase rows of 8 or 16 columns, where a strided copy per
+ * phase row is mostly loop overhead): input rows are copied into a
+ * zero-padded buffer, row t at buf[t * span + pl ..], and split into their
+ * two column phases by 8-wide deinterleaving (phase pw, column q:
+ * buf[2q + pw]).  Several rows are copied before the first is split, so
+ * that the split's vector loads do not wait on the copy's stores. */
+FC_ALWAYS_INLINE void CAT(fill_slab_s2_, TYPE)(const TYPE *restrict x,
+                                               ptrdiff_t x_stride, ptrdiff_t nt,
+                                               const fc_geom *g, ptrdiff_t oh0,
+                                               TYPE *restrict slab)
 {
-    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
     const ptrdiff_t rows = CAT(slab_rows_, TYPE)(g), HW = g->H * g->W;
-    for (ptrdiff_t c = 0; c < g->C; ++c)
-        for (ptrdiff_t ph = 0; ph < g->sh; ++ph)
-            for (ptrdiff_t pw = 0; pw < g->sw; ++pw) {
-                ptrdiff_t a, b;         /* columns q reading x[.., q*sw + off] */
-                const ptrdiff_t off = pw - g->pl;
-                fc_valid_range(off, g->sw, g->W, Wv, &a, &b);
-                TYPE *restrict phase = slab + ((c * g->sh + ph) * g->sw + pw) * rows * Wv;
-                for (ptrdiff_t r = 0; r < rows; ++r) {
-                    TYPE *restrict dst = phase + r * Wv;
-                    const ptrdiff_t ih = (oh0 + r) * g->sh + ph - g->pt;
-                    if (ih < 0 || ih >= g->H) {
-                        for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
-                        continue;
+    const ptrdiff_t span = 2 * fc_round8(Wv), full = Wv / 8 * 8;
+    const ptrdiff_t chunk = FC_GEMM_ROW_BUF / span;     /* rows per pass */
+    const ptrdiff_t n_in = fc_max(0, fc_min(g->W, span - g->pl));
+    ptrdiff_t uh, uw;
+    TYPE buf[FC_GEMM_ROW_BUF];
+    for (ptrdiff_t t = 0; t < chunk * span; ++t) buf[t] = 0;
+    const int use0 = CAT(phase_rank_, TYPE)(g->kw, g->dw, 2, 0, &uw) >= 0;
+    const int two = uw == 2;            /* both column phases used */
+    const ptrdiff_t o0 = use0 ? 0 : 1;  /* the first used one */
+    const ptrdiff_t next = rows * Wrow; /* from phase o0's slot to phase 1's */
+    for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
+        for (ptrdiff_t c = 0; c < g->C; ++c)
+            for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
+            if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
+            TYPE *restrict p0 = slab + CAT(phase_slot_, TYPE)(g, c, ph, o0) * next;
+                for (ptrdiff_t r0 = 0; r0 < rows; r0 += chunk) {
+                    const ptrdiff_t r1 = fc_min(rows, r0 + chunk);
+                    for (ptrdiff_t r = r0; r < r1; ++r) {
+                        const ptrdiff_t ih = (oh0 + r) * g->sh + ph - g->pt;
+                        TYPE *restrict bt = buf + (r - r0) * span + g->pl;
+                        if (ih < 0 || ih >= g->H) {
+                            for (ptrdiff_t t = 0; t < n_in; ++t) bt[t] = 0;
+                        } else {
+                            const TYPE *restrict src = x + m * x_stride + c * HW + ih * g->W;
+                            for (ptrdiff_t t = 0; t < n_in; ++t) bt[t] = src[t];
+                        }
                     }
-                    const TYPE *restrict src = x + c * HW + ih * g->W + off;
-                    for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
-                    CAT(strided_copy_, TYPE)(src + a * g->sw, g->sw, b - a, dst + a);
-                    for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+                    for (ptrdiff_t r = r0; r < r1; ++r) {
+                        const TYPE *restrict br = buf + (r - r0) * span;
+                        TYPE *restrict d = p0 + r * Wrow + m * Wv;
+                        ptrdiff_t q = 0;
+                        if (two) {
+                            for (; q < full; q += 8) {
+                                TYPE e[8], o[8];
+                                for (int k = 0; k < 8; ++k) {
+                                    e[k] = br[2 * q + 2 * k];
+                                    o[k] = br[2 * q + 2 * k + 1];
+                                }
+                                for (int k = 0; k < 8; ++k) d[q + k] = e[k];
+                                for (int k = 0; k < 8; ++k) d[next + q + k] = o[k];
+                            }
+                            for (; q < Wv; ++q) {
+                                d[q] = br[2 * q];
+                                d[next + q] = br[2 * q + 1];
+                            }
+                        } else {
+                            for (; q < full; q += 8) {
+                                TYPE e[8];
+                                for (int k = 0; k < 8; ++k) e[k] = br[2 * q + 2 * k + o0];
+                                for (int k = 0; k < 8; ++k) d[q + k] = e[k];
+                            }
+                            for (; q < Wv; ++q) d[q] = br[2 * q + o0];
+                        }
+                    }
                 }
-            }
-    const ptrdiff_t used = g->C * g->sh * g->sw * rows * Wv;
+        }
+    const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - UK->nr;
     for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
 }
 
-FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                                    const TYPE *restrict wpack, ptrdiff_t F,
-                                    const TYPE *restrict bias, ptrdiff_t tile,
-                                    TYPE *restrict work, TYPE *restrict y)
+/* The slab of output rows [oh0, oh0 + slab_rows) of nt images side by side
+ * (image m at x + m * x_stride): used phase (ph, pw) of channel c at
+ * slab + phase_slot(c, ph, pw) * slab_rows * nt*Wv, row-major, nt*Wv wide,
+ * image m's row in columns [m*Wv, m*Wv + Wv). */
+FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
+                                            ptrdiff_t x_stride, ptrdiff_t nt,
+                                            const fc_geom *g, ptrdiff_t oh0,
+                                            TYPE *restrict slab)
 {
-    const ptrdiff_t nr = UK->nr;
-    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
-    const ptrdiff_t HW = g->H * g->W, width = CAT(tile_width_, TYPE)(g);
-    const ptrdiff_t kb = CAT(k_block_, TYPE)(K);
-    TYPE *restrict bpack = work;
-
-    if (!CAT(banded_, TYPE)(g)) {
-        const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-        const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
-        const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
-        const int pointwise = CAT(pointwise_, TYPE)(g);
-        for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
-            const ptrdiff_t kc = fc_min(kb, K - k0);
-            for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
-                TYPE *restrict dst = bpack + (k - k0) * nr;
-                if (pointwise) {
-                    CAT(run_into_panels_, TYPE)(x + k * HW + l0, n, kc * nr, dst);
-                } else {
-                    ptrdiff_t c, i, j;
-                    fc_tap(k, g->kh, g->kw, &c, &i, &j);
-                    CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
-                                                  kc * nr, dst);
-                }
-                TYPE *restrict last = dst + (panels - 1) * kc * nr;
-                for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
-            }
-            CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, n, y + l0, L, bias);
-        }
-        return FC_OK;
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
+    const ptrdiff_t rows = CAT(slab_rows_, TYPE)(g), HW = g->H * g->W;
+    ptrdiff_t uh, uw;
+    if (g->sw == 2 && 8 * fc_round8(Wv) <= FC_GEMM_ROW_BUF) {  /* 4+ rows */
+        CAT(fill_slab_s2_, TYPE)(x, x_stride, nt, g, oh0, slab);
+        return;
     }
+    for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
+    for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
+            if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
+            for (ptrdiff_t pw = 0; pw < g->sw; ++pw) {
+                if (CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, pw, &uw) < 0) continue;
+                ptrdiff_t a, b;     /* columns q reading x[.., q*sw + off] */
+                const ptrdiff_t off = pw - g->pl;
+                fc_valid_range(off, g->sw, g->W, Wv, &a, &b);
+                TYPE *restrict phase = slab + CAT(phase_slot_, TYPE)(g, c, ph, pw) * rows * Wrow;
+                for (ptrdiff_t r = 0; r < rows; ++r) {
+                    const ptrdiff_t ih = (oh0 + r) * g->sh + ph - g->pt;
+                    {
+                        TYPE *restrict dst = phase + r * Wrow + m * Wv;
+                        if (ih < 0 || ih >= g->H) {
+                            for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
+                            continue;
+                        }
+                        const TYPE *restrict src = x + m * x_stride + c * HW + ih * g->W + off;
+                        for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
+                        CAT(strided_copy_, TYPE)(src + a * g->sw, g->sw, b - a, dst + a);
+                        for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
+                    }
+                }
+            }
+        }
+    const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - UK->nr;
+    for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
+}
 
-    /* a band of output rows [oh0, oh1) over the phase slab */
-    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
-    const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
-    const ptrdiff_t oh0 = tile * band, oh1 = fc_min(g->Ho, oh0 + band);
-    const ptrdiff_t n = (oh1 - oh0) * Wv, panels = (n + nr - 1) / nr;
-    const ptrdiff_t pstride = CAT(slab_rows_, TYPE)(g) * Wv;  /* per phase */
+/* A banded tile: output rows [oh0, oh1) of nt images side by side, image m
+ * read at x + m * x_stride and written at y + m * ly->img (element (f, oh,
+ * ow) at f * ly->plane + oh * ly->row + ow * ly->col). */
+FC_ALWAYS_INLINE void CAT(band_tile_, TYPE)(const TYPE *restrict x,
+                                            ptrdiff_t x_stride, ptrdiff_t nt,
+                                            ptrdiff_t oh0, ptrdiff_t oh1,
+                                            const fc_geom *g,
+                                            const TYPE *restrict wpack,
+                                            ptrdiff_t F, const TYPE *restrict bias,
+                                            TYPE *restrict work, TYPE *restrict y,
+                                            const fc_ylayout *ly)
+{
+    const ptrdiff_t nr = UK->nr, K = g->C * g->kh * g->kw;
+    const ptrdiff_t kb = CAT(k_block_, TYPE)(K);
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
+    const ptrdiff_t n = (oh1 - oh0) * Wrow, panels = (n + nr - 1) / nr;
+    const ptrdiff_t width = panels * nr;
+    const ptrdiff_t pstride = CAT(slab_rows_, TYPE)(g) * Wrow;  /* per phase */
     TYPE *restrict slab = work;
-    TYPE *restrict yband = slab + CAT(slab_size_, TYPE)(g);
+    TYPE *restrict yband = slab + CAT(slab_size_n_, TYPE)(g, nt);
     const TYPE *rowp[FC_GEMM_KC];
-    CAT(fill_slab_, TYPE)(x, g, oh0, slab);
+    CAT(fill_slab_, TYPE)(x, x_stride, nt, g, oh0, slab);
 
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
@@ -293,21 +463,106 @@ FC_CLONES int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_g
             ptrdiff_t c, i, j;
             fc_tap(k, g->kh, g->kw, &c, &i, &j);
             const ptrdiff_t ri = i * g->dh, rj = j * g->dw;
-            const ptrdiff_t phase = (c * g->sh + ri % g->sh) * g->sw + rj % g->sw;
-            rowp[k - k0] = slab + phase * pstride + ri / g->sh * Wv + rj / g->sw;
+            const ptrdiff_t slot = CAT(phase_slot_, TYPE)(g, c, ri % g->sh, rj % g->sw);
+            rowp[k - k0] = slab + slot * pstride + ri / g->sh * Wrow + rj / g->sw;
         }
-        CAT(gemm_block_rows_, TYPE)(wpack, F, K, k0, kc, rowp, panels * nr,
-                                    yband, width, bias);
+        CAT(gemm_block_rows_, TYPE)(wpack, F, K, k0, kc, rowp, width, yband,
+                                    width, bias);
     }
 
-    /* keep the Wo real columns of each virtual row */
-    for (ptrdiff_t f = 0; f < F; ++f)
-        for (ptrdiff_t r = 0; r < oh1 - oh0; ++r) {
-            const TYPE *restrict src = yband + f * width + r * Wv;
-            TYPE *restrict dst = y + f * L + (oh0 + r) * g->Wo;
-            for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
+    /* keep the Wo real columns of each image's virtual rows */
+    for (ptrdiff_t m = 0; m < nt; ++m)
+        for (ptrdiff_t f = 0; f < F; ++f)
+            for (ptrdiff_t r = 0; r < oh1 - oh0; ++r) {
+                const TYPE *restrict src = yband + f * width + r * Wrow + m * Wv;
+                TYPE *restrict dst = y + m * ly->img + f * ly->plane
+                                     + (oh0 + r) * ly->row;
+                if (ly->col == 1) {
+                    for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
+                } else {
+                    for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q * ly->col] = src[q];
+                }
+            }
+}
+
+/* Runs of output positions (pointwise layers, and strided ones whose slab
+ * would be large): tile t of one image, written densely into y. */
+FC_ALWAYS_INLINE void CAT(run_tile_, TYPE)(const TYPE *restrict x,
+                                           const fc_geom *g,
+                                           const TYPE *restrict wpack,
+                                           ptrdiff_t F, const TYPE *restrict bias,
+                                           ptrdiff_t tile, TYPE *restrict work,
+                                           TYPE *restrict y)
+{
+    const ptrdiff_t nr = UK->nr;
+    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
+    const ptrdiff_t HW = g->H * g->W, kb = CAT(k_block_, TYPE)(K);
+    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
+    const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
+    const int pointwise = CAT(pointwise_, TYPE)(g);
+    TYPE *restrict bpack = work;
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
+        const ptrdiff_t kc = fc_min(kb, K - k0);
+        for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
+            TYPE *restrict dst = bpack + (k - k0) * nr;
+            if (pointwise) {
+                CAT(run_into_panels_, TYPE)(x + k * HW + l0, n, kc * nr, dst);
+            } else {
+                ptrdiff_t c, i, j;
+                fc_tap(k, g->kh, g->kw, &c, &i, &j);
+                CAT(im2col_row_panels_, TYPE)(x + c * HW, g, i, j, l0, l1, nr,
+                                              kc * nr, dst);
+            }
+            TYPE *restrict last = dst + (panels - 1) * kc * nr;
+            for (ptrdiff_t q = n - (panels - 1) * nr; q < nr; ++q) last[q] = 0;
         }
+        CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, n, y + l0, L, bias);
+    }
+}
+
+FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
+                                              ptrdiff_t x_stride, ptrdiff_t N,
+                                              const fc_geom *g,
+                                              const TYPE *restrict wpack,
+                                              ptrdiff_t F,
+                                              const TYPE *restrict bias,
+                                              ptrdiff_t item,
+                                              TYPE *restrict work,
+                                              TYPE *restrict y,
+                                              const fc_ylayout *ly)
+{
+    const int dense = CAT(dense_, TYPE)(g, ly);
+    const ptrdiff_t per = CAT(side_images_, TYPE)(g, N, dense);
+    if (per > 1) {
+        const ptrdiff_t n0 = item * per;
+        CAT(band_tile_, TYPE)(x + n0 * x_stride, x_stride, fc_min(per, N - n0),
+                              0, g->Ho, g, wpack, F, bias, work,
+                              y + n0 * ly->img, ly);
+        return FC_OK;
+    }
+    const ptrdiff_t tiles = CAT(image_tiles_, TYPE)(g, dense);
+    const ptrdiff_t n = item / tiles, t = item - n * tiles;
+    if (!CAT(banded_, TYPE)(g, dense)) {
+        CAT(run_tile_, TYPE)(x + n * x_stride, g, wpack, F, bias, t, work,
+                             y + n * ly->img);
+        return FC_OK;
+    }
+    const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
+    CAT(band_tile_, TYPE)(x + n * x_stride, x_stride, 1, t * band,
+                          fc_min(g->Ho, t * band + band), g, wpack, F, bias,
+                          work, y + n * ly->img, ly);
     return FC_OK;
+}
+
+int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                                    const TYPE *restrict wpack, ptrdiff_t F,
+                                    const TYPE *restrict bias, ptrdiff_t tile,
+                                    TYPE *restrict work, TYPE *restrict y)
+{
+    const fc_ylayout dense = {g->Ho * g->Wo * F, g->Ho * g->Wo, g->Wo, 1};
+    return CAT(fc_conv2d_gemm_item_, TYPE)(x, 0, 1, g, wpack, F, bias, tile,
+                                           work, y, &dense);
 }
 
 

@@ -71,6 +71,16 @@ CASES = [
     (1, 3, 23, 23, 8, 5, 4, 1, 1, 1, True),  # stride 4: 16 phases
     (2, 4, 9, 9, 8, 1, 2, 0, 1, 1, False),  # 1x1 stride 2: one phase of four read
     (1, 8, 40, 41, 9, 1, 1, 0, 1, 1, True),  # pointwise: B rows are input planes; 2+ tiles
+    # Batches of more than 8 small images: GEMM tiles hold several images
+    # side by side (8 tiles or more per batch).
+    (12, 5, 8, 8, 7, 3, 1, 1, 1, 1, True),  # 2 images a tile
+    (20, 6, 9, 11, 10, 3, 2, 1, 1, 1, False),  # stride 2, odd width: 3 images
+    (10, 4, 7, 9, 5, 1, 2, 0, 1, 1, True),  # 1x1 stride 2: one phase of four
+    (9, 6, 6, 6, 8, 3, 1, 1, 1, 2, True),  # groups
+    (11, 3, 10, 10, 4, 3, 2, 2, 2, 1, True),  # dilation 2 at stride 2
+    (17, 16, 6, 7, 16, 3, 1, 1, 1, 1, False),  # grad_x by the flipped filters
+    # stride 2, a tall dilated kernel: slab rows split in several passes
+    (1, 2, 60, 150, 3, (5, 1), 2, (2, 0), (12, 1), 1, True),
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
