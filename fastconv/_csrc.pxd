@@ -92,6 +92,29 @@ cdef extern from "fastconv.h" nogil:
                                    const double *wpack, Py_ssize_t F,
                                    const double *bias, Py_ssize_t tile,
                                    double *work, double *y)
+    int fc_gemm_phases_fit_float(const fc_geom *g)
+    int fc_gemm_phases_fit_double(const fc_geom *g)
+    Py_ssize_t fc_gemm_phase_weights_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_phase_weights_size_double(const fc_geom *g, Py_ssize_t F)
+    void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,
+                                          Py_ssize_t F, float *packed)
+    void fc_gemm_pack_phase_weights_double(const double *w, const fc_geom *g,
+                                           Py_ssize_t F, double *packed)
+    Py_ssize_t fc_gemm_phase_items_float(const fc_geom *g, Py_ssize_t F, Py_ssize_t N)
+    Py_ssize_t fc_gemm_phase_items_double(const fc_geom *g, Py_ssize_t F, Py_ssize_t N)
+    Py_ssize_t fc_gemm_phase_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_phase_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_gemm_grad_input_phases_float(const float *gy, Py_ssize_t gy_stride,
+                                               Py_ssize_t N, const fc_geom *g,
+                                               const float *packed, Py_ssize_t F,
+                                               Py_ssize_t item, float *work,
+                                               float *gx, Py_ssize_t gx_stride)
+    int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
+                                                Py_ssize_t gy_stride, Py_ssize_t N,
+                                                const fc_geom *g,
+                                                const double *packed, Py_ssize_t F,
+                                                Py_ssize_t item, double *work,
+                                                double *gx, Py_ssize_t gx_stride)
     Py_ssize_t fc_gemm_items_float(const fc_geom *g, Py_ssize_t N,
                                    const fc_ylayout *ly)
     Py_ssize_t fc_gemm_items_double(const fc_geom *g, Py_ssize_t N,

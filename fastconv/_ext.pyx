@@ -415,6 +415,58 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
                                                    g, F, p0, p1, work, gw)
 
 
+cdef inline bint _phases_fit(const fc_geom *g, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phases_fit_float(g)
+    else:
+        return c.fc_gemm_phases_fit_double(g)
+
+
+cdef inline Py_ssize_t _phase_weights_size(const fc_geom *g, Py_ssize_t F,
+                                           floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_weights_size_float(g, F)
+    else:
+        return c.fc_gemm_phase_weights_size_double(g, F)
+
+
+cdef inline void _pack_phase_weights(const floating *w, const fc_geom *g,
+                                     Py_ssize_t F, floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_pack_phase_weights_float(w, g, F, packed)
+    else:
+        c.fc_gemm_pack_phase_weights_double(w, g, F, packed)
+
+
+cdef inline Py_ssize_t _phase_items(const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                    floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_items_float(g, F, N)
+    else:
+        return c.fc_gemm_phase_items_double(g, F, N)
+
+
+cdef inline Py_ssize_t _phase_work_size(const fc_geom *g, Py_ssize_t F,
+                                        floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_work_size_float(g, F)
+    else:
+        return c.fc_gemm_phase_work_size_double(g, F)
+
+
+cdef inline int _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
+                                   Py_ssize_t N, const fc_geom *g,
+                                   const floating *packed, Py_ssize_t F,
+                                   Py_ssize_t item, floating *work, floating *gx,
+                                   Py_ssize_t gx_stride) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
+                                                        F, item, work, gx, gx_stride)
+    else:
+        return c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
+                                                         F, item, work, gx, gx_stride)
+
+
 cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
                                     Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t panel, floating *packed) noexcept nogil:
@@ -485,8 +537,19 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         fitems = _items(&gf, N, &fly, tag)
         wsize = max(wsize, _work_size(&gf, Cg, &fly, tag))
         wtsize = _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
+    # grad_x of a strided layer with as many channels, not 1x1 (whose col2im
+    # is a plain scatter): phase by phase, each phase of grad_x a stride-1
+    # convolution of grad_out (gemm.tmpl.h), on the forward tiles, written
+    # in place: no col2im.
+    cdef bint phases = (grad_input and not flip and (g.sh > 1 or g.sw > 1)
+                        and g.kh * g.kw > 1 and Cg >= FLIP_MIN_CHANNELS
+                        and _phases_fit(&gc, tag))
+    if phases:
+        fitems = _phase_items(&gc, Fg, N, tag)
+        wsize = max(wsize, _phase_work_size(&gc, Fg, tag))
+        wtsize = _phase_weights_size(&gc, Fg, tag)
     dtype = np.asarray(x).dtype
-    grad_x = (np.empty if flip else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
+    grad_x = (np.empty if flip or phases else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
                                               dtype=dtype)
     if P == 0:
         return grad_x, np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
@@ -504,7 +567,11 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         free(zero_bias)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
     with nogil:
-        if grad_input and not flip:
+        if phases:
+            for gi in range(groups):
+                _pack_phase_weights(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
+                                    wtpack + gi * wtsize)
+        elif grad_input and not flip:
             for gi in range(groups):
                 _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
                                 wtpack + gi * wtsize)
@@ -530,6 +597,12 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                         _gemm_item(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gf,
                                    wtpack + gi * wtsize, Cg, zero_bias, it, ws,
                                    &gx[0, 0, 0, 0] + gi * Cg * HW, &fly)
+            elif phases:
+                for it in prange(fitems, schedule='dynamic'):
+                    for gi in range(groups):
+                        _grad_input_phases(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N,
+                                           &gc, wtpack + gi * wtsize, Fg, it, ws,
+                                           &gx[0, 0, 0, 0] + gi * Cg * HW, C * HW)
             elif grad_input:
                 for it in prange(N * groups * nblocks, schedule='dynamic'):
                     n = it // (groups * nblocks)

@@ -367,6 +367,48 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
                                       ptrdiff_t panel, double *packed);
 
+/* grad_x of a strided layer by phases (gemm.tmpl.h): input cells
+ * (a + sh*v, b + sw*u) of phase (a, b) are a stride-1 convolution of grad_y
+ * with the taps that reach them, flipped, run on the forward tiles and
+ * written in place.  g->C = C/groups, F = F/groups.
+ * fc_gemm_phases_fit_<T>(g): 1 when every phase's sub-convolution has
+ *   non-negative padding (else use fc_conv2d_gemm_grad_input).
+ * fc_gemm_phase_weights_size_<T>(g, F), fc_gemm_pack_phase_weights_<T>(w,
+ *   g, F, packed): the group's (F, C/groups, kh, kw) filters, each phase's
+ *   taps packed as the forward packs filters, phase after phase.
+ * fc_gemm_phase_items_<T>(g, F, N): work items (groups of images).
+ * fc_gemm_phase_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_grad_input_phases_<T>(gy, gy_stride, N, g, packed, F,
+ *                                      item, work, gx, gx_stride)
+ *   gy  IN  image 0's group output gradient (F, Ho, Wo); image n at
+ *           gy + n*gy_stride
+ *   gx  OUT image 0's group input gradient (C/groups, H, W); image n at
+ *           gx + n*gx_stride: the item's images overwritten
+ */
+int fc_gemm_phases_fit_float(const fc_geom *g);
+int fc_gemm_phases_fit_double(const fc_geom *g);
+ptrdiff_t fc_gemm_phase_weights_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_phase_weights_size_double(const fc_geom *g, ptrdiff_t F);
+void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,
+                                      ptrdiff_t F, float *packed);
+void fc_gemm_pack_phase_weights_double(const double *w, const fc_geom *g,
+                                       ptrdiff_t F, double *packed);
+ptrdiff_t fc_gemm_phase_items_float(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
+ptrdiff_t fc_gemm_phase_items_double(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
+ptrdiff_t fc_gemm_phase_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_phase_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_gemm_grad_input_phases_float(const float *gy, ptrdiff_t gy_stride,
+                                           ptrdiff_t N, const fc_geom *g,
+                                           const float *packed, ptrdiff_t F,
+                                           ptrdiff_t item, float *work,
+                                           float *gx, ptrdiff_t gx_stride);
+int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
+                                            ptrdiff_t gy_stride, ptrdiff_t N,
+                                            const fc_geom *g,
+                                            const double *packed, ptrdiff_t F,
+                                            ptrdiff_t item, double *work,
+                                            double *gx, ptrdiff_t gx_stride);
+
 /* ---- winograd.c: F(2x2, 3x3) convolution on the GEMM micro-kernels ----
  * For 3x3 filters at stride 1, dilation 1 (any padding); one group.
  * fc_wino_packed_weights_size_<T>(F, C): elements of the transformed filters.

@@ -279,7 +279,7 @@ static void CAT(gemm_block_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
             UK_RUN(nq)(
                 kc, wpack + f0 * K + k0 * mr, bpack + p * kc * nr,
                 c + f0 * ldc + q0, ldc, fc_min(mr, F - f0), nq, k0 > 0,
-                bias + f0);
+                bias ? bias + f0 : NULL);
     }
 }
 
@@ -297,7 +297,7 @@ static void CAT(gemm_block_rows_, TYPE)(const TYPE *restrict wpack, ptrdiff_t F,
         for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
             UK_RUN_ROWS(nq)(
                 kc, wpack + f0 * K + k0 * mr, rowp, q0, c + f0 * ldc + q0, ldc,
-                fc_min(mr, F - f0), nq, k0 > 0, bias + f0);
+                fc_min(mr, F - f0), nq, k0 > 0, bias ? bias + f0 : NULL);
     }
 }
 
@@ -565,6 +565,201 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                            work, y, &dense);
 }
 
+
+/* ---- grad_x of a strided layer, phase by phase ----------------------------
+ * grad_x[c, ih, iw] sums w[f, c, i, j] * gy[f, oh, ow] over ih + pt =
+ * oh*sh + i*dh and iw + pl = ow*sw + j*dw.  The input cells of one phase
+ * (a, b), ih = a + sh*v and iw = b + sw*u, take only the taps i with
+ * i*dh = a + pt (mod sh), at oh = v + (a + pt - i*dh)/sh (j alike): a
+ * stride-1 convolution of gy with those taps, in reverse order (the
+ * polyphase form of the transposed convolution).  Each phase runs on the
+ * forward banded tiles, written straight into its cells of grad_x: no
+ * column matrix and no col2im; a phase no tap reaches is zeroed.  The sums
+ * are the col2im path's products in another order. */
+
+static ptrdiff_t CAT(gcd_, TYPE)(ptrdiff_t a, ptrdiff_t b)
+{
+    while (b) {
+        const ptrdiff_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* One axis (input size n, kernel k, stride s, padding p, dilation d) of
+ * phase a: its cells (*cells), and its taps i = *last - t * *step for
+ * t < *taps, the sub-convolution's tap t reading gy cell v + t * *dil - *pad
+ * for phase cell v.  *taps is 0 if no tap reaches the phase. */
+static void CAT(phase_axis_, TYPE)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t s,
+                                   ptrdiff_t p, ptrdiff_t d, ptrdiff_t a,
+                                   ptrdiff_t *cells, ptrdiff_t *taps,
+                                   ptrdiff_t *last, ptrdiff_t *step,
+                                   ptrdiff_t *dil, ptrdiff_t *pad)
+{
+    ptrdiff_t first = -1;
+    for (ptrdiff_t i = 0; i < k && first < 0; ++i)
+        if (((i * d - a - p) % s + s) % s == 0) first = i;
+    *cells = a < n ? (n - a + s - 1) / s : 0;
+    *step = s / CAT(gcd_, TYPE)(d, s);
+    *taps = first < 0 ? 0 : (k - 1 - first) / *step + 1;
+    *last = first + (*taps - 1) * *step;
+    *dil = *step * d / s;
+    *pad = first < 0 ? 0 : (*last * d - a - p) / s;
+}
+
+/* Phase (a, b)'s sub-convolution of gy (F channels of Ho x Wo) into the
+ * phase's cells of C channels; returns 0 when no tap reaches it (or it has
+ * no cells).  *lh, *sth, *lw, *stw: the taps (see phase_axis_). */
+static int CAT(phase_geom_, TYPE)(const fc_geom *g, ptrdiff_t F, ptrdiff_t a,
+                                  ptrdiff_t b, fc_geom *gp, ptrdiff_t *lh,
+                                  ptrdiff_t *sth, ptrdiff_t *lw, ptrdiff_t *stw)
+{
+    ptrdiff_t nh, th, dh, ph, nw, tw, dw, pw;
+    CAT(phase_axis_, TYPE)(g->H, g->kh, g->sh, g->pt, g->dh, a, &nh, &th, lh,
+                           sth, &dh, &ph);
+    CAT(phase_axis_, TYPE)(g->W, g->kw, g->sw, g->pl, g->dw, b, &nw, &tw, lw,
+                           stw, &dw, &pw);
+    gp->C = F;
+    gp->H = g->Ho;
+    gp->W = g->Wo;
+    gp->kh = fc_max(th, 1);
+    gp->kw = fc_max(tw, 1);
+    gp->sh = gp->sw = 1;
+    gp->pt = ph;
+    gp->pl = pw;
+    gp->dh = dh;
+    gp->dw = dw;
+    gp->Ho = nh;
+    gp->Wo = nw;
+    return th > 0 && tw > 0 && nh > 0 && nw > 0;
+}
+
+int CAT(fc_gemm_phases_fit_, TYPE)(const fc_geom *g)
+{
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b)
+            if (CAT(phase_geom_, TYPE)(g, 1, a, b, &gp, &lh, &sth, &lw, &stw)
+                && (gp.pt < 0 || gp.pl < 0))
+                return 0;
+    return 1;
+}
+
+ptrdiff_t CAT(fc_gemm_phase_weights_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, Cp = (g->C + mr - 1) / mr * mr;
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw, size = 0;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b)
+            if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
+                size += Cp * F * gp.kh * gp.kw;
+    return size;
+}
+
+void CAT(fc_gemm_pack_phase_weights_, TYPE)(const TYPE *restrict w,
+                                            const fc_geom *g, ptrdiff_t F,
+                                            TYPE *restrict packed)
+{
+    const ptrdiff_t mr = UK->mr, KK = g->kh * g->kw, C = g->C;
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b) {
+            if (!CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
+                continue;
+            /* W'[c, f, t, u] = w[f, c, lh - t*sth, lw - u*stw], packed as
+             * fc_gemm_pack_weights packs (C, F*kh'*kw') filters */
+            const ptrdiff_t K = F * gp.kh * gp.kw;
+            for (ptrdiff_t c0 = 0; c0 < C; c0 += mr) {
+                const ptrdiff_t m = fc_min(mr, C - c0);
+                for (ptrdiff_t k = 0; k < K; ++k, packed += mr) {
+                    ptrdiff_t f, t, u;
+                    fc_tap(k, gp.kh, gp.kw, &f, &t, &u);
+                    const ptrdiff_t tap = (lh - t * sth) * g->kw + lw - u * stw;
+                    for (ptrdiff_t r = 0; r < m; ++r)
+                        packed[r] = w[(f * C + c0 + r) * KK + tap];
+                    for (ptrdiff_t r = m; r < mr; ++r) packed[r] = 0;
+                }
+            }
+        }
+}
+
+/* Images per item: what every phase's tiles take side by side. */
+static ptrdiff_t CAT(phase_images_, TYPE)(const fc_geom *g, ptrdiff_t F,
+                                          ptrdiff_t N)
+{
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw, per = N;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b)
+            if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
+                per = fc_min(per, CAT(side_images_, TYPE)(&gp, N, 0));
+    return fc_max(per, 1);
+}
+
+ptrdiff_t CAT(fc_gemm_phase_items_, TYPE)(const fc_geom *g, ptrdiff_t F,
+                                          ptrdiff_t N)
+{
+    const ptrdiff_t per = CAT(phase_images_, TYPE)(g, F, N);
+    return (N + per - 1) / per;
+}
+
+ptrdiff_t CAT(fc_gemm_phase_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw, size = 0;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b)
+            if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
+                size = fc_max(size, CAT(work_size_, TYPE)(&gp, g->C, 0));
+    return size;
+}
+
+FC_CLONES int CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
+    const TYPE *restrict gy, ptrdiff_t gy_stride, ptrdiff_t N,
+    const fc_geom *g, const TYPE *restrict packed, ptrdiff_t F,
+    ptrdiff_t item, TYPE *restrict work, TYPE *restrict gx,
+    ptrdiff_t gx_stride)
+{
+    const ptrdiff_t mr = UK->mr, Cp = (g->C + mr - 1) / mr * mr;
+    const ptrdiff_t per = CAT(phase_images_, TYPE)(g, F, N);
+    const ptrdiff_t n0 = item * per, nt = fc_min(per, N - n0);
+    const ptrdiff_t HW = g->H * g->W;
+    gy += n0 * gy_stride;
+    gx += n0 * gx_stride;
+    fc_geom gp;
+    ptrdiff_t lh, sth, lw, stw;
+    for (ptrdiff_t a = 0; a < g->sh; ++a)
+        for (ptrdiff_t b = 0; b < g->sw; ++b) {
+            const fc_ylayout ly = {gx_stride, HW, g->sh * g->W, g->sw};
+            TYPE *restrict y = gx + a * g->W + b;
+            if (!CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw)) {
+                const ptrdiff_t nh = a < g->H ? (g->H - a + g->sh - 1) / g->sh : 0;
+                const ptrdiff_t nw = b < g->W ? (g->W - b + g->sw - 1) / g->sw : 0;
+                for (ptrdiff_t m = 0; m < nt; ++m)
+                    for (ptrdiff_t c = 0; c < g->C; ++c)
+                        for (ptrdiff_t v = 0; v < nh; ++v)
+                            for (ptrdiff_t u = 0; u < nw; ++u)
+                                y[m * ly.img + c * ly.plane + v * ly.row + u * ly.col] = 0;
+                continue;
+            }
+            if (nt > 1) {
+                CAT(band_tile_, TYPE)(gy, gy_stride, nt, 0, gp.Ho, &gp, packed,
+                                      g->C, NULL, work, y, &ly);
+            } else {
+                const ptrdiff_t band = CAT(band_rows_, TYPE)(&gp);
+                for (ptrdiff_t oh0 = 0; oh0 < gp.Ho; oh0 += band)
+                    CAT(band_tile_, TYPE)(gy, gy_stride, 1, oh0,
+                                          fc_min(gp.Ho, oh0 + band), &gp, packed,
+                                          g->C, NULL, work, y, &ly);
+            }
+            packed += Cp * F * gp.kh * gp.kw;
+        }
+    return FC_OK;
+}
 
 /* ---- backward ------------------------------------------------------------
  * grad_x: dcols (K x n) = W^T (K x F) @ Gy (F x n), then col2im.  The rows of

@@ -81,6 +81,14 @@ CASES = [
     (17, 16, 6, 7, 16, 3, 1, 1, 1, 1, False),  # grad_x by the flipped filters
     # stride 2, a tall dilated kernel: slab rows split in several passes
     (1, 2, 60, 150, 3, (5, 1), 2, (2, 0), (12, 1), 1, True),
+    # Strided, >= 16 channels per group: grad_x phase by phase, each phase a
+    # stride-1 convolution of grad_out with its taps, written in place.
+    (3, 16, 9, 9, 5, 3, 2, 1, 1, 1, True),
+    (20, 16, 8, 8, 8, 3, 2, 1, 1, 1, False),  # phases of images side by side
+    (2, 16, 8, 8, 3, (1, 2), 2, 0, 1, 1, True),  # three phases of four are zero
+    (2, 32, 12, 14, 6, (3, 5), (2, 3), (1, 2), (2, 1), 2, True),
+    (2, 20, 27, 27, 4, 11, 4, 0, 1, 1, False),  # AlexNet-like 11x11/4
+    (1, 16, 9, 9, 3, 3, 2, 2, 1, 1, True),  # a phase with negative padding: col2im
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
