@@ -92,6 +92,34 @@ cdef extern from "fastconv.h" nogil:
                                    const double *wpack, Py_ssize_t F,
                                    const double *bias, Py_ssize_t tile,
                                    double *work, double *y)
+    int fc_gemm_gw_fits_float(const fc_geom *g)
+    int fc_gemm_gw_fits_double(const fc_geom *g)
+    Py_ssize_t fc_gemm_gw_blocks_float(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_gemm_gw_blocks_double(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_gemm_gw_col_blocks_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_col_blocks_double(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_apack_size_float(Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_apack_size_double(Py_ssize_t F)
+    void fc_gemm_gw_pack_a_float(const float *gy, Py_ssize_t gy_stride,
+                                 const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                 Py_ssize_t block, float *apack)
+    void fc_gemm_gw_pack_a_double(const double *gy, Py_ssize_t gy_stride,
+                                  const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                  Py_ssize_t block, double *apack)
+    Py_ssize_t fc_gemm_gw_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_gemm_gw_item_float(const float *x, Py_ssize_t x_stride,
+                                     const float *gy, Py_ssize_t gy_stride,
+                                     const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                     Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t kb,
+                                     const float *apack, int first, float *work,
+                                     float *gw)
+    int fc_conv2d_gemm_gw_item_double(const double *x, Py_ssize_t x_stride,
+                                      const double *gy, Py_ssize_t gy_stride,
+                                      const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                      Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t kb,
+                                      const double *apack, int first, double *work,
+                                      double *gw)
     int fc_gemm_phases_fit_float(const fc_geom *g)
     int fc_gemm_phases_fit_double(const fc_geom *g)
     Py_ssize_t fc_gemm_phase_weights_size_float(const fc_geom *g, Py_ssize_t F)

@@ -30,6 +30,11 @@ cdef enum:
     # Below this many element operations (about 50 us of work), a call runs
     # on one thread: waking a second one would cost more than it saves.
     MIN_PARALLEL_WORK = 1 << 21
+    # grad_weight by blocks of its columns: no chunks of positions (partial
+    # sums) from this many column blocks (enough work items), and at most
+    # this much packed grad_out at a time
+    GW_MIN_COL_BLOCKS = 4
+    GW_A_BYTES = 16 << 20
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 
@@ -415,6 +420,66 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
                                                    g, F, p0, p1, work, gw)
 
 
+cdef inline bint _gw_fits(const fc_geom *g, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_fits_float(g)
+    else:
+        return c.fc_gemm_gw_fits_double(g)
+
+
+cdef inline Py_ssize_t _gw_blocks(const fc_geom *g, Py_ssize_t N,
+                                  floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_blocks_float(g, N)
+    else:
+        return c.fc_gemm_gw_blocks_double(g, N)
+
+
+cdef inline Py_ssize_t _gw_col_blocks(const fc_geom *g, Py_ssize_t F,
+                                      floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_col_blocks_float(g, F)
+    else:
+        return c.fc_gemm_gw_col_blocks_double(g, F)
+
+
+cdef inline Py_ssize_t _gw_apack_size(Py_ssize_t F, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_apack_size_float(F)
+    else:
+        return c.fc_gemm_gw_apack_size_double(F)
+
+
+cdef inline Py_ssize_t _gw_work_size(const fc_geom *g, Py_ssize_t F,
+                                     floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_work_size_float(g, F)
+    else:
+        return c.fc_gemm_gw_work_size_double(g, F)
+
+
+cdef inline void _gw_pack_a(const floating *gy, Py_ssize_t gy_stride,
+                            const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                            Py_ssize_t block, floating *apack) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_gw_pack_a_float(gy, gy_stride, g, F, N, block, apack)
+    else:
+        c.fc_gemm_gw_pack_a_double(gy, gy_stride, g, F, N, block, apack)
+
+
+cdef inline int _gw_item(const floating *x, Py_ssize_t x_stride,
+                         const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
+                         Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
+                         Py_ssize_t kb, const floating *apack, int first,
+                         floating *work, floating *gw) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
+                                              b0, b1, kb, apack, first, work, gw)
+    else:
+        return c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
+                                               b0, b1, kb, apack, first, work, gw)
+
+
 cdef inline bint _phases_fit(const fc_geom *g, floating *tag) noexcept nogil:
     if floating is float:
         return c.fc_gemm_phases_fit_float(g)
@@ -548,6 +613,32 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         fitems = _phase_items(&gc, Fg, N, tag)
         wsize = max(wsize, _phase_work_size(&gc, Fg, tag))
         wtsize = _phase_weights_size(&gc, Fg, tag)
+    # grad_w by blocks of its columns over virtual positions (gemm.tmpl.h),
+    # where their extra columns are few: each item owns columns of grad_w,
+    # so the positions need splitting into chunks (partial sums added in
+    # order) only when grad_w has few columns.
+    cdef bint gwcols = _gw_fits(&gc, tag), prepack = False
+    cdef Py_ssize_t gblocks = 0, gcols = 0, asz = 0, rblocks = 1, nrounds = 0
+    cdef Py_ssize_t r, r0, r1, lo, hi, cb, b
+    cdef floating *apack = NULL
+    cdef floating *gwout = NULL
+    if gwcols:
+        gblocks = _gw_blocks(&gc, N, tag)
+        gcols = _gw_col_blocks(&gc, Fg, tag)
+        asz = _gw_apack_size(Fg, tag)
+        if gcols >= GW_MIN_COL_BLOCKS:
+            n_chunks = 1
+        else:
+            n_chunks = min(gblocks, MAX_CHUNKS,
+                           max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
+        # grad_out packed once for all column blocks, if there are several;
+        # with one, each item packs its blocks as it goes (in cache)
+        prepack = gcols > 1
+        rblocks = max(1, min(gblocks, GW_A_BYTES // (groups * asz * <Py_ssize_t> sizeof(floating))))
+        if not prepack:
+            rblocks = max(1, gblocks)
+        nrounds = (gblocks + rblocks - 1) // rblocks
+        wsize = max(wsize, _gw_work_size(&gc, Fg, tag))
     dtype = np.asarray(x).dtype
     grad_x = (np.empty if flip or phases else np.zeros)((N, C, g.H, g.W) if grad_input else (0, 0, 0, 0),
                                               dtype=dtype)
@@ -556,16 +647,21 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    partial = <floating *> malloc(n_chunks * FK * sizeof(floating))
+    partial = <floating *> malloc((n_chunks if n_chunks > 1 else 0) * FK * sizeof(floating) + 1)
     buf = <floating *> malloc(nt * wsize * sizeof(floating))
     wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
-    if partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL:
+    apack = <floating *> malloc((groups * rblocks * asz if prepack else 1) * sizeof(floating))
+    if (partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL
+            or apack == NULL):
         free(partial)
         free(buf)
         free(wtpack)
         free(zero_bias)
+        free(apack)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
+    # one chunk: grad_w is written in place
+    gwout = &gw[0, 0, 0, 0] if n_chunks == 1 else partial
     with nogil:
         if phases:
             for gi in range(groups):
@@ -582,15 +678,43 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                     pg = pw // cpanels
                     _pack_weights_flip(&w[0, 0, 0, 0] + pg * Fg * K, Fg, Cg, gc.kh,
                                        gc.kw, pw - pg * cpanels, wtpack + pg * wtsize)
-            # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
-            for ch in prange(n_chunks, schedule='dynamic'):
-                _zero(partial + ch * FK, FK)
-                for gi in range(groups):
-                    _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
-                                 &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
-                                 &gc, Fg, ch * P // n_chunks,
-                                 (ch + 1) * P // n_chunks, ws,
-                                 partial + ch * FK + gi * Fg * K)
+            if gwcols:
+                # rounds of position blocks; in each, their grad_out packed
+                # once, then items (chunk, column block, group), chunk ch
+                # summing blocks [ch*gblocks/n_chunks, ...)
+                for r in range(nrounds):
+                    r0 = r * rblocks
+                    r1 = min(gblocks, r0 + rblocks)
+                    for it in prange((r1 - r0) * groups if prepack else 0,
+                                     schedule='static'):
+                        b = r0 + it // groups
+                        gi = it - (it // groups) * groups
+                        _gw_pack_a(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N, b,
+                                   apack + (gi * rblocks + b - r0) * asz)
+                    for it in prange(n_chunks * gcols * groups, schedule='dynamic'):
+                        ch = it // (gcols * groups)
+                        cb = (it // groups) % gcols
+                        gi = it % groups
+                        lo = max(r0, ch * gblocks // n_chunks)
+                        hi = min(r1, (ch + 1) * gblocks // n_chunks)
+                        if lo < hi:
+                            _gw_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N,
+                                     lo, hi, cb,
+                                     (apack + (gi * rblocks + lo - r0) * asz) if prepack
+                                     else NULL,
+                                     lo == ch * gblocks // n_chunks, ws,
+                                     gwout + ch * FK + gi * Fg * K)
+            else:
+                # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
+                for ch in prange(n_chunks, schedule='dynamic'):
+                    _zero(gwout + ch * FK, FK)
+                    for gi in range(groups):
+                        _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
+                                     &gc, Fg, ch * P // n_chunks,
+                                     (ch + 1) * P // n_chunks, ws,
+                                     gwout + ch * FK + gi * Fg * K)
             if flip:
                 for it in prange(fitems, schedule='dynamic'):
                     for gi in range(groups):
@@ -613,11 +737,13 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                                 &gx[0, 0, 0, 0] + (n * C + gi * Cg) * HW)
             # each element adds its chunks in order: any split over p (and
             # so any thread count) gives the same bits
-            for p in prange(FK, schedule='static'):
-                acc = 0
-                for ch in range(n_chunks):
-                    acc = acc + partial[ch * FK + p]
-                (&gw[0, 0, 0, 0])[p] = acc
+            if n_chunks > 1:
+                for p in prange(FK, schedule='static'):
+                    acc = 0
+                    for ch in range(n_chunks):
+                        acc = acc + partial[ch * FK + p]
+                    (&gw[0, 0, 0, 0])[p] = acc
+    free(apack)
     free(partial)
     free(zero_bias)
     free(buf)

@@ -367,6 +367,57 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
                                       ptrdiff_t panel, double *packed);
 
+/* grad_w by blocks of its columns (gemm.tmpl.h), on "virtual" positions
+ * p = n*Ho*Wv + oh*Wv + q of Wv-column rows (the forward tiles' width):
+ * fc_gemm_gw_fits_<T>(g): 1 when the extra columns cost at most an eighth
+ *   (else use fc_conv2d_gemm_grad_weight).
+ * fc_gemm_gw_blocks_<T>(g, N): blocks of positions of the batch.
+ * fc_gemm_gw_col_blocks_<T>(g, F): blocks of Gw's K columns (work items).
+ * fc_gemm_gw_apack_size_<T>(F): elements of one block's packed gradients.
+ * fc_gemm_gw_pack_a_<T>(gy, gy_stride, g, F, N, block, apack)
+ *   gy    IN  image 0's group output gradient (F, Ho*Wo); image n at
+ *             gy + n*gy_stride
+ *   apack OUT the block's gradients, packed (fc_gemm_gw_apack_size elements)
+ * fc_gemm_gw_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_gw_item_<T>(x, x_stride, gy, gy_stride, g, F, N, b0, b1,
+ *                            kb, apack, first, work, gw)
+ *   x     IN  image 0's group channels; image n at x + n*x_stride
+ *   gy    IN  as for fc_gemm_gw_pack_a (read only when apack is NULL)
+ *   apack IN  blocks b0 .. b1-1 packed, fc_gemm_gw_apack_size apart, or
+ *             NULL: each block packed here (when no other item reuses it)
+ *   gw    OUT (F, K) the group's grad_w: column block kb ACCUMULATES the
+ *             blocks' products (each element in block order), or is SET by
+ *             block b0 when first
+ */
+int fc_gemm_gw_fits_float(const fc_geom *g);
+int fc_gemm_gw_fits_double(const fc_geom *g);
+ptrdiff_t fc_gemm_gw_blocks_float(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_gemm_gw_blocks_double(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_gemm_gw_col_blocks_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_col_blocks_double(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_apack_size_float(ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_apack_size_double(ptrdiff_t F);
+void fc_gemm_gw_pack_a_float(const float *gy, ptrdiff_t gy_stride,
+                             const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                             ptrdiff_t block, float *apack);
+void fc_gemm_gw_pack_a_double(const double *gy, ptrdiff_t gy_stride,
+                              const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                              ptrdiff_t block, double *apack);
+ptrdiff_t fc_gemm_gw_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_gemm_gw_item_float(const float *x, ptrdiff_t x_stride,
+                                 const float *gy, ptrdiff_t gy_stride,
+                                 const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                 ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
+                                 const float *apack, int first, float *work,
+                                 float *gw);
+int fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
+                                  const double *gy, ptrdiff_t gy_stride,
+                                  const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                  ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
+                                  const double *apack, int first, double *work,
+                                  double *gw);
+
 /* grad_x of a strided layer by phases (gemm.tmpl.h): input cells
  * (a + sh*v, b + sw*u) of phase (a, b) are a stride-1 convolution of grad_y
  * with the taps that reach them, flipped, run on the forward tiles and

@@ -26,6 +26,12 @@ static inline ptrdiff_t fc_round8(ptrdiff_t n) { return (n + 7) / 8 * 8; }
 /* grad_w: output positions per block, the GEMM's reduction length (a
  * 256 x 32 f32 panel of im2col columns is 32 KiB, in L1) */
 #define FC_GW_KC 256
+/* grad_w by column blocks: a block of positions x NR panel of B about this
+ * size (in L1), and a block of Gw's columns about this size (in L2) */
+#define FC_GW_B_BYTES (48 * 1024)
+#define FC_GW_C_BYTES (256 * 1024)
+/* ... for kernels of at most this many rows and columns (tap tables) */
+#define FC_GW_TAPS 32
 
 #define TYPE float
 #include "im2col_row.tmpl.h"

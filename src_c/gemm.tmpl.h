@@ -323,11 +323,13 @@ FC_ALWAYS_INLINE void CAT(run_into_panels_, TYPE)(const TYPE *restrict src,
  * that the split's vector loads do not wait on the copy's stores. */
 FC_ALWAYS_INLINE void CAT(fill_slab_s2_, TYPE)(const TYPE *restrict x,
                                                ptrdiff_t x_stride, ptrdiff_t nt,
-                                               const fc_geom *g, ptrdiff_t oh0,
+                                               const fc_geom *g, ptrdiff_t c0,
+                                               ptrdiff_t c1, ptrdiff_t oh0,
+                                               ptrdiff_t rows,
                                                TYPE *restrict slab)
 {
     const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
-    const ptrdiff_t rows = CAT(slab_rows_, TYPE)(g), HW = g->H * g->W;
+    const ptrdiff_t HW = g->H * g->W;
     const ptrdiff_t span = 2 * fc_round8(Wv), full = Wv / 8 * 8;
     const ptrdiff_t chunk = FC_GEMM_ROW_BUF / span;     /* rows per pass */
     const ptrdiff_t n_in = fc_max(0, fc_min(g->W, span - g->pl));
@@ -339,10 +341,10 @@ FC_ALWAYS_INLINE void CAT(fill_slab_s2_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t o0 = use0 ? 0 : 1;  /* the first used one */
     const ptrdiff_t next = rows * Wrow; /* from phase o0's slot to phase 1's */
     for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
-        for (ptrdiff_t c = 0; c < g->C; ++c)
+        for (ptrdiff_t c = c0; c < c1; ++c)
             for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
             if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
-            TYPE *restrict p0 = slab + CAT(phase_slot_, TYPE)(g, c, ph, o0) * next;
+            TYPE *restrict p0 = slab + CAT(phase_slot_, TYPE)(g, c - c0, ph, o0) * next;
                 for (ptrdiff_t r0 = 0; r0 < rows; r0 += chunk) {
                     const ptrdiff_t r1 = fc_min(rows, r0 + chunk);
                     for (ptrdiff_t r = r0; r < r1; ++r) {
@@ -384,28 +386,28 @@ FC_ALWAYS_INLINE void CAT(fill_slab_s2_, TYPE)(const TYPE *restrict x,
                     }
                 }
         }
-    const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - UK->nr;
-    for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
 }
 
-/* The slab of output rows [oh0, oh0 + slab_rows) of nt images side by side
- * (image m at x + m * x_stride): used phase (ph, pw) of channel c at
- * slab + phase_slot(c, ph, pw) * slab_rows * nt*Wv, row-major, nt*Wv wide,
- * image m's row in columns [m*Wv, m*Wv + Wv). */
-FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
-                                            ptrdiff_t x_stride, ptrdiff_t nt,
-                                            const fc_geom *g, ptrdiff_t oh0,
-                                            TYPE *restrict slab)
+/* The slab of output rows [oh0, oh0 + rows) of channels [c0, c1) of nt
+ * images side by side (image m at x + m * x_stride): used phase (ph, pw) of
+ * channel c at slab + phase_slot(c - c0, ph, pw) * rows * nt*Wv,
+ * row-major, nt*Wv wide, image m's row in columns [m*Wv, m*Wv + Wv). */
+FC_ALWAYS_INLINE void CAT(fill_slab_ex_, TYPE)(const TYPE *restrict x,
+                                               ptrdiff_t x_stride, ptrdiff_t nt,
+                                               const fc_geom *g, ptrdiff_t c0,
+                                               ptrdiff_t c1, ptrdiff_t oh0,
+                                               ptrdiff_t rows,
+                                               TYPE *restrict slab)
 {
     const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
-    const ptrdiff_t rows = CAT(slab_rows_, TYPE)(g), HW = g->H * g->W;
+    const ptrdiff_t HW = g->H * g->W;
     ptrdiff_t uh, uw;
     if (g->sw == 2 && 8 * fc_round8(Wv) <= FC_GEMM_ROW_BUF) {  /* 4+ rows */
-        CAT(fill_slab_s2_, TYPE)(x, x_stride, nt, g, oh0, slab);
+        CAT(fill_slab_s2_, TYPE)(x, x_stride, nt, g, c0, c1, oh0, rows, slab);
         return;
     }
     for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
-    for (ptrdiff_t c = 0; c < g->C; ++c)
+    for (ptrdiff_t c = c0; c < c1; ++c)
         for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
             if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
             for (ptrdiff_t pw = 0; pw < g->sw; ++pw) {
@@ -413,7 +415,7 @@ FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
                 ptrdiff_t a, b;     /* columns q reading x[.., q*sw + off] */
                 const ptrdiff_t off = pw - g->pl;
                 fc_valid_range(off, g->sw, g->W, Wv, &a, &b);
-                TYPE *restrict phase = slab + CAT(phase_slot_, TYPE)(g, c, ph, pw) * rows * Wrow;
+                TYPE *restrict phase = slab + CAT(phase_slot_, TYPE)(g, c - c0, ph, pw) * rows * Wrow;
                 for (ptrdiff_t r = 0; r < rows; ++r) {
                     const ptrdiff_t ih = (oh0 + r) * g->sh + ph - g->pt;
                     {
@@ -430,6 +432,16 @@ FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
                 }
             }
         }
+}
+
+/* All channels, slab_rows rows, and the slack zeroed. */
+FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
+                                            ptrdiff_t x_stride, ptrdiff_t nt,
+                                            const fc_geom *g, ptrdiff_t oh0,
+                                            TYPE *restrict slab)
+{
+    CAT(fill_slab_ex_, TYPE)(x, x_stride, nt, g, 0, g->C, oh0,
+                             CAT(slab_rows_, TYPE)(g), slab);
     const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - UK->nr;
     for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
 }
@@ -1042,3 +1054,225 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
     return FC_OK;
 }
 
+
+
+/* ---- grad_w by blocks of its columns ---------------------------------------
+ * Gw (F x K) = sum over the batch's positions p of Gy[:, p] cols[:, p]^T on
+ * "virtual" positions: the forward tiles' rows of Wv columns (virtual_width_),
+ * numbered image after image, p = n*Ho*Wv + oh*Wv + q, with zero gradients
+ * (and zero inputs) in the Wv - Wo extra columns, so that im2col row (c, i,
+ * j) of a run of positions is one run of a phase slab of the input (any
+ * stride; no im2col pass).  Positions go in blocks of gw_kc_ (the
+ * micro-kernel's reduction length).  Each block's gradients are packed
+ * transposed once, for all items (fc_gemm_gw_pack_a_).  An item computes a
+ * block of Gw's columns (all F rows, about FC_GW_C_BYTES: it stays in L2)
+ * over a run of position blocks: for each block, the slab of the block's
+ * input rows (the column block's channels only) is filled, its im2col rows
+ * packed transposed NR at a time, and the micro-kernel adds the block into
+ * Gw.  Every element of Gw sums its blocks in order, whatever the split into
+ * items, so no partial sums are needed for the thread count's sake. */
+
+/* Positions per block: a kc x NR panel of B about FC_GW_B_BYTES (in L1). */
+static ptrdiff_t CAT(gw_kc_, TYPE)(void)
+{
+    const ptrdiff_t n = FC_GW_B_BYTES / (UK->nr * (ptrdiff_t)sizeof(TYPE));
+    return fc_min(256, fc_max(64, n));
+}
+
+/* Columns of Gw per item: F x kb about FC_GW_C_BYTES, whole panels. */
+static ptrdiff_t CAT(gw_kb_, TYPE)(ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, Fp = (F + mr - 1) / mr * mr;
+    return fc_max(nr, FC_GW_C_BYTES / ((ptrdiff_t)sizeof(TYPE) * Fp) / nr * nr);
+}
+
+/* Virtual positions cost at most an eighth more products (resnet-14's
+ * 14 + 1 columns: yes; 4x4 images with 5 columns: no). */
+int CAT(fc_gemm_gw_fits_, TYPE)(const fc_geom *g)
+{
+    return 8 * CAT(virtual_width_, TYPE)(g) <= 9 * g->Wo
+           && g->kh <= FC_GW_TAPS && g->kw <= FC_GW_TAPS;
+}
+
+ptrdiff_t CAT(fc_gemm_gw_blocks_, TYPE)(const fc_geom *g, ptrdiff_t N)
+{
+    const ptrdiff_t lc = CAT(gw_kc_, TYPE)();
+    const ptrdiff_t P = N * g->Ho * CAT(virtual_width_, TYPE)(g);
+    return (P + lc - 1) / lc;
+}
+
+ptrdiff_t CAT(fc_gemm_gw_col_blocks_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    const ptrdiff_t K = g->C * g->kh * g->kw, kb = CAT(gw_kb_, TYPE)(F);
+    return (K + kb - 1) / kb;
+}
+
+ptrdiff_t CAT(fc_gemm_gw_apack_size_, TYPE)(ptrdiff_t F)
+{
+    const ptrdiff_t mr = UK->mr, Fp = (F + mr - 1) / mr * mr;
+    return Fp * CAT(gw_kc_, TYPE)();
+}
+
+void CAT(fc_gemm_gw_pack_a_, TYPE)(const TYPE *restrict gy, ptrdiff_t gy_stride,
+                                   const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                   ptrdiff_t block, TYPE *restrict apack)
+{
+    const ptrdiff_t mr = UK->mr, Fp = (F + mr - 1) / mr * mr;
+    const ptrdiff_t lc = CAT(gw_kc_, TYPE)(), Wo = g->Wo, L = g->Ho * Wo;
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Lv = g->Ho * Wv;
+    const ptrdiff_t p0 = block * lc, len = fc_min(lc, N * Lv - p0);
+    for (ptrdiff_t p = p0; p < p0 + len;) {
+        const ptrdiff_t n = p / Lv, oh = (p - n * Lv) / Wv, ow = p - n * Lv - oh * Wv;
+        const ptrdiff_t run = fc_min(Wv - ow, p0 + len - p);
+        const ptrdiff_t real = fc_max(0, fc_min(Wo - ow, run));
+        if (real > 0)
+            UK->pack_t(gy + n * gy_stride + oh * Wo + ow, L, NULL, F, real, mr,
+                       len * mr, apack + (p - p0) * mr);
+        for (ptrdiff_t f = 0; f < Fp / mr; ++f) {
+            TYPE *restrict z = apack + f * len * mr + (p - p0 + real) * mr;
+            for (ptrdiff_t q = 0; q < (run - real) * mr; ++q) z[q] = 0;
+        }
+        p += run;
+    }
+}
+
+/* Slab rows for one image's part of a block: its output rows, the taps'
+ * reach, one more for the reads past the end of the last row. */
+static ptrdiff_t CAT(gw_slab_rows_max_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    const ptrdiff_t out = fc_min(g->Ho, (CAT(gw_kc_, TYPE)() - 1) / Wv + 2);
+    return out + (g->kh - 1) * g->dh / g->sh + 1;
+}
+
+/* Images a block touches, at most. */
+static ptrdiff_t CAT(gw_segments_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Lv = g->Ho * CAT(virtual_width_, TYPE)(g);
+    return (CAT(gw_kc_, TYPE)() - 1) / Lv + 2;
+}
+
+/* Channels of a column block, at most. */
+static ptrdiff_t CAT(gw_channels_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    const ptrdiff_t KK = g->kh * g->kw;
+    return fc_min(g->C, (CAT(gw_kb_, TYPE)(F) - 1) / KK + 2);
+}
+
+ptrdiff_t CAT(fc_gemm_gw_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    ptrdiff_t uh, uw;
+    CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, 0, &uh);
+    CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, 0, &uw);
+    const ptrdiff_t seg = CAT(gw_channels_, TYPE)(g, F) * uh * uw
+                          * CAT(gw_slab_rows_max_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
+    return (UK->nr + fc_max(UK->mr, F)) * CAT(gw_kc_, TYPE)()
+           + CAT(gw_segments_, TYPE)(g) * seg;
+}
+
+/* Columns [kb*gw_kb, ...) of Gw (ldc K) over position blocks [b0, b1) (their
+ * packed gradients at apack + (b - b0) * fc_gemm_gw_apack_size, or, if
+ * apack is NULL, packed here from gy block by block), added into gw, or
+ * stored for b0 when first. */
+FC_CLONES int CAT(fc_conv2d_gemm_gw_item_, TYPE)(const TYPE *restrict x,
+                                                 ptrdiff_t x_stride,
+                                                 const TYPE *restrict gy,
+                                                 ptrdiff_t gy_stride,
+                                                 const fc_geom *g, ptrdiff_t F,
+                                                 ptrdiff_t N, ptrdiff_t b0,
+                                                 ptrdiff_t b1, ptrdiff_t kb,
+                                                 const TYPE *restrict apack,
+                                                 int first, TYPE *restrict work,
+                                                 TYPE *restrict gw)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, lc = CAT(gw_kc_, TYPE)();
+    const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, kbw = CAT(gw_kb_, TYPE)(F);
+    const ptrdiff_t k0 = kb * kbw, k1 = fc_min(K, k0 + kbw);
+    const ptrdiff_t c0 = k0 / KK, c1 = (k1 - 1) / KK + 1;
+    const ptrdiff_t Wo = g->Wo, Wv = CAT(virtual_width_, TYPE)(g), Lv = g->Ho * Wv;
+    const ptrdiff_t P = N * Lv, HW = g->H * g->W;
+    const ptrdiff_t asize = CAT(fc_gemm_gw_apack_size_, TYPE)(F);
+    const int pointwise = CAT(pointwise_, TYPE)(g);
+    ptrdiff_t uh, uw;
+    CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, 0, &uh);
+    CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, 0, &uw);
+    const ptrdiff_t seg_size = (c1 - c0) * uh * uw
+                               * CAT(gw_slab_rows_max_, TYPE)(g) * Wv;
+    TYPE *restrict bpack = work;
+    TYPE *restrict own = work + nr * lc;               /* apack == NULL */
+    TYPE *restrict slabs = own + asize;
+    const TYPE *rowp[FC_UK_NR_MAX];
+    /* tap row i: slab row offset and phase rank; tap column j alike */
+    ptrdiff_t row_i[FC_GW_TAPS], rank_i[FC_GW_TAPS], col_j[FC_GW_TAPS], rank_j[FC_GW_TAPS];
+    for (ptrdiff_t i = 0; i < g->kh; ++i) {
+        row_i[i] = i * g->dh / g->sh;
+        rank_i[i] = CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, i * g->dh % g->sh, &uh);
+    }
+    for (ptrdiff_t j = 0; j < g->kw; ++j) {
+        col_j[j] = j * g->dw / g->sw;
+        rank_j[j] = CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, j * g->dw % g->sw, &uw);
+    }
+
+    for (ptrdiff_t b = b0; b < b1; ++b) {
+        const ptrdiff_t p0 = b * lc, len = fc_min(lc, P - p0);
+        const ptrdiff_t n0 = p0 / Lv, n1 = (p0 + len - 1) / Lv + 1;
+        if (!apack) CAT(fc_gemm_gw_pack_a_, TYPE)(gy, gy_stride, g, F, N, b, own);
+        /* the slab of each image's rows in the block (unless 1x1: x) */
+        if (!pointwise)
+            for (ptrdiff_t n = n0; n < n1; ++n) {
+                const ptrdiff_t la = fc_max(p0, n * Lv) - n * Lv;
+                const ptrdiff_t lb = fc_min(p0 + len, (n + 1) * Lv) - n * Lv;
+                const ptrdiff_t oh_a = la / Wv, oh_b = (lb - 1) / Wv;
+                const ptrdiff_t R = oh_b - oh_a + 1 + (g->kh - 1) * g->dh / g->sh + 1;
+                CAT(fill_slab_ex_, TYPE)(x + n * x_stride, 0, 1, g, c0, c1, oh_a, R,
+                                         slabs + (n - n0) * seg_size);
+            }
+        for (ptrdiff_t kp = k0; kp < k1; kp += nr) {
+            const ptrdiff_t nk = fc_min(nr, k1 - kp);
+            /* B: the block's im2col rows kp .. kp+nk, transposed, image by
+             * image; the extra columns' positions zeroed */
+            for (ptrdiff_t n = n0; n < n1; ++n) {
+                const ptrdiff_t pa = fc_max(p0, n * Lv), pb = fc_min(p0 + len, (n + 1) * Lv);
+                const ptrdiff_t la = pa - n * Lv, oh_a = la / Wv;
+                const ptrdiff_t R = ((pb - n * Lv) - 1) / Wv - oh_a + 1
+                                    + (g->kh - 1) * g->dh / g->sh + 1;
+                const TYPE *slab = slabs + (n - n0) * seg_size + (la - oh_a * Wv);
+                ptrdiff_t c, i, j;      /* tap kp, then stepped */
+                fc_tap(kp, g->kh, g->kw, &c, &i, &j);
+                for (ptrdiff_t k = 0; k < nk; ++k) {
+                    if (pointwise) {
+                        rowp[k] = x + n * x_stride + (c + k) * HW + la;
+                        continue;
+                    }
+                    const ptrdiff_t slot = ((c - c0) * uh + rank_i[i]) * uw + rank_j[j];
+                    rowp[k] = slab + (slot * R + row_i[i]) * Wv + col_j[j];
+                    if (++j == g->kw) {
+                        j = 0;
+                        if (++i == g->kh) {
+                            i = 0;
+                            ++c;
+                        }
+                    }
+                }
+                UK->pack_t(NULL, 0, rowp, nk, pb - pa, nr, 0, bpack + (pa - p0) * nr);
+            }
+            /* the extra columns' positions (p % Wv >= Wo) read real cells
+             * too (the next row's): zeroed, so that 0 * inf gives no NaN */
+            for (ptrdiff_t p = p0; p < p0 + len && Wv > Wo;) {
+                const ptrdiff_t q = p % Wv;
+                if (q < Wo) {
+                    p += Wo - q;
+                    continue;
+                }
+                const ptrdiff_t e = fc_min(Wv - q, p0 + len - p);
+                for (ptrdiff_t t = 0; t < e * nr; ++t) bpack[(p - p0) * nr + t] = 0;
+                p += e;
+            }
+            const TYPE *restrict ab = apack ? apack + (b - b0) * asize : own;
+            for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+                UK_RUN(nk)(len, ab + f0 * len, bpack, gw + f0 * K + kp, K,
+                           fc_min(mr, F - f0), nk, !(first && b == b0), NULL);
+        }
+    }
+    return FC_OK;
+}

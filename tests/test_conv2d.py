@@ -89,6 +89,10 @@ CASES = [
     (2, 32, 12, 14, 6, (3, 5), (2, 3), (1, 2), (2, 1), 2, True),
     (2, 20, 27, 27, 4, 11, 4, 0, 1, 1, False),  # AlexNet-like 11x11/4
     (1, 16, 9, 9, 3, 3, 2, 2, 1, 1, True),  # a phase with negative padding: col2im
+    # grad_weight by blocks of its columns: 2 blocks (grad_out packed once
+    # for both), then 4+ (no chunks of positions: written in place)
+    (2, 32, 6, 6, 256, 3, 1, 1, 1, 1, False),
+    (2, 96, 5, 5, 256, 3, 1, 1, 1, 1, False),
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
@@ -593,6 +597,27 @@ def test_conv2d_direct_stencil_matches_reference(case, dtype, rng, tol):
     for name, a, r, n in zip(("grad_x", "grad_weight"), got, want,
                              ((F // g) * w[0, 0].size, n_pix)):
         np.testing.assert_allclose(a, r, err_msg=f"{name} {case}", **tol(dtype, n))
+
+
+@pytest.mark.parametrize("geo", [
+    dict(shape=(20, 16, 12, 12), F=24, k=3, stride=2, padding=1),  # phases, side by side
+    dict(shape=(4, 64, 14, 14), F=256, k=3, stride=1, padding=1),  # grad_w column blocks
+    dict(shape=(16, 3, 32, 32), F=16, k=3, stride=1, padding=1),  # grad_w chunks
+], ids=["strided", "wide", "first"])
+def test_conv2d_gemm_bitwise_at_any_thread_count(geo, dtype, rng, restore_threads):
+    # large enough (N*F*L*K above MIN_PARALLEL_WORK) to run on 2 threads
+    x = rng.standard_normal(geo["shape"]).astype(dtype)
+    w = rng.standard_normal((geo["F"], x.shape[1], geo["k"], geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["F"]).astype(dtype)
+    kw = dict(stride=geo["stride"], padding=geo["padding"], algorithm="gemm")
+    out = {}
+    for n in (1, 2):
+        fastconv.set_num_threads(n)
+        y = fastconv.conv2d(x, w, b, **kw)
+        gy = np.cos(y)
+        out[n] = (y, *fastconv.conv2d_backward(gy, x, w, **kw))
+    for a, c in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, c)
 
 
 @pytest.mark.parametrize("s", [1, 2])
