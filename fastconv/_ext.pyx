@@ -562,10 +562,12 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     """(grad_x, grad_weight) by the packed GEMM; grad_x is None unless
     grad_input.  # IN all  # OUT new
 
-    grad_weight sums over the batch's output positions, split into a fixed
-    number of chunks whose partial sums are added in order: bitwise the
-    same result for any thread count.  grad_x runs over (image, group, channel block)
-    items, which write disjoint planes.
+    grad_weight sums over the batch's output positions in order: its work
+    items own blocks of its columns (or, for few columns, the positions are
+    split into a fixed number of chunks whose partial sums are added in
+    order): bitwise the same result for any thread count.  grad_x runs over
+    items (images or groups of images, channel blocks) that write disjoint
+    cells.
     """
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
