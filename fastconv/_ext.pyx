@@ -625,8 +625,14 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef floating *apack = NULL
     cdef floating *gwout = NULL
     if gwcols:
-        gblocks = _gw_blocks(&gc, N, tag)
         gcols = _gw_col_blocks(&gc, Fg, tag)
+        # measured: it pays for wide grad_w (many column blocks) and for
+        # strided layers (a phase slab instead of im2col rows); 1x1 and
+        # narrow stride-1 layers keep the per-chunk path
+        gwcols = g.kh * g.kw > 1 and (gcols >= GW_MIN_COL_BLOCKS
+                                      or g.sh > 1 or g.sw > 1)
+    if gwcols:
+        gblocks = _gw_blocks(&gc, N, tag)
         asz = _gw_apack_size(Fg, tag)
         if gcols >= GW_MIN_COL_BLOCKS:
             n_chunks = 1

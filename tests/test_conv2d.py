@@ -89,9 +89,9 @@ CASES = [
     (2, 32, 12, 14, 6, (3, 5), (2, 3), (1, 2), (2, 1), 2, True),
     (2, 20, 27, 27, 4, 11, 4, 0, 1, 1, False),  # AlexNet-like 11x11/4
     (1, 16, 9, 9, 3, 3, 2, 2, 1, 1, True),  # a phase with negative padding: col2im
-    # grad_weight by blocks of its columns: 2 blocks (grad_out packed once
-    # for both), then 4+ (no chunks of positions: written in place)
-    (2, 32, 6, 6, 256, 3, 1, 1, 1, 1, False),
+    # grad_weight by blocks of its columns: 2 blocks at stride 2 (grad_out
+    # packed once for both), then 4+ (no chunks of positions: in place)
+    (2, 32, 9, 9, 256, 3, 2, 1, 1, 1, False),
     (2, 96, 5, 5, 256, 3, 1, 1, 1, 1, False),
 ]
 CASE_IDS = [
