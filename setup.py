@@ -1,21 +1,36 @@
 """The extension list of fastconv; all metadata lives in pyproject.toml.
 
 The plain C kernels of src_c/ are built first as a static library with strict
-warnings (our own code must compile warning-free), then linked into the one
-Cython extension, fastconv._ext.  FASTCONV_DEBUG=1 turns on Cython's bounds
-checks and builds everything with -O0 -g and AddressSanitizer/UBSan.
+warnings, then linked into the one Cython extension, fastconv._ext.  Release
+builds carry no debug information and no run-time library path.  Flags that
+not every compiler knows (-fopenmp, GCC's loop options) are probed first.
+
+Environment variables:
+FASTCONV_WERROR=1   warnings in the C kernels are errors (CI, development);
+                    users' builds only warn.
+FASTCONV_DEBUG=1    Cython's bounds checks, -O0 -g, AddressSanitizer/UBSan.
+FASTCONV_NO_OPENMP=1  serial kernels even where the compiler has OpenMP.
+CC, CFLAGS, LDSHARED  as for any setuptools build (CC=clang works).
 """
+import contextlib
 import os
 import sys
 import tempfile
 
+if sys.platform == "win32":
+    sys.exit("fastconv does not support Windows yet: its kernels need a GCC- or "
+             "clang-compatible C compiler (MSVC has no C99 'restrict' arrays or "
+             "GCC function attributes). Use Linux, macOS, or WSL on Windows.")
+
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools._distutils.ccompiler import new_compiler
 from setuptools._distutils.sysconfig import customize_compiler
 
 DEBUG = os.environ.get("FASTCONV_DEBUG", "0") == "1"
+WERROR = os.environ.get("FASTCONV_WERROR", "0") == "1"
 C_SOURCES = [
     "src_c/im2col.c", "src_c/conv2d.c", "src_c/pool.c", "src_c/gemm.c",
     "src_c/ukernel.c", "src_c/threads.c", "src_c/vol.c", "src_c/local.c",
@@ -28,40 +43,109 @@ C_DEPENDS = [
     "src_c/gemm.tmpl.h", "src_c/ukernel.tmpl.h", "src_c/vol.tmpl.h",
     "src_c/local.tmpl.h", "src_c/winograd.tmpl.h",
 ]
-# Portable code: no -march=native in a wheel; no -ffast-math (it breaks the
-# NaN rules of max pooling).
-OPT = ["-O0", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if DEBUG else ["-O3"]
-# Short row copies stay inline loops rather than calls to memcpy/memset.
-C_OPT = OPT + ([] if DEBUG else ["-fno-tree-loop-distribute-patterns"])
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion", "-Werror"]
+SANITIZE = ["-fsanitize=address,undefined"]
 
 
-def openmp_flags():
-    """-fopenmp if the compiler accepts it, else nothing (serial build)."""
-    if os.environ.get("FASTCONV_NO_OPENMP") == "1":
-        return []
+@contextlib.contextmanager
+def _quiet():
+    """Silence the compiler's own messages (fd level) while probing."""
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def accepts(cflags, ldflags=(), code="int main(void){return 0;}\n"):
+    """Whether this build's compiler compiles and links ``code`` with the flags.
+
+    -Werror makes compilers that merely warn about an unknown option (clang
+    for some -f options) count as not knowing it.
+    """
     compiler = new_compiler()
     customize_compiler(compiler)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
+            f.write(code)
         try:
-            objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=["-fopenmp"])
+            with _quiet():
+                objs = compiler.compile([src], output_dir=tmp,
+                                        extra_postargs=[*cflags, "-Werror"])
+                compiler.link_executable(objs, "probe", output_dir=tmp,
+                                         extra_postargs=[*cflags, *ldflags])
         except Exception:
-            print("fastconv: the compiler has no OpenMP; building serial kernels", file=sys.stderr)
-            return []
-    return ["-fopenmp"]
+            return False
+    return True
 
 
-OPENMP = openmp_flags()
-SANITIZE_LINK = ["-fsanitize=address,undefined"] if DEBUG else []
+def openmp_flags():
+    """(compile flags, link flags) for OpenMP, or none (serial kernels)."""
+    if os.environ.get("FASTCONV_NO_OPENMP") == "1":
+        return [], []
+    code = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
+    # GCC and LLVM clang; Apple's clang with Homebrew's libomp (its paths
+    # given in CFLAGS/LDFLAGS).
+    for cflags, ldflags in ((["-fopenmp"], ["-fopenmp"]),
+                            (["-Xpreprocessor", "-fopenmp"], ["-lomp"])):
+        if accepts(cflags, ldflags, code):
+            return cflags, ldflags
+    print("fastconv: the compiler has no OpenMP; building serial kernels", file=sys.stderr)
+    return [], []
+
+
+def optional_flags(flags, ldflags=False):
+    """The flags of ``flags`` that this compiler accepts, each probed alone."""
+    return [f for f in flags if (accepts([], [f]) if ldflags else accepts([f]))]
+
+
+OPENMP_C, OPENMP_LD = openmp_flags()
+# Portable code: no -march=native in a wheel; no -ffast-math (it breaks the
+# NaN rules of max pooling).  -g0 overrides Python's own -g.
+OPT = ["-O0", "-g", "-fno-omit-frame-pointer", *SANITIZE] if DEBUG else ["-O3", "-g0"]
+# GCC only: short row copies stay inline loops rather than calls to memcpy/memset.
+C_OPT = OPT + ([] if DEBUG else optional_flags(["-fno-tree-loop-distribute-patterns"]))
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wshadow", "-Wconversion"]
+STRICT += ["-Werror"] if WERROR else []
+# Release: no debug sections from any object (-S: GNU ld, lld and Apple's ld).
+LINK = SANITIZE if DEBUG else optional_flags(["-Wl,-S"], ldflags=True)
+
+
+class BuildExt(build_ext):
+    """build_ext without the interpreter's own run-time library path.
+
+    Some Pythons (pyenv's, for one) put ``-Wl,-rpath,<their lib>`` into the
+    link command for extensions; an extension needs no libpython on Linux or
+    macOS, and a wheel must not carry the build machine's paths.
+    """
+
+    def build_extensions(self):
+        linker = self.compiler.linker_so
+        keep, skip = [], False
+        for arg in linker:
+            if skip:                      # the path after a bare "-rpath"
+                skip = False
+                continue
+            if arg.startswith(("-Wl,-rpath", "-Wl,-R", "-Wl,--enable-new-dtags")):
+                continue
+            if arg in ("-rpath", "-R"):
+                skip = True
+                continue
+            keep.append(arg)
+        self.compiler.set_executable("linker_so", keep)
+        super().build_extensions()
+
 
 fastconv_c = (
     "fastconv_c",
-    {"sources": C_SOURCES, "include_dirs": ["src_c"], "cflags": C_OPT + STRICT + OPENMP,
-     "depends": C_DEPENDS},
+    {"sources": C_SOURCES, "include_dirs": ["src_c"],
+     "cflags": C_OPT + STRICT + OPENMP_C, "depends": C_DEPENDS},
 )
 
 extensions = [
@@ -71,13 +155,14 @@ extensions = [
         include_dirs=[np.get_include(), "src_c"],
         depends=C_DEPENDS + C_SOURCES,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=OPT + OPENMP,
-        extra_link_args=OPENMP + SANITIZE_LINK,
+        extra_compile_args=OPT + OPENMP_C,
+        extra_link_args=OPENMP_LD + LINK,
     )
 ]
 
 setup(
     libraries=[fastconv_c],
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
         extensions,
         compiler_directives={

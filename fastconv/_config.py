@@ -1,12 +1,13 @@
 """show_config(): what this build of fastconv is and what it will run."""
 import platform
+from typing import Any
 
 from . import _ext
 from ._threads import get_num_threads
 from ._version import __version__
 
 
-def show_config():
+def show_config() -> dict[str, Any]:
     """Print the version, build, instruction set and threading of fastconv.
 
     Returns

@@ -92,8 +92,8 @@ cdef extern from "fastconv.h" nogil:
                                    const double *wpack, Py_ssize_t F,
                                    const double *bias, Py_ssize_t tile,
                                    double *work, double *y)
-    int fc_gemm_gw_fits_float(const fc_geom *g)
-    int fc_gemm_gw_fits_double(const fc_geom *g)
+    int fc_gemm_gw_fits_float(const fc_geom *g, Py_ssize_t F)
+    int fc_gemm_gw_fits_double(const fc_geom *g, Py_ssize_t F)
     Py_ssize_t fc_gemm_gw_blocks_float(const fc_geom *g, Py_ssize_t N)
     Py_ssize_t fc_gemm_gw_blocks_double(const fc_geom *g, Py_ssize_t N)
     Py_ssize_t fc_gemm_gw_col_blocks_float(const fc_geom *g, Py_ssize_t F)
@@ -120,8 +120,8 @@ cdef extern from "fastconv.h" nogil:
                                       Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t kb,
                                       const double *apack, int first, double *work,
                                       double *gw)
-    int fc_gemm_phases_fit_float(const fc_geom *g)
-    int fc_gemm_phases_fit_double(const fc_geom *g)
+    int fc_gemm_phases_fit_float(const fc_geom *g, Py_ssize_t F)
+    int fc_gemm_phases_fit_double(const fc_geom *g, Py_ssize_t F)
     Py_ssize_t fc_gemm_phase_weights_size_float(const fc_geom *g, Py_ssize_t F)
     Py_ssize_t fc_gemm_phase_weights_size_double(const fc_geom *g, Py_ssize_t F)
     void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,

@@ -10,6 +10,8 @@ functions, never directly.
 """
 import numpy as np
 
+cimport cython
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
@@ -37,6 +39,7 @@ cdef enum:
     GW_A_BYTES = 16 << 20
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+cdef int _max_threads = 1    # the cap, set by fastconv._threads at import
 
 
 def openmp_enabled():
@@ -50,13 +53,50 @@ def set_num_threads(int n):
     _n_threads = n
 
 
+def set_thread_limit(int n):
+    """Never run more than ``n`` threads (``n >= 1``), whatever OpenMP's
+    default (OMP_NUM_THREADS) says."""
+    global _max_threads
+    _max_threads = n
+
+
 def get_num_threads():
     """Number of threads the next kernel call will use."""
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return _threads()
 
 
 cdef inline int _threads() noexcept nogil:
-    return _n_threads if _n_threads > 0 else c.fc_default_threads()
+    cdef int n = _n_threads if _n_threads > 0 else c.fc_default_threads()
+    return n if n < _max_threads else _max_threads
+
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t _mul(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """a*b of sizes (>= 0), saturated instead of wrapped: the thread
+    heuristics need only its order of magnitude."""
+    if a != 0 and b > PY_SSIZE_T_MAX / a:
+        return PY_SSIZE_T_MAX
+    return a * b
+
+
+cdef inline Py_ssize_t _add(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return PY_SSIZE_T_MAX if a > PY_SSIZE_T_MAX - b else a + b
+
+
+cdef Py_ssize_t _nbytes(str op, str what, elements,
+                        Py_ssize_t itemsize) except -1:
+    """Bytes of a workspace of ``elements`` items, a Python int (the sizes
+    are multiplied in Python, never wrapped); MemoryError stating the size
+    when no allocation can hold it."""
+    nbytes = max(1, elements) * itemsize
+    if nbytes > PY_SSIZE_T_MAX:
+        raise MemoryError(f"{op}: the {what} would take {nbytes} bytes, more "
+                          f"than can be allocated")
+    return nbytes
+
+
+def _no_memory(op, what, nbytes):
+    return MemoryError(f"{op}: could not allocate the {what} ({nbytes} bytes)")
 
 
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
@@ -248,9 +288,12 @@ def gemm_isa():
 def _init_gemm(isa):
     cdef bytes name = (isa or "").encode()
     if c.fc_gemm_init(name) != c.FC_OK:
-        raise ImportError(
-            f"fastconv: FASTCONV_ISA={isa!r} is not one of 'avx512', 'avx2', "
-            f"'generic' supported by this CPU")
+        known = ("avx512", "avx2", "generic")
+        here = [k for k in known if c.fc_gemm_init(k.encode()) == c.FC_OK]
+        what = ("is not supported by this CPU" if isa in known
+                else f"is not one of {', '.join(known)}")
+        raise ImportError(f"fastconv: FASTCONV_ISA={isa!r} {what}; this CPU supports "
+                          f"{', '.join(here)} (unset FASTCONV_ISA for the best of them)")
 
 
 cdef inline Py_ssize_t _packed_size(Py_ssize_t F, Py_ssize_t K,
@@ -328,20 +371,24 @@ def conv2d_gemm(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t mr = _packed_size(1, 1, tag)    # filters per weight panel
     cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, gi, pw, pg, f0
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t pbytes = _nbytes("conv2d", "GEMM packed weights",
+                                     groups * <object> psize, sizeof(floating))
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "GEMM workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    packed = <floating *> malloc(pbytes)
+    buf = <floating *> malloc(wbytes)
     if packed == NULL or buf == NULL:
         free(packed)
         free(buf)
-        raise MemoryError("conv2d: could not allocate the GEMM workspace")
+        raise _no_memory("conv2d", "GEMM workspace", pbytes + wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -420,11 +467,12 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
                                                    g, F, p0, p1, work, gw)
 
 
-cdef inline bint _gw_fits(const fc_geom *g, floating *tag) noexcept nogil:
+cdef inline bint _gw_fits(const fc_geom *g, Py_ssize_t F,
+                          floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_gw_fits_float(g)
+        return c.fc_gemm_gw_fits_float(g, F)
     else:
-        return c.fc_gemm_gw_fits_double(g)
+        return c.fc_gemm_gw_fits_double(g, F)
 
 
 cdef inline Py_ssize_t _gw_blocks(const fc_geom *g, Py_ssize_t N,
@@ -480,11 +528,12 @@ cdef inline int _gw_item(const floating *x, Py_ssize_t x_stride,
                                                b0, b1, kb, apack, first, work, gw)
 
 
-cdef inline bint _phases_fit(const fc_geom *g, floating *tag) noexcept nogil:
+cdef inline bint _phases_fit(const fc_geom *g, Py_ssize_t F,
+                             floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_phases_fit_float(g)
+        return c.fc_gemm_phases_fit_float(g, F)
     else:
-        return c.fc_gemm_phases_fit_double(g)
+        return c.fc_gemm_phases_fit_double(g, F)
 
 
 cdef inline Py_ssize_t _phase_weights_size(const fc_geom *g, Py_ssize_t F,
@@ -584,7 +633,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef Py_ssize_t ch, n, gi, it, blk, p, pw, pg
     cdef Py_ssize_t cpanels = _panels(Cg, tag)        # flipped weight panels
     cdef floating acc
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
     cdef floating *partial = NULL
@@ -610,7 +659,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     # in place: no col2im.
     cdef bint phases = (grad_input and not flip and (g.sh > 1 or g.sw > 1)
                         and g.kh * g.kw > 1 and Cg >= FLIP_MIN_CHANNELS
-                        and _phases_fit(&gc, tag))
+                        and _phases_fit(&gc, Fg, tag))
     if phases:
         fitems = _phase_items(&gc, Fg, N, tag)
         wsize = max(wsize, _phase_work_size(&gc, Fg, tag))
@@ -619,7 +668,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     # where their extra columns are few: each item owns columns of grad_w,
     # so the positions need splitting into chunks (partial sums added in
     # order) only when grad_w has few columns.
-    cdef bint gwcols = _gw_fits(&gc, tag), prepack = False
+    cdef bint gwcols = _gw_fits(&gc, Fg, tag), prepack = False
     cdef Py_ssize_t gblocks = 0, gcols = 0, asz = 0, rblocks = 1, nrounds = 0
     cdef Py_ssize_t r, r0, r1, lo, hi, cb, b
     cdef floating *apack = NULL
@@ -655,11 +704,21 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     grad_w = np.empty((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    partial = <floating *> malloc((n_chunks if n_chunks > 1 else 0) * FK * sizeof(floating) + 1)
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    wtpack = <floating *> malloc(groups * wtsize * sizeof(floating))
+    op = "conv2d_backward"
+    cdef Py_ssize_t isize = sizeof(floating)
+    cdef Py_ssize_t sizes[4]
+    # one chunk: grad_w is written in place, no partial sums
+    sizes[0] = _nbytes(op, "grad_weight partial sums",
+                       (n_chunks if n_chunks > 1 else 0) * <object> FK, isize)
+    sizes[1] = _nbytes(op, "GEMM workspace", nt * <object> wsize, isize)
+    sizes[2] = _nbytes(op, "packed weights", groups * <object> wtsize, isize)
+    sizes[3] = _nbytes(op, "packed grad_out",
+                       (groups * <object> rblocks * asz) if prepack else 0, isize)
+    partial = <floating *> malloc(sizes[0])
+    buf = <floating *> malloc(sizes[1])
+    wtpack = <floating *> malloc(sizes[2])
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
-    apack = <floating *> malloc((groups * rblocks * asz if prepack else 1) * sizeof(floating))
+    apack = <floating *> malloc(sizes[3])
     if (partial == NULL or buf == NULL or wtpack == NULL or zero_bias == NULL
             or apack == NULL):
         free(partial)
@@ -667,7 +726,7 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         free(wtpack)
         free(zero_bias)
         free(apack)
-        raise MemoryError("conv2d_backward: could not allocate the workspace")
+        raise _no_memory(op, "workspace", sizes[0] + sizes[1] + sizes[2] + sizes[3])
     # one chunk: grad_w is written in place
     gwout = &gw[0, 0, 0, 0] if n_chunks == 1 else partial
     with nogil:
@@ -824,20 +883,24 @@ def conv2d_winograd(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t wsize = _wino_work_size(&gc, Fg, tag)
     cdef Py_ssize_t fpanels = _panels(Fg, tag)
     cdef Py_ssize_t item, gi, pg, pw
-    cdef int nt = _threads_for(N * F * L * Cg * 9)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
     cdef floating *packed = NULL
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t pbytes = _nbytes("conv2d", "Winograd filters",
+                                     groups * <object> psize, sizeof(floating))
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "Winograd workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    packed = <floating *> malloc(groups * psize * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    packed = <floating *> malloc(pbytes)
+    buf = <floating *> malloc(wbytes)
     if packed == NULL or buf == NULL:
         free(packed)
         free(buf)
-        raise MemoryError("conv2d: could not allocate the Winograd workspace")
+        raise _no_memory("conv2d", "Winograd workspace", pbytes + wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -872,16 +935,18 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, 1, tag)
     cdef Py_ssize_t p, n, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t wbytes = _nbytes("conv2d", "direct workspace",
+                                     nt * <object> wsize, sizeof(floating))
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> malloc(wbytes)
     if buf == NULL:
-        raise MemoryError("conv2d: could not allocate the direct workspace")
+        raise _no_memory("conv2d", "direct workspace", wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -906,9 +971,11 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     cdef floating *tag = NULL
     cdef Py_ssize_t wsize = _direct_work_size(&gc, Fg, tag)
     cdef Py_ssize_t p, n, ch, gi, f
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
+    cdef Py_ssize_t wbytes = _nbytes("conv2d_backward", "direct workspace",
+                                     nt * <object> wsize, sizeof(floating))
     dtype = np.asarray(x).dtype
     if N == 0 or L == 0:
         return (np.zeros((N, C, g.H, g.W), dtype=dtype),
@@ -917,9 +984,9 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     grad_w = np.zeros((F, Cg, g.kh, g.kw), dtype=dtype)
     cdef floating[:, :, :, ::1] gx = grad_x
     cdef floating[:, :, :, ::1] gw = grad_w
-    buf = <floating *> malloc(max(1, nt * wsize) * sizeof(floating))
+    buf = <floating *> malloc(wbytes)
     if buf == NULL:
-        raise MemoryError("conv2d_backward: could not allocate the direct workspace")
+        raise _no_memory("conv2d_backward", "direct workspace", wbytes)
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
@@ -962,7 +1029,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     idx = np.empty((g.N, g.C, g.Ho, g.Wo) if return_indices else (0, 0, 0, 0),
                    dtype=np.int64)
@@ -972,7 +1039,7 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _max_pool(&x[0, 0, 0, 0] + p * HW, &gc, &y[0, 0, 0, 0] + p * L,
                       (&ind[0, 0, 0, 0] + p * L) if return_indices else NULL)
     return (out, idx) if return_indices else out
@@ -1005,14 +1072,14 @@ def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     out = np.empty((g.N, g.C, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _avg_pool(&x[0, 0, 0, 0] + p * HW, &gc, count_include_pad,
                       &y[0, 0, 0, 0] + p * L)
     return out
@@ -1023,7 +1090,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_geom gc = _geom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, HW = g.H * g.W, L = g.Ho * g.Wo, p
-    cdef Py_ssize_t KK = g.kh * g.kw
+    cdef Py_ssize_t KK = _mul(g.kh, g.kw)      # may exceed HW (ceil_mode)
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -1032,7 +1099,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(P * (HW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(HW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0] + p * HW, HW)
             _avg_pool_backward(&gy[0, 0, 0, 0] + p * L, &gc, count_include_pad,
                                &gx[0, 0, 0, 0] + p * HW)
@@ -1101,7 +1168,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
     """Window maxima and, if asked, their flat indices.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     out = np.empty(shape, dtype=np.asarray(x).dtype)
     idx = np.empty(shape if return_indices else (0, 0, 0, 0, 0), dtype=np.int64)
@@ -1111,7 +1178,7 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
         return (out, idx) if return_indices else out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _max_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc,
                         &y[0, 0, 0, 0, 0] + p * L,
                         (&ind[0, 0, 0, 0, 0] + p * L) if return_indices else NULL)
@@ -1145,14 +1212,14 @@ def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
     """Window means.  # IN x  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     out = np.empty((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, :, ::1] y = out
     if out.size == 0:
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _avg_pool3d(&x[0, 0, 0, 0, 0] + p * DHW, &gc, count_include_pad,
                         &y[0, 0, 0, 0, 0] + p * L)
     return out
@@ -1163,7 +1230,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
     """Spread each gradient evenly over its window.  # IN gy  # OUT new"""
     cdef fc_vgeom gc = _vgeom(g, 1)
     cdef Py_ssize_t P = g.N * g.C, DHW = g.D * g.H * g.W
-    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = g.kd * g.kh * g.kw, p
+    cdef Py_ssize_t L = g.Do * g.Ho * g.Wo, KK = _mul(g.kd, _mul(g.kh, g.kw)), p
     if gy.size == 0:
         return np.zeros((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
     out = np.empty((g.N, g.C, g.D, g.H, g.W), dtype=np.asarray(gy).dtype)
@@ -1172,7 +1239,7 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
         return out
     with nogil:
         for p in prange(P, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(P * (DHW + L * KK))):
+                        num_threads=_threads_for(_mul(P, _add(DHW, _mul(L, KK))))):
             _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
             _avg_pool3d_backward(&gy[0, 0, 0, 0, 0] + p * L, &gc,
                                  count_include_pad, &gx[0, 0, 0, 0, 0] + p * DHW)
@@ -1252,8 +1319,12 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d", "tap offsets", K,
+                                     sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d", "workspace",
+                                     nt * <object> wsize, sizeof(floating))
     cdef const floating *bp = NULL
     if b is not None:
         bp = &b[0, 0, 0]
@@ -1262,13 +1333,13 @@ def locally_connected2d(const floating[:, :, :, ::1] x,
     if out.size == 0:
         return out
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError("locally_connected2d: could not allocate the workspace")
+        raise _no_memory("locally_connected2d", "workspace", obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):
@@ -1290,8 +1361,13 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
-    cdef int nt = _threads_for(N * F * L * K)
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
+    cdef Py_ssize_t obytes = _nbytes("locally_connected2d_backward",
+                                     "tap offsets", K, sizeof(Py_ssize_t))
+    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d_backward",
+                                     "workspace", nt * <object> wsize,
+                                     sizeof(floating))
     cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
     cdef Py_ssize_t nbands = (Ho + band - 1) // band
     dtype = np.asarray(x).dtype
@@ -1306,14 +1382,14 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
     gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
     cdef floating[:, :, :, ::1] gxt = gxt_arr
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(K * sizeof(Py_ssize_t))
-    cdef floating *buf = <floating *> malloc(nt * wsize * sizeof(floating))
+    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
+    cdef floating *buf = <floating *> malloc(wbytes)
     cdef floating *ws = NULL
     if off == NULL or buf == NULL:
         free(off)
         free(buf)
-        raise MemoryError(
-            "locally_connected2d_backward: could not allocate the workspace")
+        raise _no_memory("locally_connected2d_backward", "workspace",
+                         obytes + wbytes)
     with nogil:
         c.fc_lc_offsets(&gp, N, off)
         with parallel(num_threads=nt):

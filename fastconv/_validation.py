@@ -34,6 +34,49 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _int_items(value):
+    """The entries of a tuple, list or 1-D integer ndarray as Python ints;
+    None for anything else (so shapes may come from ``np.array(x.shape)``)."""
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            return None
+        return tuple(int(v) for v in value.tolist())
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        return tuple(int(v) for v in value)
+    return None
+
+
+def check_flag(value, name, op):
+    """Return ``value`` as a bool; only bool and NumPy bool are flags (a
+    string such as 'no' or an int would otherwise count as true/false)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{op}: {name} must be a bool (True or False), got {value!r}")
+
+
+# ---- the range check of every integer that reaches the kernels -----------
+# The C kernels index with 64-bit integers and add two indices at a time (a
+# window's start and a tap's offset, a padded size and a stride): every
+# geometry value, shape entry and padded or output element count that
+# reaches them is kept below 2**62, so no such sum overflows.  Products
+# (N*C*H*W, padded sizes) are taken here in Python ints; workspaces are
+# sized the same way in the extension (MemoryError stating the size).
+INDEX_LIMIT = 2**62
+
+
+def check_index_range(op, **values):
+    """Raise ValueError naming the argument unless every value (an int or a
+    tuple of ints) is below INDEX_LIMIT."""
+    for name, value in values.items():
+        items = value if isinstance(value, tuple) else (value,)
+        if any(v >= INDEX_LIMIT for v in items):
+            raise ValueError(
+                f"{op}: {name} {value!r} is too large for the kernels to "
+                f"index: every size and geometry value must be below 2**62 "
+                f"= {INDEX_LIMIT}"
+            )
+
+
 # How "an int or a tuple" is spelled in messages, by number of spatial axes.
 _TUPLE_WORDS = {1: "a 1-tuple of ints (l,)", 2: "a pair of ints (h, w)",
                 3: "a triple of ints (d, h, w)"}
@@ -43,10 +86,9 @@ def ntuple(value, n, name, op):
     """Return ``value`` as an n-tuple of Python ints; accepts an int or an n-tuple."""
     if _is_int(value):
         return (int(value),) * n
-    if isinstance(value, (tuple, list)) and len(value) == n and all(
-        _is_int(v) for v in value
-    ):
-        return tuple(int(v) for v in value)
+    items = _int_items(value)
+    if items is not None and len(items) == n:
+        return items
     raise TypeError(
         f"{op}: {name} must be an int or {_TUPLE_WORDS[n]}, got {value!r}"
     )
@@ -103,7 +145,8 @@ def _non_negative_pair(value, name, op):
 
 
 def check_array(x, name, op, shape_doc="(N, C, H, W)"):
-    """Return ``x`` as a C-contiguous 4-D float32/float64 array (no copy if it is one)."""
+    """Return ``x`` as a C-contiguous, aligned 4-D float32/float64 array (no
+    copy if it is one)."""
     if not isinstance(x, np.ndarray):
         raise TypeError(
             f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}"
@@ -114,7 +157,14 @@ def check_array(x, name, op, shape_doc="(N, C, H, W)"):
             f"(shape {x.shape}); convert it with {name}.astype(np.float32)"
         )
     check_ndim(x.shape, name, op, shape_doc)
-    return np.ascontiguousarray(x)
+    return _c_aligned(x)
+
+
+def _c_aligned(a):
+    """``a`` itself if C-contiguous and aligned, else an aligned C copy: the
+    kernels read whole elements (an unaligned view, e.g. np.frombuffer at an
+    odd offset, is undefined behaviour in C; UBSan flags it)."""
+    return np.require(a, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def _same_dtype(reference, reference_name, other, other_name, op):
@@ -153,7 +203,7 @@ def _check_fits(op, name, shape, size, pad, kernel, dilation, out,
             )
 
 
-_MAX_ELEMENTS = int(np.iinfo(np.intp).max)
+_MAX_ELEMENTS = INDEX_LIMIT - 1
 
 
 def _check_indexable(op, padding, name, shape, padded, out_shape):
@@ -161,9 +211,10 @@ def _check_indexable(op, padding, name, shape, padded, out_shape):
 
     ``padded`` holds the padded spatial sizes of ``name`` (of ``shape``, whose
     first two entries are N and C); ``out_shape`` is the full output shape.
-    Either element count (N and C counted as at least 1) above ``np.iinfo(np.intp).max`` (absurd padding)
-    would otherwise surface as OverflowError or MemoryError from NumPy or
-    the kernels.  A large but indexable request is not rejected here.
+    Either element count (N and C counted as at least 1) of 2**62 or more
+    (absurd padding) would otherwise surface as OverflowError or MemoryError
+    from NumPy or the kernels, or overflow the kernels' index sums.  A large
+    but indexable request is not rejected here.
     """
     shape = tuple(shape)
     # An empty batch (or channel axis) does not make absurd padding valid.
@@ -195,6 +246,8 @@ def _window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     # The im2col matrix (N, C*kh*kw, Ho*Wo) is the largest output here.
     _check_indexable(op, padding, name, x_shape, (H + 2 * ph, W + 2 * pw),
                      (N, C * kh * kw, Ho * Wo))
+    check_index_range(op, kernel_size=(kh, kw), stride=(sh, sw),
+                      padding=(ph, pw), dilation=(dh, dw))
     return Geometry(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
 
 
@@ -244,6 +297,32 @@ def check_algorithm(algorithm, op):
             f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
         )
     return algorithm
+
+
+def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
+    """select_algorithm's arguments as (x_shape, weight_shape, groups): two
+    4-D shapes, a positive int, positive int-or-pair stride and dilation."""
+    op = "select_algorithm"
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    weight_shape = check_shape(weight_shape, "weight_shape", op,
+                               "(F, C/groups, kh, kw)")
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    _positive_pair(stride, "stride", op)
+    _positive_pair(dilation, "dilation", op)
+    return x_shape, weight_shape, int(groups)
+
+
+def check_winograd(op, algorithm, kernel, stride, dilation):
+    """The compiled path's rule, for the reference twins: algorithm=
+    'winograd' computes 3x3 filters at stride 1 and dilation 1 only."""
+    if algorithm == "winograd" and not (tuple(kernel) == (3, 3) and
+                                        tuple(stride) == (1, 1) and
+                                        tuple(dilation) == (1, 1)):
+        raise ValueError(
+            f"{op}: algorithm='winograd' computes 3x3 filters at stride 1 and "
+            f"dilation 1 only; got kernel {tuple(kernel)}, stride "
+            f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
 
 def _conv_padding(op, padding, kernel, stride, dilation):
@@ -334,6 +413,7 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
     _check_indexable(op, padding, "x", x_shape,
                      tuple(a + b for a, b in zip(sizes, total)),
                      (x_shape[0], w_shape[0]) + out)
+    check_index_range(op, stride=stride, dilation=dilation, padding=flat)
     return kernel, stride, before, dilation, out
 
 
@@ -394,6 +474,7 @@ def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
     Returns per-axis tuples (kernel, stride, padding, dilation, out).
     """
     n = len(axes)
+    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
     k = _positive_tuple(kernel_size, n, "kernel_size", op)
     s = k if stride is None else _positive_tuple(stride, n, "stride", op)
     p = _non_negative_tuple(padding, n, "padding", op)
@@ -410,6 +491,7 @@ def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
     _check_indexable(op, padding, name, x_shape,
                      tuple(a + 2 * pi for a, pi in zip(sizes, p)),
                      tuple(x_shape[:2]) + out)
+    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
     for axis in range(n):
         o = _empty_window(sizes[axis], k[axis], s[axis], p[axis], d[axis],
                           out[axis])
@@ -453,16 +535,24 @@ def _empty_window(size, kernel, stride, pad, dilation, n_out):
 
 def check_input_shape(op, input_shape, shape_doc="(N, C, H, W)"):
     ndim = shape_doc.count(",") + 1
-    if not (
-        isinstance(input_shape, (tuple, list))
-        and len(input_shape) == ndim
-        and all(_is_int(v) and v >= 0 for v in input_shape)
-    ):
+    shape = _int_items(input_shape)
+    if shape is None or len(shape) != ndim or min(shape) < 0:
         raise ValueError(
             f"{op}: input_shape must be {ndim} non-negative ints {shape_doc}, "
             f"got {input_shape!r}"
         )
-    return tuple(int(v) for v in input_shape)
+    return _check_shape_size(op, "input_shape", shape)
+
+
+def _check_shape_size(op, name, shape):
+    """``shape`` unless its entries or its element count reach INDEX_LIMIT."""
+    check_index_range(op, **{name: shape})
+    if math.prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(
+            f"{op}: {name} {shape} has {math.prod(shape)} elements, more than "
+            f"the {_MAX_ELEMENTS} the kernels can index"
+        )
+    return shape
 
 
 def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -493,7 +583,7 @@ def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
             f"{op}: grad_out of shape {grad_out.shape} and input_shape "
             f"{input_shape} must agree on N and C"
         )
-    return grad_out, np.ascontiguousarray(indices), input_shape
+    return grad_out, _c_aligned(indices), input_shape
 
 
 def check_max_pool2d_backward(grad_out, indices, input_shape):
@@ -662,14 +752,14 @@ def check_shape(shape, name, op, shape_doc=None):
     """Return ``shape`` as a tuple of non-negative Python ints; with
     ``shape_doc`` (e.g. "(N, C, L)"), also check its rank as
     :func:`check_array` checks an array's."""
-    if not (isinstance(shape, (tuple, list))
-            and all(_is_int(v) and v >= 0 for v in shape)):
+    items = _int_items(shape)
+    if items is None or (items and min(items) < 0):
         doc = f" {shape_doc}" if shape_doc else ""
         raise TypeError(
             f"{op}: {name} must be a tuple of non-negative ints{doc}, got "
             f"{shape!r}"
         )
-    shape = tuple(int(v) for v in shape)
+    shape = items
     if shape_doc is not None:
         check_ndim(shape, name, op, shape_doc)
     return shape
@@ -697,6 +787,7 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     _check_fits_1d(op, f"weight of shape {w_shape} and x of shape "
                    f"{x_shape}", L, pl + pr, k, d, Lo)
     _check_indexable(op, padding, "x", x_shape, (L + pl + pr,), (N, F, Lo))
+    check_index_range(op, stride=s, dilation=d, padding=(pl, pr))
     return ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
 
 
@@ -712,6 +803,7 @@ def check_conv1d(op, x, weight, stride, padding, dilation, groups):
 
 def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                      ceil_mode, name="x"):
+    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
     k = _positive_single(kernel_size, "kernel_size", op)
     s = k if stride is None else _positive_single(stride, "stride", op)
     p = _non_negative_single(padding, "padding", op)
@@ -725,6 +817,7 @@ def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
                    Lo)
     _check_indexable(op, padding, name, x_shape, (L + 2 * p,), (N, C, Lo))
+    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
     o = _empty_window(L, k, s, p, d, Lo)
     if o is not None:
         raise ValueError(
@@ -778,17 +871,28 @@ def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
 # ---- Lp-norm pooling -----------------------------------------------------
 
 def check_norm_type(op, norm_type):
-    """Return norm_type as a float: any real number but 0 and NaN; +-inf allowed."""
-    if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool):
+    """Return norm_type as a float: any real number but 0 and NaN.
+
+    The rule is the definition's, ``(sum of x**p) ** (1/p)`` (PyTorch's):
+    every p with a 1/p, so negative p (power means, as in PyTorch) and
+    +-inf (max / min of |x|) are accepted; 0 (no 1/p: PyTorch raises
+    ZeroDivisionError), NaN and values no float holds are not.
+    """
+    if (not isinstance(norm_type, numbers.Real)
+            or isinstance(norm_type, (bool, np.bool_))):
         raise TypeError(
             f"{op}: norm_type must be a real number (the p of the p-norm), "
             f"got {norm_type!r}"
         )
-    p = float(norm_type)
+    try:
+        p = float(norm_type)
+    except OverflowError:
+        p = float("nan")
     if p != p or p == 0.0:
         raise ValueError(
-            f"{op}: norm_type must be a non-zero number (inf and -inf "
-            f"allowed), got {norm_type!r}"
+            f"{op}: norm_type must be a non-zero number that a float holds "
+            f"(the output is (sum of x**p) ** (1/p); negative values, inf "
+            f"and -inf are accepted, as in PyTorch), got {norm_type!r}"
         )
     return p
 

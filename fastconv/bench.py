@@ -1,10 +1,11 @@
 """Compare fastconv's kernels with its NumPy reference and with PyTorch.
 
 Run ``fastconv bench`` (or ``python -m fastconv.bench``); ``--help`` lists the
-options.  This module also holds the benchmark shape suite, which the
+options.  ``fastconv bench --models`` times whole networks instead
+(:mod:`fastconv.bench_models`).  This module also holds the benchmark shape suite, which the
 pytest-benchmark suites in ``benchmarks/`` import from here.
 
-How the comparison is measured (see DESIGN.md, "How speed is measured"):
+How the comparison is measured (results: benchmarks/RESULTS.md in the sources):
 
 * Contenders run interleaved, round-robin -- fastconv, NumPy
   (:mod:`fastconv.reference`), PyTorch, fastconv, ... -- so drift in the
@@ -61,7 +62,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# The shape suite (DESIGN.md), in one place
+# The shape suite, in one place
 # --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class PoolShape:
         return f"{self.N},{self.C},{self.H},{self.W}, {self.k}x{self.k}, s{self.stride}"
 
 
-#: Convolution shapes: DESIGN.md's suite plus a depthwise and a dilated layer.
+#: Convolution shapes: CIFAR, ResNet and AlexNet layers, a depthwise and a dilated one.
 CONV_SHAPES = {
     "cifar-first": ConvShape(64, 3, 32, 32, 32, 3, 1, 1),
     "cifar-mid": ConvShape(64, 32, 16, 16, 64, 3, 1, 1),
@@ -137,7 +138,7 @@ CONV_SHAPES = {
     "dilated": ConvShape(8, 64, 56, 56, 64, 3, 1, 2, dilation=2),
 }
 
-#: Pooling shapes: DESIGN.md's three plus an overlapping pool on a large plane.
+#: Pooling shapes: three common layers plus an overlapping pool on a large plane.
 POOL_SHAPES = {
     "32x64x56x56-k2s2": PoolShape(32, 64, 56, 56, 2, 2),
     "64x32x32x32-k2s2": PoolShape(64, 32, 32, 32, 2, 2),
@@ -950,13 +951,21 @@ def _parse_args(argv):
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     p.add_argument("--list", action="store_true", help="print the shape suite and exit")
+    p.add_argument("--models", action="store_true",
+                   help="time whole networks instead (fastconv.bench_models; "
+                        "'fastconv bench --models --help' for its options)")
     opts = p.parse_args(argv)
     try:
         opts.threads = [int(t) for t in opts.threads.split(",")]
     except ValueError:
         p.error(f"--threads: expected integers like 1,2, got {opts.threads!r}")
-    if any(t < 1 for t in opts.threads):
-        p.error("--threads: counts must be >= 1")
+    from . import _paths, _threads
+    if any(not 1 <= t <= _threads.MAX_THREADS for t in opts.threads):
+        p.error(f"--threads: counts must be from 1 to {_threads.MAX_THREADS} "
+                f"(fastconv's thread limit)")
+    problem = opts.json and _paths.output_file_problem(opts.json)
+    if problem:       # checked before the benchmark runs, not after
+        p.exit(2, f"{p.prog}: error: --json {opts.json} {problem}\n")
     opts.ops = [t for t in opts.ops.split(",") if t]
     bad = [t for t in opts.ops if t not in OPS and t not in FAMILIES]
     if bad:
@@ -993,12 +1002,24 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 on success, 1 if nothing was selected.
+        Exit status: 0 on success, 1 if nothing was selected, 2 if the
+        ``[bench]`` extra (threadpoolctl) is missing.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["models"] or "--models" in argv:      # whole models: their own module
+        from . import bench_models
+
+        return bench_models.main([a for a in argv[argv[:1] == ["models"]:] if a != "--models"])
     opts = _parse_args(argv)
     if opts.list:
         _list_suite()
         return 0
+    try:
+        import threadpoolctl  # noqa: F401  (the [bench] extra)
+    except ImportError:
+        print('fastconv bench: needs threadpoolctl, not installed here; install the '
+              'bench extra with: pip install "fastconv[bench]"', file=sys.stderr)
+        return 2
     specs = suite(opts.ops, opts.dtype, QUICK_SHAPES if opts.quick else None, opts.shapes)
     if not specs:
         print("fastconv bench: no benchmark matches --ops and --shapes", file=sys.stderr)

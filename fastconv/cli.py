@@ -8,7 +8,8 @@ demo
     (:mod:`fastconv.demo`).
 bench
     Run the kernel benchmarks (:func:`fastconv.bench.main`, which parses its
-    own options; ``fastconv bench --help``).
+    own options; ``fastconv bench --help``), or with ``--models`` the
+    whole-model benchmark (:func:`fastconv.bench_models.main`).
 config
     Print :func:`fastconv.show_config`: version, kernels, threads.
 
@@ -46,8 +47,9 @@ def make_parser():
     demo_parser.set_defaults(command_parser=demo_parser)
     commands.add_parser(
         "bench", add_help=False,
-        help="benchmark the kernels against the NumPy reference (and PyTorch); "
-             "'fastconv bench --help' for its options")
+        help="benchmark the kernels against the NumPy reference (and PyTorch), or "
+             "whole models against PyTorch (--models); 'fastconv bench --help' for its "
+             "options")
     commands.add_parser("config", help="print version, kernels and threads")
     return parser
 

@@ -23,18 +23,19 @@ import numpy as np
 
 from . import _validation as _v
 from . import layers as _L
+from ._typing import Shape
 
 __all__ = ["fc_to_conv", "conv_to_fc", "convolutionalize"]
 
 
 def _shape3(input_shape, name, op):
-    if not (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
-            and all(_v._is_int(v) and v >= 1 for v in input_shape)):
+    shape = _v._int_items(input_shape)      # a tuple, list or int array
+    if shape is None or len(shape) != 3 or min(shape) < 1:
         raise ValueError(
             f"{op}: {name} must be 3 positive ints (C, H, W), got "
             f"{input_shape!r}"
         )
-    return tuple(int(v) for v in input_shape)
+    return shape
 
 
 def _fresh_like(new, old):
@@ -44,7 +45,7 @@ def _fresh_like(new, old):
     return new
 
 
-def fc_to_conv(linear, input_shape=None):
+def fc_to_conv(linear: _L.Linear, input_shape: Shape | None = None) -> _L.Conv2d:
     """The convolution that computes what a Linear layer computes.
 
     Parameters
@@ -112,7 +113,7 @@ def fc_to_conv(linear, input_shape=None):
     return _fresh_like(conv, linear)
 
 
-def conv_to_fc(conv, input_shape=None):
+def conv_to_fc(conv: _L.Conv2d, input_shape: Shape | None = None) -> _L.Linear:
     """The Linear layer that computes what a whole-input convolution computes.
 
     Parameters
@@ -195,7 +196,7 @@ def _model_dtype(model):
     return np.dtype(np.float32)
 
 
-def convolutionalize(model, input_shape):
+def convolutionalize(model: _L.Sequential, input_shape: Shape) -> _L.Sequential:
     """Turn a classifier's fully connected head into convolutions.
 
     ``model`` is a trained :class:`~fastconv.layers.Sequential` of the form

@@ -5,8 +5,9 @@ minibatch SGD with momentum (or Adam) on scikit-learn's handwritten digits
 (1797 8x8 images bundled with scikit-learn: nothing to download) or on MNIST
 read from the standard IDX files. The demo prints the accuracy on held-out
 test images, then times training and inference on the same fixed batches with
-the compiled kernels and with their pure-NumPy twins (fastconv.reference) side
-by side, and writes PNG plots of the learning curves, of the first
+the compiled kernels, with their pure-NumPy twins (fastconv.reference) and,
+when PyTorch is installed, with the same network in torch.nn side by side,
+and writes PNG plots of the learning curves, of the first
 convolution's filters and of test predictions.
 
 Run it with ``python -m fastconv demo`` (or the ``fastconv demo`` console
@@ -15,7 +16,9 @@ script); ``--help`` lists the options.  The pieces are usable on their own:
 :func:`measure_speed` and the ``plot_*`` functions.
 """
 import argparse
+import contextlib
 import copy
+import importlib.util
 import os
 import platform
 import sys
@@ -26,7 +29,7 @@ import numpy as np
 
 import fastconv
 
-from . import datasets
+from . import _paths, _threads, datasets
 
 __all__ = [
     "build_model", "describe_model", "train", "evaluate", "predict",
@@ -50,6 +53,7 @@ TIMING_ROUNDS = 5         # each speed figure is the median of this many runs
 # Pause between timed turns: OpenBLAS's idle threads keep spinning for up to
 # ~0.1 s after a call, which would slow the next backend's turn.
 _PAUSE = 0.1
+_SPEED_LR = 1e-3          # learning rate of the timed training steps
 _EXTRA_HINT = 'pip install "fastconv[demo]"'
 
 
@@ -89,8 +93,9 @@ class DemoResult:
         Accuracy on the held-out test images after the last epoch, in [0, 1].
     history : History
     speed : dict
-        :func:`measure_speed`'s result for "fastconv" and "reference"
-        (empty when the comparison was skipped).
+        :func:`measure_speed`'s result for "fastconv", "reference" and,
+        when torch is installed (and not ``--no-torch``), "torch" (empty when
+        the comparison was skipped).
     files : dict
         ``{"curves" | "filters" | "predictions": path}`` of the PNGs written.
     model : fastconv.layers.Sequential
@@ -132,21 +137,13 @@ def build_model(input_shape, n_classes=10, *, channels=(16, 32), hidden=64,
     Returns
     -------
     fastconv.layers.Sequential
-        Layers 0 and 3 are the convolutions, 7 and 9 the fully connected
-        layers.
+        :func:`fastconv.models.lenet`: layers 0 and 3 are the convolutions,
+        7 and 9 the fully connected layers.
     """
-    from .layers import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+    from .models import lenet
 
-    c, h, w = input_shape
-    rng = np.random.default_rng(rng)
-    c1, c2 = channels
-    return Sequential(
-        Conv2d(c, c1, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-        Conv2d(c1, c2, 3, padding=1, dtype=dtype, rng=rng), ReLU(), MaxPool2d(2),
-        Flatten(),
-        Linear(c2 * (h // 4) * (w // 4), hidden, dtype=dtype, rng=rng), ReLU(),
-        Linear(hidden, n_classes, dtype=dtype, rng=rng),
-    )
+    return lenet(n_classes, input_shape=tuple(input_shape), channels=channels,
+                 hidden=hidden, dtype=dtype, rng=rng)
 
 
 def describe_model(model):
@@ -321,7 +318,7 @@ def _progress_bar(total, desc):
 
 
 def measure_speed(model, x, y, *, batch_size, backends=("fastconv", "reference"),
-                  n_batches=TIMED_BATCHES, n_infer=INFER_IMAGES,
+                  twin=None, n_batches=TIMED_BATCHES, n_infer=INFER_IMAGES,
                   infer_batch_size=INFER_BATCH, rounds=TIMING_ROUNDS):
     """Training and inference throughput of copies of ``model`` per backend.
 
@@ -333,11 +330,17 @@ def measure_speed(model, x, y, *, batch_size, backends=("fastconv", "reference")
     * inference: forward in eval mode over ``x[:n_infer]`` in batches of
       ``infer_batch_size``.
 
-    After one untimed warm-up batch per job, the backends take turns for
-    ``rounds`` rounds (fastconv, reference, fastconv, ...), so that changes
-    in the machine's load hit both alike, with a 0.1 s pause between turns
-    (threads of one turn still spinning must not slow the next); the median
-    time of each job counts.
+    The backend ``"torch"`` runs the same jobs on the model's ``torch.nn``
+    twin (:mod:`fastconv.torch_models`, started from the model's weights:
+    same SGD settings, ``torch.no_grad()`` for inference) in a PyTorch
+    process of its own at fastconv's thread count
+    (:class:`fastconv.bench_models.TorchWorker`).
+
+    After one untimed warm-up pass per job, the backends take turns for
+    ``rounds`` rounds (fastconv, reference, torch, fastconv, ...), so that
+    changes in the machine's load hit them alike, with a 0.1 s pause between
+    turns (threads of one turn still spinning must not slow the next); the
+    median time of each job counts.
 
     Parameters
     ----------
@@ -345,7 +348,11 @@ def measure_speed(model, x, y, *, batch_size, backends=("fastconv", "reference")
     x, y : ndarray
         Images and labels to time on.
     batch_size : int
-    backends : sequence of {"fastconv", "reference"}
+    backends : sequence of {"fastconv", "reference", "torch"}
+    twin : (str, dict), optional
+        With "torch": the :mod:`fastconv.torch_models` function building the
+        model's twin and its keyword arguments, e.g. ``("lenet",
+        {"input_shape": (1, 8, 8)})``.
     n_batches, n_infer, infer_batch_size, rounds : int
 
     Returns
@@ -353,26 +360,66 @@ def measure_speed(model, x, y, *, batch_size, backends=("fastconv", "reference")
     dict
         ``{backend: {"train": images/s, "infer": images/s}}``, plus the
         workload under the key ``"workload"``: ``{"train_images",
-        "infer_images", "infer_batch_size", "rounds"}``.
+        "infer_images", "infer_batch_size", "rounds"}``, and with "torch"
+        ``"torch_version"`` and ``"torch_parity"`` (True when the twin's
+        first inference loss matched the model's).
     """
     n_train = min(len(x), n_batches * batch_size)
-    x_infer = x[:n_infer]
+    x_infer, y_infer = x[:n_infer], y[:n_infer]
     infer_batch_size = min(infer_batch_size, len(x_infer))
     jobs = {backend: _speed_jobs(model, backend, x[:n_train], y[:n_train], batch_size,
                                  x_infer, infer_batch_size)
-            for backend in backends}
+            for backend in backends if backend != "torch"}
     times = {backend: {"train": [], "infer": []} for backend in backends}
-    for _ in range(rounds):
-        for backend in backends:
-            for kind, job in jobs[backend].items():
-                times[backend][kind].append(_timed(job))
-                time.sleep(_PAUSE)
+    extra = {}
+    with contextlib.ExitStack() as stack:
+        if "torch" in backends:
+            worker, extra = _torch_jobs(stack, model, twin, (x[:n_train], y[:n_train]),
+                                        batch_size, (x_infer, y_infer), infer_batch_size)
+            jobs["torch"] = {kind: lambda kind=kind: worker.measure(kind)
+                             for kind in ("train", "infer")}
+        for _ in range(rounds):
+            for backend in backends:
+                for kind, job in jobs[backend].items():
+                    times[backend][kind].append(job() if backend == "torch" else _timed(job))
+                    time.sleep(_PAUSE)
     result = {backend: {"train": n_train / np.median(t["train"]),
                         "infer": len(x_infer) / np.median(t["infer"])}
               for backend, t in times.items()}
     result["workload"] = {"train_images": n_train, "infer_images": len(x_infer),
-                          "infer_batch_size": infer_batch_size, "rounds": rounds}
+                          "infer_batch_size": infer_batch_size, "rounds": rounds, **extra}
     return result
+
+
+def _torch_jobs(stack, model, twin, train_data, batch_size, infer_data, infer_batch_size):
+    """Start a PyTorch worker (closed by ``stack``) holding the twin's
+    "train" and "infer" jobs, warmed up; return it and the workload facts."""
+    import tempfile
+
+    from .bench_models import TorchWorker, _first_loss
+
+    name, kwargs = twin
+    tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fastconv-demo-"))
+    state = os.path.join(tmp, "state.npz")
+    model.save(state)
+    worker = TorchWorker()
+    stack.callback(worker.close)
+    version, _ = worker.hello()
+    worker.set_threads(fastconv.get_num_threads())
+    sgd = {"lr": _SPEED_LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY}
+    replies = {}
+    for kind, (xs, ys), batch in (("train", train_data, batch_size),
+                                  ("infer", infer_data, infer_batch_size)):
+        data = os.path.join(tmp, f"{kind}.npz")
+        np.savez(data, x=xs, y=ys)
+        job = {"model": name, "kwargs": kwargs, "state": state, "data": data, "batch": batch,
+               "mode": "train" if kind == "train" else "infer", "sgd": sgd}
+        replies[kind] = worker.load(job, warmup=1, key=kind)
+    xs, ys = infer_data
+    net = copy.deepcopy(model).eval()
+    loss = _first_loss(net.forward(xs[:infer_batch_size]), ys[:infer_batch_size])
+    parity = abs(loss - replies["infer"]["loss"]) <= 1e-4 * max(1.0, abs(loss))
+    return worker, {"torch_version": version, "torch_parity": parity}
 
 
 def _speed_jobs(model, backend, x_train, y_train, batch_size, x_infer, infer_batch_size):
@@ -380,7 +427,7 @@ def _speed_jobs(model, backend, x_train, y_train, batch_size, x_infer, infer_bat
     from .losses import softmax_cross_entropy
 
     net = copy.deepcopy(model).set_backend(backend)
-    opt = _make_optimizer("sgd", net, lr=1e-3)
+    opt = _make_optimizer("sgd", net, lr=_SPEED_LR)
     batches = [(x_train[s:s + batch_size], y_train[s:s + batch_size])
                for s in range(0, len(x_train), batch_size)]
 
@@ -568,13 +615,17 @@ def add_arguments(parser):
              "twins in fastconv.reference (default: fastconv)")
     other = parser.add_argument_group("speed and output")
     other.add_argument(
-        "--threads", type=_positive_int, metavar="N",
+        "--threads", type=_thread_count, metavar="N",
         help="threads for fastconv's kernels and for NumPy's BLAS (default: "
              "fastconv.get_num_threads(): OMP_NUM_THREADS or the core count)")
     other.add_argument(
         "--timed-batches", type=_non_negative_int, default=TIMED_BATCHES, metavar="N",
         help=f"training batches timed on each backend for the speed comparison; "
              f"0 skips it (default: {TIMED_BATCHES})")
+    other.add_argument(
+        "--no-torch", action="store_true",
+        help="leave PyTorch out of the speed comparison (by default, when torch is "
+             "installed, the same network in torch.nn is timed in a process of its own)")
     other.add_argument(
         "--out", metavar="DIR", default="fastconv-demo",
         help="directory for the PNG plots, created if needed (default: ./fastconv-demo)")
@@ -589,6 +640,15 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _thread_count(text):
+    value = int(text)
+    if not 1 <= value <= _threads.MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {_threads.MAX_THREADS} (fastconv's thread "
+            f"limit), got {text}")
     return value
 
 
@@ -721,9 +781,19 @@ def run(args, out=None, data=None):
             f"(training steps only, per-epoch evaluation excluded)")
         speed = {}
         if args.timed_batches > 0:
-            speed = measure_speed(model, split.x_train, split.y_train,
-                                  batch_size=batch_size, n_batches=args.timed_batches)
-            say("", *_speed_table(speed, batch_size, n_threads))
+            backends, twin, torch_note = ("fastconv", "reference"), None, None
+            if args.no_torch:
+                torch_note = "PyTorch: left out (--no-torch)"
+            elif not _torch_available():
+                torch_note = ("PyTorch: not installed, so no model-level comparison with it "
+                              "(pip install torch adds one)")
+            else:
+                backends += ("torch",)
+                twin = ("lenet", {"num_classes": n_classes,
+                                  "input_shape": tuple(int(v) for v in split.x_train.shape[1:])})
+            speed = measure_speed(model, split.x_train, split.y_train, batch_size=batch_size,
+                                  n_batches=args.timed_batches, backends=backends, twin=twin)
+            say("", *_speed_table(speed, batch_size, n_threads, torch_note))
     files = _write_plots(args.out, model, history, split, args)
     say("", f"Plots written to {args.out}:",
         f"  {files['curves']}       loss and accuracy per epoch",
@@ -732,23 +802,42 @@ def run(args, out=None, data=None):
     return DemoResult(accuracy, history, speed, files, model)
 
 
-def _speed_table(speed, batch_size, n_threads):
+def _torch_available():
+    return importlib.util.find_spec("torch") is not None
+
+
+def _speed_table(speed, batch_size, n_threads, torch_note=None):
     """Lines of the side-by-side speed comparison."""
     fast, ref, work = speed["fastconv"], speed["reference"], speed["workload"]
+    theirs = speed.get("torch")
     rows = [("training", "train",
              f"{work['train_images']} images, batches of {batch_size}: "
              f"forward + backward + SGD step"),
             ("inference", "infer",
              f"{work['infer_images']} images, batches of "
              f"{work['infer_batch_size']}: forward only")]
+    head = f"  {'':<10}{'fastconv':>10}{'reference':>11}{'speed-up':>10}"
+    if theirs:
+        head += f"{'torch':>10}{'vs torch':>10}"
     lines = [f"Speed in images/s, float32, {n_threads}: copies of the trained model, "
-             f"same batches, median of {work['rounds']} interleaved runs",
-             f"  {'':<10}{'fastconv':>10}{'reference':>11}{'speed-up':>10}"]
+             f"same batches, median of {work['rounds']} interleaved runs", head]
     for label, key, what in rows:
-        lines.append(f"  {label:<10}{fast[key]:>10,.0f}{ref[key]:>11,.0f}"
-                     f"{fast[key] / ref[key]:>9.1f}x   {what}")
+        line = (f"  {label:<10}{fast[key]:>10,.0f}{ref[key]:>11,.0f}"
+                f"{fast[key] / ref[key]:>9.1f}x")
+        if theirs:
+            line += f"{theirs[key]:>10,.0f}{fast[key] / theirs[key]:>9.2f}x"
+        lines.append(f"{line}   {what}")
     lines.append("  fastconv = compiled conv/pool kernels; reference = their NumPy "
                  "twins; the FC layers use NumPy matmul in both")
+    if theirs:
+        lines.append(f"  torch = the same network in torch.nn (PyTorch {work['torch_version']}, "
+                     f"in a process of its own, {n_threads}, same weights and batches); "
+                     f"vs torch = fastconv / torch")
+        if not work["torch_parity"]:
+            lines.append("  WARNING: the PyTorch twin's first loss differs from the model's: "
+                         "the two networks are not the same")
+    elif torch_note:
+        lines.append(f"  {torch_note}")
     return lines
 
 
@@ -778,20 +867,24 @@ def run_checked(args, parser):
     Returns
     -------
     int
-        Exit status: 0 on success, 1 when a package or data file is missing
-        or broken; argument errors exit with 2 through ``parser.error``.
+        Exit status: 0 on success, 2 when an optional package is missing
+        (the message names the extra to install) or for argument errors
+        (through ``parser.error``), 1 when a data file is missing or broken.
     """
     if args.data == "mnist" and not args.data_dir:
         parser.error("--data mnist needs --data-dir DIR, the directory holding "
                      "the MNIST IDX files")
     if args.data == "digits" and args.data_dir:
         parser.error("--data-dir is only used with --data mnist")
+    problem = _paths.output_dir_problem(args.out)
+    if problem:       # checked before training, not after
+        parser.exit(2, f"{parser.prog}: error: --out {args.out} {problem}\n")
     missing = _missing_extras(args.data)
     if missing:
         print(f"{parser.prog}: error: the demo needs {', '.join(missing)}, not "
               f"installed here; install the demo extras with: {_EXTRA_HINT}",
               file=sys.stderr)
-        return 1
+        return 2
     try:
         data = load_data(args)
     except (OSError, ValueError) as exc:  # a missing or malformed MNIST file

@@ -17,6 +17,8 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
+from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
+                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
@@ -24,7 +26,8 @@ __all__ = [
 ]
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
+           dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
@@ -59,7 +62,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     return _ext.im2col(x, g)
 
 
-def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
+def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
+           stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``F.fold``).
 
     The adjoint of :func:`im2col`: ``<im2col(x), c> == <x, col2im(c)>``.
@@ -96,7 +100,8 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
     return _ext.col2im(cols, g)
 
 
-def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
+def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
+                     stride: Size2 = 1, dilation: Size2 = 1) -> str:
     """The kernel ``algorithm="auto"`` runs for these shapes.
 
     The rule depends on shapes only, so a given layer always runs the same
@@ -130,6 +135,8 @@ def select_algorithm(x_shape, weight_shape, groups=1, stride=1, dilation=1):
     >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
     'gemm'
     """
+    x_shape, weight_shape, groups = _v.check_select_algorithm(
+        x_shape, weight_shape, groups, stride, dilation)
     if groups > 1 and weight_shape[1] == 1:
         return "direct"
     if _winograd_fits(weight_shape, stride, dilation) and (
@@ -161,11 +168,22 @@ def _pick(algorithm, x, weight, g):
     return algorithm
 
 
+def _direct_fits(g):
+    """Whether the direct kernel's zero-padded row copies (at column stride
+    1: Wo + (kw-1)*dw wide, and W + (kw-1)*dw for grad_x) stay within a few
+    times the rows of x and y.  A dilation far wider than the input (with the
+    padding that lets it fit) makes them grow with the dilation instead:
+    the GEMM, whose cost is that of the output, runs those."""
+    return g.sw != 1 or (g.kw - 1) * g.dw <= 4 * (g.W + g.Wo) + 64
+
+
 def _conv_run(algorithm, x4, w4, bias, g):
     """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
     if bias is None:
         bias = np.zeros(g.F, dtype=x4.dtype)
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"
     if kernel == "direct":
         return _ext.conv2d_direct(x4, w4, bias, g)
     if kernel == "winograd":
@@ -176,6 +194,8 @@ def _conv_run(algorithm, x4, w4, bias, g):
 def _conv_backward_run(algorithm, gy4, x4, w4, g):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
     kernel = _pick(algorithm, x4, w4, g)
+    if kernel == "direct" and not _direct_fits(g):
+        kernel = "gemm"                        # as in _conv_run
     gf = _winograd_grad_input(g) if kernel == "winograd" else None
     if kernel == "direct":
         grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
@@ -209,8 +229,9 @@ def _flipped_filters(w, groups):
     return np.ascontiguousarray(wg[..., ::-1, ::-1]).reshape(groups * Cg, F // groups, kh, kw)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto"):
+def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
     """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -230,7 +251,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
         generic micro-kernels chosen at run time), with im2col fused into
         the packing of bounded per-thread tiles: the column matrix is never
         formed.  ``"direct"``: a loop over kernel
-        taps, no column matrix.  ``"winograd"``: F(2x2, 3x3), for 3x3
+        taps, no column matrix (a dilation far wider than the input runs on
+        the GEMM instead: the direct kernel's rows would grow with it).
+        ``"winograd"``: F(2x2, 3x3), for 3x3
         filters at stride 1 and dilation 1 only (2.25x fewer
         multiplications, on the same micro-kernels; rounding differs from
         the direct sum by a few units in the last place, and a NaN or inf in
@@ -266,8 +289,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     return _conv_run(algorithm, x, weight, bias, g)
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+                    groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
     """Gradients of :func:`conv2d` with respect to x, weight and bias.
 
     Parameters
@@ -306,8 +330,9 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return _conv_backward_run(algorithm, grad_out, x, weight, g)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """2-D max pooling with optional argmax "switches" (``F.max_pool2d``).
 
     Parameters
@@ -353,10 +378,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool2d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool2d")
+    return _ext.max_pool2d(x, g, return_indices)
 
 
-def max_pool2d_backward(grad_out, indices, input_shape):
+def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -397,8 +424,9 @@ def max_pool2d_backward(grad_out, indices, input_shape):
     return grad_x
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
 
     Parameters
@@ -435,11 +463,14 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
            [0.25, 0.5 , 0.25]], dtype=float32)
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool2d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool2d")
+    return _ext.avg_pool2d(x, g, count_include_pad)
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
+                        stride: Size2 | None = None, padding: Size2 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -473,7 +504,9 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool2d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool2d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
+    return _ext.avg_pool2d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -509,7 +542,9 @@ def _tap_input(xt, tap, g2):
     return np.ascontiguousarray(xt[:, tap]).reshape(g2.N, g2.C, g2.H, g2.W)
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+           groups: Int = 1) -> Array[Float]:
     """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
 
     Computed as kd 2-D convolutions, one per depth tap of the kernel, on the
@@ -577,8 +612,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1):
+def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+                    groups: Int = 1) -> Grads[Float]:
     """Gradients of :func:`conv3d` with respect to x, weight and bias.
 
     Computed as :func:`conv3d` is, by depth taps: each tap's 2-D backward
@@ -632,7 +668,7 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     kernel = (_ext.conv2d_direct_backward
               if select_algorithm((g2.N, g2.C, g2.H, g2.W),
                                   weight.shape[:2] + weight.shape[3:],
-                                  g.groups) == "direct"
+                                  g.groups) == "direct" and _direct_fits(g2)
               else _ext.conv2d_gemm_backward)
     for i, tap in enumerate(taps):
         gxi, grad_w[:, :, i] = kernel(gy, _tap_input(xt, tap, g2),
@@ -643,8 +679,9 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return grad_x, grad_w, grad_b
 
 
-def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """3-D max pooling with optional argmax indices (``F.max_pool3d``).
 
     Parameters
@@ -689,10 +726,12 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    return _ext.max_pool3d(x, g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool3d")
+    return _ext.max_pool3d(x, g, return_indices)
 
 
-def max_pool3d_backward(grad_out, indices, input_shape):
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -732,8 +771,9 @@ def max_pool3d_backward(grad_out, indices, input_shape):
     return grad_x
 
 
-def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
 
     Parameters
@@ -770,11 +810,14 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
            [0.125, 0.25 , 0.125]], dtype=float32)
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
-    return _ext.avg_pool3d(x, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool3d")
+    return _ext.avg_pool3d(x, g, count_include_pad)
 
 
-def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
+                        stride: Size3 | None = None, padding: Size3 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool3d` with respect to its input.
 
     Parameters
@@ -808,7 +851,9 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
-    return _ext.avg_pool3d_backward(grad_out, g, bool(count_include_pad))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
+    return _ext.avg_pool3d_backward(grad_out, g, count_include_pad)
 
 
 # ==========================================================================
@@ -839,8 +884,9 @@ def _as3d(a):
     return a.reshape(a.shape[0], a.shape[1], a.shape[3])
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           *, algorithm="auto"):
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
     """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
 
     Runs :func:`conv2d`'s compiled kernels on (N, C, 1, L) views.
@@ -887,8 +933,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g))
 
 
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
     """Gradients of :func:`conv1d` with respect to x, weight and bias.
 
     Parameters
@@ -929,8 +977,9 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """1-D max pooling with optional argmax indices (``F.max_pool1d``).
 
     Parameters
@@ -973,13 +1022,15 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
-    res = _ext.max_pool2d(_as4d(x), g, bool(return_indices))
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool1d")
+    res = _ext.max_pool2d(_as4d(x), g, return_indices)
     if return_indices:
         return _as3d(res[0]), _as3d(res[1])
     return _as3d(res)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape):
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
@@ -1020,8 +1071,9 @@ def max_pool1d_backward(grad_out, indices, input_shape):
     return _as3d(grad_x)
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
 
     Parameters
@@ -1052,11 +1104,14 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     array([[[2., 4.]]], dtype=float32)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
-    return _as3d(_ext.avg_pool2d(_as4d(x), g, bool(count_include_pad)))
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool1d")
+    return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
 
 
-def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool1d` with respect to its input.
 
     Parameters
@@ -1086,8 +1141,10 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
     grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
                                                kernel_size, stride, padding,
                                                ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
-                                          bool(count_include_pad)))
+                                          count_include_pad))
 
 
 # ---- Lp-norm pooling -----------------------------------------------------
@@ -1138,7 +1195,8 @@ def _lp_backward(gy4, x4, p, g):
     return ga
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
 
     ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
@@ -1188,8 +1246,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _lp_forward(x, p, g)
 
 
-def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool2d` with respect to x, as torch's autograd.
 
     Where a window's sum of ``x**p`` is 0 the gradient is 0 (PyTorch's
@@ -1229,7 +1288,8 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _lp_backward(grad_out, x, p, g)
 
 
-def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
+              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
 
     ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
@@ -1266,8 +1326,9 @@ def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _as3d(_lp_forward(_as4d(x), p, g))
 
 
-def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size1, stride: Size1 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool1d` with respect to x (see :func:`lp_pool2d_backward`).
 
     Parameters
@@ -1300,7 +1361,7 @@ def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
 
 # ---- global average pooling ----------------------------------------------
 
-def global_avg_pool2d(x):
+def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
 
     Parameters
@@ -1329,7 +1390,8 @@ def global_avg_pool2d(x):
     return _ext.avg_pool2d(x, g, True)
 
 
-def global_avg_pool2d_backward(grad_out, input_shape):
+def global_avg_pool2d_backward(grad_out: Array[Float],
+                               input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
@@ -1364,7 +1426,9 @@ def global_avg_pool2d_backward(grad_out, input_shape):
 __all__ += ["locally_connected2d", "locally_connected2d_backward"]
 
 
-def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def locally_connected2d(x: Array[Float], weight: Array[Float],
+                        bias: Array[Float] | None = None, stride: Size2 = 1,
+                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Locally connected 2-D layer: a convolution whose filters are not shared.
 
     Every output position ``(oh, ow)`` has its own bank of F filters, as
@@ -1417,7 +1481,11 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     layout): one kernel tap then reads a contiguous row over the images.
     Per output position it runs the (F x C*kh*kw) by (C*kh*kw x N) product of
     the position's filters and patches, in parallel over output rows; results
-    do not depend on the thread count.
+    do not depend on the thread count.  Where that padded copy would be far
+    larger than the input and its windows (huge padding with a stride that
+    skips most of it), the columns of :func:`im2col` are multiplied by the
+    filters instead (``numpy.einsum``), so memory and time follow the input
+    and the output, not the padding.
 
     Examples
     --------
@@ -1436,11 +1504,27 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     bias = _v.check_local_bias(op, bias, x, g)
+    if _lc_sparse(g):
+        y = np.einsum("nkl,lkf->nfl", _ext.im2col(x, g),
+                      weight.reshape(g.Ho * g.Wo, -1, g.F))
+        y = y.reshape(g.N, g.F, g.Ho, g.Wo)
+        return y if bias is None else np.add(y, bias, out=y)
     return _ext.locally_connected2d(x, weight, bias, g)
 
 
-def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
-                                 dilation=1):
+def _lc_sparse(g):
+    """Whether the kernels' zero-padded copy of x (C, Hp, Wp, N) would hold
+    far more than the input and the cells of the windows together."""
+    Hp = max(g.pt + g.H, (g.Ho - 1) * g.sh + (g.kh - 1) * g.dh + 1)
+    Wp = max(g.pl + g.W, (g.Wo - 1) * g.sw + (g.kw - 1) * g.dw + 1)
+    windows = g.C * g.kh * g.kw * g.Ho * g.Wo
+    return g.C * Hp * Wp > 4 * (g.C * g.H * g.W + windows) + 2**16
+
+
+def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
+                                 weight: Array[Float], stride: Size2 = 1,
+                                 padding: Size2 = 0,
+                                 dilation: Size2 = 1) -> Grads[Float]:
     """Gradients of :func:`locally_connected2d` for x, weight and bias.
 
     Parameters
@@ -1476,4 +1560,12 @@ def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
                                                 padding, dilation)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    if _lc_sparse(g):                          # as in locally_connected2d
+        L = g.Ho * g.Wo
+        cols, w = _ext.im2col(x, g), weight.reshape(L, -1, g.F)
+        gy = grad_out.reshape(g.N, g.F, L)
+        gcols = np.ascontiguousarray(np.einsum("nfl,lkf->nkl", gy, w))
+        grad_x = _ext.col2im(gcols, g)
+        grad_w = np.einsum("nkl,nfl->lkf", cols, gy).reshape(weight.shape)
+        return grad_x, grad_w, grad_out.sum(axis=0)
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)

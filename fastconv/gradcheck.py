@@ -9,16 +9,21 @@ were.
 """
 
 import copy
+import math
+import numbers
 
 import numpy as np
 
+from . import _validation as _v
 from .layers import Dropout, Layer
+from ._typing import Array, Float
 
 __all__ = ["gradcheck"]
 
 
-def gradcheck(layer_or_model, x, *, eps=1e-6, atol=1e-5, rtol=1e-3,
-              n_checks=None, seed=0, raise_exception=True):
+def gradcheck(layer_or_model: Layer, x: Array[Float], *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, n_checks: int | None = None,
+              seed: int = 0, raise_exception: bool = True) -> bool:
     """Check ``backward`` against central differences, in float64.
 
     Parameters
@@ -61,6 +66,9 @@ def gradcheck(layer_or_model, x, *, eps=1e-6, atol=1e-5, rtol=1e-3,
         worst coordinate, the numeric and analytic values.
     TypeError
         If layer_or_model is not a Layer or x not a float ndarray.
+    ValueError
+        If eps is not a positive finite number, atol or rtol not a
+        non-negative one, n_checks neither None nor a positive int.
 
     Examples
     --------
@@ -81,6 +89,20 @@ def gradcheck(layer_or_model, x, *, eps=1e-6, atol=1e-5, rtol=1e-3,
             f"gradcheck: x must be a floating numpy.ndarray, got "
             f"{getattr(x, 'dtype', type(x).__name__)}"
         )
+    for name, value, low in (("eps", eps, 0.0), ("atol", atol, None),
+                             ("rtol", rtol, None)):
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+              and math.isfinite(value)
+              and (value > low if low is not None else value >= 0))
+        if not ok:
+            need = "positive" if low is not None else "non-negative"
+            raise ValueError(f"gradcheck: {name} must be a {need} finite "
+                             f"number, got {value!r}")
+    if n_checks is not None and (not _v._is_int(n_checks) or n_checks < 1):
+        raise ValueError(f"gradcheck: n_checks must be None or a positive "
+                         f"int, got {n_checks!r}")
+    raise_exception = _v.check_flag(raise_exception, "raise_exception",
+                                    "gradcheck")
     model = copy.deepcopy(layer_or_model).to(np.float64)
     x = np.array(x, dtype=np.float64)             # a private copy
     rng = np.random.default_rng(seed)

@@ -36,6 +36,8 @@ Examples
 
 import math
 import os
+import zipfile
+import zlib
 from collections import namedtuple
 
 import numpy as np
@@ -118,6 +120,30 @@ class Layer:
         self._cache = None
         self._out_meta = None           # (shape, dtype) of the last output
         self.training = True
+
+    # ----------------------------------------------------------- pickling
+    # Attributes that pickle and copy.deepcopy leave out: what a forward
+    # keeps for the backward, scratch space.  A subclass names its own in a
+    # ``_transient`` tuple of its own (the tuples of every class in the MRO
+    # count); they come back as None, their value before the first forward
+    # (override _reset_transient for another).
+    _transient = ("_cache", "_out_meta")
+
+    def _transient_names(self):
+        return {name for cls in type(self).__mro__
+                for name in cls.__dict__.get("_transient", ())}
+
+    def _reset_transient(self):
+        for name in self._transient_names():
+            setattr(self, name, None)
+
+    def __getstate__(self):
+        drop = self._transient_names()
+        return {k: v for k, v in self.__dict__.items() if k not in drop}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_transient()
 
     # ---------------------------------------------------------------- run
     @property
@@ -498,11 +524,15 @@ class Layer:
                     f"state dict but shape {dst.shape} in the model"
                 )
             if dst.dtype.kind == "f" and src.dtype != dst.dtype:
+                # model.to() only helps when the file holds the other
+                # float type; anything else is not a fastconv model's array
+                hint = (f"convert the model with model.to(np.{src.dtype}) "
+                        f"or the arrays with .astype(np.{dst.dtype})"
+                        if src.dtype in _v.SUPPORTED_DTYPES else
+                        f"fastconv models hold float32 or float64 arrays")
                 raise TypeError(
                     f"load_state_dict: {key!r} has dtype {src.dtype} in the "
-                    f"state dict but {dst.dtype} in the model; convert the "
-                    f"model with model.to(np.{src.dtype}) or the arrays "
-                    f"with .astype(np.{dst.dtype})"
+                    f"state dict but {dst.dtype} in the model; {hint}"
                 )
             if dst.dtype.kind in "iu" and src.dtype.kind not in "iu":
                 raise TypeError(
@@ -542,8 +572,26 @@ class Layer:
         if (isinstance(path, (str, os.PathLike)) and not os.path.exists(path)
                 and os.path.exists(os.fspath(path) + ".npz")):
             path = os.fspath(path) + ".npz"              # as save() wrote it
-        with np.load(path, allow_pickle=False) as data:
-            return self.load_state_dict(data, strict=strict)
+        expected = ("expected an .npz archive of named arrays, as model.save "
+                    "or np.savez write")
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"load: {path!r} is not a model file (np.load: "
+                             f"{exc}); {expected}") from exc
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"load: {path!r} holds a single array of shape {data.shape} "
+                f"and dtype {data.dtype} (an .npy file), not a model's named "
+                f"arrays; {expected}")
+        with data:
+            try:
+                state = {key: data[key] for key in data.files}
+            except (EOFError, ValueError, OSError, zipfile.BadZipFile,
+                    zlib.error) as exc:
+                raise ValueError(f"load: {path!r} is a damaged or unsupported "
+                                 f".npz archive ({exc}); {expected}") from exc
+        return self.load_state_dict(state, strict=strict)
 
     # ------------------------------------------------------------ repr
     def _extra_repr(self):
@@ -608,7 +656,7 @@ class _ConvNd(Layer):
         bound = 1.0 / math.sqrt(fan_in)
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self._params["weight"] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = rng.uniform(-bound, bound, out_channels).astype(self.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
 
@@ -768,11 +816,18 @@ class _WindowPoolNd(_PoolNd):
         self.padding = padding
         if dilation is not None:
             self.dilation = dilation
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
 
 
 class _MaxPoolNd(_WindowPoolNd):
     """Max pooling; the forward keeps the argmax indices for the backward."""
+
+    def __init__(self, kernel_size, stride, padding, dilation, ceil_mode):
+        # dilation=None means "no dilation argument" to the base (average
+        # pooling); here it must be given (an int or tuple, default 1)
+        _v._positive_tuple(dilation, len(self._axes), "dilation",
+                           type(self).__name__)
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
     def _window(self):
         return (self.kernel_size, self.stride, self.padding, self.dilation)
@@ -800,7 +855,8 @@ class _AvgPoolNd(_WindowPoolNd):
     def __init__(self, kernel_size, stride, padding, ceil_mode,
                  count_include_pad):
         super().__init__(kernel_size, stride, padding, None, ceil_mode)
-        self.count_include_pad = bool(count_include_pad)
+        self.count_include_pad = _v.check_flag(
+            count_include_pad, "count_include_pad", type(self).__name__)
 
     def _window(self):
         return (self.kernel_size, self.stride, self.padding, 1)
@@ -901,7 +957,7 @@ class Linear(Layer):
         bound = 1.0 / math.sqrt(in_features)
         self._params["weight"] = rng.uniform(
             -bound, bound, (out_features, in_features)).astype(self.dtype)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = rng.uniform(
                 -bound, bound, out_features).astype(self.dtype)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
@@ -1694,7 +1750,7 @@ class _LPPoolNd(_PoolNd):
         self.norm_type = norm_type
         self.kernel_size = kernel_size
         self.stride = stride
-        self.ceil_mode = bool(ceil_mode)
+        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
 
     def _window(self):
         return (self.kernel_size, self.stride, 0, 1)
@@ -1956,7 +2012,7 @@ class LocallyConnected2d(Layer):
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
         shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
         self._params["weight"] = self._uniform(rng, shape, bound)
-        if bias:
+        if _v.check_flag(bias, "bias", op):
             self._params["bias"] = self._uniform(
                 rng, (out_channels, g.Ho, g.Wo), bound)
         self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}

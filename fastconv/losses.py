@@ -8,6 +8,7 @@ respect to the scores, ready for ``model.backward(grad_scores)``.
 import numpy as np
 
 from . import _validation as _v
+from ._typing import Array, Float, Labels
 
 __all__ = ["softmax_cross_entropy", "svm_loss"]
 
@@ -36,7 +37,8 @@ def _check(op, scores, labels):
     return scores, labels.astype(np.intp)
 
 
-def softmax_cross_entropy(scores, labels):
+def softmax_cross_entropy(scores: Array[Float],
+                          labels: Labels) -> tuple[float, Array[Float]]:
     """Mean softmax cross-entropy, as ``torch.nn.functional.cross_entropy``.
 
     ``loss = mean_i(logsumexp(scores[i]) - scores[i, labels[i]])``, computed
@@ -83,7 +85,8 @@ def softmax_cross_entropy(scores, labels):
     return loss, grad
 
 
-def svm_loss(scores, labels, margin=1.0):
+def svm_loss(scores: Array[Float], labels: Labels,
+             margin: float = 1.0) -> tuple[float, Array[Float]]:
     """Mean multiclass hinge (SVM) loss, as in CS231n.
 
     ``loss = mean_i sum_{j != labels[i]} max(0, scores[i, j] -

@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from ._typing import Model
+
 __all__ = ["SGD", "Adam"]
 
 
@@ -33,7 +35,7 @@ def _non_negative(value, name, op):
 
 
 class _Optimizer:
-    def __init__(self, model):
+    def __init__(self, model: Model) -> None:
         if not (hasattr(model, "params") and hasattr(model, "grads")):
             raise TypeError(
                 f"{type(self).__name__}: model must be a fastconv.layers.Layer "
@@ -42,7 +44,7 @@ class _Optimizer:
         self.model = model
         self.state = {}
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Set the model's gradients to zero (``model.zero_grad()``)."""
         self.model.zero_grad()
 
@@ -72,8 +74,8 @@ class SGD(_Optimizer):
         Needs momentum > 0.
     """
 
-    def __init__(self, model, lr, momentum=0.0, weight_decay=0.0,
-                 nesterov=False):
+    def __init__(self, model: Model, lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(model)
         self.lr = _non_negative(lr, "lr", "SGD")
         self.momentum = _non_negative(momentum, "momentum", "SGD")
@@ -82,7 +84,7 @@ class SGD(_Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its current gradient."""
         for name, p, g in self._pairs():
             d = g
@@ -117,8 +119,9 @@ class Adam(_Optimizer):
     eps, weight_decay : float
     """
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-                 weight_decay=0.0):
+    def __init__(self, model: Model, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(model)
         self.lr = _non_negative(lr, "lr", "Adam")
         b1, b2 = betas
@@ -128,7 +131,7 @@ class Adam(_Optimizer):
         self.eps = _non_negative(eps, "eps", "Adam")
         self.weight_decay = _non_negative(weight_decay, "weight_decay", "Adam")
 
-    def step(self):
+    def step(self) -> None:
         """Update every parameter in place from its current gradient."""
         b1, b2 = self.betas
         for name, p, g in self._pairs():

@@ -20,6 +20,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _validation as _v
+from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
+                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
 
 __all__ = [
     "im2col",
@@ -126,7 +128,8 @@ def _col2im6(cols6, g, N, C):
 # im2col / col2im
 # --------------------------------------------------------------------------
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
+def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
+           dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
@@ -146,7 +149,8 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     return cols.reshape(g.N, g.C * g.kh * g.kw, g.Ho * g.Wo)
 
 
-def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
+def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
+           stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``torch.nn.functional.fold``).
 
     The adjoint of :func:`im2col`.
@@ -172,8 +176,9 @@ def col2im(cols, output_size, kernel_size, stride=1, padding=0, dilation=1):
 # conv2d
 # --------------------------------------------------------------------------
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           algorithm="auto"):
+def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
     """2-D cross-correlation (``torch.nn.functional.conv2d``).
 
     Computed as zero-padded input -> strided window view -> one im2col copy ->
@@ -201,6 +206,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv2d", bias, x, g)
+    _v.check_winograd("conv2d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     K = (g.C // G) * g.kh * g.kw
@@ -214,8 +221,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
     return y
 
 
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
+                    groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
     """Gradients of :func:`conv2d` (autograd of ``torch.nn.functional.conv2d``).
 
     Parameters
@@ -241,6 +249,8 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
                                    padding, dilation, groups)
     grad_out = _v.check_grad_out("conv2d_backward", grad_out, x,
                                  (g.N, g.F, g.Ho, g.Wo))
+    _v.check_winograd("conv2d_backward", algorithm, (g.kh, g.kw),
+                      (g.sh, g.sw), (g.dh, g.dw))
     G = g.groups
     Fg = g.F // G
     Cg = g.C // G
@@ -280,8 +290,9 @@ def _first_lattice_cell(start, dilation):
     return start + steps * dilation
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """2-D max pooling (``torch.nn.functional.max_pool2d``).
 
     Follows PyTorch's CPU rule exactly: each window is scanned in row-major
@@ -321,6 +332,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool2d")
     xp = _padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -380,7 +393,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     return best, idx
 
 
-def max_pool2d_backward(grad_out, indices, input_shape):
+def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
@@ -435,8 +449,9 @@ def _avg_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """2-D average pooling (``torch.nn.functional.avg_pool2d``).
 
     Each window's sum over its cells inside ``x`` is divided by PyTorch's
@@ -461,6 +476,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d")
     xp = _padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg_divisor(g, count_include_pad)
@@ -474,8 +491,10 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return total
 
 
-def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
+                        stride: Size2 | None = None, padding: Size2 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
     Parameters
@@ -492,6 +511,8 @@ def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool2d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
     div, empty = _avg_divisor(g, count_include_pad)
     Hp = max(g.pt + g.H, _extent(g.Ho, g.sh, 1, g.kh))
     Wp = max(g.pl + g.W, _extent(g.Wo, g.sw, 1, g.kw))
@@ -577,7 +598,9 @@ def _col2vol(cols8, g):
     return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
 
 
-def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+           groups: Int = 1) -> Array[Float]:
     """3-D cross-correlation (``torch.nn.functional.conv3d``).
 
     Zero-padded input -> strided window view -> one vol2col copy -> grouped
@@ -611,8 +634,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y
 
 
-def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1):
+def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+                    groups: Int = 1) -> Grads[Float]:
     """Gradients of :func:`conv3d` (autograd of ``torch.nn.functional.conv3d``).
 
     Parameters
@@ -651,8 +675,9 @@ def conv3d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     return grad_x, np.ascontiguousarray(grad_weight), grad_bias
 
 
-def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """3-D max pooling (``torch.nn.functional.max_pool3d``).
 
     PyTorch's CPU rule: each window is scanned in (d, h, w) row-major order
@@ -676,6 +701,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool3d")
     xp = _vol_padded(x, g, -np.inf)
     out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
     best = np.full(out_shape, -np.inf, dtype=x.dtype)
@@ -710,7 +737,8 @@ def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1,
     return best, idx
 
 
-def max_pool3d_backward(grad_out, indices, input_shape):
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool3d` with respect to its input.
 
     Parameters
@@ -754,8 +782,9 @@ def _avg3d_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
-def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """3-D average pooling (``torch.nn.functional.avg_pool3d``).
 
     Parameters
@@ -771,6 +800,8 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d")
     xp = _vol_padded(x, g, 0)
     total = np.zeros((g.N, g.C, g.Do, g.Ho, g.Wo), dtype=x.dtype)
     div, empty = _avg3d_divisor(g, count_include_pad)
@@ -783,8 +814,10 @@ def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     return total
 
 
-def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
+                        stride: Size3 | None = None, padding: Size3 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool3d` with respect to its input.
 
     Parameters
@@ -800,6 +833,8 @@ def avg_pool3d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool3d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
     div, empty = _avg3d_divisor(g, count_include_pad)
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = grad_out / div.astype(grad_out.dtype)
@@ -850,8 +885,9 @@ def _conv1d_windows(x, g):
                       strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-           *, algorithm="auto"):
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
     """1-D cross-correlation (``torch.nn.functional.conv1d``).
 
     Parameters
@@ -873,6 +909,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv1d", bias, x, g)
+    _v.check_winograd("conv1d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
         g.N, G, Cg * g.kw, g.Wo)
@@ -883,8 +921,10 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
     return y
 
 
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
-                    groups=1, *, algorithm="auto"):
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
     """Gradients of :func:`conv1d` (autograd of ``F.conv1d``).
 
     Parameters
@@ -904,6 +944,7 @@ def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1,
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     K = Cg * g.kw
     cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
@@ -929,8 +970,9 @@ def _args_2d(g):
     return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
 
 
-def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode=False, return_indices=False):
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
     """1-D max pooling (``torch.nn.functional.max_pool1d``).
 
     Parameters
@@ -948,6 +990,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool1d")
     res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
                      ceil_mode=ceil_mode, return_indices=return_indices)
     if return_indices:
@@ -955,7 +999,8 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1,
     return _as3d(res)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape):
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool1d` with respect to its input.
 
     Parameters
@@ -977,8 +1022,9 @@ def max_pool1d_backward(grad_out, indices, input_shape):
                                      (N, C, 1, L)))
 
 
-def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
     """1-D average pooling (``torch.nn.functional.avg_pool1d``).
 
     Parameters
@@ -993,12 +1039,16 @@ def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     y : ndarray of shape (N, C, Lo)
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d")
     return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
                             count_include_pad=count_include_pad))
 
 
-def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
-                        padding=0, ceil_mode=False, count_include_pad=True):
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
     """Gradient of :func:`avg_pool1d` with respect to its input.
 
     Parameters
@@ -1014,6 +1064,8 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None,
     """
     grad_out, g = _v.check_avg_pool1d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
     return _as3d(avg_pool2d_backward(
         _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
         ceil_mode=ceil_mode, count_include_pad=count_include_pad))
@@ -1063,7 +1115,8 @@ def _lp_backward(gy4, x4, p, g, ceil_mode):
         return g_pow * (dt(p) * x4 ** dt(p - 1.0))
 
 
-def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
 
     Parameters
@@ -1083,8 +1136,9 @@ def lp_pool2d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _lp_forward(x, p, g, ceil_mode)
 
 
-def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool2d` (torch's autograd, 0 where the window's sum is 0).
 
     Parameters
@@ -1102,7 +1156,8 @@ def lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _lp_backward(grad_out, x, p, g, ceil_mode)
 
 
-def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
+              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average pooling (``torch.nn.functional.lp_pool1d``).
 
     Parameters
@@ -1122,8 +1177,9 @@ def lp_pool1d(x, norm_type, kernel_size, stride=None, ceil_mode=False):
     return _as3d(_lp_forward(_as4d(x), p, g, ceil_mode))
 
 
-def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
-                       ceil_mode=False):
+def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size1, stride: Size1 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
     """Gradient of :func:`lp_pool1d`.
 
     Parameters
@@ -1141,7 +1197,7 @@ def lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride=None,
     return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g, ceil_mode))
 
 
-def global_avg_pool2d(x):
+def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each (H, W) plane (``F.adaptive_avg_pool2d(x, 1)``).
 
     Parameters
@@ -1156,7 +1212,8 @@ def global_avg_pool2d(x):
     return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)
 
 
-def global_avg_pool2d_backward(grad_out, input_shape):
+def global_avg_pool2d_backward(grad_out: Array[Float],
+                               input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
@@ -1187,7 +1244,9 @@ def _position_major_cols(x, g):
     return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
 
 
-def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+def locally_connected2d(x: Array[Float], weight: Array[Float],
+                        bias: Array[Float] | None = None, stride: Size2 = 1,
+                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Locally connected 2-D layer: one filter bank per output position.
 
     Computed as one im2col copy, position-major, then a batched
@@ -1221,8 +1280,10 @@ def locally_connected2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     return y
 
 
-def locally_connected2d_backward(grad_out, x, weight, stride=1, padding=0,
-                                 dilation=1):
+def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
+                                 weight: Array[Float], stride: Size2 = 1,
+                                 padding: Size2 = 0,
+                                 dilation: Size2 = 1) -> Grads[Float]:
     """Gradients of :func:`locally_connected2d` for x, weight and bias.
 
     Parameters

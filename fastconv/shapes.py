@@ -44,10 +44,12 @@ import math
 import numbers
 from collections import namedtuple
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from . import _validation as _v
+from ._typing import DTypeLike, Int, LayerSpecs, Model, PaddingN, PerAxis, Shape, SizeN
 
 __all__ = [
     "conv_output_size", "pool_output_size", "explain_output_size",
@@ -275,8 +277,9 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
     return _v._out_size(size, pb + pa, kernel, stride, dilation)
 
 
-def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
-                     ceil_mode=False, strict=False):
+def conv_output_size(size: SizeN, kernel_size: SizeN, stride: SizeN = 1,
+                     padding: PaddingN = 0, dilation: SizeN = 1, *,
+                     ceil_mode: bool = False, strict: bool = False) -> PerAxis:
     """Output size of a convolution (or pooling) window sliding over ``size``.
 
     ``(W - F_eff + 2*P) / S + 1`` with ``F_eff = d*(F - 1) + 1``, rounded down
@@ -357,8 +360,9 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
                         padding, dilation, ceil_mode, strict)
 
 
-def pool_output_size(size, kernel_size, stride=None, padding=0, dilation=1, *,
-                     ceil_mode=False, strict=False):
+def pool_output_size(size: SizeN, kernel_size: SizeN, stride: SizeN | None = None,
+                     padding: PaddingN = 0, dilation: SizeN = 1, *,
+                     ceil_mode: bool = False, strict: bool = False) -> PerAxis:
     """Output size of a pooling window; :func:`conv_output_size` with
     ``stride=None`` meaning ``stride = kernel_size``, as torch's pooling.
 
@@ -420,8 +424,9 @@ def _output_size(op, size, kernel_size, stride, padding, dilation, ceil_mode,
         for a in range(n)], n)
 
 
-def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
-                        ceil_mode=False):
+def explain_output_size(size: SizeN, kernel_size: SizeN, stride: SizeN = 1,
+                        padding: PaddingN = 0, dilation: SizeN = 1, *,
+                        ceil_mode: bool = False) -> str:
     """The notes' output-size arithmetic for these numbers, as text.
 
     Parameters
@@ -493,7 +498,8 @@ def explain_output_size(size, kernel_size, stride=1, padding=0, dilation=1, *,
     return "\n".join(lines)
 
 
-def same_padding(size, kernel_size, stride=1, dilation=1):
+def same_padding(size: SizeN, kernel_size: SizeN, stride: SizeN = 1,
+                 dilation: SizeN = 1) -> tuple[Any, Any]:
     """TensorFlow's "same" padding: ``ceil(size / stride)`` outputs, any stride.
 
     ``out = ceil(W / S)``, ``total = max((out - 1)*S + d*(F - 1) + 1 - W, 0)``,
@@ -542,7 +548,8 @@ def same_padding(size, kernel_size, stride=1, dilation=1):
 # parameters
 # ---------------------------------------------------------------------------
 
-def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
+def conv_params(in_channels: Int, out_channels: Int, kernel_size: SizeN,
+                groups: Int = 1, bias: bool = True) -> int:
     """Parameters of a convolution: ``F * C/groups * kh * kw (+ F)``.
 
     Parameters
@@ -587,7 +594,7 @@ def conv_params(in_channels, out_channels, kernel_size, groups=1, bias=True):
     return F * (C // g) * math.prod(K) + (F if bias else 0)
 
 
-def linear_params(in_features, out_features, bias=True):
+def linear_params(in_features: Int, out_features: Int, bias: bool = True) -> int:
     """Parameters of a fully connected layer: ``out * in (+ out)``.
 
     Parameters
@@ -615,7 +622,7 @@ def linear_params(in_features, out_features, bias=True):
     return o * i + (o if bias else 0)
 
 
-def count_params(model):
+def count_params(model: Model) -> int:
     """Number of parameter values of a fastconv layer or model.
 
     Parameters
@@ -723,7 +730,7 @@ def _spec_geometry(spec, op, n):
     return tuple(zip(K, S, P, D))
 
 
-def receptive_field(layers):
+def receptive_field(layers: LayerSpecs) -> ReceptiveField:
     """Receptive field of the output of a stack of conv/pool layers.
 
     Parameters
@@ -836,7 +843,7 @@ def _stack_axes(items):
 # memory
 # ---------------------------------------------------------------------------
 
-def tensor_bytes(shape, dtype=np.float32):
+def tensor_bytes(shape: Shape, dtype: DTypeLike = np.float32) -> int:
     """Bytes of one array of ``shape`` and ``dtype`` (e.g. an activation).
 
     Parameters
@@ -863,7 +870,7 @@ def tensor_bytes(shape, dtype=np.float32):
     return math.prod(shape) * _itemsize(dtype, "tensor_bytes")
 
 
-def param_bytes(model, dtype=None):
+def param_bytes(model: Model | Int, dtype: DTypeLike | None = None) -> int:
     """Bytes of a model's parameters (or of a parameter count).
 
     Parameters
@@ -896,7 +903,8 @@ def param_bytes(model, dtype=None):
     return count * _itemsize(dtype, "param_bytes")
 
 
-def activation_bytes(model, input_shape, dtype=None):
+def activation_bytes(model: Model, input_shape: Shape,
+                     dtype: DTypeLike | None = None) -> int:
     """Bytes of the activations a forward pass keeps, the notes' way.
 
     The ``activation_bytes`` total of :func:`fastconv.summary.summary`
@@ -936,8 +944,10 @@ def activation_bytes(model, input_shape, dtype=None):
     return summary(model, input_shape, dtype=dtype).activation_bytes
 
 
-def im2col_bytes(input_shape, kernel_size, stride=1, padding=0, dilation=1,
-                 dtype=np.float32, *, spatial_axes=None):
+def im2col_bytes(input_shape: Shape, kernel_size: SizeN, stride: SizeN = 1,
+                 padding: PaddingN = 0, dilation: SizeN = 1,
+                 dtype: DTypeLike = np.float32, *,
+                 spatial_axes: Int | None = None) -> int:
     """Bytes of the full im2col column matrix of a convolution.
 
     ``N * C*prod(kernel) * prod(output sizes) * itemsize``: what a naive

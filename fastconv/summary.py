@@ -54,12 +54,14 @@ Examples
 import json
 import math
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 
 from . import _validation as _v
 from . import layers as _layers
 from . import shapes as _shapes
+from ._typing import DTypeLike, Model, Shape
 
 __all__ = ["summary", "Summary", "LayerRow"]
 
@@ -398,7 +400,7 @@ class Summary:
         self.im2col_bytes, self.im2col_layer, self.im2col_shape = im2col
 
     # -------------------------------------------------------------- tools
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Rows and totals as plain Python types (lists, ints, strs).
 
         Returns
@@ -434,7 +436,7 @@ class Summary:
             },
         }
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as a JSON string (``kwargs`` go to ``json.dumps``,
         default ``indent=2``).
 
@@ -501,7 +503,8 @@ class Summary:
         return str(self)
 
 
-def summary(model, input_shape, dtype=None, optimizer=None):
+def summary(model: Model, input_shape: Shape, dtype: DTypeLike | None = None,
+            optimizer: Any = None) -> Summary:
     """Per-layer table and memory totals of a model, from shapes alone.
 
     Parameters

@@ -22,11 +22,12 @@
 ptrdiff_t CAT(fc_conv2d_direct_work_size_, TYPE)(const fc_geom *g,
                                                  ptrdiff_t n_filters)
 {
-    ptrdiff_t fwd = 0, gin = 0;
+    ptrdiff_t fwd = 0, gin = 0;     /* saturated, never wrapped */
     if (g->sw == 1)     /* forward and grad_weight: padded x planes */
-        fwd = g->C * g->H * (fc_round_up(g->Wo, VL) + (g->kw - 1) * g->dw);
+        fwd = fc_mul_sat(g->C * g->H, fc_round_up(g->Wo, VL) + (g->kw - 1) * g->dw);
     if (g->sw == 1 && g->sh == 1)   /* grad_input: padded grad_y planes */
-        gin = n_filters * g->Ho * (fc_round_up(g->W, VL) + (g->kw - 1) * g->dw);
+        gin = fc_mul_sat(n_filters * g->Ho,
+                         fc_round_up(g->W, VL) + (g->kw - 1) * g->dw);
     return fc_max(fwd, gin);
 }
 

@@ -369,8 +369,8 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
 
 /* grad_w by blocks of its columns (gemm.tmpl.h), on "virtual" positions
  * p = n*Ho*Wv + oh*Wv + q of Wv-column rows (the forward tiles' width):
- * fc_gemm_gw_fits_<T>(g): 1 when the extra columns cost at most an eighth
- *   (else use fc_conv2d_gemm_grad_weight).
+ * fc_gemm_gw_fits_<T>(g, F): 1 when the extra columns cost at most an
+ *   eighth and the slabs fit (else use fc_conv2d_gemm_grad_weight).
  * fc_gemm_gw_blocks_<T>(g, N): blocks of positions of the batch.
  * fc_gemm_gw_col_blocks_<T>(g, F): blocks of Gw's K columns (work items).
  * fc_gemm_gw_apack_size_<T>(F): elements of one block's packed gradients.
@@ -389,8 +389,8 @@ void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
  *             blocks' products (each element in block order), or is SET by
  *             block b0 when first
  */
-int fc_gemm_gw_fits_float(const fc_geom *g);
-int fc_gemm_gw_fits_double(const fc_geom *g);
+int fc_gemm_gw_fits_float(const fc_geom *g, ptrdiff_t F);
+int fc_gemm_gw_fits_double(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_gw_blocks_float(const fc_geom *g, ptrdiff_t N);
 ptrdiff_t fc_gemm_gw_blocks_double(const fc_geom *g, ptrdiff_t N);
 ptrdiff_t fc_gemm_gw_col_blocks_float(const fc_geom *g, ptrdiff_t F);
@@ -422,8 +422,9 @@ int fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
  * (a + sh*v, b + sw*u) of phase (a, b) are a stride-1 convolution of grad_y
  * with the taps that reach them, flipped, run on the forward tiles and
  * written in place.  g->C = C/groups, F = F/groups.
- * fc_gemm_phases_fit_<T>(g): 1 when every phase's sub-convolution has
- *   non-negative padding (else use fc_conv2d_gemm_grad_input).
+ * fc_gemm_phases_fit_<T>(g, F): 1 when every phase's sub-convolution has
+ *   non-negative padding and runs on banded tiles (its slab fits; else use
+ *   fc_conv2d_gemm_grad_input).
  * fc_gemm_phase_weights_size_<T>(g, F), fc_gemm_pack_phase_weights_<T>(w,
  *   g, F, packed): the group's (F, C/groups, kh, kw) filters, each phase's
  *   taps packed as the forward packs filters, phase after phase.
@@ -436,8 +437,8 @@ int fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
  *   gx  OUT image 0's group input gradient (C/groups, H, W); image n at
  *           gx + n*gx_stride: the item's images overwritten
  */
-int fc_gemm_phases_fit_float(const fc_geom *g);
-int fc_gemm_phases_fit_double(const fc_geom *g);
+int fc_gemm_phases_fit_float(const fc_geom *g, ptrdiff_t F);
+int fc_gemm_phases_fit_double(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_phase_weights_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_phase_weights_size_double(const fc_geom *g, ptrdiff_t F);
 void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,

@@ -13,7 +13,7 @@
 ptrdiff_t CAT(fc_gemm_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t K)
 {
     const ptrdiff_t mr = UK->mr;
-    return (F + mr - 1) / mr * mr * K;
+    return fc_mul_sat((F + mr - 1) / mr * mr, K);
 }
 
 void CAT(fc_gemm_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
@@ -96,10 +96,31 @@ static ptrdiff_t CAT(slab_rows_, TYPE)(const fc_geom *g)
     return CAT(band_rows_, TYPE)(g) + (g->kh - 1) * g->dh / g->sh + 1;
 }
 
-/* Phase p of one axis (kernel k, dilation d, stride s) is used when some
- * tap lands on it (t*d % s == p: a 1x1 stride-2 layer reads one phase of
- * four); used phases are numbered in order.  Returns p's number (-1 if
- * unused) and sets *count to the axis' used phases. */
+static ptrdiff_t CAT(gcd_, TYPE)(ptrdiff_t a, ptrdiff_t b)
+{
+    while (b) {
+        const ptrdiff_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The used phases of one axis (kernel k, dilation d, stride s) are those
+ * some tap lands on, t*d % s for t < k (a 1x1 stride-2 layer reads one
+ * phase of four).  t*d % s repeats with period s / gcd(d, s), so taps
+ * t < phase_taps_ land on distinct phases, one per used phase: loops over
+ * the used phases run over these taps, never over the stride (which may be
+ * 2**61). */
+static inline ptrdiff_t CAT(phase_taps_, TYPE)(ptrdiff_t k, ptrdiff_t d, ptrdiff_t s)
+{
+    if (d == 1 || s == 1) return fc_min(k, s);
+    return fc_min(k, s / CAT(gcd_, TYPE)(d, s));
+}
+
+/* Used phases are numbered in increasing order.  Returns p's number (-1 if
+ * unused) and sets *count to the axis' used phases.  In O(k), whatever the
+ * stride. */
 static inline ptrdiff_t CAT(phase_rank_, TYPE)(ptrdiff_t k, ptrdiff_t d,
                                                ptrdiff_t s, ptrdiff_t p,
                                                ptrdiff_t *count)
@@ -108,15 +129,20 @@ static inline ptrdiff_t CAT(phase_rank_, TYPE)(ptrdiff_t k, ptrdiff_t d,
         *count = fc_min(k, s);
         return p < *count ? p : -1;
     }
-    ptrdiff_t rank = -1, n = 0;
-    for (ptrdiff_t q = 0; q < s; ++q) {
-        int used = 0;
-        for (ptrdiff_t t = 0; t < k && !used; ++t) used = (t * d) % s == q;
-        if (q == p && used) rank = n;
-        n += used;
+    const ptrdiff_t gd = CAT(gcd_, TYPE)(d, s), period = s / gd;
+    if (k >= period) {          /* every multiple of gcd(d, s) */
+        *count = period;
+        return p % gd == 0 ? p / gd : -1;
     }
-    *count = n;
-    return rank;
+    ptrdiff_t rank = 0;         /* k distinct phases t*d % s */
+    int used = 0;
+    for (ptrdiff_t t = 0; t < k; ++t) {
+        const ptrdiff_t q = (t * d) % s;
+        rank += q < p;
+        used |= q == p;
+    }
+    *count = k;
+    return used ? rank : -1;
 }
 
 /* The slab's phase slot of channel c, phase (ph, pw) (used phases only). */
@@ -131,19 +157,37 @@ static inline ptrdiff_t CAT(phase_slot_, TYPE)(const fc_geom *g, ptrdiff_t c,
 
 /* Slab elements for nt images side by side (see side_images_): C * (used
  * phases) of slab_rows x nt*Wv, plus one panel of slack for the reads past
- * the last column of the last tile. */
+ * the last column of the last tile.  Saturated: with huge strides or
+ * dilations the product overflows 64 bits, and a wrapped size once chose
+ * the slab and wrote past the workspace. */
 static ptrdiff_t CAT(slab_size_n_, TYPE)(const fc_geom *g, ptrdiff_t nt)
 {
     ptrdiff_t uh, uw;
     CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, 0, &uh);
     CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, 0, &uw);
-    return g->C * uh * uw * CAT(slab_rows_, TYPE)(g) * nt
-           * CAT(virtual_width_, TYPE)(g) + UK->nr;
+    const ptrdiff_t phases = fc_mul_sat(g->C, uh * uw);
+    const ptrdiff_t plane = fc_mul_sat(CAT(slab_rows_, TYPE)(g),
+                                       fc_mul_sat(nt, CAT(virtual_width_, TYPE)(g)));
+    return fc_add_sat(fc_mul_sat(phases, plane), UK->nr);
 }
 
 static ptrdiff_t CAT(slab_size_, TYPE)(const fc_geom *g)
 {
     return CAT(slab_size_n_, TYPE)(g, 1);
+}
+
+/* Whether a slab of this many elements is worth its memory: within
+ * FC_GEMM_SLAB_BYTES, or (stride 1, where the slab is the padded band
+ * itself) within a few times the input.  Past that the window's reach is
+ * mostly padding (huge padding with dilation), and runs of positions cost
+ * only the output's size. */
+static int CAT(slab_fits_, TYPE)(const fc_geom *g, ptrdiff_t elements)
+{
+    if (elements <= FC_GEMM_SLAB_BYTES / (ptrdiff_t)sizeof(TYPE)) return 1;
+    const ptrdiff_t input = fc_mul_sat(fc_mul_sat(4, g->C),
+                                       fc_mul_sat(fc_add_sat(g->H, g->kh),
+                                                  fc_add_sat(g->W, g->kw)));
+    return g->sh == 1 && g->sw == 1 && elements <= input;
 }
 
 /* 1x1, stride 1, no padding: row k of B is input plane k itself. */
@@ -160,8 +204,7 @@ static int CAT(pointwise_, TYPE)(const fc_geom *g)
 static int CAT(banded_, TYPE)(const fc_geom *g, int dense)
 {
     if (dense && CAT(pointwise_, TYPE)(g)) return 0;
-    return (g->sh == 1 && g->sw == 1)
-           || CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE) <= FC_GEMM_SLAB_BYTES;
+    return CAT(slab_fits_, TYPE)(g, CAT(slab_size_, TYPE)(g));
 }
 
 /* Whether y's layout is the plain (F, Ho, Wo) one per image. */
@@ -182,8 +225,8 @@ static ptrdiff_t CAT(side_max_, TYPE)(const fc_geom *g, int dense)
 {
     if (!CAT(banded_, TYPE)(g, dense)) return 1;
     const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-    const ptrdiff_t fit = nc / (g->Ho * CAT(virtual_width_, TYPE)(g));
-    const ptrdiff_t slab = CAT(slab_size_, TYPE)(g) * (ptrdiff_t)sizeof(TYPE);
+    const ptrdiff_t fit = nc / fc_mul_sat(g->Ho, CAT(virtual_width_, TYPE)(g));
+    const ptrdiff_t slab = fc_mul_sat(CAT(slab_size_, TYPE)(g), (ptrdiff_t)sizeof(TYPE));
     const ptrdiff_t most = fc_min(fit, fc_max(1, FC_GEMM_SLAB_BYTES / slab));
     return most >= 2 ? most : 1;
 }
@@ -227,8 +270,10 @@ static ptrdiff_t CAT(work_size_, TYPE)(const fc_geom *g, ptrdiff_t F, int dense)
     if (!CAT(banded_, TYPE)(g, dense))
         return FC_GEMM_KC * width;                        /* packed B block */
     const ptrdiff_t nt = CAT(side_max_, TYPE)(g, dense);
-    const ptrdiff_t side = (g->Ho * nt * CAT(virtual_width_, TYPE)(g) + nr - 1) / nr * nr;
-    return CAT(slab_size_n_, TYPE)(g, nt) + F * fc_max(width, side);  /* slab + Y band */
+    /* nt > 1: the nt images' Ho*nt*Wv columns take at most a tile */
+    const ptrdiff_t side = nt > 1 ? (g->Ho * nt * CAT(virtual_width_, TYPE)(g) + nr - 1) / nr * nr : 0;
+    return fc_add_sat(CAT(slab_size_n_, TYPE)(g, nt),       /* slab + Y band */
+                      fc_mul_sat(F, fc_max(width, side)));
 }
 
 ptrdiff_t CAT(fc_gemm_tiles_, TYPE)(const fc_geom *g)
@@ -333,17 +378,18 @@ FC_ALWAYS_INLINE void CAT(fill_slab_s2_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t span = 2 * fc_round8(Wv), full = Wv / 8 * 8;
     const ptrdiff_t chunk = FC_GEMM_ROW_BUF / span;     /* rows per pass */
     const ptrdiff_t n_in = fc_max(0, fc_min(g->W, span - g->pl));
-    ptrdiff_t uh, uw;
+    ptrdiff_t uw;
     TYPE buf[FC_GEMM_ROW_BUF];
     for (ptrdiff_t t = 0; t < chunk * span; ++t) buf[t] = 0;
     const int use0 = CAT(phase_rank_, TYPE)(g->kw, g->dw, 2, 0, &uw) >= 0;
     const int two = uw == 2;            /* both column phases used */
     const ptrdiff_t o0 = use0 ? 0 : 1;  /* the first used one */
     const ptrdiff_t next = rows * Wrow; /* from phase o0's slot to phase 1's */
+    const ptrdiff_t th = CAT(phase_taps_, TYPE)(g->kh, g->dh, g->sh);
     for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
         for (ptrdiff_t c = c0; c < c1; ++c)
-            for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
-            if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
+            for (ptrdiff_t ti = 0; ti < th; ++ti) {   /* the used row phases */
+            const ptrdiff_t ph = ti * g->dh % g->sh;
             TYPE *restrict p0 = slab + CAT(phase_slot_, TYPE)(g, c - c0, ph, o0) * next;
                 for (ptrdiff_t r0 = 0; r0 < rows; r0 += chunk) {
                     const ptrdiff_t r1 = fc_min(rows, r0 + chunk);
@@ -401,17 +447,19 @@ FC_ALWAYS_INLINE void CAT(fill_slab_ex_, TYPE)(const TYPE *restrict x,
 {
     const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
     const ptrdiff_t HW = g->H * g->W;
-    ptrdiff_t uh, uw;
-    if (g->sw == 2 && 8 * fc_round8(Wv) <= FC_GEMM_ROW_BUF) {  /* 4+ rows */
+    if (g->sw == 2 && fc_round8(Wv) <= FC_GEMM_ROW_BUF / 8) {  /* 4+ rows */
         CAT(fill_slab_s2_, TYPE)(x, x_stride, nt, g, c0, c1, oh0, rows, slab);
         return;
     }
+    /* the used phases only (phase_taps_), never all sh x sw */
+    const ptrdiff_t th = CAT(phase_taps_, TYPE)(g->kh, g->dh, g->sh);
+    const ptrdiff_t tw = CAT(phase_taps_, TYPE)(g->kw, g->dw, g->sw);
     for (ptrdiff_t m = 0; m < nt; ++m)      /* image by image: one stream */
     for (ptrdiff_t c = c0; c < c1; ++c)
-        for (ptrdiff_t ph = 0; ph < g->sh; ++ph) {
-            if (CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, ph, &uh) < 0) continue;
-            for (ptrdiff_t pw = 0; pw < g->sw; ++pw) {
-                if (CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, pw, &uw) < 0) continue;
+        for (ptrdiff_t ti = 0; ti < th; ++ti) {
+            const ptrdiff_t ph = ti * g->dh % g->sh;
+            for (ptrdiff_t tj = 0; tj < tw; ++tj) {
+                const ptrdiff_t pw = tj * g->dw % g->sw;
                 ptrdiff_t a, b;     /* columns q reading x[.., q*sw + off] */
                 const ptrdiff_t off = pw - g->pl;
                 fc_valid_range(off, g->sw, g->W, Wv, &a, &b);
@@ -424,9 +472,13 @@ FC_ALWAYS_INLINE void CAT(fill_slab_ex_, TYPE)(const TYPE *restrict x,
                             for (ptrdiff_t q = 0; q < Wv; ++q) dst[q] = 0;
                             continue;
                         }
-                        const TYPE *restrict src = x + m * x_stride + c * HW + ih * g->W + off;
                         for (ptrdiff_t q = 0; q < a; ++q) dst[q] = 0;
-                        CAT(strided_copy_, TYPE)(src + a * g->sw, g->sw, b - a, dst + a);
+                        if (b > a) {    /* a*sw + off in [0, W): no pointer
+                                         * off the row (huge strides) */
+                            const TYPE *restrict src = x + m * x_stride + c * HW
+                                                       + ih * g->W + (a * g->sw + off);
+                            CAT(strided_copy_, TYPE)(src, g->sw, b - a, dst + a);
+                        }
                         for (ptrdiff_t q = b; q < Wv; ++q) dst[q] = 0;
                     }
                 }
@@ -589,16 +641,6 @@ int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
  * column matrix and no col2im; a phase no tap reaches is zeroed.  The sums
  * are the col2im path's products in another order. */
 
-static ptrdiff_t CAT(gcd_, TYPE)(ptrdiff_t a, ptrdiff_t b)
-{
-    while (b) {
-        const ptrdiff_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* One axis (input size n, kernel k, stride s, padding p, dilation d) of
  * phase a: its cells (*cells), and its taps i = *last - t * *step for
  * t < *taps, the sub-convolution's tap t reading gy cell v + t * *dil - *pad
@@ -616,7 +658,7 @@ static void CAT(phase_axis_, TYPE)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t s,
     *step = s / CAT(gcd_, TYPE)(d, s);
     *taps = first < 0 ? 0 : (k - 1 - first) / *step + 1;
     *last = first + (*taps - 1) * *step;
-    *dil = *step * d / s;
+    *dil = d / (s / *step);     /* lcm(d, s) / s, without the product */
     *pad = first < 0 ? 0 : (*last * d - a - p) / s;
 }
 
@@ -647,14 +689,18 @@ static int CAT(phase_geom_, TYPE)(const fc_geom *g, ptrdiff_t F, ptrdiff_t a,
     return th > 0 && tw > 0 && nh > 0 && nw > 0;
 }
 
-int CAT(fc_gemm_phases_fit_, TYPE)(const fc_geom *g)
+/* Phases a >= H (b >= W) have no cells: the loops over phases stop at
+ * min(sh, H) x min(sw, W), never at a huge stride.  A phase's
+ * sub-convolution runs on banded tiles only (band_tile_, sized by
+ * work_size_): its slab must fit (slab_fits_), else col2im is used. */
+int CAT(fc_gemm_phases_fit_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b)
-            if (CAT(phase_geom_, TYPE)(g, 1, a, b, &gp, &lh, &sth, &lw, &stw)
-                && (gp.pt < 0 || gp.pl < 0))
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b)
+            if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw)
+                && (gp.pt < 0 || gp.pl < 0 || !CAT(banded_, TYPE)(&gp, 0)))
                 return 0;
     return 1;
 }
@@ -664,10 +710,10 @@ ptrdiff_t CAT(fc_gemm_phase_weights_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
     const ptrdiff_t mr = UK->mr, Cp = (g->C + mr - 1) / mr * mr;
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw, size = 0;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b)
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b)
             if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
-                size += Cp * F * gp.kh * gp.kw;
+                size = fc_add_sat(size, fc_mul_sat(fc_mul_sat(Cp, F), gp.kh * gp.kw));
     return size;
 }
 
@@ -678,8 +724,8 @@ void CAT(fc_gemm_pack_phase_weights_, TYPE)(const TYPE *restrict w,
     const ptrdiff_t mr = UK->mr, KK = g->kh * g->kw, C = g->C;
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b) {
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b) {
             if (!CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
                 continue;
             /* W'[c, f, t, u] = w[f, c, lh - t*sth, lw - u*stw], packed as
@@ -705,8 +751,8 @@ static ptrdiff_t CAT(phase_images_, TYPE)(const fc_geom *g, ptrdiff_t F,
 {
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw, per = N;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b)
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b)
             if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
                 per = fc_min(per, CAT(side_images_, TYPE)(&gp, N, 0));
     return fc_max(per, 1);
@@ -723,8 +769,8 @@ ptrdiff_t CAT(fc_gemm_phase_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw, size = 0;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b)
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b)
             if (CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw))
                 size = fc_max(size, CAT(work_size_, TYPE)(&gp, g->C, 0));
     return size;
@@ -744,8 +790,8 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
     gx += n0 * gx_stride;
     fc_geom gp;
     ptrdiff_t lh, sth, lw, stw;
-    for (ptrdiff_t a = 0; a < g->sh; ++a)
-        for (ptrdiff_t b = 0; b < g->sw; ++b) {
+    for (ptrdiff_t a = 0; a < fc_min(g->sh, g->H); ++a)
+        for (ptrdiff_t b = 0; b < fc_min(g->sw, g->W); ++b) {
             const fc_ylayout ly = {gx_stride, HW, g->sh * g->W, g->sw};
             TYPE *restrict y = gx + a * g->W + b;
             if (!CAT(phase_geom_, TYPE)(g, F, a, b, &gp, &lh, &sth, &lw, &stw)) {
@@ -797,7 +843,7 @@ ptrdiff_t CAT(fc_gemm_packed_weights_t_size_, TYPE)(const fc_geom *g,
                                                     ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, R = CAT(block_rows_, TYPE)(g);
-    return CAT(fc_gemm_grad_input_blocks_, TYPE)(g) * ((R + mr - 1) / mr * mr) * F;
+    return fc_mul_sat(CAT(fc_gemm_grad_input_blocks_, TYPE)(g) * ((R + mr - 1) / mr * mr), F);
 }
 
 void CAT(fc_gemm_pack_weights_t_, TYPE)(const TYPE *restrict w,
@@ -824,7 +870,7 @@ ptrdiff_t CAT(fc_gemm_grad_input_work_size_, TYPE)(const fc_geom *g,
                                                    ptrdiff_t F)
 {
     const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
-    return nc * F + CAT(block_rows_, TYPE)(g) * nc;
+    return fc_add_sat(fc_mul_sat(nc, F), CAT(block_rows_, TYPE)(g) * nc);
 }
 
 FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
@@ -881,19 +927,6 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
     return FC_OK;
 }
 
-/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
- * tiles, output rows are widened to Wv (virtual_width_) with zero gradients
- * in the extra columns, so that im2col row (c, i, j) of a block is one
- * contiguous run of a zero-padded slab of input rows: the transposing
- * packer reads it there (no im2col pass).  Used while the extra columns
- * cost at most an eighth more products (resnet-14's 14 + 2 columns did
- * not pay). */
-static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
-{
-    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
-    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1 && 8 * Wv <= 9 * g->Wo;
-}
-
 /* Slab rows for a block: the output rows it touches, the taps, one more
  * for the reads past the end of a row (zero-gradient columns). */
 static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
@@ -902,13 +935,34 @@ static ptrdiff_t CAT(gw_slab_rows_, TYPE)(const fc_geom *g)
     return (FC_GW_KC - 1) / Wv + 2 + (g->kh - 1) * g->dh + 1;
 }
 
+static ptrdiff_t CAT(gw_slab_size_, TYPE)(const fc_geom *g)
+{
+    return fc_mul_sat(g->C, fc_mul_sat(CAT(gw_slab_rows_, TYPE)(g),
+                                       CAT(virtual_width_, TYPE)(g)));
+}
+
+/* grad_w on "virtual" positions (unit stride, not 1x1): as the forward
+ * tiles, output rows are widened to Wv (virtual_width_) with zero gradients
+ * in the extra columns, so that im2col row (c, i, j) of a block is one
+ * contiguous run of a zero-padded slab of input rows: the transposing
+ * packer reads it there (no im2col pass).  Used while the extra columns
+ * cost at most an eighth more products (resnet-14's 14 + 2 columns did
+ * not pay) and the slab fits (slab_fits_). */
+static int CAT(gw_virtual_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g);
+    return g->sh == 1 && g->sw == 1 && g->kh * g->kw > 1
+           && Wv - g->Wo <= g->Wo / 8      /* 8*Wv <= 9*Wo, without overflow */
+           && CAT(slab_fits_, TYPE)(g, CAT(gw_slab_size_, TYPE)(g));
+}
+
 ptrdiff_t CAT(fc_gemm_grad_weight_work_size_, TYPE)(const fc_geom *g,
                                                     ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
-    ptrdiff_t size = ((F + mr - 1) / mr * mr + 2 * nr) * FC_GW_KC;
+    ptrdiff_t size = fc_mul_sat((F + mr - 1) / mr * mr + 2 * nr, FC_GW_KC);
     if (CAT(gw_virtual_, TYPE)(g))
-        size += g->C * CAT(gw_slab_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
+        size = fc_add_sat(size, CAT(gw_slab_size_, TYPE)(g));
     return size;
 }
 
@@ -1086,13 +1140,6 @@ static ptrdiff_t CAT(gw_kb_, TYPE)(ptrdiff_t F)
     return fc_max(nr, FC_GW_C_BYTES / ((ptrdiff_t)sizeof(TYPE) * Fp) / nr * nr);
 }
 
-/* Virtual positions cost at most an eighth more products (resnet-14's
- * 14 + 1 columns: yes; 4x4 images with 5 columns: no). */
-int CAT(fc_gemm_gw_fits_, TYPE)(const fc_geom *g)
-{
-    return 8 * CAT(virtual_width_, TYPE)(g) <= 9 * g->Wo
-           && g->kh <= FC_GW_TAPS && g->kw <= FC_GW_TAPS;
-}
 
 ptrdiff_t CAT(fc_gemm_gw_blocks_, TYPE)(const fc_geom *g, ptrdiff_t N)
 {
@@ -1110,7 +1157,7 @@ ptrdiff_t CAT(fc_gemm_gw_col_blocks_, TYPE)(const fc_geom *g, ptrdiff_t F)
 ptrdiff_t CAT(fc_gemm_gw_apack_size_, TYPE)(ptrdiff_t F)
 {
     const ptrdiff_t mr = UK->mr, Fp = (F + mr - 1) / mr * mr;
-    return Fp * CAT(gw_kc_, TYPE)();
+    return fc_mul_sat(Fp, CAT(gw_kc_, TYPE)());
 }
 
 void CAT(fc_gemm_gw_pack_a_, TYPE)(const TYPE *restrict gy, ptrdiff_t gy_stride,
@@ -1159,15 +1206,37 @@ static ptrdiff_t CAT(gw_channels_, TYPE)(const fc_geom *g, ptrdiff_t F)
     return fc_min(g->C, (CAT(gw_kb_, TYPE)(F) - 1) / KK + 2);
 }
 
-ptrdiff_t CAT(fc_gemm_gw_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+/* Elements of an item's slabs: a segment per image a block touches, each
+ * of a column block's channels (used phases of gw_slab_rows_max x Wv).
+ * Saturated, as slab_size_n_. */
+static ptrdiff_t CAT(gw_slabs_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
 {
     ptrdiff_t uh, uw;
     CAT(phase_rank_, TYPE)(g->kh, g->dh, g->sh, 0, &uh);
     CAT(phase_rank_, TYPE)(g->kw, g->dw, g->sw, 0, &uw);
-    const ptrdiff_t seg = CAT(gw_channels_, TYPE)(g, F) * uh * uw
-                          * CAT(gw_slab_rows_max_, TYPE)(g) * CAT(virtual_width_, TYPE)(g);
-    return (UK->nr + fc_max(UK->mr, F)) * CAT(gw_kc_, TYPE)()
-           + CAT(gw_segments_, TYPE)(g) * seg;
+    const ptrdiff_t seg = fc_mul_sat(fc_mul_sat(CAT(gw_channels_, TYPE)(g, F), uh * uw),
+                                     fc_mul_sat(CAT(gw_slab_rows_max_, TYPE)(g),
+                                                CAT(virtual_width_, TYPE)(g)));
+    return fc_mul_sat(CAT(gw_segments_, TYPE)(g), seg);
+}
+
+/* Virtual positions cost at most an eighth more products (resnet-14's
+ * 14 + 1 columns: yes; 4x4 images with 5 columns: no), and the slabs fit
+ * (slab_fits_: not a huge dilation's reach of padding rows). */
+int CAT(fc_gemm_gw_fits_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    return CAT(virtual_width_, TYPE)(g) - g->Wo <= g->Wo / 8   /* 8*Wv <= 9*Wo */
+           && g->kh <= FC_GW_TAPS && g->kw <= FC_GW_TAPS
+           && CAT(slab_fits_, TYPE)(g, CAT(gw_slabs_size_, TYPE)(g, F));
+}
+
+/* The B panel (NR x kc), the block's own packed gradients (apack == NULL:
+ * fc_gemm_gw_apack_size, F rounded up to whole MR panels), the slabs. */
+ptrdiff_t CAT(fc_gemm_gw_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+{
+    const ptrdiff_t b = fc_mul_sat(UK->nr, CAT(gw_kc_, TYPE)());
+    return fc_add_sat(fc_add_sat(b, CAT(fc_gemm_gw_apack_size_, TYPE)(F)),
+                      CAT(gw_slabs_size_, TYPE)(g, F));
 }
 
 /* Columns [kb*gw_kb, ...) of Gw (ldc K) over position blocks [b0, b1) (their

@@ -40,7 +40,7 @@ void fc_lc_offsets(const fc_geom *gp, ptrdiff_t N, ptrdiff_t *off)
 ptrdiff_t fc_lc_work_size(const fc_geom *g, ptrdiff_t N, ptrdiff_t F)
 {
     const ptrdiff_t K = g->C * g->kh * g->kw, nb = fc_min(N, LC_NB);
-    return fc_max(1, fc_max(nb * (K + F), 2 * nb * F));
+    return fc_max(1, fc_max(fc_mul_sat(nb, fc_add_sat(K, F)), fc_mul_sat(2 * nb, F)));
 }
 
 ptrdiff_t fc_lc_band_rows(const fc_geom *g)

@@ -112,14 +112,61 @@ FC_ALWAYS_INLINE void CAT(max_row_3s2_, TYPE)(const TYPE *restrict row,
     }
 }
 
+/* Whether a row's column taps that reach the input are too many for the
+ * tap-by-tap loops (each costs a few operations even where it reads nothing
+ * for most outputs): only windows far wider than the input, with their
+ * padding, have more than the input and output columns together. */
+static int CAT(wide_windows_, TYPE)(const fc_geom *g, ptrdiff_t *j0, ptrdiff_t *j1)
+{
+    fc_row_taps(g->Wo, g->sw, g->pl, g->dw, g->W, g->kw, j0, j1);
+    return *j1 - *j0 > g->W + g->Wo + FC_POOL_TAPS;
+}
+
+/* Max pooling output by output, each window clipped to the input and
+ * scanned in row-major order with max_tap's rule: the same values and
+ * indices as the row-wise loops, in time bounded by the cells read (for
+ * wide_windows_ geometry). */
+static void CAT(max_pool_clipped_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                                         TYPE *restrict y, int64_t *restrict indices)
+{
+    for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
+        const ptrdiff_t hs = oh * g->sh - g->pt;
+        ptrdiff_t i0, i1;
+        fc_valid_range(hs, g->dh, g->H, g->kh, &i0, &i1);
+        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
+            const ptrdiff_t ws = ow * g->sw - g->pl;
+            ptrdiff_t j0, j1;
+            fc_valid_range(ws, g->dw, g->W, g->kw, &j0, &j1);
+            TYPE best = -INFINITY;
+            ptrdiff_t at = fc_first_cell(hs, g->dh) * g->W + fc_first_cell(ws, g->dw);
+            for (ptrdiff_t i = i0; i < i1; ++i)
+                for (ptrdiff_t j = j0; j < j1; ++j) {
+                    const ptrdiff_t p = (hs + i * g->dh) * g->W + ws + j * g->dw;
+                    const TYPE v = x[p];
+                    if (v > best || v != v) {
+                        best = v;
+                        at = p;
+                    }
+                }
+            y[oh * g->Wo + ow] = best;
+            if (indices) indices[oh * g->Wo + ow] = (int64_t)at;
+        }
+    }
+}
+
 FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
                                               const fc_geom *g,
                                               TYPE *restrict y,
                                               int64_t *restrict indices)
 {
-    ptrdiff_t los[FC_POOL_TAPS], his[FC_POOL_TAPS];
-    for (ptrdiff_t j = 0; j < g->kw && j < FC_POOL_TAPS; ++j)
-        fc_valid_range(j * g->dw - g->pl, g->sw, g->W, g->Wo, &los[j], &his[j]);
+    ptrdiff_t los[FC_POOL_TAPS], his[FC_POOL_TAPS], j0, j1;
+    if (CAT(wide_windows_, TYPE)(g, &j0, &j1)) {
+        CAT(max_pool_clipped_, TYPE)(x, g, y, indices);
+        return;
+    }
+    for (ptrdiff_t j = j0; j < j1 && j - j0 < FC_POOL_TAPS; ++j)
+        fc_valid_range(j * g->dw - g->pl, g->sw, g->W, g->Wo, &los[j - j0],
+                       &his[j - j0]);
     if (CAT(inside_s2_, TYPE)(g)) {     /* fused rows */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
             const ptrdiff_t base = oh * g->sh * g->W;
@@ -137,23 +184,22 @@ FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
         int64_t *restrict idx = indices ? indices + oh * g->Wo : NULL;
         for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) m[ow] = -INFINITY;
         if (idx) {
-            ptrdiff_t h0 = oh * g->sh - g->pt;
-            while (h0 < 0) h0 += g->dh;            /* first real row */
+            const ptrdiff_t h0 = fc_first_cell(oh * g->sh - g->pt, g->dh);
             for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
-                ptrdiff_t w0 = ow * g->sw - g->pl;
-                while (w0 < 0) w0 += g->dw;        /* first real column */
+                const ptrdiff_t w0 = fc_first_cell(ow * g->sw - g->pl, g->dw);
                 idx[ow] = (int64_t)(h0 * g->W + w0);
             }
         }
-        for (ptrdiff_t i = 0; i < g->kh; ++i) {
+        ptrdiff_t i0, i1;           /* the taps on rows of the input */
+        fc_valid_range(oh * g->sh - g->pt, g->dh, g->H, g->kh, &i0, &i1);
+        for (ptrdiff_t i = i0; i < i1; ++i) {
             const ptrdiff_t ih = oh * g->sh - g->pt + i * g->dh;
-            if (ih < 0 || ih >= g->H) continue;
-            for (ptrdiff_t j = 0; j < g->kw; ++j) {
+            for (ptrdiff_t j = j0; j < j1; ++j) {
                 const ptrdiff_t off = j * g->dw - g->pl;
                 ptrdiff_t lo, hi;
-                if (j < FC_POOL_TAPS) {
-                    lo = los[j];
-                    hi = his[j];
+                if (j - j0 < FC_POOL_TAPS) {
+                    lo = los[j - j0];
+                    hi = his[j - j0];
                 } else {
                     fc_valid_range(off, g->sw, g->W, g->Wo, &lo, &hi);
                 }
@@ -258,9 +304,32 @@ FC_ALWAYS_INLINE void CAT(avg_row_inside_, TYPE)(const TYPE *restrict row,
 
 /* Row-wise: each output row sums its taps (i, j) in the window's row-major
  * order, as PyTorch does, then divides by its divisor. */
+/* avg_pool2d output by output over windows clipped to the input (for
+ * wide_windows_ geometry): each sums its cells in row-major order from 0,
+ * as the row-wise loop does, so the results are the same. */
+static void CAT(avg_pool_clipped_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                                         int count_include_pad, TYPE *restrict y)
+{
+    for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
+        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
+            ptrdiff_t h0, h1, w0, w1;
+            const TYPE divisor = CAT(avg_window_, TYPE)(
+                g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
+            TYPE sum = 0;
+            for (ptrdiff_t ih = h0; ih < h1; ++ih)
+                for (ptrdiff_t iw = w0; iw < w1; ++iw) sum += x[ih * g->W + iw];
+            y[oh * g->Wo + ow] = (h0 < h1 && w0 < w1) ? sum / divisor : 0;
+        }
+}
+
 FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                               int count_include_pad, TYPE *restrict y)
 {
+    ptrdiff_t j0, j1;
+    if (CAT(wide_windows_, TYPE)(g, &j0, &j1)) {
+        CAT(avg_pool_clipped_, TYPE)(x, g, count_include_pad, y);
+        return FC_OK;
+    }
     if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
             const TYPE *row = x + oh * g->sh * g->W;
@@ -275,10 +344,11 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_ge
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         TYPE *restrict sum = y + oh * g->Wo;
         for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) sum[ow] = 0;
-        for (ptrdiff_t i = 0; i < g->kh; ++i) {
+        ptrdiff_t i0, i1;           /* the taps on rows of the input */
+        fc_valid_range(oh * g->sh - g->pt, 1, g->H, g->kh, &i0, &i1);
+        for (ptrdiff_t i = i0; i < i1; ++i) {
             const ptrdiff_t ih = oh * g->sh - g->pt + i;
-            if (ih < 0 || ih >= g->H) continue;
-            for (ptrdiff_t j = 0; j < g->kw; ++j) {
+            for (ptrdiff_t j = j0; j < j1; ++j) {
                 ptrdiff_t lo, hi;
                 fc_valid_range(j - g->pl, g->sw, g->W, g->Wo, &lo, &hi);
                 const TYPE *restrict src = x + ih * g->W + lo * g->sw + j - g->pl;
@@ -348,12 +418,36 @@ FC_ALWAYS_INLINE void CAT(avg_back_row_3s2_, TYPE)(const TYPE *restrict gy,
 /* Row-wise, in chunks of outputs: delta = grad / divisor once per output,
  * then each tap adds it to its input cells.  Taps run with j descending so a
  * cell receives its contributions in increasing ow, PyTorch's order. */
+/* avg_pool2d_backward output by output over windows clipped to the input
+ * (for wide_windows_ geometry): a cell still receives its windows' deltas
+ * in increasing ow within a row, as in the row-wise loop. */
+static void CAT(avg_pool_backward_clipped_, TYPE)(const TYPE *restrict grad_y,
+                                                  const fc_geom *g,
+                                                  int count_include_pad,
+                                                  TYPE *restrict grad_x)
+{
+    for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
+        for (ptrdiff_t ow = 0; ow < g->Wo; ++ow) {
+            ptrdiff_t h0, h1, w0, w1;
+            const TYPE divisor = CAT(avg_window_, TYPE)(
+                g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
+            const TYPE d = grad_y[oh * g->Wo + ow] / divisor;
+            for (ptrdiff_t ih = h0; ih < h1; ++ih)
+                for (ptrdiff_t iw = w0; iw < w1; ++iw) grad_x[ih * g->W + iw] += d;
+        }
+}
+
 FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
                                        const fc_geom *g, int count_include_pad,
                                        TYPE *restrict grad_x)
 {
     enum { CHUNK = 256 };
     TYPE delta[CHUNK];
+    ptrdiff_t j0, j1;
+    if (CAT(wide_windows_, TYPE)(g, &j0, &j1)) {
+        CAT(avg_pool_backward_clipped_, TYPE)(grad_y, g, count_include_pad, grad_x);
+        return FC_OK;
+    }
     if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
             const TYPE *gyr = grad_y + oh * g->Wo;
@@ -374,10 +468,11 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_
                     g, oh, ow, count_include_pad, &h0, &h1, &w0, &w1);
                 delta[ow - c0] = grad_y[oh * g->Wo + ow] / divisor;
             }
-            for (ptrdiff_t i = 0; i < g->kh; ++i) {
+            ptrdiff_t i0, i1;       /* the taps on rows of the input */
+            fc_valid_range(oh * g->sh - g->pt, 1, g->H, g->kh, &i0, &i1);
+            for (ptrdiff_t i = i0; i < i1; ++i) {
                 const ptrdiff_t ih = oh * g->sh - g->pt + i;
-                if (ih < 0 || ih >= g->H) continue;
-                for (ptrdiff_t j = g->kw - 1; j >= 0; --j) {
+                for (ptrdiff_t j = j1 - 1; j >= j0; --j) {
                     ptrdiff_t lo, hi;
                     fc_valid_range(j - g->pl, g->sw, g->W, g->Wo, &lo, &hi);
                     lo = fc_max(lo, c0);

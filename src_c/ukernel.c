@@ -81,8 +81,12 @@ PACK_T_GENERIC(double)
 #define FC_HAVE_X86 1
 
 /* The intrinsics of one vector width and type, from a prefix and a suffix:
- * VOP(loadu) is _mm256_loadu_ps for VP _mm256_ and VS _ps. */
-#define VOP(op) CAT(CAT(VP, op), VS)
+ * VOP(loadu) is _mm256_loadu_ps for VP _mm256_ and VS _ps.  The three parts
+ * are pasted in one step, so no partial name is formed that a compiler's
+ * macro could expand (clang defines _mm512_setzero). */
+#define VOP_PASTE(p, op, s) p##op##s
+#define VOP_(p, op, s) VOP_PASTE(p, op, s)
+#define VOP(op) VOP_(VP, op, VS)
 #define VZERO() VOP(setzero)()
 #define VLOAD(p) VOP(loadu)(p)
 #define VSTORE(p, v) VOP(storeu)((p), (v))

@@ -109,8 +109,55 @@ def restore_threads():
         fastconv.set_num_threads(before)
 
 
-def pytest_collection_modifyitems(items):
-    """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m)."""
+@pytest.fixture
+def isolated(tmp_path):
+    """Run Python code in a fresh interpreter, from an empty directory (the
+    installed fastconv), so that a crash or hang fails the test instead of
+    ending pytest.  ``run(code, timeout=120, env=None)`` returns the
+    CompletedProcess; a hang is a test failure."""
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(code, timeout=120, env=None):
+        try:
+            return subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path,
+                capture_output=True, text=True, timeout=timeout,
+                env=None if env is None else {**os.environ, **env})
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running after {timeout} s:\n{code}")
+    return run
+
+
+def _ok(res):
+    """Assert an isolated run exited cleanly; return its stdout."""
+    assert res.returncode == 0, (f"exit status {res.returncode} (a negative "
+                                 f"one is a signal)\n{res.stderr[-3000:]}")
+    return res.stdout
+
+
+@pytest.fixture
+def isolated_ok(isolated):
+    """``isolated`` that also asserts a clean exit and returns stdout."""
+    return lambda code, **kw: _ok(isolated(code, **kw))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False,
+        help="also run the tests marked slow (arrays of more than 2**31 "
+             "elements: about 9 GB of memory and minutes each)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that use PyTorch as ``oracle`` (deselectable with -m);
+    deselect the ``slow`` ones unless --run-slow (reported as deselected)."""
     for item in items:
         if "torch" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.oracle)
+    if not config.getoption("--run-slow"):
+        slow = [item for item in items if "slow" in item.keywords]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if "slow" not in item.keywords]

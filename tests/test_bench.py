@@ -163,3 +163,101 @@ def test_bad_options_exit_with_usage():
 def test_importing_bench_does_not_import_torch(tmp_path):
     code = "import sys, fastconv.bench; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path).returncode == 0
+
+
+# --------------------------------------------------------------------------
+# fastconv bench --models (fastconv.bench_models)
+# --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def models_run(tmp_path_factory):
+    """The model benchmark on LeNet-style at batch 4: one round, 1 and 2 threads."""
+    path = tmp_path_factory.mktemp("bench") / "models.json"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = bench.main(["--models", "--only", "lenet", "--batch-size", "4", "--quick",
+                             "--repeat", "2", "--threads", "1,2", "--json", str(path)])
+    return status, out.getvalue(), json.loads(path.read_text())
+
+
+def test_models_tables(models_run):
+    status, text, _ = models_run
+    assert status == 0
+    tables = _tables(text)
+    assert [t[0] for t in tables] == ["### 1 thread, float32", "### 2 threads, float32",
+                                      "### Thread scaling: images/s relative to 1 thread"]
+    torch = HAVE_TORCH
+    want = (["model", "input", "step", "fastconv ms"] + ["torch ms"] * torch
+            + ["fastconv img/s"] + ["torch img/s", "vs torch", "noise"] * torch
+            + ["fastconv MiB"] + ["torch MiB", "MiB ratio"] * torch)
+    for _, header, rows in tables[:2]:
+        assert header == want
+        data = [dict(zip(header, r)) for r in rows]
+        assert [(r["model"], r["input"], r["step"]) for r in data[:2]] == [
+            ("LeNet-style", "4x1x28x28", "training"), ("LeNet-style", "4x1x28x28", "inference")]
+        for r in data[:2]:
+            for col in ("fastconv ms", "fastconv img/s") + ("torch ms", "vs torch") * torch:
+                assert float(r[col]) > 0, (col, r[col])
+            if torch:
+                assert r["noise"].endswith("%")
+                assert float(r["fastconv img/s"]) == pytest.approx(
+                    4e3 / float(r["fastconv ms"]), rel=0.01)
+        train, infer = data[0], data[1]
+        assert float(train["fastconv MiB"]) > 0 and infer["fastconv MiB"] == ""
+        if torch:
+            assert float(train["torch MiB"]) > 0
+            assert [r["model"] for r in data[2:]] == ["geomean", "geomean"]
+    assert "PARITY FAILURE" not in text
+
+
+def test_models_json(models_run):
+    _, _, data = models_run
+    sides = {"fastconv", "torch"} if HAVE_TORCH else {"fastconv"}
+    assert [t["threads"] for t in data["tables"]] == [1, 2]
+    for table in data["tables"]:
+        assert [(r["model"], r["mode"], r["batch"]) for r in table["rows"]] == [
+            ("lenet", "train", 4), ("lenet", "infer", 4)]
+        for row in table["rows"]:
+            assert set(row["samples_ms"]) == sides
+            assert all(len(v) == 2 for v in row["samples_ms"].values())
+            if HAVE_TORCH:
+                assert row["parity"] is True
+                assert row["first_loss"]["fastconv"] == pytest.approx(
+                    row["first_loss"]["torch"], rel=1e-4)
+        memory = table["rows"][0]["memory"]
+        assert set(memory) == sides
+        for m in memory.values():
+            assert m["method"] in ("VmHWM", "ru_maxrss") and m["peak_bytes"] > 0
+    assert {(m["threads"], m["contender"]) for m in data["memory"]} == {
+        (t, c) for t in (1, 2) for c in sides}
+    if HAVE_TORCH:       # PyTorch runs on its own OpenMP runtime
+        assert "torch" in (data["meta"]["torch_libgomp"] or "torch")
+
+
+def test_models_parity_failure_is_flagged():
+    from fastconv import bench_models
+
+    samples = {"fastconv": [0.010, 0.011], "torch": [0.020, 0.022]}
+    good = bench_models._row("lenet", "train", 4, samples, {"fastconv": 2.3, "torch": 2.3})
+    bad = bench_models._row("lenet", "train", 4, samples, {"fastconv": 2.3, "torch": 2.5})
+    assert good["parity"] is True and bad["parity"] is False
+    assert good["vs_torch"] == pytest.approx(2.0, rel=0.05)
+    table = {"threads": 1, "dtype": "float32", "rows": [bad], "geomean": {"train": 2.0}}
+    assert "(!)" in bench_models.format_table(table)
+
+
+def test_models_bad_options_and_list(capsys):
+    for argv in (["--models", "--only", "nope"], ["models", "--modes", "fit"],
+                 ["--models", "--batch-size", "1"], ["--models", "--threads", "0"]):
+        with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(io.StringIO()):
+            bench.main(argv)
+        assert exc.value.code == 2
+    assert bench.main(["models", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "resnet20" in listing and "272,474 parameters" in listing
+
+
+def test_importing_model_modules_does_not_import_torch(tmp_path):
+    code = ("import sys, fastconv.bench_models, fastconv.torch_models; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path).returncode == 0

@@ -1,6 +1,7 @@
 """fastconv.cli: the ``fastconv`` / ``python -m fastconv`` command line."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -99,3 +100,86 @@ def test_python_m_fastconv(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f"fastconv {fastconv.__version__}"
+
+
+def test_bench_without_its_extra_names_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # makes the import fail
+    assert cli.main(["bench", "--quick", "--no-torch"]) == 2
+    err = capsys.readouterr().err
+    assert 'pip install "fastconv[bench]"' in err and "threadpoolctl" in err
+    assert "Traceback" not in err
+
+
+def test_bench_list_needs_no_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    assert cli.main(["bench", "--list"]) == 0
+    assert "cifar-first" in capsys.readouterr().out
+
+
+def test_unknown_isa_lists_what_this_cpu_supports(tmp_path):
+    env = {**os.environ, "FASTCONV_ISA": "avx9000"}
+    proc = subprocess.run([sys.executable, "-c", "import fastconv"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "FASTCONV_ISA='avx9000' is not one of avx512, avx2, generic" in proc.stderr
+    supported = proc.stderr.split("this CPU supports ")[1].split(" (")[0].split(", ")
+    assert "generic" in supported and set(supported) <= {"avx512", "avx2", "generic"}
+
+
+# --------------------------------------------------------------------------
+# issue 12: output paths are checked before any work (the demo trained, and
+# the benchmark ran, before failing with a traceback), and thread counts are
+# capped (demo --threads 100000 segfaulted).  Subprocesses: a crash or a
+# long run fails the test.
+# --------------------------------------------------------------------------
+
+def _fastconv(tmp_path, *args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "fastconv", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _one_line_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert all(w in lines[-1] for w in words), lines
+
+
+@pytest.mark.parametrize("where", ["file/sub", "/proc/x"])
+def test_demo_out_is_checked_before_training(tmp_path, where):
+    (tmp_path / "file").write_text("a regular file, not a directory")
+    proc = _fastconv(tmp_path, "demo", "--epochs", "1", "--timed-batches", "0",
+                     "--threads", "1", "--no-progress", "--out", where)
+    _one_line_error(proc, "--out", where)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Test accuracy" not in proc.stdout     # nothing trained
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fastconv.bench") is None,
+                    reason="fastconv.bench is not part of this installation")
+@pytest.mark.parametrize("where", ["missing-dir/y.json", "/proc/x/y.json", "."])
+def test_bench_json_is_checked_before_benchmarking(tmp_path, where):
+    proc = _fastconv(tmp_path, "bench", "--quick", "--ops", "im2col", "--shapes",
+                     "tiny", "--repeat", "1", "--threads", "1", "--no-torch",
+                     "--no-memory", "--json", where)
+    _one_line_error(proc, "--json", where)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "###" not in proc.stdout                # no table: nothing ran
+
+
+def test_demo_creates_a_missing_out_directory_later(tmp_path):
+    # The check creates nothing: a new --out directory is made when the
+    # plots are written (the check only probes its writable ancestor).
+    from fastconv import _paths
+    assert _paths.output_dir_problem(tmp_path / "new" / "plots") is None
+    assert not (tmp_path / "new").exists() and not list(tmp_path.iterdir())
+    assert _paths.output_file_problem(tmp_path / "r.json") is None
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", [["demo", "--epochs", "1", "--threads"],
+                                     ["bench", "--ops", "im2col", "--threads"]])
+def test_thread_counts_beyond_the_cap_are_refused(tmp_path, command):
+    proc = _fastconv(tmp_path, *command, "100000")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "--threads" in proc.stderr and "Traceback" not in proc.stderr

@@ -634,3 +634,143 @@ def test_conv2d_depthwise_bitwise_at_any_thread_count(s, dtype, rng, restore_thr
         out[n] = (y, *fastconv.conv2d_backward(gy, x, w, stride=s, padding=1, groups=32))
     for a, c in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, c)
+
+
+# --------------------------------------------------------------------------
+# issue 12: a stride of 2**31 or more once overflowed the GEMM's phase-slab
+# size (C*sh*sw*rows*Wv) and the kernel wrote past its workspace (SIGSEGV);
+# 2**31 - 1 gave a misleading MemoryError.  Run in a subprocess: a crash
+# fails the test, not pytest.
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stride", [2**31, 2**31 - 1, 2**32, 2**33, 2**62 - 1,
+                                    (2**31, 1), (1, 2**31), (3, 2**40)])
+def test_huge_stride_gives_the_strided_windows(isolated_ok, stride):
+    # Only window (0, 0) (and, with a small stride, the windows it steps to)
+    # fits: y is x sampled at the stride, times the 1x1 weight; grad_x puts
+    # grad_out back at those cells.  Every algorithm, both dtypes.
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        stride = {stride!r}
+        sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
+        for dtype in (np.float32, np.float64):
+            x = np.arange(1, 1 + 2 * 3 * 7 * 6, dtype=dtype).reshape(2, 3, 7, 6)
+            w = np.arange(1, 1 + 4 * 3, dtype=dtype).reshape(4, 3, 1, 1)
+            want = np.einsum("nchw,fc->nfhw", x[:, :, ::sh, ::sw], w[:, :, 0, 0])
+            for alg in ("auto", "gemm", "direct"):
+                y = fc.conv2d(x, w, stride=stride, algorithm=alg)
+                assert y.shape == want.shape and np.array_equal(y, want), alg
+                gx, gw, gb = fc.conv2d_backward(np.ones_like(y), x, w,
+                                                stride=stride, algorithm=alg)
+                want_gx = np.zeros_like(x)
+                want_gx[:, :, ::sh, ::sw] = w[:, :, 0, 0].sum(0)[None, :, None, None]
+                assert np.array_equal(gx, want_gx), alg
+            wide = np.ones((2, 3, 3, 3), dtype)          # a 3x3 kernel too
+            y = fc.conv2d(x, wide, stride=stride, padding=1)
+            xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+            want = np.stack([[xp[:, :, i:i + 3, j:j + 3].sum(axis=(1, 2, 3))
+                              for j in range(0, 6, sw)] for i in range(0, 7, sh)])
+            assert np.array_equal(y[:, 0], want.transpose(2, 0, 1))
+        print("ok")
+        """)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("stride", [2**62, 2**63, 2**64, (1, 2**62)])
+def test_stride_beyond_the_index_range_is_a_value_error(isolated_ok, stride):
+    # 2**62 and 2**63 crashed; 2**63 raised OverflowError.
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        x = np.ones((1, 1, 4, 4), np.float32)
+        for call in (lambda: fc.conv2d(x, np.ones((1, 1, 1, 1), np.float32),
+                                       stride={stride!r}),
+                     lambda: fc.conv2d_backward(np.ones((1, 1, 1, 1), np.float32), x,
+                                                np.ones((1, 1, 1, 1), np.float32),
+                                                stride={stride!r}),
+                     lambda: fc.im2col(x, 1, stride={stride!r})):
+            try:
+                call()
+            except ValueError as e:
+                assert "stride" in str(e) and "2**62" in str(e), e
+            else:
+                raise AssertionError("no ValueError")
+        print("ok")
+        """)
+    assert out.strip() == "ok"
+
+
+def test_gemm_workspace_of_a_huge_dilation_is_not_a_slab(isolated_ok):
+    # Stride 1 with a dilation of 2**40 and padding to match: the slab of
+    # the banded tiles would span 2**40 rows (its size once wrapped too);
+    # runs of output positions compute it in the time of the output.
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        d = 2**40
+        x = np.arange(1, 1 + 3 * 5 * 4, dtype=np.float32).reshape(1, 3, 5, 4)
+        w = np.ones((2, 3, 2, 1), np.float32)
+        geo = dict(padding=(d // 2, 0), dilation=(d, 1), algorithm="gemm")
+        y = fc.conv2d(x, w, **geo)
+        # output row oh reads rows oh - d/2 and oh + d/2 of x: padding only
+        assert y.shape == (1, 2, 5, 4) and not y.any()
+        gx, gw, gb = fc.conv2d_backward(np.ones_like(y), x, w, **geo)
+        assert not gx.any() and not gw.any() and gb.tolist() == [20.0, 20.0]
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "auto", "gemm"])
+def test_huge_dilation_costs_the_output_not_the_dilation(isolated_ok, algorithm):
+    # Found by the fuzz run: the direct kernel copies rows zero-padded to
+    # Wo + (kw-1)*dw columns; at dilation 2**23 that took 1.6 GB and seconds
+    # (a MemoryError under this 1 GiB limit).  Such layers run on the GEMM.
+    out = isolated_ok(f"""
+        import os, resource
+        if "asan" not in os.environ.get("LD_PRELOAD", ""):   # ASan maps its own
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        import numpy as np, fastconv as fc
+        d = 2**23        # only the middle tap of each 3x3 window reads x
+        rng = np.random.default_rng(0)
+        x = rng.integers(-3, 4, (2, 4, 6, 6)).astype(np.float64)
+        w = rng.integers(-3, 4, (6, 2, 3, 3)).astype(np.float64)
+        geo = dict(padding=d, dilation=d, groups=2, algorithm="{algorithm}")
+        y = fc.conv2d(x, w, **geo)
+        xg = x.reshape(2, 2, 2, 6, 6)
+        want = np.einsum("ngchw,gfc->ngfhw", xg, w[:, :, 1, 1].reshape(2, 3, 2))
+        assert np.array_equal(y, want.reshape(2, 6, 6, 6))
+        gx, gw, gb = fc.conv2d_backward(np.ones_like(y), x, w, **geo)
+        want_gw = np.zeros_like(w)
+        want_gw[:, :, 1, 1] = np.repeat(xg.sum(axis=(0, 3, 4)), 3, axis=0)
+        assert np.array_equal(gw, want_gw)
+        print("ok")
+        """, timeout=120)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("geo", [
+    dict(stride=2**40, padding=2, dilation=2),          # used phases of a huge stride
+    dict(stride=(3, 2**61), padding=3, dilation=3),
+    dict(stride=(2, 1), padding=(2**40, 1), dilation=(2**40, 1)),   # gw slabs
+    dict(stride=(2, 2**33), padding=1),                 # grad_x phase by phase
+])
+def test_gemm_phases_of_huge_strides_and_dilations(isolated_ok, geo):
+    # The GEMM's phase slabs and grad_x phases once looped over all sh x sw
+    # phases (a hang at a stride of 2**40) and sized grad_w's column-block
+    # slabs by the dilation's reach: they go by the used phases and the
+    # slabs that fit.  32 channels: the phase and column-block paths.
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        rng = np.random.default_rng(0)
+        x = rng.integers(-3, 4, (3, 32, 9, 8)).astype(np.float64)
+        w = rng.integers(-3, 4, (21, 32, 3, 3)).astype(np.float64)
+        geo = {geo!r}
+        y = fc.conv2d(x, w, algorithm="gemm", **geo)
+        assert np.array_equal(y, fc.conv2d(x, w, algorithm="direct", **geo))
+        gy = rng.integers(-3, 4, y.shape).astype(np.float64)
+        got = fc.conv2d_backward(gy, x, w, algorithm="gemm", **geo)
+        want = fc.conv2d_backward(gy, x, w, algorithm="direct", **geo)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"

@@ -292,3 +292,25 @@ def test_conv3d_layer_shape_protocol():
         layer.output_shape((2, 3, 7, 4, 4))
     with pytest.raises(ValueError, match="along W"):
         layer(np.zeros((2, 3, 7, 4, 4), np.float32))
+
+
+# issue 12: conv3d at stride 2**31 segfaulted (it runs the 2-D GEMM per
+# depth tap, whose phase-slab size overflowed); in a subprocess.
+@pytest.mark.parametrize("stride", [2**31, 2**33, (1, 2**31, 2**31)])
+def test_conv3d_huge_stride(isolated_ok, stride):
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        stride = {stride!r}
+        sd, sh, sw = stride if isinstance(stride, tuple) else (stride,) * 3
+        x = np.arange(1, 1 + 2 * 2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 2, 3, 4, 5)
+        w = np.arange(1, 1 + 3 * 2, dtype=np.float64).reshape(3, 2, 1, 1, 1)
+        y = fc.conv3d(x, w, stride=stride)
+        want = np.einsum("ncdhw,fc->nfdhw", x[:, :, ::sd, ::sh, ::sw], w[:, :, 0, 0, 0])
+        assert np.array_equal(y, want)
+        gx, gw, gb = fc.conv3d_backward(np.ones_like(y), x, w, stride=stride)
+        want_gx = np.zeros_like(x)
+        want_gx[:, :, ::sd, ::sh, ::sw] = w.sum(0)[None, :, :, :, :]
+        assert np.array_equal(gx, want_gx)
+        print("ok")
+        """)
+    assert out.strip() == "ok"

@@ -162,7 +162,7 @@ def test_mnist_errors_are_one_line(tmp_path, capsys):
 def test_missing_extras_are_reported(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # makes "import tqdm" fail
     status = demo.main(["--epochs", "1"])
-    assert status == 1
+    assert status == 2
     err = capsys.readouterr().err
     assert "tqdm" in err and 'pip install "fastconv[demo]"' in err
 
@@ -215,3 +215,32 @@ def test_digits_split_matches_the_demo(demo_deps):
     raw = datasets.load_digits_split(seed=2)
     np.testing.assert_array_equal(split.y_test, raw.y_test)
     assert "1437 training / 360 test images, 1x8x8, 10 classes" in lines[0]
+
+
+def test_speed_table_compares_with_torch(tmp_path, capsys, demo_deps, restore_threads,
+                                         torch):
+    """With torch installed, the same network in torch.nn is timed too."""
+    result, report = run_demo(["--epochs", "1", "--threads", "1", "--timed-batches", "2",
+                               "--out", str(tmp_path)], capsys)
+    lines = report.splitlines()
+    at = next(i for i, line in enumerate(lines) if "speed-up" in line)
+    assert lines[at].split() == ["fastconv", "reference", "speed-up", "torch", "vs", "torch"]
+    for label, row in zip(("training", "inference"), lines[at + 1:at + 3]):
+        cells = row.split()
+        assert cells[0] == label and cells[5].endswith("x") and float(cells[5][:-1]) > 0, row
+    assert result.speed["torch"]["train"] > 0 and result.speed["torch"]["infer"] > 0
+    assert result.speed["workload"]["torch_parity"] is True
+    assert f"PyTorch {torch.__version__}" in report and "WARNING" not in report
+
+
+def test_speed_table_says_when_torch_is_missing(tmp_path, capsys, demo_deps,
+                                                restore_threads, monkeypatch):
+    monkeypatch.setattr(demo, "_torch_available", lambda: False)
+    result, report = run_demo(["--epochs", "1", "--threads", "1", "--timed-batches", "1",
+                               "--out", str(tmp_path / "a")], capsys)
+    assert "PyTorch: not installed" in report and "vs torch" not in report
+    assert "torch" not in result.speed
+    monkeypatch.undo()
+    result, report = run_demo(["--epochs", "1", "--threads", "1", "--timed-batches", "1",
+                               "--no-torch", "--out", str(tmp_path / "b")], capsys)
+    assert "PyTorch: left out (--no-torch)" in report and "torch" not in result.speed

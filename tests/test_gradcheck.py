@@ -90,3 +90,14 @@ def test_bad_arguments():
         gradcheck(lambda x: x, np.zeros(3))
     with pytest.raises(TypeError, match="floating"):
         gradcheck(L.ReLU(), np.zeros(3, np.int64))
+
+
+# issue 12 (found by the fuzz test): eps=0 raised ZeroDivisionError.
+@pytest.mark.parametrize("kw, name", [
+    (dict(eps=0.0), "eps"), (dict(eps=-1e-6), "eps"), (dict(eps=float("nan")), "eps"),
+    (dict(eps="1e-6"), "eps"), (dict(atol=-1.0), "atol"), (dict(rtol=float("inf")), "rtol"),
+    (dict(n_checks=0), "n_checks"), (dict(n_checks=2.5), "n_checks"),
+])
+def test_gradcheck_checks_its_settings(kw, name):
+    with pytest.raises(ValueError, match=name):
+        gradcheck(L.ReLU(), np.ones((1, 1, 2, 2)) + 0.5, **kw)

@@ -755,3 +755,81 @@ def test_rf_geometry_of_each_layer():
     # Residual: the union of the body's and the shortcut's fields.
     assert L.Residual(two)._rf_geometry() == ((5, 1, 2, 1),) * 2
     assert L.Residual(L.ReLU())._rf_geometry() is None
+
+
+# ---------------------------------------------------------------- issue 12
+# Model files that are not a model's .npz: an .npy gave "numpy.ndarray does
+# not support the context manager protocol", an empty file a bare EOFError,
+# a damaged one BadZipFile; a dtype mismatch suggested model.to(np.int32).
+
+def _model_file(tmp_path, kind):
+    import pickle
+    import zipfile
+
+    path = tmp_path / f"{kind}.npz"
+    good = {"weight": np.zeros((2, 3, 2, 2), np.float32), "bias": np.zeros(2, np.float32)}
+    if kind == "npy":
+        path = tmp_path / "w.npy"
+        np.save(path, good["weight"])
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "random":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "truncated":
+        np.savez(path, **good)
+        path.write_bytes(path.read_bytes()[:100])
+    elif kind == "pickle":
+        path.write_bytes(pickle.dumps(good))
+    elif kind == "object":
+        np.savez(path, weight=np.array([None, 1], object), bias=good["bias"])
+    elif kind == "bad-member":
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("weight.npy", b"\x93NUMPY not an array header")
+            z.writestr("bias.npy", b"")
+    return path
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("npy", r"w\.npy.* holds a single array of shape \(2, 3, 2, 2\) and dtype float32"),
+    ("empty", r"empty\.npz.* is not a model file"),
+    ("random", r"random\.npz.* is not a model file"),
+    ("truncated", r"truncated\.npz.* is not a model file"),
+    ("pickle", r"pickle\.npz.* is not a model file"),
+    ("object", r"object\.npz.* is a damaged or unsupported \.npz"),
+    ("bad-member", r"bad-member\.npz.* is a damaged or unsupported \.npz"),
+])
+def test_load_says_what_the_file_is_and_what_was_expected(tmp_path, kind, says):
+    model = L.Conv2d(3, 2, 2, rng=0)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=says) as info:
+        model.load(_model_file(tmp_path, kind))
+    assert "model.save or np.savez" in str(info.value)
+    for k, v in model.state_dict().items():           # nothing loaded
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "<U1", "complex64", "bool"])
+def test_load_dtype_mismatch_suggests_no_impossible_conversion(tmp_path, dtype):
+    model = L.Conv2d(3, 2, 2, rng=0)
+    np.savez(tmp_path / "m.npz", **{k: np.zeros(v.shape, dtype)
+                                    for k, v in model.state_dict().items()})
+    with pytest.raises(TypeError, match=f"has dtype {np.dtype(dtype)} in the state "
+                       r"dict but float32 in the model; fastconv models hold") as info:
+        model.load(tmp_path / "m.npz")
+    assert "model.to" not in str(info.value)
+    np.savez(tmp_path / "f64.npz", **{k: v.astype(np.float64)
+                                      for k, v in model.state_dict().items()})
+    with pytest.raises(TypeError, match=r"model\.to\(np\.float64\)"):
+        model.load(tmp_path / "f64.npz")
+
+
+def test_flags_of_layers_must_be_bools():
+    for make in (lambda: L.MaxPool2d(2, ceil_mode="yes"),
+                 lambda: L.AvgPool2d(2, count_include_pad="no"),
+                 lambda: L.LPPool2d(2, 2, ceil_mode=1),
+                 lambda: L.Conv2d(3, 2, 2, bias="no"),
+                 lambda: L.Linear(3, 2, bias=0)):
+        with pytest.raises(TypeError, match="must be a bool"):
+            make()
+    with pytest.raises(TypeError, match="dilation"):
+        L.MaxPool2d(2, dilation=None)      # built, then forward raised AttributeError

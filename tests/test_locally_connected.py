@@ -513,3 +513,44 @@ def test_layer_init_draws_in_its_dtype_without_a_float64_copy(dtype):
     assert -bound <= w.min() < -0.99 * bound and 0.99 * bound < w.max() <= bound
     assert abs(float(w.mean())) < 0.01 * bound          # 589,824 draws, centred
     assert abs(float(w.var()) - bound ** 2 / 3) < 0.01 * bound ** 2   # U(-b, b)
+
+
+# issue 12: the kernels copy x zero-padded to (C, Hp, Wp, N); a huge padding
+# with a stride that skips it made that copy grow with the padding (16 GiB
+# at padding 2**15, which ended a fuzz run by the OOM killer).  Such calls
+# run on im2col columns: memory follows the input and output.  A 1 GiB
+# address-space limit in the subprocess turns a padded copy into a failure.
+def test_huge_padding_costs_the_input_not_the_padding(isolated_ok):
+    out = isolated_ok("""
+        import os, resource
+        if "asan" not in os.environ.get("LD_PRELOAD", ""):   # ASan maps its own
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        import numpy as np, fastconv as fc
+        P = 2**30                     # rows: taps at oh*P - P + i*P, i = 0, 1
+        rng = np.random.default_rng(0)
+        x = rng.integers(-3, 4, (2, 3, 1, 6)).astype(np.float64)
+        geo = dict(stride=(P, 1), padding=(P, 0), dilation=(P, 1))
+        w = rng.integers(-3, 4, (2, 4, 3, 2, 3, 5)).astype(np.float64)
+        b = rng.integers(-3, 4, (5, 2, 4)).astype(np.float64)
+        y = fc.locally_connected2d(x, w, b, **geo)
+        # only tap row i = 1 - oh reads row 0 of x (the rest is padding)
+        win = np.stack([x[:, :, 0, ow:ow + 3] for ow in range(4)], axis=2)   # n c ow j
+        want = np.stack([np.einsum("ncwj,wcjf->nfw", win, w[oh, :, :, 1 - oh])
+                         for oh in range(2)], axis=2) + b
+        assert np.array_equal(y, want)
+        gy = rng.integers(-3, 4, y.shape).astype(np.float64)
+        gx, gw, gb = fc.locally_connected2d_backward(gy, x, w, **geo)
+        assert np.array_equal(gb, gy.sum(0))
+        want_gw = np.zeros_like(w)
+        for oh in range(2):
+            want_gw[oh, :, :, 1 - oh] = np.einsum("ncwj,nfw->wcjf", win, gy[:, :, oh])
+        assert np.array_equal(gw, want_gw)
+        want_gx = np.zeros_like(x)
+        for oh in range(2):
+            for ow in range(4):
+                want_gx[:, :, 0, ow:ow + 3] += np.einsum("nf,cjf->ncj", gy[:, :, oh, ow],
+                                                         w[oh, ow, :, 1 - oh])
+        assert np.allclose(gx, want_gx, rtol=0, atol=1e-9)
+        print("ok")
+        """, timeout=120)
+    assert out.strip() == "ok"

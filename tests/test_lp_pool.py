@@ -243,3 +243,42 @@ def test_layer_constructor_errors():
         L.LPPool1d(2, (2, 2))
     with pytest.raises(ValueError, match="stride must be positive"):
         L.LPPool1d(2, 2, 0)
+
+
+# issue 12: one norm_type rule everywhere: the definition's, (sum of x**p)
+# ** (1/p), so every p with a 1/p is accepted (negative p are power means,
+# as PyTorch computes them; +-inf are max/min of |x|), and 0, NaN and values
+# no float holds (10**400 raised OverflowError) are rejected, by the
+# functions, their twins and the layers alike.
+ACCEPTED = [-1, -2.5, float("-inf"), 0.5, np.float32(3), 10**300]
+REJECTED = [(0, ValueError), (-0.0, ValueError), (float("nan"), ValueError),
+            (10**400, ValueError), (-(10**400), ValueError),
+            (np.bool_(True), TypeError), ("2", TypeError), (None, TypeError)]
+
+
+def _lp_calls(p):
+    x2 = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    x1 = x2[:, :, 0, :]
+    return [lambda: fastconv.lp_pool2d(x2, p, 2), lambda: fastconv.reference.lp_pool2d(x2, p, 2),
+            lambda: fastconv.lp_pool1d(x1, p, 2), lambda: fastconv.reference.lp_pool1d(x1, p, 2),
+            lambda: fastconv.lp_pool2d_backward(np.ones((1, 1, 2, 2)), x2, p, 2),
+            lambda: L.LPPool2d(p, 2)(x2.astype(np.float32)),
+            lambda: L.LPPool1d(p, 2)(x1.astype(np.float32))]
+
+
+@pytest.mark.parametrize("p", ACCEPTED, ids=str)
+def test_norm_type_accepted_everywhere(p):
+    for call in _lp_calls(p):
+        call()
+    x = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    if p == -1:         # the harmonic-type power sum, by the definition
+        want = 1 / (1 / x.reshape(1, 1, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5)
+                    .reshape(1, 1, 2, 2, 4)).sum(-1)
+        np.testing.assert_allclose(fastconv.lp_pool2d(x, p, 2), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("p, exc", REJECTED, ids=lambda v: str(v)[:12])
+def test_norm_type_rejected_everywhere(p, exc):
+    for call in _lp_calls(p):
+        with pytest.raises(exc, match="norm_type"):
+            call()

@@ -448,3 +448,46 @@ def test_results_do_not_depend_on_thread_count(restore_threads, rng):
                   fastconv.lp_pool1d_backward(fastconv.lp_pool1d(x, 2, 3), x, 2, 3))
     for a, b in zip(out[1], out[2]):
         np.testing.assert_array_equal(a, b)
+
+
+# issue 12: conv1d at stride 2**62 segfaulted (the GEMM's phase-slab size
+# overflowed); in a subprocess, so a crash fails the test.
+@pytest.mark.parametrize("stride", [2**31, 2**62 - 1, 2**62, 2**63])
+def test_conv1d_huge_stride(isolated_ok, stride):
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        x = np.arange(1, 1 + 2 * 3 * 9, dtype=np.float32).reshape(2, 3, 9)
+        w = np.arange(1, 1 + 4 * 3 * 2, dtype=np.float32).reshape(4, 3, 2)
+        try:
+            y = fc.conv1d(x, w, stride={stride})
+        except ValueError as e:
+            assert {stride} >= 2**62 and "stride" in str(e), e
+            print("ValueError")
+        else:
+            want = np.einsum("ncl,fcl->nf", x[:, :, :2], w)[:, :, None]
+            assert np.array_equal(y, want)
+            gx, gw, gb = fc.conv1d_backward(np.ones_like(y), x, w, stride={stride})
+            assert np.array_equal(gw, np.broadcast_to(x[:, :, :2].sum(0), w.shape))
+            print("ok")
+        """)
+    assert out.strip() == ("ValueError" if stride >= 2**62 else "ok")
+
+
+# issue 12: pooling time is bounded by the input and output, not the window.
+def test_pool1d_huge_window_costs_the_input_not_the_window(isolated_ok):
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        K = 2**50
+        x = np.array([[[3.0, -1.0, 7.0, 7.0, 2.0]]])
+        for ceil in (False, True):
+            geo = dict(kernel_size=K, stride=2 * K, padding=K // 2, ceil_mode=ceil)
+            y, idx = fc.max_pool1d(x, **geo, return_indices=True)
+            assert y.tolist() == [[[7.0]]] and idx.tolist() == [[[2]]]
+            assert fc.avg_pool1d(x, **geo).item() == 18 / K
+            assert fc.avg_pool1d(x, **geo, count_include_pad=False).item() == 18 / 5
+            g = fc.avg_pool1d_backward(np.ones((1, 1, 1)), x.shape, **geo)
+            assert np.array_equal(g, np.full(x.shape, 1 / K))
+            assert fc.lp_pool1d(x, 1, K, ceil_mode=True).item() == 18 / 5 * K
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"

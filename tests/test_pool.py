@@ -395,3 +395,74 @@ def test_empty_dilated_window_is_rejected_and_documented(nd, impl, torch):
     doc = " ".join(getattr(fastconv, f"max_pool{nd}d").__doc__.split())
     assert "covers no input cell at all" in doc
     assert "rejected with ValueError, deliberately: PyTorch returns -inf" in doc
+
+
+# --------------------------------------------------------------------------
+# issue 12: pooling time grew with the window, not the data (a 4x4 input
+# with kernel 2**28 and padding 2**27 took 7 s; 2**40 never ends).  Windows
+# are clipped to the input now.  In a subprocess with a time limit, so a
+# regression fails instead of hanging; values from an independent formula.
+# --------------------------------------------------------------------------
+
+HUGE_WINDOW_2D = """
+    import numpy as np, fastconv as fc
+    K = 2**40                       # rows: one window covers all of them
+    geo = dict(kernel_size=(K, 2), stride=(2 * K, 2), padding=(K // 2, 0))
+    x = np.random.default_rng(0).permutation(2 * 3 * 4 * 6).astype(np.float64)
+    x = x.reshape(2, 3, 4, 6)
+    cols = x.reshape(2, 3, 4, 3, 2).transpose(0, 1, 3, 2, 4)   # (.., ow, h, j)
+    y, idx = fc.max_pool2d(x, **geo, return_indices=True, ceil_mode=CEIL)
+    flat = cols.reshape(2, 3, 3, 8)
+    first = flat.argmax(-1)                          # first maximum, row-major
+    assert np.array_equal(y[:, :, 0], flat.max(-1))
+    assert np.array_equal(idx[:, :, 0], first // 2 * 6 + 2 * np.arange(3) + first % 2)
+    g = fc.max_pool2d_backward(np.ones_like(y), idx, x.shape)
+    assert g.sum() == y.size
+    for include, divisor in ((True, K * 2), (False, 4 * 2)):
+        a = fc.avg_pool2d(x, **geo, ceil_mode=CEIL, count_include_pad=include)
+        assert np.array_equal(a[:, :, 0], flat.sum(-1) / divisor), include
+        ga = fc.avg_pool2d_backward(np.ones_like(a), x.shape, **geo,
+                                    ceil_mode=CEIL, count_include_pad=include)
+        assert np.array_equal(ga, np.full(x.shape, 1 / divisor)), include
+    print("ok")
+"""
+
+
+@pytest.mark.parametrize("ceil", [False, True])
+def test_huge_window_costs_the_input_not_the_window(isolated_ok, ceil):
+    out = isolated_ok(HUGE_WINDOW_2D.replace("CEIL", str(ceil)), timeout=60)
+    assert out.strip() == "ok"
+
+
+def test_the_issue_s_pooling_calls_are_quick(isolated_ok):
+    # The calls of the issue (k up to 30), in a subprocess with a time
+    # limit of 60 s for all of them (they took 0.5 s, 7 s and > 20 s each).
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+        for k in (24, 28, 30):
+            geo = dict(stride=2**(k + 1), padding=2**(k - 1))
+            assert fc.max_pool2d(x, 2**k, **geo).item() == 15
+            assert fc.avg_pool2d(x, 2**k, **geo).item() == 120 / 4**k
+            assert fc.avg_pool2d(x, 2**k, **geo, count_include_pad=False).item() == 7.5
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"
+
+
+def test_lp_pool_with_a_window_past_the_input(isolated_ok):
+    # ceil_mode lets one window reach past the input (PyTorch's rule); lp
+    # pooling is avg_pool2d(x**p) * kh*kw with the divisor clipped to the
+    # input: (sum of x**2 / 8 * 2**41) ** 0.5 here.
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        K = 2**40
+        x = np.arange(1, 1 + 4 * 2, dtype=np.float64).reshape(1, 1, 4, 2)
+        y = fc.lp_pool2d(x, 2, (K, 2), ceil_mode=True)
+        assert y.shape == (1, 1, 1, 1)
+        assert np.isclose(y.item(), ((x**2).sum() / 8 * 2 * K) ** 0.5, rtol=1e-12)
+        g = fc.lp_pool2d_backward(np.ones_like(y), x, 2, (K, 2), ceil_mode=True)
+        assert g.shape == x.shape and np.isfinite(g).all()
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"

@@ -383,3 +383,30 @@ def test_pool3d_layers_shape_protocol():
         small.output_shape((1, 1, 2, 8, 8))
     with pytest.raises(ValueError, match="along D"):
         small(np.zeros((1, 1, 2, 8, 8), np.float32))
+
+
+# issue 12: pooling time is bounded by the input and output, not the window
+# (it grew with the kernel and its padding); in a subprocess with a limit.
+@pytest.mark.parametrize("ceil", [False, True])
+def test_huge_window_costs_the_input_not_the_window(isolated_ok, ceil):
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        K = 2**40          # one window covers each whole (D, H, W) volume
+        geo = dict(kernel_size=(K, 2, 4), stride=(2 * K, 2, 4),
+                   padding=(K // 2, 0, 0), ceil_mode={ceil})
+        x = np.random.default_rng(1).permutation(2 * 3 * 4 * 2 * 3).astype(np.float64)
+        x = x.reshape(2, 3, 3, 2, 4)                 # N C D H W, H = 2 rows
+        y, idx = fc.max_pool3d(x, **geo, return_indices=True)
+        assert y.shape == (2, 3, 1, 1, 1)
+        flat = x.reshape(2, 3, -1)
+        assert np.array_equal(y.ravel(), flat.max(-1).ravel())
+        assert np.array_equal(idx.ravel(), flat.argmax(-1).ravel())
+        for include, divisor in ((True, K * 2 * 4), (False, x[0, 0].size)):
+            a = fc.avg_pool3d(x, **geo, count_include_pad=include)
+            assert np.array_equal(a.ravel(), (flat.sum(-1) / divisor).ravel())
+            g = fc.avg_pool3d_backward(np.ones_like(a), x.shape, **geo,
+                                       count_include_pad=include)
+            assert np.array_equal(g, np.full(x.shape, 1 / divisor))
+        print("ok")
+        """, timeout=60)
+    assert out.strip() == "ok"

@@ -96,3 +96,58 @@ def test_thread_pool_with_set_num_threads(restore_threads):
     for out in outs:
         for (label, _), got, want in zip(jobs, out, serial):
             _assert_same(got, want, f"{label} with concurrent set_num_threads")
+
+
+# --------------------------------------------------------------------------
+# issue 12: no upper limit on the thread count.  set_num_threads(100000)
+# then a conv2d segfaulted (or libgomp exited the interpreter with "Thread
+# creation failed"); 2**31 raised OverflowError.  The count is capped at
+# fastconv._threads.MAX_THREADS: set_num_threads refuses more, the
+# OMP_NUM_THREADS default is clamped.
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n", [100000, 2**31, 2**63, 10**30])
+def test_set_num_threads_refuses_more_than_the_cap(n, restore_threads):
+    before = fastconv.get_num_threads()
+    with pytest.raises(ValueError, match=r"n must be an int from 1 to \d+"):
+        fastconv.set_num_threads(n)
+    assert fastconv.get_num_threads() == before
+
+
+def test_set_num_threads_takes_numpy_ints_up_to_the_cap(restore_threads):
+    cap = fastconv._threads.MAX_THREADS
+    fastconv.set_num_threads(np.int64(cap))
+    assert fastconv.get_num_threads() == cap
+    fastconv.set_num_threads(np.uint8(2))
+    assert fastconv.get_num_threads() == 2
+    for bad in (2.0, "2", True, None):
+        with pytest.raises(TypeError, match="n must be an int"):
+            fastconv.set_num_threads(bad)
+
+
+def test_omp_num_threads_beyond_the_cap_is_clamped(isolated_ok):
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        n = fc.get_num_threads()
+        x = np.ones((4, 16, 64, 64), np.float32)
+        y = fc.conv2d(x, np.ones((16, 16, 3, 3), np.float32))
+        assert y[0, 0, 0, 0] == 144
+        print(n, fc._threads.MAX_THREADS)
+        """, env={"OMP_NUM_THREADS": "100000"})
+    n, cap = map(int, out.split())
+    assert n == cap
+
+
+def test_the_cap_runs_every_kernel(isolated_ok):
+    # MAX_THREADS threads actually start (large calls use all of them).
+    out = isolated_ok("""
+        import numpy as np, fastconv as fc
+        fc.set_num_threads(fc._threads.MAX_THREADS)
+        x = np.ones((8, 16, 64, 64), np.float32)
+        w = np.ones((16, 16, 3, 3), np.float32)
+        y = fc.conv2d(x, w)
+        fc.conv2d_backward(y, x, w)
+        fc.max_pool2d(x, 2); fc.avg_pool2d(x, 2); fc.im2col(x, 3)
+        print("ok")
+        """)
+    assert out.strip() == "ok"

@@ -395,3 +395,116 @@ def test_large_but_indexable_padding_is_not_rejected_by_the_check(impl):
     y = impl.conv1d(np.zeros((2, 3, 4), np.float32), np.zeros((4, 3, 3), np.float32),
                     padding=2**18)
     assert y.shape == (2, 4, 2**19 + 2)
+
+
+# ---------------------------------------------------------------- issue 12
+# Every integer that reaches the kernels is range-checked in one place
+# (_validation.check_index_range): a ValueError naming the argument, never
+# OverflowError (these raised it).
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m: m.conv2d(a(X), a(W), stride=2**63), "stride"),
+    (lambda m: m.conv2d(a(X), a((4, 3, 1, 1)), dilation=2**64), "dilation"),
+    (lambda m: m.im2col(a(X), 1, stride=(1, 2**70)), "stride"),
+    (lambda m: m.max_pool2d(a(X), 2, stride=2**63), "stride"),
+    (lambda m: m.avg_pool3d(a((1, 1, 2, 2, 2)), 2, stride=(1, 1, 2**63)), "stride"),
+    (lambda m: m.max_pool2d_backward(a((2, 3, 1, 1)), idx((2, 3, 1, 1)),
+                                     (2, 3, 2**40, 2**40)), "input_shape"),
+    (lambda m: m.max_pool2d_backward(a((0, 3, 1, 1)), idx((0, 3, 1, 1)),
+                                     (0, 3, 2**70, 1)), "input_shape"),
+    (lambda m: m.avg_pool2d_backward(a((2, 3, 1, 1)), (2, 3, 2**70, 2), 2), "input_shape"),
+    (lambda m: m.max_pool1d_backward(a((2, 3, 1)), idx((2, 3, 1)), (2, 3, 2**64)),
+     "input_shape"),
+    (lambda m: m.global_avg_pool2d_backward(a((2, 3, 1, 1)), (2, 3, 2**62, 1)),
+     "input_shape"),
+    (lambda m: m.lp_pool2d(a(X), 10**400, 2), "norm_type"),
+], ids=["conv2d-stride", "conv2d-dilation", "im2col-stride", "max_pool-stride",
+        "avg_pool3d-stride", "max_bwd-shape", "max_bwd-shape-empty",
+        "avg_bwd-shape", "max1d_bwd-shape", "global_bwd-shape", "lp-norm"])
+def test_integers_out_of_range_are_value_errors(call, name, impl):
+    with pytest.raises(ValueError, match=name):
+        call(impl)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda m: m.max_pool2d(a(X), 2, ceil_mode="yes"), "ceil_mode"),
+    (lambda m: m.max_pool2d(a(X), 2, ceil_mode=1), "ceil_mode"),
+    (lambda m: m.max_pool2d(a(X), 2, return_indices="no"), "return_indices"),
+    (lambda m: m.avg_pool2d(a(X), 2, count_include_pad="False"), "count_include_pad"),
+    (lambda m: m.avg_pool2d_backward(a(POOL_OUT), X, 2, count_include_pad=None),
+     "count_include_pad"),
+    (lambda m: m.max_pool1d(a((2, 3, 8)), 2, return_indices=[True]), "return_indices"),
+    (lambda m: m.avg_pool1d(a((2, 3, 8)), 2, ceil_mode="no"), "ceil_mode"),
+    (lambda m: m.max_pool3d(a((1, 1, 2, 2, 2)), 2, ceil_mode=0.0), "ceil_mode"),
+    (lambda m: m.avg_pool3d(a((1, 1, 2, 2, 2)), 2, count_include_pad=2), "count_include_pad"),
+    (lambda m: m.lp_pool2d(a(X), 2, 2, ceil_mode="yes"), "ceil_mode"),
+], ids=["max-ceil-str", "max-ceil-int", "max-indices", "avg-count", "avg_bwd-count",
+        "max1d-indices", "avg1d-ceil", "max3d-ceil", "avg3d-count", "lp-ceil"])
+def test_flags_must_be_bools(call, name, impl):
+    # A string such as "no" counted as true.
+    with pytest.raises(TypeError, match=f"{name} must be a bool"):
+        call(impl)
+
+
+def test_numpy_bools_are_flags(impl):
+    x = np.arange(2 * 3 * 7 * 7, dtype=np.float64).reshape(2, 3, 7, 7)
+    y, i = impl.max_pool2d(x, 2, ceil_mode=np.bool_(True), return_indices=np.True_)
+    np.testing.assert_array_equal(y, impl.max_pool2d(x, 2, ceil_mode=True))
+    np.testing.assert_array_equal(
+        impl.avg_pool2d(x, 3, 2, 1, count_include_pad=np.False_),
+        impl.avg_pool2d(x, 3, 2, 1, count_include_pad=False))
+
+
+def test_integer_arrays_are_shapes_everywhere(impl):
+    # np.array(x.shape) was rejected by the backward passes only.
+    x = np.arange(2 * 3 * 8 * 8, dtype=np.float64).reshape(X)
+    gy = np.ones(POOL_OUT)
+    want = impl.avg_pool2d_backward(gy, X, 2)
+    np.testing.assert_array_equal(impl.avg_pool2d_backward(gy, np.array(X), 2), want)
+    np.testing.assert_array_equal(
+        impl.avg_pool2d_backward(gy, np.array(X, np.uint16), np.array([2, 2])), want)
+    y, i = impl.max_pool2d(x, np.array([2, 2]), return_indices=True)
+    np.testing.assert_array_equal(impl.max_pool2d_backward(gy, i, np.array(X)),
+                                  impl.max_pool2d_backward(gy, i, X))
+    np.testing.assert_array_equal(impl.col2im(impl.im2col(x, 3), np.array([8, 8]), 3),
+                                  impl.col2im(impl.im2col(x, 3), (8, 8), 3))
+    g1 = np.ones((2, 3, 4))
+    np.testing.assert_array_equal(impl.avg_pool1d_backward(g1, np.array((2, 3, 8)), 2),
+                                  impl.avg_pool1d_backward(g1, (2, 3, 8), 2))
+    # not integers: still rejected
+    for bad in (np.array(X, float), np.array(X, bool), np.array([X])):
+        with pytest.raises((TypeError, ValueError), match="input_shape"):
+            impl.avg_pool2d_backward(gy, bad, 2)
+
+
+def test_select_algorithm_checks_its_arguments():
+    assert fastconv.select_algorithm(np.array((8, 64, 56, 56)), (64, 64, 3, 3)) == "winograd"
+    for bad, exc in [(dict(x_shape="ab"), TypeError), (dict(groups=2**70), None),
+                     (dict(groups=0), ValueError), (dict(stride=0), ValueError),
+                     (dict(weight_shape=(64, 64, 3)), ValueError)]:
+        kw = {"x_shape": (8, 64, 56, 56), "weight_shape": (64, 64, 3, 3), **bad}
+        if exc is None:       # a huge groups is just a shape fact, not an error
+            fastconv.select_algorithm(**kw)
+            continue
+        with pytest.raises(exc):
+            fastconv.select_algorithm(**kw)
+
+
+def test_unaligned_arrays_are_copied_aligned(impl):
+    # Found by the fuzz test under UBSan: a C-contiguous but unaligned view
+    # (np.frombuffer at an odd offset) reached the kernels, which read whole
+    # doubles: undefined behaviour ("load of misaligned address").
+    x = np.arange(2 * 3 * 8 * 8, dtype=np.float64).reshape(X)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    u = np.frombuffer(raw.data, np.float64, x.size, 1).reshape(X)
+    u[...] = x
+    assert u.flags.c_contiguous and not u.flags.aligned
+    got = fastconv._validation.check_array(u, "x", "conv2d")
+    assert got.flags.aligned and got.flags.c_contiguous
+    np.testing.assert_array_equal(impl.conv2d(u, a(W) + 1), impl.conv2d(x, a(W) + 1))
+    y, i = impl.max_pool2d(x, 2, return_indices=True)
+    iu = np.frombuffer(np.zeros(i.nbytes + 4, np.uint8).data, np.int64, i.size, 4)
+    iu = iu.reshape(i.shape)
+    iu[...] = i
+    np.testing.assert_array_equal(impl.max_pool2d_backward(y, iu, X),
+                                  impl.max_pool2d_backward(y, i, X))
