@@ -34,14 +34,15 @@ WERROR = os.environ.get("FASTCONV_WERROR", "0") == "1"
 C_SOURCES = [
     "src_c/im2col.c", "src_c/conv2d.c", "src_c/pool.c", "src_c/gemm.c",
     "src_c/ukernel.c", "src_c/threads.c", "src_c/vol.c", "src_c/local.c",
-    "src_c/winograd.c",
+    "src_c/winograd.c", "src_c/norm.c", "src_c/eltwise.c", "src_c/linear.c",
 ]
 C_DEPENDS = [
     "src_c/fastconv.h", "src_c/common.h", "src_c/templating.h",
     "src_c/ukernel.h", "src_c/im2col_row.tmpl.h", "src_c/im2col.tmpl.h",
     "src_c/conv2d.tmpl.h", "src_c/pool.tmpl.h", "src_c/pool_tap.tmpl.h",
     "src_c/gemm.tmpl.h", "src_c/ukernel.tmpl.h", "src_c/vol.tmpl.h",
-    "src_c/local.tmpl.h", "src_c/winograd.tmpl.h",
+    "src_c/local.tmpl.h", "src_c/winograd.tmpl.h", "src_c/norm.tmpl.h",
+    "src_c/eltwise.tmpl.h", "src_c/linear.tmpl.h",
 ]
 SANITIZE = ["-fsanitize=address,undefined"]
 
@@ -157,6 +158,8 @@ extensions = [
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=OPT + OPENMP_C,
         extra_link_args=OPENMP_LD + LINK,
+        # the C kernels call sqrt (batch norm); MSVC has no separate libm
+        libraries=[] if sys.platform == "win32" else ["m"],
     )
 ]
 

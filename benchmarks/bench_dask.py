@@ -42,33 +42,7 @@ from threadpoolctl import threadpool_limits
 import fastconv as fc
 from fastconv import layers as L
 from fastconv.dask import predict
-
-
-def _resnet20_here(num_classes=10, *, dtype=np.float32, rng=None):
-    """CIFAR ResNet-20 (He et al. 2016, 3 stages of 3 basic blocks, 16/32/64
-    channels, 1x1-convolution shortcuts where the shape changes).
-
-    REPLACE with fastconv.models.resnet20 once it is merged (same network);
-    it is used automatically when present."""
-    rng = L._as_rng(rng)
-    kw = dict(dtype=dtype, rng=rng)
-    layers = [L.Conv2d(3, 16, 3, padding=1, bias=False, **kw),
-              L.BatchNorm2d(16, dtype=dtype), L.ReLU()]
-    channels = 16
-    for width, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
-            layers.append(L.basic_block(channels, width, stride if i == 0 else 1,
-                                        **kw))
-            channels = width
-    layers += [L.GlobalAvgPool2d(), L.Flatten(),
-               L.Linear(64, num_classes, **kw)]
-    return L.Sequential(*layers)
-
-
-try:
-    from fastconv.models import resnet20
-except ImportError:
-    resnet20 = _resnet20_here
+from fastconv.models import resnet20
 
 
 def _single_process(model, x, chunks, batch):
@@ -114,7 +88,7 @@ def main():
     model = resnet20(rng=0).eval()
     print(f"fastconv {fc.__version__}, gemm isa {fc._ext.gemm_isa()}, "
           f"{cores} threads by default; model "
-          f"{'fastconv.models.resnet20' if resnet20 is not _resnet20_here else 'ResNet-20 built here'}"
+          f"fastconv.models.resnet20"
           f" ({sum(p.size for p in model.params.values()):,} parameters)")
     print(f"{args.images} images 3x32x32 float32, chunks of {args.chunk}, "
           f"batches of {args.batch}, {args.rounds} interleaved rounds")

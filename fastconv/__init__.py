@@ -48,12 +48,15 @@ from ._threads import get_num_threads, set_num_threads
 from ._version import __version__
 from .convert import conv_to_fc, convolutionalize, fc_to_conv
 from .functional import (
+    add,
     avg_pool1d,
     avg_pool1d_backward,
     avg_pool2d,
     avg_pool2d_backward,
     avg_pool3d,
     avg_pool3d_backward,
+    batch_norm2d,
+    batch_norm2d_backward,
     col2im,
     conv1d,
     conv1d_backward,
@@ -64,6 +67,8 @@ from .functional import (
     global_avg_pool2d,
     global_avg_pool2d_backward,
     im2col,
+    linear,
+    linear_backward,
     locally_connected2d,
     locally_connected2d_backward,
     lp_pool1d,
@@ -76,7 +81,10 @@ from .functional import (
     max_pool2d_backward,
     max_pool3d,
     max_pool3d_backward,
+    relu,
+    relu_backward,
     select_algorithm,
+    conv_plan,
 )
 from .gradcheck import gradcheck
 
@@ -84,7 +92,7 @@ __all__ = [
     # 2-D kernels (the API contract)
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
     "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "select_algorithm",
+    "select_algorithm", "conv_plan",
     # 1-D and 3-D kernels
     "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
     "avg_pool1d", "avg_pool1d_backward",
@@ -94,6 +102,9 @@ __all__ = [
     "lp_pool1d", "lp_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "locally_connected2d", "locally_connected2d_backward",
+    # layer kernels: normalisation, activation, residual add, fully connected
+    "batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
+    "linear", "linear_backward",
     # FC <-> conv
     "fc_to_conv", "conv_to_fc", "convolutionalize",
     # settings

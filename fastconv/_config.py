@@ -21,12 +21,15 @@ def show_config() -> dict[str, Any]:
         "machine": platform.machine(),
         "gemm kernels": f"{_ext.gemm_isa()} (chosen at run time; FASTCONV_ISA="
                         "avx512|avx2|generic forces one)",
-        "other kernels": "C99 -O3 for the baseline instruction set, auto-vectorised",
+        "other kernels": "C99 -O3, hot loops also compiled for AVX2 and AVX-512 and "
+                         "picked when the library loads (GCC target_clones on x86-64 "
+                         "ELF; the baseline build elsewhere)",
         "conv2d algorithms": "gemm (packed GEMM, im2col fused into packing), "
-                             "direct, winograd (F(2x2, 3x3)); auto: direct when depthwise "
+                             "direct, winograd (F(4x4, 3x3) or F(2x2, 3x3)); auto "
+                             "(fastconv._convplan.choose_algorithm): direct when depthwise "
                              "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 "
-                             "dilation-1 layers with >= 16 channels and filters per group, "
-                             "else gemm",
+                             "dilation-1 layers where it measured faster than the GEMM "
+                             "(select_algorithm's rule on channels and N*H*W), else gemm",
         "openmp": _ext.openmp_enabled(),
         "threads": get_num_threads(),
         "numpy": __import__("numpy").__version__,

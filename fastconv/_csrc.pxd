@@ -27,9 +27,9 @@ cdef extern from "fastconv.h" nogil:
     Py_ssize_t fc_conv2d_direct_work_size_double(const fc_geom *g,
                                                  Py_ssize_t n_filters)
     int fc_conv2d_direct_float(const float *x, const float *w, float bias,
-                               const fc_geom *g, float *work, float *y)
+                               int relu, const fc_geom *g, float *work, float *y)
     int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                                const fc_geom *g, double *work, double *y)
+                                int relu, const fc_geom *g, double *work, double *y)
     int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                           Py_ssize_t n_filters,
                                           const fc_geom *g, float *work,
@@ -86,11 +86,11 @@ cdef extern from "fastconv.h" nogil:
     Py_ssize_t fc_gemm_work_size_double(const fc_geom *g, Py_ssize_t F)
     int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                                   const float *wpack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t tile,
+                                  const float *bias, int relu, Py_ssize_t tile,
                                   float *work, float *y)
     int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                    const double *wpack, Py_ssize_t F,
-                                   const double *bias, Py_ssize_t tile,
+                                   const double *bias, int relu, Py_ssize_t tile,
                                    double *work, double *y)
     int fc_gemm_gw_fits_float(const fc_geom *g, Py_ssize_t F)
     int fc_gemm_gw_fits_double(const fc_geom *g, Py_ssize_t F)
@@ -154,12 +154,12 @@ cdef extern from "fastconv.h" nogil:
     int fc_conv2d_gemm_item_float(const float *x, Py_ssize_t x_stride,
                                   Py_ssize_t N, const fc_geom *g,
                                   const float *wpack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t item,
+                                  const float *bias, int relu, Py_ssize_t item,
                                   float *work, float *y, const fc_ylayout *ly)
     int fc_conv2d_gemm_item_double(const double *x, Py_ssize_t x_stride,
                                    Py_ssize_t N, const fc_geom *g,
                                    const double *wpack, Py_ssize_t F,
-                                   const double *bias, Py_ssize_t item,
+                                   const double *bias, int relu, Py_ssize_t item,
                                    double *work, double *y,
                                    const fc_ylayout *ly)
 
@@ -259,22 +259,121 @@ cdef extern from "fastconv.h" nogil:
                                           Py_ssize_t kw, Py_ssize_t panel,
                                           double *packed)
 
-    # ---- winograd.c: F(2x2, 3x3) convolution ----
-    Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C)
-    Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C)
+    # ---- winograd.c: F(m x m, 3x3) convolution, m = 2 or 4 ----
+    ctypedef struct fc_wino_sched:
+        Py_ssize_t tb, blocks, work
+    Py_ssize_t fc_wino_panel_filters_float()
+    Py_ssize_t fc_wino_panel_filters_double()
+    Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C, int m)
+    Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C, int m)
     void fc_wino_pack_weights_float(const float *w, Py_ssize_t F, Py_ssize_t C,
-                                    Py_ssize_t panel, float *packed)
+                                    int m, Py_ssize_t panel, float *packed)
     void fc_wino_pack_weights_double(const double *w, Py_ssize_t F, Py_ssize_t C,
-                                     Py_ssize_t panel, double *packed)
-    Py_ssize_t fc_wino_tiles_float(const fc_geom *g, Py_ssize_t N)
-    Py_ssize_t fc_wino_tiles_double(const fc_geom *g, Py_ssize_t N)
-    Py_ssize_t fc_wino_work_size_float(const fc_geom *g, Py_ssize_t F)
-    Py_ssize_t fc_wino_work_size_double(const fc_geom *g, Py_ssize_t F)
-    int fc_conv2d_wino_tile_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
-                                  const fc_geom *g, const float *upack, Py_ssize_t F,
-                                  const float *bias, Py_ssize_t block,
-                                  float *work, float *y, Py_ssize_t y_stride)
-    int fc_conv2d_wino_tile_double(const double *x, Py_ssize_t x_stride, Py_ssize_t N,
-                                   const fc_geom *g, const double *upack,
-                                   Py_ssize_t F, const double *bias, Py_ssize_t block,
-                                   double *work, double *y, Py_ssize_t y_stride)
+                                     int m, Py_ssize_t panel, double *packed)
+    void fc_wino_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
+                                int m, int threads, fc_wino_sched *s)
+    void fc_wino_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
+                                 int m, int threads, fc_wino_sched *s)
+    int fc_conv2d_wino_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
+                             const fc_geom *g, int m, const float *upack,
+                             Py_ssize_t F, const float *bias, int relu,
+                             const fc_wino_sched *s, Py_ssize_t block,
+                             float *work, float *y, Py_ssize_t y_stride)
+    int fc_conv2d_wino_double(const double *x, Py_ssize_t x_stride, Py_ssize_t N,
+                              const fc_geom *g, int m, const double *upack,
+                              Py_ssize_t F, const double *bias, int relu,
+                              const fc_wino_sched *s, Py_ssize_t block,
+                              double *work, double *y, Py_ssize_t y_stride)
+    void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
+    void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
+    ctypedef struct fc_wino_gw_sched:
+        Py_ssize_t tb, blocks, chunks, wsize, work
+    void fc_wino_gw_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                   fc_wino_gw_sched *s)
+    void fc_wino_gw_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
+                                    fc_wino_gw_sched *s)
+    int fc_wino_grad_weight_float(const float *x, Py_ssize_t x_stride, const float *gy,
+                                  Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
+                                  int m, Py_ssize_t F, const fc_wino_gw_sched *s,
+                                  Py_ssize_t chunk, Py_ssize_t xi0, Py_ssize_t xi1,
+                                  float *work, float *wsum, double *bsum)
+    int fc_wino_grad_weight_double(const double *x, Py_ssize_t x_stride,
+                                   const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
+                                   const fc_geom *g, int m, Py_ssize_t F,
+                                   const fc_wino_gw_sched *s, Py_ssize_t chunk,
+                                   Py_ssize_t xi0, Py_ssize_t xi1, double *work,
+                                   double *wsum, double *bsum)
+    void fc_wino_gw_finish_float(const float *wsum, Py_ssize_t chunks,
+                                 Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                 Py_ssize_t f, float *gw)
+    void fc_wino_gw_finish_double(const double *wsum, Py_ssize_t chunks,
+                                  Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
+                                  Py_ssize_t f, double *gw)
+
+    # ---- layer kernels: norm.c, eltwise.c, linear.c ----
+    void fc_bn_train_channel_float(const float *x, Py_ssize_t N, Py_ssize_t stride,
+                                   Py_ssize_t L, double gamma, double beta,
+                                   double eps, int relu, float *y, double *mean,
+                                   double *var)
+    void fc_bn_train_channel_double(const double *x, Py_ssize_t N, Py_ssize_t stride,
+                                    Py_ssize_t L, double gamma, double beta,
+                                    double eps, int relu, double *y, double *mean,
+                                    double *var)
+    void fc_bn_apply_float(const float *x, Py_ssize_t N, Py_ssize_t stride,
+                           Py_ssize_t L, float scale, float shift, int relu, float *y)
+    void fc_bn_apply_double(const double *x, Py_ssize_t N, Py_ssize_t stride,
+                            Py_ssize_t L, double scale, double shift, int relu,
+                            double *y)
+    void fc_bn_backward_channel_float(const float *gy, const float *x, const float *y,
+                                      Py_ssize_t N, Py_ssize_t stride, Py_ssize_t L,
+                                      double mean, double invstd, double gamma,
+                                      int training, float *gx, double *g_gamma,
+                                      double *g_beta)
+    void fc_bn_backward_channel_double(const double *gy, const double *x,
+                                       const double *y, Py_ssize_t N,
+                                       Py_ssize_t stride, Py_ssize_t L, double mean,
+                                       double invstd, double gamma, int training,
+                                       double *gx, double *g_gamma, double *g_beta)
+    void fc_relu_float(const float *x, Py_ssize_t n, float *y)
+    void fc_relu_double(const double *x, Py_ssize_t n, double *y)
+    void fc_relu_backward_float(const float *g, const float *y, Py_ssize_t n, float *gx)
+    void fc_relu_backward_double(const double *g, const double *y, Py_ssize_t n,
+                                 double *gx)
+    void fc_add_float(const float *a, const float *b, Py_ssize_t n, int relu, float *y)
+    void fc_add_double(const double *a, const double *b, Py_ssize_t n, int relu,
+                       double *y)
+    void fc_sgd_step_float(float *p, const float *g, float *buf, Py_ssize_t n,
+                           float lr, float momentum, float weight_decay,
+                           int nesterov, int first)
+    void fc_sgd_step_double(double *p, const double *g, double *buf, Py_ssize_t n,
+                            double lr, double momentum, double weight_decay,
+                            int nesterov, int first)
+    void fc_adam_step_float(float *p, const float *g, float *m, float *v,
+                            Py_ssize_t n, float beta1, float beta2, float eps,
+                            float weight_decay, float step_size, float bc2_sqrt)
+    void fc_adam_step_double(double *p, const double *g, double *m, double *v,
+                             Py_ssize_t n, double beta1, double beta2, double eps,
+                             double weight_decay, double step_size, double bc2_sqrt)
+    double fc_softmax_xent_row_float(const float *s, Py_ssize_t C, Py_ssize_t label,
+                                     float scale, float *grad)
+    double fc_softmax_xent_row_double(const double *s, Py_ssize_t C, Py_ssize_t label,
+                                      double scale, double *grad)
+    Py_ssize_t fc_matmul_packed_a_size_float(Py_ssize_t M, Py_ssize_t Kd)
+    Py_ssize_t fc_matmul_packed_a_size_double(Py_ssize_t M, Py_ssize_t Kd)
+    void fc_matmul_pack_a_float(const float *a, Py_ssize_t lda, int at, Py_ssize_t M,
+                                Py_ssize_t Kd, Py_ssize_t panel, float *packed)
+    void fc_matmul_pack_a_double(const double *a, Py_ssize_t lda, int at, Py_ssize_t M,
+                                 Py_ssize_t Kd, Py_ssize_t panel, double *packed)
+    Py_ssize_t fc_matmul_panels_float(Py_ssize_t M, Py_ssize_t Ncols)
+    Py_ssize_t fc_matmul_panels_double(Py_ssize_t M, Py_ssize_t Ncols)
+    Py_ssize_t fc_matmul_work_size_float()
+    Py_ssize_t fc_matmul_work_size_double()
+    int fc_matmul_panel_float(const float *apack, Py_ssize_t M, Py_ssize_t Kd,
+                              const float *b, Py_ssize_t ldb, int bt, Py_ssize_t Ncols,
+                              const float *bias, int relu, int accumulate,
+                              Py_ssize_t panel, float *work, float *c, Py_ssize_t ldc)
+    int fc_matmul_panel_double(const double *apack, Py_ssize_t M, Py_ssize_t Kd,
+                               const double *b, Py_ssize_t ldb, int bt, Py_ssize_t Ncols,
+                               const double *bias, int relu, int accumulate,
+                               Py_ssize_t panel, double *work, double *c,
+                               Py_ssize_t ldc)

@@ -56,7 +56,7 @@ Model: TypeAlias = "Layer"
 #: ``(kernel, stride, padding, dilation)`` tuples.
 LayerSpecs: TypeAlias = Union["Layer", Sequence[Any]]
 
-Algorithm = Literal["auto", "gemm", "direct", "winograd"]
+Algorithm = Literal["auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4"]
 Algorithm1d = Literal["auto", "gemm", "direct"]
 
 #: What max pooling returns: the pooled array, or ``(array, indices)`` with

@@ -16,7 +16,7 @@ import numpy as np
 __all__ = []
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-ALGORITHMS = ("auto", "gemm", "direct", "winograd")
+ALGORITHMS = ("auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4")
 
 # One geometry record for every op.  pt/pl are the top/left paddings; the
 # bottom/right padding is implied by the output size (Ho, Wo), which is all the
@@ -314,13 +314,13 @@ def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
 
 
 def check_winograd(op, algorithm, kernel, stride, dilation):
-    """The compiled path's rule, for the reference twins: algorithm=
-    'winograd' computes 3x3 filters at stride 1 and dilation 1 only."""
-    if algorithm == "winograd" and not (tuple(kernel) == (3, 3) and
-                                        tuple(stride) == (1, 1) and
-                                        tuple(dilation) == (1, 1)):
+    """The compiled path's rule, for the reference twins: the Winograd
+    algorithms compute 3x3 filters at stride 1 and dilation 1 only."""
+    if algorithm.startswith("winograd") and not (tuple(kernel) == (3, 3)
+                                                 and tuple(stride) == (1, 1)
+                                                 and tuple(dilation) == (1, 1)):
         raise ValueError(
-            f"{op}: algorithm='winograd' computes 3x3 filters at stride 1 and "
+            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
             f"dilation 1 only; got kernel {tuple(kernel)}, stride "
             f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
@@ -415,6 +415,27 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
                      (x_shape[0], w_shape[0]) + out)
     check_index_range(op, stride=stride, dilation=dilation, padding=flat)
     return kernel, stride, before, dilation, out
+
+
+def check_dtype(dtype, name, op):
+    """``dtype`` as a numpy.dtype, float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv2d for (N, C, H, W) and (F, C/groups, kh, kw)
+    shapes (checked as check_conv2d checks the arrays')."""
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
+    k, s, p, d, out = _conv_axes(op, x_shape, w_shape, stride, padding, dilation,
+                                 groups, ("H", "W"))
+    return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
 
 
 def check_conv2d(op, x, weight, stride, padding, dilation, groups):
@@ -1020,3 +1041,136 @@ def check_local_bias(op, bias, x, geom):
             f"shape {bias.shape}"
         )
     return bias
+
+
+# --------------------------------------------------------------------------
+# layer kernels: batch normalisation, element-wise, fully connected
+# --------------------------------------------------------------------------
+
+def check_flag(value, name, op):
+    """A bool (or NumPy bool) flag, as a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_out(out, shape, dtype, op, name="out"):
+    """``out`` is None or a writeable, aligned, C-contiguous array of the result's
+    ``shape`` and ``dtype``; returns it."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray or None, got "
+                        f"{type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{op}: {name} must have the result's shape {tuple(shape)} and dtype "
+            f"{np.dtype(dtype)}, got shape {out.shape} and dtype {out.dtype}")
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        raise ValueError(f"{op}: {name} must be a writeable, aligned, C-contiguous array")
+    return out
+
+
+def check_like(op, x, x_name, other, name):
+    """``other`` as a C-contiguous, aligned array of x's shape and dtype."""
+    if not isinstance(other, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got "
+                        f"{type(other).__name__}")
+    _same_dtype(x, x_name, other, name, op)
+    if other.shape != x.shape:
+        raise ValueError(f"{op}: {name} must have {x_name}'s shape {x.shape}, got "
+                         f"shape {other.shape}")
+    return _c_aligned(other)
+
+
+def check_any_array(x, name, op):
+    """A float32/float64 ndarray of any shape, C-contiguous and aligned."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must have dtype float32 or float64, got "
+                        f"{x.dtype} (shape {x.shape})")
+    return _c_aligned(x)
+
+
+def check_channel_vector(op, v, name, x, optional=True):
+    """A (C,) array of x's dtype for x of shape (N, C, ...), or None."""
+    if v is None:
+        if optional:
+            return None
+        raise TypeError(f"{op}: {name} must be an array of shape ({x.shape[1]},), "
+                        f"got None")
+    if not isinstance(v, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(v).__name__}")
+    _same_dtype(x, "x", v, name, op)
+    if v.shape != (x.shape[1],):
+        raise ValueError(f"{op}: {name} must have shape ({x.shape[1]},) for x of "
+                         f"shape {x.shape}, got shape {v.shape}")
+    return v
+
+
+def check_float(value, name, op, minimum=None):
+    """A real number (not bool), at least ``minimum`` if given."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+    value = float(value)
+    if minimum is not None and not value >= minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+def check_batch_norm2d(x, running_mean, running_var, weight, bias, training,
+                       momentum, eps, relu):
+    """Check batch_norm2d's arguments; returns x (C-contiguous) and the
+    normalised scalars.  The running statistics, updated in place, must be
+    writeable when training."""
+    op = "batch_norm2d"
+    x = check_array(x, "x", op)
+    training = check_flag(training, "training", op)
+    relu = check_flag(relu, "relu", op)
+    momentum = check_float(momentum, "momentum", op, 0.0)
+    eps = check_float(eps, "eps", op, 0.0)
+    for name, v in (("running_mean", running_mean), ("running_var", running_var)):
+        check_channel_vector(op, v, name, x, optional=training)
+        if v is not None and training and not v.flags.writeable:
+            raise ValueError(f"{op}: {name} is updated in place in training and "
+                             f"must be writeable")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    check_channel_vector(op, weight, "weight", x)
+    check_channel_vector(op, bias, "bias", x)
+    N, C, H, W = x.shape
+    if training and N * H * W < 2:
+        raise ValueError(f"{op}: training needs more than 1 value per channel, got "
+                         f"x of shape {x.shape}")
+    return x, training, momentum, eps, relu
+
+
+def check_batch_norm2d_backward(grad_out, x, mean, invstd, weight, training, y):
+    op = "batch_norm2d_backward"
+    x = check_array(x, "x", op)
+    grad_out = check_grad_out(op, grad_out, x, x.shape)
+    mean = check_channel_vector(op, mean, "mean", x, optional=False)
+    invstd = check_channel_vector(op, invstd, "invstd", x, optional=False)
+    check_channel_vector(op, weight, "weight", x)
+    training = check_flag(training, "training", op)
+    if y is not None:
+        y = check_like(op, x, "x", y, "y")
+    return grad_out, x, training, y
+
+
+def check_linear(op, x, weight, bias):
+    """Check F.linear's arguments on 2-D x; returns (x, weight, bias)."""
+    x = check_array(x, "x", op, shape_doc="(N, in_features)")
+    weight = check_array(weight, "weight", op, shape_doc="(out_features, in_features)")
+    _same_dtype(x, "x", weight, "weight", op)
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"{op}: weight must have shape (out_features, {x.shape[1]}) "
+                         f"for x of shape {x.shape}, got shape {weight.shape}")
+    if bias is not None:
+        bias = check_array(bias, "bias", op, shape_doc="(out_features)")
+        _same_dtype(x, "x", bias, "bias", op)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"{op}: bias must have shape ({weight.shape[0]},), got "
+                             f"shape {bias.shape}")
+    return x, weight, bias

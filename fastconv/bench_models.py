@@ -10,8 +10,8 @@ How it is measured (as the kernel benchmark, :mod:`fastconv.bench`):
 
 * Two jobs per model, float32, on one fixed random batch: a training step
   (zero_grad, forward in train mode, mean softmax cross-entropy, backward,
-  SGD with momentum 0.9) and inference (eval mode, forward only; PyTorch
-  under ``torch.no_grad()``).  PyTorch's ``optimizer.zero_grad()`` is its
+  SGD with momentum 0.9) and inference (eval mode, forward only; fastconv
+  under ``layers.no_grad()``, PyTorch under ``torch.no_grad()``).  PyTorch's ``optimizer.zero_grad()`` is its
   default, ``set_to_none=True`` (fastconv's zero_grad fills its gradient
   arrays with zeros); no ``torch.compile``, no TorchScript.
 * fastconv runs in this process with ``fastconv.set_num_threads(T)`` and
@@ -145,12 +145,18 @@ def fastconv_step(model, mode, *, lr=LR, momentum=MOMENTUM, weight_decay=0.0):
         ``step(x, y) -> loss`` (a float) for training, ``step(x, y) ->
         scores`` for inference; x (N, C, H, W), y (N,) int.
     """
+    from .layers import no_grad
     from .losses import softmax_cross_entropy
     from .optim import SGD
 
     if mode == "infer":
         model.eval()
-        return lambda x, y: model.forward(x)
+
+        def infer(x, y):
+            with no_grad():             # as PyTorch's torch.no_grad()
+                return model.forward(x)
+
+        return infer
     model.train()
     opt = SGD(model, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
@@ -345,14 +351,18 @@ class TorchWorker(bench._TorchWorker):
         return self._ask(cmd="time", key=key)["seconds"]
 
 
-def _libgomp():
-    """Path of the OpenMP runtime loaded in this process (Linux), or None."""
+def _libgomp(owner="torch"):
+    """Path of the OpenMP runtime loaded in this process (Linux), or None:
+    the one under a folder named ``owner`` where several are (a repaired
+    fastconv wheel brings its own, renamed libgomp-<hash>.so.1)."""
+    paths = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps") as f:
             for line in f:
-                if "libgomp" in line:
-                    return line.split()[-1]
-    return None
+                if "libgomp" in line and line.split()[-1] not in paths:
+                    paths.append(line.split()[-1])
+    ours = [p for p in paths if f"/{owner}/" in p]
+    return (ours or paths or [None])[0]
 
 
 def _torch_worker():
@@ -683,7 +693,8 @@ def format_scaling(tables):
 LEGEND = """\
 - training: zero_grad + forward (train mode) + mean softmax cross-entropy + backward +
   SGD step (lr {lr}, momentum {momentum}); PyTorch's zero_grad is its default
-  (set_to_none=True). inference: eval mode, forward only (PyTorch under torch.no_grad()).
+  (set_to_none=True). inference: eval mode, forward only (fastconv under
+  layers.no_grad(), PyTorch under torch.no_grad()).
   float32, one fixed random batch, the same weights on both sides.
 - ms: median over the rounds of the time per step; fastconv and PyTorch take turns
   (PyTorch in a process of its own at the same thread count), the first turn of each round

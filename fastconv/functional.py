@@ -17,12 +17,14 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
+from ._convplan import (WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan,  # noqa: F401
+                        choose_algorithm, conv_plan)
 from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
                       Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
-    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "conv_plan",
 ]
 
 
@@ -108,12 +110,18 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     kernel: ``"direct"`` for grouped convolutions whose filters each see a
     single input channel (depthwise, ``groups > 1`` and ``C // groups == 1``),
     where each group's matrix product would be a single row; ``"winograd"``
-    for 3x3 filters at stride 1, dilation 1, with at least
-    ``WINOGRAD_MIN_CHANNELS`` input channels and filters per group (fewer
-    would leave its 16 small products too short to pay for the transforms);
+    for 3x3 filters at stride 1, dilation 1 where it measured faster than
+    the GEMM (forward and backward, 1 thread): at least 32 input channels
+    and filters per group and ``N*H*W >= 1024`` (``>= 4096`` if either is
+    not a multiple of 16), or 16 to 31 of them, both multiples of 16, and
+    ``N*H*W >= 16384`` (its transforms cost per channel what its products
+    save, and conv2d transforms the filters on every call); its output tile
+    by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
+    tiles' overhang makes F(2x2, 3x3) do no more multiplications);
     ``"gemm"`` (packed matrix product) otherwise, including single-channel
     inputs (``C == 1``, ``groups == 1``), where one product covers all
-    filters.  The backward pass of a Winograd convolution runs on the GEMM.
+    filters.  The backward pass of a Winograd convolution computes grad_x
+    (paddings up to 2) and grad_weight by Winograd too.
 
     Parameters
     ----------
@@ -137,101 +145,25 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     """
     x_shape, weight_shape, groups = _v.check_select_algorithm(
         x_shape, weight_shape, groups, stride, dilation)
-    if groups > 1 and weight_shape[1] == 1:
-        return "direct"
-    if _winograd_fits(weight_shape, stride, dilation) and (
-            weight_shape[1] >= WINOGRAD_MIN_CHANNELS
-            and weight_shape[0] // groups >= WINOGRAD_MIN_CHANNELS):
-        return "winograd"
-    return "gemm"
-
-
-# Channels (input and output, per group) from which "auto" picks Winograd.
-WINOGRAD_MIN_CHANNELS = 16
-
-
-def _winograd_fits(weight_shape, stride, dilation):
-    """Whether F(2x2, 3x3) computes this convolution: 3x3, stride 1, dilation 1."""
     op = "select_algorithm"
-    return (tuple(weight_shape[2:]) == (3, 3) and _v.pair(stride, "stride", op) == (1, 1)
-            and _v.pair(dilation, "dilation", op) == (1, 1))
+    return choose_algorithm(tuple(x_shape), tuple(weight_shape), groups,
+                            _v.pair(stride, "stride", op), _v.pair(dilation, "dilation", op))
 
 
-def _pick(algorithm, x, weight, g):
-    if algorithm == "auto":
-        return select_algorithm(x.shape, weight.shape, g.groups, (g.sh, g.sw), (g.dh, g.dw))
-    if algorithm == "winograd" and not _winograd_fits(weight.shape, (g.sh, g.sw), (g.dh, g.dw)):
-        raise ValueError(
-            f"conv2d: algorithm='winograd' computes 3x3 filters at stride 1 and "
-            f"dilation 1 only; got weight of shape {tuple(weight.shape)}, stride "
-            f"{(g.sh, g.sw)}, dilation {(g.dh, g.dw)}: use 'gemm' or 'auto'")
-    return algorithm
-
-
-def _direct_fits(g):
-    """Whether the direct kernel's zero-padded row copies (at column stride
-    1: Wo + (kw-1)*dw wide, and W + (kw-1)*dw for grad_x) stay within a few
-    times the rows of x and y.  A dilation far wider than the input (with the
-    padding that lets it fit) makes them grow with the dilation instead:
-    the GEMM, whose cost is that of the output, runs those."""
-    return g.sw != 1 or (g.kw - 1) * g.dw <= 4 * (g.W + g.Wo) + 64
-
-
-def _conv_run(algorithm, x4, w4, bias, g):
+def _conv_run(algorithm, x4, w4, bias, g, relu=False, op="conv2d"):
     """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
-    if bias is None:
-        bias = np.zeros(g.F, dtype=x4.dtype)
-    kernel = _pick(algorithm, x4, w4, g)
-    if kernel == "direct" and not _direct_fits(g):
-        kernel = "gemm"
-    if kernel == "direct":
-        return _ext.conv2d_direct(x4, w4, bias, g)
-    if kernel == "winograd":
-        return _ext.conv2d_winograd(x4, w4, bias, g)
-    return _ext.conv2d_gemm(x4, w4, bias, g)
+    return ConvPlan(g, x4.dtype, algorithm, op).forward(x4, w4, bias, relu=relu)
 
 
-def _conv_backward_run(algorithm, gy4, x4, w4, g):
+def _conv_backward_run(algorithm, gy4, x4, w4, g, op="conv2d_backward"):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
-    kernel = _pick(algorithm, x4, w4, g)
-    if kernel == "direct" and not _direct_fits(g):
-        kernel = "gemm"                        # as in _conv_run
-    gf = _winograd_grad_input(g) if kernel == "winograd" else None
-    if kernel == "direct":
-        grad_x, grad_w = _ext.conv2d_direct_backward(gy4, x4, w4, g)
-    elif gf is not None:
-        # grad_x of a 3x3 unit-stride layer is a 3x3 unit-stride convolution
-        # of grad_out with the flipped filters: Winograd too
-        grad_x = _ext.conv2d_winograd(gy4, _flipped_filters(w4, g.groups),
-                                      np.zeros(g.C, dtype=w4.dtype), gf)
-        _, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g, False)
-    else:
-        grad_x, grad_w = _ext.conv2d_gemm_backward(gy4, x4, w4, g)
-    return grad_x, grad_w, _ext.bias_grad(gy4)
-
-
-def _winograd_grad_input(g):
-    """The geometry of grad_x = conv2d(grad_out, flipped filters, padding
-    2 - p) for a 3x3 unit-stride layer, if Winograd suits it (paddings <= 2,
-    enough channels both ways), else None."""
-    if g.pt > 2 or g.pl > 2 or min(g.F, g.C) // g.groups < WINOGRAD_MIN_CHANNELS:
-        return None
-    return _v.ConvGeometry(N=g.N, C=g.F, H=g.Ho, W=g.Wo, kh=3, kw=3, sh=1, sw=1,
-                           pt=2 - g.pt, pl=2 - g.pl, dh=1, dw=1, Ho=g.H, Wo=g.W,
-                           F=g.C, groups=g.groups)
-
-
-def _flipped_filters(w, groups):
-    """(F, C/groups, kh, kw) -> (C, F/groups, kh, kw): per group, filters and
-    channels swapped, each kernel rotated by 180 degrees."""
-    F, Cg, kh, kw = w.shape
-    wg = w.reshape(groups, F // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
-    return np.ascontiguousarray(wg[..., ::-1, ::-1]).reshape(groups * Cg, F // groups, kh, kw)
+    return ConvPlan(g, x4.dtype, algorithm, op).backward(gy4, x4, w4)
 
 
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
-           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
+           groups: Int = 1, *, algorithm: Algorithm = "auto",
+           relu: bool = False) -> Array[Float]:
     """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
 
     Parameters
@@ -246,19 +178,26 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     groups : int
         Input channels and filters are split into ``groups`` independent
         groups; ``groups == C`` is a depthwise convolution.
-    algorithm : {"auto", "gemm", "direct", "winograd"}
+    algorithm : {"auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4"}
         ``"gemm"``: fastconv's packed matrix product (AVX-512 / AVX2 /
         generic micro-kernels chosen at run time), with im2col fused into
         the packing of bounded per-thread tiles: the column matrix is never
-        formed.  ``"direct"``: a loop over kernel
-        taps, no column matrix (a dilation far wider than the input runs on
-        the GEMM instead: the direct kernel's rows would grow with it).
-        ``"winograd"``: F(2x2, 3x3), for 3x3
-        filters at stride 1 and dilation 1 only (2.25x fewer
-        multiplications, on the same micro-kernels; rounding differs from
-        the direct sum by a few units in the last place, and a NaN or inf in
-        x reaches all four outputs of its 2x2 tiles).  ``"auto"``: see
+        formed; it adds each output's products in the direct sum's order.
+        ``"direct"``: a loop over kernel taps, no column matrix (a dilation
+        far wider than the input runs on the GEMM instead: the direct
+        kernel's rows would grow with it).
+        ``"winograd"``: Winograd F(m x m, 3x3) on the same micro-kernels,
+        for 3x3 filters at stride 1 and dilation 1 only, the tile m by the
+        rule of :func:`conv_plan` (F(4x4): 4x fewer multiplications than
+        the direct sum; F(2x2): 2.25x); ``"winograd4x4"`` and
+        ``"winograd2x2"`` force the tile.  Winograd rounds differently from
+        the direct sum (float32 relative errors below 5e-4 for F(4x4) and
+        1e-4 for F(2x2), README "Exactness"), and a NaN or inf in x reaches
+        every output of its m x m tiles.  ``"auto"``: see
         :func:`select_algorithm`.
+    relu : bool
+        Return max(y, 0) (NaN stays NaN), applied as each output tile is
+        written (bias and ReLU fused into the convolution).
 
     Returns
     -------
@@ -286,7 +225,7 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv2d", bias, x, g)
-    return _conv_run(algorithm, x, weight, bias, g)
+    return _conv_run(algorithm, x, weight, bias, g, relu)
 
 
 def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
@@ -327,7 +266,7 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     x, weight, g = _v.check_conv2d(op, x, weight, stride, padding, dilation,
                                    groups)
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
-    return _conv_backward_run(algorithm, grad_out, x, weight, g)
+    return _conv_backward_run(algorithm, grad_out, x, weight, g, op)
 
 
 def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
@@ -606,7 +545,7 @@ def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
         # Taps added in a fixed order: results do not depend on threads.
         yi = _conv_run("auto", _tap_input(xt, tap, g2),
                        np.ascontiguousarray(weight[:, :, i]),
-                       bias if i == 0 else None, g2)
+                       bias if i == 0 else None, g2, op=op)
         acc = yi if acc is None else np.add(acc, yi, out=acc)
     y[...] = acc.reshape(g.N, g.Do, g.F, g.Ho, g.Wo).transpose(0, 2, 1, 3, 4)
     return y
@@ -666,9 +605,7 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
         g2.N, g.F, g.Ho, g.Wo)
     # Every tap has the same 2-D shapes, so the same kernel.
     kernel = (_ext.conv2d_direct_backward
-              if select_algorithm((g2.N, g2.C, g2.H, g2.W),
-                                  weight.shape[:2] + weight.shape[3:],
-                                  g.groups) == "direct" and _direct_fits(g2)
+              if ConvPlan(g2, x.dtype, "auto", op).algorithm == "direct"
               else _ext.conv2d_gemm_backward)
     for i, tap in enumerate(taps):
         gxi, grad_w[:, :, i] = kernel(gy, _tap_input(xt, tap, g2),
@@ -930,7 +867,7 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
                                    dilation, groups)
     bias = _v.check_bias("conv1d", bias, x, g)
-    return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g))
+    return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g, op="conv1d"))
 
 
 def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
@@ -973,7 +910,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
                                    groups)
     grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
     grad_x, grad_w, grad_b = _conv_backward_run(
-        algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g)
+        algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g, op)
     return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
@@ -1569,3 +1506,301 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
         grad_w = np.einsum("nkl,nfl->lkf", cols, gy).reshape(weight.shape)
         return grad_x, grad_w, grad_out.sum(axis=0)
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)
+
+
+# ===========================================================================
+# layer kernels: batch normalisation, ReLU, residual add, fully connected
+# ===========================================================================
+
+__all__ += ["batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
+            "linear", "linear_backward"]
+
+
+def _result(out, shape, dtype, op):
+    """``out`` checked, or a new array for the result."""
+    out = _v.check_out(out, shape, dtype, op)
+    return np.empty(shape, dtype) if out is None else out
+
+
+def _channel_values(v, C, default):
+    """A (C,) float64 copy of an optional per-channel array."""
+    return np.full(C, default) if v is None else v.astype(np.float64)
+
+
+def batch_norm2d(x: Array[Float], running_mean: Array[Float] | None,
+                 running_var: Array[Float] | None, weight: Array[Float] | None = None,
+                 bias: Array[Float] | None = None, training: bool = False,
+                 momentum: float = 0.1, eps: float = 1e-5, *, relu: bool = False,
+                 out: Array[Float] | None = None, return_stats: bool = False
+                 ) -> Array[Float] | tuple[Array[Float], Array[Float], Array[Float]]:
+    """Batch normalisation over (N, H, W) per channel (``F.batch_norm``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    running_mean, running_var : ndarray of shape (C,), x's dtype, or None
+        Used in evaluation; in training (when given) updated IN PLACE:
+        ``running = (1 - momentum) * running + momentum * batch_stat``, with
+        the unbiased batch variance, as PyTorch does.
+    weight, bias : ndarray of shape (C,), optional
+        gamma and beta (default 1 and 0).
+    training : bool
+        Normalise with the batch's mean and biased variance (True) or with
+        the running statistics (False).
+    momentum, eps : float
+    relu : bool, keyword-only
+        Apply ``max(y, 0)`` in the same pass (BatchNorm followed by ReLU).
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be x itself.
+    return_stats : bool, keyword-only
+        Also return the statistics used, for :func:`batch_norm2d_backward`.
+
+    Returns
+    -------
+    y : ndarray of shape (N, C, H, W)
+    mean, invstd : ndarray of shape (C,), x's dtype
+        Only with ``return_stats=True``: the mean and ``1/sqrt(var + eps)``
+        used (the batch's in training, the running ones in evaluation).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtypes or shapes, a non-bool flag, negative momentum or eps,
+        missing running statistics in evaluation, one value per channel in
+        training, or a bad ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float64).reshape(2, 1, 2, 2)
+    >>> fc.batch_norm2d(x, None, None, training=True).ravel().round(2)
+    array([-1.53, -1.09, -0.65, -0.22,  0.22,  0.65,  1.09,  1.53])
+    """
+    x, training, momentum, eps, relu = _v.check_batch_norm2d(
+        x, running_mean, running_var, weight, bias, training, momentum, eps, relu)
+    y = _result(out, x.shape, x.dtype, "batch_norm2d")
+    N, C, H, W = x.shape
+    gamma, beta = _channel_values(weight, C, 1.0), _channel_values(bias, C, 0.0)
+    if training:
+        mean, var = _ext.batch_norm_train(x, gamma, beta, eps, relu, y)
+        if running_mean is not None:
+            n = N * H * W
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = ((1 - momentum) * running_var
+                                + momentum * var * (n / (n - 1)))
+    else:
+        mean = running_mean.astype(np.float64)
+        var = running_var.astype(np.float64)
+        scale = gamma / np.sqrt(var + eps)
+        _ext.batch_norm_apply(x, scale, beta - mean * scale, relu, y)
+    if return_stats:
+        return y, mean.astype(x.dtype), (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    return y
+
+
+def batch_norm2d_backward(grad_out: Array[Float], x: Array[Float], mean: Array[Float],
+                          invstd: Array[Float], weight: Array[Float] | None = None, *,
+                          training: bool = True, y: Array[Float] | None = None,
+                          out: Array[Float] | None = None) -> Grads[Float]:
+    """Gradients of :func:`batch_norm2d` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out, x : ndarray of shape (N, C, H, W)
+    mean, invstd : ndarray of shape (C,)
+        The statistics the forward pass returned (``return_stats=True``).
+    weight : ndarray of shape (C,), optional
+    training : bool, keyword-only
+        Whether the forward pass used batch statistics (whose own
+        dependence on x enters grad_x) or fixed running ones.
+    y : ndarray of shape (N, C, H, W), keyword-only, optional
+        The output of a ``relu=True`` forward pass: grad_out is zeroed
+        where ``y <= 0`` (ReLU's backward, in the same pass).
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with grad_x and returned; may be grad_out itself.
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, C, H, W)
+    grad_weight, grad_bias : ndarray of shape (C,)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float64).reshape(2, 1, 2, 2)
+    >>> y, mean, invstd = fc.batch_norm2d(x, None, None, training=True, return_stats=True)
+    >>> gx, gw, gb = fc.batch_norm2d_backward(np.ones_like(x), x, mean, invstd)
+    >>> float(abs(gx).max()) < 1e-12, gb
+    (True, array([8.]))
+    """
+    grad_out, x, training, y = _v.check_batch_norm2d_backward(
+        grad_out, x, mean, invstd, weight, training, y)
+    gx = _result(out, x.shape, x.dtype, "batch_norm2d_backward")
+    C = x.shape[1]
+    g_gamma, g_beta = _ext.batch_norm_backward(
+        grad_out, x, y, mean.astype(np.float64), invstd.astype(np.float64),
+        _channel_values(weight, C, 1.0), training, gx)
+    return gx, g_gamma.astype(x.dtype), g_beta.astype(x.dtype)
+
+
+def _flat(a):
+    return a.reshape(-1)
+
+
+def relu(x: Array[Float], *, out: Array[Float] | None = None) -> Array[Float]:
+    """``max(x, 0)`` element-wise (``F.relu``; NaN stays NaN).
+
+    Parameters
+    ----------
+    x : ndarray of any shape, dtype float32 or float64
+    out : ndarray of x's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be x itself.
+
+    Returns
+    -------
+    y : ndarray of x's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.relu(np.array([-1.0, 0.5]))
+    array([0. , 0.5])
+    """
+    x = _v.check_any_array(x, "x", "relu")
+    y = _result(out, x.shape, x.dtype, "relu")
+    _ext.relu(_flat(x), _flat(y))
+    return y
+
+
+def relu_backward(grad_out: Array[Float], y: Array[Float], *,
+                  out: Array[Float] | None = None) -> Array[Float]:
+    """Gradient of :func:`relu`: 0 where the output ``y <= 0``, else grad_out.
+
+    Parameters
+    ----------
+    grad_out : ndarray, dtype float32 or float64
+    y : ndarray of grad_out's shape and dtype
+        The forward output (PyTorch's ``threshold_backward`` on the result,
+        so a NaN output passes its gradient).
+    out : ndarray, keyword-only, optional
+        Written with grad_x and returned; may be grad_out itself.
+
+    Returns
+    -------
+    grad_x : ndarray of grad_out's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.relu_backward(np.array([3.0, 3.0]), np.array([0.0, 2.0]))
+    array([0., 3.])
+    """
+    op = "relu_backward"
+    grad_out = _v.check_any_array(grad_out, "grad_out", op)
+    y = _v.check_like(op, grad_out, "grad_out", y, "y")
+    gx = _result(out, grad_out.shape, grad_out.dtype, op)
+    _ext.relu_backward(_flat(grad_out), _flat(y), _flat(gx))
+    return gx
+
+
+def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
+        out: Array[Float] | None = None) -> Array[Float]:
+    """``a + b``, optionally ``max(a + b, 0)`` in the same pass (a residual
+    connection and the ReLU after it).
+
+    Parameters
+    ----------
+    a, b : ndarray of one shape and dtype (float32 or float64)
+    relu : bool, keyword-only
+    out : ndarray of a's shape and dtype, keyword-only, optional
+        Written with the result and returned; may be a or b.
+
+    Returns
+    -------
+    y : ndarray of a's shape
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True)
+    array([2., 0.])
+    """
+    op = "add"
+    a = _v.check_any_array(a, "a", op)
+    b = _v.check_like(op, a, "a", b, "b")
+    relu = _v.check_flag(relu, "relu", op)
+    y = _result(out, a.shape, a.dtype, op)
+    _ext.add(_flat(a), _flat(b), relu, _flat(y))
+    return y
+
+
+def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None, *,
+           relu: bool = False, out: Array[Float] | None = None) -> Array[Float]:
+    """``x @ weight.T + bias`` (``F.linear``) on fastconv's GEMM micro-kernels.
+
+    No BLAS is called: the product runs on the same packed micro-kernels and
+    OpenMP threads as the convolutions, and every output sums its terms in
+    a fixed order (the same bits whatever the thread count and batch size).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_features), dtype float32 or float64
+    weight : ndarray of shape (out_features, in_features)
+    bias : ndarray of shape (out_features,), optional
+    relu : bool, keyword-only
+        Apply ``max(y, 0)`` before returning (Linear followed by ReLU).
+    out : ndarray of shape (N, out_features), keyword-only, optional
+        Written with the result and returned.
+
+    Returns
+    -------
+    y : ndarray of shape (N, out_features)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.linear(np.ones((2, 3)), np.ones((4, 3)), np.arange(4.0))
+    array([[3., 4., 5., 6.],
+           [3., 4., 5., 6.]])
+    """
+    op = "linear"
+    x, weight, bias = _v.check_linear(op, x, weight, bias)
+    relu = _v.check_flag(relu, "relu", op)
+    if out is not None and np.may_share_memory(out, x):
+        raise ValueError(f"{op}: out must not overlap x")
+    y = _result(out, (x.shape[0], weight.shape[0]), x.dtype, op)
+    _ext.linear(x, weight, bias, relu, y)
+    return y
+
+
+def linear_backward(grad_out: Array[Float], x: Array[Float],
+                    weight: Array[Float]) -> Grads[Float]:
+    """Gradients of :func:`linear` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    grad_out : ndarray of shape (N, out_features)
+    x : ndarray of shape (N, in_features)
+    weight : ndarray of shape (out_features, in_features)
+
+    Returns
+    -------
+    grad_x : ndarray of shape (N, in_features)
+    grad_weight : ndarray of shape (out_features, in_features)
+    grad_bias : ndarray of shape (out_features,)
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> gx, gw, gb = fc.linear_backward(np.ones((2, 4)), np.ones((2, 3)), np.ones((4, 3)))
+    >>> gx[0], gb
+    (array([4., 4., 4.]), array([2., 2., 2., 2.]))
+    """
+    op = "linear_backward"
+    x, weight, _ = _v.check_linear(op, x, weight, None)
+    grad_out = _v.check_grad_out(op, grad_out, x, (x.shape[0], weight.shape[0]),
+                                 shape_doc="(N, out_features)")
+    grad_x = np.empty(x.shape, x.dtype)
+    grad_w = np.empty(weight.shape, x.dtype)
+    _ext.linear_backward(grad_out, x, weight, grad_x, grad_w)
+    return grad_x, grad_w, _ext.bias_grad(grad_out.reshape(grad_out.shape + (1, 1)))

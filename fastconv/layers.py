@@ -5,8 +5,22 @@ named as in :mod:`torch.nn` (``weight``, ``bias``; containers prefix their
 children's names: ``"0.weight"``, ``"2.body.0.weight"``), so weights move to
 and from a PyTorch ``state_dict`` by name.  All the arithmetic runs in the
 kernels of :mod:`fastconv.functional` (or, after ``set_backend("reference")``,
-their pure-NumPy twins in :mod:`fastconv.reference`); the layers add only
-cheap elementwise NumPy and ``numpy.matmul`` for :class:`Linear`.
+their pure-NumPy twins in :mod:`fastconv.reference`), :class:`Linear`
+included (fastconv's GEMM micro-kernels, no BLAS threads).
+
+Speed, without changing any result beyond rounding:
+
+* :class:`Sequential` fuses, by itself, a ReLU into the layer before it
+  (Conv2d's and Linear's output tiles, BatchNorm2d's pass, a residual
+  add), and in eval mode folds a BatchNorm2d into the Conv2d before it
+  (refolded whenever the weights or statistics change).
+* Conv2d keeps its convolution plan and packed (Winograd-transformed or
+  GEMM-panel) filters while its weights are unchanged.
+* Outputs and gradients come from a small pool of buffers, reused across
+  calls: an array returned to you is never written by a later call (a
+  buffer is reused only once nothing outside the layers refers to it).
+* Inside :func:`no_grad` nothing is kept for the backward pass, so
+  inference reuses a few buffers for the whole network.
 
 Conventions
 -----------
@@ -34,23 +48,28 @@ Examples
 ['0.bias', '0.weight', '4.bias', '4.weight']
 """
 
+import contextlib
 import math
 import os
+import sys
+import threading
 import zipfile
 import zlib
 from collections import namedtuple
 
 import numpy as np
 
+from . import _convplan
 from . import _validation as _v
 from . import functional as _functional
+from ._buffers import BufferPool as _BufferPool
 from . import reference as _reference
 from . import shapes as _shapes
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
     "Dropout", "BatchNorm2d", "Sequential", "Residual", "basic_block",
-    "LoadResult",
+    "LoadResult", "no_grad",
 ]
 
 _BACKENDS = {"fastconv": _functional, "reference": _reference}
@@ -65,6 +84,56 @@ missing_keys : list of str
 unexpected_keys : list of str
     State-dict entries the model has no place for (ignored).
 """
+
+
+class _CallState(threading.local):
+    depth = 0           # forward/backward calls in progress on this thread
+    pool = None         # the outermost layer's buffer pool, shared below it
+    no_grad = False     # inside no_grad(): forward keeps nothing for backward
+    spent = None        # a gradient the caller no longer needs (see _grad_out_buffer)
+
+
+_calls = _CallState()
+
+
+def _sole_count():
+    a = np.empty(1)
+    return sys.getrefcount(a)
+
+
+# sys.getrefcount of an array held by one local variable only (the
+# interpreter decides; measured in the code shape of Sequential._backward).
+_SOLE = _sole_count()
+
+# What a layer's cache holds after a forward under no_grad().
+_NO_GRAD = "no_grad"
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Run forward passes for inference only, as ``torch.no_grad()``.
+
+    Inside the block, layers keep nothing for :meth:`Layer.backward` (which
+    then raises), so each intermediate array is free for reuse as soon as
+    the next layer has read it: inference touches a few arrays' worth of
+    memory instead of every layer's output.  Results are the same.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> model = L.Sequential(L.Linear(4, 2, rng=0), L.ReLU()).eval()
+    >>> with L.no_grad():
+    ...     y = model(np.ones((3, 4), np.float32))
+    >>> y.shape
+    (3, 2)
+    """
+    before = _calls.no_grad
+    _calls.no_grad = True
+    try:
+        yield
+    finally:
+        _calls.no_grad = before
 
 
 def _as_rng(rng):
@@ -92,6 +161,19 @@ def _positive_int(value, name, op):
     return int(value)
 
 
+def _same_bytes(a, b):
+    """Whether two arrays (or None) hold the same bytes: the cheap, exact
+    test that a cached derivative of ``b`` is still valid for ``a`` (NaNs
+    included, which == would never match)."""
+    if a is None or b is None:
+        return a is b
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    unit = np.uint64 if a.nbytes % 8 == 0 else np.uint8
+    return bool(np.array_equal(np.ascontiguousarray(a).reshape(-1).view(unit),
+                               np.ascontiguousarray(b).reshape(-1).view(unit)))
+
+
 def _indent(text):
     lines = text.split("\n")
     return "\n".join(lines[:1] + ["  " + line for line in lines[1:]])
@@ -117,17 +199,17 @@ class Layer:
         self._buffers = {}
         self._children = {}
         self._backend = "fastconv"
-        self._cache = None
-        self._out_meta = None           # (shape, dtype) of the last output
         self.training = True
+        self._reset_transient()
 
     # ----------------------------------------------------------- pickling
-    # Attributes that pickle and copy.deepcopy leave out: what a forward
-    # keeps for the backward, scratch space.  A subclass names its own in a
-    # ``_transient`` tuple of its own (the tuples of every class in the MRO
-    # count); they come back as None, their value before the first forward
-    # (override _reset_transient for another).
-    _transient = ("_cache", "_out_meta")
+    # Attributes that only carry what calls derived (caches for the
+    # backward, the reused buffers, kernel plans and packed weights): pickle
+    # and copy.deepcopy leave them out and they start empty again.  A
+    # subclass names its own in a ``_transient`` tuple of its own (the tuples
+    # of every class in the MRO count) and sets their empty values in
+    # _reset_transient.
+    _transient = ("_cache", "_out_meta", "_pool")
 
     def _transient_names(self):
         return {name for cls in type(self).__mro__
@@ -136,6 +218,7 @@ class Layer:
     def _reset_transient(self):
         for name in self._transient_names():
             setattr(self, name, None)
+        self._pool = _BufferPool()      # arrays reused from call to call
 
     def __getstate__(self):
         drop = self._transient_names()
@@ -167,6 +250,31 @@ class Layer:
                 f"{self._name()}: input must be a numpy.ndarray, got "
                 f"{type(x).__name__}"
             )
+        if _calls.depth:
+            return self._call(x)
+        # a new forward pass from the top: what the previous one cached is
+        # dead, and dropping it frees its arrays for reuse
+        for layer in self._walk():
+            layer._cache = None
+            layer._out_meta = None
+        return self._outermost(self._call, x)
+
+    def _outermost(self, run, arg):
+        """run(arg) with this layer's buffer pool shared by all below it."""
+        _calls.pool = self._pool
+        try:
+            return run(arg)
+        finally:
+            _calls.pool = None
+
+    def _buffer(self, shape, dtype):
+        """A reusable array for an output or gradient (see _buffers.py)."""
+        return (_calls.pool or self._pool).take(shape, dtype)
+
+    def _call(self, x, **fuse):
+        """forward(x), or a fused form of it chosen by the parent (see
+        Sequential): ``relu=True`` applies the ReLU that follows the layer,
+        ``bn=layer`` (eval mode) the BatchNorm2d that follows a convolution."""
         if x.dtype not in _v.SUPPORTED_DTYPES:
             raise TypeError(
                 f"{self._name()}: input must have dtype float32 or float64, "
@@ -174,8 +282,15 @@ class Layer:
             )
         self._cache = None
         self._out_meta = None
-        y = self._forward(x)
-        self._out_meta = (y.shape, y.dtype)
+        _calls.depth += 1
+        try:
+            y = self._forward(x, **fuse)
+        finally:
+            _calls.depth -= 1
+        if _calls.no_grad:
+            self._cache = _NO_GRAD
+        else:
+            self._out_meta = (y.shape, y.dtype)
         return y
 
     def __call__(self, x):
@@ -203,6 +318,12 @@ class Layer:
             If grad_out's dtype or shape differs from the forward output's.
         """
         if self._out_meta is None:
+            if self._cache is _NO_GRAD:
+                raise RuntimeError(
+                    f"{self._name()}: backward() after a forward under "
+                    f"fastconv.layers.no_grad(), which keeps nothing for it; "
+                    f"run forward(x) outside no_grad() first"
+                )
             raise RuntimeError(
                 f"{self._name()}: backward() called before forward(); run "
                 f"forward(x) first, backward() uses what it cached"
@@ -223,7 +344,33 @@ class Layer:
                 f"{self._name()}: grad_out must have the forward output's "
                 f"dtype {dtype}, got {grad_out.dtype}"
             )
-        return self._backward(grad_out)
+        # a gradient the parent will not read again may be overwritten
+        self._spent_grad = grad_out if _calls.spent is grad_out else None
+        _calls.spent = None
+        try:
+            if _calls.depth:
+                return self._backward(grad_out)
+            _calls.depth += 1
+            try:
+                return self._outermost(self._backward, grad_out)
+            finally:
+                _calls.depth -= 1
+        finally:
+            self._spent_grad = None
+
+    def _grad_out_buffer(self, grad_out):
+        """Where a gradient computed from grad_out alone may go: grad_out
+        itself when the parent (a Sequential, passing one child's gradient
+        to the next) will not read it again, else a pool buffer.  Saves an
+        array of the activations' size per fused ReLU or BatchNorm."""
+        if (getattr(self, "_spent_grad", None) is grad_out
+                and self._backend == "fastconv"):
+            return grad_out
+        return self._buffer(grad_out.shape, grad_out.dtype)
+
+    # True in a class whose _forward takes relu=True (the following ReLU,
+    # fused); not inherited: each class that can says so itself
+    _fuses_relu = False
 
     def _forward(self, x):
         raise NotImplementedError
@@ -457,9 +604,9 @@ class Layer:
                         store[name] = arr.astype(dt)
             if hasattr(layer, "dtype"):
                 layer.dtype = dt
-            layer._cache = None
-            layer._out_meta = None
+            layer._reset_transient()     # derived for the old dtype
         return self
+
 
     # ------------------------------------------------------ state dicts
     def state_dict(self):
@@ -915,6 +1062,8 @@ class Conv2d(_ConvNd):
     """
 
     _axes, _fn = ("H", "W"), "conv2d"
+    _fuses_relu = True
+    _MAX_PLANS = 4                      # input shapes whose kernel plans are kept
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1,
                  padding=0, dilation=1, groups=1, bias=True, *,
@@ -922,6 +1071,102 @@ class Conv2d(_ConvNd):
         super().__init__(in_channels, out_channels, kernel_size, stride,
                          padding, dilation, groups, bias, dtype=dtype, rng=rng,
                          algorithm=algorithm)
+
+    _transient = ("_plans", "_packed")
+
+    def _reset_transient(self):
+        super()._reset_transient()
+        self._plans = {}                # (input shape, dtype) -> kernel plan
+        self._packed = None             # (source snapshots, weight, bias, packed)
+
+    def _plan(self, x):
+        key = (x.shape, x.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self._MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[key] = _convplan.plan_for(
+                "conv2d", x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
+        return plan
+
+    def _weights(self, plan, bn):
+        """(weight, bias, packed) the forward runs with: the layer's own, or
+        with eval-mode ``bn`` folded in (w * s, (b - mean) * s + beta, s =
+        gamma / sqrt(var + eps)); packed for ``plan`` (Winograd-transformed,
+        GEMM panels).  Kept while the arrays they come from are unchanged,
+        so inference packs and folds once; any change, including in-place
+        updates by an optimiser or by hand, is seen by comparing bytes."""
+        sources = [self._params["weight"], self._params.get("bias")]
+        if bn is not None:
+            sources += [bn._params["weight"], bn._params["bias"],
+                        bn._buffers["running_mean"], bn._buffers["running_var"],
+                        np.float64(bn.eps)]
+        cached = self._packed
+        if (cached is not None and cached[0][0] is plan
+                and len(cached[0]) == len(sources) + 1
+                and all(_same_bytes(a, b) for a, b in zip(sources, cached[0][1:]))):
+            if bn is None:
+                return sources[0], sources[1], cached[3]
+            return cached[1:]
+        w, b = sources[0], sources[1]
+        if bn is not None:
+            gamma, beta, mean, var, eps = sources[2:]
+            scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+            shift = -mean * scale + beta
+            if b is not None:
+                shift = shift + b * scale
+            w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
+            b = shift.astype(w.dtype)
+        # repacked into the previous packing's memory when it fits: no
+        # fresh pages to fault in after every optimiser step
+        reuse = cached[3] if cached is not None else None
+        if reuse is not None and reuse.packing != plan.packing:
+            reuse = None
+        packed = plan.pack(w, out=reuse)
+        folded = (w, b) if bn is not None else (None, None)    # else the layer's own
+        self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
+                        *folded, packed)
+        return w, b, packed
+
+    def _forward(self, x, relu=False, bn=None):
+        if self._backend != "fastconv":
+            return super()._forward(x)          # the NumPy twins, unfused
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        plan = self._plan(x)
+        w, b, packed = self._weights(plan, bn)
+        y = plan.forward(x, w, b, relu=relu, packed=packed,
+                         out=self._buffer(plan.output_shape, x.dtype))
+        self._cache = (x, plan, packed, y if relu else None, bn)
+        return y
+
+    def _backward(self, grad_out):
+        if self._backend != "fastconv":
+            return super()._backward(grad_out)
+        x, plan, packed, y, bn = self._cache
+        k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
+        weight = self._params["weight"]
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
+        if bn is not None:
+            # eval-mode BatchNorm folded in: its gradients need the
+            # convolution's own output, recomputed (a rare path: training
+            # uses batch statistics, inference no backward)
+            z = plan.forward(x, weight, self._params.get("bias"))
+            invstd = (1.0 / np.sqrt(bn._buffers["running_var"].astype(np.float64)
+                                    + bn.eps)).astype(dtype)
+            grad_out, g_gamma, g_beta = k.batch_norm2d_backward(
+                grad_out, z, bn._buffers["running_mean"], invstd,
+                bn._params["weight"], training=False)
+            bn._grads["weight"] += g_gamma
+            bn._grads["bias"] += g_beta
+            packed = None                       # the packed weights are folded
+        gx, gw, gb = plan.backward(grad_out, x, weight, packed=packed,
+                                   out=self._buffer(x.shape, x.dtype))
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
 
 
 class Linear(Layer):
@@ -977,21 +1222,27 @@ class Linear(Layer):
                 f"{self.in_features}), got shape {shape}"
             )
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         self._check_param_dtype(x)
         self._check_input(x.shape)
-        y = x @ self._params["weight"].T
-        if "bias" in self._params:
-            y += self._params["bias"]
-        self._cache = x
+        y = self._kernels.linear(
+            x, self._params["weight"], self._params.get("bias"), relu=relu,
+            out=self._buffer((x.shape[0], self.out_features), x.dtype))
+        self._cache = (x, y if relu else None)
         return y
 
     def _backward(self, grad_out):
-        x = self._cache
-        self._grads["weight"] += grad_out.T @ x
+        x, y = self._cache
+        k = self._kernels
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
+        gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
+        self._grads["weight"] += gw
         if "bias" in self._grads:
-            self._grads["bias"] += grad_out.sum(axis=0)
-        return grad_out @ self._params["weight"]
+            self._grads["bias"] += gb
+        return gx
 
     def _extra_repr(self):
         return (f"in_features={self.in_features}, out_features="
@@ -1065,47 +1316,36 @@ class BatchNorm2d(Layer):
                 f"channel, got input of shape {shape}"
             )
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         self._check_param_dtype(x)
         self._check_input(x.shape)
-        axes = (0, 2, 3)
         buf = self._buffers
+        m = self.momentum
         if self.training:
-            n = x.shape[0] * x.shape[2] * x.shape[3]
-            mean = x.mean(axis=axes)
-            centred = x - mean[:, None, None]
-            var = (centred * centred).mean(axis=axes)
             buf["num_batches_tracked"] += 1
-            if self.momentum is None:
+            if m is None:                       # cumulative average
                 m = 1.0 / float(buf["num_batches_tracked"])
-            else:
-                m = self.momentum
-            buf["running_mean"][...] = (1 - m) * buf["running_mean"] + m * mean
-            buf["running_var"][...] = ((1 - m) * buf["running_var"]
-                                       + m * var * (n / (n - 1)))
-        else:
-            mean, var = buf["running_mean"], buf["running_var"]
-            centred = x - mean[:, None, None]
-        invstd = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype)
-        xhat = centred * invstd[:, None, None]
-        y = xhat * self._params["weight"][:, None, None] \
-            + self._params["bias"][:, None, None]
-        self._cache = (xhat, invstd, self.training)
+        elif m is None:
+            m = 0.0                             # unused in evaluation
+        y, mean, invstd = self._kernels.batch_norm2d(
+            x, buf["running_mean"], buf["running_var"], self._params["weight"],
+            self._params["bias"], self.training, m, self.eps, relu=relu,
+            out=self._buffer(x.shape, x.dtype), return_stats=True)
+        # x is the previous layer's output, kept alive anyway: the backward
+        # recomputes the normalised input from it rather than storing it
+        self._cache = (x, mean, invstd, self.training, y if relu else None)
         return y
 
     def _backward(self, grad_out):
-        xhat, invstd, batch_stats = self._cache
-        axes = (0, 2, 3)
-        g_bias = grad_out.sum(axis=axes)
-        g_weight = (grad_out * xhat).sum(axis=axes)
-        self._grads["weight"] += g_weight
-        self._grads["bias"] += g_bias
-        scale = (self._params["weight"] * invstd)[:, None, None]
-        if not batch_stats:
-            return grad_out * scale
-        n = grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3]
-        return scale * (grad_out - (g_bias / n)[:, None, None]
-                        - xhat * (g_weight / n)[:, None, None])
+        x, mean, invstd, batch_stats, y = self._cache
+        gx, gw, gb = self._kernels.batch_norm2d_backward(
+            grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
+            y=y, out=self._grad_out_buffer(grad_out))
+        self._grads["weight"] += gw
+        self._grads["bias"] += gb
+        return gx
 
     def _extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
@@ -1182,11 +1422,13 @@ class ReLU(Layer):
     """
 
     def _forward(self, x):
-        self._cache = x > 0
-        return np.maximum(x, x.dtype.type(0))     # NaN stays NaN, as torch
+        y = self._kernels.relu(x, out=self._buffer(x.shape, x.dtype))
+        self._cache = y                 # the gradient passes where y > 0
+        return y
 
     def _backward(self, grad_out):
-        return np.where(self._cache, grad_out, grad_out.dtype.type(0))
+        return self._kernels.relu_backward(grad_out, self._cache,
+                                           out=self._grad_out_buffer(grad_out))
 
     # shape protocol (summary() lists it as "not counted": the notes fold ReLU
     # into the CONV row, although this ReLU allocates its output)
@@ -1301,6 +1543,35 @@ class Dropout(Layer):
 # containers
 # ---------------------------------------------------------------------------
 
+def _fused_steps(children):
+    """The (layer, fuse keywords) steps that run ``children`` in order.
+
+    Where one compiled kernel can do the work of two or three consecutive
+    layers in one pass over memory, the first layer absorbs the others: a
+    ReLU after a layer with ``_fuses_relu`` (Conv2d, Linear, BatchNorm2d,
+    Residual) becomes ``relu=True``; in eval mode a BatchNorm2d after a
+    Conv2d is folded into the convolution (``bn=layer``).  Absorbed layers
+    are skipped, so they cache nothing; the results equal the unfused
+    layers' within rounding.  The NumPy twins (``set_backend("reference")``)
+    always run unfused.
+    """
+    steps, i = [], 0
+    while i < len(children):
+        layer, rest, fuse = children[i], children[i + 1:i + 3], {}
+        if all(c._backend == "fastconv" for c in [layer] + rest):
+            # exact types only: a subclass may change what its layer does
+            if (type(layer) is Conv2d and rest and type(rest[0]) is BatchNorm2d
+                    and not layer.training and not rest[0].training
+                    and rest[0].num_features == layer.out_channels):
+                fuse["bn"] = rest.pop(0)
+            if (type(layer).__dict__.get("_fuses_relu") and rest
+                    and type(rest[0]) is ReLU):
+                fuse["relu"] = True
+        steps.append((layer, fuse))
+        i += 1 + len(fuse)
+    return steps
+
+
 class Sequential(Layer):
     """Apply layers in order; backward runs them in reverse.
 
@@ -1339,14 +1610,25 @@ class Sequential(Layer):
         return self._children[str(i % n)]
 
     def _forward(self, x):
-        for layer in self._children.values():
-            x = layer.forward(x)
-        self._cache = True
+        steps = _fused_steps(list(self._children.values()))
+        for layer, fuse in steps:
+            x = layer._call(x, **fuse)
+        self._cache = [layer for layer, _ in steps]
         return x
 
     def _backward(self, grad_out):
-        for layer in reversed(list(self._children.values())):
-            grad_out = layer.backward(grad_out)
+        given = grad_out
+        for layer in reversed(self._cache):
+            # a child's gradient, not the caller's array (nor a view of it),
+            # that nobody else holds is read by the next child only: it may
+            # overwrite it
+            if (grad_out is not given and sys.getrefcount(grad_out) == _SOLE
+                    and not np.may_share_memory(grad_out, given)):
+                _calls.spent = grad_out
+            try:
+                grad_out = layer.backward(grad_out)
+            finally:
+                _calls.spent = None
         return grad_out
 
     # shape protocol: the chain of the children's
@@ -1393,12 +1675,16 @@ class Residual(Layer):
     def shortcut(self):
         return self._children.get("shortcut")
 
-    def _forward(self, x):
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
         y = self.body.forward(x)
         s = x if self.shortcut is None else self.shortcut.forward(x)
         self._check_add(y.shape, s.shape)
-        self._cache = True
-        return y + s
+        out = self._kernels.add(y, s, relu=relu,
+                                out=self._buffer(y.shape, y.dtype))
+        self._cache = out if relu else True
+        return out
 
     def _check_add(self, body_shape, shortcut_shape):
         if tuple(body_shape) != tuple(shortcut_shape):
@@ -1412,10 +1698,13 @@ class Residual(Layer):
             )
 
     def _backward(self, grad_out):
+        k, shape, dtype = self._kernels, grad_out.shape, grad_out.dtype
+        if self._cache is not True:            # add + ReLU: mask by the output
+            grad_out = k.relu_backward(grad_out, self._cache,
+                                       out=self._buffer(shape, dtype))
         gx = self.body.backward(grad_out)
-        if self.shortcut is None:
-            return gx + grad_out
-        return gx + self.shortcut.backward(grad_out)
+        gs = grad_out if self.shortcut is None else self.shortcut.backward(grad_out)
+        return k.add(gx, gs, out=self._buffer(gx.shape, gx.dtype))
 
     # shape protocol: body and shortcut must agree; the field is their union
     def output_shape(self, input_shape):

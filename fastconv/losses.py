@@ -7,6 +7,7 @@ respect to the scores, ready for ``model.backward(grad_scores)``.
 
 import numpy as np
 
+from . import _ext
 from . import _validation as _v
 from ._typing import Array, Float, Labels
 
@@ -73,15 +74,8 @@ def softmax_cross_entropy(scores: Array[Float],
     1.3863
     """
     scores, labels = _check("softmax_cross_entropy", scores, labels)
-    N = scores.shape[0]
-    rows = np.arange(N)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    sum_exp = exp.sum(axis=1)
-    loss = float(np.mean(np.log(sum_exp) - shifted[rows, labels]))
-    grad = exp / sum_exp[:, None]
-    grad[rows, labels] -= 1
-    grad /= N
+    grad = np.empty_like(scores)
+    loss = _ext.softmax_xent(scores, labels.astype(np.int64), grad)
     return loss, grad
 
 

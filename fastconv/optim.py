@@ -22,9 +22,19 @@ import math
 
 import numpy as np
 
+from . import _ext
 from ._typing import Model
 
 __all__ = ["SGD", "Adam"]
+
+
+def _flat(a):
+    """A 1-D view of a parameter-shaped array, which the update writes
+    through (parameters and their state are C-contiguous by construction)."""
+    if not a.flags.c_contiguous:
+        raise ValueError("optimiser: parameters, gradients and state must be "
+                         "C-contiguous arrays")
+    return a.reshape(-1)
 
 
 def _non_negative(value, name, op):
@@ -87,18 +97,15 @@ class SGD(_Optimizer):
     def step(self) -> None:
         """Update every parameter in place from its current gradient."""
         for name, p, g in self._pairs():
-            d = g
-            if self.weight_decay:
-                d = d + self.weight_decay * p
+            buf, first = None, False
             if self.momentum:
                 buf = self.state.get(name)
-                if buf is None:
-                    buf = self.state[name] = d.copy()
-                else:
-                    buf *= self.momentum
-                    buf += d
-                d = d + self.momentum * buf if self.nesterov else buf
-            p -= self.lr * d
+                first = buf is None
+                if first:
+                    buf = self.state[name] = np.empty_like(p)
+            _ext.sgd_step(_flat(p), _flat(g), None if buf is None else _flat(buf),
+                          self.lr, self.momentum, self.weight_decay, self.nesterov,
+                          first)
 
 
 class Adam(_Optimizer):
@@ -135,8 +142,6 @@ class Adam(_Optimizer):
         """Update every parameter in place from its current gradient."""
         b1, b2 = self.betas
         for name, p, g in self._pairs():
-            if self.weight_decay:
-                g = g + self.weight_decay * p
             st = self.state.get(name)
             if st is None:
                 st = self.state[name] = {
@@ -144,10 +149,7 @@ class Adam(_Optimizer):
                     "exp_avg_sq": np.zeros_like(p)}
             st["step"] += 1
             t = st["step"]
-            m, v = st["exp_avg"], st["exp_avg_sq"]
-            m += (1 - b1) * (g - m)
-            v *= b2
-            v += (1 - b2) * (g * g)
-            step_size = self.lr / (1 - b1 ** t)
-            denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + self.eps
-            p -= step_size * (m / denom)
+            _ext.adam_step(_flat(p), _flat(g), _flat(st["exp_avg"]),
+                           _flat(st["exp_avg_sq"]), b1, b2, self.eps,
+                           self.weight_decay, self.lr / (1 - b1 ** t),
+                           math.sqrt(1 - b2 ** t))

@@ -178,7 +178,8 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
 
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
-           groups: Int = 1, *, algorithm: Algorithm = "auto") -> Array[Float]:
+           groups: Int = 1, *, algorithm: Algorithm = "auto",
+           relu: bool = False) -> Array[Float]:
     """2-D cross-correlation (``torch.nn.functional.conv2d``).
 
     Computed as zero-padded input -> strided window view -> one im2col copy ->
@@ -195,8 +196,10 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
         row/column at the bottom/right, as PyTorch does.
     groups : int
         Must divide both C and F.
-    algorithm : {"auto", "gemm", "direct"}
+    algorithm : str
         Validated like the compiled kernel's, otherwise ignored here.
+    relu : bool
+        Return max(y, 0) (NaN stays NaN).
 
     Returns
     -------
@@ -218,6 +221,8 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     y = y.reshape(g.N, g.F, g.Ho, g.Wo)
     if bias is not None:
         y += bias[:, None, None]
+    if relu:
+        np.maximum(y, 0, out=y)
     return y
 
 
@@ -1317,3 +1322,122 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
         2, 3, 4, 5, 0, 1)
     grad_x = _col2im6(dcols6, g, g.N, g.C)
     return (grad_x, grad_weight.reshape(weight.shape), grad_bias)
+
+
+# ===========================================================================
+# layer kernels: batch normalisation, ReLU, residual add, fully connected
+# ===========================================================================
+
+__all__ += ["batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
+            "linear", "linear_backward"]
+
+
+def _into(out, y, op):
+    """y, or y copied into the checked ``out``."""
+    out = _v.check_out(out, y.shape, y.dtype, op)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
+                 training=False, momentum=0.1, eps=1e-5, *, relu=False, out=None,
+                 return_stats=False):
+    """Twin of :func:`fastconv.batch_norm2d`."""
+    x, training, momentum, eps, relu = _v.check_batch_norm2d(
+        x, running_mean, running_var, weight, bias, training, momentum, eps, relu)
+    N, C, H, W = x.shape
+    if training:
+        mean = x.mean(axis=(0, 2, 3), dtype=np.float64)
+        var = np.square(x - mean[:, None, None]).mean(axis=(0, 2, 3))
+        if running_mean is not None:
+            n = N * H * W
+            running_mean[...] = (1 - momentum) * running_mean + momentum * mean
+            running_var[...] = ((1 - momentum) * running_var
+                                + momentum * var * (n / (n - 1)))
+    else:
+        mean = running_mean.astype(np.float64)
+        var = running_var.astype(np.float64)
+    invstd = 1.0 / np.sqrt(var + eps)
+    scale = invstd * (1.0 if weight is None else weight)
+    shift = (0.0 if bias is None else bias) - mean * scale
+    y = (x * scale[:, None, None] + shift[:, None, None]).astype(x.dtype)
+    if relu:
+        y = np.maximum(y, x.dtype.type(0))
+    y = _into(out, y, "batch_norm2d")
+    if return_stats:
+        return y, mean.astype(x.dtype), invstd.astype(x.dtype)
+    return y
+
+
+def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=True,
+                          y=None, out=None):
+    """Twin of :func:`fastconv.batch_norm2d_backward`."""
+    grad_out, x, training, y = _v.check_batch_norm2d_backward(
+        grad_out, x, mean, invstd, weight, training, y)
+    axes = (0, 2, 3)
+    g = grad_out if y is None else np.where(y <= 0, 0, grad_out)
+    m = mean.astype(np.float64)[:, None, None]
+    s = invstd.astype(np.float64)[:, None, None]
+    xhat = (x - m) * s
+    g_bias = g.sum(axis=axes, dtype=np.float64)
+    g_weight = (g * xhat).sum(axis=axes)
+    scale = s * (1.0 if weight is None else weight[:, None, None])
+    if training:
+        n = x.shape[0] * x.shape[2] * x.shape[3]
+        gx = scale * (g - (g_bias / n)[:, None, None] - xhat * (g_weight / n)[:, None, None])
+    else:
+        gx = g * scale
+    gx = _into(out, gx.astype(x.dtype), "batch_norm2d_backward")
+    return gx, g_weight.astype(x.dtype), g_bias.astype(x.dtype)
+
+
+def relu(x, *, out=None):
+    """Twin of :func:`fastconv.relu`."""
+    x = _v.check_any_array(x, "x", "relu")
+    return _into(out, np.maximum(x, x.dtype.type(0)), "relu")
+
+
+def relu_backward(grad_out, y, *, out=None):
+    """Twin of :func:`fastconv.relu_backward`."""
+    op = "relu_backward"
+    grad_out = _v.check_any_array(grad_out, "grad_out", op)
+    y = _v.check_like(op, grad_out, "grad_out", y, "y")
+    return _into(out, np.where(y <= 0, grad_out.dtype.type(0), grad_out), op)
+
+
+def add(a, b, *, relu=False, out=None):
+    """Twin of :func:`fastconv.add`."""
+    op = "add"
+    a = _v.check_any_array(a, "a", op)
+    b = _v.check_like(op, a, "a", b, "b")
+    y = a + b
+    if _v.check_flag(relu, "relu", op):
+        y = np.maximum(y, a.dtype.type(0))
+    return _into(out, y, op)
+
+
+def linear(x, weight, bias=None, *, relu=False, out=None):
+    """Twin of :func:`fastconv.linear` (NumPy's matmul, so BLAS)."""
+    op = "linear"
+    x, weight, bias = _v.check_linear(op, x, weight, bias)
+    relu = _v.check_flag(relu, "relu", op)
+    if out is not None and np.may_share_memory(out, x):
+        raise ValueError(f"{op}: out must not overlap x")
+    y = x @ weight.T
+    if bias is not None:
+        y += bias
+    if relu:
+        y = np.maximum(y, x.dtype.type(0))
+    return _into(out, y, op)
+
+
+def linear_backward(grad_out, x, weight):
+    """Twin of :func:`fastconv.linear_backward`."""
+    op = "linear_backward"
+    x, weight, _ = _v.check_linear(op, x, weight, None)
+    grad_out = _v.check_grad_out(op, grad_out, x, (x.shape[0], weight.shape[0]),
+                                 shape_doc="(N, out_features)")
+    return (grad_out @ weight, grad_out.T @ x,
+            grad_out.sum(axis=0, dtype=np.float64).astype(x.dtype))

@@ -237,17 +237,19 @@ class Choices:
 # the registry
 # --------------------------------------------------------------------------
 
-Entry = namedtuple("Entry", "build target twin")
+Entry = namedtuple("Entry", "build target twin writes", defaults=((),))
 REGISTRY = {}
 
 
-def register(name, build, target=None, twin=None):
+def register(name, build, target=None, twin=None, writes=()):
     """Add ``name``: ``build(c) -> (args, kwargs)``; target defaults to
-    fastconv.<name>, twin to fastconv.reference.<name> (None if absent)."""
+    fastconv.<name>, twin to fastconv.reference.<name> (None if absent);
+    ``writes``: the positions and keywords of the arrays the call writes by
+    design (out=, running statistics), exempt from the unmodified check."""
     if target is None:
         target = getattr(fastconv, name)
         twin = getattr(R, name, None) if twin is None else twin
-    REGISTRY[name] = Entry(build, target, twin)
+    REGISTRY[name] = Entry(build, target, twin, tuple(writes))
 
 
 def _batch(c, n_spatial, channels=None):
@@ -413,7 +415,63 @@ def _global(backward):
     return build
 
 
+def _out(c, shape, like):
+    """None, or an out= array of about the result's shape."""
+    return c.array(shape, like=like) if c.below(3) == 0 else None
+
+
+def _bn(c):
+    shape = _batch(c, 2)
+    x = c.array(shape)
+    C = shape[1]
+    vec = [c.array((C,), like=x) if c.below(4) else None for _ in range(4)]
+    return (x, *vec), dict(training=c.flag(), momentum=c.pick([0.1, 0.0, 1.0, -1, None]),
+                           eps=c.pick([1e-5, 0.0, -1.0, np.nan]), relu=c.flag(),
+                           out=_out(c, shape, x), return_stats=c.flag())
+
+
+def _bn_backward(c):
+    shape = _batch(c, 2)
+    x = c.array(shape)
+    C = shape[1]
+    return (c.array(shape, like=x), x, c.array((C,), like=x), c.array((C,), like=x),
+            c.array((C,), like=x) if c.below(2) else None), dict(
+        training=c.flag(True), y=c.array(shape, like=x) if c.below(2) else None,
+        out=_out(c, shape, x))
+
+
+def _elementwise(n_arrays, **flags):
+    def build(c):
+        shape = _batch(c, c.small(0, 2))
+        x = c.array(shape)
+        arrays = (x,) + tuple(c.array(shape, like=x) for _ in range(n_arrays - 1))
+        kw = {k: c.flag() for k in flags}
+        return arrays, dict(kw, out=_out(c, shape, x))
+    return build
+
+
+def _linear(c):
+    N, K, F = c.small(0, 5), c.small(0, 40), c.small(0, 20)
+    x = c.array((N, K))
+    return (x, c.array((F, K), like=x), c.array((F,), like=x) if c.below(2) else None), \
+        dict(relu=c.flag(), out=_out(c, (N, F), x))
+
+
+def _linear_backward(c):
+    N, K, F = c.small(0, 5), c.small(0, 40), c.small(0, 20)
+    x = c.array((N, K))
+    return (c.array((N, F), like=x), x, c.array((F, K), like=x)), {}
+
+
 def _functions():
+    # arrays these write by design: the running statistics, out=
+    register("batch_norm2d", _bn, writes=(1, 2, "out"))
+    register("batch_norm2d_backward", _bn_backward, writes=("out",))
+    for name, n, flags in (("relu", 1, {}), ("relu_backward", 2, {}),
+                           ("add", 2, {"relu": None})):
+        register(name, _elementwise(n, **flags), writes=("out",))
+    register("linear", _linear, writes=("out",))
+    register("linear_backward", _linear_backward)
     for n in (1, 2, 3):
         fwd, bwd = _conv(n)
         register(f"conv{n}d", fwd)
@@ -435,6 +493,7 @@ def _functions():
     register("select_algorithm", lambda c: (
         (c.shape_arg((2, 16, 8, 8)), c.shape_arg((16, 16, 3, 3))),
         dict(groups=c.int_value(1, 2), stride=c.geom(2), dilation=c.geom(2))))
+    register("conv_plan", _conv_plan, target=_conv_plan_run)
     register("set_num_threads", lambda c: ((c.int_value(1, 3),), {}))
     register("get_num_threads", lambda c: ((), {}))
     register("show_config", lambda c: ((), {}), target=_quiet(fastconv.show_config))
@@ -442,6 +501,41 @@ def _functions():
     register("fc_to_conv", _fc_to_conv)
     register("conv_to_fc", _conv_to_fc)
     register("convolutionalize", _convolutionalize)
+
+
+def _conv_plan(c):
+    x_shape = c.shape_arg((c.small(0, 2), 16 * c.small(1, 2), c.small(1, 9), c.small(1, 9)))
+    w_shape = c.shape_arg((16 * c.small(1, 2), 16, c.pick([1, 3]), 3))
+    dtype = c.pick([np.float32, np.float64]) if not c.hostile(10) else c.pick(
+        ["float16", np.int32, None, "x"])
+    kw = dict(stride=c.geom(2), padding=c.geom(2, 0, 2), dilation=c.geom(2),
+              groups=c.int_value(1, 2))
+    if c.below(2):
+        kw["algorithm"] = c.pick(["gemm", "direct", "winograd", "winograd2x2",
+                                  "winograd4x4", "auto", "fft"])
+    return (x_shape, w_shape, dtype), kw
+
+
+def _conv_plan_run(x_shape, weight_shape, dtype, **kwargs):
+    """conv_plan, then the plan's pack, forward (with ReLU) and backward on
+    arrays of its shapes, against conv2d's twin; the plan alone if the
+    arrays would be large."""
+    plan = fastconv.conv_plan(x_shape, weight_shape, dtype, **kwargs)
+    if max(int(np.prod(s)) for s in (plan.x_shape, plan.weight_shape,
+                                      plan.output_shape)) > 1 << 16:
+        return plan
+    rng = np.random.default_rng(0)
+    x, w, gy = (rng.standard_normal(s).astype(plan.dtype)
+                for s in (plan.x_shape, plan.weight_shape, plan.output_shape))
+    b = rng.standard_normal(plan.weight_shape[0]).astype(plan.dtype)
+    packed = plan.pack(w)
+    kw = {k: v for k, v in kwargs.items() if k != "algorithm"}
+    y = plan.forward(x, w, b, relu=True, packed=packed)
+    np.testing.assert_allclose(y, R.conv2d(x, w, b, relu=True, **kw), rtol=1e-3, atol=1e-3)
+    grads = plan.backward(gy, x, w, packed=packed)
+    for got, want in zip(grads, R.conv2d_backward(gy, x, w, **kw)):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    return y
 
 
 def _quiet(fn):
@@ -565,6 +659,24 @@ def _layers():
     _layer("basic_block", lambda c: ((3, c.pick([3, 4]), c.geom(2)),
                                      dict(rng=0)), 2)
     REGISTRY["layers.Layer"] = Entry(_model_file, _load_model, None)
+    REGISTRY["layers.no_grad"] = Entry(_no_grad_input, _no_grad_run("fastconv"),
+                                       _no_grad_run("reference"))
+
+
+def _no_grad_input(c):
+    x = c.array(_batch(c, 2, c.pick([3, 1])), dtype=c.dtype() if c.hostile() else np.float32)
+    return (x, c.flag()), {}
+
+
+def _no_grad_run(backend):
+    def run(x, train):
+        model = L.Sequential(L.Conv2d(3, 4, 3, padding=1, rng=0), L.BatchNorm2d(4), L.ReLU(),
+                             L.basic_block(4, 4, rng=1), L.GlobalAvgPool2d(), L.Flatten(),
+                             L.Linear(4, 2, rng=2))
+        model.set_backend(backend).train(train is True)
+        with L.no_grad():
+            return model(x)
+    return run
 
 
 _ZIP = io.BytesIO()
@@ -636,7 +748,7 @@ ALLOWED = (ValueError, TypeError, MemoryError)
 # training-mode BatchNorm normalises by the batch's spread: with two nearly
 # equal values per channel float32 rounding is amplified without bound, so
 # these twins are compared by shapes, dtypes and errors only
-ILL_CONDITIONED = {"layers.BatchNorm2d", "layers.basic_block"}
+ILL_CONDITIONED = {"layers.BatchNorm2d", "layers.basic_block", "layers.no_grad"}
 # the twin (NumPy) runs only on cheap geometry: its time and memory grow with
 # the padded input and the kernel taps by design (it is the oracle); every
 # other case still checks the compiled call
@@ -670,8 +782,37 @@ def _ints(obj, out):
     return out
 
 
-def _call(fn, args, kwargs, name, allowed):
-    arrays = _arrays((args, kwargs), [])
+def _copy_keeping_flags(obj):
+    """copy.deepcopy, with each array's read-only flag kept (a read-only
+    out= must stay one for the twin)."""
+    new = copy.deepcopy(obj)
+    for a, b in zip(_arrays(obj, []), _arrays(new, [])):
+        b.flags.writeable = a.flags.writeable
+    return _restride(new, obj)
+
+
+def _restride(new, old):
+    """``new`` with each array that ``old`` holds non-C-contiguous replaced
+    by a non-contiguous copy (deepcopy makes them contiguous, and out=
+    arguments are accepted or refused by their layout)."""
+    if isinstance(new, np.ndarray):
+        if old.flags.c_contiguous or new.dtype.kind == "O":
+            return new
+        spread = np.empty(new.shape + (2,), new.dtype)[..., 0]
+        spread[...] = new
+        spread.flags.writeable = old.flags.writeable
+        return spread
+    if isinstance(new, (tuple, list)):
+        return type(new)(_restride(n, o) for n, o in zip(new, old))
+    if isinstance(new, dict):
+        return {k: _restride(new[k], old[k]) for k in new}
+    return new
+
+
+def _call(fn, args, kwargs, name, allowed, writes=()):
+    checked = ([a for i, a in enumerate(args) if i not in writes],
+               {k: v for k, v in kwargs.items() if k not in writes})
+    arrays = _arrays(checked, [])
     before = [(a, a.copy(order="K"), a.flags.writeable) for a in arrays]
     try:
         result, error = fn(*args, **kwargs), None
@@ -773,14 +914,14 @@ def run_case(data, name=None):
         except Exception as exc:                  # noqa: BLE001 - the finding
             raise FuzzFailure(f"{name}: building the call raised "
                               f"{type(exc).__name__}: {exc}") from exc
-        twin_args = copy.deepcopy((args, kwargs)) if entry.twin else None
+        twin_args = _copy_keeping_flags((args, kwargs)) if entry.twin else None
         with np.errstate(all="ignore"):
-            got, error = _call(entry.target, args, kwargs, name, allowed)
+            got, error = _call(entry.target, args, kwargs, name, allowed, entry.writes)
             if entry.twin is None or any(TWIN_INT_LIMIT < v < 2**62
                                          for v in _ints(twin_args, [])):
                 return name
             want, twin_error = _call(entry.twin, *twin_args, name + " (twin)",
-                                     allowed)
+                                     allowed, entry.writes)
         if isinstance(error, MemoryError) or isinstance(twin_error, MemoryError):
             return name
         if type(error) is not type(twin_error):

@@ -31,6 +31,12 @@ ptrdiff_t CAT(fc_conv2d_direct_work_size_, TYPE)(const fc_geom *g,
     return fc_max(fwd, gin);
 }
 
+/* p[q] = max(p[q], 0), NaN kept (the conv epilogue's ReLU) */
+FC_ALWAYS_INLINE void CAT(relu_run_, TYPE)(TYPE *restrict p, ptrdiff_t n)
+{
+    for (ptrdiff_t q = 0; q < n; ++q) p[q] = p[q] < 0 ? 0 : p[q];
+}
+
 /* dst (planes, rows, Wp): row r holds src row r shifted right by shift
  * columns (shift may be negative), zero outside src's Wsrc columns. */
 static void CAT(pad_rows_, TYPE)(const TYPE *restrict src, ptrdiff_t rows,
@@ -99,7 +105,7 @@ FC_ALWAYS_INLINE void CAT(stencil_, TYPE)(
     const TYPE *restrict P, ptrdiff_t C, ptrdiff_t Hp, ptrdiff_t Wp,
     const TYPE *restrict w, ptrdiff_t wc, ptrdiff_t kh, ptrdiff_t kw,
     ptrdiff_t rs, ptrdiff_t r0, ptrdiff_t ri, ptrdiff_t c0, ptrdiff_t cj,
-    TYPE init, ptrdiff_t Ho, ptrdiff_t Wo, TYPE *restrict y)
+    TYPE init, int relu, ptrdiff_t Ho, ptrdiff_t Wo, TYPE *restrict y)
 {
     for (ptrdiff_t r = 0; r < Ho; ++r) {
         TYPE *restrict out = y + r * Wo;
@@ -124,11 +130,12 @@ FC_ALWAYS_INLINE void CAT(stencil_, TYPE)(
         default:
             break;
         }
+        if (relu) CAT(relu_run_, TYPE)(out, Wo);    /* the row is in cache */
     }
 }
 
 FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
-                                 const TYPE *restrict w, TYPE bias,
+                                 const TYPE *restrict w, TYPE bias, int relu,
                                  const fc_geom *g, TYPE *restrict work,
                                  TYPE *restrict y)
 {
@@ -137,7 +144,7 @@ FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
         const ptrdiff_t Wp = fc_round_up(g->Wo, VL) + (g->kw - 1) * g->dw;
         CAT(pad_rows_, TYPE)(x, g->C * g->H, g->W, g->pl, Wp, work);
         CAT(stencil_, TYPE)(work, g->C, g->H, Wp, w, g->kh * g->kw, g->kh,
-                            g->kw, g->sh, -g->pt, g->dh, 0, g->dw, bias,
+                            g->kw, g->sh, -g->pt, g->dh, 0, g->dw, bias, relu,
                             g->Ho, g->Wo, y);
         return FC_OK;
     }
@@ -163,6 +170,7 @@ FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
             }
         }
     }
+    if (relu) CAT(relu_run_, TYPE)(y, L);
     return FC_OK;
 }
 
@@ -184,7 +192,7 @@ FC_CLONES int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_
         CAT(pad_rows_, TYPE)(grad_y, n_filters * g->Ho, g->Wo, span - g->pl, Wp,
                              work);
         CAT(stencil_, TYPE)(work, n_filters, g->Ho, Wp, w, w_stride, g->kh,
-                            g->kw, 1, g->pt, -g->dh, span, -g->dw, 0, g->H,
+                            g->kw, 1, g->pt, -g->dh, span, -g->dw, 0, 0, g->H,
                             g->W, grad_x);
         return FC_OK;
     }

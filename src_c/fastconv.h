@@ -55,10 +55,11 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
  * g->C is the number of input channels of one group (C/groups).
  * work is a scratch buffer of fc_conv2d_direct_work_size_<T>(g, n_filters)
  * elements (0: none needed, any pointer will do), one per thread.
- * fc_conv2d_direct_<T>(x, w, bias, g, work, y)
+ * fc_conv2d_direct_<T>(x, w, bias, relu, g, work, y)
  *   x    IN  (C/groups, H, W): the channels of the filter's group
  *   w    IN  (C/groups, kh, kw): one filter
  *   bias     the filter's bias value (0 for none)
+ *   relu     1: y = max(y, 0) (NaN stays NaN), applied row by row as written
  *   y    OUT (Ho, Wo): overwritten
  * fc_conv2d_direct_grad_input_<T>(grad_y, w, n_filters, g, work, grad_x)
  *   grad_y IN  (n_filters, Ho, Wo): the output gradients of the group's filters
@@ -72,10 +73,10 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
  */
 ptrdiff_t fc_conv2d_direct_work_size_float(const fc_geom *g, ptrdiff_t n_filters);
 ptrdiff_t fc_conv2d_direct_work_size_double(const fc_geom *g, ptrdiff_t n_filters);
-int fc_conv2d_direct_float(const float *x, const float *w, float bias,
+int fc_conv2d_direct_float(const float *x, const float *w, float bias, int relu,
                            const fc_geom *g, float *work, float *y);
 int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                            const fc_geom *g, double *work, double *y);
+                            int relu, const fc_geom *g, double *work, double *y);
 int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                       ptrdiff_t n_filters, const fc_geom *g,
                                       float *work, float *grad_x);
@@ -142,18 +143,22 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  *   a slab of the input split into stride phases, or runs of output
  *   positions: see gemm.tmpl.h for which).
  * fc_gemm_work_size_<T>(g, F): scratch elements per thread.
- * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, tile, work, y)
+ * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, relu, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
  *   bias   IN  (F,) the group's biases
+ *   relu       1: y = max(y, 0) (NaN stays NaN), applied to the tile's
+ *              outputs as they are written
  *   tile       0 <= tile < fc_gemm_tiles(g)
  *   work       fc_gemm_work_size(g, F) elements of scratch
  *   y      OUT (F, Ho*Wo) the group's output planes; the tile's part written
  * fc_gemm_items_<T>(g, N, ly): work items for a batch of N images written
  *   with layout ly (small images go several to a tile).
  * fc_gemm_item_work_size_<T>(g, F, ly): scratch elements per thread.
- * fc_conv2d_gemm_item_<T>(x, x_stride, N, g, wpack, F, bias, item, work, y, ly)
+ * fc_conv2d_gemm_item_<T>(x, x_stride, N, g, wpack, F, bias, relu, item, work,
+ *                         y, ly)
  *   x      IN  image 0's group channels; image n at x + n*x_stride
+ *   bias, relu as for fc_conv2d_gemm_tile
  *   item       0 <= item < fc_gemm_items(g, N, ly)
  *   y      OUT image 0's group output (see fc_ylayout); the item's part
  *              written.  Any layout; the plain one (plane Ho*Wo, row Wo,
@@ -175,7 +180,7 @@ ptrdiff_t fc_gemm_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_work_size_double(const fc_geom *g, ptrdiff_t F);
 int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t tile,
+                              const float *bias, int relu, ptrdiff_t tile,
                               float *work, float *y);
 ptrdiff_t fc_gemm_items_float(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
 ptrdiff_t fc_gemm_items_double(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
@@ -185,12 +190,13 @@ ptrdiff_t fc_gemm_item_work_size_double(const fc_geom *g, ptrdiff_t F,
                                         const fc_ylayout *ly);
 int fc_conv2d_gemm_item_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
                               const fc_geom *g, const float *wpack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t item, float *work,
-                              float *y, const fc_ylayout *ly);
+                              const float *bias, int relu, ptrdiff_t item,
+                              float *work, float *y, const fc_ylayout *ly);
 int fc_conv2d_gemm_item_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
                                const fc_geom *g, const double *wpack,
-                               ptrdiff_t F, const double *bias, ptrdiff_t item,
-                               double *work, double *y, const fc_ylayout *ly);
+                               ptrdiff_t F, const double *bias, int relu,
+                               ptrdiff_t item, double *work, double *y,
+                               const fc_ylayout *ly);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
  *   grad_x is computed in (independent: they write disjoint planes).
@@ -242,7 +248,7 @@ int fc_conv2d_gemm_grad_weight_double(const double *x, ptrdiff_t x_stride,
                                       double *work, double *gw);
 int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
                                const double *wpack, ptrdiff_t F,
-                               const double *bias, ptrdiff_t tile,
+                               const double *bias, int relu, ptrdiff_t tile,
                                double *work, double *y);
 
 /* ---- threads.c --------------------------------------------------------
@@ -461,46 +467,221 @@ int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
                                             ptrdiff_t item, double *work,
                                             double *gx, ptrdiff_t gx_stride);
 
-/* ---- winograd.c: F(2x2, 3x3) convolution on the GEMM micro-kernels ----
- * For 3x3 filters at stride 1, dilation 1 (any padding); one group.
- * fc_wino_packed_weights_size_<T>(F, C): elements of the transformed filters.
- * fc_wino_pack_weights_<T>(w, F, C, panel, packed)
+/* ---- winograd.c: F(m x m, 3x3) convolution on the GEMM micro-kernels ----
+ * For 3x3 filters at stride 1, dilation 1 (any padding); one group; output
+ * tiles of m x m, m = 2 or 4.
+ * fc_wino_packed_weights_size_<T>(F, C, m): elements of the transformed
+ *   filters.
+ * fc_wino_pack_weights_<T>(w, F, C, m, panel, packed)
  *   w      IN  (F, C, 3, 3) one group's filters
- *   panel      the panel of mr filters to transform, 0 <= panel < ceil(F/mr),
- *              mr = fc_gemm_packed_weights_size(1, 1)
- *   packed OUT U = G g G^T for the 16 positions, packed as the GEMM packs
- *              filters; the panel's part written
- * fc_wino_tiles_<T>(g, N): blocks of 2x2 output tiles over N images (one
- *   group), taken in order of image, tile row, tile column.
- * fc_wino_work_size_<T>(g, F): scratch elements per thread.
- * fc_conv2d_wino_tile_<T>(x, x_stride, N, g, upack, F, bias, block, work, y,
- *                         y_stride)
+ *   panel      the panel of nr filters to transform, 0 <= panel < ceil(F/nr),
+ *              nr = fc_wino_panel_filters_<T>() (the micro-kernel's columns)
+ *   packed OUT U = G g G^T for the (m+2)^2 positions (computed in double),
+ *              in nr-wide filter panels; the panel's part written
+ * fc_wino_schedule_<T>(g, N, F, m, threads, s): blocks of tiles (taken in
+ *   order of image, tile row, tile column over N images of one group) and
+ *   scratch elements per thread (s->work) for that many threads; the
+ *   results do not depend on the schedule.
+ * fc_conv2d_wino_<T>(x, x_stride, N, g, m, upack, F, bias, relu, s, block,
+ *                    work, y, y_stride)
  *   x      IN  image 0's group channels (C/groups, H, W), g->C = C/groups;
  *              image n at x + n*x_stride
- *   upack  IN  the group's transformed filters
- *   bias   IN  (F,)
- *   block      0 <= block < fc_wino_tiles(g, N)
- *   work       fc_wino_work_size(g, F) elements of scratch
+ *   upack  IN  the group's transformed filters (fc_wino_pack_weights, same m)
+ *   bias   IN  (F,) or NULL; relu: 1 to write max(y, 0) (NaN stays NaN)
+ *   block      0 <= block < s->blocks
+ *   work       s->work elements of scratch
  *   y      OUT image 0's group output planes (F, Ho*Wo), image n at
  *              y + n*y_stride; the block's tiles written
+ * fc_wino_matrices_<T>(m, bt, g, at, a): the transforms' matrices as the
+ *   kernels compute them (B^T n x n, G n x 3, A^T m x n, and A n x m of
+ *   grad_weight, row-major; n = m+2).
+ *
+ * grad_weight (3x3, stride 1, dilation 1, one group):
+ * fc_wino_gw_schedule_<T>(g, N, F, m, s): blocks of tiles, chunks of blocks
+ *   (s->chunks partial sums of s->wsize elements each) and scratch elements
+ *   per thread (s->work), from the shapes only.
+ * fc_wino_grad_weight_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, chunk,
+ *                         xi0, xi1, work, wsum, bsum)
+ *   x      IN  image 0's group channels (C/groups, H, W); image n at
+ *              x + n*x_stride
+ *   gy     IN  image 0's group output gradient (F, Ho, Wo); image n at
+ *              gy + n*gy_stride
+ *   chunk      0 <= chunk < s->chunks; xi0 <= xi < xi1 the transformed
+ *              positions to sum (0 .. (m+2)^2 for all)
+ *   wsum   OUT the chunk's partial sums (s->wsize elements): positions
+ *              xi0 .. xi1 written
+ *   bsum   OUT (F,) the chunk's grad_bias, in double (the sum of the
+ *              chunk's gy), written if xi0 <= m + 3 < xi1; or NULL
+ * fc_wino_gw_finish_<T>(wsum, chunks, wstride, F, C, m, f, gw)
+ *   wsum   IN  the chunks' partial sums, wstride apart
+ *   gw     OUT (C, 3, 3) filter f's gradient: written
  */
-ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C);
-ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C);
-void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C,
+typedef struct {
+    ptrdiff_t tb, blocks, work;   /* tiles per block, blocks, scratch elements */
+} fc_wino_sched;
+typedef struct {
+    ptrdiff_t tb, blocks, chunks, wsize, work;
+} fc_wino_gw_sched;
+
+ptrdiff_t fc_wino_panel_filters_float(void);
+ptrdiff_t fc_wino_panel_filters_double(void);
+ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C, int m);
+ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C, int m);
+void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C, int m,
                                 ptrdiff_t panel, float *packed);
-void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C,
+void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C, int m,
                                  ptrdiff_t panel, double *packed);
-ptrdiff_t fc_wino_tiles_float(const fc_geom *g, ptrdiff_t N);
-ptrdiff_t fc_wino_tiles_double(const fc_geom *g, ptrdiff_t N);
-ptrdiff_t fc_wino_work_size_float(const fc_geom *g, ptrdiff_t F);
-ptrdiff_t fc_wino_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_wino_tile_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
-                              const fc_geom *g, const float *upack, ptrdiff_t F,
-                              const float *bias, ptrdiff_t block, float *work,
-                              float *y, ptrdiff_t y_stride);
-int fc_conv2d_wino_tile_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
-                               const fc_geom *g, const double *upack,
-                               ptrdiff_t F, const double *bias, ptrdiff_t block,
-                               double *work, double *y, ptrdiff_t y_stride);
+void fc_wino_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                            int threads, fc_wino_sched *s);
+void fc_wino_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                             int threads, fc_wino_sched *s);
+int fc_conv2d_wino_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                         const fc_geom *g, int m, const float *upack, ptrdiff_t F,
+                         const float *bias, int relu, const fc_wino_sched *s,
+                         ptrdiff_t block, float *work, float *y, ptrdiff_t y_stride);
+int fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                          const fc_geom *g, int m, const double *upack, ptrdiff_t F,
+                          const double *bias, int relu, const fc_wino_sched *s,
+                          ptrdiff_t block, double *work, double *y,
+                          ptrdiff_t y_stride);
+void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a);
+void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                               fc_wino_gw_sched *s);
+void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
+                                fc_wino_gw_sched *s);
+int fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
+                              ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                              ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
+                              double *bsum);
+int fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
+                               ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                               ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
+                               double *bsum);
+void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                             ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
+void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
+                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, double *gw);
+
+/* ==== layer kernels: norm.c, eltwise.c, linear.c =========================
+ * Batch normalisation, one channel: its values are N planes of L elements,
+ * plane n at x + n*stride.  Sums are in double, in a fixed order.
+ * fc_bn_train_channel_<T>(x, N, stride, L, gamma, beta, eps, relu, y, mean,
+ *   var): the batch mean and biased variance (two passes over x), then y OUT
+ *   = (x - mean)/sqrt(var + eps)*gamma + beta, max(., 0) if relu (NaN stays
+ *   NaN).  y may be x.
+ * fc_bn_apply_<T>(x, N, stride, L, scale, shift, relu, y)
+ *   y OUT = x*scale + shift, max(., 0) if relu; y may be x.
+ * fc_bn_backward_channel_<T>(gy, x, y, N, stride, L, mean, invstd, gamma,
+ *   training, gx, g_gamma, g_beta): with g = gy, or gy zeroed where y <= 0
+ *   when y (the output of a relu forward) is not NULL: g_beta = sum g,
+ *   g_gamma = sum g*(x - mean)*invstd, and gx OUT = gamma*invstd*(g -
+ *   g_beta/n - (x - mean)*invstd*g_gamma/n), n = N*L, if training, else
+ *   gamma*invstd*g.  gx may be gy.
+ */
+void fc_bn_train_channel_float(const float *x, ptrdiff_t N, ptrdiff_t stride,
+                               ptrdiff_t L, double gamma, double beta,
+                               double eps, int relu, float *y, double *mean,
+                               double *var);
+void fc_bn_train_channel_double(const double *x, ptrdiff_t N, ptrdiff_t stride,
+                                ptrdiff_t L, double gamma, double beta,
+                                double eps, int relu, double *y, double *mean,
+                                double *var);
+void fc_bn_apply_float(const float *x, ptrdiff_t N, ptrdiff_t stride,
+                       ptrdiff_t L, float scale, float shift, int relu,
+                       float *y);
+void fc_bn_apply_double(const double *x, ptrdiff_t N, ptrdiff_t stride,
+                        ptrdiff_t L, double scale, double shift, int relu,
+                        double *y);
+void fc_bn_backward_channel_float(const float *gy, const float *x,
+                                  const float *y, ptrdiff_t N, ptrdiff_t stride,
+                                  ptrdiff_t L, double mean, double invstd,
+                                  double gamma, int training, float *gx,
+                                  double *g_gamma, double *g_beta);
+void fc_bn_backward_channel_double(const double *gy, const double *x,
+                                   const double *y, ptrdiff_t N,
+                                   ptrdiff_t stride, ptrdiff_t L, double mean,
+                                   double invstd, double gamma, int training,
+                                   double *gx, double *g_gamma, double *g_beta);
+
+/* Element-wise, n elements; outputs may be their inputs (in place).
+ * fc_relu_<T>(x, n, y): y = max(x, 0), NaN stays NaN.
+ * fc_relu_backward_<T>(g, y, n, gx): gx = 0 where y <= 0, else g (NaN y passes).
+ * fc_add_<T>(a, b, n, relu, y): y = a + b, then max(., 0) if relu.
+ * fc_sgd_step_<T>(p, g, buf, n, lr, momentum, weight_decay, nesterov, first)
+ *   torch.optim.SGD (dampening 0) in place on p and buf (NULL: no momentum;
+ *   first: buf starts as the gradient).
+ * fc_adam_step_<T>(p, g, m, v, n, beta1, beta2, eps, weight_decay,
+ *   step_size, bc2_sqrt): torch.optim.Adam (no amsgrad) in place on p, m, v;
+ *   step_size = lr / (1 - beta1**t), bc2_sqrt = sqrt(1 - beta2**t).
+ * fc_softmax_xent_row_<T>(s, C, label, scale, grad): one row of C scores;
+ *   returns logsumexp(s) - s[label] (in double) and writes grad OUT =
+ *   (softmax(s) - onehot(label)) * scale.
+ */
+void fc_relu_float(const float *x, ptrdiff_t n, float *y);
+void fc_relu_double(const double *x, ptrdiff_t n, double *y);
+void fc_relu_backward_float(const float *g, const float *y, ptrdiff_t n,
+                            float *gx);
+void fc_relu_backward_double(const double *g, const double *y, ptrdiff_t n,
+                             double *gx);
+void fc_add_float(const float *a, const float *b, ptrdiff_t n, int relu,
+                  float *y);
+void fc_add_double(const double *a, const double *b, ptrdiff_t n, int relu,
+                   double *y);
+void fc_sgd_step_float(float *p, const float *g, float *buf, ptrdiff_t n,
+                       float lr, float momentum, float weight_decay,
+                       int nesterov, int first);
+void fc_sgd_step_double(double *p, const double *g, double *buf, ptrdiff_t n,
+                        double lr, double momentum, double weight_decay,
+                        int nesterov, int first);
+void fc_adam_step_float(float *p, const float *g, float *m, float *v,
+                        ptrdiff_t n, float beta1, float beta2, float eps,
+                        float weight_decay, float step_size, float bc2_sqrt);
+void fc_adam_step_double(double *p, const double *g, double *m, double *v,
+                         ptrdiff_t n, double beta1, double beta2, double eps,
+                         double weight_decay, double step_size,
+                         double bc2_sqrt);
+double fc_softmax_xent_row_float(const float *s, ptrdiff_t C, ptrdiff_t label,
+                                 float scale, float *grad);
+double fc_softmax_xent_row_double(const double *s, ptrdiff_t C,
+                                  ptrdiff_t label, double scale, double *grad);
+
+/* Matrix products on the GEMM micro-kernels (the fully connected layer):
+ * C (M x Ncols) = [C +] A (M x Kd) @ B (Kd x Ncols).
+ * fc_matmul_packed_a_size_<T>(M, Kd): elements of packed A.
+ * fc_matmul_pack_a_<T>(a, lda, at, M, Kd, panel, packed): A's panel of mr
+ *   rows (0 <= panel < ceil(M/mr), mr = fc_gemm_packed_weights_size(1, 1));
+ *   element (i, k) of A at a[i*lda + k], or at a[k*lda + i] if at.
+ * fc_matmul_panels_<T>(M, Ncols): column panels (work items).
+ * fc_matmul_work_size_<T>(): scratch elements per thread.
+ * fc_matmul_panel_<T>(apack, M, Kd, b, ldb, bt, Ncols, bias, relu,
+ *   accumulate, panel, work, c, ldc): the panel's columns of C (row i at
+ *   c + i*ldc) written (added to C if accumulate): element (k, j) of B at
+ *   b[k*ldb + j], or at b[j*ldb + k] if bt; bias (Ncols,) or NULL starts
+ *   each row; relu: max(., 0) at the end.
+ */
+ptrdiff_t fc_matmul_packed_a_size_float(ptrdiff_t M, ptrdiff_t Kd);
+ptrdiff_t fc_matmul_packed_a_size_double(ptrdiff_t M, ptrdiff_t Kd);
+void fc_matmul_pack_a_float(const float *a, ptrdiff_t lda, int at, ptrdiff_t M,
+                            ptrdiff_t Kd, ptrdiff_t panel, float *packed);
+void fc_matmul_pack_a_double(const double *a, ptrdiff_t lda, int at,
+                             ptrdiff_t M, ptrdiff_t Kd, ptrdiff_t panel,
+                             double *packed);
+ptrdiff_t fc_matmul_panels_float(ptrdiff_t M, ptrdiff_t Ncols);
+ptrdiff_t fc_matmul_panels_double(ptrdiff_t M, ptrdiff_t Ncols);
+ptrdiff_t fc_matmul_work_size_float(void);
+ptrdiff_t fc_matmul_work_size_double(void);
+int fc_matmul_panel_float(const float *apack, ptrdiff_t M, ptrdiff_t Kd,
+                          const float *b, ptrdiff_t ldb, int bt,
+                          ptrdiff_t Ncols, const float *bias, int relu,
+                          int accumulate, ptrdiff_t panel, float *work,
+                          float *c, ptrdiff_t ldc);
+int fc_matmul_panel_double(const double *apack, ptrdiff_t M, ptrdiff_t Kd,
+                           const double *b, ptrdiff_t ldb, int bt,
+                           ptrdiff_t Ncols, const double *bias, int relu,
+                           int accumulate, ptrdiff_t panel, double *work,
+                           double *c, ptrdiff_t ldc);
 
 #endif /* FASTCONV_H */

@@ -498,16 +498,23 @@ FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
     for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
 }
 
+/* p[q] = max(p[q], 0), NaN kept (the conv epilogue's ReLU) */
+FC_ALWAYS_INLINE void CAT(relu_run_, TYPE)(TYPE *restrict p, ptrdiff_t n)
+{
+    for (ptrdiff_t q = 0; q < n; ++q) p[q] = p[q] < 0 ? 0 : p[q];
+}
+
 /* A banded tile: output rows [oh0, oh1) of nt images side by side, image m
  * read at x + m * x_stride and written at y + m * ly->img (element (f, oh,
- * ow) at f * ly->plane + oh * ly->row + ow * ly->col). */
+ * ow) at f * ly->plane + oh * ly->row + ow * ly->col); relu: max(., 0) as
+ * the columns are copied out (NaN stays NaN). */
 FC_ALWAYS_INLINE void CAT(band_tile_, TYPE)(const TYPE *restrict x,
                                             ptrdiff_t x_stride, ptrdiff_t nt,
                                             ptrdiff_t oh0, ptrdiff_t oh1,
                                             const fc_geom *g,
                                             const TYPE *restrict wpack,
                                             ptrdiff_t F, const TYPE *restrict bias,
-                                            TYPE *restrict work, TYPE *restrict y,
+                                            int relu, TYPE *restrict work, TYPE *restrict y,
                                             const fc_ylayout *ly)
 {
     const ptrdiff_t nr = UK->nr, K = g->C * g->kh * g->kw;
@@ -541,7 +548,10 @@ FC_ALWAYS_INLINE void CAT(band_tile_, TYPE)(const TYPE *restrict x,
                 const TYPE *restrict src = yband + f * width + r * Wrow + m * Wv;
                 TYPE *restrict dst = y + m * ly->img + f * ly->plane
                                      + (oh0 + r) * ly->row;
-                if (ly->col == 1) {
+                if (relu) {
+                    for (ptrdiff_t q = 0; q < g->Wo; ++q)
+                        dst[q * ly->col] = src[q] < 0 ? 0 : src[q];
+                } else if (ly->col == 1) {
                     for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q] = src[q];
                 } else {
                     for (ptrdiff_t q = 0; q < g->Wo; ++q) dst[q * ly->col] = src[q];
@@ -555,8 +565,8 @@ FC_ALWAYS_INLINE void CAT(run_tile_, TYPE)(const TYPE *restrict x,
                                            const fc_geom *g,
                                            const TYPE *restrict wpack,
                                            ptrdiff_t F, const TYPE *restrict bias,
-                                           ptrdiff_t tile, TYPE *restrict work,
-                                           TYPE *restrict y)
+                                           int relu, ptrdiff_t tile,
+                                           TYPE *restrict work, TYPE *restrict y)
 {
     const ptrdiff_t nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
@@ -583,6 +593,8 @@ FC_ALWAYS_INLINE void CAT(run_tile_, TYPE)(const TYPE *restrict x,
         }
         CAT(gemm_block_, TYPE)(wpack, F, K, k0, kc, bpack, n, y + l0, L, bias);
     }
+    if (relu)                                   /* the tile is still in cache */
+        for (ptrdiff_t f = 0; f < F; ++f) CAT(relu_run_, TYPE)(y + f * L + l0, n);
 }
 
 FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
@@ -591,7 +603,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
                                               const TYPE *restrict wpack,
                                               ptrdiff_t F,
                                               const TYPE *restrict bias,
-                                              ptrdiff_t item,
+                                              int relu, ptrdiff_t item,
                                               TYPE *restrict work,
                                               TYPE *restrict y,
                                               const fc_ylayout *ly)
@@ -601,32 +613,33 @@ FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
     if (per > 1) {
         const ptrdiff_t n0 = item * per;
         CAT(band_tile_, TYPE)(x + n0 * x_stride, x_stride, fc_min(per, N - n0),
-                              0, g->Ho, g, wpack, F, bias, work,
+                              0, g->Ho, g, wpack, F, bias, relu, work,
                               y + n0 * ly->img, ly);
         return FC_OK;
     }
     const ptrdiff_t tiles = CAT(image_tiles_, TYPE)(g, dense);
     const ptrdiff_t n = item / tiles, t = item - n * tiles;
     if (!CAT(banded_, TYPE)(g, dense)) {
-        CAT(run_tile_, TYPE)(x + n * x_stride, g, wpack, F, bias, t, work,
+        CAT(run_tile_, TYPE)(x + n * x_stride, g, wpack, F, bias, relu, t, work,
                              y + n * ly->img);
         return FC_OK;
     }
     const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
     CAT(band_tile_, TYPE)(x + n * x_stride, x_stride, 1, t * band,
                           fc_min(g->Ho, t * band + band), g, wpack, F, bias,
-                          work, y + n * ly->img, ly);
+                          relu, work, y + n * ly->img, ly);
     return FC_OK;
 }
 
 int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
                                     const TYPE *restrict wpack, ptrdiff_t F,
-                                    const TYPE *restrict bias, ptrdiff_t tile,
-                                    TYPE *restrict work, TYPE *restrict y)
+                                    const TYPE *restrict bias, int relu,
+                                    ptrdiff_t tile, TYPE *restrict work,
+                                    TYPE *restrict y)
 {
     const fc_ylayout dense = {g->Ho * g->Wo * F, g->Ho * g->Wo, g->Wo, 1};
-    return CAT(fc_conv2d_gemm_item_, TYPE)(x, 0, 1, g, wpack, F, bias, tile,
-                                           work, y, &dense);
+    return CAT(fc_conv2d_gemm_item_, TYPE)(x, 0, 1, g, wpack, F, bias, relu,
+                                           tile, work, y, &dense);
 }
 
 
@@ -806,13 +819,13 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
             }
             if (nt > 1) {
                 CAT(band_tile_, TYPE)(gy, gy_stride, nt, 0, gp.Ho, &gp, packed,
-                                      g->C, NULL, work, y, &ly);
+                                      g->C, NULL, 0, work, y, &ly);
             } else {
                 const ptrdiff_t band = CAT(band_rows_, TYPE)(&gp);
                 for (ptrdiff_t oh0 = 0; oh0 < gp.Ho; oh0 += band)
                     CAT(band_tile_, TYPE)(gy, gy_stride, 1, oh0,
                                           fc_min(gp.Ho, oh0 + band), &gp, packed,
-                                          g->C, NULL, work, y, &ly);
+                                          g->C, NULL, 0, work, y, &ly);
             }
             packed += Cp * F * gp.kh * gp.kw;
         }

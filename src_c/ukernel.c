@@ -276,6 +276,10 @@ __attribute__((target("avx512f"))) static void pack_t_avx512_float(
                 r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, row[i] + l0)
                                 : _mm512_setzero_ps();
             tr16_avx512(r);
+            if (two && d1 == d0 + 8) {      /* one panel (w % 16 == 0): whole rows */
+                for (ptrdiff_t l = 0; l < nl; ++l) _mm512_storeu_ps(d0 + (l0 + l) * w, r[l]);
+                continue;
+            }
             for (ptrdiff_t l = 0; l < nl; ++l) {
                 _mm256_storeu_ps(d0 + (l0 + l) * w, _mm512_castps512_ps256(r[l]));
                 if (two)
@@ -505,25 +509,33 @@ static const fc_ukernel_float kernels_float[] = {
 #ifdef FC_HAVE_X86
     {"avx512", 8, 48, 16, {uk_avx512_float_1, uk_avx512_float_2, uk_avx512_float},
      {uk_avx512_float_1_rows, uk_avx512_float_2_rows, uk_avx512_float_rows},
+     {uk_avx512_float_1_at, uk_avx512_float_2_at, uk_avx512_float_at},
+     {uk_avx512_float_1_kn, uk_avx512_float_2_kn, uk_avx512_float_kn},
      pack_t_avx512_float},
     {"avx2", 4, 24, 8, {uk_avx2_float_1, uk_avx2_float_2, uk_avx2_float},
      {uk_avx2_float_1_rows, uk_avx2_float_2_rows, uk_avx2_float_rows},
+     {uk_avx2_float_1_at, uk_avx2_float_2_at, uk_avx2_float_at},
+     {uk_avx2_float_1_kn, uk_avx2_float_2_kn, uk_avx2_float_kn},
      pack_t_avx2_float},
 #endif
     {"generic", 4, 16, 16, {uk_generic_float}, {uk_generic_float_rows},
-     pack_t_generic_float},
+     {uk_generic_float_at}, {uk_generic_float_kn}, pack_t_generic_float},
 };
 static const fc_ukernel_double kernels_double[] = {
 #ifdef FC_HAVE_X86
     {"avx512", 8, 24, 8, {uk_avx512_double_1, uk_avx512_double_2, uk_avx512_double},
      {uk_avx512_double_1_rows, uk_avx512_double_2_rows, uk_avx512_double_rows},
+     {uk_avx512_double_1_at, uk_avx512_double_2_at, uk_avx512_double_at},
+     {uk_avx512_double_1_kn, uk_avx512_double_2_kn, uk_avx512_double_kn},
      pack_t_avx512_double},
     {"avx2", 4, 12, 4, {uk_avx2_double_1, uk_avx2_double_2, uk_avx2_double},
      {uk_avx2_double_1_rows, uk_avx2_double_2_rows, uk_avx2_double_rows},
+     {uk_avx2_double_1_at, uk_avx2_double_2_at, uk_avx2_double_at},
+     {uk_avx2_double_1_kn, uk_avx2_double_2_kn, uk_avx2_double_kn},
      pack_t_avx2_double},
 #endif
     {"generic", 4, 8, 8, {uk_generic_double}, {uk_generic_double_rows},
-     pack_t_generic_double},
+     {uk_generic_double_at}, {uk_generic_double_kn}, pack_t_generic_double},
 };
 #define N_KERNELS (sizeof(kernels_float) / sizeof(kernels_float[0]))
 

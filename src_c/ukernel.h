@@ -14,6 +14,8 @@
 #define UK CAT(fc_uk_, TYPE)
 #define UK_RUN(n) (UK->run[((n) - 1) / UK->piece])
 #define UK_RUN_ROWS(n) (UK->run_rows[((n) - 1) / UK->piece])
+#define UK_RUN_AT(n) (UK->run_at[((n) - 1) / UK->piece])
+#define UK_RUN_KN(n) (UK->run_kn[((n) - 1) / UK->piece])
 
 /* K block of the GEMM and of Winograd's products: a KC x NR panel of B
  * (24 KiB with AVX-512 floats) stays in L1 across the filter panels (see
@@ -35,6 +37,18 @@ typedef struct {
                                    const float *const *brow, ptrdiff_t boff,
                                    float *c, ptrdiff_t ldc, ptrdiff_t m,
                                    ptrdiff_t n, int accumulate, const float *bias);
+    /* The same with A[k, r] at a[r * lda + k] (rows of A read in place)
+     * and row k of B at b + k * ldb. */
+    void (*run_at[FC_UK_PIECES])(ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                 const float *b, ptrdiff_t ldb, float *c,
+                                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                 int accumulate, const float *bias);
+    /* The same with A[k, r] at a[k * lda + r] and row k of B at b + k * ldb
+     * (both read in place). */
+    void (*run_kn[FC_UK_PIECES])(ptrdiff_t kc, const float *a, ptrdiff_t lda,
+                                 const float *b, ptrdiff_t ldb, float *c,
+                                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                 int accumulate, const float *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
      * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
      * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are
@@ -59,6 +73,18 @@ typedef struct {
                                    const double *const *brow, ptrdiff_t boff,
                                    double *c, ptrdiff_t ldc, ptrdiff_t m,
                                    ptrdiff_t n, int accumulate, const double *bias);
+    /* The same with A[k, r] at a[r * lda + k] (rows of A read in place)
+     * and row k of B at b + k * ldb. */
+    void (*run_at[FC_UK_PIECES])(ptrdiff_t kc, const double *a, ptrdiff_t lda,
+                                 const double *b, ptrdiff_t ldb, double *c,
+                                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                 int accumulate, const double *bias);
+    /* The same with A[k, r] at a[k * lda + r] and row k of B at b + k * ldb
+     * (both read in place). */
+    void (*run_kn[FC_UK_PIECES])(ptrdiff_t kc, const double *a, ptrdiff_t lda,
+                                 const double *b, ptrdiff_t ldb, double *c,
+                                 ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                 int accumulate, const double *bias);
     /* Transposing packer (grad_weight): element (q, l) of the m x n block
      * src (row q at src + q * lds, or at rowp[q] if rowp is not NULL) goes
      * to dst[(q / w) * ps + l * w + q % w], rows m .. roundup(m, w) are

@@ -18,14 +18,18 @@
 #define UK_LDB NR       /* B row stride; a narrow kernel reads a wider panel */
 #endif
 
-/* Row k of B is b + k * UK_LDB, or brow[k] + boff when brow is not NULL
- * (the rows read in place, e.g. off a zero-padded slab: no packing); each
- * caller passes constants, so either form compiles to its own loop. */
+/* Row k of B is b + k * ldb (a packed panel: ldb = UK_LDB), or brow[k] +
+ * boff when brow is not NULL (the rows read in place, e.g. off a
+ * zero-padded slab: no packing); A[k, r] is a[k * MR + r] (a_mode 0: a
+ * packed panel), a[r * lda + k] (1: rows of A read in place, lda apart:
+ * Winograd's transformed tiles) or a[k * lda + r] (2: columns read in
+ * place).  Each caller passes constants for brow and a_mode, so every form
+ * compiles to its own loop. */
 FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
-    ptrdiff_t kc, const TYPE *restrict a, const TYPE *restrict b,
-    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c,
-    ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
-    const TYPE *restrict bias)
+    ptrdiff_t kc, const TYPE *restrict a, int a_mode, ptrdiff_t lda,
+    const TYPE *restrict b, ptrdiff_t ldb, const TYPE *const *restrict brow,
+    ptrdiff_t boff, TYPE *restrict c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+    int accumulate, const TYPE *restrict bias)
 {
     VEC acc[MR][NV];
 #pragma GCC unroll 16
@@ -35,12 +39,13 @@ FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
 
     for (ptrdiff_t k = 0; k < kc; ++k) {
         VEC bv[NV];
-        const TYPE *restrict bk = brow ? brow[k] + boff : b + k * UK_LDB;
+        const TYPE *restrict bk = brow ? brow[k] + boff : b + k * ldb;
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) bv[v] = VLOAD(bk + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
-            const VEC ar = VSET1(a[k * MR + r]);
+            const VEC ar = VSET1(a_mode == 1 ? a[r * lda + k]
+                                 : a_mode == 2 ? a[k * lda + r] : a[k * MR + r]);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
         }
@@ -76,7 +81,8 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
                               ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
                               int accumulate, const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, b, NULL, 0, c, ldc, m, n, accumulate, bias);
+    CAT(UK_NAME, _body)(kc, a, 0, 0, b, UK_LDB, NULL, 0, c, ldc, m, n, accumulate,
+                        bias);
 }
 
 UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
@@ -86,7 +92,28 @@ UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
                                           ptrdiff_t n, int accumulate,
                                           const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, NULL, brow, boff, c, ldc, m, n, accumulate, bias);
+    CAT(UK_NAME, _body)(kc, a, 0, 0, NULL, 0, brow, boff, c, ldc, m, n, accumulate,
+                        bias);
+}
+
+UK_TARGET static void CAT(UK_NAME, _at)(ptrdiff_t kc, const TYPE *restrict a,
+                                        ptrdiff_t lda, const TYPE *restrict b,
+                                        ptrdiff_t ldb, TYPE *restrict c,
+                                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                        int accumulate, const TYPE *restrict bias)
+{
+    CAT(UK_NAME, _body)(kc, a, 1, lda, b, ldb, NULL, 0, c, ldc, m, n, accumulate,
+                        bias);
+}
+
+UK_TARGET static void CAT(UK_NAME, _kn)(ptrdiff_t kc, const TYPE *restrict a,
+                                        ptrdiff_t lda, const TYPE *restrict b,
+                                        ptrdiff_t ldb, TYPE *restrict c,
+                                        ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+                                        int accumulate, const TYPE *restrict bias)
+{
+    CAT(UK_NAME, _body)(kc, a, 2, lda, b, ldb, NULL, 0, c, ldc, m, n, accumulate,
+                        bias);
 }
 
 #undef NR

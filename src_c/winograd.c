@@ -1,9 +1,42 @@
-/* Instantiates winograd.tmpl.h (F(2x2, 3x3) convolution on the GEMM
- * micro-kernels) for float and double. */
+/* Instantiates winograd.tmpl.h (F(2x2, 3x3) and F(4x4, 3x3) convolution on
+ * the GEMM micro-kernels) for float and double. */
+/* Let the compiler fuse the transforms' multiply-adds (FMA in the AVX2 and
+ * AVX-512 clones): a third fewer operations. */
+#if defined(__clang__)
+#pragma clang fp contract(fast)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=fast")
+#endif
+
+#include <string.h>
+
 #include "fastconv.h"
 #include "common.h"
 #include "templating.h"
 #include "ukernel.h"
+
+/* 64-byte vectors (GCC/Clang vector extension) of channels or filters: one
+ * AVX-512 register, two AVX2 ones, four SSE ones in the baseline clone. */
+typedef float fc_wv_float __attribute__((vector_size(64)));
+typedef double fc_wv_double __attribute__((vector_size(64)));
+typedef double fc_wd __attribute__((vector_size(64)));   /* filter transform */
+
+/* Tiles per block: a block's transformed tiles (V) within this budget, in
+ * MIN to MAX micro-kernel row panels (each block streams all of U, so
+ * blocks may not get too small). */
+#define FC_WINO_V_BYTES (1024 * 1024)
+#define FC_WINO_MIN_PANELS 4
+#define FC_WINO_MAX_PANELS 16
+/* Products of a filter group (M): filters per group from this budget. */
+#define FC_WINO_M_BYTES (512 * 1024)
+/* grad_weight: a block's V and Z within this budget (see the schedule),
+ * at most this many tiles; partial sums (chunks of blocks added in
+ * order: the parallel work) within this many bytes (they are written and
+ * read again), at most this many chunks. */
+#define FC_WINO_GW_BYTES (1536 * 1024)
+#define FC_WINO_GW_MAX_TILES 256
+#define FC_WINO_GW_PARTIAL_BYTES (2 * 1024 * 1024)
+#define FC_WINO_GW_CHUNKS 8
 
 #define TYPE float
 #include "winograd.tmpl.h"

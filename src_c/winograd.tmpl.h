@@ -1,247 +1,658 @@
-/* Winograd F(2x2, 3x3) convolution, written once on TYPE (see winograd.c).
- * Documented in fastconv.h.
+/* Winograd F(m x m, 3x3) convolution, m = 2 or 4, written once on TYPE (see
+ * winograd.c).  Documented in fastconv.h.
  *
- * A 2x2 block of outputs (a "tile") needs a 4x4 patch d of the padded input
- * per channel.  With the transforms of Lavin and Gray (2015),
+ * A tile of m x m outputs needs an n x n patch d (n = m + 2) of the padded
+ * input per channel.  With the transforms of Lavin and Gray (2015),
  *   V = B^T d B,   U = G g G^T,   Y = A^T M A,   M[xi] = sum_c U[xi] V[xi],
- * the 16 positions xi of the 4x4 transformed domain are 16 independent
- * matrix products M_xi (F x tiles) = U_xi (F x C) @ V_xi (C x tiles): 16*C
- * multiplications per filter and tile, where the direct sum takes 36*C
- * (2.25x fewer).  They run on the GEMM micro-kernels: U is packed once per
- * call into MR-row panels, V is written by the input transform straight
- * into NR-wide panels for a block of tiles (blocks run over the whole
- * batch, so small images still fill the panels), and the output transform
- * reads M back.  Each output sums its channels in order, in one place:
- * results do not depend on the thread count. */
+ * the n*n positions xi of the transformed domain are independent matrix
+ * products M_xi (tiles x F) = V_xi (tiles x C) @ U_xi (C x F): n*n*C
+ * multiplications per filter and tile where the direct sum takes 9*m*m*C
+ * (2.25x fewer for m = 2, 4x for m = 4).  The matrices are built from
+ * interpolation points (Toom-Cook): 0, 1, -1 and infinity for m = 2;
+ * 0, 1, -1, 1/2, -2 and infinity for m = 4, which the set's symmetry
+ * x -> -1/x balances between A, B and G (README, "Exactness": float32
+ * errors 2-4x below those of the usual 0, +-1, +-2).  tests/test_winograd.py
+ * rebuilds them in exact rational arithmetic from the points and checks the
+ * functions below against them.
+ *
+ * The transforms run across CB channels (or filters) at once in vectors of
+ * 64 bytes, so they need no gathers whatever the image size:
+ *  - the input rows a block of tiles needs are transposed (UK->pack_t) into
+ *    a zero-padded staging area of pixels x CB channels, each tile's patch
+ *    read from it as n*n vectors, and V written tile-major (tile, channel);
+ *  - the products run on the GEMM micro-kernels reading V's rows in place
+ *    (UK->run_at) against U packed into NR-wide filter panels (filters in
+ *    lanes), for every filter of a group at a time;
+ *  - the output transform (filters in lanes) writes its tiles row-ordered,
+ *    one transpose (UK->pack_t) turns them into runs of output rows, and
+ *    bias and ReLU are applied as they are written to y.
+ * The filter transform runs in double, rounded once.  Each output sums its
+ * channels in the same order whatever the blocks: results do not depend on
+ * the thread count. */
 
+#define WV CAT(fc_wv_, TYPE)
+#define CB ((ptrdiff_t)(sizeof(WV) / sizeof(TYPE)))   /* lanes per vector */
 
-/* Tiles per block: two panels of the micro-kernel's width. */
-static ptrdiff_t CAT(wino_block_, TYPE)(void) { return 2 * UK->nr; }
+/* ---- the 1-D transforms (on vectors; G on doubles) ----------------------- */
 
-ptrdiff_t CAT(fc_wino_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t C)
+/* o = B^T d, n = m + 2 entries.  m = 2: points 0, 1, -1, inf; m = 4: points
+ * 0, 1, -1, 1/2, -2, inf (rows scaled to small integers). */
+FC_ALWAYS_INLINE void CAT(wino_bt_, TYPE)(int m, const WV *d, WV *o)
 {
-    const ptrdiff_t mr = UK->mr;
-    return 16 * ((F + mr - 1) / mr * mr) * C;
+    if (m == 2) {
+        o[0] = d[0] - d[2];
+        o[1] = d[1] + d[2];
+        o[2] = d[2] - d[1];
+        o[3] = d[1] - d[3];
+        return;
+    }
+    const WV t = d[1] - d[3], s = d[2] - d[4], u = s - 2 * t;
+    o[0] = 2 * (d[0] + d[4]) - 4 * d[2] - 3 * t;
+    o[1] = u + 3 * (d[3] + d[4]);
+    o[2] = u + s + 3 * (d[2] - d[3]);
+    o[3] = 2 * t + s;
+    o[4] = t - 2 * s;
+    o[5] = 2 * (d[1] + d[5]) - 4 * d[3] - 3 * s;
 }
 
-void CAT(fc_wino_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
-                                      ptrdiff_t C, ptrdiff_t panel,
-                                      TYPE *restrict packed)
+/* o = A^T p: m entries from n. */
+FC_ALWAYS_INLINE void CAT(wino_at_, TYPE)(int m, const WV *p, WV *o)
 {
-    enum { R = 8 };                             /* lanes: every kernel's mr <= 8 */
-    const ptrdiff_t mr = UK->mr, Fp = (F + mr - 1) / mr * mr, f0 = panel * mr;
-    const ptrdiff_t m = fc_min(mr, F - f0);
-    /* channel by channel, the panel's filters side by side in R lanes (the
-     * arithmetic vectorises); the 16 U_xi are written as 16 sequential
-     * streams of mr values */
-    for (ptrdiff_t c = 0; c < C; ++c) {
-        TYPE g[9][R], t[4][3][R], u[16][R];
-        for (int k = 0; k < 9; ++k)
-            for (ptrdiff_t r = 0; r < R; ++r)
-                g[k][r] = r < m ? w[((f0 + r) * C + c) * 9 + k] : 0;
-        for (int j = 0; j < 3; ++j)             /* G g */
-            for (int r = 0; r < R; ++r) {
-                t[0][j][r] = g[j][r];
-                t[1][j][r] = (TYPE)0.5 * (g[j][r] + g[3 + j][r] + g[6 + j][r]);
-                t[2][j][r] = (TYPE)0.5 * (g[j][r] - g[3 + j][r] + g[6 + j][r]);
-                t[3][j][r] = g[6 + j][r];
-            }
-        for (int i = 0; i < 4; ++i)             /* (G g) G^T */
-            for (int r = 0; r < R; ++r) {
-                u[4 * i][r] = t[i][0][r];
-                u[4 * i + 1][r] = (TYPE)0.5 * (t[i][0][r] + t[i][1][r] + t[i][2][r]);
-                u[4 * i + 2][r] = (TYPE)0.5 * (t[i][0][r] - t[i][1][r] + t[i][2][r]);
-                u[4 * i + 3][r] = t[i][2][r];
-            }
-        /* U_xi packed as the GEMM packs filters: MR-row panels, c-major */
-        for (int xi = 0; xi < 16; ++xi)
-            for (ptrdiff_t r = 0; r < mr; ++r)
-                packed[xi * Fp * C + f0 * C + c * mr + r] = u[xi][r];
+    if (m == 2) {
+        o[0] = p[0] + p[1] + p[2];
+        o[1] = p[1] - p[2] - p[3];
+        return;
+    }
+    const WV s = p[1] + p[2], t = p[1] - p[2];
+    o[0] = p[0] + s + (p[3] + p[4]);
+    o[1] = t + (TYPE)0.5 * p[3] - 2 * p[4];
+    o[2] = s + (TYPE)0.25 * p[3] + 4 * p[4];
+    o[3] = t + (TYPE)0.125 * p[3] - 8 * p[4] + p[5];
+}
+
+/* o = A q: n entries from m (A^T's transpose: grad_weight's transform of
+ * the output gradient). */
+FC_ALWAYS_INLINE void CAT(wino_a_, TYPE)(int m, const WV *q, WV *o)
+{
+    if (m == 2) {
+        o[0] = q[0];
+        o[1] = q[0] + q[1];
+        o[2] = q[0] - q[1];
+        o[3] = -q[1];
+        return;
+    }
+    const WV s = q[0] + q[2], t = q[1] + q[3];
+    o[0] = q[0];
+    o[1] = s + t;
+    o[2] = s - t;
+    o[3] = q[0] + (TYPE)0.5 * (q[1] + (TYPE)0.5 * (q[2] + (TYPE)0.5 * q[3]));
+    o[4] = q[0] - 2 * (q[1] - 2 * (q[2] - 2 * q[3]));
+    o[5] = q[3];
+}
+
+/* u = G g: n entries from the 3 taps g, 8 filters in lanes, in double
+ * (rounded once, later).  m = 4: products with the reciprocals (one more
+ * rounding, in double: far below float's precision; divisions would
+ * dominate the packing). */
+FC_ALWAYS_INLINE void CAT(wino_g_, TYPE)(int m, const fc_wd *g, fc_wd *u)
+{
+    if (m == 2) {
+        u[0] = g[0];
+        u[1] = 0.5 * (g[0] + g[1] + g[2]);
+        u[2] = 0.5 * (g[0] - g[1] + g[2]);
+        u[3] = g[2];
+        return;
+    }
+    u[0] = 0.5 * g[0];
+    u[1] = (g[0] + g[1] + g[2]) * (1.0 / 6);
+    u[2] = (g[0] - g[1] + g[2]) * (1.0 / 6);
+    u[3] = (4 * g[0] + 2 * g[1] + g[2]) * (4.0 / 15);
+    u[4] = (g[0] - 2 * g[1] + 4 * g[2]) * (1.0 / 30);
+    u[5] = 0.5 * g[2];
+}
+
+/* o = G^T p: 3 entries from n (grad_weight's last step, in double). */
+FC_ALWAYS_INLINE void CAT(wino_gt_, TYPE)(int m, const fc_wd *p, fc_wd *o)
+{
+    if (m == 2) {
+        o[0] = p[0] + 0.5 * (p[1] + p[2]);
+        o[1] = 0.5 * (p[1] - p[2]);
+        o[2] = 0.5 * (p[1] + p[2]) + p[3];
+        return;
+    }
+    const fc_wd s = (p[1] + p[2]) * (1.0 / 6), d = (p[1] - p[2]) * (1.0 / 6);
+    o[0] = 0.5 * p[0] + s + p[3] * (16.0 / 15) + p[4] * (1.0 / 30);
+    o[1] = d + p[3] * (8.0 / 15) - p[4] * (1.0 / 15);
+    o[2] = s + p[3] * (4.0 / 15) + p[4] * (2.0 / 15) + 0.5 * p[5];
+}
+
+/* The matrices as the functions above compute them (for tests): bt n x n,
+ * g n x 3, at m x n, a n x m, row-major. */
+void CAT(fc_wino_matrices_, TYPE)(int m, double *bt, double *g, double *at, double *a)
+{
+    const int n = m + 2;
+    for (int k = 0; k < n; ++k) {
+        WV d[6] = {{0}}, o[6];
+        d[k][0] = 1;
+        CAT(wino_bt_, TYPE)(m, d, o);
+        for (int i = 0; i < n; ++i) bt[i * n + k] = (double)o[i][0];
+        CAT(wino_at_, TYPE)(m, d, o);
+        for (int i = 0; i < m; ++i) at[i * n + k] = (double)o[i][0];
+        if (k < m) {
+            CAT(wino_a_, TYPE)(m, d, o);
+            for (int i = 0; i < n; ++i) a[i * m + k] = (double)o[i][0];
+        }
+    }
+    for (int k = 0; k < 3; ++k) {
+        fc_wd e[3] = {{0}}, u[6];
+        e[k][0] = 1;
+        CAT(wino_g_, TYPE)(m, e, u);
+        for (int i = 0; i < n; ++i) g[i * 3 + k] = u[i][0];
     }
 }
 
-ptrdiff_t CAT(fc_wino_tiles_, TYPE)(const fc_geom *g, ptrdiff_t N)
+/* ---- filters ---------------------------------------------------------------- */
+
+ptrdiff_t CAT(fc_wino_panel_filters_, TYPE)(void) { return UK->nr; }
+
+ptrdiff_t CAT(fc_wino_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t C, int m)
 {
-    const ptrdiff_t tiles = N * ((g->Ho + 1) / 2) * ((g->Wo + 1) / 2);
-    const ptrdiff_t tb = CAT(wino_block_, TYPE)();
-    return (tiles + tb - 1) / tb;
+    const ptrdiff_t nr = UK->nr, n = m + 2;
+    return n * n * ((F + nr - 1) / nr) * C * nr;
 }
 
-ptrdiff_t CAT(fc_wino_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
+FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdiff_t F,
+                                            ptrdiff_t C, ptrdiff_t panel,
+                                            TYPE *restrict packed)
 {
-    /* V, then M (which holds the gathered patches, B^T d and four padded
-     * input rows until the products run) */
-    const ptrdiff_t tb = CAT(wino_block_, TYPE)();
-    return 16 * g->C * tb + fc_max(16 * F * tb, 32 * tb + 4 * (2 * tb + 2));
-}
-
-/* One row step of B^T (.) over n lanes: (a - c, b + c, c - b, b - d).
- * A function of its own so that restrict holds and the loop vectorises. */
-FC_ALWAYS_INLINE void CAT(wino_bt_, TYPE)(const TYPE *restrict a,
-                                          const TYPE *restrict b,
-                                          const TYPE *restrict c,
-                                          const TYPE *restrict d,
-                                          ptrdiff_t n, TYPE *restrict o0,
-                                          TYPE *restrict o1, TYPE *restrict o2,
-                                          TYPE *restrict o3)
-{
-    for (ptrdiff_t q = 0; q < n; ++q) {
-        o0[q] = a[q] - c[q];
-        o1[q] = b[q] + c[q];
-        o2[q] = c[q] - b[q];
-        o3[q] = b[q] - d[q];
-    }
-}
-
-/* Row i of Y = A^T M A over n lanes, from rows r0 = M[i'], r1, r2 of M
- * (s = 1: rows 0 + 1 + 2; s = -1: rows 1 - 2 - 3), xs apart per column. */
-FC_ALWAYS_INLINE void CAT(wino_at_, TYPE)(const TYPE *restrict r0,
-                                          const TYPE *restrict r1,
-                                          const TYPE *restrict r2, TYPE s,
-                                          ptrdiff_t xs, ptrdiff_t n, TYPE bias,
-                                          TYPE *restrict o0, TYPE *restrict o1)
-{
-    for (ptrdiff_t q = 0; q < n; ++q) {
-        TYPE t[4];
-        for (int j = 0; j < 4; ++j)
-            t[j] = r0[j * xs + q] + s * (r1[j * xs + q] + r2[j * xs + q]);
-        o0[q] = bias + (t[0] + t[1] + t[2]);
-        o1[q] = bias + (t[1] - t[2] - t[3]);
-    }
-}
-
-/* dst[q] = src[2q] (a tap of the patches of a tile row) */
-FC_ALWAYS_INLINE void CAT(wino_even_, TYPE)(const TYPE *restrict src, ptrdiff_t n,
-                                            TYPE *restrict dst)
-{
-    for (ptrdiff_t q = 0; q < n; ++q) dst[q] = src[2 * q];
-}
-
-/* row[2q] = a[q], row[2q + 1] = b[q] (an output row of n tiles) */
-FC_ALWAYS_INLINE void CAT(wino_interleave_, TYPE)(const TYPE *restrict a,
-                                                  const TYPE *restrict b,
-                                                  ptrdiff_t n, TYPE *restrict row)
-{
-    for (ptrdiff_t q = 0; q < n; ++q) {
-        row[2 * q] = a[q];
-        row[2 * q + 1] = b[q];
-    }
-}
-
-FC_CLONES int CAT(fc_conv2d_wino_tile_, TYPE)(const TYPE *restrict x,
-                                              ptrdiff_t x_stride, ptrdiff_t N,
-                                              const fc_geom *g,
-                                              const TYPE *restrict upack,
-                                              ptrdiff_t F,
-                                              const TYPE *restrict bias,
-                                              ptrdiff_t block,
-                                              TYPE *restrict work,
-                                              TYPE *restrict y,
-                                              ptrdiff_t y_stride)
-{
-    const ptrdiff_t mr = UK->mr, nr = UK->nr, tb = CAT(wino_block_, TYPE)();
-    const ptrdiff_t C = g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
-    const ptrdiff_t tw = (Wo + 1) / 2, T = ((Ho + 1) / 2) * tw;  /* per image */
-    const ptrdiff_t t0 = block * tb, n = fc_min(tb, N * T - t0);
-    const ptrdiff_t panels = (n + nr - 1) / nr, Fp = (F + mr - 1) / mr * mr;
-    const ptrdiff_t kb = fc_min(C, FC_GEMM_KC);
-    TYPE *restrict v = work;                    /* 16 x (C x panels*nr) */
-    TYPE *restrict m = work + 16 * C * tb;      /* 16 x (F x tb) */
-
-    /* input transform, one channel at a time: the block's 4x4 patches are
-     * gathered into d (16 rows of n), a tile row at a time from four
-     * zero-padded input rows, then V = B^T d B is computed along the rows
-     * (vector code) and written to each V_xi's NR-wide panels, where the
-     * tiles of a panel are contiguous */
-    TYPE *restrict d = m;                       /* 16 x tb, free until the products */
-    TYPE *restrict e = m + 16 * tb;             /* B^T d */
-    TYPE *restrict rows = m + 32 * tb;          /* 4 padded rows of 2*tb + 2 */
-    const ptrdiff_t np = panels * nr, vs = C * np, rl = 2 * tb + 2;
-    for (ptrdiff_t c = 0; c < C; ++c) {
-        for (ptrdiff_t qa = 0; qa < n;) {
-            const ptrdiff_t t = t0 + qa, img = t / T, tl = t - img * T;
-            const ptrdiff_t th = tl / tw, tw0 = tl - th * tw;
-            const TYPE *restrict plane = x + img * x_stride + c * H * W;
-            const ptrdiff_t len = fc_min(n - qa, tw - tw0);   /* one tile row */
-            const ptrdiff_t w0 = 2 * tw0 - g->pl, span = 2 * len + 2;
-            for (int i = 0; i < 4; ++i) {
-                const ptrdiff_t ih = 2 * th - g->pt + i;
-                TYPE *restrict r = rows + i * rl;
-                if (ih < 0 || ih >= H) {
-                    for (ptrdiff_t u = 0; u < span; ++u) r[u] = 0;
-                    continue;
+    enum { R = 8, CC = 64 };                    /* filters in lanes; channels a step */
+    const ptrdiff_t nr = UK->nr, n = m + 2, np = (F + nr - 1) / nr;
+    TYPE wt[CC * 9 * R];                        /* (channel, tap, filter) */
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += CC) {
+        const ptrdiff_t cc = fc_min(CC, C - c0);
+        for (ptrdiff_t f0 = panel * nr; f0 < (panel + 1) * nr; f0 += R) {
+            /* R filters' taps side by side (zeros past F), then G g G^T of
+             * the R filters at once, channel by channel */
+            UK->pack_t(w + (f0 * C + c0) * 9, C * 9, NULL, fc_max(0, fc_min(R, F - f0)),
+                       cc * 9, R, 0, wt);
+            const ptrdiff_t cnt = fc_min(R, (panel + 1) * nr - f0);
+            for (ptrdiff_t c = 0; c < cc; ++c) {
+                fc_wd g[9], t[6][3], u[36];
+                for (int k = 0; k < 9; ++k)
+                    for (ptrdiff_t r = 0; r < R; ++r) g[k][r] = (double)wt[(c * 9 + k) * R + r];
+                for (int j = 0; j < 3; ++j) {       /* G g, column by column */
+                    const fc_wd col[3] = {g[j], g[3 + j], g[6 + j]};
+                    fc_wd o[6];
+                    CAT(wino_g_, TYPE)(m, col, o);
+                    for (ptrdiff_t i = 0; i < n; ++i) t[i][j] = o[i];
                 }
-                ptrdiff_t lo, hi;               /* u with 0 <= w0 + u < W */
-                fc_valid_range(w0, 1, W, span, &lo, &hi);
-                const TYPE *restrict src = plane + ih * W + w0;
-                for (ptrdiff_t u = 0; u < lo; ++u) r[u] = 0;
-                for (ptrdiff_t u = lo; u < hi; ++u) r[u] = src[u];
-                for (ptrdiff_t u = hi; u < span; ++u) r[u] = 0;
-            }
-            for (int i = 0; i < 4; ++i)
-                for (int j = 0; j < 4; ++j)
-                    CAT(wino_even_, TYPE)(rows + i * rl + j, len,
-                                          d + (4 * i + j) * tb + qa);
-            qa += len;
-        }
-        for (int ij = 0; ij < 16; ++ij)
-            for (ptrdiff_t q = n; q < np; ++q) d[ij * tb + q] = 0;
-        for (int j = 0; j < 4; ++j)             /* rows of B^T d */
-            CAT(wino_bt_, TYPE)(d + j * tb, d + (4 + j) * tb, d + (8 + j) * tb,
-                                d + (12 + j) * tb, np, e + j * tb, e + (4 + j) * tb,
-                                e + (8 + j) * tb, e + (12 + j) * tb);
-        for (int i = 0; i < 4; ++i)             /* (B^T d) B, into the panels */
-            for (ptrdiff_t p = 0; p < panels; ++p) {
-                const TYPE *restrict r0 = e + (4 * i) * tb + p * nr;
-                TYPE *restrict v0 = v + (4 * i) * vs + p * C * nr + c * nr;
-                CAT(wino_bt_, TYPE)(r0, r0 + tb, r0 + 2 * tb, r0 + 3 * tb, nr,
-                                    v0, v0 + vs, v0 + 2 * vs, v0 + 3 * vs);
-            }
-    }
-
-    /* the 16 products M_xi (F x n) = U_xi (F x C) @ V_xi (C x n) */
-    for (int xi = 0; xi < 16; ++xi) {
-        const TYPE *restrict u = upack + xi * Fp * C;
-        const TYPE *restrict vx = v + xi * C * panels * nr;
-        TYPE *restrict mx = m + xi * F * tb;
-        for (ptrdiff_t k0 = 0; k0 < C; k0 += kb) {
-            const ptrdiff_t kc = fc_min(kb, C - k0);
-            for (ptrdiff_t p = 0; p < panels; ++p) {
-                const ptrdiff_t nq = fc_min(nr, n - p * nr);
-                for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
-                    UK_RUN(nq)(kc, u + f0 * C + k0 * mr, vx + p * C * nr + k0 * nr,
-                               mx + f0 * tb + p * nr, tb, fc_min(mr, F - f0), nq,
-                               k0 > 0, NULL);
+                for (ptrdiff_t i = 0; i < n; ++i)   /* (G g) G^T, row by row */
+                    CAT(wino_g_, TYPE)(m, t[i], u + i * n);
+                for (ptrdiff_t xi = 0; xi < n * n; ++xi) {   /* U_xi's panel row */
+                    TYPE *restrict dst = packed + ((xi * np + panel) * C + c0 + c) * nr
+                                         + f0 - panel * nr;
+                    for (ptrdiff_t r = 0; r < cnt; ++r) dst[r] = (TYPE)u[xi][r];
+                }
             }
         }
     }
+}
 
-    /* output transform, one filter at a time: Y = A^T M A along the rows of
-     * M (vector code), plus the bias, then the real outputs to y */
-    TYPE *restrict o = work;                    /* 4 x tb: y00, y01, y10, y11 */
-    const ptrdiff_t xs = F * tb;                /* M_xi to M_xi+1 */
-    for (ptrdiff_t f = 0; f < F; ++f) {
-        const TYPE b = bias[f];
-        for (int i = 0; i < 2; ++i) {
-            const TYPE *restrict r0 = m + f * tb + (4 * i) * xs;
-            CAT(wino_at_, TYPE)(r0, r0 + 4 * xs, r0 + 8 * xs, i == 0 ? 1 : -1, xs, n,
-                                b, o + (2 * i) * tb, o + (2 * i + 1) * tb);
+FC_CLONES void CAT(fc_wino_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
+                                                ptrdiff_t C, int m, ptrdiff_t panel,
+                                                TYPE *restrict packed)
+{
+    if (m == 4)
+        CAT(wino_pack_, TYPE)(4, w, F, C, panel, packed);
+    else
+        CAT(wino_pack_, TYPE)(2, w, F, C, panel, packed);
+}
+
+/* ---- blocks of tiles -------------------------------------------------------- */
+
+static ptrdiff_t CAT(wino_up_, TYPE)(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b * b; }
+
+/* Columns of M written per filter group (a multiple of NR, or all). */
+static ptrdiff_t CAT(wino_group_, TYPE)(ptrdiff_t F, int m, ptrdiff_t tbp)
+{
+    const ptrdiff_t nr = UK->nr, n = m + 2;
+    const ptrdiff_t fv = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t per_panel = n * n * tbp * nr * (ptrdiff_t)sizeof(TYPE);
+    const ptrdiff_t panels = fc_max(1, FC_WINO_M_BYTES / per_panel);
+    return fc_min(fv, panels * nr);
+}
+
+void CAT(fc_wino_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
+                                  int m, int threads, fc_wino_sched *s)
+{
+    const ptrdiff_t mr = UK->mr, n = m + 2;
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB);
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, th = (g->Ho + m - 1) / m;
+    const ptrdiff_t T = N * th * tw;
+    /* V of a block stays in L2: tiles by the budget, whole MR panels */
+    ptrdiff_t tbmax = FC_WINO_V_BYTES / (n * n * Cp * (ptrdiff_t)sizeof(TYPE));
+    tbmax = fc_min(FC_WINO_MAX_PANELS, fc_max(FC_WINO_MIN_PANELS, tbmax / mr)) * mr;
+    ptrdiff_t blocks = (T + tbmax - 1) / tbmax;
+    /* enough blocks to share out (block size does not change the sums) */
+    if (threads > 1) {
+        blocks = fc_max(blocks, fc_min((T + mr - 1) / mr, 2 * (ptrdiff_t)threads));
+        blocks = CAT(wino_up_, TYPE)(blocks, threads);
+    }
+    blocks = fc_max(blocks, 1);
+    const ptrdiff_t tbp = fc_max(mr, CAT(wino_up_, TYPE)((T + blocks - 1) / blocks, mr));
+    const ptrdiff_t Wp = m * tw + 2;
+    const ptrdiff_t srows = fc_min(th, tbp / tw + 2) * m + 2;
+    s->tb = tbp;
+    s->blocks = (T + tbp - 1) / tbp;
+    s->work = n * n * tbp * Cp                                  /* V */
+              + n * n * tbp * CAT(wino_group_, TYPE)(F, m, tbp) /* M */
+              + srows * (Wp + g->W) * CB;                       /* staging */
+}
+
+/* A run of output cells: y[q] = src[q] + b, then max(., 0) if relu (NaN
+ * stays NaN). */
+FC_ALWAYS_INLINE void CAT(wino_put_, TYPE)(const TYPE *restrict src, ptrdiff_t len,
+                                           TYPE b, int relu, TYPE *restrict y)
+{
+    if (relu) {
+        for (ptrdiff_t q = 0; q < len; ++q) {
+            const TYPE v = src[q] + b;
+            y[q] = v < 0 ? 0 : v;
         }
-        for (ptrdiff_t qa = 0; qa < n;) {       /* a tile row at a time */
-            const ptrdiff_t t = t0 + qa, img = t / T, tl = t - img * T;
-            const ptrdiff_t th = tl / tw, tw0 = tl - th * tw;
-            TYPE *restrict yf = y + img * y_stride + f * Ho * Wo;
-            const ptrdiff_t len = fc_min(n - qa, tw - tw0);
-            for (int i = 0; i < 2 && 2 * th + i < Ho; ++i) {
-                TYPE *restrict row = yf + (2 * th + i) * Wo + 2 * tw0;
-                const TYPE *restrict a0 = o + (2 * i) * tb + qa, *restrict a1 = a0 + tb;
-                const ptrdiff_t full = fc_min(len, (Wo - 2 * tw0) / 2);
-                CAT(wino_interleave_, TYPE)(a0, a1, full, row);
-                if (full < len) row[2 * full] = a0[full];   /* odd Wo: last column */
+    } else {
+        for (ptrdiff_t q = 0; q < len; ++q) y[q] = src[q] + b;
+    }
+}
+
+FC_ALWAYS_INLINE void CAT(wino_zero_, TYPE)(TYPE *restrict p, ptrdiff_t len)
+{
+    for (ptrdiff_t q = 0; q < len; ++q) p[q] = 0;
+}
+
+/* Rows h0 .. h0 + rows of nc planes (H x W, cs apart), transposed to
+ * (row, column, CB channel lanes) with zero padding: stage column j holds
+ * plane column j - pl, Wp columns; lanes past nc and cells outside the
+ * plane are zero.  Short rows (fewer than CB cells) are transposed all at
+ * once through flat, a row at a time otherwise. */
+FC_ALWAYS_INLINE void CAT(wino_stage_, TYPE)(const TYPE *restrict plane, ptrdiff_t cs,
+                                             ptrdiff_t nc, ptrdiff_t H, ptrdiff_t W,
+                                             ptrdiff_t h0, ptrdiff_t rows,
+                                             ptrdiff_t pl, ptrdiff_t Wp,
+                                             TYPE *restrict flat,
+                                             TYPE *restrict stage)
+{
+    const ptrdiff_t ha = fc_max(0, h0), hb = fc_min(H, h0 + rows);
+    const ptrdiff_t wl = fc_min(pl, Wp), wn = fc_max(0, fc_min(W, Wp - wl));
+    const int whole = wn < CB && hb > ha;
+    if (whole)
+        UK->pack_t(plane + ha * W, cs, NULL, nc, (hb - ha) * W, CB, 0, flat);
+    for (ptrdiff_t r = 0; r < rows; ++r) {
+        TYPE *restrict dst = stage + r * Wp * CB;
+        const ptrdiff_t h = h0 + r;
+        if (h < ha || h >= hb) {
+            CAT(wino_zero_, TYPE)(dst, Wp * CB);
+            continue;
+        }
+        CAT(wino_zero_, TYPE)(dst, wl * CB);
+        if (whole) {
+            const TYPE *restrict src = flat + (h - ha) * W * CB;
+            for (ptrdiff_t e = 0; e < wn * CB; ++e) dst[wl * CB + e] = src[e];
+        } else if (wn > 0) {
+            UK->pack_t(plane + h * W, cs, NULL, nc, wn, CB, 0, dst + wl * CB);
+        }
+        CAT(wino_zero_, TYPE)(dst + (wl + wn) * CB, (Wp - wl - wn) * CB);
+    }
+}
+
+/* The input transform V = B^T d B of tiles t0 .. t0 + nt (of N images, in
+ * order of image, tile row, tile column), CB channels at a time, one
+ * image's tiles at a time: tile u's position xi of channel c to
+ * v[u * ts + xi * xs + c] (lanes past C are zero). */
+FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
+                                             ptrdiff_t x_stride, const fc_geom *g,
+                                             ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ts,
+                                             ptrdiff_t xs, TYPE *restrict stage,
+                                             TYPE *restrict flat, TYPE *restrict v)
+{
+    const ptrdiff_t n = m + 2, C = g->C, H = g->H, W = g->W;
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, T = ((g->Ho + m - 1) / m) * tw;
+    const ptrdiff_t Wp = m * tw + 2;
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += CB) {
+        for (ptrdiff_t q = 0; q < nt;) {
+            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+            const ptrdiff_t qe = fc_min(nt, q + T - tl);
+            const ptrdiff_t tha = tl / tw, thb = (tl + qe - q - 1) / tw;
+            CAT(wino_stage_, TYPE)(x + img * x_stride + c0 * H * W, H * W,
+                                   fc_min(CB, C - c0), H, W, tha * m - g->pt,
+                                   (thb - tha) * m + n, g->pl, Wp, flat, stage);
+            for (ptrdiff_t u = q; u < qe; ++u) {
+                const ptrdiff_t tt = tl + u - q, ti = tt / tw, tj = tt - ti * tw;
+                const TYPE *restrict p = stage + ((ti - tha) * m * Wp + tj * m) * CB;
+                WV e[36], o[6];
+                for (ptrdiff_t k = 0; k < n; ++k) {        /* columns */
+                    WV col[6];
+                    for (ptrdiff_t i = 0; i < n; ++i)
+                        memcpy(&col[i], p + (i * Wp + k) * CB, sizeof(WV));
+                    CAT(wino_bt_, TYPE)(m, col, o);
+                    for (ptrdiff_t i = 0; i < n; ++i) e[i * n + k] = o[i];
+                }
+                TYPE *restrict vt = v + u * ts + c0;
+                for (ptrdiff_t i = 0; i < n; ++i) {        /* rows */
+                    CAT(wino_bt_, TYPE)(m, e + i * n, o);
+                    for (ptrdiff_t j = 0; j < n; ++j)
+                        memcpy(vt + (i * n + j) * xs, &o[j], sizeof(WV));
+                }
             }
-            qa += len;
+            q = qe;
         }
+    }
+}
+
+FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
+    int m, const TYPE *restrict x, ptrdiff_t x_stride, ptrdiff_t N,
+    const fc_geom *g, const TYPE *restrict upack, ptrdiff_t F,
+    const TYPE *restrict bias, int relu, const fc_wino_sched *s,
+    ptrdiff_t block, TYPE *restrict work, TYPE *restrict y, ptrdiff_t y_stride)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
+    const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
+    const ptrdiff_t tbp = s->tb, t0 = block * tbp, nt = fc_min(tbp, N * T - t0);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Wp = m * tw + 2;
+    const ptrdiff_t np = (F + nr - 1) / nr, fv = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t fg = CAT(wino_group_, TYPE)(F, m, tbp);
+    const ptrdiff_t srows = fc_min(th, tbp / tw + 2) * m + 2;
+    const ptrdiff_t kblocks = (C + FC_GEMM_KC - 1) / FC_GEMM_KC;
+    const ptrdiff_t kb = (C + kblocks - 1) / kblocks;
+    const ptrdiff_t ct = 16 / m;                    /* tiles per output chunk */
+    TYPE *restrict v = work;                        /* tbp x nn x Cp */
+    TYPE *restrict mm = v + tbp * nn * Cp;          /* tbp x nn x fg */
+    TYPE *restrict stage = mm + tbp * nn * fg;      /* srows x Wp x CB */
+    TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x W x CB */
+
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, Cp, stage, flat, v);
+    /* the last panel's spare rows */
+    CAT(wino_zero_, TYPE)(v + nt * nn * Cp, (tbp - nt) * nn * Cp);
+
+    for (ptrdiff_t f0 = 0; f0 < fv; f0 += fg) {
+        const ptrdiff_t f1 = fc_min(fv, f0 + fg);
+        /* the products M_xi (tiles x group) = V_xi @ U_xi */
+        for (ptrdiff_t xi = 0; xi < nn; ++xi)
+            for (ptrdiff_t k0 = 0; k0 < C; k0 += kb) {
+                const ptrdiff_t kc = fc_min(kb, C - k0);
+                for (ptrdiff_t fp = f0; fp < f1; fp += nr) {
+                    const ptrdiff_t nq = fc_min(nr, f1 - fp);
+                    const TYPE *restrict b = upack + ((xi * np + fp / nr) * C + k0) * nr;
+                    for (ptrdiff_t r0 = 0; r0 < nt; r0 += mr)
+                        UK_RUN_AT(nq)(kc, v + (r0 * nn + xi) * Cp + k0, nn * Cp, b, nr,
+                                      mm + (r0 * nn + xi) * fg + (fp - f0), nn * fg,
+                                      fc_min(mr, nt - r0), nq, k0 > 0, NULL);
+                }
+            }
+        /* output transform, CB filters at a time, chunks of ct tiles of a
+         * tile row at a time (ct*m = 16 output columns): A^T M A of each
+         * tile, then for each row of the chunk its 16 cells x CB filters are
+         * transposed (UK->pack_t) into runs of output row, written to y with
+         * the bias and ReLU */
+        for (ptrdiff_t fc0 = f0; fc0 < fc_min(f1, F); fc0 += CB) {
+            const ptrdiff_t nf = fc_min(CB, F - fc0);
+            TYPE bv[64];
+            for (ptrdiff_t l = 0; l < CB; ++l) bv[l] = bias && l < nf ? bias[fc0 + l] : 0;
+            for (ptrdiff_t q = 0; q < nt;) {
+                const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+                const ptrdiff_t ti = tl / tw, tj0 = tl - ti * tw;
+                const ptrdiff_t len = fc_min(fc_min(nt - q, tw - tj0), ct);
+                const ptrdiff_t cnt = fc_min(len * m, Wo - tj0 * m);
+                TYPE buf[4 * 16 * 16], tr[16 * 16];     /* (i, cell, filter); (filter, cell) */
+                for (ptrdiff_t u = 0; u < len; ++u) {
+                    const TYPE *restrict mp = mm + (q + u) * nn * fg + (fc0 - f0);
+                    WV b[24], o[6];
+                    for (ptrdiff_t k = 0; k < n; ++k) {    /* columns */
+                        WV col[6];
+                        for (ptrdiff_t i = 0; i < n; ++i)
+                            memcpy(&col[i], mp + (i * n + k) * fg, sizeof(WV));
+                        CAT(wino_at_, TYPE)(m, col, o);
+                        for (ptrdiff_t i = 0; i < m; ++i) b[i * n + k] = o[i];
+                    }
+                    for (ptrdiff_t i = 0; i < m; ++i) {    /* rows */
+                        CAT(wino_at_, TYPE)(m, b + i * n, o);
+                        for (ptrdiff_t j = 0; j < m; ++j)
+                            memcpy(buf + (i * 16 + u * m + j) * CB, &o[j], sizeof(WV));
+                    }
+                }
+                TYPE *restrict yt = y + img * y_stride + fc0 * Ho * Wo + tj0 * m;
+                for (ptrdiff_t i = 0; i < m && ti * m + i < Ho; ++i) {
+                    UK->pack_t(buf + i * 16 * CB, CB, NULL, 16, nf, 16, 0, tr);
+                    TYPE *restrict yr = yt + (ti * m + i) * Wo;
+                    for (ptrdiff_t l = 0; l < nf; ++l) {
+                        TYPE *restrict yl = yr + l * Ho * Wo;
+                        const TYPE *restrict tl_ = tr + l * 16;
+                        if (cnt == 16) {
+                            if (relu)
+                                for (ptrdiff_t e = 0; e < 16; ++e) {
+                                    const TYPE val = tl_[e] + bv[l];
+                                    yl[e] = val < 0 ? 0 : val;
+                                }
+                            else
+                                for (ptrdiff_t e = 0; e < 16; ++e) yl[e] = tl_[e] + bv[l];
+                        } else {
+                            CAT(wino_put_, TYPE)(tl_, cnt, bv[l], relu, yl);
+                        }
+                    }
+                }
+
+                q += len;
+            }
+        }
+    }
+}
+
+FC_CLONES int CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                         ptrdiff_t N, const fc_geom *g, int m,
+                                         const TYPE *restrict upack, ptrdiff_t F,
+                                         const TYPE *restrict bias, int relu,
+                                         const fc_wino_sched *s, ptrdiff_t block,
+                                         TYPE *restrict work, TYPE *restrict y,
+                                         ptrdiff_t y_stride)
+{
+    if (m == 4)
+        CAT(wino_block_, TYPE)(4, x, x_stride, N, g, upack, F, bias, relu, s, block,
+                               work, y, y_stride);
+    else
+        CAT(wino_block_, TYPE)(2, x, x_stride, N, g, upack, F, bias, relu, s, block,
+                               work, y, y_stride);
+    return FC_OK;
+}
+
+/* ---- grad_weight ------------------------------------------------------------
+ * dL/dU[xi] = sum over tiles of Z[xi] V[xi] per filter and channel, with
+ * Z = A dY A^T the tile's output gradient transformed (n x n) and V its
+ * input patch as in the forward pass; then grad_w = G^T (dL/dU) G.  The n*n
+ * products W_xi (F x C) = Z_xi^T (F x tiles) @ V_xi (tiles x C) have the
+ * tiles as their long reduction, on the micro-kernels (UK->run_kn, both
+ * operands read in place).  Blocks of tiles have a size fixed by the
+ * shapes, and chunks of blocks sum into partial W in order (added up in
+ * chunk order by fc_wino_gw_finish): the sums do not depend on the thread
+ * count (work items split the positions xi, not the sums). */
+
+void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
+                                     int m, fc_wino_gw_sched *s)
+{
+    const ptrdiff_t n = m + 2, nn = n * n;
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, th = (g->Ho + m - 1) / m;
+    const ptrdiff_t T = N * th * tw, size = (ptrdiff_t)sizeof(TYPE);
+    /* chunks (partial sums): a power of two within the budget, so that
+     * they share out evenly; V and Z of a block within the budget, but
+     * blocks long enough that W (F x C per xi, read and written once a
+     * block) costs no more than V and Z do; blocks of equal size, as many
+     * in every chunk */
+    const ptrdiff_t wsize = nn * F * Cp;
+    ptrdiff_t chunks = 1;
+    while (2 * chunks <= FC_WINO_GW_CHUNKS && 2 * chunks * wsize * size <= FC_WINO_GW_PARTIAL_BYTES)
+        chunks *= 2;
+    const ptrdiff_t tbw = fc_max(1, F * Cp / (Cp + Fp));
+    const ptrdiff_t tb0 = fc_min(FC_WINO_GW_MAX_TILES,
+                                 fc_max(FC_WINO_GW_BYTES / (nn * (Cp + Fp) * size), tbw));
+    chunks = fc_max(1, fc_min(chunks, T / tbw));
+    const ptrdiff_t blocks = CAT(wino_up_, TYPE)(fc_max(1, (T + tb0 - 1) / tb0), chunks);
+    const ptrdiff_t tb = fc_max(1, (T + blocks - 1) / blocks);
+    const ptrdiff_t Wp = m * tw + 2;
+    const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
+    s->tb = tb;
+    s->blocks = (T + tb - 1) / tb;
+    s->wsize = wsize;
+    s->chunks = fc_min(chunks, s->blocks);
+    s->work = tb * nn * (Cp + Fp) + CB                  /* V, Z (+ a row's reach) */
+              + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
+}
+
+FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
+    int m, const TYPE *restrict x, ptrdiff_t x_stride, const TYPE *restrict gy,
+    ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, ptrdiff_t F,
+    const fc_wino_gw_sched *s, ptrdiff_t block, ptrdiff_t xi0, ptrdiff_t xi1,
+    TYPE *restrict work, TYPE *restrict wsum, double *restrict bsum)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
+    const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
+    const ptrdiff_t tb = s->tb, t0 = block * tb, nt = fc_min(tb, N * T - t0);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t Wp = m * tw + 2, Wq = m * tw;
+    const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
+    TYPE *restrict v = work;                        /* tb x nn x Cp */
+    TYPE *restrict z = v + tb * nn * Cp;            /* tb x nn x Fp (+ CB) */
+    TYPE *restrict stage = z + tb * nn * Fp + CB;   /* srows x Wp x CB */
+    TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x max(W, Wo) x CB */
+
+    /* V and Z position-major, so that the products read each xi's tiles in
+     * a row, unless 16 channels and 16 filters: then a tile's n*n vectors
+     * together (the transforms write one run; the products' rows of 36
+     * vectors are still short) */
+    const int tmaj = Cp + Fp <= 2 * CB;
+    const ptrdiff_t vts = tmaj ? nn * Cp : Cp, vxs = tmaj ? Cp : tb * Cp;
+    const ptrdiff_t zts = tmaj ? nn * Fp : Fp, zxs = tmaj ? Fp : tb * Fp;
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, vts, vxs, stage, flat, v);
+    /* Z = A dY A^T, CB filters at a time, one image's tiles at a time (the
+     * tiles' overhang past Ho x Wo reads zeros) */
+    for (ptrdiff_t f0 = 0; f0 < F; f0 += CB) {
+        for (ptrdiff_t q = 0; q < nt;) {
+            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+            const ptrdiff_t qe = fc_min(nt, q + T - tl);
+            const ptrdiff_t tha = tl / tw, thb = (tl + qe - q - 1) / tw;
+            CAT(wino_stage_, TYPE)(gy + img * gy_stride + f0 * Ho * Wo, Ho * Wo,
+                                   fc_min(CB, F - f0), Ho, Wo, tha * m,
+                                   (thb - tha + 1) * m, 0, Wq, flat, stage);
+            for (ptrdiff_t u = q; u < qe; ++u) {
+                const ptrdiff_t tt = tl + u - q, ti = tt / tw, tj = tt - ti * tw;
+                const TYPE *restrict p = stage + ((ti - tha) * m * Wq + tj * m) * CB;
+                WV e[24], o[6];
+                for (ptrdiff_t j = 0; j < m; ++j) {        /* columns */
+                    WV col[4];
+                    for (ptrdiff_t i = 0; i < m; ++i)
+                        memcpy(&col[i], p + (i * Wq + j) * CB, sizeof(WV));
+                    CAT(wino_a_, TYPE)(m, col, o);
+                    for (ptrdiff_t k = 0; k < n; ++k) e[k * m + j] = o[k];
+                }
+                TYPE *restrict zt = z + u * zts + f0;
+                for (ptrdiff_t k = 0; k < n; ++k) {        /* rows */
+                    CAT(wino_a_, TYPE)(m, e + k * m, o);
+                    for (ptrdiff_t l = 0; l < n; ++l)
+                        memcpy(zt + (k * n + l) * zxs, &o[l], sizeof(WV));
+                }
+            }
+            q = qe;
+        }
+    }
+    /* grad_bias: position (1, 1) of Z sums the tile's m x m gradients
+     * (the points 1 of A's rows are all ones), in double */
+    const ptrdiff_t xb = n + 1;
+    if (bsum && xi0 <= xb && xb < xi1)
+        for (ptrdiff_t u = 0; u < nt; ++u) {
+            const TYPE *restrict zb = z + xb * zxs + u * zts;
+            for (ptrdiff_t f = 0; f < F; ++f) bsum[f] += (double)zb[f];
+        }
+    /* W_xi (F x Cp) += Z_xi^T V_xi: mr filters by nr channels, the block's
+     * tiles as the reduction */
+    for (ptrdiff_t xi = xi0; xi < xi1; ++xi)
+        for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
+            for (ptrdiff_t c0 = 0; c0 < Cp; c0 += nr) {
+                const ptrdiff_t nq = fc_min(nr, Cp - c0);
+                UK_RUN_KN(nq)(nt, z + xi * zxs + f0, zts, v + xi * vxs + c0, vts,
+                              wsum + (xi * F + f0) * Cp + c0, Cp, fc_min(mr, F - f0), nq,
+                              1, NULL);
+            }
+}
+
+FC_CLONES int CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                              const TYPE *restrict gy, ptrdiff_t gy_stride,
+                                              ptrdiff_t N, const fc_geom *g, int m,
+                                              ptrdiff_t F, const fc_wino_gw_sched *s,
+                                              ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
+                                              TYPE *restrict work, TYPE *restrict wsum,
+                                              double *restrict bsum)
+{
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), xb = m + 3;
+    const ptrdiff_t b0 = chunk * s->blocks / s->chunks;
+    const ptrdiff_t b1 = (chunk + 1) * s->blocks / s->chunks;
+    CAT(wino_zero_, TYPE)(wsum + xi0 * F * Cp, (xi1 - xi0) * F * Cp);
+    if (bsum && xi0 <= xb && xb < xi1)
+        for (ptrdiff_t f = 0; f < F; ++f) bsum[f] = 0;
+    for (ptrdiff_t b = b0; b < b1; ++b) {
+        if (m == 4)
+            CAT(wino_gw_block_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
+                                      xi1, work, wsum, bsum);
+        else
+            CAT(wino_gw_block_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
+                                      xi1, work, wsum, bsum);
     }
     return FC_OK;
 }
 
+FC_ALWAYS_INLINE void CAT(wino_gw_finish_, TYPE)(int m, const TYPE *restrict wsum,
+                                                 ptrdiff_t chunks, ptrdiff_t wstride,
+                                                 ptrdiff_t F, ptrdiff_t C, ptrdiff_t f,
+                                                 TYPE *restrict gw)
+{
+    enum { R = 8 };                                 /* channels in lanes */
+    const ptrdiff_t n = m + 2, nn = n * n, Cp = CAT(wino_up_, TYPE)(C, CB);
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += R) {
+        fc_wd w[36], t[6][3], u[3][3];
+        for (ptrdiff_t xi = 0; xi < nn; ++xi) {     /* the chunks in order */
+            const TYPE *restrict src = wsum + (xi * F + f) * Cp + c0;
+            double acc[R] = {0};                    /* c0 + R <= Cp */
+            for (ptrdiff_t ch = 0; ch < chunks; ++ch)
+                for (ptrdiff_t r = 0; r < R; ++r) acc[r] += (double)src[ch * wstride + r];
+            memcpy(&w[xi], acc, sizeof acc);
+        }
+        /* G^T W G: G^T on the columns of W, then on the rows (the transpose
+         * of wino_g_, in double) */
+        for (ptrdiff_t i = 0; i < n; ++i) {
+            fc_wd row[6];
+            for (ptrdiff_t l = 0; l < n; ++l) row[l] = w[i * n + l];
+            CAT(wino_gt_, TYPE)(m, row, t[i]);
+        }
+        for (int j = 0; j < 3; ++j) {
+            fc_wd col[6], o[3];
+            for (ptrdiff_t i = 0; i < n; ++i) col[i] = t[i][j];
+            CAT(wino_gt_, TYPE)(m, col, o);
+            for (int i = 0; i < 3; ++i) u[i][j] = o[i];
+        }
+        for (ptrdiff_t r = 0; r < R && c0 + r < C; ++r)
+            for (int i = 0; i < 3; ++i)
+                for (int j = 0; j < 3; ++j) gw[(c0 + r) * 9 + i * 3 + j] = (TYPE)u[i][j][r];
+    }
+}
+
+FC_CLONES void CAT(fc_wino_gw_finish_, TYPE)(const TYPE *restrict wsum, ptrdiff_t chunks,
+                                             ptrdiff_t wstride, ptrdiff_t F, ptrdiff_t C,
+                                             int m, ptrdiff_t f, TYPE *restrict gw)
+{
+    if (m == 4)
+        CAT(wino_gw_finish_, TYPE)(4, wsum, chunks, wstride, F, C, f, gw);
+    else
+        CAT(wino_gw_finish_, TYPE)(2, wsum, chunks, wstride, F, C, f, gw);
+}
+
+#undef CB
+#undef WV

@@ -757,6 +757,174 @@ def test_rf_geometry_of_each_layer():
     assert L.Residual(L.ReLU())._rf_geometry() is None
 
 
+# ---------------------------------------------------------------------------
+# fused execution and reused buffers (the compiled backend's layer path)
+# ---------------------------------------------------------------------------
+
+def _resnet_ish(dtype, rng):
+    m = L.Sequential(
+        L.Conv2d(3, 8, 3, padding=1, bias=False, dtype=dtype, rng=0), L.BatchNorm2d(8, dtype=dtype),
+        L.ReLU(), L.basic_block(8, 8, dtype=dtype, rng=1), L.basic_block(8, 16, 2, dtype=dtype, rng=2),
+        L.Conv2d(16, 16, 3, padding=1, dtype=dtype, rng=3), L.ReLU(),
+        L.GlobalAvgPool2d(), L.Flatten(), L.Linear(16, 8, dtype=dtype, rng=4), L.ReLU(),
+        L.Linear(8, 3, dtype=dtype, rng=5))
+    _randomise_bn(m, rng)
+    return m
+
+
+def _step(m, x, g):
+    y = m(x)
+    m.zero_grad()
+    gx = m.backward(g)
+    return y.copy(), gx.copy(), {k: v.copy() for k, v in m.grads.items()}, m.state_dict()
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_fused_layers_match_unfused_twins(mode, dtype, rng):
+    """The compiled path fuses (BN+ReLU, conv+ReLU, add+ReLU, Linear+ReLU;
+    eval: BN folded into the convolution); the NumPy twins run each layer
+    alone.  Two steps each: the second runs on reused buffers."""
+    x = rng.standard_normal((4, 3, 8, 8)).astype(dtype)
+    g = rng.standard_normal((4, 3)).astype(dtype)
+    out = {}
+    for backend in ("fastconv", "reference"):
+        m = _resnet_ish(dtype, np.random.default_rng(7)).set_backend(backend)
+        m.train(mode == "train")
+        out[backend] = [_step(m, x, g), _step(m, 2 * x, g)]
+    tol = _tols(dtype)
+    for a, b in zip(out["fastconv"], out["reference"]):
+        np.testing.assert_allclose(a[0], b[0], **tol)
+        np.testing.assert_allclose(a[1], b[1], **tol)
+        for k in a[2]:
+            np.testing.assert_allclose(a[2][k], b[2][k], err_msg=k, **tol)
+        for k in a[3]:
+            np.testing.assert_allclose(a[3][k], b[3][k], err_msg=k, **tol)
+
+
+def test_fused_steps_plan():
+    conv, bn, relu = L.Conv2d(2, 2, 3, rng=0), L.BatchNorm2d(2), L.ReLU()
+    lin, relu2 = L.Linear(2, 2, rng=0), L.ReLU()
+    children = [conv, bn, relu, L.Flatten(), lin, relu2]
+    plan = [(type(layer).__name__, sorted(fuse)) for layer, fuse in L._fused_steps(children)]
+    assert plan == [("Conv2d", []), ("BatchNorm2d", ["relu"]), ("Flatten", []),
+                    ("Linear", ["relu"])]
+    for c in children:
+        c.eval()
+    plan = [(type(layer).__name__, sorted(fuse)) for layer, fuse in L._fused_steps(children)]
+    assert plan == [("Conv2d", ["bn", "relu"]), ("Flatten", []), ("Linear", ["relu"])]
+
+    class MyReLU(L.ReLU):
+        pass
+
+    class MyConv(L.Conv2d):
+        pass
+
+    mine = [MyConv(2, 2, 3, rng=0).eval(), bn, MyReLU()]      # subclasses: unfused
+    assert [sorted(f) for _, f in L._fused_steps(mine)] == [[], [], []]
+    for c in children:
+        c.set_backend("reference")
+    assert all(not f for _, f in L._fused_steps(children))
+
+
+def test_outputs_the_caller_holds_are_never_overwritten(rng):
+    m = _resnet_ish(np.float32, rng)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    g = np.ones((2, 3), np.float32)
+    y1 = m(x)
+    gx1 = m.backward(g)
+    y1_copy, gx1_copy = y1.copy(), gx1.copy()
+    y2 = m(-x)
+    gx2 = m.backward(2 * g)
+    np.testing.assert_array_equal(y1, y1_copy)
+    np.testing.assert_array_equal(gx1, gx1_copy)
+    assert not np.shares_memory(y1, y2) and not np.shares_memory(gx1, gx2)
+    inner = m[0](x)                                 # a child's output, held
+    kept = inner.copy()
+    m(x)
+    np.testing.assert_array_equal(inner, kept)
+
+
+def test_buffers_are_reused_across_steps(rng):
+    m = _resnet_ish(np.float32, rng)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    g = np.ones((2, 3), np.float32)
+    m(x), m.backward(g)                                     # nothing kept
+    pooled = m._pool.nbytes
+    assert pooled > 0
+    for _ in range(3):           # later steps take every array from the pool
+        m(x), m.backward(g)
+        assert m._pool.nbytes == pooled
+
+
+def test_eval_fold_follows_changes_to_its_sources(rng):
+    """The folded weights are cached; any in-place change of the conv's
+    weight or bias or the BN's parameters, statistics or eps is seen."""
+    def make():
+        m = L.Sequential(L.Conv2d(3, 4, 3, padding=1, dtype=np.float64, rng=0),
+                         L.BatchNorm2d(4, dtype=np.float64), L.ReLU())
+        _randomise_bn(m, np.random.default_rng(3))
+        return m.eval()
+
+    fused, twin = make(), make().set_backend("reference")
+    x = rng.standard_normal((2, 3, 6, 6))
+    edits = [
+        lambda m: m.params["0.weight"].__imul__(1.5),
+        lambda m: m.params["0.bias"].__iadd__(0.25),
+        lambda m: m.params["1.weight"].__imul__(-1.0),
+        lambda m: m.params["1.bias"].__isub__(0.5),
+        lambda m: m.buffers["1.running_mean"].__iadd__(1.0),
+        lambda m: m.buffers["1.running_var"].__imul__(4.0),
+        lambda m: setattr(m[1], "eps", 0.5),
+    ]
+    np.testing.assert_allclose(fused(x), twin(x), rtol=1e-12, atol=1e-12)
+    for edit in edits:
+        before = fused(x).copy()
+        edit(fused)
+        edit(twin)
+        after = fused(x)
+        assert not np.allclose(after, before)
+        np.testing.assert_allclose(after, twin(x), rtol=1e-12, atol=1e-12)
+
+
+def test_copies_and_pickles_leave_out_what_calls_derived(rng):
+    import pickle
+
+    m = _resnet_ish(np.float32, rng).eval()
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y = m(x)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        for a, b in zip(m._walk(), clone._walk()):
+            assert b._cache is None and b._out_meta is None
+            assert getattr(b, "_packed", None) is None and not getattr(b, "_plans", {})
+        np.testing.assert_array_equal(clone(x), y)
+
+
+def test_no_grad_keeps_nothing_and_reuses_memory(rng):
+    def make():
+        m = L.Sequential(L.Conv2d(3, 8, 3, padding=1, rng=0),
+                         *[L.basic_block(8, 8, rng=i) for i in range(6)],
+                         L.GlobalAvgPool2d(), L.Flatten(), L.Linear(8, 3, rng=9))
+        _randomise_bn(m, np.random.default_rng(5))
+        return m.eval()
+
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    m, fresh = make(), make()
+    y = m(x).copy()
+    with L.no_grad():
+        np.testing.assert_array_equal(fresh(x), y)
+        np.testing.assert_array_equal(fresh(x), y)
+    # each intermediate was free again once the next layer had read it: a
+    # few activations' worth of memory, not one per layer
+    activation = x.nbytes * 8 // 3
+    assert m._pool.nbytes > 12 * activation
+    assert fresh._pool.nbytes < 5 * activation
+    assert all(layer._cache in (None, L._NO_GRAD) for layer in fresh._walk())
+    with pytest.raises(RuntimeError, match=r"no_grad\(\)"):
+        fresh.backward(np.ones((2, 3), np.float32))
+    fresh(x)                                        # outside: backward works again
+    fresh.backward(np.ones((2, 3), np.float32))
+
+
 # ---------------------------------------------------------------- issue 12
 # Model files that are not a model's .npz: an .npy gave "numpy.ndarray does
 # not support the context manager protocol", an empty file a bare EOFError,

@@ -185,7 +185,7 @@ class _WithWorkspace(L.ReLU):
 def test_subclass_transient_names_add_to_the_base_ones(rng):
     layer = _WithWorkspace()
     layer(rng.standard_normal((3, 4)))
-    assert layer._transient_names() == {"_cache", "_out_meta", "_workspace"}
+    assert layer._transient_names() == {"_cache", "_out_meta", "_pool", "_workspace"}
     state = layer.__getstate__()
     assert not {"_cache", "_out_meta", "_workspace"} & set(state)
     clone = copy.deepcopy(layer)

@@ -101,3 +101,18 @@ def test_loss_errors(fn):
         fn(np.zeros(4), np.array([0]))
     with pytest.raises(TypeError, match="float32 or float64"):
         fn(np.zeros((3, 4), np.int64), np.array([0, 1, 2]))
+
+
+def test_softmax_cross_entropy_extremes(torch):
+    scores = np.array([[1e4, -1e4, 0.0], [np.nan, 0.0, 1.0], [-np.inf, 0.0, 0.0]],
+                      np.float32)
+    labels = np.array([1, 0, 2])
+    loss, grad = softmax_cross_entropy(scores[:1], labels[:1])
+    t = torch.tensor(scores[:1], requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(t, torch.tensor(labels[:1]))
+    tl.backward()
+    assert loss == pytest.approx(tl.item(), rel=1e-6)
+    np.testing.assert_allclose(grad, t.grad.numpy(), atol=1e-7)
+    loss, grad = softmax_cross_entropy(scores, labels)      # a NaN row: NaN loss, as torch
+    assert np.isnan(loss)
+    assert np.isnan(grad[1]).all() and np.isfinite(grad[[0, 2]]).all()

@@ -103,3 +103,40 @@ def test_optimizer_errors():
         optim.Adam(m, betas=(1.0, 0.9))
     with pytest.raises(TypeError, match="fastconv.layers.Layer"):
         optim.SGD([np.zeros(3)], lr=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: optim.SGD(m, lr=0.05, momentum=0.9, weight_decay=1e-3, nesterov=True),
+    lambda m: optim.Adam(m, lr=0.01, weight_decay=1e-2),
+], ids=["sgd", "adam"])
+def test_large_parameters_float32_and_threads(make, rng, restore_threads, torch):
+    """Parameters spanning several of the kernel's chunks, in float32, at 1
+    and 2 threads: the same bits, and torch's values within rounding."""
+    import fastconv
+
+    results = []
+    for threads in (1, 2):
+        fastconv.set_num_threads(threads)
+        model = L.Linear(300, 400, rng=0)                 # 120,000 weights
+        torch_lin = torch.nn.Linear(300, 400)
+        torch_lin.load_state_dict({k: torch.from_numpy(v.copy())
+                                   for k, v in model.state_dict().items()})
+        opt = make(model)
+        topt = (torch.optim.SGD if isinstance(opt, optim.SGD) else torch.optim.Adam)(
+            torch_lin.parameters(), **{k: getattr(opt, k) for k in (
+                ("lr", "momentum", "weight_decay", "nesterov") if isinstance(opt, optim.SGD)
+                else ("lr", "betas", "eps", "weight_decay"))})
+        grads = np.random.default_rng(1)
+        tparams = dict(torch_lin.named_parameters())
+        for _ in range(3):
+            for k, g in model.grads.items():
+                g[...] = grads.standard_normal(g.shape)
+                tparams[k].grad = torch.from_numpy(g.copy())
+            opt.step()
+            topt.step()
+        for k, p in tparams.items():
+            np.testing.assert_allclose(model.params[k], p.detach().numpy(), rtol=1e-5,
+                                       atol=1e-6, err_msg=k)
+        results.append(model.state_dict())
+    for k in results[0]:
+        np.testing.assert_array_equal(results[0][k], results[1][k])

@@ -28,6 +28,15 @@ p, idx = fc.max_pool2d(y, 2, return_indices=True)
 gp: npt.NDArray[np.float32] = fc.max_pool2d_backward(np.ones_like(p), idx, y.shape)
 a: npt.NDArray[np.float32] = fc.avg_pool2d(y, kernel_size=(2, 2), stride=None)
 algo: str = fc.select_algorithm(x.shape, w.shape)
+plan = fc.conv_plan(x.shape, w.shape, np.float32, padding=1, algorithm="winograd4x4")
+packed = plan.pack(w)
+yp: npt.NDArray[np.float32] = plan.forward(x, w, b, relu=True, packed=packed)
+gxp, gwp, gbp = plan.backward(np.ones_like(yp), x, w, packed=packed, out=np.empty_like(x))
+
+r: npt.NDArray[np.float32] = fc.add(fc.relu(x), x, relu=True)
+gl, gwl, gbl = fc.linear_backward(np.ones((2, 3), np.float32), x.reshape(2, -1),
+                                  np.ones((3, x[0].size), np.float32))
+yl: npt.NDArray[np.float32] = fc.linear(x.reshape(2, -1), gwl, gbl, relu=True)
 
 x64 = x.astype(np.float64)
 y64: npt.NDArray[np.float64] = fc.conv1d(x64[:, :, 0], x64[:1, :, 0, :3])
