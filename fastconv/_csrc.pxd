@@ -10,6 +10,9 @@ cdef extern from "fastconv.h" nogil:
         Py_ssize_t kh, kw, sh, sw, pt, pl, dh, dw
         Py_ssize_t Ho, Wo
 
+    ctypedef struct fc_ylayout:
+        Py_ssize_t img, plane, row, col
+
     int fc_im2col_float(const float *x, const fc_geom *g, Py_ssize_t l0,
                         Py_ssize_t l1, float *cols)
     int fc_im2col_double(const double *x, const fc_geom *g, Py_ssize_t l0,
@@ -89,6 +92,76 @@ cdef extern from "fastconv.h" nogil:
                                    const double *wpack, Py_ssize_t F,
                                    const double *bias, int relu, Py_ssize_t tile,
                                    double *work, double *y)
+    int fc_gemm_gw_fits_float(const fc_geom *g, Py_ssize_t F)
+    int fc_gemm_gw_fits_double(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_blocks_float(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_gemm_gw_blocks_double(const fc_geom *g, Py_ssize_t N)
+    Py_ssize_t fc_gemm_gw_col_blocks_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_col_blocks_double(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_apack_size_float(Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_apack_size_double(Py_ssize_t F)
+    void fc_gemm_gw_pack_a_float(const float *gy, Py_ssize_t gy_stride,
+                                 const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                 Py_ssize_t block, float *apack)
+    void fc_gemm_gw_pack_a_double(const double *gy, Py_ssize_t gy_stride,
+                                  const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                  Py_ssize_t block, double *apack)
+    Py_ssize_t fc_gemm_gw_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_gw_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_gemm_gw_item_float(const float *x, Py_ssize_t x_stride,
+                                     const float *gy, Py_ssize_t gy_stride,
+                                     const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                     Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t kb,
+                                     const float *apack, int first, float *work,
+                                     float *gw)
+    int fc_conv2d_gemm_gw_item_double(const double *x, Py_ssize_t x_stride,
+                                      const double *gy, Py_ssize_t gy_stride,
+                                      const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                      Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t kb,
+                                      const double *apack, int first, double *work,
+                                      double *gw)
+    int fc_gemm_phases_fit_float(const fc_geom *g, Py_ssize_t F)
+    int fc_gemm_phases_fit_double(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_phase_weights_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_phase_weights_size_double(const fc_geom *g, Py_ssize_t F)
+    void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,
+                                          Py_ssize_t F, float *packed)
+    void fc_gemm_pack_phase_weights_double(const double *w, const fc_geom *g,
+                                           Py_ssize_t F, double *packed)
+    Py_ssize_t fc_gemm_phase_items_float(const fc_geom *g, Py_ssize_t F, Py_ssize_t N)
+    Py_ssize_t fc_gemm_phase_items_double(const fc_geom *g, Py_ssize_t F, Py_ssize_t N)
+    Py_ssize_t fc_gemm_phase_work_size_float(const fc_geom *g, Py_ssize_t F)
+    Py_ssize_t fc_gemm_phase_work_size_double(const fc_geom *g, Py_ssize_t F)
+    int fc_conv2d_gemm_grad_input_phases_float(const float *gy, Py_ssize_t gy_stride,
+                                               Py_ssize_t N, const fc_geom *g,
+                                               const float *packed, Py_ssize_t F,
+                                               Py_ssize_t item, float *work,
+                                               float *gx, Py_ssize_t gx_stride)
+    int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
+                                                Py_ssize_t gy_stride, Py_ssize_t N,
+                                                const fc_geom *g,
+                                                const double *packed, Py_ssize_t F,
+                                                Py_ssize_t item, double *work,
+                                                double *gx, Py_ssize_t gx_stride)
+    Py_ssize_t fc_gemm_items_float(const fc_geom *g, Py_ssize_t N,
+                                   const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_items_double(const fc_geom *g, Py_ssize_t N,
+                                    const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_item_work_size_float(const fc_geom *g, Py_ssize_t F,
+                                            const fc_ylayout *ly)
+    Py_ssize_t fc_gemm_item_work_size_double(const fc_geom *g, Py_ssize_t F,
+                                             const fc_ylayout *ly)
+    int fc_conv2d_gemm_item_float(const float *x, Py_ssize_t x_stride,
+                                  Py_ssize_t N, const fc_geom *g,
+                                  const float *wpack, Py_ssize_t F,
+                                  const float *bias, int relu, Py_ssize_t item,
+                                  float *work, float *y, const fc_ylayout *ly)
+    int fc_conv2d_gemm_item_double(const double *x, Py_ssize_t x_stride,
+                                   Py_ssize_t N, const fc_geom *g,
+                                   const double *wpack, Py_ssize_t F,
+                                   const double *bias, int relu, Py_ssize_t item,
+                                   double *work, double *y,
+                                   const fc_ylayout *ly)
 
     Py_ssize_t fc_gemm_grad_input_blocks_float(const fc_geom *g)
     Py_ssize_t fc_gemm_grad_input_blocks_double(const fc_geom *g)

@@ -21,7 +21,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 cimport fastconv._csrc as c
-from fastconv._csrc cimport fc_geom
+from fastconv._csrc cimport fc_geom, fc_ylayout
 
 cdef enum:
     # Fixed number of partial sums for grad_weight on the GEMM path (bounded
@@ -34,6 +34,11 @@ cdef enum:
     # Below this many element operations (about 50 us of work), a call runs
     # on one thread: waking a second one would cost more than it saves.
     MIN_PARALLEL_WORK = 1 << 21
+    # grad_weight by blocks of its columns: no chunks of positions (partial
+    # sums) from this many column blocks (enough work items), and at most
+    # this much packed grad_out at a time
+    GW_MIN_COL_BLOCKS = 4
+    GW_A_BYTES = 16 << 20
 
 cdef int _n_threads = 0      # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
 cdef int _max_threads = 1    # the cap, set by fastconv._threads at import
@@ -395,29 +400,43 @@ cdef inline void _pack_weights(const floating *w, Py_ssize_t F, Py_ssize_t K,
         c.fc_gemm_pack_weights_double(w, F, K, packed)
 
 
-cdef inline Py_ssize_t _tiles(const fc_geom *g, floating *tag) noexcept nogil:
+cdef inline Py_ssize_t _items(const fc_geom *g, Py_ssize_t N, const fc_ylayout *ly,
+                             floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_tiles_float(g)
+        return c.fc_gemm_items_float(g, N, ly)
     else:
-        return c.fc_gemm_tiles_double(g)
+        return c.fc_gemm_items_double(g, N, ly)
 
 
-cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F,
+cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F, const fc_ylayout *ly,
                                   floating *tag) noexcept nogil:
     if floating is float:
-        return c.fc_gemm_work_size_float(g, F)
+        return c.fc_gemm_item_work_size_float(g, F, ly)
     else:
-        return c.fc_gemm_work_size_double(g, F)
+        return c.fc_gemm_item_work_size_double(g, F, ly)
 
 
-cdef inline int _gemm_tile(const floating *x, const fc_geom *g,
-                           const floating *wpack, Py_ssize_t F,
-                           const floating *bias, int relu, Py_ssize_t tile,
-                           floating *work, floating *y) noexcept nogil:
+cdef inline int _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                           const fc_geom *g, const floating *wpack, Py_ssize_t F,
+                           const floating *bias, int relu, Py_ssize_t item,
+                           floating *work, floating *y,
+                           const fc_ylayout *ly) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_tile_float(x, g, wpack, F, bias, relu, tile, work, y)
+        return c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, relu,
+                                           item, work, y, ly)
     else:
-        return c.fc_conv2d_gemm_tile_double(x, g, wpack, F, bias, relu, tile, work, y)
+        return c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, relu,
+                                            item, work, y, ly)
+
+
+cdef inline fc_ylayout _dense(Py_ssize_t img, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
+    """The plain layout of (F, Ho, Wo) output planes, images img apart."""
+    cdef fc_ylayout r
+    r.img = img
+    r.plane = Ho * Wo
+    r.row = Wo
+    r.col = 1
+    return r
 
 
 def gemm_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, out=None):
@@ -454,9 +473,10 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
-    cdef Py_ssize_t ntiles = _tiles(&gc, tag)
-    cdef Py_ssize_t wsize = _work_size(&gc, Fg, tag)
-    cdef Py_ssize_t item, n, t, gi
+    cdef fc_ylayout ly = _dense(F * L, g.Ho, g.Wo)
+    cdef Py_ssize_t nitems = _items(&gc, N, &ly, tag)   # tiles over the batch
+    cdef Py_ssize_t wsize = _work_size(&gc, Fg, &ly, tag)
+    cdef Py_ssize_t item, gi
     cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
     cdef floating *buf = NULL
     cdef floating *ws = NULL
@@ -480,13 +500,11 @@ def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            for item in prange(N * ntiles, schedule='dynamic'):
-                n = item // ntiles
-                t = item - n * ntiles
+            for item in prange(nitems, schedule='dynamic'):
                 for gi in range(groups):
-                    _gemm_tile(&x[0, 0, 0, 0] + (n * C + gi * Cg) * HW, &gc,
-                               &packed[0] + gi * psize, Fg, bp + gi * Fg, relu, t, ws,
-                               &y[0, 0, 0, 0] + (n * F + gi * Fg) * L)
+                    _gemm_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc,
+                               &packed[0] + gi * psize, Fg, bp + gi * Fg, relu, item,
+                               ws, &y[0, 0, 0, 0] + gi * Fg * L, &ly)
     free(zeros)
     _ws_give(wbuf)
 
@@ -550,6 +568,120 @@ cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
                                                    g, F, p0, p1, work, gw)
 
 
+cdef inline bint _gw_fits(const fc_geom *g, Py_ssize_t F,
+                          floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_fits_float(g, F)
+    else:
+        return c.fc_gemm_gw_fits_double(g, F)
+
+
+cdef inline Py_ssize_t _gw_blocks(const fc_geom *g, Py_ssize_t N,
+                                  floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_blocks_float(g, N)
+    else:
+        return c.fc_gemm_gw_blocks_double(g, N)
+
+
+cdef inline Py_ssize_t _gw_col_blocks(const fc_geom *g, Py_ssize_t F,
+                                      floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_col_blocks_float(g, F)
+    else:
+        return c.fc_gemm_gw_col_blocks_double(g, F)
+
+
+cdef inline Py_ssize_t _gw_apack_size(Py_ssize_t F, floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_apack_size_float(F)
+    else:
+        return c.fc_gemm_gw_apack_size_double(F)
+
+
+cdef inline Py_ssize_t _gw_work_size(const fc_geom *g, Py_ssize_t F,
+                                     floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_gw_work_size_float(g, F)
+    else:
+        return c.fc_gemm_gw_work_size_double(g, F)
+
+
+cdef inline void _gw_pack_a(const floating *gy, Py_ssize_t gy_stride,
+                            const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                            Py_ssize_t block, floating *apack) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_gw_pack_a_float(gy, gy_stride, g, F, N, block, apack)
+    else:
+        c.fc_gemm_gw_pack_a_double(gy, gy_stride, g, F, N, block, apack)
+
+
+cdef inline int _gw_item(const floating *x, Py_ssize_t x_stride,
+                         const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
+                         Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
+                         Py_ssize_t kb, const floating *apack, int first,
+                         floating *work, floating *gw) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
+                                              b0, b1, kb, apack, first, work, gw)
+    else:
+        return c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
+                                               b0, b1, kb, apack, first, work, gw)
+
+
+cdef inline bint _phases_fit(const fc_geom *g, Py_ssize_t F,
+                             floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phases_fit_float(g, F)
+    else:
+        return c.fc_gemm_phases_fit_double(g, F)
+
+
+cdef inline Py_ssize_t _phase_weights_size(const fc_geom *g, Py_ssize_t F,
+                                           floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_weights_size_float(g, F)
+    else:
+        return c.fc_gemm_phase_weights_size_double(g, F)
+
+
+cdef inline void _pack_phase_weights(const floating *w, const fc_geom *g,
+                                     Py_ssize_t F, floating *packed) noexcept nogil:
+    if floating is float:
+        c.fc_gemm_pack_phase_weights_float(w, g, F, packed)
+    else:
+        c.fc_gemm_pack_phase_weights_double(w, g, F, packed)
+
+
+cdef inline Py_ssize_t _phase_items(const fc_geom *g, Py_ssize_t F, Py_ssize_t N,
+                                    floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_items_float(g, F, N)
+    else:
+        return c.fc_gemm_phase_items_double(g, F, N)
+
+
+cdef inline Py_ssize_t _phase_work_size(const fc_geom *g, Py_ssize_t F,
+                                        floating *tag) noexcept nogil:
+    if floating is float:
+        return c.fc_gemm_phase_work_size_float(g, F)
+    else:
+        return c.fc_gemm_phase_work_size_double(g, F)
+
+
+cdef inline int _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
+                                   Py_ssize_t N, const fc_geom *g,
+                                   const floating *packed, Py_ssize_t F,
+                                   Py_ssize_t item, floating *work, floating *gx,
+                                   Py_ssize_t gx_stride) noexcept nogil:
+    if floating is float:
+        return c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
+                                                        F, item, work, gx, gx_stride)
+    else:
+        return c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
+                                                         F, item, work, gx, gx_stride)
+
+
 cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
                                     Py_ssize_t C, Py_ssize_t kh, Py_ssize_t kw,
                                     Py_ssize_t panel, floating *packed) noexcept nogil:
@@ -584,25 +716,42 @@ cdef bint _flip_route(g):
             and g.kh * g.kw > 1 and g.C // g.groups >= FLIP_MIN_CHANNELS)
 
 
+cdef bint _phases_route(g, floating *tag):
+    """Whether grad_x of a strided layer (not on the flip route), not 1x1
+    (whose col2im is a plain scatter), with at least FLIP_MIN_CHANNELS input
+    channels per group, runs phase by phase (gemm.tmpl.h): each phase of
+    grad_x a stride-1 convolution of grad_out on the forward tiles, written
+    in place, no col2im."""
+    cdef Py_ssize_t Cg = g.C // g.groups, Fg = g.F // g.groups
+    cdef fc_geom gc = _geom(g, Cg)
+    return ((g.sh > 1 or g.sw > 1) and not _flip_route(g)
+            and g.kh * g.kw > 1 and Cg >= FLIP_MIN_CHANNELS
+            and _phases_fit(&gc, Fg, tag))
+
+
 cdef Py_ssize_t _grad_input_packed_size(g, floating *tag):
     """Elements of one group's gemm_pack_grad_input filters."""
     cdef Py_ssize_t Cg = g.C // g.groups, Fg = g.F // g.groups
     cdef fc_geom gc = _geom(g, Cg)
     if _flip_route(g):
         return _packed_size(Cg, Fg * gc.kh * gc.kw, tag)
+    if _phases_route(g, tag):
+        return _phase_weights_size(&gc, Fg, tag)
     return _packed_t_size(&gc, Fg, tag)
 
 
 def gemm_pack_grad_input(const floating[:, :, :, ::1] w, g, out=None):
     """The filters packed for conv2d_gemm_backward's grad_x, every group:
-    flipped and transposed (forward convolution route) or transposed by
-    channel blocks (col2im route).  # IN w  # OUT out or new"""
+    flipped and transposed (forward convolution route), each stride phase's
+    taps (phase route) or transposed by channel blocks (col2im route).
+    # IN w  # OUT out or new"""
     cdef Py_ssize_t F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = g.C // groups, Fg = F // groups
     cdef Py_ssize_t K = Cg * g.kh * g.kw
     cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
     cdef bint flip = _flip_route(g)
+    cdef bint phases = not flip and _phases_route(g, tag)
     cdef Py_ssize_t wtsize = _grad_input_packed_size(g, tag)
     cdef Py_ssize_t cpanels = _panels(Cg, tag)
     cdef Py_ssize_t pw, pg, gi
@@ -617,6 +766,11 @@ def gemm_pack_grad_input(const floating[:, :, :, ::1] w, g, out=None):
                 pg = pw // cpanels
                 _pack_weights_flip(&w[0, 0, 0, 0] + pg * Fg * K, Fg, Cg, gc.kh,
                                    gc.kw, pw - pg * cpanels, &wt[0] + pg * wtsize)
+        elif phases:
+            for gi in prange(groups, schedule='static',
+                             num_threads=_threads_for(F * K * 8)):
+                _pack_phase_weights(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
+                                    &wt[0] + gi * wtsize)
         else:
             for gi in range(groups):
                 _pack_weights_t(&w[0, 0, 0, 0] + gi * Fg * K, &gc, Fg,
@@ -634,10 +788,12 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     None); gx_out, gw_out: outputs (checked by the caller) or None.
     # IN gy, x, w, wtpack  # OUT gx_out, gw_out or new
 
-    grad_weight sums over the batch's output positions, split into a fixed
-    number of chunks whose partial sums are added in order: bitwise the
-    same result for any thread count.  grad_x runs over (image, group,
-    channel block) items, which write disjoint planes.
+    grad_weight sums over the batch's output positions in order: its work
+    items own blocks of its columns (or, for few columns, the positions are
+    split into a fixed number of chunks whose partial sums are added in
+    order): bitwise the same result for any thread count.  grad_x runs over
+    items (images or groups of images, channel blocks, phases) that write
+    disjoint cells.
     """
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
     cdef Py_ssize_t Cg = C // groups, Fg = F // groups
@@ -665,15 +821,56 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     cdef floating[:, :, :, ::1] gw
     cdef fc_geom gf = _flip_geom(&gc, Fg)
     cdef bint flip = grad_input and _flip_route(g)
-    cdef Py_ssize_t ftiles = 0, t
+    # grad_x of a strided layer with as many channels, not 1x1 (whose col2im
+    # is a plain scatter): phase by phase, each phase of grad_x a stride-1
+    # convolution of grad_out (gemm.tmpl.h), on the forward tiles, written
+    # in place: no col2im.
+    cdef bint phases = grad_input and _phases_route(g, tag)
+    cdef fc_ylayout fly = _dense(C * HW, g.H, g.W)
+    cdef Py_ssize_t fitems = 0
     dtype = np.asarray(x).dtype
     if flip:
-        ftiles = _tiles(&gf, tag)
-        wsize = max(wsize, _work_size(&gf, Cg, tag))
+        fitems = _items(&gf, N, &fly, tag)
+        wsize = max(wsize, _work_size(&gf, Cg, &fly, tag))
+    elif phases:
+        fitems = _phase_items(&gc, Fg, N, tag)
+        wsize = max(wsize, _phase_work_size(&gc, Fg, tag))
+    # grad_w by blocks of its columns over virtual positions (gemm.tmpl.h),
+    # where their extra columns are few: each item owns columns of grad_w,
+    # so the positions need splitting into chunks (partial sums added in
+    # order) only when grad_w has few columns.
+    cdef bint gwcols = _gw_fits(&gc, Fg, tag), prepack = False
+    cdef Py_ssize_t gblocks = 0, gcols = 0, asz = 0, rblocks = 1, nrounds = 0
+    cdef Py_ssize_t r, r0, r1, lo, hi, cb, b
+    cdef floating *apack = NULL
+    cdef floating *gwout = NULL
+    if gwcols:
+        gcols = _gw_col_blocks(&gc, Fg, tag)
+        # measured: it pays for wide grad_w (many column blocks) and for
+        # strided layers (a phase slab instead of im2col rows); 1x1 and
+        # narrow stride-1 layers keep the per-chunk path
+        gwcols = g.kh * g.kw > 1 and (gcols >= GW_MIN_COL_BLOCKS
+                                      or g.sh > 1 or g.sw > 1)
+    if gwcols:
+        gblocks = _gw_blocks(&gc, N, tag)
+        asz = _gw_apack_size(Fg, tag)
+        if gcols >= GW_MIN_COL_BLOCKS:
+            n_chunks = 1
+        else:
+            n_chunks = min(gblocks, MAX_CHUNKS,
+                           max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
+        # grad_out packed once for all column blocks, if there are several;
+        # with one, each item packs its blocks as it goes (in cache)
+        prepack = gcols > 1
+        rblocks = max(1, min(gblocks, GW_A_BYTES // max(1, groups * asz * <Py_ssize_t> sizeof(floating))))
+        if not prepack:
+            rblocks = max(1, gblocks)
+        nrounds = (gblocks + rblocks - 1) // rblocks
+        wsize = max(wsize, _gw_work_size(&gc, Fg, tag))
     grad_x = None
     if grad_input:
         grad_x = _output(gx_out, (N, C, g.H, g.W), dtype, "grad_x")
-        if not flip or P == 0:                  # col2im accumulates
+        if not (flip or phases) or P == 0:      # col2im accumulates
             grad_x[...] = 0
         if wtpack is None:
             wtpack = gemm_pack_grad_input(w, g)
@@ -689,33 +886,74 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
         grad_w[...] = 0
         return grad_x, grad_w
     gw = grad_w
+    # one pooled buffer: the threads' scratch, grad_w's partial sums (none
+    # for one chunk: grad_w is written in place), packed grad_out
+    cdef Py_ssize_t npartial = n_chunks * FK if n_chunks > 1 else 0
+    cdef Py_ssize_t napack = groups * rblocks * asz if prepack else 0
     wbuf = _ws_take(_nbytes("conv2d_backward", "GEMM workspace",
-                            n_chunks * <object> FK + nt * <object> wsize, sizeof(floating)))
-    partial = <floating *> _ws_ptr(wbuf)
-    buf = partial + n_chunks * FK
+                            nt * <object> wsize + (n_chunks if n_chunks > 1 else 0) * <object> FK
+                            + (groups * <object> rblocks * asz if prepack else 0),
+                            sizeof(floating)))
+    buf = <floating *> _ws_ptr(wbuf)
+    partial = buf + nt * wsize
+    apack = partial + npartial
     zero_bias = <floating *> calloc(Cg, sizeof(floating))
     if zero_bias == NULL:
+        _ws_give(wbuf)
         raise MemoryError("conv2d_backward: could not allocate the workspace")
+    gwout = &gw[0, 0, 0, 0] if n_chunks == 1 else partial
     with nogil:
         with parallel(num_threads=nt):
             ws = buf + threadid() * wsize
-            # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
-            for ch in prange(n_chunks, schedule='dynamic'):
-                _zero(partial + ch * FK, FK)
-                for gi in range(groups):
-                    _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
-                                 &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
-                                 &gc, Fg, ch * P // n_chunks,
-                                 (ch + 1) * P // n_chunks, ws,
-                                 partial + ch * FK + gi * Fg * K)
-            if flip:
-                for it in prange(N * ftiles, schedule='dynamic'):
-                    n = it // ftiles
-                    t = it - n * ftiles
+            if gwcols:
+                # rounds of position blocks; in each, their grad_out packed
+                # once, then items (chunk, column block, group), chunk ch
+                # summing blocks [ch*gblocks/n_chunks, ...)
+                for r in range(nrounds):
+                    r0 = r * rblocks
+                    r1 = min(gblocks, r0 + rblocks)
+                    for it in prange((r1 - r0) * groups if prepack else 0,
+                                     schedule='static'):
+                        b = r0 + it // groups
+                        gi = it - (it // groups) * groups
+                        _gw_pack_a(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N, b,
+                                   apack + (gi * rblocks + b - r0) * asz)
+                    for it in prange(n_chunks * gcols * groups, schedule='dynamic'):
+                        ch = it // (gcols * groups)
+                        cb = (it // groups) % gcols
+                        gi = it % groups
+                        lo = max(r0, ch * gblocks // n_chunks)
+                        hi = min(r1, (ch + 1) * gblocks // n_chunks)
+                        if lo < hi:
+                            _gw_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N,
+                                     lo, hi, cb,
+                                     (apack + (gi * rblocks + lo - r0) * asz) if prepack
+                                     else NULL,
+                                     lo == ch * gblocks // n_chunks, ws,
+                                     gwout + ch * FK + gi * Fg * K)
+            else:
+                # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
+                for ch in prange(n_chunks, schedule='dynamic'):
+                    _zero(gwout + ch * FK, FK)
                     for gi in range(groups):
-                        _gemm_tile(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gf,
-                                   wt + gi * wtsize, Cg, zero_bias, 0, t, ws,
-                                   gxp + (n * C + gi * Cg) * HW)
+                        _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
+                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
+                                     &gc, Fg, ch * P // n_chunks,
+                                     (ch + 1) * P // n_chunks, ws,
+                                     gwout + ch * FK + gi * Fg * K)
+            if flip:
+                for it in prange(fitems, schedule='dynamic'):
+                    for gi in range(groups):
+                        _gemm_item(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gf,
+                                   wt + gi * wtsize, Cg, zero_bias, 0, it, ws,
+                                   gxp + gi * Cg * HW, &fly)
+            elif phases:
+                for it in prange(fitems, schedule='dynamic'):
+                    for gi in range(groups):
+                        _grad_input_phases(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N,
+                                           &gc, wt + gi * wtsize, Fg, it, ws,
+                                           gxp + gi * Cg * HW, C * HW)
             elif grad_input:
                 for it in prange(N * groups * nblocks, schedule='dynamic'):
                     n = it // (groups * nblocks)
@@ -726,11 +964,12 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                                 gxp + (n * C + gi * Cg) * HW)
             # each element adds its chunks in order: any split over p (and
             # so any thread count) gives the same bits
-            for p in prange(FK, schedule='static'):
-                acc = 0
-                for ch in range(n_chunks):
-                    acc = acc + partial[ch * FK + p]
-                (&gw[0, 0, 0, 0])[p] = acc
+            if n_chunks > 1:
+                for p in prange(FK, schedule='static'):
+                    acc = 0
+                    for ch in range(n_chunks):
+                        acc = acc + partial[ch * FK + p]
+                    (&gw[0, 0, 0, 0])[p] = acc
     free(zero_bias)
     _ws_give(wbuf)
     return grad_x, grad_w

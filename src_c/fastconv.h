@@ -26,6 +26,12 @@ typedef struct {
     ptrdiff_t Ho, Wo;
 } fc_geom;
 
+/* Where a kernel writes output element (image n, channel f, row oh, column
+ * ow): at n*img + f*plane + oh*row + ow*col from its base pointer. */
+typedef struct {
+    ptrdiff_t img, plane, row, col;
+} fc_ylayout;
+
 /* ---- im2col.c ----------------------------------------------------------
  * fc_im2col_<T>(x, g, l0, l1, cols)
  *   x    IN  (C, H, W) image
@@ -146,6 +152,17 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  *   tile       0 <= tile < fc_gemm_tiles(g)
  *   work       fc_gemm_work_size(g, F) elements of scratch
  *   y      OUT (F, Ho*Wo) the group's output planes; the tile's part written
+ * fc_gemm_items_<T>(g, N, ly): work items for a batch of N images written
+ *   with layout ly (small images go several to a tile).
+ * fc_gemm_item_work_size_<T>(g, F, ly): scratch elements per thread.
+ * fc_conv2d_gemm_item_<T>(x, x_stride, N, g, wpack, F, bias, relu, item, work,
+ *                         y, ly)
+ *   x      IN  image 0's group channels; image n at x + n*x_stride
+ *   bias, relu as for fc_conv2d_gemm_tile
+ *   item       0 <= item < fc_gemm_items(g, N, ly)
+ *   y      OUT image 0's group output (see fc_ylayout); the item's part
+ *              written.  Any layout; the plain one (plane Ho*Wo, row Wo,
+ *              col 1) may take faster paths.
  */
 int fc_gemm_init(const char *isa);
 const char *fc_gemm_isa(void);
@@ -165,6 +182,21 @@ int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
                               const float *wpack, ptrdiff_t F,
                               const float *bias, int relu, ptrdiff_t tile,
                               float *work, float *y);
+ptrdiff_t fc_gemm_items_float(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
+ptrdiff_t fc_gemm_items_double(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
+ptrdiff_t fc_gemm_item_work_size_float(const fc_geom *g, ptrdiff_t F,
+                                       const fc_ylayout *ly);
+ptrdiff_t fc_gemm_item_work_size_double(const fc_geom *g, ptrdiff_t F,
+                                        const fc_ylayout *ly);
+int fc_conv2d_gemm_item_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                              const fc_geom *g, const float *wpack, ptrdiff_t F,
+                              const float *bias, int relu, ptrdiff_t item,
+                              float *work, float *y, const fc_ylayout *ly);
+int fc_conv2d_gemm_item_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                               const fc_geom *g, const double *wpack,
+                               ptrdiff_t F, const double *bias, int relu,
+                               ptrdiff_t item, double *work, double *y,
+                               const fc_ylayout *ly);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
  *   grad_x is computed in (independent: they write disjoint planes).
@@ -340,6 +372,100 @@ void fc_gemm_pack_weights_flip_float(const float *w, ptrdiff_t F, ptrdiff_t C,
 void fc_gemm_pack_weights_flip_double(const double *w, ptrdiff_t F,
                                       ptrdiff_t C, ptrdiff_t kh, ptrdiff_t kw,
                                       ptrdiff_t panel, double *packed);
+
+/* grad_w by blocks of its columns (gemm.tmpl.h), on "virtual" positions
+ * p = n*Ho*Wv + oh*Wv + q of Wv-column rows (the forward tiles' width):
+ * fc_gemm_gw_fits_<T>(g, F): 1 when the extra columns cost at most an
+ *   eighth and the slabs fit (else use fc_conv2d_gemm_grad_weight).
+ * fc_gemm_gw_blocks_<T>(g, N): blocks of positions of the batch.
+ * fc_gemm_gw_col_blocks_<T>(g, F): blocks of Gw's K columns (work items).
+ * fc_gemm_gw_apack_size_<T>(F): elements of one block's packed gradients.
+ * fc_gemm_gw_pack_a_<T>(gy, gy_stride, g, F, N, block, apack)
+ *   gy    IN  image 0's group output gradient (F, Ho*Wo); image n at
+ *             gy + n*gy_stride
+ *   apack OUT the block's gradients, packed (fc_gemm_gw_apack_size elements)
+ * fc_gemm_gw_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_gw_item_<T>(x, x_stride, gy, gy_stride, g, F, N, b0, b1,
+ *                            kb, apack, first, work, gw)
+ *   x     IN  image 0's group channels; image n at x + n*x_stride
+ *   gy    IN  as for fc_gemm_gw_pack_a (read only when apack is NULL)
+ *   apack IN  blocks b0 .. b1-1 packed, fc_gemm_gw_apack_size apart, or
+ *             NULL: each block packed here (when no other item reuses it)
+ *   gw    OUT (F, K) the group's grad_w: column block kb ACCUMULATES the
+ *             blocks' products (each element in block order), or is SET by
+ *             block b0 when first
+ */
+int fc_gemm_gw_fits_float(const fc_geom *g, ptrdiff_t F);
+int fc_gemm_gw_fits_double(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_blocks_float(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_gemm_gw_blocks_double(const fc_geom *g, ptrdiff_t N);
+ptrdiff_t fc_gemm_gw_col_blocks_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_col_blocks_double(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_apack_size_float(ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_apack_size_double(ptrdiff_t F);
+void fc_gemm_gw_pack_a_float(const float *gy, ptrdiff_t gy_stride,
+                             const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                             ptrdiff_t block, float *apack);
+void fc_gemm_gw_pack_a_double(const double *gy, ptrdiff_t gy_stride,
+                              const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                              ptrdiff_t block, double *apack);
+ptrdiff_t fc_gemm_gw_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_gw_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_gemm_gw_item_float(const float *x, ptrdiff_t x_stride,
+                                 const float *gy, ptrdiff_t gy_stride,
+                                 const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                 ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
+                                 const float *apack, int first, float *work,
+                                 float *gw);
+int fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
+                                  const double *gy, ptrdiff_t gy_stride,
+                                  const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                  ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
+                                  const double *apack, int first, double *work,
+                                  double *gw);
+
+/* grad_x of a strided layer by phases (gemm.tmpl.h): input cells
+ * (a + sh*v, b + sw*u) of phase (a, b) are a stride-1 convolution of grad_y
+ * with the taps that reach them, flipped, run on the forward tiles and
+ * written in place.  g->C = C/groups, F = F/groups.
+ * fc_gemm_phases_fit_<T>(g, F): 1 when every phase's sub-convolution has
+ *   non-negative padding and runs on banded tiles (its slab fits; else use
+ *   fc_conv2d_gemm_grad_input).
+ * fc_gemm_phase_weights_size_<T>(g, F), fc_gemm_pack_phase_weights_<T>(w,
+ *   g, F, packed): the group's (F, C/groups, kh, kw) filters, each phase's
+ *   taps packed as the forward packs filters, phase after phase.
+ * fc_gemm_phase_items_<T>(g, F, N): work items (groups of images).
+ * fc_gemm_phase_work_size_<T>(g, F): scratch elements per thread.
+ * fc_conv2d_gemm_grad_input_phases_<T>(gy, gy_stride, N, g, packed, F,
+ *                                      item, work, gx, gx_stride)
+ *   gy  IN  image 0's group output gradient (F, Ho, Wo); image n at
+ *           gy + n*gy_stride
+ *   gx  OUT image 0's group input gradient (C/groups, H, W); image n at
+ *           gx + n*gx_stride: the item's images overwritten
+ */
+int fc_gemm_phases_fit_float(const fc_geom *g, ptrdiff_t F);
+int fc_gemm_phases_fit_double(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_phase_weights_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_phase_weights_size_double(const fc_geom *g, ptrdiff_t F);
+void fc_gemm_pack_phase_weights_float(const float *w, const fc_geom *g,
+                                      ptrdiff_t F, float *packed);
+void fc_gemm_pack_phase_weights_double(const double *w, const fc_geom *g,
+                                       ptrdiff_t F, double *packed);
+ptrdiff_t fc_gemm_phase_items_float(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
+ptrdiff_t fc_gemm_phase_items_double(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
+ptrdiff_t fc_gemm_phase_work_size_float(const fc_geom *g, ptrdiff_t F);
+ptrdiff_t fc_gemm_phase_work_size_double(const fc_geom *g, ptrdiff_t F);
+int fc_conv2d_gemm_grad_input_phases_float(const float *gy, ptrdiff_t gy_stride,
+                                           ptrdiff_t N, const fc_geom *g,
+                                           const float *packed, ptrdiff_t F,
+                                           ptrdiff_t item, float *work,
+                                           float *gx, ptrdiff_t gx_stride);
+int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
+                                            ptrdiff_t gy_stride, ptrdiff_t N,
+                                            const fc_geom *g,
+                                            const double *packed, ptrdiff_t F,
+                                            ptrdiff_t item, double *work,
+                                            double *gx, ptrdiff_t gx_stride);
 
 /* ---- winograd.c: F(m x m, 3x3) convolution on the GEMM micro-kernels ----
  * For 3x3 filters at stride 1, dilation 1 (any padding); one group; output

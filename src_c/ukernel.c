@@ -94,19 +94,36 @@ PACK_T_GENERIC(double)
 #define VFMA(a, b, c) VOP(fmadd)((a), (b), (c))
 #define VADD(a, b) VOP(add)((a), (b))
 
-/* ---- AVX2 + FMA: 16 ymm registers: 6 x 2 accumulators ------------------ */
+/* ---- AVX2 + FMA: 16 ymm registers: 4 x 3 accumulators (three B vectors
+ * and four broadcasts: 7 loads per 12 FMAs, where 6 x 2 needs 8; MR = 4
+ * divides the usual filter counts, where 6 wastes up to an eighth of the
+ * rows), and one- and two-vector kernels for edge panels.
+ * ---------------------------------------------------------------------- */
 #define UK_TARGET __attribute__((target("avx2,fma")))
 #define VP _mm256_
-#define MR 6
-#define NV 2
+#define MR 4
 
 #define TYPE float
 #define VEC __m256
 #define VL 8
 #define VS _ps
+#define NV 3
 #define UK_NAME uk_avx2_float
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#undef NV
+#define NV 2
+#define UK_LDB (3 * VL)
+#define UK_NAME uk_avx2_float_2
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
+#define NV 1
+#define UK_LDB (3 * VL)
+#define UK_NAME uk_avx2_float_1
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
 #undef VS
 #undef VL
 #undef VEC
@@ -116,15 +133,28 @@ PACK_T_GENERIC(double)
 #define VEC __m256d
 #define VL 4
 #define VS _pd
+#define NV 3
 #define UK_NAME uk_avx2_double
 #include "ukernel.tmpl.h"
 #undef UK_NAME
+#undef NV
+#define NV 2
+#define UK_LDB (3 * VL)
+#define UK_NAME uk_avx2_double_2
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
+#define NV 1
+#define UK_LDB (3 * VL)
+#define UK_NAME uk_avx2_double_1
+#include "ukernel.tmpl.h"
+#undef UK_NAME
+#undef NV
 #undef VS
 #undef VL
 #undef VEC
 #undef TYPE
 
-#undef NV
 #undef MR
 #undef VP
 #undef UK_TARGET
@@ -314,14 +344,20 @@ __attribute__((target("avx512f"))) static void pack_t_avx512_double(
 }
 /* ---- AVX2 transposing packers: 8 x 8 float / 4 x 4 double transposes ----
  * Rows go in chunks of h <= 8 that never straddle a panel (h = w when
- * w <= 8, else 8), each chunk's h values per position stored exactly
- * (4 + 2 + 1 lane pieces for h < 8): the A panels of grad_w are w = MR = 6
- * rows wide. */
+ * w <= 8, else 8, or 4 for double panels of 12), each chunk's h values per
+ * position stored exactly (4 + 2 + 1 lane pieces for h < 8; grad_w's A
+ * panels are w = MR = 4 rows wide). */
 #define AVX2 __attribute__((target("avx2,fma")))
 
 static ptrdiff_t pack_t_chunk(ptrdiff_t w)
 {
     return w <= 8 ? w : (w % 8 == 0 ? 8 : 0);
+}
+
+/* The double packer's chunks are two 4-row halves: 4 will do. */
+static ptrdiff_t pack_t_chunk_d(ptrdiff_t w)
+{
+    return w <= 8 ? w : (w % 8 == 0 ? 8 : (w % 4 == 0 ? 4 : 0));
 }
 
 AVX2 static inline void tr8_avx2(__m256 r[8])
@@ -434,7 +470,7 @@ AVX2 static void pack_t_avx2_double(const double *restrict src, ptrdiff_t lds,
                                     ptrdiff_t n, ptrdiff_t w, ptrdiff_t ps,
                                     double *restrict dst)
 {
-    const ptrdiff_t h = pack_t_chunk(w);
+    const ptrdiff_t h = pack_t_chunk_d(w);
     if (h == 0) {
         pack_t_generic_double(src, lds, rowp, m, n, w, ps, dst);
         return;
@@ -476,8 +512,10 @@ static const fc_ukernel_float kernels_float[] = {
      {uk_avx512_float_1_at, uk_avx512_float_2_at, uk_avx512_float_at},
      {uk_avx512_float_1_kn, uk_avx512_float_2_kn, uk_avx512_float_kn},
      pack_t_avx512_float},
-    {"avx2", 6, 16, 16, {uk_avx2_float}, {uk_avx2_float_rows}, {uk_avx2_float_at},
-     {uk_avx2_float_kn},
+    {"avx2", 4, 24, 8, {uk_avx2_float_1, uk_avx2_float_2, uk_avx2_float},
+     {uk_avx2_float_1_rows, uk_avx2_float_2_rows, uk_avx2_float_rows},
+     {uk_avx2_float_1_at, uk_avx2_float_2_at, uk_avx2_float_at},
+     {uk_avx2_float_1_kn, uk_avx2_float_2_kn, uk_avx2_float_kn},
      pack_t_avx2_float},
 #endif
     {"generic", 4, 16, 16, {uk_generic_float}, {uk_generic_float_rows},
@@ -490,8 +528,10 @@ static const fc_ukernel_double kernels_double[] = {
      {uk_avx512_double_1_at, uk_avx512_double_2_at, uk_avx512_double_at},
      {uk_avx512_double_1_kn, uk_avx512_double_2_kn, uk_avx512_double_kn},
      pack_t_avx512_double},
-    {"avx2", 6, 8, 8, {uk_avx2_double}, {uk_avx2_double_rows}, {uk_avx2_double_at},
-     {uk_avx2_double_kn},
+    {"avx2", 4, 12, 4, {uk_avx2_double_1, uk_avx2_double_2, uk_avx2_double},
+     {uk_avx2_double_1_rows, uk_avx2_double_2_rows, uk_avx2_double_rows},
+     {uk_avx2_double_1_at, uk_avx2_double_2_at, uk_avx2_double_at},
+     {uk_avx2_double_1_kn, uk_avx2_double_2_kn, uk_avx2_double_kn},
      pack_t_avx2_double},
 #endif
     {"generic", 4, 8, 8, {uk_generic_double}, {uk_generic_double_rows},

@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 #define FC_UK_PIECES 3
+/* The widest panel of any micro-kernel (AVX-512 floats: 48 columns). */
+#define FC_UK_NR_MAX 48
 
 /* In a template on TYPE (gemm.tmpl.h, winograd.tmpl.h): the micro-kernels of
  * that type, and the one for a panel whose first n columns are wanted. */

@@ -71,6 +71,28 @@ CASES = [
     (1, 3, 23, 23, 8, 5, 4, 1, 1, 1, True),  # stride 4: 16 phases
     (2, 4, 9, 9, 8, 1, 2, 0, 1, 1, False),  # 1x1 stride 2: one phase of four read
     (1, 8, 40, 41, 9, 1, 1, 0, 1, 1, True),  # pointwise: B rows are input planes; 2+ tiles
+    # Batches of more than 8 small images: GEMM tiles hold several images
+    # side by side (8 tiles or more per batch).
+    (12, 5, 8, 8, 7, 3, 1, 1, 1, 1, True),  # 2 images a tile
+    (20, 6, 9, 11, 10, 3, 2, 1, 1, 1, False),  # stride 2, odd width: 3 images
+    (10, 4, 7, 9, 5, 1, 2, 0, 1, 1, True),  # 1x1 stride 2: one phase of four
+    (9, 6, 6, 6, 8, 3, 1, 1, 1, 2, True),  # groups
+    (11, 3, 10, 10, 4, 3, 2, 2, 2, 1, True),  # dilation 2 at stride 2
+    (17, 16, 6, 7, 16, 3, 1, 1, 1, 1, False),  # grad_x by the flipped filters
+    # stride 2, a tall dilated kernel: slab rows split in several passes
+    (1, 2, 60, 150, 3, (5, 1), 2, (2, 0), (12, 1), 1, True),
+    # Strided, >= 16 channels per group: grad_x phase by phase, each phase a
+    # stride-1 convolution of grad_out with its taps, written in place.
+    (3, 16, 9, 9, 5, 3, 2, 1, 1, 1, True),
+    (20, 16, 8, 8, 8, 3, 2, 1, 1, 1, False),  # phases of images side by side
+    (2, 16, 8, 8, 3, (1, 2), 2, 0, 1, 1, True),  # three phases of four are zero
+    (2, 32, 12, 14, 6, (3, 5), (2, 3), (1, 2), (2, 1), 2, True),
+    (2, 20, 27, 27, 4, 11, 4, 0, 1, 1, False),  # AlexNet-like 11x11/4
+    (1, 16, 9, 9, 3, 3, 2, 2, 1, 1, True),  # a phase with negative padding: col2im
+    # grad_weight by blocks of its columns: 2 blocks at stride 2 (grad_out
+    # packed once for both), then 4+ (no chunks of positions: in place)
+    (2, 32, 9, 9, 256, 3, 2, 1, 1, 1, False),
+    (2, 96, 5, 5, 256, 3, 1, 1, 1, 1, False),
 ]
 CASE_IDS = [
     f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}-g{c[9]}-b{int(c[10])}".replace(
@@ -593,6 +615,27 @@ def test_conv2d_direct_stencil_matches_reference(case, dtype, rng, tol):
         np.testing.assert_allclose(a, r, err_msg=f"{name} {case}", **tol(dtype, n))
 
 
+@pytest.mark.parametrize("geo", [
+    dict(shape=(20, 16, 12, 12), F=24, k=3, stride=2, padding=1),  # phases, side by side
+    dict(shape=(4, 64, 14, 14), F=256, k=3, stride=1, padding=1),  # grad_w column blocks
+    dict(shape=(16, 3, 32, 32), F=16, k=3, stride=1, padding=1),  # grad_w chunks
+], ids=["strided", "wide", "first"])
+def test_conv2d_gemm_bitwise_at_any_thread_count(geo, dtype, rng, restore_threads):
+    # large enough (N*F*L*K above MIN_PARALLEL_WORK) to run on 2 threads
+    x = rng.standard_normal(geo["shape"]).astype(dtype)
+    w = rng.standard_normal((geo["F"], x.shape[1], geo["k"], geo["k"])).astype(dtype)
+    b = rng.standard_normal(geo["F"]).astype(dtype)
+    kw = dict(stride=geo["stride"], padding=geo["padding"], algorithm="gemm")
+    out = {}
+    for n in (1, 2):
+        fastconv.set_num_threads(n)
+        y = fastconv.conv2d(x, w, b, **kw)
+        gy = np.cos(y)
+        out[n] = (y, *fastconv.conv2d_backward(gy, x, w, **kw))
+    for a, c in zip(out[1], out[2]):
+        np.testing.assert_array_equal(a, c)
+
+
 @pytest.mark.parametrize("s", [1, 2])
 def test_conv2d_depthwise_bitwise_at_any_thread_count(s, dtype, rng, restore_threads):
     # large enough (N*F*L*K above MIN_PARALLEL_WORK) to run on 2 threads
@@ -717,4 +760,33 @@ def test_huge_dilation_costs_the_output_not_the_dilation(isolated_ok, algorithm)
         assert np.array_equal(gw, want_gw)
         print("ok")
         """, timeout=120)
+    assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("geo", [
+    dict(stride=2**40, padding=2, dilation=2),          # used phases of a huge stride
+    dict(stride=(3, 2**61), padding=3, dilation=3),
+    dict(stride=(2, 1), padding=(2**40, 1), dilation=(2**40, 1)),   # gw slabs
+    dict(stride=(2, 2**33), padding=1),                 # grad_x phase by phase
+])
+def test_gemm_phases_of_huge_strides_and_dilations(isolated_ok, geo):
+    # The GEMM's phase slabs and grad_x phases once looped over all sh x sw
+    # phases (a hang at a stride of 2**40) and sized grad_w's column-block
+    # slabs by the dilation's reach: they go by the used phases and the
+    # slabs that fit.  32 channels: the phase and column-block paths.
+    out = isolated_ok(f"""
+        import numpy as np, fastconv as fc
+        rng = np.random.default_rng(0)
+        x = rng.integers(-3, 4, (3, 32, 9, 8)).astype(np.float64)
+        w = rng.integers(-3, 4, (21, 32, 3, 3)).astype(np.float64)
+        geo = {geo!r}
+        y = fc.conv2d(x, w, algorithm="gemm", **geo)
+        assert np.array_equal(y, fc.conv2d(x, w, algorithm="direct", **geo))
+        gy = rng.integers(-3, 4, y.shape).astype(np.float64)
+        got = fc.conv2d_backward(gy, x, w, algorithm="gemm", **geo)
+        want = fc.conv2d_backward(gy, x, w, algorithm="direct", **geo)
+        for a, b in zip(got, want):
+            assert np.array_equal(a, b)
+        print("ok")
+        """, timeout=60)
     assert out.strip() == "ok"
