@@ -376,6 +376,8 @@ class ConvPlan:
         gy = self._array(grad_out, "grad_out", self.output_shape, op)
         x = self._array(x, "x", self.x_shape, op)
         w = self._array(weight, "weight", self.weight_shape, op)
+        if out is not None and not grad_input:
+            raise ValueError(f"{op}: out is given but grad_input is False (no grad_x to write)")
         gx = self._out(out, self.x_shape, op, gy, x, w) if grad_input else None
         if self.algorithm == "direct":
             gx, gw = _ext.conv2d_direct_backward(gy, x, w, g, bool(grad_input), gx)

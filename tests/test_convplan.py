@@ -60,6 +60,10 @@ def test_grad_input_false_skips_grad_x(x_shape, w_shape, geo, kernel):
     gy = np.sin(plan.forward(x, w))
     gx, gw, gb = plan.backward(gy, x, w, grad_input=False)
     assert gx is None
+    # an out= with nowhere to go is refused, whatever its type
+    for o in (np.empty(x_shape, np.float32), (None, None)):
+        with pytest.raises(ValueError, match="out is given but grad_input is False"):
+            plan.backward(gy, x, w, grad_input=False, out=o)
     _, gw_all, gb_all = plan.backward(gy, x, w)
     np.testing.assert_array_equal(gw, gw_all)
     np.testing.assert_array_equal(gb, gb_all)
