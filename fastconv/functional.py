@@ -908,7 +908,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     _v.check_algorithm(algorithm, op)
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
-    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
     grad_x, grad_w, grad_b = _conv_backward_run(
         algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g, op)
     return _as3d(grad_x), _as3d(grad_w), grad_b

@@ -948,7 +948,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     _v.check_algorithm(algorithm, op)
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
-    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
     _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     K = Cg * g.kw

@@ -89,10 +89,10 @@ _TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
 def _axes(value, name, op, n, minimum):
     """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
     minimum (1 or 0)."""
-    if _v._is_int(value):
+    if _v.is_int(value):
         out = (int(value),) * n
     elif (isinstance(value, (tuple, list)) and len(value) == n
-          and all(_v._is_int(v) for v in value)):
+          and all(_v.is_int(v) for v in value)):
         out = tuple(int(v) for v in value)
     else:
         want = "an int" if n == 1 else (
@@ -100,7 +100,7 @@ def _axes(value, name, op, n, minimum):
         raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
     # The kernels' own range checks (and messages, e.g. the dilation=0 hint).
     # (``value`` is known to be an int or n ints here.)
-    check = _v._positive_tuple if minimum == 1 else _v._non_negative_tuple
+    check = _v.positive_tuple if minimum == 1 else _v.non_negative_tuple
     check(value, n, name, op)
     return out
 
@@ -146,15 +146,15 @@ def _padding_axes(padding, size, kernel, stride, dilation, op, n):
             f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
             f"{padding!r}"
         )
-    if _v._is_int(padding):
+    if _v.is_int(padding):
         pads = [(int(padding),) * 2] * n
     elif n == 1 and isinstance(padding, (tuple, list)) and len(padding) in (
-            1, 2) and all(_v._is_int(p) for p in padding):
+            1, 2) and all(_v.is_int(p) for p in padding):
         pads = [(int(padding[0]), int(padding[-1]))]
     elif n > 1 and isinstance(padding, (tuple, list)) and len(padding) == n \
-            and all(_v._is_int(p) or (_is_pair(p) and all(
-                _v._is_int(q) for q in p)) for p in padding):
-        pads = [(int(p),) * 2 if _v._is_int(p) else (int(p[0]), int(p[1]))
+            and all(_v.is_int(p) or (_is_pair(p) and all(
+                _v.is_int(q) for q in p)) for p in padding):
+        pads = [(int(p),) * 2 if _v.is_int(p) else (int(p[0]), int(p[1]))
                 for p in padding]
     else:
         want = ("an int, (before, after)" if n == 1 else
@@ -273,8 +273,8 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
             f"row(s)/column(s)). {fixes}"
         )
     if pb == pa:
-        return _v._pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)
-    return _v._out_size(size, pb + pa, kernel, stride, dilation)
+        return _v.pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)
+    return _v.out_size(size, pb + pa, kernel, stride, dilation)
 
 
 def conv_output_size(size: SizeN, kernel_size: SizeN, stride: SizeN = 1,
@@ -1008,7 +1008,7 @@ def im2col_bytes(input_shape: Shape, kernel_size: SizeN, stride: SizeN = 1,
                 f"{op}: kernel_size, stride, padding and dilation must be "
                 f"ints or tuples of the same length, got {geometry!r}")
         n = lengths.pop() if lengths else 2
-    elif _v._is_int(spatial_axes) and spatial_axes >= 1:
+    elif _v.is_int(spatial_axes) and spatial_axes >= 1:
         n = int(spatial_axes)
     else:
         raise TypeError(

@@ -122,7 +122,7 @@ def _optimizer_slots(optimizer):
         return (1, "SGD with momentum") if optimizer.momentum else (0, "SGD")
     if isinstance(optimizer, optim.Adam):
         return 2, "Adam"
-    if _v._is_int(optimizer) and optimizer >= 0:
+    if _v.is_int(optimizer) and optimizer >= 0:
         return int(optimizer), f"{int(optimizer)} slot(s) per parameter"
     raise TypeError(
         f"summary: optimizer must be None, one of {tuple(_SLOTS)}, a "
