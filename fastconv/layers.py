@@ -60,11 +60,11 @@ from collections import namedtuple
 import numpy as np
 
 from . import _convplan
+from . import _receptive_field as _rf
 from . import _validation as _v
 from . import functional as _functional
 from ._buffers import BufferPool as _BufferPool
 from . import reference as _reference
-from . import shapes as _shapes
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
@@ -1623,8 +1623,8 @@ class Sequential(Layer):
     def _rf_geometry(self):
         state = None
         for layer in self._children.values():
-            state = _shapes._compose(state, layer._rf_geometry())
-        return _shapes._state_geometry(state)
+            state = _rf.compose(state, layer._rf_geometry())
+        return _rf.state_geometry(state)
 
 
 class Residual(Layer):
@@ -1697,10 +1697,10 @@ class Residual(Layer):
         return y
 
     def _rf_geometry(self):
-        body = _shapes._compose(None, self.body._rf_geometry())
-        short = None if self.shortcut is None else _shapes._compose(
+        body = _rf.compose(None, self.body._rf_geometry())
+        short = None if self.shortcut is None else _rf.compose(
             None, self.shortcut._rf_geometry())
-        return _shapes._state_geometry(_shapes._union(body, short))
+        return _rf.state_geometry(_rf.union(body, short))
 
 
 def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
