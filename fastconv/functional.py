@@ -24,7 +24,8 @@ from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int,
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
-    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "conv_plan",
+    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "select_algorithm",
+    "conv_plan",
 ]
 
 
