@@ -597,7 +597,7 @@ def status_bytes(key):
 
 def maxrss_bytes():
     """This process's peak resident set size in bytes (getrusage)."""
-    import resource                                 # POSIX only
+    import resource  # POSIX only
 
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r if sys.platform == "darwin" else r * 1024
@@ -750,8 +750,9 @@ def geomean(values):
 
 def _run_threads(threads, specs, opts, worker, memory, progress):
     """Time every spec at one thread count; return the table's data."""
-    import fastconv
     from threadpoolctl import ThreadpoolController
+
+    import fastconv
 
     dt = np.dtype(opts.dtype)
     yard_reps = 3 if opts.quick else 5

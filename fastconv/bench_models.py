@@ -554,8 +554,9 @@ def _rel_diff(a, b):
 
 def _run_threads(threads, names, paths, opts, worker, memory, progress):
     """Time every model and mode at one thread count; return the table's data."""
-    import fastconv
     from threadpoolctl import ThreadpoolController
+
+    import fastconv
 
     gap = 0.15 if threads > 1 else 0.0
     saved = fastconv.get_num_threads()

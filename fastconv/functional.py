@@ -17,10 +17,24 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
-from ._convplan import (WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan,  # noqa: F401
-                        choose_algorithm, conv_plan)
-from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
-                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
+from ._convplan import WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan, choose_algorithm, conv_plan  # noqa: F401
+from ._typing import (
+    Algorithm,
+    Algorithm1d,
+    Array,
+    Float,
+    Grads,
+    Indices,
+    Int,
+    Padding1,
+    Padding2,
+    Padding3,
+    PoolOutput,
+    Shape,
+    Size1,
+    Size2,
+    Size3,
+)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",

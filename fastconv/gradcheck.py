@@ -15,8 +15,8 @@ import numbers
 import numpy as np
 
 from . import _validation as _v
-from .layers import Dropout, Layer
 from ._typing import Array, Float
+from .layers import Dropout, Layer
 
 __all__ = ["gradcheck"]
 

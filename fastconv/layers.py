@@ -63,8 +63,8 @@ from . import _convplan
 from . import _receptive_field as _rf
 from . import _validation as _v
 from . import functional as _functional
-from ._buffers import BufferPool as _BufferPool
 from . import reference as _reference
+from ._buffers import BufferPool as _BufferPool
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",

@@ -20,8 +20,23 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _validation as _v
-from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
-                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
+from ._typing import (
+    Algorithm,
+    Algorithm1d,
+    Array,
+    Float,
+    Grads,
+    Indices,
+    Int,
+    Padding1,
+    Padding2,
+    Padding3,
+    PoolOutput,
+    Shape,
+    Size1,
+    Size2,
+    Size3,
+)
 
 __all__ = [
     "im2col",

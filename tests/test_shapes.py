@@ -12,7 +12,6 @@ import pytest
 from fastconv import layers as L
 from fastconv import shapes as S
 
-
 # ---------------------------------------------------------------------------
 # output size
 # ---------------------------------------------------------------------------
