@@ -274,9 +274,9 @@ def _names_taken(source: str, mod: str, modules: dict[str, str],
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute):
-            base = module_of(node.value)
-            if base is not None and f"{base}.{node.attr}" not in modules:
-                taken.append((node.lineno, base, node.attr))
+            owner = module_of(node.value)
+            if owner is not None and f"{owner}.{node.attr}" not in modules:
+                taken.append((node.lineno, owner, node.attr))
     return sorted(t for t in set(taken) if t[1] != mod)
 
 
