@@ -25,9 +25,9 @@ if sys.platform == "win32":
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
-from setuptools.command.build_ext import build_ext
 from setuptools._distutils.ccompiler import new_compiler
 from setuptools._distutils.sysconfig import customize_compiler
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTCONV_DEBUG", "0") == "1"
 WERROR = os.environ.get("FASTCONV_WERROR", "0") == "1"

@@ -40,7 +40,9 @@ finally:
         del _os.environ["GOMP_SPINCOUNT"]
 
 # Pick the GEMM micro-kernels once: the best the CPU supports, or the one
-# named by FASTCONV_ISA ("avx512", "avx2", "generic").
+# named by FASTCONV_ISA ("avx512", "avx2", "generic").  This must run before
+# the submodules below are imported; ruff's import sorting (rule I) sorts
+# the block below on its own and never moves an import above this call.
 _ext._init_gemm(_os.environ.get("FASTCONV_ISA"))
 from . import compat, layers, losses, models, optim, reference, shapes, summary
 from ._config import show_config
@@ -64,6 +66,7 @@ from .functional import (
     conv2d_backward,
     conv3d,
     conv3d_backward,
+    conv_plan,
     global_avg_pool2d,
     global_avg_pool2d_backward,
     im2col,
@@ -84,7 +87,6 @@ from .functional import (
     relu,
     relu_backward,
     select_algorithm,
-    conv_plan,
 )
 from .gradcheck import gradcheck
 

@@ -6,6 +6,8 @@ from . import _ext
 from ._threads import get_num_threads
 from ._version import __version__
 
+__all__ = ["show_config"]
+
 
 def show_config() -> dict[str, Any]:
     """Print the version, build, instruction set and threading of fastconv.

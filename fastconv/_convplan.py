@@ -14,7 +14,10 @@ from . import _ext
 from . import _validation as _v
 from ._typing import Algorithm, Array, Float, Int, Padding2, Shape, Size2
 
-__all__ = ["ConvPlan", "ConvPacked", "conv_plan"]
+__all__ = [
+    "ConvPlan", "ConvPacked", "conv_plan", "plan_for", "choose_algorithm",
+    "winograd_pays", "winograd_tile", "WINOGRAD_MIN_CHANNELS",
+]
 
 # Channels (input and output, per group) from which "auto" picks Winograd.
 WINOGRAD_MIN_CHANNELS = 16

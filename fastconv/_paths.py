@@ -3,7 +3,7 @@
 import os
 import tempfile
 
-__all__ = []
+__all__ = ["output_dir_problem", "output_file_problem"]
 
 
 def _probe(directory):

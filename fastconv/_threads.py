@@ -4,6 +4,8 @@ import os
 
 from . import _ext
 
+__all__ = ["MAX_THREADS", "check_num_threads", "set_num_threads", "get_num_threads"]
+
 
 def _cpu_count():
     try:

@@ -5,6 +5,10 @@ Every public kernel in :mod:`fastconv.functional` and its twin in
 first, so both paths accept the same inputs and raise the same errors.  The
 compiled kernels trust what these functions return: 4-D, C-contiguous arrays of
 one float dtype and a geometry whose every output size is at least 1.
+
+The module is private to the package and public within it: every helper that
+another fastconv module uses has a public name and is listed in ``__all__``;
+underscored names belong to this module alone (``tests/test_imports.py``).
 """
 
 import math
@@ -13,7 +17,37 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = []
+__all__ = [
+    # records and constants
+    "SUPPORTED_DTYPES", "ALGORITHMS", "INDEX_LIMIT", "Geometry", "ConvGeometry",
+    "VolGeometry", "VolConvGeometry", "LocalGeometry",
+    # scalar and per-axis arguments
+    "is_int", "int_items", "as_rng", "positive_int", "check_flag", "check_float",
+    "check_index_range", "single", "pair", "ntuple", "positive_tuple",
+    "non_negative_tuple", "positive_pair", "non_negative_pair", "nhwc_hint",
+    # arrays, shapes and outputs
+    "check_array", "check_any_array", "check_dtype", "check_like", "check_out",
+    "check_shape", "check_ndim", "check_input_shape", "check_input_shape_1d",
+    "check_channel_vector",
+    # window geometry and output sizes
+    "out_size", "pool_out_size", "window_geometry", "conv_padding", "conv_axes",
+    "conv1d_geometry", "conv2d_geometry", "pool_geometry", "pool1d_geometry",
+    "vol_pool_geometry", "global_geometry",
+    # the checks of each op
+    "check_im2col", "check_col2im", "check_algorithm", "check_select_algorithm",
+    "check_winograd", "check_conv1d", "check_conv2d", "check_conv3d", "check_bias",
+    "check_grad_out", "check_grad_out_1d", "check_grad_out3d",
+    "check_max_pool1d", "check_max_pool1d_backward", "check_max_pool2d",
+    "check_max_pool2d_backward", "check_max_pool3d", "check_max_pool3d_backward",
+    "indices_out_of_range", "indices_out_of_range_1d",
+    "check_avg_pool1d", "check_avg_pool1d_backward", "check_avg_pool2d",
+    "check_avg_pool2d_backward", "check_avg_pool3d", "check_avg_pool3d_backward",
+    "check_norm_type", "check_lp_pool1d", "check_lp_pool1d_backward",
+    "check_lp_pool2d", "check_lp_pool2d_backward",
+    "check_global_avg_pool2d", "check_global_avg_pool2d_backward",
+    "check_locally_connected2d", "check_local_bias",
+    "check_batch_norm2d", "check_batch_norm2d_backward", "check_linear",
+]
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ALGORITHMS = ("auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4")
@@ -30,20 +64,40 @@ ConvGeometry = namedtuple(
 )
 
 
-def _is_int(value):
+def is_int(value):
+    """Whether ``value`` is an integer (NumPy's included), but not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _int_items(value):
+def int_items(value):
     """The entries of a tuple, list or 1-D integer ndarray as Python ints;
     None for anything else (so shapes may come from ``np.array(x.shape)``)."""
     if isinstance(value, np.ndarray):
         if value.ndim != 1 or value.dtype.kind not in "iu":
             return None
         return tuple(int(v) for v in value.tolist())
-    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+    if isinstance(value, (tuple, list)) and all(is_int(v) for v in value):
         return tuple(int(v) for v in value)
     return None
+
+
+def as_rng(rng):
+    """An int seed, a Generator (used as is) or None (fresh) -> Generator."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return rng if rng is not None else np.random.default_rng()
+    if is_int(rng):
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        f"rng must be None, an int seed or a numpy.random.Generator, got "
+        f"{type(rng).__name__}"
+    )
+
+
+def positive_int(value, name, op):
+    """Return ``value`` as an int >= 1, or raise ValueError naming ``name``."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def check_flag(value, name, op):
@@ -84,9 +138,9 @@ _TUPLE_WORDS = {1: "a 1-tuple of ints (l,)", 2: "a pair of ints (h, w)",
 
 def ntuple(value, n, name, op):
     """Return ``value`` as an n-tuple of Python ints; accepts an int or an n-tuple."""
-    if _is_int(value):
+    if is_int(value):
         return (int(value),) * n
-    items = _int_items(value)
+    items = int_items(value)
     if items is not None and len(items) == n:
         return items
     raise TypeError(
@@ -99,7 +153,7 @@ def pair(value, name, op):
     return ntuple(value, 2, name, op)
 
 
-def _positive_tuple(value, n, name, op):
+def positive_tuple(value, n, name, op):
     result = ntuple(value, n, name, op)
     if min(result) < 1:
         hint = ""
@@ -129,19 +183,19 @@ def nhwc_hint(shape, channels):
     return ""
 
 
-def _non_negative_tuple(value, n, name, op):
+def non_negative_tuple(value, n, name, op):
     result = ntuple(value, n, name, op)
     if min(result) < 0:
         raise ValueError(f"{op}: {name} must be non-negative, got {value!r}")
     return result
 
 
-def _positive_pair(value, name, op):
-    return _positive_tuple(value, 2, name, op)
+def positive_pair(value, name, op):
+    return positive_tuple(value, 2, name, op)
 
 
-def _non_negative_pair(value, name, op):
-    return _non_negative_tuple(value, 2, name, op)
+def non_negative_pair(value, name, op):
+    return non_negative_tuple(value, 2, name, op)
 
 
 def check_array(x, name, op, shape_doc="(N, C, H, W)"):
@@ -175,7 +229,7 @@ def _same_dtype(reference, reference_name, other, other_name, op):
         )
 
 
-def _out_size(size, pad_total, kernel, stride, dilation):
+def out_size(size, pad_total, kernel, stride, dilation):
     """Output length along one axis: ``(size + pad - d*(k-1) - 1) // s + 1``.
 
     The one place this arithmetic lives (convolution, im2col, pooling
@@ -231,16 +285,16 @@ def _check_indexable(op, padding, name, shape, padded, out_shape):
         )
 
 
-def _window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+def window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                      name="x"):
     """Geometry of a symmetric-padding sliding window (unfold, conv, pool)."""
-    kh, kw = _positive_pair(kernel_size, "kernel_size", op)
-    sh, sw = _positive_pair(stride, "stride", op)
-    ph, pw = _non_negative_pair(padding, "padding", op)
-    dh, dw = _positive_pair(dilation, "dilation", op)
+    kh, kw = positive_pair(kernel_size, "kernel_size", op)
+    sh, sw = positive_pair(stride, "stride", op)
+    ph, pw = non_negative_pair(padding, "padding", op)
+    dh, dw = positive_pair(dilation, "dilation", op)
     N, C, H, W = x_shape
-    Ho = _out_size(H, 2 * ph, kh, sh, dh)
-    Wo = _out_size(W, 2 * pw, kw, sw, dw)
+    Ho = out_size(H, 2 * ph, kh, sh, dh)
+    Wo = out_size(W, 2 * pw, kw, sw, dw)
     _check_fits(op, f"{name} with kernel_size", x_shape, (H, W),
                 (2 * ph, 2 * pw), (kh, kw), (dh, dw), (Ho, Wo))
     # The im2col matrix (N, C*kh*kw, Ho*Wo) is the largest output here.
@@ -258,15 +312,15 @@ def _window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
 def check_im2col(x, kernel_size, stride, padding, dilation):
     op = "im2col"
     x = check_array(x, "x", op)
-    geom = _window_geometry(op, x.shape, kernel_size, stride, padding, dilation)
+    geom = window_geometry(op, x.shape, kernel_size, stride, padding, dilation)
     return x, geom
 
 
 def check_col2im(cols, output_size, kernel_size, stride, padding, dilation):
     op = "col2im"
     cols = check_array(cols, "cols", op, shape_doc="(N, C*kh*kw, L)")
-    H, W = _positive_pair(output_size, "output_size", op)
-    kh, kw = _positive_pair(kernel_size, "kernel_size", op)
+    H, W = positive_pair(output_size, "output_size", op)
+    kh, kw = positive_pair(kernel_size, "kernel_size", op)
     N, rows, L = cols.shape
     if rows % (kh * kw):
         raise ValueError(
@@ -274,7 +328,7 @@ def check_col2im(cols, output_size, kernel_size, stride, padding, dilation):
             f"multiple of kh*kw = {kh * kw} for kernel_size {(kh, kw)}"
         )
     C = rows // (kh * kw)
-    geom = _window_geometry(op, (N, C, H, W), (kh, kw), stride, padding,
+    geom = window_geometry(op, (N, C, H, W), (kh, kw), stride, padding,
                             dilation, name="output_size")
     if L != geom.Ho * geom.Wo:
         raise ValueError(
@@ -306,10 +360,10 @@ def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
     x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
     weight_shape = check_shape(weight_shape, "weight_shape", op,
                                "(F, C/groups, kh, kw)")
-    if not _is_int(groups) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    _positive_pair(stride, "stride", op)
-    _positive_pair(dilation, "dilation", op)
+    positive_pair(stride, "stride", op)
+    positive_pair(dilation, "dilation", op)
     return x_shape, weight_shape, int(groups)
 
 
@@ -325,7 +379,7 @@ def check_winograd(op, algorithm, kernel, stride, dilation):
             f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
 
-def _conv_padding(op, padding, kernel, stride, dilation):
+def conv_padding(op, padding, kernel, stride, dilation):
     """Padding (before, after) per axis, flattened: (top, bottom, left, right)
     in 2-D, (front, back, top, bottom, left, right) in 3-D; for an int, an
     n-tuple, 'same' or 'valid'.  The number of axes is ``len(kernel)``."""
@@ -349,7 +403,7 @@ def _conv_padding(op, padding, kernel, stride, dilation):
             f"{op}: padding must be an int, {_TUPLE_WORDS[n].split(' of ')[0]}, "
             f"'same' or 'valid', got {padding!r}"
         )
-    pads = _non_negative_tuple(padding, n, "padding", op)
+    pads = non_negative_tuple(padding, n, "padding", op)
     return tuple(p for p in pads for _ in range(2))
 
 
@@ -364,13 +418,13 @@ def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
     weight = check_array(weight, "weight", op,
                          shape_doc=f"(F, C/groups, {taps})")
     _same_dtype(x, "x", weight, "weight", op)
-    return x, weight, _conv_axes(op, x.shape, weight.shape, stride, padding,
+    return x, weight, conv_axes(op, x.shape, weight.shape, stride, padding,
                                  dilation, groups, axes)
 
 
 def _check_channels(op, x_shape, w_shape, groups):
     """Channel, filter and group checks shared by every convolution."""
-    if not _is_int(groups) or groups < 1:
+    if not is_int(groups) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     C = x_shape[1]
     F, Cg = w_shape[:2]
@@ -393,7 +447,7 @@ def _check_channels(op, x_shape, w_shape, groups):
         )
 
 
-def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
+def conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
     """The shape checks of :func:`_check_conv`, on bare shapes.
 
     Returns per-axis tuples (kernel, stride, pad_before, dilation, out).
@@ -402,12 +456,12 @@ def _conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
     x_shape, w_shape = tuple(x_shape), tuple(w_shape)
     _check_channels(op, x_shape, w_shape, groups)
     kernel = w_shape[2:]
-    stride = _positive_tuple(stride, n, "stride", op)
-    dilation = _positive_tuple(dilation, n, "dilation", op)
-    flat = _conv_padding(op, padding, kernel, stride, dilation)
+    stride = positive_tuple(stride, n, "stride", op)
+    dilation = positive_tuple(dilation, n, "dilation", op)
+    flat = conv_padding(op, padding, kernel, stride, dilation)
     before, total = flat[0::2], [a + b for a, b in zip(flat[0::2], flat[1::2])]
     sizes = x_shape[2:]
-    out = tuple(_out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
+    out = tuple(out_size(*a) for a in zip(sizes, total, kernel, stride, dilation))
     _check_fits(op, "weight with kernel_size", w_shape, sizes, total,
                 kernel, dilation, out, axes)
     _check_indexable(op, padding, "x", x_shape,
@@ -433,7 +487,7 @@ def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     shapes (checked as check_conv2d checks the arrays')."""
     x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
     w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
-    k, s, p, d, out = _conv_axes(op, x_shape, w_shape, stride, padding, dilation,
+    k, s, p, d, out = conv_axes(op, x_shape, w_shape, stride, padding, dilation,
                                  groups, ("H", "W"))
     return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
 
@@ -476,10 +530,10 @@ def check_grad_out(op, grad_out, x, expected_shape, shape_doc="(N, C, H, W)"):
 # pooling
 # --------------------------------------------------------------------------
 
-def _pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
+def pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
     """PyTorch's pooling output size, including its ceil_mode rule."""
     if not ceil_mode:
-        return _out_size(size, 2 * pad, kernel, stride, dilation)
+        return out_size(size, 2 * pad, kernel, stride, dilation)
     numerator = size + 2 * pad - dilation * (kernel - 1) - 1
     out = -(-numerator // stride) + 1
     # The last window must start inside the input or the left padding.
@@ -496,17 +550,17 @@ def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
     """
     n = len(axes)
     ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
-    k = _positive_tuple(kernel_size, n, "kernel_size", op)
-    s = k if stride is None else _positive_tuple(stride, n, "stride", op)
-    p = _non_negative_tuple(padding, n, "padding", op)
-    d = _positive_tuple(dilation, n, "dilation", op)
+    k = positive_tuple(kernel_size, n, "kernel_size", op)
+    s = k if stride is None else positive_tuple(stride, n, "stride", op)
+    p = non_negative_tuple(padding, n, "padding", op)
+    d = positive_tuple(dilation, n, "dilation", op)
     # PyTorch's rule: padding at most half the (undilated) kernel size.
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
         raise ValueError(
             f"{op}: padding {p} must be at most half of kernel_size {k}"
         )
     sizes = tuple(x_shape[2:])
-    out = tuple(_pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
+    out = tuple(pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
     _check_fits(op, f"{name} with kernel_size", x_shape, sizes,
                 tuple(2 * pi for pi in p), k, d, out, axes)
     _check_indexable(op, padding, name, x_shape,
@@ -528,7 +582,7 @@ def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
     return k, s, p, d, out
 
 
-def _pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                    ceil_mode, name="x"):
     k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
                                  dilation, ceil_mode, name, ("H", "W"))
@@ -556,7 +610,7 @@ def _empty_window(size, kernel, stride, pad, dilation, n_out):
 
 def check_input_shape(op, input_shape, shape_doc="(N, C, H, W)"):
     ndim = shape_doc.count(",") + 1
-    shape = _int_items(input_shape)
+    shape = int_items(input_shape)
     if shape is None or len(shape) != ndim or min(shape) < 0:
         raise ValueError(
             f"{op}: input_shape must be {ndim} non-negative ints {shape_doc}, "
@@ -579,7 +633,7 @@ def _check_shape_size(op, name, shape):
 def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
     op = "max_pool2d"
     x = check_array(x, "x", op)
-    geom = _pool_geometry(op, x.shape, kernel_size, stride, padding, dilation,
+    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, dilation,
                           ceil_mode)
     return x, geom
 
@@ -625,7 +679,7 @@ def indices_out_of_range(input_shape, op="max_pool2d_backward"):
 def check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode):
     op = "avg_pool2d"
     x = check_array(x, "x", op)
-    geom = _pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
+    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
                           ceil_mode)
     return x, geom
 
@@ -652,7 +706,7 @@ def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
     return _check_avg_pool_backward("avg_pool2d_backward", grad_out,
                                     input_shape, kernel_size, stride, padding,
-                                    ceil_mode, _pool_geometry, "(N, C, H, W)")
+                                    ceil_mode, pool_geometry, "(N, C, H, W)")
 
 
 # ==========================================================================
@@ -685,7 +739,7 @@ def check_grad_out3d(op, grad_out, x, expected_shape):
     return check_grad_out(op, grad_out, x, expected_shape, _NCDHW)
 
 
-def _vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+def vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                        ceil_mode, name="x"):
     k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
                                  dilation, ceil_mode, name, _DHW)
@@ -695,7 +749,7 @@ def _vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
 def check_max_pool3d(x, kernel_size, stride, padding, dilation, ceil_mode):
     op = "max_pool3d"
     x = check_array(x, "x", op, shape_doc=_NCDHW)
-    geom = _vol_pool_geometry(op, x.shape, kernel_size, stride, padding,
+    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding,
                               dilation, ceil_mode)
     return x, geom
 
@@ -708,7 +762,7 @@ def check_max_pool3d_backward(grad_out, indices, input_shape):
 def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
     op = "avg_pool3d"
     x = check_array(x, "x", op, shape_doc=_NCDHW)
-    geom = _vol_pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
+    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
                               ceil_mode)
     return x, geom
 
@@ -717,7 +771,7 @@ def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
     return _check_avg_pool_backward("avg_pool3d_backward", grad_out,
                                     input_shape, kernel_size, stride, padding,
-                                    ceil_mode, _vol_pool_geometry, _NCDHW)
+                                    ceil_mode, vol_pool_geometry, _NCDHW)
 
 
 # ==========================================================================
@@ -735,11 +789,11 @@ def single(value, name, op):
 
 
 def _positive_single(value, name, op):
-    return _positive_tuple(value, 1, name, op)[0]
+    return positive_tuple(value, 1, name, op)[0]
 
 
 def _non_negative_single(value, name, op):
-    return _non_negative_tuple(value, 1, name, op)[0]
+    return non_negative_tuple(value, 1, name, op)[0]
 
 
 def _geometry_1d(N, C, L, k, s, p, d, Lo):
@@ -756,7 +810,7 @@ def _check_fits_1d(op, what, L, pad_total, k, d, out):
         )
 
 
-def _check_grad_out_1d(op, grad_out, x, expected_shape):
+def check_grad_out_1d(op, grad_out, x, expected_shape):
     return check_grad_out(op, grad_out, x, expected_shape, "(N, C, L)")
 
 
@@ -766,14 +820,14 @@ def check_input_shape_1d(op, input_shape):
 
 def _conv_padding_1d(op, padding, k, s, d):
     """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
-    return _conv_padding(op, padding, (k,), (s,), (d,))
+    return conv_padding(op, padding, (k,), (s,), (d,))
 
 
 def check_shape(shape, name, op, shape_doc=None):
     """Return ``shape`` as a tuple of non-negative Python ints; with
     ``shape_doc`` (e.g. "(N, C, L)"), also check its rank as
     :func:`check_array` checks an array's."""
-    items = _int_items(shape)
+    items = int_items(shape)
     if items is None or (items and min(items) < 0):
         doc = f" {shape_doc}" if shape_doc else ""
         raise TypeError(
@@ -804,7 +858,7 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     s = _positive_single(stride, "stride", op)
     d = _positive_single(dilation, "dilation", op)
     pl, pr = _conv_padding_1d(op, padding, k, s, d)
-    Lo = _out_size(L, pl + pr, k, s, d)
+    Lo = out_size(L, pl + pr, k, s, d)
     _check_fits_1d(op, f"weight of shape {w_shape} and x of shape "
                    f"{x_shape}", L, pl + pr, k, d, Lo)
     _check_indexable(op, padding, "x", x_shape, (L + pl + pr,), (N, F, Lo))
@@ -822,7 +876,7 @@ def check_conv1d(op, x, weight, stride, padding, dilation, groups):
     return x, weight, geom
 
 
-def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+def pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                      ceil_mode, name="x"):
     ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
     k = _positive_single(kernel_size, "kernel_size", op)
@@ -834,7 +888,7 @@ def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
             f"{op}: padding {p} must be at most half of kernel_size {k}"
         )
     N, C, L = x_shape
-    Lo = _pool_out_size(L, k, s, p, d, ceil_mode)
+    Lo = pool_out_size(L, k, s, p, d, ceil_mode)
     _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
                    Lo)
     _check_indexable(op, padding, name, x_shape, (L + 2 * p,), (N, C, Lo))
@@ -853,7 +907,7 @@ def _pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
 def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
     op = "max_pool1d"
     x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, padding,
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding,
                             dilation, ceil_mode)
     return x, geom
 
@@ -876,7 +930,7 @@ def indices_out_of_range_1d(input_shape):
 def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
     op = "avg_pool1d"
     x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, padding, 1,
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding, 1,
                             ceil_mode)
     return x, geom
 
@@ -885,7 +939,7 @@ def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
                               padding, ceil_mode):
     return _check_avg_pool_backward("avg_pool1d_backward", grad_out,
                                     input_shape, kernel_size, stride, padding,
-                                    ceil_mode, _pool1d_geometry, "(N, C, L)",
+                                    ceil_mode, pool1d_geometry, "(N, C, L)",
                                     grad_doc="(N, C, Lo)")
 
 
@@ -922,7 +976,7 @@ def check_lp_pool2d(op, x, norm_type, kernel_size, stride, ceil_mode):
     """Return (x, p, Geometry) for lp_pool2d (no padding, no dilation)."""
     x = check_array(x, "x", op)
     p = check_norm_type(op, norm_type)
-    geom = _pool_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    geom = pool_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
     return x, p, geom
 
 
@@ -939,7 +993,7 @@ def check_lp_pool1d(op, x, norm_type, kernel_size, stride, ceil_mode):
     """Return (x, p, Geometry) for lp_pool1d, x of shape (N, C, L)."""
     x = check_array(x, "x", op, shape_doc="(N, C, L)")
     p = check_norm_type(op, norm_type)
-    geom = _pool1d_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
     return x, p, geom
 
 
@@ -948,7 +1002,7 @@ def check_lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride,
     op = "lp_pool1d_backward"
     x, p, g = check_lp_pool1d(op, x, norm_type, kernel_size, stride,
                               ceil_mode)
-    grad_out = _check_grad_out_1d(op, grad_out, x, (g.N, g.C, g.Wo))
+    grad_out = check_grad_out_1d(op, grad_out, x, (g.N, g.C, g.Wo))
     return grad_out, x, p, g
 
 
@@ -1015,7 +1069,7 @@ def check_locally_connected2d(op, x, weight, stride, padding, dilation):
             f"shape {weight.shape} (Ho, Wo, C, kh, kw, F) expects C={Cw}"
             f"{nhwc_hint(x.shape, Cw)}"
         )
-    g = _window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
+    g = window_geometry(op, x.shape, (kh, kw), stride, padding, dilation)
     if (wHo, wWo) != (g.Ho, g.Wo):
         raise ValueError(
             f"{op}: weight of shape {weight.shape} (Ho, Wo, C, kh, kw, F) "

@@ -58,6 +58,10 @@ __all__ = [
     "ConvShape", "PoolShape", "CONV_SHAPES", "POOL_SHAPES", "EXTRA_SHAPES",
     "QUICK_SHAPES", "FLOAT64_SHAPES", "OPS", "FAMILIES", "CONTENDERS",
     "Spec", "Case", "family_shapes", "suite", "measure_memory", "main",
+    # measurement and report helpers shared with fastconv.bench_models
+    "Local", "TorchWorker", "status_bytes", "maxrss_bytes", "reset_peak_rss",
+    "iqr_rel", "geomean", "format_num", "format_header", "machine_info",
+    "blas_libraries",
 ]
 
 
@@ -427,7 +431,7 @@ def _per_call(fn, number):
     return (time.perf_counter() - t0) / number
 
 
-class _Local:
+class Local:
     """An in-process contender: calibrate a block size, then time blocks."""
 
     def __init__(self, fn):
@@ -464,7 +468,7 @@ def _child_command(*args):
     return [sys.executable, "-c", code, home, *args]
 
 
-class _TorchWorker:
+class TorchWorker:
     """PyTorch in a subprocess of its own, driven over a pipe.
 
     The subprocess builds the same case (same seed) and times it when asked,
@@ -519,7 +523,7 @@ class _TorchWorker:
 
 
 def _torch_worker():
-    """Subprocess side of :class:`_TorchWorker`: JSON lines on stdin/stdout."""
+    """Subprocess side of :class:`TorchWorker`: JSON lines on stdin/stdout."""
     out, sys.stdout = sys.stdout, sys.stderr       # stray prints stay off the pipe
 
     def reply(**msg):
@@ -542,7 +546,7 @@ def _torch_worker():
             elif msg["cmd"] == "load":
                 runner = None
                 gc.collect()
-                runner = _Local(Case(*msg["spec"]).call("torch"))
+                runner = Local(Case(*msg["spec"]).call("torch"))
                 runner.calibrate(msg["target"])
                 reply(number=runner.number)
             elif msg["cmd"] == "time":
@@ -582,7 +586,8 @@ def _copy_gbps(threads, repeat, nbytes=256 << 20):
 # Memory
 # --------------------------------------------------------------------------
 
-def _status_bytes(key):
+def status_bytes(key):
+    """A field of /proc/self/status (VmRSS, VmHWM) in bytes; Linux only."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith(key + ":"):
@@ -590,19 +595,20 @@ def _status_bytes(key):
     raise KeyError(key)
 
 
-def _maxrss_bytes():
-    import resource                                 # POSIX only
+def maxrss_bytes():
+    """This process's peak resident set size in bytes (getrusage)."""
+    import resource  # POSIX only
 
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r if sys.platform == "darwin" else r * 1024
 
 
-def _reset_peak_rss():
+def reset_peak_rss():
     """Reset the kernel's peak-RSS mark (Linux); False where unsupported."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        _status_bytes("VmHWM")
+        status_bytes("VmHWM")
         return True
     except (OSError, KeyError):
         return False
@@ -664,10 +670,10 @@ def _peak_extra(fn):
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)             # glibc only
-    exact = _reset_peak_rss()
-    before = _status_bytes("VmRSS") if exact else _maxrss_bytes()
+    exact = reset_peak_rss()
+    before = status_bytes("VmRSS") if exact else maxrss_bytes()
     out = fn()
-    peak = _status_bytes("VmHWM") if exact else _maxrss_bytes()
+    peak = status_bytes("VmHWM") if exact else maxrss_bytes()
     out_bytes = sum(a.nbytes for a in (out if isinstance(out, tuple) else (out,)))
     del out
     tracemalloc.start()
@@ -728,22 +734,25 @@ def _child(argv):
 # The run
 # --------------------------------------------------------------------------
 
-def _iqr_rel(samples):
+def iqr_rel(samples):
+    """Interquartile range over the median; 0.0 for fewer than 2 samples."""
     if len(samples) < 2:
         return 0.0
     q1, _, q3 = statistics.quantiles(samples, n=4)
     return (q3 - q1) / statistics.median(samples)
 
 
-def _geomean(values):
+def geomean(values):
+    """Geometric mean of the finite positive values; nan if there are none."""
     values = [v for v in values if v and v > 0 and math.isfinite(v)]
     return math.exp(sum(map(math.log, values)) / len(values)) if values else float("nan")
 
 
 def _run_threads(threads, specs, opts, worker, memory, progress):
     """Time every spec at one thread count; return the table's data."""
-    import fastconv
     from threadpoolctl import ThreadpoolController
+
+    import fastconv
 
     dt = np.dtype(opts.dtype)
     yard_reps = 3 if opts.quick else 5
@@ -764,8 +773,8 @@ def _run_threads(threads, specs, opts, worker, memory, progress):
             for spec in specs:
                 progress(f"{threads} thread(s): {spec}")
                 case = Case(*spec)
-                runners = {"fastconv": _Local(case.call("fastconv")),
-                           "reference": _Local(case.call("reference"))}
+                runners = {"fastconv": Local(case.call("fastconv")),
+                           "reference": Local(case.call("reference"))}
                 if worker:
                     worker.load(spec, target)
                     runners["torch"] = worker
@@ -785,7 +794,7 @@ def _run_threads(threads, specs, opts, worker, memory, progress):
     finally:
         fastconv.set_num_threads(saved)
     table["geomean"] = {
-        fam: {key: _geomean([r[key] for r in table["rows"] if r["family"] == fam])
+        fam: {key: geomean([r[key] for r in table["rows"] if r["family"] == fam])
               for key in ("vs_reference", "vs_torch")}
         for fam in FAMILIES if any(r["family"] == fam for r in table["rows"])}
     return table
@@ -802,14 +811,14 @@ def _row(case, samples, table):
         "work": case.work, "unit": case.unit, "rate": rate,
         "ms": {k: v * 1e3 for k, v in med.items()},
         "samples_ms": {k: [s * 1e3 for s in v] for k, v in samples.items()},
-        "spread": {k: _iqr_rel(v) for k, v in samples.items()},
+        "spread": {k: iqr_rel(v) for k, v in samples.items()},
         "vs_reference": med["reference"] / fc,
         "vs_torch": med["torch"] / fc if "torch" in med else None,
         "pct_peak": 100 * rate / peak,
     }
 
 
-def _num(v):
+def format_num(v):
     """A number with about 3 significant digits, never in exponent form."""
     if v is None or not math.isfinite(v):
         return "nan"
@@ -832,24 +841,25 @@ def format_table(table):
     lines = [
         f"### {table['threads']} thread{s}, {table['dtype']}",
         "",
-        f"Machine at {table['threads']} thread{s}: {gemm} {_num(table['gemm_gflops'])} "
-        f"GFLOP/s (NumPy matmul 2048x2048), memory copy {_num(table['copy_gbps'])} GB/s "
+        f"Machine at {table['threads']} thread{s}: {gemm} {format_num(table['gemm_gflops'])} "
+        f"GFLOP/s (NumPy matmul 2048x2048), memory copy {format_num(table['copy_gbps'])} GB/s "
         f"(np.copyto, 256 MiB, {table['threads']} thread{s}).",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "|".join("---" if h in ("op", "shape", "unit") else "---:" for h in head) + "|",
     ]
     for r in rows:
-        cells = [r["op"], r["shape"], _num(r["ms"]["fastconv"]), _num(r["ms"]["reference"])]
-        cells += [_num(r["ms"].get("torch"))] * has_torch
-        cells += [_num(r["rate"]), r["unit"], _num(r["vs_reference"])]
-        cells += [_num(r["vs_torch"])] * has_torch + [_num(r["pct_peak"])]
+        cells = [r["op"], r["shape"], format_num(r["ms"]["fastconv"]),
+                 format_num(r["ms"]["reference"])]
+        cells += [format_num(r["ms"].get("torch"))] * has_torch
+        cells += [format_num(r["rate"]), r["unit"], format_num(r["vs_reference"])]
+        cells += [format_num(r["vs_torch"])] * has_torch + [format_num(r["pct_peak"])]
         if has_mem:
             cells.append(f"{round(r['memory']['extra_bytes'] / 2**20, 1) + 0.0:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     for family, gm in table["geomean"].items():
         cells = ["geomean", family] + [""] * (4 + has_torch)
-        cells += [_num(gm["vs_reference"])] + [_num(gm["vs_torch"])] * has_torch
+        cells += [format_num(gm["vs_reference"])] + [format_num(gm["vs_torch"])] * has_torch
         cells += [""] * (1 + has_mem)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -873,7 +883,7 @@ LEGEND = """\
   buffers the call touched.  (tracemalloc misses C malloc; its figure is in the JSON.)"""
 
 
-def _machine_info(use_torch):
+def machine_info(use_torch):
     import fastconv
 
     with contextlib.redirect_stdout(io.StringIO()):
@@ -899,7 +909,7 @@ def _machine_info(use_torch):
     }
 
 
-def _blas_libraries():
+def blas_libraries():
     """The BLAS libraries loaded (by now), as threadpoolctl describes them."""
     from threadpoolctl import threadpool_info
 
@@ -1025,7 +1035,7 @@ def main(argv=None):
         print("fastconv bench: no benchmark matches --ops and --shapes", file=sys.stderr)
         return 1
     use_torch = not opts.no_torch and importlib.util.find_spec("torch") is not None
-    meta = _machine_info(use_torch)
+    meta = machine_info(use_torch)
     start = time.perf_counter()
 
     def progress(msg):
@@ -1033,7 +1043,7 @@ def main(argv=None):
 
     # PyTorch imports in its own process while the memory processes run
     # (neither is timed); the timings start when both are done.
-    worker = _TorchWorker() if use_torch else None
+    worker = TorchWorker() if use_torch else None
     try:
         memory = {} if opts.no_memory else _measure_all_memory(specs, opts.threads, progress)
         if worker:
@@ -1048,7 +1058,7 @@ def main(argv=None):
     finally:
         if worker:
             worker.close()
-    meta["blas"] = _blas_libraries()
+    meta["blas"] = blas_libraries()
     print(format_header(meta, opts))
     for table in tables:
         print("\n" + format_table(table))

@@ -62,7 +62,9 @@ import numpy as np
 from . import bench
 
 __all__ = ["ModelBench", "MODELS", "MODES", "LR", "MOMENTUM", "fastconv_step",
-           "torch_step", "measure_memory", "main"]
+           "torch_step", "measure_memory", "main",
+           # shared with fastconv.demo
+           "TorchWorker", "loss_value"]
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,10 @@ def _batches(x, y, batch):
     return [(x[s:s + batch], y[s:s + batch]) for s in range(0, len(x), batch)]
 
 
-def _first_loss(scores, y):
+def loss_value(scores, y):
+    """Mean softmax cross-entropy of ``scores`` for labels ``y``, in float64:
+    the first-batch loss by which the benchmark (and the demo) check that
+    fastconv's network and torch's are the same."""
     from .losses import softmax_cross_entropy
 
     return softmax_cross_entropy(np.asarray(scores, dtype=np.float64), y)[0]
@@ -246,7 +251,7 @@ def _fastconv_job(job, first_loss=True):
     batches = _batches(x, y, job["batch"])
     loss = math.nan
     if first_loss:      # in the job's mode (train: updates BatchNorm's statistics)
-        loss = _first_loss(model.train(job["mode"] == "train").forward(batches[0][0]),
+        loss = loss_value(model.train(job["mode"] == "train").forward(batches[0][0]),
                            batches[0][1])
     return _job(fastconv_step(model, job["mode"], **job["sgd"]), batches, loss)
 
@@ -265,7 +270,7 @@ def _torch_job(torch, job, first_loss=True):
     if first_loss:
         module.train(job["mode"] == "train")
         with torch.no_grad():
-            loss = _first_loss(module(batches[0][0]).numpy(), batches[0][1].numpy())
+            loss = loss_value(module(batches[0][0]).numpy(), batches[0][1].numpy())
     return _job(torch_step(torch, module, job["mode"], **job["sgd"]), batches, loss)
 
 
@@ -313,7 +318,7 @@ def torch_env(default_spin=False):
     return env
 
 
-class TorchWorker(bench._TorchWorker):
+class TorchWorker(bench.TorchWorker):
     """PyTorch in a subprocess of its own, timing jobs when asked.
 
     The worker holds its jobs by key, so that several (the demo's training
@@ -390,7 +395,7 @@ def _torch_worker():
                 runners.pop(msg["key"], None)
                 gc.collect()
                 built = _torch_job(torch, msg["job"])
-                runner = runners[msg["key"]] = bench._Local(built.run)
+                runner = runners[msg["key"]] = bench.Local(built.run)
                 for _ in range(msg["warmup"]):
                     built.run()
                 if msg["target"]:
@@ -453,13 +458,13 @@ def measure_memory(contender, job, threads, steps=2):
     x, y = built.batches[0]
     built.step(x[:2], y[:2])
     _trim_heap()
-    exact = bench._reset_peak_rss()
-    base = bench._status_bytes("VmRSS") if exact else bench._maxrss_bytes()
+    exact = bench.reset_peak_rss()
+    base = bench.status_bytes("VmRSS") if exact else bench.maxrss_bytes()
     for _ in range(steps):
         built.step(x, y)
-    peak = bench._status_bytes("VmHWM") if exact else bench._maxrss_bytes()
+    peak = bench.status_bytes("VmHWM") if exact else bench.maxrss_bytes()
     _trim_heap()
-    held = bench._status_bytes("VmRSS") if exact else float("nan")
+    held = bench.status_bytes("VmRSS") if exact else float("nan")
     return {"peak_bytes": peak - base, "held_bytes": held - base, "base_bytes": base,
             "steps": steps, "method": "VmHWM" if exact else "ru_maxrss"}
 
@@ -533,7 +538,7 @@ def _measure_all_memory(names, paths, opts, contenders, progress):
         return dict(zip(keys, pool.map(measure, keys)))
 
 
-class _Side(bench._Local):
+class _Side(bench.Local):
     """fastconv's side of one job, in this process."""
 
     def __init__(self, built, warmup, target):
@@ -549,8 +554,9 @@ def _rel_diff(a, b):
 
 def _run_threads(threads, names, paths, opts, worker, memory, progress):
     """Time every model and mode at one thread count; return the table's data."""
-    import fastconv
     from threadpoolctl import ThreadpoolController
+
+    import fastconv
 
     gap = 0.15 if threads > 1 else 0.0
     saved = fastconv.get_num_threads()
@@ -589,7 +595,7 @@ def _run_threads(threads, names, paths, opts, worker, memory, progress):
                     gc.collect()
     finally:
         fastconv.set_num_threads(saved)
-    table["geomean"] = {mode: bench._geomean([r["vs_torch"] for r in table["rows"]
+    table["geomean"] = {mode: bench.geomean([r["vs_torch"] for r in table["rows"]
                                               if r["mode"] == mode and r["vs_torch"]])
                         for mode in opts.modes}
     return table
@@ -602,14 +608,14 @@ def _row(name, mode, batch, samples, losses):
            "ms": {k: v * 1e3 for k, v in med.items()},
            "images_per_s": {k: batch / v for k, v in med.items()},
            "samples_ms": {k: [s * 1e3 for s in v] for k, v in samples.items()},
-           "spread": {k: bench._iqr_rel(v) for k, v in samples.items()},
+           "spread": {k: bench.iqr_rel(v) for k, v in samples.items()},
            "first_loss": losses, "vs_torch": None, "parity": None}
     if "torch" in med:
         row["vs_torch"] = med["torch"] / med["fastconv"]
         # paired by round: each round's torch time over its fastconv time
         ratios = [t / f for f, t in zip(samples["fastconv"], samples["torch"])]
         row["round_ratios"] = ratios
-        row["ratio_spread"] = bench._iqr_rel(ratios)
+        row["ratio_spread"] = bench.iqr_rel(ratios)
         row["parity"] = _rel_diff(losses["fastconv"], losses["torch"]) <= PARITY_RTOL
     return row
 
@@ -641,12 +647,12 @@ def format_table(table):
         c, h, w = r["input_shape"]
         cells = [r["label"], f"{r['batch']}x{c}x{h}x{w}",
                  {"train": "training", "infer": "inference"}[r["mode"]],
-                 bench._num(r["ms"]["fastconv"])]
+                 bench.format_num(r["ms"]["fastconv"])]
         if has_torch:
-            cells.append(bench._num(r["ms"].get("torch")))
+            cells.append(bench.format_num(r["ms"].get("torch")))
         cells.append(f"{r['images_per_s']['fastconv']:.0f}")
         if has_torch:
-            ratio = bench._num(r["vs_torch"])
+            ratio = bench.format_num(r["vs_torch"])
             if r["parity"] is False:
                 ratio += " (!)"
             cells += [f"{r['images_per_s']['torch']:.0f}", ratio,
@@ -657,13 +663,13 @@ def format_table(table):
             cells.append(_mib(fc["peak_bytes"]) if fc else "")
             if has_torch:
                 cells.append(_mib(th["peak_bytes"]) if th else "")
-                cells.append(bench._num(fc["peak_bytes"] / th["peak_bytes"])
+                cells.append(bench.format_num(fc["peak_bytes"] / th["peak_bytes"])
                              if fc and th and th["peak_bytes"] > 0 else "")
         lines.append("| " + " | ".join(cells) + " |")
     if has_torch:
         for mode, gm in table["geomean"].items():
             label = {"train": "training", "infer": "inference"}[mode]
-            cells = ["geomean", "", label] + [""] * 4 + [bench._num(gm), ""]
+            cells = ["geomean", "", label] + [""] * 4 + [bench.format_num(gm), ""]
             cells += [""] * (3 * has_mem)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -685,7 +691,7 @@ def format_scaling(tables):
         cells = [r["label"], {"train": "training", "infer": "inference"}[r["mode"]]]
         for t in rest:
             for k in sides:
-                cells.append(bench._num(r["ms"][k] / t["rows"][i]["ms"][k]))
+                cells.append(bench.format_num(r["ms"][k] / t["rows"][i]["ms"][k]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -795,7 +801,7 @@ def main(argv=None):
         _list_models()
         return 0
     use_torch = not opts.no_torch and importlib.util.find_spec("torch") is not None
-    meta = bench._machine_info(use_torch)
+    meta = bench.machine_info(use_torch)
     start = time.perf_counter()
 
     def progress(msg):
@@ -819,7 +825,7 @@ def main(argv=None):
         finally:
             if worker:
                 worker.close()
-    meta["blas"] = bench._blas_libraries()
+    meta["blas"] = bench.blas_libraries()
     opts.dtype = "float32"
     header = bench.format_header(meta, opts).replace("## fastconv benchmark",
                                                      "## fastconv model benchmark")

@@ -29,7 +29,7 @@ __all__ = ["fc_to_conv", "conv_to_fc", "convolutionalize"]
 
 
 def _shape3(input_shape, name, op):
-    shape = _v._int_items(input_shape)      # a tuple, list or int array
+    shape = _v.int_items(input_shape)      # a tuple, list or int array
     if shape is None or len(shape) != 3 or min(shape) < 1:
         raise ValueError(
             f"{op}: {name} must be 3 positive ints (C, H, W), got "

@@ -162,10 +162,10 @@ def predict(model, images, batch_size=256, *, layer=None, threads=None):
             f"{op}: images must be a dask.array.Array, got "
             f"{type(images).__name__}; wrap a NumPy array with "
             f"dask.array.from_array(x, chunks=(n, -1, -1, -1))")
-    if not _v._is_int(batch_size) or batch_size < 1:
+    if not _v.is_int(batch_size) or batch_size < 1:
         raise ValueError(f"{op}: batch_size must be a positive int, got "
                          f"{batch_size!r}")
-    if threads is not None and (not _v._is_int(threads) or threads < 1):
+    if threads is not None and (not _v.is_int(threads) or threads < 1):
         raise ValueError(f"{op}: threads must be None or a positive int, got "
                          f"{threads!r}")
     if images.ndim < 2:

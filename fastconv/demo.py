@@ -35,7 +35,7 @@ __all__ = [
     "build_model", "describe_model", "train", "evaluate", "predict",
     "measure_speed", "plot_curves", "plot_filters", "plot_predictions",
     "add_arguments", "make_parser", "run", "run_checked", "main", "History",
-    "DemoResult",
+    "DemoResult", "description",
 ]
 
 DTYPE = np.float32
@@ -396,7 +396,7 @@ def _torch_jobs(stack, model, twin, train_data, batch_size, infer_data, infer_ba
     "train" and "infer" jobs, warmed up; return it and the workload facts."""
     import tempfile
 
-    from .bench_models import TorchWorker, _first_loss
+    from .bench_models import TorchWorker, loss_value
 
     name, kwargs = twin
     tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fastconv-demo-"))
@@ -417,7 +417,7 @@ def _torch_jobs(stack, model, twin, train_data, batch_size, infer_data, infer_ba
         replies[kind] = worker.load(job, warmup=1, key=kind)
     xs, ys = infer_data
     net = copy.deepcopy(model).eval()
-    loss = _first_loss(net.forward(xs[:infer_batch_size]), ys[:infer_batch_size])
+    loss = loss_value(net.forward(xs[:infer_batch_size]), ys[:infer_batch_size])
     parity = abs(loss - replies["infer"]["loss"]) <= 1e-4 * max(1.0, abs(loss))
     return worker, {"torch_version": version, "torch_parity": parity}
 

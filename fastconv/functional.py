@@ -17,14 +17,29 @@ import numpy as np
 
 from . import _ext
 from . import _validation as _v
-from ._convplan import (WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan,  # noqa: F401
-                        choose_algorithm, conv_plan)
-from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
-                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
+from ._convplan import WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan, choose_algorithm, conv_plan  # noqa: F401
+from ._typing import (
+    Algorithm,
+    Algorithm1d,
+    Array,
+    Float,
+    Grads,
+    Indices,
+    Int,
+    Padding1,
+    Padding2,
+    Padding3,
+    PoolOutput,
+    Shape,
+    Size1,
+    Size2,
+    Size3,
+)
 
 __all__ = [
     "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
-    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "conv_plan",
+    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "select_algorithm",
+    "conv_plan",
 ]
 
 
@@ -908,7 +923,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     _v.check_algorithm(algorithm, op)
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
-    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
     grad_x, grad_w, grad_b = _conv_backward_run(
         algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g, op)
     return _as3d(grad_x), _as3d(grad_w), grad_b

@@ -15,8 +15,8 @@ import numbers
 import numpy as np
 
 from . import _validation as _v
-from .layers import Dropout, Layer
 from ._typing import Array, Float
+from .layers import Dropout, Layer
 
 __all__ = ["gradcheck"]
 
@@ -98,7 +98,7 @@ def gradcheck(layer_or_model: Layer, x: Array[Float], *, eps: float = 1e-6,
             need = "positive" if low is not None else "non-negative"
             raise ValueError(f"gradcheck: {name} must be a {need} finite "
                              f"number, got {value!r}")
-    if n_checks is not None and (not _v._is_int(n_checks) or n_checks < 1):
+    if n_checks is not None and (not _v.is_int(n_checks) or n_checks < 1):
         raise ValueError(f"gradcheck: n_checks must be None or a positive "
                          f"int, got {n_checks!r}")
     raise_exception = _v.check_flag(raise_exception, "raise_exception",

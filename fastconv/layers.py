@@ -60,11 +60,11 @@ from collections import namedtuple
 import numpy as np
 
 from . import _convplan
+from . import _receptive_field as _rf
 from . import _validation as _v
 from . import functional as _functional
-from ._buffers import BufferPool as _BufferPool
 from . import reference as _reference
-from . import shapes as _shapes
+from ._buffers import BufferPool as _BufferPool
 
 __all__ = [
     "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
@@ -136,29 +136,11 @@ def no_grad():
         _calls.no_grad = before
 
 
-def _as_rng(rng):
-    """An int seed, a Generator (used as is) or None (fresh) -> Generator."""
-    if rng is None or isinstance(rng, np.random.Generator):
-        return rng if rng is not None else np.random.default_rng()
-    if _v._is_int(rng):
-        return np.random.default_rng(int(rng))
-    raise TypeError(
-        f"rng must be None, an int seed or a numpy.random.Generator, got "
-        f"{type(rng).__name__}"
-    )
-
-
 def _check_dtype(dtype, op):
     dt = np.dtype(dtype)
     if dt not in _v.SUPPORTED_DTYPES:
         raise TypeError(f"{op}: dtype must be float32 or float64, got {dt}")
     return dt
-
-
-def _positive_int(value, name, op):
-    if not _v._is_int(value) or value < 1:
-        raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _same_bytes(a, b):
@@ -762,8 +744,8 @@ class Layer:
 
 # The geometry check of each pooling rank; the output sizes are the last
 # len(axes) fields of the record it returns (Wo; Ho, Wo; Do, Ho, Wo).
-_POOL_GEOMETRY = {1: _v._pool1d_geometry, 2: _v._pool_geometry,
-                  3: _v._vol_pool_geometry}
+_POOL_GEOMETRY = {1: _v.pool1d_geometry, 2: _v.pool_geometry,
+                  3: _v.vol_pool_geometry}
 
 
 class _ConvNd(Layer):
@@ -778,27 +760,27 @@ class _ConvNd(Layer):
         super().__init__()
         op = type(self).__name__
         n = len(self._axes)
-        self.in_channels = _positive_int(in_channels, "in_channels", op)
-        self.out_channels = _positive_int(out_channels, "out_channels", op)
-        self.groups = _positive_int(groups, "groups", op)
+        self.in_channels = _v.positive_int(in_channels, "in_channels", op)
+        self.out_channels = _v.positive_int(out_channels, "out_channels", op)
+        self.groups = _v.positive_int(groups, "groups", op)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{op}: groups={groups} must divide in_channels={in_channels} "
                 f"and out_channels={out_channels}"
             )
-        self.kernel_size = _v._positive_tuple(kernel_size, n, "kernel_size", op)
-        self.stride = _v._positive_tuple(stride, n, "stride", op)
-        self.dilation = _v._positive_tuple(dilation, n, "dilation", op)
+        self.kernel_size = _v.positive_tuple(kernel_size, n, "kernel_size", op)
+        self.stride = _v.positive_tuple(stride, n, "stride", op)
+        self.dilation = _v.positive_tuple(dilation, n, "dilation", op)
         if isinstance(padding, str):
-            _v._conv_padding(op, padding, self.kernel_size, self.stride,
+            _v.conv_padding(op, padding, self.kernel_size, self.stride,
                              self.dilation)
             self.padding = padding
         else:
-            self.padding = _v._non_negative_tuple(padding, n, "padding", op)
+            self.padding = _v.non_negative_tuple(padding, n, "padding", op)
         if algorithm is not None:
             self.algorithm = _v.check_algorithm(algorithm, op)
         self.dtype = _check_dtype(dtype, op)
-        rng = _as_rng(rng)
+        rng = _v.as_rng(rng)
         fan_in = in_channels // groups * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in)
         shape = (out_channels, in_channels // groups) + self.kernel_size
@@ -882,13 +864,13 @@ class _ConvNd(Layer):
         return (shape[0], self.out_channels) + self._spatial_out(shape)
 
     def _spatial_out(self, shape):
-        *_, out = _v._conv_axes(self._fn, shape, self._params["weight"].shape,
+        *_, out = _v.conv_axes(self._fn, shape, self._params["weight"].shape,
                                 self.stride, self.padding, self.dilation,
                                 self.groups, self._axes)
         return out
 
     def _rf_geometry(self):
-        before = _v._conv_padding(type(self).__name__, self.padding,
+        before = _v.conv_padding(type(self).__name__, self.padding,
                                   self.kernel_size, self.stride,
                                   self.dilation)[0::2]
         return tuple(zip(self.kernel_size, self.stride, before, self.dilation))
@@ -948,12 +930,12 @@ class _WindowPoolNd(_PoolNd):
     def __init__(self, kernel_size, stride, padding, dilation, ceil_mode):
         super().__init__()
         op, n = type(self).__name__, len(self._axes)
-        _v._positive_tuple(kernel_size, n, "kernel_size", op)
+        _v.positive_tuple(kernel_size, n, "kernel_size", op)
         if stride is not None:
-            _v._positive_tuple(stride, n, "stride", op)
-        _v._non_negative_tuple(padding, n, "padding", op)
+            _v.positive_tuple(stride, n, "stride", op)
+        _v.non_negative_tuple(padding, n, "padding", op)
         if dilation is not None:
-            _v._positive_tuple(dilation, n, "dilation", op)
+            _v.positive_tuple(dilation, n, "dilation", op)
         if self._as_tuples:
             kernel_size, padding = (_v.ntuple(kernel_size, n, "", op),
                                     _v.ntuple(padding, n, "", op))
@@ -972,7 +954,7 @@ class _MaxPoolNd(_WindowPoolNd):
     def __init__(self, kernel_size, stride, padding, dilation, ceil_mode):
         # dilation=None means "no dilation argument" to the base (average
         # pooling); here it must be given (an int or tuple, default 1)
-        _v._positive_tuple(dilation, len(self._axes), "dilation",
+        _v.positive_tuple(dilation, len(self._axes), "dilation",
                            type(self).__name__)
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
@@ -1195,10 +1177,10 @@ class Linear(Layer):
                  dtype=np.float32, rng=None):
         super().__init__()
         op = "Linear"
-        self.in_features = _positive_int(in_features, "in_features", op)
-        self.out_features = _positive_int(out_features, "out_features", op)
+        self.in_features = _v.positive_int(in_features, "in_features", op)
+        self.out_features = _v.positive_int(out_features, "out_features", op)
         self.dtype = _check_dtype(dtype, op)
-        rng = _as_rng(rng)
+        rng = _v.as_rng(rng)
         bound = 1.0 / math.sqrt(in_features)
         self._params["weight"] = rng.uniform(
             -bound, bound, (out_features, in_features)).astype(self.dtype)
@@ -1290,7 +1272,7 @@ class BatchNorm2d(Layer):
                  dtype=np.float32):
         super().__init__()
         op = "BatchNorm2d"
-        self.num_features = _positive_int(num_features, "num_features", op)
+        self.num_features = _v.positive_int(num_features, "num_features", op)
         self.eps = float(eps)
         self.momentum = None if momentum is None else float(momentum)
         self.dtype = _check_dtype(dtype, op)
@@ -1506,7 +1488,7 @@ class Dropout(Layer):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
         self.p = float(p)
-        self._rng = _as_rng(rng)
+        self._rng = _v.as_rng(rng)
 
     def _forward(self, x):
         if not self.training or self.p == 0.0:
@@ -1605,7 +1587,7 @@ class Sequential(Layer):
 
     def __getitem__(self, i):
         n = len(self)
-        if not _v._is_int(i) or not -n <= i < n:
+        if not _v.is_int(i) or not -n <= i < n:
             raise IndexError(f"Sequential: index {i!r} out of range for {n} layers")
         return self._children[str(i % n)]
 
@@ -1641,8 +1623,8 @@ class Sequential(Layer):
     def _rf_geometry(self):
         state = None
         for layer in self._children.values():
-            state = _shapes._compose(state, layer._rf_geometry())
-        return _shapes._state_geometry(state)
+            state = _rf.compose(state, layer._rf_geometry())
+        return _rf.state_geometry(state)
 
 
 class Residual(Layer):
@@ -1715,10 +1697,10 @@ class Residual(Layer):
         return y
 
     def _rf_geometry(self):
-        body = _shapes._compose(None, self.body._rf_geometry())
-        short = None if self.shortcut is None else _shapes._compose(
+        body = _rf.compose(None, self.body._rf_geometry())
+        short = None if self.shortcut is None else _rf.compose(
             None, self.shortcut._rf_geometry())
-        return _shapes._state_geometry(_shapes._union(body, short))
+        return _rf.state_geometry(_rf.union(body, short))
 
 
 def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
@@ -1744,7 +1726,7 @@ def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
         ``"0.shortcut.0.weight"``.  Input (N, in_channels, H, W), output
         (N, out_channels, ceil(H/stride), ceil(W/stride)).
     """
-    rng = _as_rng(rng)
+    rng = _v.as_rng(rng)
     kw = dict(dtype=dtype, rng=rng)
     body = Sequential(
         Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, **kw),
@@ -2033,9 +2015,9 @@ class _LPPoolNd(_PoolNd):
         super().__init__()
         op, n = type(self).__name__, len(self._axes)
         _v.check_norm_type(op, norm_type)
-        _v._positive_tuple(kernel_size, n, "kernel_size", op)
+        _v.positive_tuple(kernel_size, n, "kernel_size", op)
         if stride is not None:
-            _v._positive_tuple(stride, n, "stride", op)
+            _v.positive_tuple(stride, n, "stride", op)
         self.norm_type = norm_type
         self.kernel_size = kernel_size
         self.stride = stride
@@ -2190,9 +2172,9 @@ class AdaptiveAvgPool2d(GlobalAvgPool2d):
 
     def __init__(self, output_size):
         super().__init__()
-        ok = (output_size == 1 and _v._is_int(output_size)) or (
+        ok = (output_size == 1 and _v.is_int(output_size)) or (
             isinstance(output_size, (tuple, list)) and len(output_size) == 2
-            and all(_v._is_int(v) and v == 1 for v in output_size))
+            and all(_v.is_int(v) and v == 1 for v in output_size))
         if not ok:
             raise ValueError(
                 f"AdaptiveAvgPool2d: only output_size 1 or (1, 1) (global "
@@ -2284,19 +2266,19 @@ class LocallyConnected2d(Layer):
                  dtype=np.float32, rng=None):
         super().__init__()
         op = "LocallyConnected2d"
-        self.in_channels = _positive_int(in_channels, "in_channels", op)
-        self.out_channels = _positive_int(out_channels, "out_channels", op)
-        self.input_size = _v._positive_pair(input_size, "input_size", op)
-        self.kernel_size = _v._positive_pair(kernel_size, "kernel_size", op)
-        self.stride = _v._positive_pair(stride, "stride", op)
-        self.padding = _v._non_negative_pair(padding, "padding", op)
-        self.dilation = _v._positive_pair(dilation, "dilation", op)
+        self.in_channels = _v.positive_int(in_channels, "in_channels", op)
+        self.out_channels = _v.positive_int(out_channels, "out_channels", op)
+        self.input_size = _v.positive_pair(input_size, "input_size", op)
+        self.kernel_size = _v.positive_pair(kernel_size, "kernel_size", op)
+        self.stride = _v.positive_pair(stride, "stride", op)
+        self.padding = _v.non_negative_pair(padding, "padding", op)
+        self.dilation = _v.positive_pair(dilation, "dilation", op)
         self.dtype = _check_dtype(dtype, op)
-        g = _v._window_geometry(op, (1, self.in_channels) + self.input_size,
+        g = _v.window_geometry(op, (1, self.in_channels) + self.input_size,
                                 self.kernel_size, self.stride, self.padding,
                                 self.dilation, name="input_size")
         self._out_size = (g.Ho, g.Wo)
-        rng = _as_rng(rng)
+        rng = _v.as_rng(rng)
         kh, kw = self.kernel_size
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
         shape = (g.Ho, g.Wo, in_channels, kh, kw, out_channels)
@@ -2344,7 +2326,7 @@ class LocallyConnected2d(Layer):
             input_shape is not a tuple of non-negative ints.
         """
         if not (isinstance(input_shape, (tuple, list)) and all(
-                _v._is_int(v) and v >= 0 for v in input_shape)):
+                _v.is_int(v) and v >= 0 for v in input_shape)):
             raise TypeError(
                 f"{self._name()}.output_shape: input_shape must be a tuple of "
                 f"non-negative ints, got {input_shape!r}"

@@ -19,6 +19,7 @@ Examples
 
 import numpy as np
 
+from . import _validation as _v
 from . import layers as L
 from ._typing import DTypeLike
 
@@ -83,8 +84,8 @@ def vgg16(num_classes: int = 1000, *, dtype: DTypeLike = np.float32,
     >>> model.output_shape((2, 3, 224, 224))                # doctest: +SKIP
     (2, 1000)
     """
-    rng = L._as_rng(rng)
-    L._positive_int(num_classes, "num_classes", "vgg16")
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "vgg16")
     kw = dict(dtype=dtype, rng=rng)
     features, channels = _vgg_features(VGG16_CONFIG, kw)
     classifier = L.Sequential(
@@ -129,8 +130,8 @@ def resnet20(num_classes=10, *, dtype=np.float32, rng=None):
     ValueError, TypeError
         A bad num_classes, dtype or rng.
     """
-    rng = L._as_rng(rng)
-    L._positive_int(num_classes, "num_classes", "resnet20")
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "resnet20")
     kw = dict(dtype=dtype, rng=rng)
     stages, channels = [], 16
     for width, stride in ((16, 1), (32, 2), (64, 2)):
@@ -181,9 +182,9 @@ def vgg_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
     ValueError, TypeError
         A bad num_classes, hidden, dtype or rng.
     """
-    rng = L._as_rng(rng)
-    L._positive_int(num_classes, "num_classes", "vgg_small")
-    L._positive_int(hidden, "hidden", "vgg_small")
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "vgg_small")
+    _v.positive_int(hidden, "hidden", "vgg_small")
     kw = dict(dtype=dtype, rng=rng)
     features, channels = _vgg_features(VGG_SMALL_CONFIG, kw)
     classifier = L.Sequential(L.Linear(channels * 4 * 4, hidden, **kw), L.ReLU(),
@@ -225,13 +226,13 @@ def lenet(num_classes=10, *, input_shape=(1, 28, 28), channels=(16, 32), hidden=
     ValueError, TypeError
         A bad size, dtype or rng.
     """
-    rng = L._as_rng(rng)
-    L._positive_int(num_classes, "num_classes", "lenet")
-    L._positive_int(hidden, "hidden", "lenet")
-    c, h, w = (L._positive_int(v, "input_shape", "lenet") for v in input_shape)
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "lenet")
+    _v.positive_int(hidden, "hidden", "lenet")
+    c, h, w = (_v.positive_int(v, "input_shape", "lenet") for v in input_shape)
     if h < 4 or w < 4:
         raise ValueError(f"lenet: input_shape {tuple(input_shape)} needs H and W >= 4")
-    c1, c2 = (L._positive_int(v, "channels", "lenet") for v in channels)
+    c1, c2 = (_v.positive_int(v, "channels", "lenet") for v in channels)
     kw = dict(dtype=dtype, rng=rng)
     return L.Sequential(
         L.Conv2d(c, c1, 3, padding=1, **kw), L.ReLU(), L.MaxPool2d(2),
@@ -281,8 +282,8 @@ def mobilenet_small(num_classes=10, *, dtype=np.float32, rng=None):
     ValueError, TypeError
         A bad num_classes, dtype or rng.
     """
-    rng = L._as_rng(rng)
-    L._positive_int(num_classes, "num_classes", "mobilenet_small")
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "mobilenet_small")
     kw = dict(dtype=dtype, rng=rng)
     layers, c = [L.Conv2d(3, 32, 3, padding=1, bias=False, **kw),
                  L.BatchNorm2d(32, dtype=dtype), L.ReLU()], 32

@@ -20,8 +20,23 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _validation as _v
-from ._typing import (Algorithm, Algorithm1d, Array, Float, Grads, Indices, Int, Padding1,
-                      Padding2, Padding3, PoolOutput, Shape, Size1, Size2, Size3)
+from ._typing import (
+    Algorithm,
+    Algorithm1d,
+    Array,
+    Float,
+    Grads,
+    Indices,
+    Int,
+    Padding1,
+    Padding2,
+    Padding3,
+    PoolOutput,
+    Shape,
+    Size1,
+    Size2,
+    Size3,
+)
 
 __all__ = [
     "im2col",
@@ -948,7 +963,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     _v.check_algorithm(algorithm, op)
     x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
                                    groups)
-    grad_out = _v._check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
     _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
     G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
     K = Cg * g.kw

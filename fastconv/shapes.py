@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _receptive_field as _rf
 from . import _validation as _v
 from ._typing import DTypeLike, Int, LayerSpecs, Model, PaddingN, PerAxis, Shape, SizeN
 
@@ -89,10 +90,10 @@ _TUPLE_DOCS = {2: "a pair of ints (h, w)", 3: "a triple of ints (d, h, w)"}
 def _axes(value, name, op, n, minimum):
     """``value`` (an int or a tuple of n ints) as an n-tuple of ints >=
     minimum (1 or 0)."""
-    if _v._is_int(value):
+    if _v.is_int(value):
         out = (int(value),) * n
     elif (isinstance(value, (tuple, list)) and len(value) == n
-          and all(_v._is_int(v) for v in value)):
+          and all(_v.is_int(v) for v in value)):
         out = tuple(int(v) for v in value)
     else:
         want = "an int" if n == 1 else (
@@ -100,7 +101,7 @@ def _axes(value, name, op, n, minimum):
         raise TypeError(f"{op}: {name} must be {want}, got {value!r}")
     # The kernels' own range checks (and messages, e.g. the dilation=0 hint).
     # (``value`` is known to be an int or n ints here.)
-    check = _v._positive_tuple if minimum == 1 else _v._non_negative_tuple
+    check = _v.positive_tuple if minimum == 1 else _v.non_negative_tuple
     check(value, n, name, op)
     return out
 
@@ -146,15 +147,15 @@ def _padding_axes(padding, size, kernel, stride, dilation, op, n):
             f"{op}: padding must be an int, a pair, 'same' or 'valid', got "
             f"{padding!r}"
         )
-    if _v._is_int(padding):
+    if _v.is_int(padding):
         pads = [(int(padding),) * 2] * n
     elif n == 1 and isinstance(padding, (tuple, list)) and len(padding) in (
-            1, 2) and all(_v._is_int(p) for p in padding):
+            1, 2) and all(_v.is_int(p) for p in padding):
         pads = [(int(padding[0]), int(padding[-1]))]
     elif n > 1 and isinstance(padding, (tuple, list)) and len(padding) == n \
-            and all(_v._is_int(p) or (_is_pair(p) and all(
-                _v._is_int(q) for q in p)) for p in padding):
-        pads = [(int(p),) * 2 if _v._is_int(p) else (int(p[0]), int(p[1]))
+            and all(_v.is_int(p) or (_is_pair(p) and all(
+                _v.is_int(q) for q in p)) for p in padding):
+        pads = [(int(p),) * 2 if _v.is_int(p) else (int(p[0]), int(p[1]))
                 for p in padding]
     else:
         want = ("an int, (before, after)" if n == 1 else
@@ -273,8 +274,8 @@ def _axis_size(size, kernel, stride, pb, pa, dilation, ceil_mode, strict, op,
             f"row(s)/column(s)). {fixes}"
         )
     if pb == pa:
-        return _v._pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)
-    return _v._out_size(size, pb + pa, kernel, stride, dilation)
+        return _v.pool_out_size(size, kernel, stride, pb, dilation, ceil_mode)
+    return _v.out_size(size, pb + pa, kernel, stride, dilation)
 
 
 def conv_output_size(size: SizeN, kernel_size: SizeN, stride: SizeN = 1,
@@ -658,56 +659,8 @@ def count_params(model: Model) -> int:
 # ---------------------------------------------------------------------------
 # receptive field
 # ---------------------------------------------------------------------------
-# A field state per spatial axis is (size, jump, left): the field of output 0
-# spans input pixels left .. left + size - 1 and output i's starts jump*i
-# further.  A layer (kernel, stride, pad_before, dilation) maps it to
-# (size + (d*(k-1))*jump, jump*stride, left - pad_before*jump).
-
-def _geom_state(geometry):
-    """A per-axis geometry tuple -> field states relative to its own input."""
-    return tuple((d * (k - 1) + 1, s, -p) for k, s, p, d in geometry)
-
-
-def _compose(state, geometry):
-    """Field state after a layer; state None = no layer yet (identity)."""
-    if state == "global" or geometry == "global":
-        return "global"
-    if geometry is None:
-        return state
-    if state is None:
-        return _geom_state(geometry)
-    if len(state) != len(geometry):
-        raise ValueError(
-            f"receptive_field: a layer with {len(geometry)} spatial axes "
-            f"follows one with {len(state)}")
-    return tuple(
-        (size + d * (k - 1) * jump, jump * s, left - p * jump)
-        for (size, jump, left), (k, s, p, d) in zip(state, geometry))
-
-
-def _union(a, b):
-    """Field of a sum of two branches with fields a and b (same input)."""
-    if a == "global" or b == "global":
-        return "global"
-    if a is None and b is None:
-        return None
-    n = len(a if a is not None else b)
-    a = a if a is not None else ((1, 1, 0),) * n
-    b = b if b is not None else ((1, 1, 0),) * n
-    out = []
-    for (sa, ja, la), (sb, _jb, lb) in zip(a, b):
-        left = min(la, lb)
-        right = max(la + sa, lb + sb)
-        out.append((right - left, ja, left))      # the first branch's jump
-    return tuple(out)
-
-
-def _state_geometry(state):
-    """A field state as the equivalent dense geometry (k, s, pad, 1)."""
-    if state is None or state == "global":
-        return state
-    return tuple((size, jump, -left, 1) for size, jump, left in state)
-
+# The field arithmetic (states, composition) is fastconv._receptive_field's,
+# shared with the layers' _rf_geometry and model.summary.
 
 def _layer_geometry(layer, op):
     try:
@@ -804,7 +757,7 @@ def receptive_field(layers: LayerSpecs) -> ReceptiveField:
                 f"{op}: item {i} ({name}) connects every output to the whole "
                 f"input, so the field is the whole input; pass only the "
                 f"convolutional part (for vgg16(): model[0])")
-        state = _compose(state, geometry)
+        state = _rf.compose(state, geometry)
     if state is None:
         state = ((1, 1, 0),) * n
     sizes = [s for s, _, _ in state]
@@ -1008,7 +961,7 @@ def im2col_bytes(input_shape: Shape, kernel_size: SizeN, stride: SizeN = 1,
                 f"{op}: kernel_size, stride, padding and dilation must be "
                 f"ints or tuples of the same length, got {geometry!r}")
         n = lengths.pop() if lengths else 2
-    elif _v._is_int(spatial_axes) and spatial_axes >= 1:
+    elif _v.is_int(spatial_axes) and spatial_axes >= 1:
         n = int(spatial_axes)
     else:
         raise TypeError(

@@ -58,9 +58,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _receptive_field as _rf
 from . import _validation as _v
 from . import layers as _layers
-from . import shapes as _shapes
 from ._typing import DTypeLike, Model, Shape
 
 __all__ = ["summary", "Summary", "LayerRow"]
@@ -122,7 +122,7 @@ def _optimizer_slots(optimizer):
         return (1, "SGD with momentum") if optimizer.momentum else (0, "SGD")
     if isinstance(optimizer, optim.Adam):
         return 2, "Adam"
-    if _v._is_int(optimizer) and optimizer >= 0:
+    if _v.is_int(optimizer) and optimizer >= 0:
         return int(optimizer), f"{int(optimizer)} slot(s) per parameter"
     raise TypeError(
         f"summary: optimizer must be None, one of {tuple(_SLOTS)}, a "
@@ -165,7 +165,7 @@ def _kind(layer, geometry):
         text += f" s{_same_or_axes(stride)}"
     if any(v != 1 for v in dilation):
         text += f" d{_axes_text(dilation)}"
-    if isinstance(layer, _layers._LPPoolNd):
+    if isinstance(layer, (_layers.LPPool1d, _layers.LPPool2d)):
         text += f" p={float(layer.norm_type):g}"
     return text
 
@@ -246,14 +246,14 @@ def _step(state, geometry):
         return state
     if geometry == "?":
         return "?"
-    return _shapes._compose(state, geometry)
+    return _rf.compose(state, geometry)
 
 
 def _merge(a, b):
     for mark in ("global", "?", "-"):
         if mark in (a, b):
             return mark
-    return _shapes._union(a, b)
+    return _rf.union(a, b)
 
 
 class _Tracer:

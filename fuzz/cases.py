@@ -389,7 +389,7 @@ def _local(backward):
         xs = getattr(x, "shape", (1, 1, 4, 4))
         kk = k if isinstance(k, int) and 0 < k <= 4 else 2
         try:                                      # the output size it implies
-            g = fastconv._validation._window_geometry("fuzz", xs, kk,
+            g = fastconv._validation.window_geometry("fuzz", xs, kk,
                                                      kw["stride"], p, d)
             ho, wo = g.Ho, g.Wo
         except Exception:                          # noqa: BLE001 - a guess

@@ -12,7 +12,6 @@ import pytest
 from fastconv import layers as L
 from fastconv import shapes as S
 
-
 # ---------------------------------------------------------------------------
 # output size
 # ---------------------------------------------------------------------------
@@ -483,7 +482,7 @@ def test_dilation_zero_gets_the_kernels_convention_hint():
     with pytest.raises(ValueError) as info:
         S.conv_output_size(10, 3, dilation=0)
     with pytest.raises(ValueError) as kernel_info:
-        _validation._positive_tuple(0, 1, "dilation", "conv_output_size")
+        _validation.positive_tuple(0, 1, "dilation", "conv_output_size")
     assert str(info.value) == str(kernel_info.value)
     with pytest.raises(ValueError) as info:                   # no hint for -1
         S.conv_output_size(10, 3, dilation=-1)

@@ -156,20 +156,20 @@ def _params(param, keys, name, op):
 
 def _conv_param(conv_param, op):
     stride, pad = _params(conv_param, ("stride", "pad"), "conv_param", op)
-    stride = _v._positive_pair(stride, "conv_param['stride']", op)
-    pad = _v._non_negative_pair(pad, "conv_param['pad']", op)
+    stride = _v.positive_pair(stride, "conv_param['stride']", op)
+    pad = _v.non_negative_pair(pad, "conv_param['pad']", op)
     return stride, pad
 
 
 def _pool_param(pool_param, op):
     ph, pw, stride = _params(pool_param, ("pool_height", "pool_width", "stride"),
                              "pool_param", op)
-    if not (_v._is_int(ph) and ph >= 1 and _v._is_int(pw) and pw >= 1):
+    if not (_v.is_int(ph) and ph >= 1 and _v.is_int(pw) and pw >= 1):
         raise ValueError(
             f"{op}: pool_param['pool_height'] and ['pool_width'] must be "
             f"positive ints, got {ph!r} and {pw!r}"
         )
-    stride = _v._positive_pair(stride, "pool_param['stride']", op)
+    stride = _v.positive_pair(stride, "pool_param['stride']", op)
     return (int(ph), int(pw)), stride
 
 
@@ -636,15 +636,15 @@ def max_pool_backward_naive(dout, cache):
 # fastest, whereas fastconv.im2col returns (N, C*fh*fw, L).
 
 def _field(field_height, field_width, op):
-    return _v._positive_pair((field_height, field_width),
+    return _v.positive_pair((field_height, field_width),
                              "(field_height, field_width)", op)
 
 
 def _to_course_cols(x, field_height, field_width, padding, stride, op):
     xa = _array(x, "x", op, 4, "(N, C, H, W)")
     kernel = _field(field_height, field_width, op)
-    stride = _v._positive_pair(stride, "stride", op)
-    padding = _v._non_negative_pair(padding, "padding", op)
+    stride = _v.positive_pair(stride, "stride", op)
+    padding = _v.non_negative_pair(padding, "padding", op)
     cols = _F.im2col(xa.astype(_compute_dtype(xa), copy=False), kernel,
                      stride, padding)                           # (N, K, L)
     n, k, l = cols.shape
@@ -655,15 +655,15 @@ def _from_course_cols(cols, x_shape, field_height, field_width, padding,
                       stride, op):
     ca = _array(cols, "cols", op, 2, "(C*field_height*field_width, N*H'*W')")
     if not (isinstance(x_shape, (tuple, list)) and len(x_shape) == 4
-            and all(_v._is_int(v) and v >= 1 for v in x_shape)):
+            and all(_v.is_int(v) and v >= 1 for v in x_shape)):
         raise ValueError(
             f"{op}: the image shape (N, C, H, W) must be 4 positive ints, got "
             f"{tuple(x_shape) if isinstance(x_shape, (tuple, list)) else x_shape!r}"
         )
     n, c, h, w = (int(v) for v in x_shape)
     kernel = _field(field_height, field_width, op)
-    stride = _v._positive_pair(stride, "stride", op)
-    padding = _v._non_negative_pair(padding, "padding", op)
+    stride = _v.positive_pair(stride, "stride", op)
+    padding = _v.non_negative_pair(padding, "padding", op)
     ho = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
     wo = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
     k = c * kernel[0] * kernel[1]
@@ -835,13 +835,13 @@ def get_im2col_indices(x_shape, field_height, field_width, padding=1, stride=1):
     """
     op = "get_im2col_indices"
     if not (isinstance(x_shape, (tuple, list)) and len(x_shape) == 4
-            and all(_v._is_int(v) and v >= 1 for v in x_shape)):
+            and all(_v.is_int(v) and v >= 1 for v in x_shape)):
         raise ValueError(f"{op}: x_shape must be 4 positive ints (N, C, H, W), "
                          f"got {x_shape!r}")
     _, c, h, w = (int(v) for v in x_shape)
     fh, fw = _field(field_height, field_width, op)
-    sh, sw = _v._positive_pair(stride, "stride", op)
-    ph, pw = _v._non_negative_pair(padding, "padding", op)
+    sh, sw = _v.positive_pair(stride, "stride", op)
+    ph, pw = _v.non_negative_pair(padding, "padding", op)
     ho, wo = (h + 2 * ph - fh) // sh + 1, (w + 2 * pw - fw) // sw + 1
     if ho < 1 or wo < 1:
         raise ValueError(
