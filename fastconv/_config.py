@@ -3,10 +3,24 @@ import platform
 from typing import Any
 
 from . import _ext
+from ._convplan import _WINOGRAD_TILES, WINOGRAD_MIN_CHANNELS
 from ._threads import get_num_threads
 from ._version import __version__
 
 __all__ = ["show_config"]
+
+
+def _algorithms() -> str:
+    """The conv2d kernels and the rule of "auto", its figures taken from
+    the constants that fastconv._convplan decides with."""
+    tiles = " or ".join(f"F({m}x{m}, 3x3)"
+                        for m in sorted(set(_WINOGRAD_TILES.values()), reverse=True))
+    return (f"gemm (packed GEMM, im2col fused into packing), direct, winograd ({tiles}); "
+            "auto (fastconv._convplan.choose_algorithm): direct when depthwise "
+            "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 dilation-1 layers "
+            f"with at least {WINOGRAD_MIN_CHANNELS} channels and filters per group, where "
+            "it measured faster than the GEMM (select_algorithm's rule on channels and "
+            "N*H*W), else gemm")
 
 
 def show_config() -> dict[str, Any]:
@@ -26,12 +40,7 @@ def show_config() -> dict[str, Any]:
         "other kernels": "C99 -O3, hot loops also compiled for AVX2 and AVX-512 and "
                          "picked when the library loads (GCC target_clones on x86-64 "
                          "ELF; the baseline build elsewhere)",
-        "conv2d algorithms": "gemm (packed GEMM, im2col fused into packing), "
-                             "direct, winograd (F(4x4, 3x3) or F(2x2, 3x3)); auto "
-                             "(fastconv._convplan.choose_algorithm): direct when depthwise "
-                             "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 "
-                             "dilation-1 layers where it measured faster than the GEMM "
-                             "(select_algorithm's rule on channels and N*H*W), else gemm",
+        "conv2d algorithms": _algorithms(),
         "openmp": _ext.openmp_enabled(),
         "threads": get_num_threads(),
         "numpy": __import__("numpy").__version__,

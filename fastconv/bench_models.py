@@ -11,7 +11,8 @@ How it is measured (as the kernel benchmark, :mod:`fastconv.bench`):
 * Two jobs per model, float32, on one fixed random batch: a training step
   (zero_grad, forward in train mode, mean softmax cross-entropy, backward,
   SGD with momentum 0.9) and inference (eval mode, forward only; fastconv
-  under ``layers.no_grad()``, PyTorch under ``torch.no_grad()``).  PyTorch's ``optimizer.zero_grad()`` is its
+  under ``layers.no_grad()``, PyTorch under ``torch.no_grad()``).
+  PyTorch's ``optimizer.zero_grad()`` is its
   default, ``set_to_none=True`` (fastconv's zero_grad fills its gradient
   arrays with zeros); no ``torch.compile``, no TorchScript.
 * fastconv runs in this process with ``fastconv.set_num_threads(T)`` and
@@ -834,7 +835,7 @@ def main(argv=None):
         policy = ", ".join(f"{k}={v}" for k, v in spin.items()) or "libgomp's default wait policy"
         header += (f"\n- PyTorch's OpenMP runtime: {meta.get('torch_libgomp') or 'unknown'}, "
                    f"{policy} (--torch-default-spin: libgomp's default)")
-    header += (f"\n- models: " + "; ".join(
+    header += ("\n- models: " + "; ".join(
         f"{MODELS[n].label} = fastconv.models.{n}" for n in opts.only))
     print(header)
     for table in tables:

@@ -18,6 +18,7 @@ import numpy as np
 from . import _ext
 from . import _validation as _v
 from ._convplan import WINOGRAD_MIN_CHANNELS, ConvPacked, ConvPlan, choose_algorithm, conv_plan  # noqa: F401
+from ._docstrings import docfiller
 from ._typing import (
     Algorithm,
     Algorithm1d,
@@ -43,22 +44,22 @@ __all__ = [
 ]
 
 
+@docfiller
 def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
            dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size, stride, padding, dilation : int or (int, int)
-        Window geometry; zero padding.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    cols : ndarray of shape (N, C*kh*kw, L), L = Ho*Wo
-        ``cols[n, c*kh*kw + i*kw + j, oh*Wo + ow]`` is
-        ``x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]`` (0 in the padding),
-        with ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` and likewise Wo.
+    %(cols_out)s
 
     Raises
     ------
@@ -79,6 +80,7 @@ def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size
     return _ext.im2col(x, g)
 
 
+@docfiller
 def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
            stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``F.fold``).
@@ -87,14 +89,16 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
 
     Parameters
     ----------
-    cols : ndarray of shape (N, C*kh*kw, L), dtype float32 or float64
-    output_size : int or (int, int)
-        The image size (H, W).
-    kernel_size, stride, padding, dilation : int or (int, int)
+    %(cols)s
+    %(output_size)s
+    %(kernel_size2d)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    x : ndarray of shape (N, C, H, W)
+    %(x_out_col2im)s
 
     Raises
     ------
@@ -175,6 +179,7 @@ def _conv_backward_run(algorithm, gy4, x4, w4, g, op="conv2d_backward"):
     return ConvPlan(g, x4.dtype, algorithm, op).backward(gy4, x4, w4)
 
 
+@docfiller
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
            groups: Int = 1, *, algorithm: Algorithm = "auto",
@@ -183,41 +188,19 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C // groups, kh, kw), same dtype
-    bias : ndarray of shape (F,), same dtype, optional
-    stride, dilation : int or (int, int)
-    padding : int, (int, int), "same" or "valid"
-        Zero padding on both sides; ``"same"`` (stride 1 only) keeps H and W,
-        putting an odd extra row/column at the bottom/right as PyTorch does.
-    groups : int
-        Input channels and filters are split into ``groups`` independent
-        groups; ``groups == C`` is a depthwise convolution.
-    algorithm : {"auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4"}
-        ``"gemm"``: fastconv's packed matrix product (AVX-512 / AVX2 /
-        generic micro-kernels chosen at run time), with im2col fused into
-        the packing of bounded per-thread tiles: the column matrix is never
-        formed; it adds each output's products in the direct sum's order.
-        ``"direct"``: a loop over kernel taps, no column matrix (a dilation
-        far wider than the input runs on the GEMM instead: the direct
-        kernel's rows would grow with it).
-        ``"winograd"``: Winograd F(m x m, 3x3) on the same micro-kernels,
-        for 3x3 filters at stride 1 and dilation 1 only, the tile m by the
-        rule of :func:`conv_plan` (F(4x4): 4x fewer multiplications than
-        the direct sum; F(2x2): 2.25x); ``"winograd4x4"`` and
-        ``"winograd2x2"`` force the tile.  Winograd rounds differently from
-        the direct sum (float32 relative errors below 5e-4 for F(4x4) and
-        1e-4 for F(2x2), README "Exactness"), and a NaN or inf in x reaches
-        every output of its m x m tiles.  ``"auto"``: see
-        :func:`select_algorithm`.
-    relu : bool
-        Return max(y, 0) (NaN stays NaN), applied as each output tile is
-        written (bias and ReLU fused into the convolution).
+    %(x2d)s
+    %(weight_conv2d)s
+    %(bias_conv)s
+    %(stride2d)s
+    %(padding_conv2d)s
+    %(dilation2d)s
+    %(groups)s
+    %(algorithm)s
+    %(relu)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Ho, Wo)
-        ``Ho = (H + pad_top + pad_bottom - dh*(kh-1) - 1) // sh + 1``, Wo alike.
+    %(y_conv2d)s
 
     Raises
     ------
@@ -243,6 +226,7 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return _conv_run(algorithm, x, weight, bias, g, relu)
 
 
+@docfiller
 def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
                     groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
@@ -250,17 +234,18 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Ho, Wo)
-        Gradient of the loss with respect to conv2d's output.
-    x, weight, stride, padding, dilation, groups, algorithm
-        As given to :func:`conv2d`.
+    %(grad_out_conv2d)s
+    %(x2d)s
+    %(weight_conv2d)s
+    %(stride2d)s
+    %(padding_conv2d)s
+    %(dilation2d)s
+    %(groups)s
+    %(algorithm_backward)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
-    grad_weight : ndarray of shape (F, C // groups, kh, kw)
-    grad_bias : ndarray of shape (F,)
-        Always returned; ignore it for a convolution without bias.
+    %(grads_conv2d)s
 
     Raises
     ------
@@ -284,6 +269,7 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return _conv_backward_run(algorithm, grad_out, x, weight, g, op)
 
 
+@docfiller
 def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
                padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -291,37 +277,24 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to kernel_size.
-    padding : int or (int, int)
-        Implicit -inf padding, at most half the (dilated) window; padded
-        cells never win.
-    dilation : int or (int, int)
-    ceil_mode : bool
-        Round the output size up; the last window must start inside the
-        input or its left/top padding.
-    return_indices : bool
-        Also return the argmax of each window.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_max2d)s
+    %(dilation2d)s
+    %(ceil_mode2d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo)
-    indices : ndarray of shape (N, C, Ho, Wo), int64
-        Only with ``return_indices=True``: ``ih*W + iw`` of each maximum,
-        flat into its H*W plane.  Ties go to the first maximum in row-major
-        scan order; a window holding NaN yields NaN, indexed at its last NaN
-        (PyTorch's rule).
+    %(y_pool2d)s
+    %(indices_out2d)s
 
     Raises
     ------
     TypeError, ValueError
-        Bad dtype, rank or geometry (see :func:`im2col`); padding larger
-        than half the window.
-        A dilated window that covers no input cell at all (only padding and
-        skipped cells) is rejected with ValueError, deliberately: PyTorch
-        returns -inf there with an index outside the plane.
+        Bad dtype, rank or geometry; padding larger than half the window.
+    %(raises_empty_window2d)s
 
     Examples
     --------
@@ -336,22 +309,20 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     return _ext.max_pool2d(x, g, return_indices)
 
 
+@docfiller
 def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Ho, Wo), int64
-        As returned by ``max_pool2d(..., return_indices=True)``.
-    input_shape : tuple (N, C, H, W)
-        The shape of max_pool2d's input.
+    %(grad_out_max_pool2d)s
+    %(indices2d)s
+    %(input_shape2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
-        Gradients of overlapping windows that share a maximum are summed.
+    %(grad_x_max_pool)s
 
     Raises
     ------
@@ -378,6 +349,7 @@ def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
     return grad_x
 
 
+@docfiller
 def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
                padding: Size2 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -385,22 +357,16 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to kernel_size.
-    padding : int or (int, int)
-        Zero padding, at most half the window.
-    ceil_mode : bool
-        Round the output size up (as :func:`max_pool2d`).
-    count_include_pad : bool
-        Divide by the window size including zero padding (but not the part
-        of a ceil_mode window hanging past the padding), or by the number of
-        real input cells.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo)
+    %(y_avg_pool2d)s
 
     Raises
     ------
@@ -421,6 +387,7 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     return _ext.avg_pool2d(x, g, count_include_pad)
 
 
+@docfiller
 def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
                         stride: Size2 | None = None, padding: Size2 = 0,
                         ceil_mode: bool = False,
@@ -429,17 +396,17 @@ def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo), dtype float32 or float64
-    input_shape : tuple (N, C, H, W)
-        The shape of avg_pool2d's input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As given to :func:`avg_pool2d`.
+    %(grad_out_avg_pool2d)s
+    %(input_shape2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
-        Each output gradient divided by its window's divisor and added to
-        every input cell of the window.
+    %(grad_x_avg_pool)s
 
     Raises
     ------
@@ -496,6 +463,7 @@ def _tap_input(xt, tap, g2):
     return np.ascontiguousarray(xt[:, tap]).reshape(g2.N, g2.C, g2.H, g2.W)
 
 
+@docfiller
 def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
            groups: Int = 1) -> Array[Float]:
@@ -509,23 +477,17 @@ def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C // groups, kd, kh, kw), same dtype
-    bias : ndarray of shape (F,), same dtype, optional
-    stride, dilation : int or (int, int, int)
-    padding : int, (int, int, int), "same" or "valid"
-        Zero padding on both sides; ``"same"`` (stride 1 only) keeps D, H
-        and W, putting an odd extra plane/row/column at the back/bottom/right
-        as PyTorch does.
-    groups : int
-        Input channels and filters are split into ``groups`` independent
-        groups.
+    %(x3d)s
+    %(weight_conv3d)s
+    %(bias_conv)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Do, Ho, Wo)
-        ``Do = (D + pad_front + pad_back - dd*(kd-1) - 1) // sd + 1``, Ho
-        and Wo alike.
+    %(y_conv3d)s
 
     Raises
     ------
@@ -566,6 +528,7 @@ def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return y
 
 
+@docfiller
 def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
                     groups: Int = 1) -> Grads[Float]:
@@ -578,17 +541,17 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Do, Ho, Wo)
-        Gradient of the loss with respect to conv3d's output.
-    x, weight, stride, padding, dilation, groups
-        As given to :func:`conv3d`.
+    %(grad_out_conv3d)s
+    %(x3d)s
+    %(weight_conv3d)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, D, H, W)
-    grad_weight : ndarray of shape (F, C // groups, kd, kh, kw)
-    grad_bias : ndarray of shape (F,)
-        Always returned; ignore it for a convolution without bias.
+    %(grads_conv3d)s
 
     Raises
     ------
@@ -631,6 +594,7 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return grad_x, grad_w, grad_b
 
 
+@docfiller
 def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
                padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -638,36 +602,24 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    kernel_size : int or (int, int, int)
-    stride : int or (int, int, int), optional
-        Defaults to kernel_size.
-    padding : int or (int, int, int)
-        Implicit -inf padding, at most half the window; padded cells never
-        win.
-    dilation : int or (int, int, int)
-    ceil_mode : bool
-        Round the output size up; the last window must start inside the
-        input or its front/top/left padding.
-    return_indices : bool
-        Also return the argmax of each window (not computed otherwise).
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_max3d)s
+    %(dilation3d)s
+    %(ceil_mode3d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Do, Ho, Wo)
-    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
-        Only with ``return_indices=True``: ``(id*H + ih)*W + iw`` of each
-        maximum, flat into its D*H*W volume.  Ties go to the first maximum in
-        (d, h, w) scan order; a window holding NaN yields NaN, indexed at its
-        last NaN (PyTorch's rule).
+    %(y_pool3d)s
+    %(indices_out3d)s
 
     Raises
     ------
     TypeError, ValueError
         Bad dtype, rank or geometry; padding larger than half the window.
-        A dilated window that covers no input cell at all (only padding and
-        skipped cells) is rejected with ValueError, deliberately: PyTorch
-        returns -inf there with an index outside the volume.
+    %(raises_empty_window3d)s
 
     Examples
     --------
@@ -682,22 +634,20 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     return _ext.max_pool3d(x, g, return_indices)
 
 
+@docfiller
 def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
-        As returned by ``max_pool3d(..., return_indices=True)``.
-    input_shape : tuple (N, C, D, H, W)
-        The shape of max_pool3d's input.
+    %(grad_out_max_pool3d)s
+    %(indices3d)s
+    %(input_shape3d)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
-        Gradients of overlapping windows that share a maximum are summed.
+    %(grad_x_max_pool)s
 
     Raises
     ------
@@ -723,6 +673,7 @@ def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
     return grad_x
 
 
+@docfiller
 def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
                padding: Size3 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -730,22 +681,16 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    kernel_size : int or (int, int, int)
-    stride : int or (int, int, int), optional
-        Defaults to kernel_size.
-    padding : int or (int, int, int)
-        Zero padding, at most half the window.
-    ceil_mode : bool
-        Round the output size up (as :func:`max_pool3d`).
-    count_include_pad : bool
-        Divide by the window size including zero padding (but not the part
-        of a ceil_mode window hanging past the padding), or by the number of
-        real input cells.
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Do, Ho, Wo)
+    %(y_avg_pool3d)s
 
     Raises
     ------
@@ -766,6 +711,7 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     return _ext.avg_pool3d(x, g, count_include_pad)
 
 
+@docfiller
 def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
                         stride: Size3 | None = None, padding: Size3 = 0,
                         ceil_mode: bool = False,
@@ -774,17 +720,17 @@ def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
-    input_shape : tuple (N, C, D, H, W)
-        The shape of avg_pool3d's input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As given to :func:`avg_pool3d`.
+    %(grad_out_avg_pool3d)s
+    %(input_shape3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
-        Each output gradient divided by its window's divisor and added to
-        every input cell of the window.
+    %(grad_x_avg_pool)s
 
     Raises
     ------
@@ -836,6 +782,7 @@ def _as3d(a):
     return a.reshape(a.shape[0], a.shape[1], a.shape[3])
 
 
+@docfiller
 def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
            groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
@@ -845,21 +792,18 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    weight : ndarray of shape (F, C // groups, k), same dtype
-    bias : ndarray of shape (F,), same dtype, optional
-    stride, dilation : int or (int,)
-    padding : int, (int,), "same" or "valid"
-        Zero padding on both ends; ``"same"`` (stride 1 only) keeps L,
-        putting an odd extra column at the right as PyTorch does.
-    groups : int
-    algorithm : {"auto", "gemm", "direct"}
-        As :func:`conv2d`.
+    %(x1d)s
+    %(weight_conv1d)s
+    %(bias_conv)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Lo)
-        ``Lo = (L + pad_left + pad_right - d*(k-1) - 1) // stride + 1``.
+    %(y_conv1d)s
 
     Raises
     ------
@@ -885,6 +829,7 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g, op="conv1d"))
 
 
+@docfiller
 def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
                     groups: Int = 1, *,
@@ -893,17 +838,18 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Lo)
-        Gradient of the loss with respect to conv1d's output.
-    x, weight, stride, padding, dilation, groups, algorithm
-        As given to :func:`conv1d`.
+    %(grad_out_conv1d)s
+    %(x1d)s
+    %(weight_conv1d)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
-    grad_weight : ndarray of shape (F, C // groups, k)
-    grad_bias : ndarray of shape (F,)
-        Always returned; ignore it for a convolution without bias.
+    %(grads_conv1d)s
 
     Raises
     ------
@@ -929,6 +875,7 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
+@docfiller
 def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
                padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -936,34 +883,24 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    kernel_size : int or (int,)
-    stride : int or (int,), optional
-        Defaults to kernel_size.
-    padding : int or (int,)
-        Implicit -inf padding, at most half the window; never wins.
-    dilation : int or (int,)
-    ceil_mode : bool
-        Round the output length up; the last window must start inside the
-        input or its left padding.
-    return_indices : bool
-        Also return the argmax of each window.
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_max1d)s
+    %(dilation1d)s
+    %(ceil_mode1d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
-    indices : ndarray of shape (N, C, Lo), int64
-        Only with ``return_indices=True``: the position in [0, L) of each
-        maximum, as PyTorch.  Ties go to the first maximum; a window holding
-        NaN yields NaN, indexed at its last NaN.
+    %(y_pool1d)s
+    %(indices_out1d)s
 
     Raises
     ------
     TypeError, ValueError
         Bad dtype, rank or geometry; padding larger than half the window.
-        A dilated window that covers no input cell at all (only padding and
-        skipped cells) is rejected with ValueError, deliberately: PyTorch
-        returns -inf there with an index outside [0, L).
+    %(raises_empty_window1d)s
 
     Examples
     --------
@@ -981,22 +918,20 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     return _as3d(res)
 
 
+@docfiller
 def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Route each output gradient to its window's maximum.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Lo), int64
-        As returned by ``max_pool1d(..., return_indices=True)``.
-    input_shape : tuple (N, C, L)
-        The shape of max_pool1d's input.
+    %(grad_out_max_pool1d)s
+    %(indices1d)s
+    %(input_shape1d)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
-        Gradients of overlapping windows sharing a maximum are summed.
+    %(grad_x_max_pool)s
 
     Raises
     ------
@@ -1023,6 +958,7 @@ def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
     return _as3d(grad_x)
 
 
+@docfiller
 def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
                padding: Size1 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -1030,18 +966,16 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    kernel_size : int or (int,)
-    stride : int or (int,), optional
-        Defaults to kernel_size.
-    padding : int or (int,)
-        Zero padding, at most half the window.
-    ceil_mode, count_include_pad : bool
-        As :func:`avg_pool2d`.
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
+    %(y_avg_pool1d)s
 
     Raises
     ------
@@ -1060,6 +994,7 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
 
 
+@docfiller
 def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
                         stride: Size1 | None = None, padding: Size1 = 0,
                         ceil_mode: bool = False,
@@ -1068,15 +1003,17 @@ def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
-    input_shape : tuple (N, C, L)
-        The shape of avg_pool1d's input.
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As given to :func:`avg_pool1d`.
+    %(grad_out_avg_pool1d)s
+    %(input_shape1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
+    %(grad_x_avg_pool)s
 
     Raises
     ------
@@ -1147,6 +1084,7 @@ def _lp_backward(gy4, x4, p, g):
     return ga
 
 
+@docfiller
 def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
               stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
@@ -1154,29 +1092,19 @@ def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
     ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
     ``(sum of x**p over the window) ** (1/p)``; ``p = 2`` is the L2 pooling
     of the cs231n notes, ``p = inf`` max pooling of ``|x|`` and
-    ``p = -inf`` min pooling of ``|x|`` (as PyTorch).
+    ``p = -inf`` min pooling of ``|x|`` (as PyTorch).  There is no padding.
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    norm_type : float
-        p: any real number but 0 (PyTorch raises ZeroDivisionError there),
-        including ``inf`` and ``-inf``.
-    kernel_size : int or (int, int)
-    stride : int or (int, int), optional
-        Defaults to kernel_size.  There is no padding.
-    ceil_mode : bool
-        Round the output size up.  As in PyTorch, a window hanging past the
-        input is averaged over its cells inside and then multiplied by the
-        full ``kh*kw``, i.e. it is scaled by ``kh*kw / cells inside``.
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo)
-        ``Ho = (H - kh) // sh + 1`` (ceil with ceil_mode), Wo alike.  A
-        window whose sum of ``x**p`` is negative (odd p with negative
-        inputs) or NaN (``x < 0`` and a non-integer p) gives NaN, as
-        PyTorch, except where ``1/p`` is an integer (``p = 1``: a plain sum).
+    %(y_lp_pool2d)s
 
     Raises
     ------
@@ -1198,6 +1126,7 @@ def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
     return _lp_forward(x, p, g)
 
 
+@docfiller
 def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
                        kernel_size: Size2, stride: Size2 | None = None,
                        ceil_mode: bool = False) -> Array[Float]:
@@ -1212,14 +1141,16 @@ def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo)
-        Gradient of the loss with respect to lp_pool2d's output.
-    x, norm_type, kernel_size, stride, ceil_mode
-        As given to :func:`lp_pool2d`.
+    %(grad_out_lp_pool2d)s
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
+    %(grad_x_lp2d)s
 
     Raises
     ------
@@ -1240,26 +1171,25 @@ def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
     return _lp_backward(grad_out, x, p, g)
 
 
+@docfiller
 def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
               stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
 
     ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
+    kernel_size may be a 1-tuple (PyTorch's lp_pool1d fails on one).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    norm_type : float
-        p, non-zero; ``inf`` and ``-inf`` allowed.
-    kernel_size : int or (int,)
-        (PyTorch's lp_pool1d fails on a 1-tuple; this one accepts it.)
-    stride : int or (int,), optional
-        Defaults to kernel_size.
-    ceil_mode : bool
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
+    %(y_lp_pool1d)s
 
     Raises
     ------
@@ -1278,6 +1208,7 @@ def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
     return _as3d(_lp_forward(_as4d(x), p, g))
 
 
+@docfiller
 def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
                        kernel_size: Size1, stride: Size1 | None = None,
                        ceil_mode: bool = False) -> Array[Float]:
@@ -1285,13 +1216,16 @@ def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo)
-    x, norm_type, kernel_size, stride, ceil_mode
-        As given to :func:`lp_pool1d`.
+    %(grad_out_lp_pool1d)s
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
+    %(grad_x_lp1d)s
 
     Raises
     ------
@@ -1313,16 +1247,17 @@ def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
 # ---- global average pooling ----------------------------------------------
 
+@docfiller
 def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    %(x2d)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, 1, 1)
+    %(y_global)s
 
     Raises
     ------
@@ -1342,18 +1277,19 @@ def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     return _ext.avg_pool2d(x, g, True)
 
 
+@docfiller
 def global_avg_pool2d_backward(grad_out: Array[Float],
                                input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, 1, 1), dtype float32 or float64
-    input_shape : tuple (N, C, H, W)
+    %(grad_out_global)s
+    %(input_shape2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape input_shape
+    %(grad_x_global)s
 
     Raises
     ------
@@ -1378,6 +1314,7 @@ def global_avg_pool2d_backward(grad_out: Array[Float],
 __all__ += ["locally_connected2d", "locally_connected2d_backward"]
 
 
+@docfiller
 def locally_connected2d(x: Array[Float], weight: Array[Float],
                         bias: Array[Float] | None = None, stride: Size2 = 1,
                         padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
@@ -1396,26 +1333,16 @@ def locally_connected2d(x: Array[Float], weight: Array[Float],
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), same dtype
-        ``weight[oh, ow, ..., f]`` is filter f of position (oh, ow), a
-        (C, kh, kw) filter as in :func:`conv2d`.  The filters come last so
-        that each position's bank is one contiguous (C*kh*kw, F) matrix, as
-        Keras' kernel is, and the compiled kernels need no transposed copy
-        of it.  Keras' kernel ``k`` of shape (Ho*Wo, kh*kw*C, F) is
-        ``k.reshape(Ho, Wo, kh, kw, C, F).transpose(0, 1, 4, 2, 3, 5)``; a
-        conv2d weight ``wc`` of shape (F, C, kh, kw) shared by every position
-        is ``np.broadcast_to(wc.transpose(1, 2, 3, 0), (Ho, Wo, C, kh, kw, F))``.
-    bias : ndarray of shape (F, Ho, Wo), same dtype, optional
-        One bias per filter and position.
-    stride, padding, dilation : int or (int, int)
-        Window geometry as :func:`conv2d` (zero padding on both sides).
-        ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike) must equal
-        weight's first two sizes.
+    %(x2d)s
+    %(weight_lc)s
+    %(bias_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Ho, Wo)
+    %(y_lc)s
 
     Raises
     ------
@@ -1473,6 +1400,7 @@ def _lc_sparse(g):
     return g.C * Hp * Wp > 4 * (g.C * g.H * g.W + windows) + 2**16
 
 
+@docfiller
 def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
                                  weight: Array[Float], stride: Size2 = 1,
                                  padding: Size2 = 0,
@@ -1481,18 +1409,16 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Ho, Wo)
-        Gradient of the loss with respect to the layer's output.
-    x, weight, stride, padding, dilation
-        As given to :func:`locally_connected2d`.
+    %(grad_out_lc)s
+    %(x2d)s
+    %(weight_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
-    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F)
-        ``grad_weight[oh, ow]`` sums over the batch only (no sharing).
-    grad_bias : ndarray of shape (F, Ho, Wo)
-        ``grad_out.sum(axis=0)``; always returned, ignore it without bias.
+    %(grads_lc)s
 
     Raises
     ------
@@ -1542,6 +1468,7 @@ def _channel_values(v, C, default):
     return np.full(C, default) if v is None else v.astype(np.float64)
 
 
+@docfiller
 def batch_norm2d(x: Array[Float], running_mean: Array[Float] | None,
                  running_var: Array[Float] | None, weight: Array[Float] | None = None,
                  bias: Array[Float] | None = None, training: bool = False,
@@ -1552,30 +1479,18 @@ def batch_norm2d(x: Array[Float], running_mean: Array[Float] | None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    running_mean, running_var : ndarray of shape (C,), x's dtype, or None
-        Used in evaluation; in training (when given) updated IN PLACE:
-        ``running = (1 - momentum) * running + momentum * batch_stat``, with
-        the unbiased batch variance, as PyTorch does.
-    weight, bias : ndarray of shape (C,), optional
-        gamma and beta (default 1 and 0).
-    training : bool
-        Normalise with the batch's mean and biased variance (True) or with
-        the running statistics (False).
-    momentum, eps : float
-    relu : bool, keyword-only
-        Apply ``max(y, 0)`` in the same pass (BatchNorm followed by ReLU).
-    out : ndarray of x's shape and dtype, keyword-only, optional
-        Written with the result and returned; may be x itself.
-    return_stats : bool, keyword-only
-        Also return the statistics used, for :func:`batch_norm2d_backward`.
+    %(x2d)s
+    %(running_stats)s
+    %(bn_weight_bias)s
+    %(bn_training)s
+    %(bn_momentum_eps)s
+    %(relu)s
+    %(out_x)s
+    %(bn_return_stats)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, H, W)
-    mean, invstd : ndarray of shape (C,), x's dtype
-        Only with ``return_stats=True``: the mean and ``1/sqrt(var + eps)``
-        used (the batch's in training, the running ones in evaluation).
+    %(returns_bn)s
 
     Raises
     ------
@@ -1613,6 +1528,7 @@ def batch_norm2d(x: Array[Float], running_mean: Array[Float] | None,
     return y
 
 
+@docfiller
 def batch_norm2d_backward(grad_out: Array[Float], x: Array[Float], mean: Array[Float],
                           invstd: Array[Float], weight: Array[Float] | None = None, *,
                           training: bool = True, y: Array[Float] | None = None,
@@ -1621,23 +1537,16 @@ def batch_norm2d_backward(grad_out: Array[Float], x: Array[Float], mean: Array[F
 
     Parameters
     ----------
-    grad_out, x : ndarray of shape (N, C, H, W)
-    mean, invstd : ndarray of shape (C,)
-        The statistics the forward pass returned (``return_stats=True``).
-    weight : ndarray of shape (C,), optional
-    training : bool, keyword-only
-        Whether the forward pass used batch statistics (whose own
-        dependence on x enters grad_x) or fixed running ones.
-    y : ndarray of shape (N, C, H, W), keyword-only, optional
-        The output of a ``relu=True`` forward pass: grad_out is zeroed
-        where ``y <= 0`` (ReLU's backward, in the same pass).
-    out : ndarray of x's shape and dtype, keyword-only, optional
-        Written with grad_x and returned; may be grad_out itself.
+    %(bn_grad_out_x)s
+    %(bn_stats)s
+    %(bn_weight)s
+    %(bn_backward_training)s
+    %(bn_backward_y)s
+    %(out_grad)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
-    grad_weight, grad_bias : ndarray of shape (C,)
+    %(grads_bn)s
 
     Examples
     --------
@@ -1662,18 +1571,18 @@ def _flat(a):
     return a.reshape(-1)
 
 
+@docfiller
 def relu(x: Array[Float], *, out: Array[Float] | None = None) -> Array[Float]:
     """``max(x, 0)`` element-wise (``F.relu``; NaN stays NaN).
 
     Parameters
     ----------
-    x : ndarray of any shape, dtype float32 or float64
-    out : ndarray of x's shape and dtype, keyword-only, optional
-        Written with the result and returned; may be x itself.
+    %(x_any)s
+    %(out_x)s
 
     Returns
     -------
-    y : ndarray of x's shape
+    %(y_relu)s
 
     Examples
     --------
@@ -1687,22 +1596,20 @@ def relu(x: Array[Float], *, out: Array[Float] | None = None) -> Array[Float]:
     return y
 
 
+@docfiller
 def relu_backward(grad_out: Array[Float], y: Array[Float], *,
                   out: Array[Float] | None = None) -> Array[Float]:
     """Gradient of :func:`relu`: 0 where the output ``y <= 0``, else grad_out.
 
     Parameters
     ----------
-    grad_out : ndarray, dtype float32 or float64
-    y : ndarray of grad_out's shape and dtype
-        The forward output (PyTorch's ``threshold_backward`` on the result,
-        so a NaN output passes its gradient).
-    out : ndarray, keyword-only, optional
-        Written with grad_x and returned; may be grad_out itself.
+    %(relu_backward_grad_out)s
+    %(relu_backward_y)s
+    %(out_grad)s
 
     Returns
     -------
-    grad_x : ndarray of grad_out's shape
+    %(grad_x_relu)s
 
     Examples
     --------
@@ -1718,6 +1625,7 @@ def relu_backward(grad_out: Array[Float], y: Array[Float], *,
     return gx
 
 
+@docfiller
 def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
         out: Array[Float] | None = None) -> Array[Float]:
     """``a + b``, optionally ``max(a + b, 0)`` in the same pass (a residual
@@ -1725,14 +1633,13 @@ def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
 
     Parameters
     ----------
-    a, b : ndarray of one shape and dtype (float32 or float64)
-    relu : bool, keyword-only
-    out : ndarray of a's shape and dtype, keyword-only, optional
-        Written with the result and returned; may be a or b.
+    %(add_ab)s
+    %(add_relu)s
+    %(add_out)s
 
     Returns
     -------
-    y : ndarray of a's shape
+    %(y_add)s
 
     Examples
     --------
@@ -1749,6 +1656,7 @@ def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
     return y
 
 
+@docfiller
 def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None, *,
            relu: bool = False, out: Array[Float] | None = None) -> Array[Float]:
     """``x @ weight.T + bias`` (``F.linear``) on fastconv's GEMM micro-kernels.
@@ -1759,17 +1667,15 @@ def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, in_features), dtype float32 or float64
-    weight : ndarray of shape (out_features, in_features)
-    bias : ndarray of shape (out_features,), optional
-    relu : bool, keyword-only
-        Apply ``max(y, 0)`` before returning (Linear followed by ReLU).
-    out : ndarray of shape (N, out_features), keyword-only, optional
-        Written with the result and returned.
+    %(x_linear)s
+    %(weight_linear)s
+    %(bias_linear)s
+    %(relu)s
+    %(out_linear)s
 
     Returns
     -------
-    y : ndarray of shape (N, out_features)
+    %(y_linear)s
 
     Examples
     --------
@@ -1788,21 +1694,20 @@ def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return y
 
 
+@docfiller
 def linear_backward(grad_out: Array[Float], x: Array[Float],
                     weight: Array[Float]) -> Grads[Float]:
     """Gradients of :func:`linear` with respect to x, weight and bias.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, out_features)
-    x : ndarray of shape (N, in_features)
-    weight : ndarray of shape (out_features, in_features)
+    %(grad_out_linear)s
+    %(x_linear)s
+    %(weight_linear)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, in_features)
-    grad_weight : ndarray of shape (out_features, in_features)
-    grad_bias : ndarray of shape (out_features,)
+    %(grads_linear)s
 
     Examples
     --------

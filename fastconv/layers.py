@@ -658,7 +658,7 @@ class Layer:
                 hint = (f"convert the model with model.to(np.{src.dtype}) "
                         f"or the arrays with .astype(np.{dst.dtype})"
                         if src.dtype in _v.SUPPORTED_DTYPES else
-                        f"fastconv models hold float32 or float64 arrays")
+                        "fastconv models hold float32 or float64 arrays")
                 raise TypeError(
                     f"load_state_dict: {key!r} has dtype {src.dtype} in the "
                     f"state dict but {dst.dtype} in the model; {hint}"

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _validation as _v
+from ._docstrings import docfiller
 from ._typing import (
     Algorithm,
     Algorithm1d,
@@ -143,27 +144,29 @@ def _col2im6(cols6, g, N, C):
 # im2col / col2im
 # --------------------------------------------------------------------------
 
+@docfiller
 def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
            dilation: Size2 = 1) -> Array[Float]:
     """Unfold sliding windows into columns (``torch.nn.functional.unfold``).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size, stride, padding, dilation : int or pair of ints (h, w)
-        ``padding`` is zero padding on both sides.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    cols : ndarray of shape (N, C*kh*kw, Ho*Wo), dtype of ``x``
-        ``cols[n, c*kh*kw + i*kw + j, oh*Wo + ow] =
-        x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]`` (0 outside ``x``).
+    %(cols_out)s
     """
     x, g = _v.check_im2col(x, kernel_size, stride, padding, dilation)
     cols = _im2col6(x, g, copy=True)   # never a view of x
     return cols.reshape(g.N, g.C * g.kh * g.kw, g.Ho * g.Wo)
 
 
+@docfiller
 def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
            stride: Size2 = 1, padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
     """Fold columns back into an image, summing overlaps (``torch.nn.functional.fold``).
@@ -172,14 +175,16 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
 
     Parameters
     ----------
-    cols : ndarray of shape (N, C*kh*kw, L), dtype float32 or float64
-        ``L`` must equal ``Ho*Wo`` for the given geometry.
-    output_size : int or pair of ints (H, W)
-    kernel_size, stride, padding, dilation : int or pair of ints (h, w)
+    %(cols)s
+    %(output_size)s
+    %(kernel_size2d)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    x : ndarray of shape (N, C, H, W), dtype of ``cols``
+    %(x_out_col2im)s
     """
     cols, g = _v.check_col2im(cols, output_size, kernel_size, stride, padding,
                               dilation)
@@ -191,6 +196,7 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
 # conv2d
 # --------------------------------------------------------------------------
 
+@docfiller
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
            groups: Int = 1, *, algorithm: Algorithm = "auto",
@@ -202,23 +208,19 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C/groups, kh, kw), dtype of ``x``
-    bias : ndarray of shape (F,), dtype of ``x``, or None
-    stride, dilation : int or pair of ints (h, w)
-    padding : int, pair of ints (h, w), ``"valid"`` or ``"same"``
-        ``"same"`` needs stride 1; an odd total padding puts the extra
-        row/column at the bottom/right, as PyTorch does.
-    groups : int
-        Must divide both C and F.
-    algorithm : str
-        Validated like the compiled kernel's, otherwise ignored here.
-    relu : bool
-        Return max(y, 0) (NaN stays NaN).
+    %(x2d)s
+    %(weight_conv2d)s
+    %(bias_conv)s
+    %(stride2d)s
+    %(padding_conv2d)s
+    %(dilation2d)s
+    %(groups)s
+    %(algorithm)s
+    %(relu)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
+    %(y_conv2d)s
     """
     _v.check_algorithm(algorithm, "conv2d")
     x, weight, g = _v.check_conv2d("conv2d", x, weight, stride, padding,
@@ -241,6 +243,7 @@ def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return y
 
 
+@docfiller
 def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size2 = 1, padding: Padding2 = 0, dilation: Size2 = 1,
                     groups: Int = 1, *, algorithm: Algorithm = "auto") -> Grads[Float]:
@@ -248,21 +251,18 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
-        Gradient of the loss with respect to the forward output.
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C/groups, kh, kw), dtype of ``x``
-    stride, padding, dilation, groups
-        As for :func:`conv2d`.
-    algorithm : {"auto", "gemm", "direct"}
-        Validated like the compiled kernel's, otherwise ignored here.
+    %(grad_out_conv2d)s
+    %(x2d)s
+    %(weight_conv2d)s
+    %(stride2d)s
+    %(padding_conv2d)s
+    %(dilation2d)s
+    %(groups)s
+    %(algorithm_backward)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W), dtype of ``x``
-    grad_weight : ndarray of shape (F, C/groups, kh, kw), dtype of ``x``
-    grad_bias : ndarray of shape (F,), dtype of ``x``
-        ``grad_out`` summed over N, Ho and Wo (returned even without a bias).
+    %(grads_conv2d)s
     """
     _v.check_algorithm(algorithm, "conv2d_backward")
     x, weight, g = _v.check_conv2d("conv2d_backward", x, weight, stride,
@@ -310,6 +310,7 @@ def _first_lattice_cell(start, dilation):
     return start + steps * dilation
 
 
+@docfiller
 def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
                padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -324,31 +325,22 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size, padding, dilation : int or pair of ints (h, w)
-        ``padding`` is implicit ``-inf``.
-    stride : int, pair of ints (h, w), or None
-        None means ``kernel_size``.
-    ceil_mode : bool
-        Round the output size up; the last window may hang past the input and
-        its padding, and only its cells inside ``x`` count.
-    return_indices : bool
-        Also return the argmax positions.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_max2d)s
+    %(dilation2d)s
+    %(ceil_mode2d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo), dtype of ``x``
-    indices : ndarray of shape (N, C, Ho, Wo), dtype int64
-        Only if ``return_indices``; flat positions ``ih*W + iw`` in each
-        (H, W) plane of ``x``.
+    %(y_pool2d)s
+    %(indices_out2d)s
 
-    Notes
-    -----
-    With dilation a window can hold no cell of ``x`` at all (e.g. H=1,
-    kernel 2, padding 1, dilation 2: rows -1 and 1).  PyTorch then returns
-    ``-inf`` and the index ``ih0*W + iw0`` of the window's first lattice cell
-    at or after row/column 0, which lies outside the plane; this function
-    does the same, and :func:`max_pool2d_backward` rejects such indices.
+    Raises
+    ------
+    %(raises_empty_window2d)s
     """
     x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
@@ -413,22 +405,20 @@ def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     return best, idx
 
 
+@docfiller
 def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool2d` with respect to its input.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Ho, Wo), dtype int64
-        As returned by ``max_pool2d(..., return_indices=True)``.
-    input_shape : tuple of 4 ints (N, C, H, W)
+    %(grad_out_max_pool2d)s
+    %(indices2d)s
+    %(input_shape2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W), dtype of ``grad_out``
-        Each ``grad_out`` element added at its index in its (n, c) plane;
-        overlapping windows sum.
+    %(grad_x_max_pool)s
 
     Notes
     -----
@@ -469,6 +459,7 @@ def _avg_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
+@docfiller
 def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
                padding: Size2 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -481,19 +472,16 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    kernel_size, padding : int or pair of ints (h, w)
-        ``padding`` (implicit zeros) is at most half the kernel.
-    stride : int, pair of ints (h, w), or None
-        None means ``kernel_size``.
-    ceil_mode : bool
-        Round the output size up.
-    count_include_pad : bool
-        Whether zero padding counts in the divisor.
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo), dtype of ``x``
+    %(y_avg_pool2d)s
     """
     x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
     count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
@@ -511,6 +499,7 @@ def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
     return total
 
 
+@docfiller
 def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
                         stride: Size2 | None = None, padding: Size2 = 0,
                         ceil_mode: bool = False,
@@ -519,15 +508,17 @@ def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo), dtype float32 or float64
-    input_shape : tuple of 4 ints (N, C, H, W)
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As for the forward :func:`avg_pool2d`.
+    %(grad_out_avg_pool2d)s
+    %(input_shape2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W), dtype of ``grad_out``
-        Each cell receives ``grad_out / divisor`` of every window that holds it.
+    %(grad_x_avg_pool)s
     """
     grad_out, g = _v.check_avg_pool2d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
@@ -618,6 +609,7 @@ def _col2vol(cols8, g):
     return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
 
 
+@docfiller
 def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
            groups: Int = 1) -> Array[Float]:
@@ -628,16 +620,17 @@ def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C/groups, kd, kh, kw), dtype of ``x``
-    bias : ndarray of shape (F,), dtype of ``x``, or None
-    stride, dilation : int or triple of ints (d, h, w)
-    padding : int, triple of ints (d, h, w), ``"valid"`` or ``"same"``
-    groups : int
+    %(x3d)s
+    %(weight_conv3d)s
+    %(bias_conv)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Do, Ho, Wo), dtype of ``x``
+    %(y_conv3d)s
     """
     op = "conv3d"
     x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
@@ -654,6 +647,7 @@ def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return y
 
 
+@docfiller
 def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
                     groups: Int = 1) -> Grads[Float]:
@@ -661,17 +655,17 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Do, Ho, Wo), dtype of ``x``
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    weight : ndarray of shape (F, C/groups, kd, kh, kw), dtype of ``x``
-    stride, padding, dilation, groups
-        As for :func:`conv3d`.
+    %(grad_out_conv3d)s
+    %(x3d)s
+    %(weight_conv3d)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, D, H, W)
-    grad_weight : ndarray of shape (F, C/groups, kd, kh, kw)
-    grad_bias : ndarray of shape (F,)
+    %(grads_conv3d)s
     """
     op = "conv3d_backward"
     x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
@@ -695,6 +689,7 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return grad_x, np.ascontiguousarray(grad_weight), grad_bias
 
 
+@docfiller
 def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
                padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -707,17 +702,22 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    kernel_size, padding, dilation : int or triple of ints (d, h, w)
-    stride : int, triple of ints (d, h, w), or None
-        None means ``kernel_size``.
-    ceil_mode, return_indices : bool
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_max3d)s
+    %(dilation3d)s
+    %(ceil_mode3d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
-    indices : ndarray of shape (N, C, Do, Ho, Wo), int64
-        Only if ``return_indices``: ``(id*H + ih)*W + iw`` in each volume.
+    %(y_pool3d)s
+    %(indices_out3d)s
+
+    Raises
+    ------
+    %(raises_empty_window3d)s
     """
     x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
@@ -757,21 +757,20 @@ def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     return best, idx
 
 
+@docfiller
 def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool3d` with respect to its input.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Do, Ho, Wo), dtype int64
-    input_shape : tuple of 5 ints (N, C, D, H, W)
+    %(grad_out_max_pool3d)s
+    %(indices3d)s
+    %(input_shape3d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, D, H, W), dtype of ``grad_out``
-        Each ``grad_out`` element added at its index (:func:`numpy.add.at`,
-        in output order); overlapping windows sum.
+    %(grad_x_max_pool)s
     """
     grad_out, indices, input_shape = _v.check_max_pool3d_backward(
         grad_out, indices, input_shape)
@@ -802,6 +801,7 @@ def _avg3d_divisor(g, count_include_pad):
     return np.where(empty, 1, div), empty
 
 
+@docfiller
 def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
                padding: Size3 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -809,15 +809,16 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, D, H, W), dtype float32 or float64
-    kernel_size, padding : int or triple of ints (d, h, w)
-    stride : int, triple of ints (d, h, w), or None
-        None means ``kernel_size``.
-    ceil_mode, count_include_pad : bool
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Do, Ho, Wo), dtype of ``x``
+    %(y_avg_pool3d)s
     """
     x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
     count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
@@ -834,6 +835,7 @@ def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
     return total
 
 
+@docfiller
 def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
                         stride: Size3 | None = None, padding: Size3 = 0,
                         ceil_mode: bool = False,
@@ -842,14 +844,17 @@ def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Do, Ho, Wo), dtype float32 or float64
-    input_shape : tuple of 5 ints (N, C, D, H, W)
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As for the forward :func:`avg_pool3d`.
+    %(grad_out_avg_pool3d)s
+    %(input_shape3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, D, H, W), dtype of ``grad_out``
+    %(grad_x_avg_pool)s
     """
     grad_out, g = _v.check_avg_pool3d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
@@ -905,6 +910,7 @@ def _conv1d_windows(x, g):
                       strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
 
 
+@docfiller
 def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
            stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
            groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
@@ -912,18 +918,18 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    weight : ndarray of shape (F, C/groups, k), dtype of ``x``
-    bias : ndarray of shape (F,), dtype of ``x``, or None
-    stride, dilation : int or (int,)
-    padding : int, (int,), ``"valid"`` or ``"same"``
-    groups : int
-    algorithm : {"auto", "gemm", "direct"}
-        Validated like the compiled kernel's, otherwise ignored here.
+    %(x1d)s
+    %(weight_conv1d)s
+    %(bias_conv)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Lo), dtype of ``x``
+    %(y_conv1d)s
     """
     _v.check_algorithm(algorithm, "conv1d")
     x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
@@ -941,6 +947,7 @@ def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = No
     return y
 
 
+@docfiller
 def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
                     stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
                     groups: Int = 1, *,
@@ -949,15 +956,18 @@ def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Lo), dtype of ``x``
-    x, weight, stride, padding, dilation, groups, algorithm
-        As for :func:`conv1d`.
+    %(grad_out_conv1d)s
+    %(x1d)s
+    %(weight_conv1d)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
-    grad_weight : ndarray of shape (F, C/groups, k)
-    grad_bias : ndarray of shape (F,)
+    %(grads_conv1d)s
     """
     op = "conv1d_backward"
     _v.check_algorithm(algorithm, op)
@@ -990,6 +1000,7 @@ def _args_2d(g):
     return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
 
 
+@docfiller
 def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
                padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
                return_indices: bool = False) -> PoolOutput:
@@ -997,16 +1008,22 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    kernel_size, padding, dilation : int or (int,)
-    stride : int, (int,) or None
-    ceil_mode, return_indices : bool
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_max1d)s
+    %(dilation1d)s
+    %(ceil_mode1d)s
+    %(return_indices)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
-    indices : ndarray of shape (N, C, Lo), int64, positions in [0, L)
-        Only if ``return_indices``.
+    %(y_pool1d)s
+    %(indices_out1d)s
+
+    Raises
+    ------
+    %(raises_empty_window1d)s
     """
     x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
                                ceil_mode)
@@ -1019,19 +1036,20 @@ def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
     return _as3d(res)
 
 
+@docfiller
 def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
                         input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`max_pool1d` with respect to its input.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
-    indices : ndarray of shape (N, C, Lo), int64
-    input_shape : tuple (N, C, L)
+    %(grad_out_max_pool1d)s
+    %(indices1d)s
+    %(input_shape1d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
+    %(grad_x_max_pool)s
     """
     grad_out, indices, input_shape = _v.check_max_pool1d_backward(
         grad_out, indices, input_shape)
@@ -1042,6 +1060,7 @@ def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
                                      (N, C, 1, L)))
 
 
+@docfiller
 def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
                padding: Size1 = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Array[Float]:
@@ -1049,14 +1068,16 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    kernel_size, padding : int or (int,)
-    stride : int, (int,) or None
-    ceil_mode, count_include_pad : bool
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
+    %(y_avg_pool1d)s
     """
     x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
     count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
@@ -1065,6 +1086,7 @@ def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
                             count_include_pad=count_include_pad))
 
 
+@docfiller
 def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
                         stride: Size1 | None = None, padding: Size1 = 0,
                         ceil_mode: bool = False,
@@ -1073,14 +1095,17 @@ def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo), dtype float32 or float64
-    input_shape : tuple (N, C, L)
-    kernel_size, stride, padding, ceil_mode, count_include_pad
-        As for :func:`avg_pool1d`.
+    %(grad_out_avg_pool1d)s
+    %(input_shape1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
+    %(grad_x_avg_pool)s
     """
     grad_out, g = _v.check_avg_pool1d_backward(
         grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
@@ -1135,27 +1160,29 @@ def _lp_backward(gy4, x4, p, g, ceil_mode):
         return g_pow * (dt(p) * x4 ** dt(p - 1.0))
 
 
+@docfiller
 def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
               stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    norm_type : float, non-zero (inf and -inf allowed)
-    kernel_size : int or (int, int)
-    stride : int, (int, int) or None
-    ceil_mode : bool
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Ho, Wo)
+    %(y_lp_pool2d)s
     """
     x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
                                  stride, ceil_mode)
     return _lp_forward(x, p, g, ceil_mode)
 
 
+@docfiller
 def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
                        kernel_size: Size2, stride: Size2 | None = None,
                        ceil_mode: bool = False) -> Array[Float]:
@@ -1163,40 +1190,45 @@ def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Ho, Wo)
-    x, norm_type, kernel_size, stride, ceil_mode
-        As for :func:`lp_pool2d`.
+    %(grad_out_lp_pool2d)s
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
+    %(grad_x_lp2d)s
     """
     grad_out, x, p, g = _v.check_lp_pool2d_backward(
         grad_out, x, norm_type, kernel_size, stride, ceil_mode)
     return _lp_backward(grad_out, x, p, g, ceil_mode)
 
 
+@docfiller
 def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
               stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
     """1-D power-average pooling (``torch.nn.functional.lp_pool1d``).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, L), dtype float32 or float64
-    norm_type : float, non-zero (inf and -inf allowed)
-    kernel_size : int or (int,)
-    stride : int, (int,) or None
-    ceil_mode : bool
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, Lo)
+    %(y_lp_pool1d)s
     """
     x, p, g = _v.check_lp_pool1d("lp_pool1d", x, norm_type, kernel_size,
                                  stride, ceil_mode)
     return _as3d(_lp_forward(_as4d(x), p, g, ceil_mode))
 
 
+@docfiller
 def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
                        kernel_size: Size1, stride: Size1 | None = None,
                        ceil_mode: bool = False) -> Array[Float]:
@@ -1204,46 +1236,51 @@ def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, Lo)
-    x, norm_type, kernel_size, stride, ceil_mode
-        As for :func:`lp_pool1d`.
+    %(grad_out_lp_pool1d)s
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, L)
+    %(grad_x_lp1d)s
     """
     grad_out, x, p, g = _v.check_lp_pool1d_backward(
         grad_out, x, norm_type, kernel_size, stride, ceil_mode)
     return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g, ceil_mode))
 
 
+@docfiller
 def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each (H, W) plane (``F.adaptive_avg_pool2d(x, 1)``).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
+    %(x2d)s
 
     Returns
     -------
-    y : ndarray of shape (N, C, 1, 1)
+    %(y_global)s
     """
     x, g = _v.check_global_avg_pool2d(x)
     return x.mean(axis=(2, 3), keepdims=True, dtype=x.dtype)
 
 
+@docfiller
 def global_avg_pool2d_backward(grad_out: Array[Float],
                                input_shape: Shape) -> Array[Float]:
     """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, C, 1, 1), dtype float32 or float64
-    input_shape : tuple (N, C, H, W)
+    %(grad_out_global)s
+    %(input_shape2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W)
+    %(grad_x_global)s
     """
     grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
     scaled = grad_out / grad_out.dtype.type(g.H * g.W)
@@ -1264,6 +1301,7 @@ def _position_major_cols(x, g):
     return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
 
 
+@docfiller
 def locally_connected2d(x: Array[Float], weight: Array[Float],
                         bias: Array[Float] | None = None, stride: Size2 = 1,
                         padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
@@ -1275,15 +1313,16 @@ def locally_connected2d(x: Array[Float], weight: Array[Float],
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W), dtype float32 or float64
-    weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
-    bias : ndarray of shape (F, Ho, Wo), dtype of ``x``, or None
-    stride, padding, dilation : int or pair of ints (h, w)
+    %(x2d)s
+    %(weight_lc)s
+    %(bias_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    y : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
-        ``y[n, :, oh, ow] = patch @ weight[oh, ow].reshape(-1, F) + bias[:, oh, ow]``.
+    %(y_lc)s
     """
     op = "locally_connected2d"
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
@@ -1300,6 +1339,7 @@ def locally_connected2d(x: Array[Float], weight: Array[Float],
     return y
 
 
+@docfiller
 def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
                                  weight: Array[Float], stride: Size2 = 1,
                                  padding: Size2 = 0,
@@ -1308,16 +1348,16 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
 
     Parameters
     ----------
-    grad_out : ndarray of shape (N, F, Ho, Wo), dtype of ``x``
-    x, weight, stride, padding, dilation
-        As for :func:`locally_connected2d`.
+    %(grad_out_lc)s
+    %(x2d)s
+    %(weight_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
 
     Returns
     -------
-    grad_x : ndarray of shape (N, C, H, W), dtype of ``x``
-    grad_weight : ndarray of shape (Ho, Wo, C, kh, kw, F), dtype of ``x``
-    grad_bias : ndarray of shape (F, Ho, Wo), dtype of ``x``
-        ``grad_out`` summed over N (returned even without a bias).
+    %(grads_lc)s
     """
     op = "locally_connected2d_backward"
     x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
@@ -1356,10 +1396,27 @@ def _into(out, y, op):
     return out
 
 
+@docfiller
 def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
                  training=False, momentum=0.1, eps=1e-5, *, relu=False, out=None,
                  return_stats=False):
-    """Twin of :func:`fastconv.batch_norm2d`."""
+    """Twin of :func:`fastconv.batch_norm2d`.
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(running_stats)s
+    %(bn_weight_bias)s
+    %(bn_training)s
+    %(bn_momentum_eps)s
+    %(relu)s
+    %(out_x)s
+    %(bn_return_stats)s
+
+    Returns
+    -------
+    %(returns_bn)s
+    """
     x, training, momentum, eps, relu = _v.check_batch_norm2d(
         x, running_mean, running_var, weight, bias, training, momentum, eps, relu)
     N, C, H, W = x.shape
@@ -1386,9 +1443,24 @@ def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
     return y
 
 
+@docfiller
 def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=True,
                           y=None, out=None):
-    """Twin of :func:`fastconv.batch_norm2d_backward`."""
+    """Twin of :func:`fastconv.batch_norm2d_backward`.
+
+    Parameters
+    ----------
+    %(bn_grad_out_x)s
+    %(bn_stats)s
+    %(bn_weight)s
+    %(bn_backward_training)s
+    %(bn_backward_y)s
+    %(out_grad)s
+
+    Returns
+    -------
+    %(grads_bn)s
+    """
     grad_out, x, training, y = _v.check_batch_norm2d_backward(
         grad_out, x, mean, invstd, weight, training, y)
     axes = (0, 2, 3)
@@ -1408,22 +1480,57 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=Tr
     return gx, g_weight.astype(x.dtype), g_bias.astype(x.dtype)
 
 
+@docfiller
 def relu(x, *, out=None):
-    """Twin of :func:`fastconv.relu`."""
+    """Twin of :func:`fastconv.relu`.
+
+    Parameters
+    ----------
+    %(x_any)s
+    %(out_x)s
+
+    Returns
+    -------
+    %(y_relu)s
+    """
     x = _v.check_any_array(x, "x", "relu")
     return _into(out, np.maximum(x, x.dtype.type(0)), "relu")
 
 
+@docfiller
 def relu_backward(grad_out, y, *, out=None):
-    """Twin of :func:`fastconv.relu_backward`."""
+    """Twin of :func:`fastconv.relu_backward`.
+
+    Parameters
+    ----------
+    %(relu_backward_grad_out)s
+    %(relu_backward_y)s
+    %(out_grad)s
+
+    Returns
+    -------
+    %(grad_x_relu)s
+    """
     op = "relu_backward"
     grad_out = _v.check_any_array(grad_out, "grad_out", op)
     y = _v.check_like(op, grad_out, "grad_out", y, "y")
     return _into(out, np.where(y <= 0, grad_out.dtype.type(0), grad_out), op)
 
 
+@docfiller
 def add(a, b, *, relu=False, out=None):
-    """Twin of :func:`fastconv.add`."""
+    """Twin of :func:`fastconv.add`.
+
+    Parameters
+    ----------
+    %(add_ab)s
+    %(add_relu)s
+    %(add_out)s
+
+    Returns
+    -------
+    %(y_add)s
+    """
     op = "add"
     a = _v.check_any_array(a, "a", op)
     b = _v.check_like(op, a, "a", b, "b")
@@ -1433,8 +1540,22 @@ def add(a, b, *, relu=False, out=None):
     return _into(out, y, op)
 
 
+@docfiller
 def linear(x, weight, bias=None, *, relu=False, out=None):
-    """Twin of :func:`fastconv.linear` (NumPy's matmul, so BLAS)."""
+    """Twin of :func:`fastconv.linear` (NumPy's matmul, so BLAS).
+
+    Parameters
+    ----------
+    %(x_linear)s
+    %(weight_linear)s
+    %(bias_linear)s
+    %(relu)s
+    %(out_linear)s
+
+    Returns
+    -------
+    %(y_linear)s
+    """
     op = "linear"
     x, weight, bias = _v.check_linear(op, x, weight, bias)
     relu = _v.check_flag(relu, "relu", op)
@@ -1448,8 +1569,20 @@ def linear(x, weight, bias=None, *, relu=False, out=None):
     return _into(out, y, op)
 
 
+@docfiller
 def linear_backward(grad_out, x, weight):
-    """Twin of :func:`fastconv.linear_backward`."""
+    """Twin of :func:`fastconv.linear_backward`.
+
+    Parameters
+    ----------
+    %(grad_out_linear)s
+    %(x_linear)s
+    %(weight_linear)s
+
+    Returns
+    -------
+    %(grads_linear)s
+    """
     op = "linear_backward"
     x, weight, _ = _v.check_linear(op, x, weight, None)
     grad_out = _v.check_grad_out(op, grad_out, x, (x.shape[0], weight.shape[0]),

@@ -647,8 +647,8 @@ def _to_course_cols(x, field_height, field_width, padding, stride, op):
     padding = _v.non_negative_pair(padding, "padding", op)
     cols = _F.im2col(xa.astype(_compute_dtype(xa), copy=False), kernel,
                      stride, padding)                           # (N, K, L)
-    n, k, l = cols.shape
-    return np.ascontiguousarray(cols.transpose(1, 2, 0)).reshape(k, l * n)
+    n, k, L = cols.shape
+    return np.ascontiguousarray(cols.transpose(1, 2, 0)).reshape(k, L * n)
 
 
 def _from_course_cols(cols, x_shape, field_height, field_width, padding,
