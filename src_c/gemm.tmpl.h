@@ -52,6 +52,19 @@ ptrdiff_t CAT(fc_gemm_tile_cols_, TYPE)(void)
     return fc_max(nr, n / nr * nr);
 }
 
+/* The column budget of a forward tile: a K x NC block of B stays in L2
+ * (FC_GEMM_B_BYTES), so layers with K shorter than FC_GEMM_KC (the first
+ * layer's 27, 1x1 layers on few channels) get wider tiles, up to 4x, and
+ * pay the per-tile work (slab, edges) less often. */
+static ptrdiff_t CAT(tile_cols_for_, TYPE)(const fc_geom *g)
+{
+    const ptrdiff_t nr = UK->nr;
+    const ptrdiff_t K = fc_mul_sat(g->C, fc_mul_sat(g->kh, g->kw));
+    const ptrdiff_t kc = fc_max(fc_min(K, FC_GEMM_KC), FC_GEMM_KC / 4);
+    const ptrdiff_t n = FC_GEMM_B_BYTES / ((ptrdiff_t)sizeof(TYPE) * kc);
+    return fc_max(nr, n / nr * nr);
+}
+
 /* ---- forward tiling ------------------------------------------------------
  * Banded tiles: a tile is a band of whole output rows, computed on a
  * "virtual" output width Wv = Wo + (kw-1)*dw/sw (or less, see
@@ -83,7 +96,7 @@ static ptrdiff_t CAT(virtual_width_, TYPE)(const fc_geom *g)
 /* Output rows per band: as many as fit in a tile, spread evenly. */
 static ptrdiff_t CAT(band_rows_, TYPE)(const fc_geom *g)
 {
-    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t nc = CAT(tile_cols_for_, TYPE)(g);
     const ptrdiff_t most = fc_max(1, nc / CAT(virtual_width_, TYPE)(g));
     const ptrdiff_t bands = (g->Ho + most - 1) / most;
     return (g->Ho + bands - 1) / bands;
@@ -224,7 +237,7 @@ static int CAT(dense_, TYPE)(const fc_geom *g, const fc_ylayout *ly)
 static ptrdiff_t CAT(side_max_, TYPE)(const fc_geom *g, int dense)
 {
     if (!CAT(banded_, TYPE)(g, dense)) return 1;
-    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t nc = CAT(tile_cols_for_, TYPE)(g);
     const ptrdiff_t fit = nc / fc_mul_sat(g->Ho, CAT(virtual_width_, TYPE)(g));
     const ptrdiff_t slab = fc_mul_sat(CAT(slab_size_, TYPE)(g), (ptrdiff_t)sizeof(TYPE));
     const ptrdiff_t most = fc_min(fit, fc_max(1, FC_GEMM_SLAB_BYTES / slab));
@@ -248,7 +261,7 @@ static ptrdiff_t CAT(tile_width_, TYPE)(const fc_geom *g, int dense)
     const ptrdiff_t nr = UK->nr;
     const ptrdiff_t n = CAT(banded_, TYPE)(g, dense)
         ? CAT(band_rows_, TYPE)(g) * CAT(virtual_width_, TYPE)(g)
-        : fc_min(g->Ho * g->Wo, CAT(fc_gemm_tile_cols_, TYPE)());
+        : fc_min(g->Ho * g->Wo, CAT(tile_cols_for_, TYPE)(g));
     return (n + nr - 1) / nr * nr;
 }
 
@@ -259,7 +272,7 @@ static ptrdiff_t CAT(image_tiles_, TYPE)(const fc_geom *g, int dense)
         const ptrdiff_t rows = CAT(band_rows_, TYPE)(g);
         return (g->Ho + rows - 1) / rows;
     }
-    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t nc = CAT(tile_cols_for_, TYPE)(g);
     return (g->Ho * g->Wo + nc - 1) / nc;
 }
 
@@ -571,7 +584,7 @@ FC_ALWAYS_INLINE void CAT(run_tile_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
     const ptrdiff_t HW = g->H * g->W, kb = CAT(k_block_, TYPE)(K);
-    const ptrdiff_t nc = CAT(fc_gemm_tile_cols_, TYPE)();
+    const ptrdiff_t nc = CAT(tile_cols_for_, TYPE)(g);
     const ptrdiff_t l0 = tile * nc, l1 = fc_min(L, l0 + nc);
     const ptrdiff_t n = l1 - l0, panels = (n + nr - 1) / nr;
     const int pointwise = CAT(pointwise_, TYPE)(g);
