@@ -10,6 +10,9 @@ FASTCONV_WERROR=1   warnings in the C kernels are errors (CI, development);
                     users' builds only warn.
 FASTCONV_DEBUG=1    Cython's bounds checks, -O0 -g, AddressSanitizer/UBSan.
 FASTCONV_NO_OPENMP=1  serial kernels even where the compiler has OpenMP.
+FASTCONV_NO_CLONES=1  no target_clones: the hot loops only in their baseline
+                    (-O3, no -march) version, as on non-GCC or non-x86-64
+                    builds; CI tests this build too (src_c/README.md).
 CC, CFLAGS, LDSHARED  as for any setuptools build (CC=clang works).
 """
 import contextlib
@@ -31,6 +34,7 @@ from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTCONV_DEBUG", "0") == "1"
 WERROR = os.environ.get("FASTCONV_WERROR", "0") == "1"
+NO_CLONES = os.environ.get("FASTCONV_NO_CLONES", "0") == "1"
 C_SOURCES = [
     "src_c/im2col.c", "src_c/conv2d.c", "src_c/pool.c", "src_c/gemm.c",
     "src_c/ukernel.c", "src_c/threads.c", "src_c/vol.c", "src_c/local.c",
@@ -143,10 +147,15 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+# build_clib reads a library's header dependencies from "obj_deps" (the ""
+# key: every source), not "depends": without it an edited header or template
+# leaves the objects stale.  When any object is stale, build_clib compiles
+# every source, so one global list is as precise as per-source ones.
 fastconv_c = (
     "fastconv_c",
     {"sources": C_SOURCES, "include_dirs": ["src_c"],
-     "cflags": C_OPT + STRICT + OPENMP_C, "depends": C_DEPENDS},
+     "cflags": C_OPT + STRICT + OPENMP_C, "obj_deps": {"": C_DEPENDS},
+     "macros": [("FC_NO_CLONES", None)] if NO_CLONES else []},
 )
 
 extensions = [

@@ -10,13 +10,15 @@ impl    : the compiled package ``fastconv`` and its pure-NumPy twin
 torch   : the ``torch`` module.  Missing torch skips the test on a user's
           machine and fails it in CI (``CI=true``), where torch is installed.
 tol     : ``tol(dtype, n_terms=1) -> dict(rtol=..., atol=...)`` for
-          ``np.testing.assert_allclose``.
+          ``np.testing.assert_allclose`` (``helpers.tolerance``).
+
+Plain helper functions shared by the test modules are in helpers.py.
 
 Tolerance policy
 ----------------
 Pure data movement (im2col, max pooling and its indices) is compared exactly.
 Everything that sums terms (convolutions, col2im, average pooling, gradient
-scatters) is compared with ``RTOL`` / ``ATOL`` below, where the absolute
+scatters) is compared with ``RTOL`` / ``ATOL`` of helpers.py, where the absolute
 tolerance grows with ``sqrt(n_terms)``, the number of products summed into one
 output element (C/groups*kh*kw for a forward convolution, N*Ho*Wo for
 grad_weight, ...).  Why: inputs are O(1) standard-normal values, so an output
@@ -30,12 +32,12 @@ scaled: relative to an output of size sqrt(K) the error is eps*sqrt(K) << 1e-5.
 """
 
 import importlib
-import math
 import os
 import zlib
 
 import numpy as np
 import pytest
+from helpers import DTYPES, tolerance
 
 try:  # hypothesis is a test dependency; register a modest, deadline-free profile
     from hypothesis import settings
@@ -44,20 +46,6 @@ try:  # hypothesis is a test dependency; register a modest, deadline-free profil
     settings.load_profile("fastconv")
 except ImportError:  # pragma: no cover
     pass
-
-
-DTYPES = [np.float32, np.float64]
-
-# Base tolerances for one term (see the module docstring for the scaling rule).
-RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-ATOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
-
-
-def tolerance(dtype, n_terms=1):
-    """rtol/atol for comparing results that each sum ``n_terms`` products."""
-    dt = np.dtype(dtype)
-    scale = max(1.0, math.sqrt(n_terms))
-    return {"rtol": RTOL[dt], "atol": ATOL[dt] * scale}
 
 
 @pytest.fixture(params=DTYPES, ids=lambda d: np.dtype(d).name)

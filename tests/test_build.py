@@ -12,35 +12,9 @@ import pytest
 import fastconv
 import fastconv.reference
 
-API = [
-    "im2col",
-    "col2im",
-    "conv2d",
-    "conv2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    # 1-D convolution and pooling, Lp-norm and global pooling
-    "conv1d",
-    "conv1d_backward",
-    "max_pool1d",
-    "max_pool1d_backward",
-    "avg_pool1d",
-    "avg_pool1d_backward",
-    "lp_pool2d",
-    "lp_pool2d_backward",
-    "lp_pool1d",
-    "lp_pool1d_backward",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-]
-API += [  # 3-D kernels
-    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
-    "avg_pool3d", "avg_pool3d_backward",
-]
-# ---- locally connected layer ----
-API += ["locally_connected2d", "locally_connected2d_backward"]
+# The kernels: every name that has a NumPy twin.  tests/test_contracts.py
+# checks that these are exactly the kernels of fastconv.__all__.
+API = list(fastconv.reference.__all__)
 SETTINGS = ["set_num_threads", "get_num_threads", "show_config"]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from fastconv.compat import cs231n as cs
+from helpers import numerical_grad
 
 CONV_FORWARD = ["conv_forward_fast", "conv_forward_im2col",
                 "conv_forward_strides", "conv_forward_naive"]
@@ -116,22 +117,6 @@ def loop_pool_backward(dout, x, ph, pw, stride, ties="first"):
                         for a, b in hits:
                             dx[n, c, r0 + a, c0 + b] += dout[n, c, i, j] / len(hits)
     return dx
-
-
-def numerical_grad(f, x, dout, h=1e-6):
-    """d<f(x), dout>/dx by central differences (float64)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        idx = it.multi_index
-        old = x[idx]
-        x[idx] = old + h
-        plus = np.sum(f(x) * dout)
-        x[idx] = old - h
-        minus = np.sum(f(x) * dout)
-        x[idx] = old
-        g[idx] = (plus - minus) / (2 * h)
-    return g
 
 
 # (N, C, H, W, F, HH, WW, stride, pad); the last two do not divide evenly

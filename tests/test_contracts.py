@@ -1,198 +1,60 @@
-"""Cross-cutting contracts of every public kernel.
+"""Cross-cutting contracts of every public kernel, for each entry of
+tests/kernel_registry.py (``KERNELS``) to which the contract applies:
 
-* no input array is ever modified (also: read-only inputs are accepted);
+* no input array is modified (also: read-only inputs are accepted);
 * non-contiguous, Fortran-ordered, negatively strided and transposed inputs give the
   results of their contiguous copies;
 * the output dtype is the input dtype (indices: int64);
 * N = 0 returns empty arrays of the right shape;
-* 1x1 images and kernels as large as the input.
+* an integer or float16 array argument, or float32 next to float64, is a TypeError;
+* out= is honoured (the result is out) and a wrong out is a ValueError;
+* and the registry lists every kernel of fastconv.__all__ and fastconv.reference.__all__.
+
+Also 1x1 images and kernels as large as the input.
 """
 
 import numpy as np
 import pytest
 
-ALGORITHMS = ["auto", "gemm", "direct"]
+import fastconv
+import fastconv.reference
+from kernel_registry import (
+    ALGORITHMS, BAD_DTYPE, DTYPE, EMPTY, KERNELS, LAYOUTS, MIXED_DTYPE, NOT_KERNELS, OUT,
+    READ_ONLY, UNCHANGED, with_contract,
+)
 
 
-def _spec_im2col(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    return "im2col", (x, 3), dict(stride=2, padding=1, dilation=1), 27
+def _kernels(contract):
+    entries = with_contract(contract)
+    return pytest.mark.parametrize("kernel", entries, ids=[k.id for k in entries])
 
 
-def _spec_im2col_dilated(rng, dtype, N):
-    x = rng.standard_normal((N, 2, 7, 8)).astype(dtype)
-    return "im2col", (x, (2, 3)), dict(stride=(1, 2), padding=(1, 0), dilation=(2, 1)), 6
+def test_registry_covers_every_kernel():
+    public = set(fastconv.__all__)
+    registered = {k.name for k in KERNELS}
+    assert not NOT_KERNELS - public, f"NOT_KERNELS names no longer public: {NOT_KERNELS - public}"
+    assert not registered & NOT_KERNELS, registered & NOT_KERNELS
+    missing = public - NOT_KERNELS - registered
+    assert not missing, (f"public kernels without an entry in tests/kernel_registry.py: "
+                         f"{sorted(missing)} (or, if not array kernels, add them to NOT_KERNELS)")
+    assert registered <= public, sorted(registered - public)
+    assert registered == set(fastconv.reference.__all__), (
+        "fastconv.reference.__all__ (the twins) differs from the registered kernels: "
+        f"{sorted(registered ^ set(fastconv.reference.__all__))}")
+    assert len({k.id for k in KERNELS}) == len(KERNELS), "two entries share an id"
 
 
-def _spec_col2im(rng, dtype, N):
-    cols = rng.standard_normal((N, 3 * 9, 4 * 3)).astype(dtype)  # output (7, 6), k3 s2 p1 -> 4x3
-    return "col2im", (cols, (7, 6), 3), dict(stride=2, padding=1, dilation=1), 9
-
-
-def _spec_conv2d(algorithm):
-    def spec(rng, dtype, N):
-        x = rng.standard_normal((N, 4, 7, 6)).astype(dtype)
-        w = rng.standard_normal((6, 2, 3, 3)).astype(dtype)
-        b = rng.standard_normal(6).astype(dtype)
-        return "conv2d", (x, w, b), dict(stride=1, padding=1, groups=2, algorithm=algorithm), 18
-
-    return spec
-
-
-def _spec_conv2d_strided(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 9, 8)).astype(dtype)
-    w = rng.standard_normal((4, 3, 2, 3)).astype(dtype)
-    return "conv2d", (x, w), dict(stride=(2, 1), padding=(0, 1), dilation=(1, 2)), 18
-
-
-def _spec_conv2d_backward(algorithm):
-    def spec(rng, dtype, N):
-        g = rng.standard_normal((N, 6, 7, 6)).astype(dtype)
-        x = rng.standard_normal((N, 4, 7, 6)).astype(dtype)
-        w = rng.standard_normal((6, 2, 3, 3)).astype(dtype)
-        kw = dict(stride=1, padding=1, groups=2, algorithm=algorithm)
-        return "conv2d_backward", (g, x, w), kw, max(1, N) * 42
-
-    return spec
-
-
-def _spec_max_pool2d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    return "max_pool2d", (x, 3), dict(stride=2, padding=1, return_indices=True), 1
-
-
-def _spec_max_pool2d_dilated(rng, dtype, N):
-    x = rng.standard_normal((N, 2, 9, 8)).astype(dtype)
-    return "max_pool2d", (x, (2, 3)), dict(stride=(2, 1), padding=1, dilation=2, ceil_mode=True), 1
-
-
-def _spec_max_pool2d_backward(rng, dtype, N):
-    g = rng.standard_normal((N, 3, 4, 3)).astype(dtype)
-    idx = rng.integers(0, 7 * 6, size=(N, 3, 4, 3)).astype(np.int64)
-    return "max_pool2d_backward", (g, idx, (N, 3, 7, 6)), {}, 9
-
-
-def _spec_avg_pool2d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    return "avg_pool2d", (x, 3), dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False), 9
-
-
-def _spec_avg_pool2d_backward(rng, dtype, N):
-    g = rng.standard_normal((N, 3, 4, 4)).astype(dtype)  # 7x6, k3 s2 p1 ceil -> 4x4
-    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
-    return "avg_pool2d_backward", (g, (N, 3, 7, 6), 3), kw, 9
-
-
-SPECS = {
-    "im2col": _spec_im2col,
-    "im2col-dilated": _spec_im2col_dilated,
-    "col2im": _spec_col2im,
-    **{f"conv2d-{a}": _spec_conv2d(a) for a in ALGORITHMS},
-    "conv2d-strided": _spec_conv2d_strided,
-    **{f"conv2d_backward-{a}": _spec_conv2d_backward(a) for a in ALGORITHMS},
-    "max_pool2d": _spec_max_pool2d,
-    "max_pool2d-dilated": _spec_max_pool2d_dilated,
-    "max_pool2d_backward": _spec_max_pool2d_backward,
-    "avg_pool2d": _spec_avg_pool2d,
-    "avg_pool2d_backward": _spec_avg_pool2d_backward,
-}
-
-
-# ---- 1-D convolution and pooling, Lp-norm and global pooling -------------
-
-def _spec_conv1d(algorithm):
-    def spec(rng, dtype, N):
-        x = rng.standard_normal((N, 4, 9)).astype(dtype)
-        w = rng.standard_normal((6, 2, 3)).astype(dtype)
-        b = rng.standard_normal(6).astype(dtype)
-        kw = dict(stride=2, padding=1, dilation=2, groups=2, algorithm=algorithm)
-        return "conv1d", (x, w, b), kw, 6
-
-    return spec
-
-
-def _spec_conv1d_backward(algorithm):
-    def spec(rng, dtype, N):
-        g = rng.standard_normal((N, 6, 9)).astype(dtype)
-        x = rng.standard_normal((N, 4, 9)).astype(dtype)
-        w = rng.standard_normal((6, 2, 4)).astype(dtype)
-        kw = dict(padding="same", groups=2, algorithm=algorithm)
-        return "conv1d_backward", (g, x, w), kw, max(1, N) * 27
-
-    return spec
-
-
-def _spec_max_pool1d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 11)).astype(dtype)
-    kw = dict(stride=2, padding=1, dilation=2, ceil_mode=True, return_indices=True)
-    return "max_pool1d", (x, 3), kw, 1
-
-
-def _spec_max_pool1d_backward(rng, dtype, N):
-    g = rng.standard_normal((N, 3, 5)).astype(dtype)
-    idx = rng.integers(0, 11, size=(N, 3, 5)).astype(np.int64)
-    return "max_pool1d_backward", (g, idx, (N, 3, 11)), {}, 5
-
-
-def _spec_avg_pool1d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 11)).astype(dtype)
-    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
-    return "avg_pool1d", (x, 3), kw, 3
-
-
-def _spec_avg_pool1d_backward(rng, dtype, N):
-    g = rng.standard_normal((N, 3, 6)).astype(dtype)      # 11, k3 s2 p1 ceil -> 6
-    kw = dict(stride=2, padding=1, ceil_mode=True, count_include_pad=False)
-    return "avg_pool1d_backward", (g, (N, 3, 11), 3), kw, 3
-
-
-def _spec_lp_pool2d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    return "lp_pool2d", (x, 2, 3), dict(stride=(2, 1), ceil_mode=True), 9
-
-
-def _spec_lp_pool2d_backward(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    g = rng.standard_normal((N, 3, 3, 4)).astype(dtype)
-    return "lp_pool2d_backward", (g, x, 2, 3), dict(stride=(2, 1)), 9
-
-
-def _spec_lp_pool1d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 10)).astype(dtype)
-    return "lp_pool1d", (x, 3, 3), dict(stride=2, ceil_mode=True), 3
-
-
-def _spec_lp_pool1d_backward(rng, dtype, N):
-    x = np.abs(rng.standard_normal((N, 3, 10))).astype(dtype)
-    g = rng.standard_normal((N, 3, 4)).astype(dtype)
-    return "lp_pool1d_backward", (g, x, 1.5, 3), dict(stride=2), 3
-
-
-def _spec_global_avg_pool2d(rng, dtype, N):
-    x = rng.standard_normal((N, 3, 7, 6)).astype(dtype)
-    return "global_avg_pool2d", (x,), {}, 42
-
-
-# (global_avg_pool2d_backward is left out: its (N, C, 1, 1) grad_out has no
-# non-contiguous layout of the last two axes; tests/test_global_pool.py covers it.)
-SPECS.update({
-    **{f"conv1d-{a}": _spec_conv1d(a) for a in ALGORITHMS},
-    **{f"conv1d_backward-{a}": _spec_conv1d_backward(a) for a in ALGORITHMS},
-    "max_pool1d": _spec_max_pool1d,
-    "max_pool1d_backward": _spec_max_pool1d_backward,
-    "avg_pool1d": _spec_avg_pool1d,
-    "avg_pool1d_backward": _spec_avg_pool1d_backward,
-    "lp_pool2d": _spec_lp_pool2d,
-    "lp_pool2d_backward": _spec_lp_pool2d_backward,
-    "lp_pool1d": _spec_lp_pool1d,
-    "lp_pool1d_backward": _spec_lp_pool1d_backward,
-    "global_avg_pool2d": _spec_global_avg_pool2d,
-})
-
-
-def _call(impl, name, args, kwargs):
-    out = getattr(impl, name)(*args, **kwargs)
+def _call(kernel, impl, args, kwargs):
+    """The outputs as a list; arguments the call writes by design are copied
+    first, so that every call sees the same values."""
+    args = [a.copy() if i in kernel.writes else a for i, a in enumerate(args)]
+    out = getattr(impl, kernel.name)(*args, **kwargs)
     return list(out) if isinstance(out, tuple) else [out]
+
+
+def _arrays(kernel, args):
+    """(position, array) of the array arguments the call only reads."""
+    return [(i, a) for i, a in enumerate(args) if isinstance(a, np.ndarray) and i not in kernel.writes]
 
 
 def _check_results(got, want, dtype, n_terms, msg, tol):
@@ -205,32 +67,39 @@ def _check_results(got, want, dtype, n_terms, msg, tol):
             np.testing.assert_allclose(g, w, err_msg=f"output {k}: {msg}", **tol(dtype, n_terms))
 
 
-@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
-def test_inputs_unchanged(spec, impl, dtype, rng):
-    name, args, kwargs, _ = spec(rng, dtype, 2)
-    before = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    flags = [a.flags.c_contiguous if isinstance(a, np.ndarray) else None for a in args]
-    _call(impl, name, args, kwargs)
-    for k, (a, b, f) in enumerate(zip(args, before, flags)):
-        if isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, b, err_msg=f"{name}: argument {k} was modified")
-            assert a.flags.c_contiguous == f
-        else:
-            assert a == b
+@_kernels(UNCHANGED)
+def test_inputs_unchanged(kernel, impl, dtype, rng):
+    args, kwargs, _ = kernel.make(rng, dtype, 2)
+    arrays = _arrays(kernel, args)
+    assert arrays, "no array argument"
+    before = [(a.copy(), a.flags.c_contiguous) for _, a in arrays]
+    others = [(i, a) for i, a in enumerate(args) if not isinstance(a, np.ndarray)]
+    kw_before = {k: v.copy() for k, v in kwargs.items() if isinstance(v, np.ndarray)}
+    getattr(impl, kernel.name)(*args, **kwargs)
+    for (i, a), (copy, contiguous) in zip(arrays, before):
+        np.testing.assert_array_equal(a, copy, err_msg=f"{kernel.id}: argument {i} was modified")
+        assert a.flags.c_contiguous == contiguous
+    for i, v in others:
+        assert args[i] == v
+    for k, v in kw_before.items():
+        np.testing.assert_array_equal(kwargs[k], v, err_msg=f"{kernel.id}: {k}= was modified")
 
 
-@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
-def test_read_only_inputs(spec, impl, dtype, rng, tol):
-    name, args, kwargs, n_terms = spec(rng, dtype, 2)
-    want = _call(impl, name, args, kwargs)
-    ro = []
-    for a in args:
-        if isinstance(a, np.ndarray):
-            a = a.copy()
-            a.setflags(write=False)
-        ro.append(a)
-    got = _call(impl, name, ro, kwargs)
-    _check_results(got, want, dtype, n_terms, f"{name} read-only inputs", tol)
+@_kernels(READ_ONLY)
+def test_read_only_inputs(kernel, impl, dtype, rng, tol):
+    args, kwargs, n_terms = kernel.make(rng, dtype, 2)
+    want = _call(kernel, impl, args, kwargs)
+    ro = list(args)
+    for i, a in _arrays(kernel, args):
+        ro[i] = a.copy()
+        ro[i].setflags(write=False)
+    kw_ro = dict(kwargs)
+    for k, v in kwargs.items():
+        if isinstance(v, np.ndarray):
+            kw_ro[k] = v.copy()
+            kw_ro[k].setflags(write=False)
+    got = _call(kernel, impl, ro, kw_ro)
+    _check_results(got, want, dtype, n_terms, f"{kernel.id} read-only inputs", tol)
     for out in got:  # outputs are fresh, writable arrays
         assert out.flags.writeable
 
@@ -251,19 +120,29 @@ def _negative(a):
     return np.ascontiguousarray(a[rev])[rev]
 
 
-def _transposed(a):
-    if a.ndim < 2:
+def _last_two_axes(a):
+    """The last two axes longer than 1 (the rows and columns of an image;
+    N and C of an (N, C, 1, 1) array), or None."""
+    axes = [i for i, n in enumerate(a.shape) if n > 1][-2:]
+    return axes if len(axes) == 2 else None
+
+
+def _transposed(a):  # C-order storage of the swapped axes
+    axes = _last_two_axes(a)
+    if axes is None:
         return _strided(a)
-    return np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    return np.ascontiguousarray(np.swapaxes(a, *axes)).swapaxes(*axes)
 
 
 def _negative_last_two(a):  # the x[:, :, ::-1] kind of view, on rows and columns
-    if a.ndim < 2:
+    axes = _last_two_axes(a)
+    if axes is None:
         return _negative(a)
-    return np.ascontiguousarray(a[..., ::-1, ::-1])[..., ::-1, ::-1]
+    rev = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(a.ndim))
+    return np.ascontiguousarray(a[rev])[rev]
 
 
-LAYOUTS = {
+LAYOUT_FNS = {
     "strided": _strided,
     "fortran": _fortran,
     "negative": _negative,
@@ -272,48 +151,113 @@ LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS.values()), ids=list(LAYOUTS))
-@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
-def test_memory_layouts(spec, layout, impl, dtype, rng, tol):
-    name, args, kwargs, n_terms = spec(rng, dtype, 2)
-    want = _call(impl, name, args, kwargs)
-    odd = [layout(a) if isinstance(a, np.ndarray) else a for a in args]
-    for a, o in zip(args, odd):
-        if isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, o)  # same values, other memory layout
-            if a.ndim > 1:
-                assert not o.flags.c_contiguous
-    got = _call(impl, name, odd, kwargs)
-    _check_results(got, want, dtype, n_terms, f"{name} layout={layout.__name__} dtype={np.dtype(dtype).name}", tol)
+@pytest.mark.parametrize("layout", list(LAYOUT_FNS.values()), ids=list(LAYOUT_FNS))
+@_kernels(LAYOUTS)
+def test_memory_layouts(kernel, layout, impl, dtype, rng, tol):
+    args, kwargs, n_terms = kernel.make(rng, dtype, 2)
+    want = _call(kernel, impl, args, kwargs)
+    odd = list(args)
+    for i, a in _arrays(kernel, args):
+        odd[i] = layout(a)
+        np.testing.assert_array_equal(odd[i], a)  # same values, other memory layout
+        if _last_two_axes(a) is not None:
+            assert not odd[i].flags.c_contiguous, f"argument {i}"
+    got = _call(kernel, impl, odd, kwargs)
+    _check_results(got, want, dtype, n_terms,
+                   f"{kernel.id} layout={layout.__name__} dtype={np.dtype(dtype).name}", tol)
 
 
-@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
-def test_dtype_preserved(spec, impl, dtype, rng):
-    name, args, kwargs, _ = spec(rng, dtype, 2)
-    outs = _call(impl, name, args, kwargs)
-    for k, out in enumerate(outs):
+@_kernels(DTYPE)
+def test_dtype_preserved(kernel, impl, dtype, rng):
+    args, kwargs, _ = kernel.make(rng, dtype, 2)
+    for k, out in enumerate(_call(kernel, impl, args, kwargs)):
         assert isinstance(out, np.ndarray)
-        if name in ("max_pool2d", "max_pool1d") and k == 1:
-            assert out.dtype == np.int64, f"{name} indices dtype {out.dtype}"
-        else:
-            assert out.dtype == np.dtype(dtype), f"{name} output {k}: {out.dtype} != {np.dtype(dtype)}"
+        want = np.int64 if k in kernel.index_outputs else dtype
+        assert out.dtype == want, f"{kernel.id} output {k}: {out.dtype} != {np.dtype(want)}"
 
 
-@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
-def test_empty_batch(spec, impl, dtype, rng):
-    name, args, kwargs, _ = spec(rng, dtype, 2)
-    full = _call(impl, name, args, kwargs)
-    name, args0, kwargs, _ = spec(rng, dtype, 0)
-    empty = _call(impl, name, args0, kwargs)
+@_kernels(EMPTY)
+def test_empty_batch(kernel, impl, dtype, rng):
+    args, kwargs, _ = kernel.make(rng, dtype, 2)
+    full = _call(kernel, impl, args, kwargs)
+    args0, kwargs0, _ = kernel.make(rng, dtype, 0)
+    empty = _call(kernel, impl, args0, kwargs0)
     assert len(empty) == len(full)
     for k, (e, f) in enumerate(zip(empty, full)):
-        assert e.dtype == f.dtype, f"{name} output {k}"
-        if name in ("conv2d_backward", "conv1d_backward") and k > 0:
+        assert e.dtype == f.dtype, f"{kernel.id} output {k}"
+        if k in kernel.param_outputs:
             # grad_weight / grad_bias keep their shapes and are zero for an empty batch
-            assert e.shape == f.shape, f"{name} output {k}: {e.shape}"
+            assert e.shape == f.shape, f"{kernel.id} output {k}: {e.shape}"
             np.testing.assert_array_equal(e, np.zeros_like(f))
         else:
-            assert e.shape == (0,) + f.shape[1:], f"{name} output {k}: {e.shape} vs {f.shape}"
+            assert e.shape == (0,) + f.shape[1:], f"{kernel.id} output {k}: {e.shape} vs {f.shape}"
+
+
+def _float_arrays(args, kwargs):
+    """Keys (positions, keywords) of the floating-point array arguments."""
+    keys = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    return keys + [k for k, v in kwargs.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+
+
+def _replace(args, kwargs, key, value):
+    args, kwargs = list(args), dict(kwargs)
+    if isinstance(key, int):
+        args[key] = value
+    else:
+        kwargs[key] = value
+    return args, kwargs
+
+
+def _get(args, kwargs, key):
+    return args[key] if isinstance(key, int) else kwargs[key]
+
+
+@pytest.mark.parametrize("bad", [np.int32, np.int64, np.float16], ids=lambda d: np.dtype(d).name)
+@_kernels(BAD_DTYPE)
+def test_bad_dtype_is_a_type_error(kernel, bad, impl, dtype, rng):
+    """Each float array argument in turn given as ``bad``: TypeError."""
+    args, kwargs, _ = kernel.make(rng, dtype, 2)
+    for key in _float_arrays(args, kwargs):
+        a, kw = _replace(args, kwargs, key, _get(args, kwargs, key).astype(bad))
+        with pytest.raises(TypeError):
+            getattr(impl, kernel.name)(*a, **kw)
+
+
+@_kernels(MIXED_DTYPE)
+def test_mixed_dtypes_are_a_type_error(kernel, impl, dtype, rng):
+    """One float array argument in the other float dtype: TypeError."""
+    args, kwargs, _ = kernel.make(rng, dtype, 2)
+    other = np.float64 if dtype == np.float32 else np.float32
+    keys = _float_arrays(args, kwargs)
+    if len(keys) < 2:   # a lone float array cannot disagree (relu: one input)
+        keys = []
+    for key in keys:
+        a, kw = _replace(args, kwargs, key, _get(args, kwargs, key).astype(other))
+        with pytest.raises(TypeError):
+            getattr(impl, kernel.name)(*a, **kw)
+    assert keys or len(_float_arrays(args, kwargs)) == 1
+
+
+@_kernels(OUT)
+def test_out_honoured(kernel, impl, dtype, rng, tol):
+    args, kwargs, n_terms = kernel.make(rng, dtype, 2)
+    want = _call(kernel, impl, args, kwargs)
+    out = np.full_like(want[0], np.nan)
+    got = _call(kernel, impl, args, dict(kwargs, out=out))
+    assert got[0] is out, f"{kernel.id}: the result is not out"
+    _check_results(got, want, dtype, n_terms, f"{kernel.id} out=", tol)
+    other = np.float64 if dtype == np.float32 else np.float32
+    bad_outs = {
+        "shape": np.empty(want[0].shape + (1,), dtype),
+        "dtype": np.empty_like(want[0], dtype=other),
+        "layout": np.empty(want[0].shape[::-1], dtype).T,
+        "read-only": np.empty_like(want[0]),
+    }
+    bad_outs["read-only"].setflags(write=False)
+    for what, bad in bad_outs.items():
+        with pytest.raises(ValueError, match="out"):
+            _call(kernel, impl, args, dict(kwargs, out=bad))
+            pytest.fail(f"{kernel.id}: an out of the wrong {what} was accepted")
 
 
 # --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import fastconv
 import fastconv.reference
+from helpers import central_difference, maybe_int, out_size, pair
 
 ALGORITHMS = ["auto", "gemm", "direct"]
 
@@ -14,24 +15,13 @@ ALGORITHMS = ["auto", "gemm", "direct"]
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
 def conv_out_shape(N, F, H, W, k, s, p, d):
     """Output shape from the formula (W - d*(k-1) - 1 + 2P)/S + 1, "same" and "valid" included."""
-    (kh, kw), (sh, sw), (dh, dw) = _pair(k), _pair(s), _pair(d)
     if p == "same":
         return (N, F, H, W)
     if p == "valid":
         p = 0
-    ph, pw = _pair(p)
-    return (
-        N,
-        F,
-        (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
-        (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1,
-    )
+    return (N, F) + tuple(out_size(*a) for a in zip((H, W), pair(k), pair(s), pair(p), pair(d)))
 
 
 # (N, C, H, W, F, kernel, stride, padding, dilation, groups, bias)
@@ -104,7 +94,7 @@ CASE_IDS = [
 
 def _make(case, dtype, rng):
     N, C, H, W, F, k, s, p, d, g, has_bias = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((F, C // g, kh, kw)).astype(dtype)
     b = rng.standard_normal(F).astype(dtype) if has_bias else None
@@ -127,8 +117,8 @@ def _torch_conv(torch, x, w, b, s, p, d, g, grad_out=None):
     bt = None
     if b is not None:
         bt = torch.from_numpy(b.copy()).requires_grad_(grad_out is not None)
-    pad = p if isinstance(p, str) else _pair(p)
-    y = torch.nn.functional.conv2d(xt, wt, bt, stride=_pair(s), padding=pad, dilation=_pair(d), groups=g)
+    pad = p if isinstance(p, str) else pair(p)
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=pair(s), padding=pad, dilation=pair(d), groups=g)
     if grad_out is None:
         return y.detach().numpy()
     y.backward(torch.from_numpy(grad_out.copy()))
@@ -357,12 +347,7 @@ def test_conv2d_backward_central_differences(case, algorithm, impl, rng):
         flat_idx = rng.choice(arr.size, size=min(6, arr.size), replace=False)
         for fi in flat_idx:
             idx = np.unravel_index(fi, arr.shape)
-            plus, minus = arr.copy(), arr.copy()
-            plus[idx] += h
-            minus[idx] -= h
-            args_p = {"x": (plus, w, b), "weight": (x, plus, b), "bias": (x, w, plus)}[name]
-            args_m = {"x": (minus, w, b), "weight": (x, minus, b), "bias": (x, w, minus)}[name]
-            numeric = (loss(*args_p) - loss(*args_m)) / (2 * h)
+            numeric = central_difference(lambda: loss(x, w, b), arr, idx, h)
             np.testing.assert_allclose(
                 grad[idx], numeric, rtol=1e-6, atol=1e-7, err_msg=f"d/d{name}{idx} {msg}"
             )
@@ -371,12 +356,6 @@ def test_conv2d_backward_central_differences(case, algorithm, impl, rng):
 # --------------------------------------------------------------------------
 # hypothesis: compiled vs reference, forward and backward
 # --------------------------------------------------------------------------
-
-
-def _maybe_int(draw, h, w):
-    if h == w and draw(st.booleans()):
-        return h
-    return (h, w)
 
 
 @st.composite
@@ -395,15 +374,15 @@ def conv_geometries(draw):
         p = "same"
     else:
         sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        s = _maybe_int(draw, sh, sw)
+        s = maybe_int(draw, sh, sw)
         ph, pw = (0, 0) if mode == "valid" else (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-        p = "valid" if mode == "valid" else _maybe_int(draw, ph, pw)
+        p = "valid" if mode == "valid" else maybe_int(draw, ph, pw)
     H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 5))
     W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 5))
     shape = conv_out_shape(N, F, H, W, (kh, kw), (sh, sw), p, (dh, dw))
     assume(shape[2] >= 1 and shape[3] >= 1)
     return dict(
-        N=N, C=C, H=H, W=W, F=F, kh=kh, kw=kw, s=s, p=p, d=_maybe_int(draw, dh, dw),
+        N=N, C=C, H=H, W=W, F=F, kh=kh, kw=kw, s=s, p=p, d=maybe_int(draw, dh, dw),
         groups=groups, out_shape=shape,
         bias=draw(st.booleans()),
         algorithm=draw(st.sampled_from(ALGORITHMS)),

@@ -8,11 +8,7 @@ import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-
-
-def _t(torch, a, grad=False):
-    t = torch.from_numpy(np.array(a, copy=True))
-    return t.requires_grad_() if grad else t
+from helpers import as_torch
 
 
 SHAPES = [(2, 3, 7, 7), (1, 4, 1, 1), (3, 2, 5, 9), (2, 1, 32, 3), (0, 3, 4, 4)]
@@ -23,7 +19,7 @@ def test_matches_torch(shape, impl, dtype, rng, tol, torch):
     x = rng.standard_normal(shape).astype(dtype)
     x0 = x.copy()
     y = impl.global_avg_pool2d(x)
-    xt = _t(torch, x, True)
+    xt = as_torch(torch, x, True)
     yt = torch.nn.functional.adaptive_avg_pool2d(xt, 1)
     assert y.shape == tuple(yt.shape) == shape[:2] + (1, 1) and y.dtype == dtype
     n = shape[2] * shape[3]
@@ -33,7 +29,7 @@ def test_matches_torch(shape, impl, dtype, rng, tol, torch):
                                **tol(dtype, n))
     g = rng.standard_normal(y.shape).astype(dtype)
     gx = impl.global_avg_pool2d_backward(g, shape)
-    yt.backward(_t(torch, g))
+    yt.backward(as_torch(torch, g))
     assert gx.shape == shape and gx.dtype == dtype
     np.testing.assert_allclose(gx, xt.grad.numpy(), **tol(dtype))
     np.testing.assert_array_equal(x, x0)
@@ -100,12 +96,12 @@ def test_layers_match_torch(ours, theirs, backend, dtype, rng, torch):
         assert repr(layer) == repr(tm)
     x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
     y = layer(x)
-    xt = _t(torch, x, True)
+    xt = as_torch(torch, x, True)
     yt = tm(xt)
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(y, yt.detach().numpy(), **tol)
     g = rng.standard_normal(y.shape).astype(dtype)
-    yt.backward(_t(torch, g))
+    yt.backward(as_torch(torch, g))
     np.testing.assert_allclose(layer.backward(g), xt.grad.numpy(), **tol)
 
 

@@ -7,21 +7,13 @@ from hypothesis import strategies as st
 
 import fastconv
 import fastconv.reference
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def out_size(size, k, s, p, d):
-    """Sliding-window output length, the formula of torch.nn.Unfold's docs."""
-    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+from helpers import maybe_int, out_size, pair
 
 
 def geometry_out(H, W, kernel_size, stride, padding, dilation):
-    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride)
-    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
-    return out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw)
+    """(Ho, Wo): the formula of torch.nn.Unfold's docs on each axis."""
+    return tuple(out_size(*a) for a in zip((H, W), pair(kernel_size), pair(stride),
+                                           pair(padding), pair(dilation)))
 
 
 # (N, C, H, W, kernel_size, stride, padding, dilation)
@@ -58,10 +50,10 @@ def test_im2col_matches_torch_unfold(case, impl, dtype, rng, torch):
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     got = impl.im2col(x, k, stride=s, padding=p, dilation=d)
     want = torch.nn.functional.unfold(
-        torch.from_numpy(x.copy()), _pair(k), dilation=_pair(d),
-        padding=_pair(p), stride=_pair(s),
+        torch.from_numpy(x.copy()), pair(k), dilation=pair(d),
+        padding=pair(p), stride=pair(s),
     ).numpy()
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     Ho, Wo = geometry_out(H, W, k, s, p, d)
     assert got.shape == (N, C * kh * kw, Ho * Wo) == want.shape, _msg("im2col", case, dtype, impl)
     assert got.dtype == np.dtype(dtype)
@@ -72,13 +64,13 @@ def test_im2col_matches_torch_unfold(case, impl, dtype, rng, torch):
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_col2im_matches_torch_fold(case, impl, dtype, rng, torch, tol):
     N, C, H, W, k, s, p, d = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     Ho, Wo = geometry_out(H, W, k, s, p, d)
     cols = rng.standard_normal((N, C * kh * kw, Ho * Wo)).astype(dtype)
     got = impl.col2im(cols, (H, W), k, stride=s, padding=p, dilation=d)
     want = torch.nn.functional.fold(
-        torch.from_numpy(cols.copy()), (H, W), _pair(k), dilation=_pair(d),
-        padding=_pair(p), stride=_pair(s),
+        torch.from_numpy(cols.copy()), (H, W), pair(k), dilation=pair(d),
+        padding=pair(p), stride=pair(s),
     ).numpy()
     msg = _msg("col2im", case, dtype, impl)
     assert got.shape == (N, C, H, W), msg
@@ -90,7 +82,7 @@ def test_col2im_matches_torch_fold(case, impl, dtype, rng, torch, tol):
 def test_col2im_of_ones_counts_window_coverage(case, impl, dtype):
     # Independent of torch: col2im(ones) counts how many windows cover each pixel.
     N, C, H, W, k, s, p, d = case
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(k), _pair(s), _pair(p), _pair(d)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pair(k), pair(s), pair(p), pair(d)
     Ho, Wo = geometry_out(H, W, k, s, p, d)
     count = np.zeros((H, W))
     for i in range(Ho):
@@ -111,7 +103,7 @@ def test_col2im_of_ones_counts_window_coverage(case, impl, dtype):
 def test_im2col_explicit_loop(case, impl):
     # Independent of torch: row (c, a, b), column (i, j) holds x[c, i*s - p + a*d, j*s - p + b*d].
     N, C, H, W, k, s, p, d = case
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(k), _pair(s), _pair(p), _pair(d)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = pair(k), pair(s), pair(p), pair(d)
     Ho, Wo = geometry_out(H, W, k, s, p, d)
     x = np.arange(1, N * C * H * W + 1, dtype=np.float64).reshape(N, C, H, W)
     want = np.zeros((N, C * kh * kw, Ho * Wo))
@@ -132,7 +124,7 @@ def test_im2col_explicit_loop(case, impl):
 def test_col2im_is_adjoint_of_im2col(case, impl, dtype, rng):
     # <im2col(x), c> == <x, col2im(c)>, inner products taken in float64.
     N, C, H, W, k, s, p, d = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     Ho, Wo = geometry_out(H, W, k, s, p, d)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     c = rng.standard_normal((N, C * kh * kw, Ho * Wo)).astype(dtype)
@@ -163,12 +155,6 @@ def test_im2col_accepts_int_and_pair_equally(impl, rng):
 # --------------------------------------------------------------------------
 
 
-def _maybe_int(draw, h, w):
-    if h == w and draw(st.booleans()):
-        return h
-    return (h, w)
-
-
 @st.composite
 def unfold_geometries(draw):
     N = draw(st.integers(0, 2))
@@ -186,8 +172,8 @@ def unfold_geometries(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     return dict(
         N=N, C=C, H=H, W=W, Ho=Ho, Wo=Wo, kh=kh, kw=kw,
-        k=_maybe_int(draw, kh, kw), s=_maybe_int(draw, sh, sw),
-        p=_maybe_int(draw, ph, pw), d=_maybe_int(draw, dh, dw),
+        k=maybe_int(draw, kh, kw), s=maybe_int(draw, sh, sw),
+        p=maybe_int(draw, ph, pw), d=maybe_int(draw, dh, dw),
         dtype=dtype, seed=seed,
     )
 

@@ -12,16 +12,11 @@ import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
+from helpers import out_size, pair
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def out_size(H, W, k, s, p, d):
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(_pair, (k, s, p, d))
-    return ((H + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
-            (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
+def out_hw(H, W, k, s, p, d):
+    return tuple(out_size(*a) for a in zip((H, W), *map(pair, (k, s, p, d))))
 
 
 # (N, C, H, W, F, kernel, stride, padding, dilation)
@@ -43,8 +38,8 @@ IDS = [f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}F{c[4]}-k{c[5]}-s{c[6]}-p{c[7]}-d{c[8]}"
 
 def make(case, dtype, rng, bias=True):
     N, C, H, W, F, k, s, p, d = case
-    kh, kw = _pair(k)
-    Ho, Wo = out_size(H, W, k, s, p, d)
+    kh, kw = pair(k)
+    Ho, Wo = out_hw(H, W, k, s, p, d)
     x = rng.standard_normal((N, C, H, W)).astype(dtype)
     w = rng.standard_normal((Ho, Wo, C, kh, kw, F)).astype(dtype)
     b = rng.standard_normal((F, Ho, Wo)).astype(dtype) if bias else None
@@ -52,13 +47,13 @@ def make(case, dtype, rng, bias=True):
 
 
 def padded64(x, p):
-    ph, pw = _pair(p)
+    ph, pw = pair(p)
     return np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
 def window(xp, oh, ow, kshape, s, d):
     """Window of output position (oh, ow) in the padded input: (N, C, kh, kw)."""
-    (kh, kw), (sh, sw), (dh, dw) = kshape, _pair(s), _pair(d)
+    (kh, kw), (sh, sw), (dh, dw) = kshape, pair(s), pair(d)
     return (slice(None), slice(None),
             slice(oh * sh, oh * sh + dh * (kh - 1) + 1, dh),
             slice(ow * sw, ow * sw + dw * (kw - 1) + 1, dw))
@@ -83,7 +78,7 @@ def hand_backward(g, x, w, stride, padding, dilation):
     """Gradients by the chain rule, one position at a time, in float64."""
     Ho, Wo, C, kh, kw, F = w.shape
     N, _, H, W = x.shape
-    ph, pw = _pair(padding)
+    ph, pw = pair(padding)
     xp = padded64(x, padding)
     gxp = np.zeros_like(xp)
     gw = np.zeros(w.shape)
@@ -140,8 +135,8 @@ def test_forward_matches_torch_unfold_einsum(case, impl, dtype, rng, tol, torch)
 def test_shared_filters_equal_torch_conv2d(case, impl, dtype, rng, tol, torch):
     x, _, _, geo = make(case, dtype, rng)
     N, C, H, W, F, k, *_ = case
-    kh, kw = _pair(k)
-    Ho, Wo = out_size(H, W, k, geo["stride"], geo["padding"], geo["dilation"])
+    kh, kw = pair(k)
+    Ho, Wo = out_hw(H, W, k, geo["stride"], geo["padding"], geo["dilation"])
     wc = rng.standard_normal((F, C, kh, kw)).astype(dtype)
     bc = rng.standard_normal(F).astype(dtype)
     w = np.ascontiguousarray(np.broadcast_to(wc.transpose(1, 2, 3, 0),
@@ -178,7 +173,7 @@ def test_keras_kernel_layout(impl, rng):
 def test_backward_matches_torch_autograd(case, impl, dtype, rng, tol, torch):
     x, w, b, geo = make(case, dtype, rng)
     N, C, H, W, F, k, *_ = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     g = rng.standard_normal((N, F) + w.shape[:2]).astype(dtype)
     gx, gw, gb = impl.locally_connected2d_backward(g, x, w, **geo)
     xt, wt, bt, yt = torch_unfold_einsum(torch, x, w, b, **geo)
@@ -194,7 +189,7 @@ def test_backward_matches_torch_autograd(case, impl, dtype, rng, tol, torch):
 def test_backward_matches_hand_loop(case, impl, dtype, rng, tol):
     x, w, _, geo = make(case, dtype, rng, bias=False)
     N, C, H, W, F, k, *_ = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     g = rng.standard_normal((N, F) + w.shape[:2]).astype(dtype)
     gx, gw, gb = impl.locally_connected2d_backward(g, x, w, **geo)
     ex, ew, eb = hand_backward(g, x, w, **geo)
@@ -239,7 +234,7 @@ def test_gradcheck_catches_a_wrong_gradient(rng, monkeypatch):
 def test_compiled_matches_reference(case, dtype, rng, tol):
     x, w, b, geo = make(case, dtype, rng)
     N, C, H, W, F, k, *_ = case
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     y = fastconv.locally_connected2d(x, w, b, **geo)
     yr = fastconv.reference.locally_connected2d(x, w, b, **geo)
     np.testing.assert_allclose(y, yr, **tol(dtype, C * kh * kw))
@@ -261,7 +256,7 @@ def test_bitwise_identical_across_thread_counts(case, dtype, rng, restore_thread
         pytest.skip("built without OpenMP: one thread only")
     x, w, b, geo = make(case, dtype, rng)
     N, C, H, W, F, k, *_ = case
-    K, L_ = C * _pair(k)[0] * _pair(k)[1], w.shape[0] * w.shape[1]
+    K, L_ = C * pair(k)[0] * pair(k)[1], w.shape[0] * w.shape[1]
     assert N * F * L_ * K >= 1 << 21, "too small: the kernels would run on 1 thread"
     g = rng.standard_normal((N, F) + w.shape[:2]).astype(dtype)
     results = []
@@ -419,7 +414,7 @@ def test_layer_init_bounds_and_seeding():
 def test_layer_shape_protocol():
     layer = L.LocallyConnected2d(3, 8, (32, 30), 5, stride=(2, 1), padding=(1, 2),
                                  dilation=(1, 2))
-    Ho, Wo = out_size(32, 30, 5, (2, 1), (1, 2), (1, 2))
+    Ho, Wo = out_hw(32, 30, 5, (2, 1), (1, 2), (1, 2))
     assert layer.output_shape((7, 3, 32, 30)) == (7, 8, Ho, Wo)
     assert layer(np.zeros((1, 3, 32, 30), np.float32)).shape == (1, 8, Ho, Wo)
     assert layer._rf_geometry() == ((5, 2, 1, 1), (5, 1, 2, 2))

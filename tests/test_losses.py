@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fastconv.losses import softmax_cross_entropy, svm_loss
+from helpers import central_difference
 
 
 def _tols(dtype):
@@ -73,16 +74,11 @@ def test_svm_loss_cs231n_worked_example():
 def test_losses_numerical_gradient(rng):
     scores = rng.standard_normal((4, 5))
     labels = rng.integers(0, 5, 4)
-    h = 1e-6
     for fn in (softmax_cross_entropy, svm_loss):
         _, grad = fn(scores, labels)
         num = np.zeros_like(scores)
         for idx in np.ndindex(scores.shape):
-            s = scores.copy()
-            s[idx] += h
-            plus = fn(s, labels)[0]
-            s[idx] -= 2 * h
-            num[idx] = (plus - fn(s, labels)[0]) / (2 * h)
+            num[idx] = central_difference(lambda: fn(scores, labels)[0], scores, idx, 1e-6)
         np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-8, err_msg=fn.__name__)
 
 

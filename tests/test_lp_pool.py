@@ -8,6 +8,7 @@ import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
+from helpers import as_torch
 
 NORMS = [1, 1.5, 2, 3, 0.5, -2, float("inf"), float("-inf")]
 
@@ -25,11 +26,6 @@ CASES_1D = [
     ((2, 2, 10), 3, 2, True),
     ((1, 2, 5), 5, None, False),
 ]
-
-
-def _t(torch, a, grad=False):
-    t = torch.from_numpy(np.array(a, copy=True))
-    return t.requires_grad_() if grad else t
 
 
 def _data(kind, shape, dtype, rng):
@@ -56,14 +52,14 @@ def _check(fn_name, impl, torch, x, p, k, s, ceil, dtype, rng):
     F = torch.nn.functional
     x0 = x.copy()
     y = getattr(impl, fn_name)(x, p, k, s, ceil)
-    xt = _t(torch, x, True)
+    xt = as_torch(torch, x, True)
     # torch's lp_pool1d rejects a 1-tuple kernel_size; it is always an int here.
     yt = getattr(F, fn_name)(xt, p, k, s, ceil)
     assert y.shape == tuple(yt.shape) and y.dtype == dtype
     np.testing.assert_allclose(y, yt.detach().numpy(), equal_nan=True, **_tols(dtype, p))
     g = rng.standard_normal(y.shape).astype(dtype)
     gx = getattr(impl, fn_name + "_backward")(g, x, p, k, s, ceil)
-    yt.backward(_t(torch, g))
+    yt.backward(as_torch(torch, g))
     assert gx.shape == x.shape and gx.dtype == dtype
     np.testing.assert_allclose(gx, xt.grad.numpy(), equal_nan=True, **_tols(dtype, p))
     np.testing.assert_array_equal(x, x0)
@@ -201,12 +197,12 @@ def test_layers_match_torch(make, make_t, shape, backend, dtype, rng, torch):
     assert repr(layer) == repr(tm)
     x = (np.abs(rng.standard_normal(shape)) + 0.1).astype(dtype)
     y = layer(x)
-    xt = _t(torch, x, True)
+    xt = as_torch(torch, x, True)
     yt = tm(xt)
     assert y.shape == tuple(yt.shape) == layer.output_shape(shape)
     np.testing.assert_allclose(y, yt.detach().numpy(), **_tols(dtype, 2))
     g = rng.standard_normal(y.shape).astype(dtype)
-    yt.backward(_t(torch, g))
+    yt.backward(as_torch(torch, g))
     np.testing.assert_allclose(layer.backward(g), xt.grad.numpy(), **_tols(dtype, 2))
 
 

@@ -7,30 +7,7 @@ from hypothesis import strategies as st
 
 import fastconv
 import fastconv.reference
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
-
-
-def pool_out(size, k, s, p, d, ceil_mode):
-    """torch's pooling_output_shape: floor/ceil, and the last window must start inside."""
-    num = size + 2 * p - d * (k - 1) - 1
-    if ceil_mode:
-        out = -(-num // s) + 1
-        if (out - 1) * s >= size + p:
-            out -= 1
-    else:
-        out = num // s + 1
-    return out
-
-
-def pool_shape(shape, k, s, p, d, ceil_mode):
-    N, C, H, W = shape
-    (kh, kw) = _pair(k)
-    (sh, sw) = _pair(k if s is None else s)
-    (ph, pw), (dh, dw) = _pair(p), _pair(d)
-    return (N, C, pool_out(H, kh, sh, ph, dh, ceil_mode), pool_out(W, kw, sw, pw, dw, ceil_mode))
+from helpers import POOL_KINDS, assert_adjoint, out_size, pair, pool_data, pool_shape, torch_max_pool
 
 
 # (N, C, H, W, kernel, stride, padding, dilation, ceil_mode)
@@ -55,31 +32,6 @@ MAX_IDS = [
     for c in MAX_CASES
 ]
 
-KINDS = ["normal", "small_ints", "all_equal", "nan_sparse", "nan_dense", "neg_inf"]
-
-
-def _data(kind, shape, dtype, rng):
-    if kind == "normal":
-        x = rng.standard_normal(shape)
-    elif kind == "small_ints":  # many ties
-        x = rng.integers(-1, 2, size=shape).astype(np.float64)
-    elif kind == "all_equal":
-        x = np.full(shape, 0.5)
-    elif kind == "nan_sparse":  # mostly a single NaN per window, if any
-        x = rng.standard_normal(shape)
-        x[rng.random(shape) < 0.08] = np.nan
-    elif kind == "nan_dense":  # several NaNs per window
-        x = rng.integers(-1, 2, size=shape).astype(np.float64)
-        x[rng.random(shape) < 0.45] = np.nan
-    elif kind == "neg_inf":  # whole windows of -inf next to the padding
-        x = np.full(shape, -np.inf)
-        mask = rng.random(shape) < 0.1
-        x[mask] = rng.standard_normal(int(mask.sum()))
-    else:  # pragma: no cover
-        raise AssertionError(kind)
-    return x.astype(dtype)
-
-
 def _msg(op, case, dtype, impl, extra=""):
     N, C, H, W, k, s, p, d, ceil = case[:9]
     return (
@@ -88,21 +40,13 @@ def _msg(op, case, dtype, impl, extra=""):
     )
 
 
-def _torch_max(torch, x, k, s, p, d, ceil_mode):
-    y, idx = torch.nn.functional.max_pool2d(
-        torch.from_numpy(x.copy()), _pair(k), stride=None if s is None else _pair(s),
-        padding=_pair(p), dilation=_pair(d), ceil_mode=ceil_mode, return_indices=True,
-    )
-    return y.numpy(), idx.numpy()
-
-
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", POOL_KINDS)
 @pytest.mark.parametrize("case", MAX_CASES, ids=MAX_IDS)
 def test_max_pool2d_matches_torch(case, kind, impl, dtype, rng, torch):
     N, C, H, W, k, s, p, d, ceil = case
-    x = _data(kind, (N, C, H, W), dtype, rng)
+    x = pool_data(kind, (N, C, H, W), dtype, rng)
     y, idx = impl.max_pool2d(x, k, stride=s, padding=p, dilation=d, ceil_mode=ceil, return_indices=True)
-    y_t, idx_t = _torch_max(torch, x, k, s, p, d, ceil)
+    y_t, idx_t = torch_max_pool(torch, x, k, s, p, d, ceil)
     msg = _msg("max_pool2d", case, dtype, impl, f"data={kind}")
     assert y.shape == idx.shape == pool_shape(x.shape, k, s, p, d, ceil) == y_t.shape, msg
     assert y.dtype == np.dtype(dtype), msg
@@ -137,7 +81,7 @@ def test_max_pool2d_nan_rules(impl, dtype, torch):
     row = [np.nan, 5, 1, np.nan, 7, 3, 3, 2, 9, np.nan, 1, 1]
     x = np.array(row, dtype=dtype).reshape(1, 1, 1, -1)
     y, idx = impl.max_pool2d(x, (1, 3), stride=1, return_indices=True)
-    y_t, idx_t = _torch_max(torch, x, (1, 3), 1, 0, 1, False)
+    y_t, idx_t = torch_max_pool(torch, x, (1, 3), 1, 0, 1, False)
     np.testing.assert_array_equal(y, y_t)
     np.testing.assert_array_equal(idx, idx_t)
     assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 0, 2])
@@ -150,7 +94,7 @@ def test_max_pool2d_padding_never_wins(impl, dtype, torch):
         y, idx = impl.max_pool2d(x, k, stride=s, padding=p, return_indices=True)
         assert np.all(y == -np.inf)
         assert idx.min() >= 0 and idx.max() < 20, f"k={k} p={p}: {idx}"
-        _, idx_t = _torch_max(torch, x, k, s, p, 1, False)
+        _, idx_t = torch_max_pool(torch, x, k, s, p, 1, False)
         np.testing.assert_array_equal(idx, idx_t, err_msg=f"k={k} p={p} s={s}")
     # negative finite values near padding must beat the implicit padding
     x = -np.arange(1, 10, dtype=dtype).reshape(1, 1, 3, 3)
@@ -169,17 +113,17 @@ BWD_MAX_CASES = [c for c in MAX_CASES if c[2] > 1]
 @pytest.mark.parametrize("case", BWD_MAX_CASES, ids=[i for c, i in zip(MAX_CASES, MAX_IDS) if c[2] > 1])
 def test_max_pool2d_backward_matches_torch(case, kind, impl, dtype, rng, torch, tol):
     N, C, H, W, k, s, p, d, ceil = case
-    x = _data(kind, (N, C, H, W), dtype, rng)
+    x = pool_data(kind, (N, C, H, W), dtype, rng)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     y_t, idx_t = torch.nn.functional.max_pool2d(
-        xt, _pair(k), stride=None if s is None else _pair(s), padding=_pair(p),
-        dilation=_pair(d), ceil_mode=ceil, return_indices=True,
+        xt, pair(k), stride=None if s is None else pair(s), padding=pair(p),
+        dilation=pair(d), ceil_mode=ceil, return_indices=True,
     )
     g = rng.standard_normal(tuple(y_t.shape)).astype(dtype)
     y_t.backward(torch.from_numpy(g.copy()))
     want = xt.grad.numpy()
     msg = _msg("max_pool2d_backward", case, dtype, impl, f"data={kind}")
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     # Overlapping windows may send several gradients to one cell (summed).
     got = impl.max_pool2d_backward(g, idx_t.numpy(), x.shape)
     assert got.shape == x.shape and got.dtype == np.dtype(dtype), msg
@@ -232,7 +176,7 @@ AVG_IDS = [f"N{c[0]}C{c[1]}H{c[2]}W{c[3]}-k{c[4]}-s{c[5]}-p{c[6]}".replace(" ", 
 def _torch_avg(torch, x, k, s, p, ceil, cip, grad_out=None):
     xt = torch.from_numpy(x.copy()).requires_grad_(grad_out is not None)
     y = torch.nn.functional.avg_pool2d(
-        xt, _pair(k), stride=None if s is None else _pair(s), padding=_pair(p),
+        xt, pair(k), stride=None if s is None else pair(s), padding=pair(p),
         ceil_mode=ceil, count_include_pad=cip,
     )
     if grad_out is None:
@@ -251,7 +195,7 @@ def test_avg_pool2d_forward_backward_match_torch(geom, ceil_mode, count_include_
     want_shape = pool_shape(x.shape, k, s, p, 1, ceil_mode)
     g = rng.standard_normal(want_shape).astype(dtype)
     y_t, gx_t = _torch_avg(torch, x, k, s, p, ceil_mode, count_include_pad, grad_out=g)
-    kh, kw = _pair(k)
+    kh, kw = pair(k)
     msg = (
         f"avg_pool2d [{impl.__name__}] x={x.shape} kernel_size={k} stride={s} padding={p} "
         f"ceil_mode={ceil_mode} count_include_pad={count_include_pad} dtype={np.dtype(dtype).name}"
@@ -283,10 +227,7 @@ def test_avg_pool2d_backward_is_adjoint(impl, dtype, rng):
         y = impl.avg_pool2d(x, 3, **kw_)
         g = rng.standard_normal(y.shape).astype(dtype)
         gx = impl.avg_pool2d_backward(g, x.shape, 3, **kw_)
-        lhs = np.vdot(y.astype(np.float64), g.astype(np.float64))
-        rhs = np.vdot(x.astype(np.float64), gx.astype(np.float64))
-        scale = np.vdot(np.abs(x.astype(np.float64)), np.abs(gx.astype(np.float64))) + 1
-        assert abs(lhs - rhs) <= (1e-5 if dtype == np.float32 else 1e-12) * scale, (kw_, lhs, rhs)
+        assert_adjoint(y, g, x, gx, 1e-5 if dtype == np.float32 else 1e-12, str(kw_))
 
 
 # --------------------------------------------------------------------------
@@ -313,7 +254,7 @@ def pool_geometries(draw, with_dilation):
     ceil_mode = draw(st.booleans())
     H = max(1, dh * (kh - 1) + 1 - 2 * ph) + draw(st.integers(0, 6))
     W = max(1, dw * (kw - 1) + 1 - 2 * pw) + draw(st.integers(0, 6))
-    Ho, Wo = pool_out(H, kh, sh, ph, dh, ceil_mode), pool_out(W, kw, sw, pw, dw, ceil_mode)
+    Ho, Wo = out_size(H, kh, sh, ph, dh, ceil_mode), out_size(W, kw, sw, pw, dw, ceil_mode)
     assume(Ho >= 1 and Wo >= 1)
     assume(_every_window_has_a_real_cell(H, kh, sh, ph, dh, Ho))
     assume(_every_window_has_a_real_cell(W, kw, sw, pw, dw, Wo))

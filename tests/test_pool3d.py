@@ -6,28 +6,7 @@ import pytest
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
-
-
-def _t3(v):
-    return (v, v, v) if isinstance(v, int) else tuple(v)
-
-
-def pool_out(size, k, s, p, d, ceil_mode):
-    """torch's pooling_output_shape: floor/ceil, and the last window must start inside."""
-    num = size + 2 * p - d * (k - 1) - 1
-    if ceil_mode:
-        out = -(-num // s) + 1
-        if (out - 1) * s >= size + p:
-            out -= 1
-    else:
-        out = num // s + 1
-    return out
-
-
-def pool_shape(shape, k, s, p, d, ceil_mode):
-    k, p, d = _t3(k), _t3(p), _t3(d)
-    s = k if s is None else _t3(s)
-    return tuple(shape[:2]) + tuple(pool_out(*a, ceil_mode) for a in zip(shape[2:], k, s, p, d))
+from helpers import assert_adjoint, assert_output_shape_raises_like_forward, pool_data, pool_shape, torch_max_pool, triple
 
 
 # (N, C, D, H, W, kernel, stride, padding, dilation, ceil_mode)
@@ -46,42 +25,15 @@ MAX_IDS = ["-".join(str(v).replace(" ", "") for v in c) for c in MAX_CASES]
 KINDS = ["normal", "small_ints", "nan_sparse", "nan_dense", "neg_inf"]
 
 
-def _data(kind, shape, dtype, rng):
-    if kind == "normal":
-        x = rng.standard_normal(shape)
-    elif kind == "small_ints":       # many ties
-        x = rng.integers(-1, 2, size=shape).astype(np.float64)
-    elif kind == "nan_sparse":
-        x = rng.standard_normal(shape)
-        x[rng.random(shape) < 0.05] = np.nan
-    elif kind == "nan_dense":        # several NaNs per window
-        x = rng.integers(-1, 2, size=shape).astype(np.float64)
-        x[rng.random(shape) < 0.4] = np.nan
-    elif kind == "neg_inf":          # whole windows of -inf next to the padding
-        x = np.full(shape, -np.inf)
-        mask = rng.random(shape) < 0.1
-        x[mask] = rng.standard_normal(int(mask.sum()))
-    else:  # pragma: no cover
-        raise AssertionError(kind)
-    return x.astype(dtype)
-
-
-def _torch_max(torch, x, k, s, p, d, ceil):
-    y, idx = torch.nn.functional.max_pool3d(
-        torch.from_numpy(x.copy()), _t3(k), stride=None if s is None else _t3(s),
-        padding=_t3(p), dilation=_t3(d), ceil_mode=ceil, return_indices=True)
-    return y.numpy(), idx.numpy()
-
-
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("case", MAX_CASES, ids=MAX_IDS)
 def test_max_pool3d_matches_torch(case, kind, impl, dtype, rng, torch):
     N, C, D, H, W, k, s, p, d, ceil = case
-    x = _data(kind, (N, C, D, H, W), dtype, rng)
+    x = pool_data(kind, (N, C, D, H, W), dtype, rng)
     geo = dict(stride=s, padding=p, dilation=d, ceil_mode=ceil)
     msg = f"max_pool3d [{impl.__name__}] x={x.shape} kernel_size={k} {geo} data={kind} dtype={np.dtype(dtype).name}"
     y, idx = impl.max_pool3d(x, k, return_indices=True, **geo)
-    y_t, idx_t = _torch_max(torch, x, k, s, p, d, ceil)
+    y_t, idx_t = torch_max_pool(torch, x, k, s, p, d, ceil)
     assert y.shape == idx.shape == pool_shape(x.shape, k, s, p, d, ceil) == y_t.shape, msg
     assert y.dtype == np.dtype(dtype) and idx.dtype == np.int64, msg
     # selection, not arithmetic: exact, NaN positions included
@@ -112,7 +64,7 @@ def test_max_pool3d_padding_never_wins(impl, dtype, torch):
     for k, p, s in [(3, 1, 1), (2, 1, 1), ((3, 2, 3), (1, 1, 1), 2)]:
         y, idx = impl.max_pool3d(x, k, stride=s, padding=p, return_indices=True)
         assert np.all(y == -np.inf)
-        _, idx_t = _torch_max(torch, x, k, s, p, 1, False)
+        _, idx_t = torch_max_pool(torch, x, k, s, p, 1, False)
         np.testing.assert_array_equal(idx, idx_t, err_msg=f"k={k} p={p} s={s}")
     x = -np.arange(1, 28, dtype=dtype).reshape(1, 1, 3, 3, 3)
     assert np.all(impl.max_pool3d(x, 3, stride=1, padding=1) < 0)
@@ -125,14 +77,14 @@ BWD_CASES = [c for c in MAX_CASES if c[2] > 1]
 @pytest.mark.parametrize("case", BWD_CASES, ids=[i for c, i in zip(MAX_CASES, MAX_IDS) if c[2] > 1])
 def test_max_pool3d_backward_matches_torch(case, kind, impl, dtype, rng, torch, tol):
     N, C, D, H, W, k, s, p, d, ceil = case
-    x = _data(kind, (N, C, D, H, W), dtype, rng)
+    x = pool_data(kind, (N, C, D, H, W), dtype, rng)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     y_t, idx_t = torch.nn.functional.max_pool3d(
-        xt, _t3(k), stride=None if s is None else _t3(s), padding=_t3(p), dilation=_t3(d),
+        xt, triple(k), stride=None if s is None else triple(s), padding=triple(p), dilation=triple(d),
         ceil_mode=ceil, return_indices=True)
     g = rng.standard_normal(tuple(y_t.shape)).astype(dtype)
     y_t.backward(torch.from_numpy(g.copy()))
-    n_terms = int(np.prod(_t3(k)))
+    n_terms = int(np.prod(triple(k)))
     got = impl.max_pool3d_backward(g, idx_t.numpy(), x.shape)
     assert got.shape == x.shape and got.dtype == np.dtype(dtype)
     np.testing.assert_allclose(got, xt.grad.numpy(), **tol(dtype, n_terms))
@@ -176,11 +128,11 @@ def test_avg_pool3d_forward_backward_match_torch(geom, ceil_mode, count_include_
     want_shape = pool_shape(x.shape, k, s, p, 1, ceil_mode)
     g = rng.standard_normal(want_shape).astype(dtype)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    y_t = torch.nn.functional.avg_pool3d(xt, _t3(k), stride=None if s is None else _t3(s), padding=_t3(p),
+    y_t = torch.nn.functional.avg_pool3d(xt, triple(k), stride=None if s is None else triple(s), padding=triple(p),
                                          ceil_mode=ceil_mode, count_include_pad=count_include_pad)
     y_t.backward(torch.from_numpy(g.copy()))
     msg = f"avg_pool3d [{impl.__name__}] x={x.shape} kernel_size={k} {kw_} dtype={np.dtype(dtype).name}"
-    n_terms = int(np.prod(_t3(k)))
+    n_terms = int(np.prod(triple(k)))
     y = impl.avg_pool3d(x, k, **kw_)
     assert y.shape == want_shape == tuple(y_t.shape) and y.dtype == np.dtype(dtype), msg
     np.testing.assert_allclose(y, y_t.detach().numpy(), err_msg=msg, **tol(dtype, n_terms))
@@ -205,10 +157,7 @@ def test_avg_pool3d_backward_is_adjoint(impl, dtype, rng):
         y = impl.avg_pool3d(x, 3, **kw_)
         g = rng.standard_normal(y.shape).astype(dtype)
         gx = impl.avg_pool3d_backward(g, x.shape, 3, **kw_)
-        lhs = np.vdot(y.astype(np.float64), g.astype(np.float64))
-        rhs = np.vdot(x.astype(np.float64), gx.astype(np.float64))
-        scale = np.vdot(np.abs(x.astype(np.float64)), np.abs(gx.astype(np.float64))) + 1
-        assert abs(lhs - rhs) <= (1e-5 if dtype == np.float32 else 1e-12) * scale, kw_
+        assert_adjoint(y, g, x, gx, 1e-5 if dtype == np.float32 else 1e-12, str(kw_))
 
 
 # --------------------------------------------------------------------------
@@ -232,7 +181,7 @@ def test_pool3d_compiled_vs_reference(shape, k, s, p, d, ceil, dtype, rng, tol):
     np.testing.assert_array_equal(y_f, y_r)
     np.testing.assert_array_equal(i_f, i_r)
     g = rng.standard_normal(y_f.shape).astype(dtype)
-    n_terms = int(np.prod(_t3(k)))
+    n_terms = int(np.prod(triple(k)))
     np.testing.assert_allclose(fastconv.max_pool3d_backward(g, i_f, shape),
                                fastconv.reference.max_pool3d_backward(g, i_r, shape), **tol(dtype, n_terms))
     x = rng.standard_normal(shape).astype(dtype)
@@ -371,11 +320,9 @@ def test_pool3d_layers_shape_protocol():
     assert a.output_shape(shape) == a(np.zeros(shape, np.float32)).shape
     for layer in (m, a):
         # a wrong rank: output_shape raises forward's error, word for word
-        with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)") as fwd:
+        with pytest.raises(ValueError, match=r"\(N, C, D, H, W\)"):
             layer(np.zeros((2, 3, 7, 8), np.float32))
-        with pytest.raises(ValueError) as shp:
-            layer.output_shape((2, 3, 7, 8))
-        assert str(shp.value) == str(fwd.value)
+        assert_output_shape_raises_like_forward(layer, (2, 3, 7, 8))
         with pytest.raises(TypeError, match="input_shape must be a tuple"):
             layer.output_shape((2, 3, 7, 8, 9.0))
     small = L.MaxPool3d(3)
