@@ -3,7 +3,7 @@ import platform
 from typing import Any
 
 from . import _ext
-from ._convplan import _WINOGRAD_TILES, WINOGRAD_MIN_CHANNELS
+from ._convplan import WINOGRAD_MIN_CHANNELS, WINOGRAD_TILES
 from ._threads import get_num_threads
 from ._version import __version__
 
@@ -14,7 +14,7 @@ def _algorithms() -> str:
     """The conv2d kernels and the rule of "auto", its figures taken from
     the constants that fastconv._convplan decides with."""
     tiles = " or ".join(f"F({m}x{m}, 3x3)"
-                        for m in sorted(set(_WINOGRAD_TILES.values()), reverse=True))
+                        for m in sorted(set(WINOGRAD_TILES.values()), reverse=True))
     return (f"gemm (packed GEMM, im2col fused into packing), direct, winograd ({tiles}); "
             "auto (fastconv._convplan.choose_algorithm): direct when depthwise "
             "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 dilation-1 layers "

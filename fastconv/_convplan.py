@@ -16,7 +16,7 @@ from ._typing import Algorithm, Array, Float, Int, Padding2, Shape, Size2
 
 __all__ = [
     "ConvPlan", "ConvPacked", "conv_plan", "plan_for", "choose_algorithm",
-    "winograd_pays", "winograd_tile", "WINOGRAD_MIN_CHANNELS",
+    "winograd_pays", "winograd_tile", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_TILES",
 ]
 
 # Channels (input and output, per group) from which "auto" picks Winograd.
@@ -24,7 +24,7 @@ WINOGRAD_MIN_CHANNELS = 16
 
 # The public algorithm names; "winograd" picks its tile by the rule of
 # winograd_tile, the others force one.
-_WINOGRAD_TILES = {"winograd2x2": 2, "winograd4x4": 4}
+WINOGRAD_TILES = {"winograd2x2": 2, "winograd4x4": 4}
 
 
 def _fits_winograd(kernel, stride, dilation):
@@ -184,7 +184,7 @@ class ConvPlan:
         self.tile = None
         self._grad_geometry = self._grad_tile = None
         if kernel == "winograd":
-            forced = _WINOGRAD_TILES.get(algorithm)
+            forced = WINOGRAD_TILES.get(algorithm)
             self.tile = forced or winograd_tile(g.Ho, g.Wo)
             self._grad_geometry = _grad_input_geometry(g)
             if self._grad_geometry is not None:

@@ -59,7 +59,7 @@ def triple(v):
 def maybe_int(draw, h, w):
     """In a hypothesis strategy: ``h`` or ``(h, w)`` (an int only when
     ``h == w``, then either form)."""
-    from hypothesis import strategies as st   # conftest.py imports this module
+    from hypothesis import strategies as st  # conftest.py imports this module
 
     if h == w and draw(st.booleans()):
         return h

@@ -11,9 +11,9 @@ import inspect
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastconv.compat import cs231n as cs
-from helpers import numerical_grad
 
 CONV_FORWARD = ["conv_forward_fast", "conv_forward_im2col",
                 "conv_forward_strides", "conv_forward_naive"]

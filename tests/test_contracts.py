@@ -15,13 +15,23 @@ Also 1x1 images and kernels as large as the input.
 
 import numpy as np
 import pytest
+from kernel_registry import (
+    ALGORITHMS,
+    BAD_DTYPE,
+    DTYPE,
+    EMPTY,
+    KERNELS,
+    LAYOUTS,
+    MIXED_DTYPE,
+    NOT_KERNELS,
+    OUT,
+    READ_ONLY,
+    UNCHANGED,
+    with_contract,
+)
 
 import fastconv
 import fastconv.reference
-from kernel_registry import (
-    ALGORITHMS, BAD_DTYPE, DTYPE, EMPTY, KERNELS, LAYOUTS, MIXED_DTYPE, NOT_KERNELS, OUT,
-    READ_ONLY, UNCHANGED, with_contract,
-)
 
 
 def _kernels(contract):

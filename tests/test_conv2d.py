@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from helpers import central_difference, maybe_int, out_size, pair
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastconv
 import fastconv.reference
-from helpers import central_difference, maybe_int, out_size, pair
 
 ALGORITHMS = ["auto", "gemm", "direct"]
 

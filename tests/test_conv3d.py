@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import assert_output_shape_raises_like_forward, central_difference, out_size, triple
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
-from helpers import assert_output_shape_raises_like_forward, central_difference, out_size, triple
-
 
 # (N, C, D, H, W, F, kernel, stride, padding, dilation, groups)
 CASES = [

@@ -272,7 +272,7 @@ def _saving(m):
 
 def test_readme_quotes_the_winograd_tiles():
     text = _readme()
-    tiles = sorted(set(_convplan._WINOGRAD_TILES.values()), reverse=True)
+    tiles = sorted(set(_convplan.WINOGRAD_TILES.values()), reverse=True)
     m = re.search(r"where the direct sum takes 9 m\^2: " + ", ".join(
         rf"F\({t}x{t}, 3x3\) ([\d.]+)x(?: fewer)?" for t in tiles), text)
     assert m, "README no longer quotes the tiles' savings"
@@ -288,7 +288,7 @@ def test_readme_quotes_the_winograd_tiles():
 
 def test_conv2d_quotes_the_winograd_savings():
     desc = _flat(parameters(fastconv.conv2d)["algorithm"][1])
-    for t in set(_convplan._WINOGRAD_TILES.values()):
+    for t in set(_convplan.WINOGRAD_TILES.values()):
         assert re.search(rf"F\({t}x{t}\): {_saving(t):g}x", desc), t
 
 
@@ -336,6 +336,6 @@ def test_show_config_figures_come_from_the_code(capsys):
     algorithms = config["conv2d algorithms"]
     assert algorithms == _config._algorithms() and algorithms in out
     tiles = {int(a) for a, b in re.findall(r"F\((\d+)x(\d+), 3x3\)", algorithms) if a == b}
-    assert tiles == set(_convplan._WINOGRAD_TILES.values())
+    assert tiles == set(_convplan.WINOGRAD_TILES.values())
     m = re.search(r"at least (\d+) channels and filters per group", algorithms)
     assert m and int(m.group(1)) == _convplan.WINOGRAD_MIN_CHANNELS

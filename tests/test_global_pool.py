@@ -3,13 +3,12 @@ torch parity (adaptive_avg_pool2d(x, 1)), errors, shape protocol."""
 
 import numpy as np
 import pytest
+from helpers import as_torch
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-from helpers import as_torch
-
 
 SHAPES = [(2, 3, 7, 7), (1, 4, 1, 1), (3, 2, 5, 9), (2, 1, 32, 3), (0, 3, 4, 4)]
 

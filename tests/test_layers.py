@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_output_shape_raises_like_forward, central_difference
 
 import fastconv.functional
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-from helpers import assert_output_shape_raises_like_forward, central_difference
 
 
 def _tols(dtype):

@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from helpers import out_size, pair
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-from helpers import out_size, pair
 
 
 def out_hw(H, W, k, s, p, d):

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import central_difference
 
 from fastconv.losses import softmax_cross_entropy, svm_loss
-from helpers import central_difference
 
 
 def _tols(dtype):

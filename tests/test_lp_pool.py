@@ -3,12 +3,12 @@ p in {1, 1.5, 2, 3, 0.5, -2, inf, -inf}, NaN/zero-window gradients, errors."""
 
 import numpy as np
 import pytest
+from helpers import as_torch
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-from helpers import as_torch
 
 NORMS = [1, 1.5, 2, 3, 0.5, -2, float("inf"), float("-inf")]
 

@@ -6,13 +6,12 @@ import re
 
 import numpy as np
 import pytest
+from helpers import as_torch, assert_output_shape_raises_like_forward
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
 from fastconv.gradcheck import gradcheck
-from helpers import as_torch, assert_output_shape_raises_like_forward
-
 
 # ---------------------------------------------------------------------------
 # conv1d

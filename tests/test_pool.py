@@ -2,13 +2,20 @@
 
 import numpy as np
 import pytest
+from helpers import (
+    POOL_KINDS,
+    assert_adjoint,
+    out_size,
+    pair,
+    pool_data,
+    pool_shape,
+    torch_max_pool,
+)
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastconv
 import fastconv.reference
-from helpers import POOL_KINDS, assert_adjoint, out_size, pair, pool_data, pool_shape, torch_max_pool
-
 
 # (N, C, H, W, kernel, stride, padding, dilation, ceil_mode)
 MAX_CASES = [

@@ -2,12 +2,18 @@
 
 import numpy as np
 import pytest
+from helpers import (
+    assert_adjoint,
+    assert_output_shape_raises_like_forward,
+    pool_data,
+    pool_shape,
+    torch_max_pool,
+    triple,
+)
 
 import fastconv
 import fastconv.reference
 from fastconv import layers as L
-from helpers import assert_adjoint, assert_output_shape_raises_like_forward, pool_data, pool_shape, torch_max_pool, triple
-
 
 # (N, C, D, H, W, kernel, stride, padding, dilation, ceil_mode)
 MAX_CASES = [
