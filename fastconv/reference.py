@@ -1472,7 +1472,7 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=Tr
     g_weight = (g * xhat).sum(axis=axes)
     scale = s * (1.0 if weight is None else weight[:, None, None])
     if training:
-        n = x.shape[0] * x.shape[2] * x.shape[3]
+        n = max(1, x.shape[0] * x.shape[2] * x.shape[3])   # an empty batch: gx is empty
         gx = scale * (g - (g_bias / n)[:, None, None] - xhat * (g_weight / n)[:, None, None])
     else:
         gx = g * scale
