@@ -19,35 +19,50 @@ import numpy as np
 
 __all__ = [
     # records and constants
-    "SUPPORTED_DTYPES", "ALGORITHMS", "INDEX_LIMIT", "Geometry", "ConvGeometry",
-    "VolGeometry", "VolConvGeometry", "LocalGeometry",
+    "SUPPORTED_DTYPES", "ALGORITHMS", "Geometry", "ConvGeometry", "VolGeometry",
+    "VolConvGeometry", "LocalGeometry",
     # scalar and per-axis arguments
     "is_int", "int_items", "as_rng", "positive_int", "check_flag", "check_float",
-    "check_index_range", "single", "pair", "ntuple", "positive_tuple",
-    "non_negative_tuple", "positive_pair", "non_negative_pair", "nhwc_hint",
+    "ntuple", "pair", "positive_tuple", "non_negative_tuple", "positive_pair",
+    "non_negative_pair", "single",
+    # the range check of every integer that reaches the kernels
+    "INDEX_LIMIT", "check_index_range",
     # arrays, shapes and outputs
-    "check_array", "check_any_array", "check_dtype", "check_like", "check_out",
-    "check_shape", "check_ndim", "check_input_shape", "check_input_shape_1d",
-    "check_channel_vector",
-    # window geometry and output sizes
-    "out_size", "pool_out_size", "window_geometry", "conv_padding", "conv_axes",
-    "conv1d_geometry", "conv2d_geometry", "pool_geometry", "pool1d_geometry",
-    "vol_pool_geometry", "global_geometry",
-    # the checks of each op
-    "check_im2col", "check_col2im", "check_algorithm", "check_select_algorithm",
-    "check_winograd", "check_conv1d", "check_conv2d", "check_conv3d", "check_bias",
-    "check_grad_out", "check_grad_out_1d", "check_grad_out3d",
-    "check_max_pool1d", "check_max_pool1d_backward", "check_max_pool2d",
-    "check_max_pool2d_backward", "check_max_pool3d", "check_max_pool3d_backward",
-    "indices_out_of_range", "indices_out_of_range_1d",
+    "check_array", "check_dtype", "check_ndim", "check_shape", "nhwc_hint",
+    "check_input_shape", "check_input_shape_1d", "check_grad_out", "check_grad_out_1d",
+    "check_grad_out3d", "check_out", "check_like", "check_any_array",
+    # sliding-window geometry
+    "out_size", "window_geometry",
+    # im2col / col2im
+    "check_im2col", "check_col2im",
+    # convolution
+    "conv_padding", "conv_axes", "conv1d_geometry", "conv2d_geometry",
+    "check_conv1d", "check_conv2d", "check_conv3d", "check_bias",
+    "check_algorithm", "check_select_algorithm", "check_winograd",
+    # locally connected (unshared) convolution
+    "check_locally_connected2d", "check_local_bias",
+    # pooling windows (max, average and Lp-norm pooling)
+    "pool_out_size", "pool1d_geometry", "pool_geometry", "vol_pool_geometry",
+    # max pooling
+    "check_max_pool1d", "check_max_pool1d_backward", "indices_out_of_range_1d",
+    "check_max_pool2d", "check_max_pool2d_backward", "indices_out_of_range",
+    "check_max_pool3d", "check_max_pool3d_backward",
+    # average pooling
     "check_avg_pool1d", "check_avg_pool1d_backward", "check_avg_pool2d",
     "check_avg_pool2d_backward", "check_avg_pool3d", "check_avg_pool3d_backward",
+    # Lp-norm pooling
     "check_norm_type", "check_lp_pool1d", "check_lp_pool1d_backward",
     "check_lp_pool2d", "check_lp_pool2d_backward",
-    "check_global_avg_pool2d", "check_global_avg_pool2d_backward",
-    "check_locally_connected2d", "check_local_bias",
-    "check_batch_norm2d", "check_batch_norm2d_backward", "check_linear",
+    # global average pooling
+    "global_geometry", "check_global_avg_pool2d", "check_global_avg_pool2d_backward",
+    # batch normalisation
+    "check_channel_vector", "check_batch_norm2d", "check_batch_norm2d_backward",
+    # fully connected
+    "check_linear",
 ]
+
+
+# ---- records and constants -----------------------------------------------
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ALGORITHMS = ("auto", "gemm", "direct", "winograd", "winograd2x2", "winograd4x4")
@@ -63,6 +78,22 @@ ConvGeometry = namedtuple(
     "ConvGeometry", Geometry._fields + ("F", "groups")
 )
 
+# As Geometry, with a depth axis: pf is the front padding (the back padding
+# is implied by Do, as the bottom/right ones are).
+VolGeometry = namedtuple(
+    "VolGeometry",
+    "N C D H W kd kh kw sd sh sw pf pt pl dd dh dw Do Ho Wo",
+)
+VolConvGeometry = namedtuple(
+    "VolConvGeometry", VolGeometry._fields + ("F", "groups")
+)
+_DHW = ("D", "H", "W")
+_NCDHW = "(N, C, D, H, W)"
+
+LocalGeometry = namedtuple("LocalGeometry", Geometry._fields + ("F",))
+
+
+# ---- scalar and per-axis arguments ---------------------------------------
 
 def is_int(value):
     """Whether ``value`` is an integer (NumPy's included), but not a bool."""
@@ -108,27 +139,14 @@ def check_flag(value, name, op):
     raise TypeError(f"{op}: {name} must be a bool (True or False), got {value!r}")
 
 
-# ---- the range check of every integer that reaches the kernels -----------
-# The C kernels index with 64-bit integers and add two indices at a time (a
-# window's start and a tap's offset, a padded size and a stride): every
-# geometry value, shape entry and padded or output element count that
-# reaches them is kept below 2**62, so no such sum overflows.  Products
-# (N*C*H*W, padded sizes) are taken here in Python ints; workspaces are
-# sized the same way in the extension (MemoryError stating the size).
-INDEX_LIMIT = 2**62
-
-
-def check_index_range(op, **values):
-    """Raise ValueError naming the argument unless every value (an int or a
-    tuple of ints) is below INDEX_LIMIT."""
-    for name, value in values.items():
-        items = value if isinstance(value, tuple) else (value,)
-        if any(v >= INDEX_LIMIT for v in items):
-            raise ValueError(
-                f"{op}: {name} {value!r} is too large for the kernels to "
-                f"index: every size and geometry value must be below 2**62 "
-                f"= {INDEX_LIMIT}"
-            )
+def check_float(value, name, op, minimum=None):
+    """A real number (not bool), at least ``minimum`` if given."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
+    value = float(value)
+    if minimum is not None and not value >= minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 # How "an int or a tuple" is spelled in messages, by number of spatial axes.
@@ -168,21 +186,6 @@ def positive_tuple(value, n, name, op):
     return result
 
 
-def nhwc_hint(shape, channels):
-    """A hint for a channel mismatch when ``shape`` looks channels-last."""
-    ndim = len(shape)
-    if ndim >= 3 and shape[-1] == channels and shape[1] != channels:
-        layout = {3: ("NLC", "NCL"), 4: ("NHWC", "NCHW"),
-                  5: ("NDHWC", "NCDHW")}.get(ndim, ("channels-last", "channels-first"))
-        order = (0, ndim - 1) + tuple(range(1, ndim - 1))
-        return (
-            f"; x looks like {layout[0]} (channels last, C={channels} on the "
-            f"last axis), but fastconv expects {layout[1]}: pass "
-            f"x.transpose{order}"
-        )
-    return ""
-
-
 def non_negative_tuple(value, n, name, op):
     result = ntuple(value, n, name, op)
     if min(result) < 0:
@@ -197,6 +200,72 @@ def positive_pair(value, name, op):
 def non_negative_pair(value, name, op):
     return non_negative_tuple(value, 2, name, op)
 
+
+def single(value, name, op):
+    """Return ``value`` as a Python int; accepts an int or a 1-tuple ``(l,)``."""
+    return ntuple(value, 1, name, op)[0]
+
+
+def _positive_single(value, name, op):
+    return positive_tuple(value, 1, name, op)[0]
+
+
+def _non_negative_single(value, name, op):
+    return non_negative_tuple(value, 1, name, op)[0]
+
+
+# ---- the range check of every integer that reaches the kernels -----------
+# The C kernels index with 64-bit integers and add two indices at a time (a
+# window's start and a tap's offset, a padded size and a stride): every
+# geometry value, shape entry and padded or output element count that
+# reaches them is kept below 2**62, so no such sum overflows.  Products
+# (N*C*H*W, padded sizes) are taken here in Python ints; workspaces are
+# sized the same way in the extension (MemoryError stating the size).
+INDEX_LIMIT = 2**62
+
+
+def check_index_range(op, **values):
+    """Raise ValueError naming the argument unless every value (an int or a
+    tuple of ints) is below INDEX_LIMIT."""
+    for name, value in values.items():
+        items = value if isinstance(value, tuple) else (value,)
+        if any(v >= INDEX_LIMIT for v in items):
+            raise ValueError(
+                f"{op}: {name} {value!r} is too large for the kernels to "
+                f"index: every size and geometry value must be below 2**62 "
+                f"= {INDEX_LIMIT}"
+            )
+
+
+_MAX_ELEMENTS = INDEX_LIMIT - 1
+
+
+def _check_indexable(op, padding, name, shape, padded, out_shape):
+    """Raise ValueError unless the padded input and the output can be indexed.
+
+    ``padded`` holds the padded spatial sizes of ``name`` (of ``shape``, whose
+    first two entries are N and C); ``out_shape`` is the full output shape.
+    Either element count (N and C counted as at least 1) of 2**62 or more
+    (absurd padding) would otherwise surface as OverflowError or MemoryError
+    from NumPy or the kernels, or overflow the kernels' index sums.  A large
+    but indexable request is not rejected here.
+    """
+    shape = tuple(shape)
+    # An empty batch (or channel axis) does not make absurd padding valid.
+    n_padded = max(shape[0], 1) * max(shape[1], 1) * math.prod(padded)
+    n_out = math.prod(max(v, 1) for v in out_shape)
+    if max(n_padded, n_out) > _MAX_ELEMENTS:
+        what = (f"the padded input {(*shape[:2], *padded)} ({n_padded} "
+                f"elements)" if n_padded > _MAX_ELEMENTS else
+                f"the output {tuple(out_shape)} ({n_out} elements)")
+        raise ValueError(
+            f"{op}: padding {padding!r} makes {what} too large for {name} "
+            f"of shape {shape}: at most {_MAX_ELEMENTS} elements can be "
+            f"indexed"
+        )
+
+
+# ---- arrays, shapes and outputs ------------------------------------------
 
 def check_array(x, name, op, shape_doc="(N, C, H, W)"):
     """Return ``x`` as a C-contiguous, aligned 4-D float32/float64 array (no
@@ -229,6 +298,145 @@ def _same_dtype(reference, reference_name, other, other_name, op):
         )
 
 
+def check_dtype(dtype, name, op):
+    """``dtype`` as a numpy.dtype, float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def check_ndim(shape, name, op, shape_doc="(N, C, H, W)"):
+    """Raise the rank error of :func:`check_array` for a bare shape."""
+    ndim = shape_doc.count(",") + 1
+    if len(shape) != ndim:
+        raise ValueError(
+            f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape "
+            f"{tuple(shape)}"
+        )
+
+
+def check_shape(shape, name, op, shape_doc=None):
+    """Return ``shape`` as a tuple of non-negative Python ints; with
+    ``shape_doc`` (e.g. "(N, C, L)"), also check its rank as
+    :func:`check_array` checks an array's."""
+    items = int_items(shape)
+    if items is None or (items and min(items) < 0):
+        doc = f" {shape_doc}" if shape_doc else ""
+        raise TypeError(
+            f"{op}: {name} must be a tuple of non-negative ints{doc}, got "
+            f"{shape!r}"
+        )
+    shape = items
+    if shape_doc is not None:
+        check_ndim(shape, name, op, shape_doc)
+    return shape
+
+
+def nhwc_hint(shape, channels):
+    """A hint for a channel mismatch when ``shape`` looks channels-last."""
+    ndim = len(shape)
+    if ndim >= 3 and shape[-1] == channels and shape[1] != channels:
+        layout = {3: ("NLC", "NCL"), 4: ("NHWC", "NCHW"),
+                  5: ("NDHWC", "NCDHW")}.get(ndim, ("channels-last", "channels-first"))
+        order = (0, ndim - 1) + tuple(range(1, ndim - 1))
+        return (
+            f"; x looks like {layout[0]} (channels last, C={channels} on the "
+            f"last axis), but fastconv expects {layout[1]}: pass "
+            f"x.transpose{order}"
+        )
+    return ""
+
+
+def check_input_shape(op, input_shape, shape_doc="(N, C, H, W)"):
+    ndim = shape_doc.count(",") + 1
+    shape = int_items(input_shape)
+    if shape is None or len(shape) != ndim or min(shape) < 0:
+        raise ValueError(
+            f"{op}: input_shape must be {ndim} non-negative ints {shape_doc}, "
+            f"got {input_shape!r}"
+        )
+    return _check_shape_size(op, "input_shape", shape)
+
+
+def _check_shape_size(op, name, shape):
+    """``shape`` unless its entries or its element count reach INDEX_LIMIT."""
+    check_index_range(op, **{name: shape})
+    if math.prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(
+            f"{op}: {name} {shape} has {math.prod(shape)} elements, more than "
+            f"the {_MAX_ELEMENTS} the kernels can index"
+        )
+    return shape
+
+
+def check_input_shape_1d(op, input_shape):
+    return check_input_shape(op, input_shape, "(N, C, L)")
+
+
+def check_grad_out(op, grad_out, x, expected_shape, shape_doc="(N, C, H, W)"):
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc=shape_doc)
+    _same_dtype(x, "x", grad_out, "grad_out", op)
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape "
+            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
+        )
+    return grad_out
+
+
+def check_grad_out_1d(op, grad_out, x, expected_shape):
+    return check_grad_out(op, grad_out, x, expected_shape, "(N, C, L)")
+
+
+def check_grad_out3d(op, grad_out, x, expected_shape):
+    return check_grad_out(op, grad_out, x, expected_shape, _NCDHW)
+
+
+def check_out(out, shape, dtype, op, name="out"):
+    """``out`` is None or a writeable, aligned, C-contiguous array of the result's
+    ``shape`` and ``dtype``; returns it."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray or None, got "
+                        f"{type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{op}: {name} must have the result's shape {tuple(shape)} and dtype "
+            f"{np.dtype(dtype)}, got shape {out.shape} and dtype {out.dtype}")
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        raise ValueError(f"{op}: {name} must be a writeable, aligned, C-contiguous array")
+    return out
+
+
+def check_like(op, x, x_name, other, name):
+    """``other`` as a C-contiguous, aligned array of x's shape and dtype."""
+    if not isinstance(other, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got "
+                        f"{type(other).__name__}")
+    _same_dtype(x, x_name, other, name, op)
+    if other.shape != x.shape:
+        raise ValueError(f"{op}: {name} must have {x_name}'s shape {x.shape}, got "
+                         f"shape {other.shape}")
+    return _c_aligned(other)
+
+
+def check_any_array(x, name, op):
+    """A float32/float64 ndarray of any shape, C-contiguous and aligned."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{op}: {name} must have dtype float32 or float64, got "
+                        f"{x.dtype} (shape {x.shape})")
+    return _c_aligned(x)
+
+
+# ---- sliding-window geometry ---------------------------------------------
+
 def out_size(size, pad_total, kernel, stride, dilation):
     """Output length along one axis: ``(size + pad - d*(k-1) - 1) // s + 1``.
 
@@ -257,34 +465,6 @@ def _check_fits(op, name, shape, size, pad, kernel, dilation, out,
             )
 
 
-_MAX_ELEMENTS = INDEX_LIMIT - 1
-
-
-def _check_indexable(op, padding, name, shape, padded, out_shape):
-    """Raise ValueError unless the padded input and the output can be indexed.
-
-    ``padded`` holds the padded spatial sizes of ``name`` (of ``shape``, whose
-    first two entries are N and C); ``out_shape`` is the full output shape.
-    Either element count (N and C counted as at least 1) of 2**62 or more
-    (absurd padding) would otherwise surface as OverflowError or MemoryError
-    from NumPy or the kernels, or overflow the kernels' index sums.  A large
-    but indexable request is not rejected here.
-    """
-    shape = tuple(shape)
-    # An empty batch (or channel axis) does not make absurd padding valid.
-    n_padded = max(shape[0], 1) * max(shape[1], 1) * math.prod(padded)
-    n_out = math.prod(max(v, 1) for v in out_shape)
-    if max(n_padded, n_out) > _MAX_ELEMENTS:
-        what = (f"the padded input {(*shape[:2], *padded)} ({n_padded} "
-                f"elements)" if n_padded > _MAX_ELEMENTS else
-                f"the output {tuple(out_shape)} ({n_out} elements)")
-        raise ValueError(
-            f"{op}: padding {padding!r} makes {what} too large for {name} "
-            f"of shape {shape}: at most {_MAX_ELEMENTS} elements can be "
-            f"indexed"
-        )
-
-
 def window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
                      name="x"):
     """Geometry of a symmetric-padding sliding window (unfold, conv, pool)."""
@@ -305,9 +485,25 @@ def window_geometry(op, x_shape, kernel_size, stride, padding, dilation,
     return Geometry(N, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo)
 
 
-# --------------------------------------------------------------------------
-# im2col / col2im
-# --------------------------------------------------------------------------
+# The 1-D kernels run the compiled 2-D kernels on (N, C, 1, L) views, so the
+# 1-D checks validate the (N, C, L) arguments in 1-D terms (messages name L
+# and the 3-D shapes the caller passed) and return a 4-D Geometry with H = 1,
+# kh = 1, sh = 1, no top padding and dh = 1.
+def _geometry_1d(N, C, L, k, s, p, d, Lo):
+    """The (N, C, 1, L) geometry the 2-D kernels run for a 1-D window."""
+    return Geometry(N, C, 1, L, 1, k, 1, s, 0, p, 1, d, 1, Lo)
+
+
+def _check_fits_1d(op, what, L, pad_total, k, d, out):
+    if out < 1:
+        raise ValueError(
+            f"{op}: kernel_size {k} (dilated extent {d * (k - 1) + 1}) is "
+            f"larger than the padded input: L={L} plus padding {pad_total} "
+            f"for {what}; the output length would be {out}"
+        )
+
+
+# ---- im2col / col2im -----------------------------------------------------
 
 def check_im2col(x, kernel_size, stride, padding, dilation):
     op = "im2col"
@@ -341,43 +537,7 @@ def check_col2im(cols, output_size, kernel_size, stride, padding, dilation):
     return cols, geom
 
 
-# --------------------------------------------------------------------------
-# conv2d
-# --------------------------------------------------------------------------
-
-def check_algorithm(algorithm, op):
-    if algorithm not in ALGORITHMS:
-        raise ValueError(
-            f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
-        )
-    return algorithm
-
-
-def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
-    """select_algorithm's arguments as (x_shape, weight_shape, groups): two
-    4-D shapes, a positive int, positive int-or-pair stride and dilation."""
-    op = "select_algorithm"
-    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
-    weight_shape = check_shape(weight_shape, "weight_shape", op,
-                               "(F, C/groups, kh, kw)")
-    if not is_int(groups) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
-    positive_pair(stride, "stride", op)
-    positive_pair(dilation, "dilation", op)
-    return x_shape, weight_shape, int(groups)
-
-
-def check_winograd(op, algorithm, kernel, stride, dilation):
-    """The compiled path's rule, for the reference twins: the Winograd
-    algorithms compute 3x3 filters at stride 1 and dilation 1 only."""
-    if algorithm.startswith("winograd") and not (tuple(kernel) == (3, 3)
-                                                 and tuple(stride) == (1, 1)
-                                                 and tuple(dilation) == (1, 1)):
-        raise ValueError(
-            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
-            f"dilation 1 only; got kernel {tuple(kernel)}, stride "
-            f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
-
+# ---- convolution ---------------------------------------------------------
 
 def conv_padding(op, padding, kernel, stride, dilation):
     """Padding (before, after) per axis, flattened: (top, bottom, left, right)
@@ -407,19 +567,9 @@ def conv_padding(op, padding, kernel, stride, dilation):
     return tuple(p for p in pads for _ in range(2))
 
 
-def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
-    """Checks shared by the convolutions over len(axes) spatial axes.
-
-    Returns (x, weight, pads, out): ``pads`` the padding before each axis
-    and ``out`` the output size of each axis, after every check passed.
-    """
-    taps = ", ".join("k" + a.lower() for a in axes)
-    x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
-    weight = check_array(weight, "weight", op,
-                         shape_doc=f"(F, C/groups, {taps})")
-    _same_dtype(x, "x", weight, "weight", op)
-    return x, weight, conv_axes(op, x.shape, weight.shape, stride, padding,
-                                 dilation, groups, axes)
+def _conv_padding_1d(op, padding, k, s, d):
+    """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
+    return conv_padding(op, padding, (k,), (s,), (d,))
 
 
 def _check_channels(op, x_shape, w_shape, groups):
@@ -471,385 +621,6 @@ def conv_axes(op, x_shape, w_shape, stride, padding, dilation, groups, axes):
     return kernel, stride, before, dilation, out
 
 
-def check_dtype(dtype, name, op):
-    """``dtype`` as a numpy.dtype, float32 or float64."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in SUPPORTED_DTYPES:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {dtype!r}")
-    return dt
-
-
-def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
-    """ConvGeometry of conv2d for (N, C, H, W) and (F, C/groups, kh, kw)
-    shapes (checked as check_conv2d checks the arrays')."""
-    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
-    w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
-    k, s, p, d, out = conv_axes(op, x_shape, w_shape, stride, padding, dilation,
-                                 groups, ("H", "W"))
-    return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
-
-
-def check_conv2d(op, x, weight, stride, padding, dilation, groups):
-    """Check conv2d arguments; return (x, weight, ConvGeometry)."""
-    x, weight, (k, s, p, d, out) = _check_conv(
-        op, x, weight, stride, padding, dilation, groups, ("H", "W"))
-    N, C, H, W = x.shape
-    geom = ConvGeometry(N, C, H, W, *k, *s, *p, *d, *out, weight.shape[0],
-                        groups)
-    return x, weight, geom
-
-
-def check_bias(op, bias, x, geom):
-    if bias is None:
-        return None
-    bias = check_array(bias, "bias", op, shape_doc="(F)")
-    _same_dtype(x, "x", bias, "bias", op)
-    if bias.shape != (geom.F,):
-        raise ValueError(
-            f"{op}: bias must have shape ({geom.F},) to match weight's F={geom.F}, "
-            f"got shape {bias.shape}"
-        )
-    return bias
-
-
-def check_grad_out(op, grad_out, x, expected_shape, shape_doc="(N, C, H, W)"):
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc=shape_doc)
-    _same_dtype(x, "x", grad_out, "grad_out", op)
-    if grad_out.shape != tuple(expected_shape):
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape "
-            f"{tuple(expected_shape)}, got shape {grad_out.shape}"
-        )
-    return grad_out
-
-
-# --------------------------------------------------------------------------
-# pooling
-# --------------------------------------------------------------------------
-
-def pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
-    """PyTorch's pooling output size, including its ceil_mode rule."""
-    if not ceil_mode:
-        return out_size(size, 2 * pad, kernel, stride, dilation)
-    numerator = size + 2 * pad - dilation * (kernel - 1) - 1
-    out = -(-numerator // stride) + 1
-    # The last window must start inside the input or the left padding.
-    if (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
-def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
-               ceil_mode, name, axes):
-    """Checked pooling geometry over len(axes) spatial axes.
-
-    Returns per-axis tuples (kernel, stride, padding, dilation, out).
-    """
-    n = len(axes)
-    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
-    k = positive_tuple(kernel_size, n, "kernel_size", op)
-    s = k if stride is None else positive_tuple(stride, n, "stride", op)
-    p = non_negative_tuple(padding, n, "padding", op)
-    d = positive_tuple(dilation, n, "dilation", op)
-    # PyTorch's rule: padding at most half the (undilated) kernel size.
-    if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(
-            f"{op}: padding {p} must be at most half of kernel_size {k}"
-        )
-    sizes = tuple(x_shape[2:])
-    out = tuple(pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
-    _check_fits(op, f"{name} with kernel_size", x_shape, sizes,
-                tuple(2 * pi for pi in p), k, d, out, axes)
-    _check_indexable(op, padding, name, x_shape,
-                     tuple(a + 2 * pi for a, pi in zip(sizes, p)),
-                     tuple(x_shape[:2]) + out)
-    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
-    for axis in range(n):
-        o = _empty_window(sizes[axis], k[axis], s[axis], p[axis], d[axis],
-                          out[axis])
-        if o is not None:
-            # PyTorch returns -inf with an index outside the plane here.
-            raise ValueError(
-                f"{op}: with kernel_size {k}, stride {s}, "
-                f"padding {p} and dilation {d}, output position "
-                f"{o} along {axes[axis]} has a window that skips every cell of "
-                f"{name} of shape {tuple(x_shape)}; use less padding or "
-                f"dilation"
-            )
-    return k, s, p, d, out
-
-
-def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
-                   ceil_mode, name="x"):
-    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
-                                 dilation, ceil_mode, name, ("H", "W"))
-    return Geometry(*x_shape, *k, *s, *p, *d, *out)
-
-
-def _empty_window(size, kernel, stride, pad, dilation, n_out):
-    """First output position whose dilated window holds no input cell, or None.
-
-    Only windows that reach into the padding or past the end can be empty,
-    so only those (a few at each border) are examined.
-    """
-    if dilation == 1:
-        return None
-    extent = dilation * (kernel - 1)
-    n_left = min(n_out, pad // stride + 1)
-    n_right = min(n_out, extent // stride + 2)
-    for o in sorted(set(range(n_left)) | set(range(n_out - n_right, n_out))):
-        start = o * stride - pad
-        first = max(0, -(-(-start) // dilation))     # first tap at >= 0
-        if first >= kernel or start + first * dilation >= size:
-            return o
-    return None
-
-
-def check_input_shape(op, input_shape, shape_doc="(N, C, H, W)"):
-    ndim = shape_doc.count(",") + 1
-    shape = int_items(input_shape)
-    if shape is None or len(shape) != ndim or min(shape) < 0:
-        raise ValueError(
-            f"{op}: input_shape must be {ndim} non-negative ints {shape_doc}, "
-            f"got {input_shape!r}"
-        )
-    return _check_shape_size(op, "input_shape", shape)
-
-
-def _check_shape_size(op, name, shape):
-    """``shape`` unless its entries or its element count reach INDEX_LIMIT."""
-    check_index_range(op, **{name: shape})
-    if math.prod(shape) > _MAX_ELEMENTS:
-        raise ValueError(
-            f"{op}: {name} {shape} has {math.prod(shape)} elements, more than "
-            f"the {_MAX_ELEMENTS} the kernels can index"
-        )
-    return shape
-
-
-def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    op = "max_pool2d"
-    x = check_array(x, "x", op)
-    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, dilation,
-                          ceil_mode)
-    return x, geom
-
-
-def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
-                             forward, grad_doc=None):
-    input_shape = check_input_shape(op, input_shape, shape_doc)
-    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        raise TypeError(
-            f"{op}: indices must be an int64 numpy.ndarray as returned by "
-            f"{forward}(..., return_indices=True), got "
-            f"{getattr(indices, 'dtype', type(indices).__name__)}"
-        )
-    if indices.shape != grad_out.shape:
-        raise ValueError(
-            f"{op}: indices of shape {indices.shape} must have grad_out's "
-            f"shape {grad_out.shape}"
-        )
-    if grad_out.shape[:2] != input_shape[:2]:
-        raise ValueError(
-            f"{op}: grad_out of shape {grad_out.shape} and input_shape "
-            f"{input_shape} must agree on N and C"
-        )
-    return grad_out, _c_aligned(indices), input_shape
-
-
-def check_max_pool2d_backward(grad_out, indices, input_shape):
-    return _check_max_pool_backward("max_pool2d_backward", grad_out, indices,
-                                    input_shape, "(N, C, H, W)", "max_pool2d")
-
-
-def indices_out_of_range(input_shape, op="max_pool2d_backward"):
-    """The error both paths raise for an index outside the plane (volume)."""
-    sizes = tuple(input_shape[2:])
-    names = ("H", "W") if len(sizes) == 2 else ("D", "H", "W")
-    return ValueError(
-        f"{op}: indices must lie in [0, {'*'.join(names)}) = "
-        f"[0, {int(np.prod(sizes))}) for input_shape {tuple(input_shape)}"
-    )
-
-
-def check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode):
-    op = "avg_pool2d"
-    x = check_array(x, "x", op)
-    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
-                          ceil_mode)
-    return x, geom
-
-
-def _check_avg_pool_backward(op, grad_out, input_shape, kernel_size, stride,
-                             padding, ceil_mode, geometry, shape_doc,
-                             grad_doc=None):
-    """The avg_pool{1,2,3}d_backward checks; ``geometry`` is the rank's
-    pooling geometry, whose last len(spatial) fields are the output sizes."""
-    input_shape = check_input_shape(op, input_shape, shape_doc)
-    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
-    geom = geometry(op, input_shape, kernel_size, stride, padding, 1,
-                    ceil_mode, name="input_shape")
-    expected = (geom.N, geom.C) + tuple(geom[2 - len(input_shape):])
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
-
-
-def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
-                              padding, ceil_mode):
-    return _check_avg_pool_backward("avg_pool2d_backward", grad_out,
-                                    input_shape, kernel_size, stride, padding,
-                                    ceil_mode, pool_geometry, "(N, C, H, W)")
-
-
-# ==========================================================================
-# 3-D (volumetric) convolution and pooling, NCDHW
-# ==========================================================================
-
-# As Geometry, with a depth axis: pf is the front padding (the back padding
-# is implied by Do, as the bottom/right ones are).
-VolGeometry = namedtuple(
-    "VolGeometry",
-    "N C D H W kd kh kw sd sh sw pf pt pl dd dh dw Do Ho Wo",
-)
-VolConvGeometry = namedtuple(
-    "VolConvGeometry", VolGeometry._fields + ("F", "groups")
-)
-_DHW = ("D", "H", "W")
-_NCDHW = "(N, C, D, H, W)"
-
-
-def check_conv3d(op, x, weight, stride, padding, dilation, groups):
-    """Check conv3d arguments; return (x, weight, VolConvGeometry)."""
-    x, weight, (k, s, p, d, out) = _check_conv(
-        op, x, weight, stride, padding, dilation, groups, _DHW)
-    geom = VolConvGeometry(*x.shape, *k, *s, *p, *d, *out, weight.shape[0],
-                           groups)
-    return x, weight, geom
-
-
-def check_grad_out3d(op, grad_out, x, expected_shape):
-    return check_grad_out(op, grad_out, x, expected_shape, _NCDHW)
-
-
-def vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
-                       ceil_mode, name="x"):
-    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
-                                 dilation, ceil_mode, name, _DHW)
-    return VolGeometry(*x_shape, *k, *s, *p, *d, *out)
-
-
-def check_max_pool3d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    op = "max_pool3d"
-    x = check_array(x, "x", op, shape_doc=_NCDHW)
-    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding,
-                              dilation, ceil_mode)
-    return x, geom
-
-
-def check_max_pool3d_backward(grad_out, indices, input_shape):
-    return _check_max_pool_backward("max_pool3d_backward", grad_out, indices,
-                                    input_shape, _NCDHW, "max_pool3d")
-
-
-def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
-    op = "avg_pool3d"
-    x = check_array(x, "x", op, shape_doc=_NCDHW)
-    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
-                              ceil_mode)
-    return x, geom
-
-
-def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
-                              padding, ceil_mode):
-    return _check_avg_pool_backward("avg_pool3d_backward", grad_out,
-                                    input_shape, kernel_size, stride, padding,
-                                    ceil_mode, vol_pool_geometry, _NCDHW)
-
-
-# ==========================================================================
-# 1-D convolution and pooling, Lp-norm pooling, global average pooling
-# ==========================================================================
-#
-# The 1-D kernels run the compiled 2-D kernels on (N, C, 1, L) views, so the
-# checks below validate the (N, C, L) arguments in 1-D terms (messages name L
-# and the 3-D shapes the caller passed) and return a 4-D Geometry with H = 1,
-# kh = 1, sh = 1, no top padding and dh = 1.
-
-def single(value, name, op):
-    """Return ``value`` as a Python int; accepts an int or a 1-tuple ``(l,)``."""
-    return ntuple(value, 1, name, op)[0]
-
-
-def _positive_single(value, name, op):
-    return positive_tuple(value, 1, name, op)[0]
-
-
-def _non_negative_single(value, name, op):
-    return non_negative_tuple(value, 1, name, op)[0]
-
-
-def _geometry_1d(N, C, L, k, s, p, d, Lo):
-    """The (N, C, 1, L) geometry the 2-D kernels run for a 1-D window."""
-    return Geometry(N, C, 1, L, 1, k, 1, s, 0, p, 1, d, 1, Lo)
-
-
-def _check_fits_1d(op, what, L, pad_total, k, d, out):
-    if out < 1:
-        raise ValueError(
-            f"{op}: kernel_size {k} (dilated extent {d * (k - 1) + 1}) is "
-            f"larger than the padded input: L={L} plus padding {pad_total} "
-            f"for {what}; the output length would be {out}"
-        )
-
-
-def check_grad_out_1d(op, grad_out, x, expected_shape):
-    return check_grad_out(op, grad_out, x, expected_shape, "(N, C, L)")
-
-
-def check_input_shape_1d(op, input_shape):
-    return check_input_shape(op, input_shape, "(N, C, L)")
-
-
-def _conv_padding_1d(op, padding, k, s, d):
-    """Return (left, right) padding for an int, a 1-tuple, 'same' or 'valid'."""
-    return conv_padding(op, padding, (k,), (s,), (d,))
-
-
-def check_shape(shape, name, op, shape_doc=None):
-    """Return ``shape`` as a tuple of non-negative Python ints; with
-    ``shape_doc`` (e.g. "(N, C, L)"), also check its rank as
-    :func:`check_array` checks an array's."""
-    items = int_items(shape)
-    if items is None or (items and min(items) < 0):
-        doc = f" {shape_doc}" if shape_doc else ""
-        raise TypeError(
-            f"{op}: {name} must be a tuple of non-negative ints{doc}, got "
-            f"{shape!r}"
-        )
-    shape = items
-    if shape_doc is not None:
-        check_ndim(shape, name, op, shape_doc)
-    return shape
-
-
-def check_ndim(shape, name, op, shape_doc="(N, C, H, W)"):
-    """Raise the rank error of :func:`check_array` for a bare shape."""
-    ndim = shape_doc.count(",") + 1
-    if len(shape) != ndim:
-        raise ValueError(
-            f"{op}: {name} must have {ndim} dimensions {shape_doc}, got shape "
-            f"{tuple(shape)}"
-        )
-
-
 def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     """ConvGeometry of conv1d for (N, C, L) and (F, C/groups, k) shapes."""
     _check_channels(op, x_shape, w_shape, groups)
@@ -866,6 +637,31 @@ def conv1d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
     return ConvGeometry(*_geometry_1d(N, C, L, k, s, pl, d, Lo), F, groups)
 
 
+def conv2d_geometry(op, x_shape, w_shape, stride, padding, dilation, groups):
+    """ConvGeometry of conv2d for (N, C, H, W) and (F, C/groups, kh, kw)
+    shapes (checked as check_conv2d checks the arrays')."""
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    w_shape = check_shape(w_shape, "weight_shape", op, "(F, C/groups, kh, kw)")
+    k, s, p, d, out = conv_axes(op, x_shape, w_shape, stride, padding, dilation,
+                                 groups, ("H", "W"))
+    return ConvGeometry(*x_shape, *k, *s, *p, *d, *out, w_shape[0], groups)
+
+
+def _check_conv(op, x, weight, stride, padding, dilation, groups, axes):
+    """Checks shared by the convolutions over len(axes) spatial axes.
+
+    Returns (x, weight, pads, out): ``pads`` the padding before each axis
+    and ``out`` the output size of each axis, after every check passed.
+    """
+    taps = ", ".join("k" + a.lower() for a in axes)
+    x = check_array(x, "x", op, shape_doc=f"(N, C, {', '.join(axes)})")
+    weight = check_array(weight, "weight", op,
+                         shape_doc=f"(F, C/groups, {taps})")
+    _same_dtype(x, "x", weight, "weight", op)
+    return x, weight, conv_axes(op, x.shape, weight.shape, stride, padding,
+                                 dilation, groups, axes)
+
+
 def check_conv1d(op, x, weight, stride, padding, dilation, groups):
     """Check conv1d arguments; return (x, weight, ConvGeometry) (3-D arrays)."""
     x = check_array(x, "x", op, shape_doc="(N, C, L)")
@@ -876,174 +672,73 @@ def check_conv1d(op, x, weight, stride, padding, dilation, groups):
     return x, weight, geom
 
 
-def pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
-                     ceil_mode, name="x"):
-    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
-    k = _positive_single(kernel_size, "kernel_size", op)
-    s = k if stride is None else _positive_single(stride, "stride", op)
-    p = _non_negative_single(padding, "padding", op)
-    d = _positive_single(dilation, "dilation", op)
-    if p > k // 2:                   # PyTorch's rule, as in 2-D
+def check_conv2d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv2d arguments; return (x, weight, ConvGeometry)."""
+    x, weight, (k, s, p, d, out) = _check_conv(
+        op, x, weight, stride, padding, dilation, groups, ("H", "W"))
+    N, C, H, W = x.shape
+    geom = ConvGeometry(N, C, H, W, *k, *s, *p, *d, *out, weight.shape[0],
+                        groups)
+    return x, weight, geom
+
+
+def check_conv3d(op, x, weight, stride, padding, dilation, groups):
+    """Check conv3d arguments; return (x, weight, VolConvGeometry)."""
+    x, weight, (k, s, p, d, out) = _check_conv(
+        op, x, weight, stride, padding, dilation, groups, _DHW)
+    geom = VolConvGeometry(*x.shape, *k, *s, *p, *d, *out, weight.shape[0],
+                           groups)
+    return x, weight, geom
+
+
+def check_bias(op, bias, x, geom):
+    if bias is None:
+        return None
+    bias = check_array(bias, "bias", op, shape_doc="(F)")
+    _same_dtype(x, "x", bias, "bias", op)
+    if bias.shape != (geom.F,):
         raise ValueError(
-            f"{op}: padding {p} must be at most half of kernel_size {k}"
+            f"{op}: bias must have shape ({geom.F},) to match weight's F={geom.F}, "
+            f"got shape {bias.shape}"
         )
-    N, C, L = x_shape
-    Lo = pool_out_size(L, k, s, p, d, ceil_mode)
-    _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
-                   Lo)
-    _check_indexable(op, padding, name, x_shape, (L + 2 * p,), (N, C, Lo))
-    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
-    o = _empty_window(L, k, s, p, d, Lo)
-    if o is not None:
+    return bias
+
+
+def check_algorithm(algorithm, op):
+    if algorithm not in ALGORITHMS:
         raise ValueError(
-            f"{op}: with kernel_size {k}, stride {s}, padding {p} and "
-            f"dilation {d}, output position {o} along L has a window that "
-            f"skips every cell of {name} of shape {tuple(x_shape)}; use less "
-            f"padding or dilation"
+            f"{op}: algorithm must be one of {ALGORITHMS}, got {algorithm!r}"
         )
-    return _geometry_1d(N, C, L, k, s, p, d, Lo)
+    return algorithm
 
 
-def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
-    op = "max_pool1d"
-    x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding,
-                            dilation, ceil_mode)
-    return x, geom
+def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
+    """select_algorithm's arguments as (x_shape, weight_shape, groups): two
+    4-D shapes, a positive int, positive int-or-pair stride and dilation."""
+    op = "select_algorithm"
+    x_shape = check_shape(x_shape, "x_shape", op, "(N, C, H, W)")
+    weight_shape = check_shape(weight_shape, "weight_shape", op,
+                               "(F, C/groups, kh, kw)")
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    positive_pair(stride, "stride", op)
+    positive_pair(dilation, "dilation", op)
+    return x_shape, weight_shape, int(groups)
 
 
-def check_max_pool1d_backward(grad_out, indices, input_shape):
-    return _check_max_pool_backward("max_pool1d_backward", grad_out, indices,
-                                    input_shape, "(N, C, L)", "max_pool1d",
-                                    grad_doc="(N, C, Lo)")
-
-
-def indices_out_of_range_1d(input_shape):
-    """The error both paths raise for an index outside [0, L)."""
-    L = input_shape[2]
-    return ValueError(
-        f"max_pool1d_backward: indices must lie in [0, L) = [0, {L}) for "
-        f"input_shape {tuple(input_shape)}"
-    )
-
-
-def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
-    op = "avg_pool1d"
-    x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding, 1,
-                            ceil_mode)
-    return x, geom
-
-
-def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
-                              padding, ceil_mode):
-    return _check_avg_pool_backward("avg_pool1d_backward", grad_out,
-                                    input_shape, kernel_size, stride, padding,
-                                    ceil_mode, pool1d_geometry, "(N, C, L)",
-                                    grad_doc="(N, C, Lo)")
-
-
-# ---- Lp-norm pooling -----------------------------------------------------
-
-def check_norm_type(op, norm_type):
-    """Return norm_type as a float: any real number but 0 and NaN.
-
-    The rule is the definition's, ``(sum of x**p) ** (1/p)`` (PyTorch's):
-    every p with a 1/p, so negative p (power means, as in PyTorch) and
-    +-inf (max / min of |x|) are accepted; 0 (no 1/p: PyTorch raises
-    ZeroDivisionError), NaN and values no float holds are not.
-    """
-    if (not isinstance(norm_type, numbers.Real)
-            or isinstance(norm_type, (bool, np.bool_))):
-        raise TypeError(
-            f"{op}: norm_type must be a real number (the p of the p-norm), "
-            f"got {norm_type!r}"
-        )
-    try:
-        p = float(norm_type)
-    except OverflowError:
-        p = float("nan")
-    if p != p or p == 0.0:
+def check_winograd(op, algorithm, kernel, stride, dilation):
+    """The compiled path's rule, for the reference twins: the Winograd
+    algorithms compute 3x3 filters at stride 1 and dilation 1 only."""
+    if algorithm.startswith("winograd") and not (tuple(kernel) == (3, 3)
+                                                 and tuple(stride) == (1, 1)
+                                                 and tuple(dilation) == (1, 1)):
         raise ValueError(
-            f"{op}: norm_type must be a non-zero number that a float holds "
-            f"(the output is (sum of x**p) ** (1/p); negative values, inf "
-            f"and -inf are accepted, as in PyTorch), got {norm_type!r}"
-        )
-    return p
+            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
+            f"dilation 1 only; got kernel {tuple(kernel)}, stride "
+            f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
 
-def check_lp_pool2d(op, x, norm_type, kernel_size, stride, ceil_mode):
-    """Return (x, p, Geometry) for lp_pool2d (no padding, no dilation)."""
-    x = check_array(x, "x", op)
-    p = check_norm_type(op, norm_type)
-    geom = pool_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
-    return x, p, geom
-
-
-def check_lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride,
-                             ceil_mode):
-    op = "lp_pool2d_backward"
-    x, p, g = check_lp_pool2d(op, x, norm_type, kernel_size, stride,
-                              ceil_mode)
-    grad_out = check_grad_out(op, grad_out, x, (g.N, g.C, g.Ho, g.Wo))
-    return grad_out, x, p, g
-
-
-def check_lp_pool1d(op, x, norm_type, kernel_size, stride, ceil_mode):
-    """Return (x, p, Geometry) for lp_pool1d, x of shape (N, C, L)."""
-    x = check_array(x, "x", op, shape_doc="(N, C, L)")
-    p = check_norm_type(op, norm_type)
-    geom = pool1d_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
-    return x, p, geom
-
-
-def check_lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride,
-                             ceil_mode):
-    op = "lp_pool1d_backward"
-    x, p, g = check_lp_pool1d(op, x, norm_type, kernel_size, stride,
-                              ceil_mode)
-    grad_out = check_grad_out_1d(op, grad_out, x, (g.N, g.C, g.Wo))
-    return grad_out, x, p, g
-
-
-# ---- global average pooling ----------------------------------------------
-
-def global_geometry(op, shape, name):
-    N, C, H, W = shape
-    if H < 1 or W < 1:
-        raise ValueError(
-            f"{op}: {name} of shape {tuple(shape)} has an empty H x W plane; "
-            f"the mean of no values is undefined"
-        )
-    return Geometry(N, C, H, W, H, W, H, W, 0, 0, 1, 1, 1, 1)
-
-
-def check_global_avg_pool2d(x):
-    op = "global_avg_pool2d"
-    x = check_array(x, "x", op)
-    return x, global_geometry(op, x.shape, "x")
-
-
-def check_global_avg_pool2d_backward(grad_out, input_shape):
-    op = "global_avg_pool2d_backward"
-    input_shape = check_input_shape(op, input_shape)
-    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, 1, 1)")
-    geom = global_geometry(op, input_shape, "input_shape")
-    expected = (geom.N, geom.C, 1, 1)
-    if grad_out.shape != expected:
-        raise ValueError(
-            f"{op}: grad_out must have the forward output's shape {expected} "
-            f"for input_shape {input_shape}, got shape {grad_out.shape}"
-        )
-    return grad_out, geom
-
-
-# ==========================================================================
-# locally connected layer
-# ==========================================================================
-
-LocalGeometry = namedtuple("LocalGeometry", Geometry._fields + ("F",))
-
+# ---- locally connected (unshared) convolution ----------------------------
 
 def check_locally_connected2d(op, x, weight, stride, padding, dilation):
     """Check locally_connected2d arguments; return (x, weight, LocalGeometry).
@@ -1097,48 +792,367 @@ def check_local_bias(op, bias, x, geom):
     return bias
 
 
-# --------------------------------------------------------------------------
-# layer kernels: batch normalisation, element-wise, fully connected
-# --------------------------------------------------------------------------
+# ---- pooling windows: max, average and Lp-norm pooling -------------------
 
-def check_out(out, shape, dtype, op, name="out"):
-    """``out`` is None or a writeable, aligned, C-contiguous array of the result's
-    ``shape`` and ``dtype``; returns it."""
-    if out is None:
-        return None
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray or None, got "
-                        f"{type(out).__name__}")
-    if out.shape != tuple(shape) or out.dtype != dtype:
-        raise ValueError(
-            f"{op}: {name} must have the result's shape {tuple(shape)} and dtype "
-            f"{np.dtype(dtype)}, got shape {out.shape} and dtype {out.dtype}")
-    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
-        raise ValueError(f"{op}: {name} must be a writeable, aligned, C-contiguous array")
+def pool_out_size(size, kernel, stride, pad, dilation, ceil_mode):
+    """PyTorch's pooling output size, including its ceil_mode rule."""
+    if not ceil_mode:
+        return out_size(size, 2 * pad, kernel, stride, dilation)
+    numerator = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = -(-numerator // stride) + 1
+    # The last window must start inside the input or the left padding.
+    if (out - 1) * stride >= size + pad:
+        out -= 1
     return out
 
 
-def check_like(op, x, x_name, other, name):
-    """``other`` as a C-contiguous, aligned array of x's shape and dtype."""
-    if not isinstance(other, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got "
-                        f"{type(other).__name__}")
-    _same_dtype(x, x_name, other, name, op)
-    if other.shape != x.shape:
-        raise ValueError(f"{op}: {name} must have {x_name}'s shape {x.shape}, got "
-                         f"shape {other.shape}")
-    return _c_aligned(other)
+def _empty_window(size, kernel, stride, pad, dilation, n_out):
+    """First output position whose dilated window holds no input cell, or None.
+
+    Only windows that reach into the padding or past the end can be empty,
+    so only those (a few at each border) are examined.
+    """
+    if dilation == 1:
+        return None
+    extent = dilation * (kernel - 1)
+    n_left = min(n_out, pad // stride + 1)
+    n_right = min(n_out, extent // stride + 2)
+    for o in sorted(set(range(n_left)) | set(range(n_out - n_right, n_out))):
+        start = o * stride - pad
+        first = max(0, -(-(-start) // dilation))     # first tap at >= 0
+        if first >= kernel or start + first * dilation >= size:
+            return o
+    return None
 
 
-def check_any_array(x, name, op):
-    """A float32/float64 ndarray of any shape, C-contiguous and aligned."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"{op}: {name} must have dtype float32 or float64, got "
-                        f"{x.dtype} (shape {x.shape})")
-    return _c_aligned(x)
+def _pool_axes(op, x_shape, kernel_size, stride, padding, dilation,
+               ceil_mode, name, axes):
+    """Checked pooling geometry over len(axes) spatial axes.
 
+    Returns per-axis tuples (kernel, stride, padding, dilation, out).
+    """
+    n = len(axes)
+    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
+    k = positive_tuple(kernel_size, n, "kernel_size", op)
+    s = k if stride is None else positive_tuple(stride, n, "stride", op)
+    p = non_negative_tuple(padding, n, "padding", op)
+    d = positive_tuple(dilation, n, "dilation", op)
+    # PyTorch's rule: padding at most half the (undilated) kernel size.
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(
+            f"{op}: padding {p} must be at most half of kernel_size {k}"
+        )
+    sizes = tuple(x_shape[2:])
+    out = tuple(pool_out_size(*a, ceil_mode) for a in zip(sizes, k, s, p, d))
+    _check_fits(op, f"{name} with kernel_size", x_shape, sizes,
+                tuple(2 * pi for pi in p), k, d, out, axes)
+    _check_indexable(op, padding, name, x_shape,
+                     tuple(a + 2 * pi for a, pi in zip(sizes, p)),
+                     tuple(x_shape[:2]) + out)
+    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
+    for axis in range(n):
+        o = _empty_window(sizes[axis], k[axis], s[axis], p[axis], d[axis],
+                          out[axis])
+        if o is not None:
+            # PyTorch returns -inf with an index outside the plane here.
+            raise ValueError(
+                f"{op}: with kernel_size {k}, stride {s}, "
+                f"padding {p} and dilation {d}, output position "
+                f"{o} along {axes[axis]} has a window that skips every cell of "
+                f"{name} of shape {tuple(x_shape)}; use less padding or "
+                f"dilation"
+            )
+    return k, s, p, d, out
+
+
+def pool1d_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                     ceil_mode, name="x"):
+    ceil_mode = check_flag(ceil_mode, "ceil_mode", op)
+    k = _positive_single(kernel_size, "kernel_size", op)
+    s = k if stride is None else _positive_single(stride, "stride", op)
+    p = _non_negative_single(padding, "padding", op)
+    d = _positive_single(dilation, "dilation", op)
+    if p > k // 2:                   # PyTorch's rule, as in 2-D
+        raise ValueError(
+            f"{op}: padding {p} must be at most half of kernel_size {k}"
+        )
+    N, C, L = x_shape
+    Lo = pool_out_size(L, k, s, p, d, ceil_mode)
+    _check_fits_1d(op, f"{name} of shape {tuple(x_shape)}", L, 2 * p, k, d,
+                   Lo)
+    _check_indexable(op, padding, name, x_shape, (L + 2 * p,), (N, C, Lo))
+    check_index_range(op, kernel_size=k, stride=s, padding=p, dilation=d)
+    o = _empty_window(L, k, s, p, d, Lo)
+    if o is not None:
+        raise ValueError(
+            f"{op}: with kernel_size {k}, stride {s}, padding {p} and "
+            f"dilation {d}, output position {o} along L has a window that "
+            f"skips every cell of {name} of shape {tuple(x_shape)}; use less "
+            f"padding or dilation"
+        )
+    return _geometry_1d(N, C, L, k, s, p, d, Lo)
+
+
+def pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                   ceil_mode, name="x"):
+    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
+                                 dilation, ceil_mode, name, ("H", "W"))
+    return Geometry(*x_shape, *k, *s, *p, *d, *out)
+
+
+def vol_pool_geometry(op, x_shape, kernel_size, stride, padding, dilation,
+                       ceil_mode, name="x"):
+    k, s, p, d, out = _pool_axes(op, x_shape, kernel_size, stride, padding,
+                                 dilation, ceil_mode, name, _DHW)
+    return VolGeometry(*x_shape, *k, *s, *p, *d, *out)
+
+
+# ---- max pooling ---------------------------------------------------------
+
+def _check_max_pool_backward(op, grad_out, indices, input_shape, shape_doc,
+                             forward, grad_doc=None):
+    input_shape = check_input_shape(op, input_shape, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
+    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
+        raise TypeError(
+            f"{op}: indices must be an int64 numpy.ndarray as returned by "
+            f"{forward}(..., return_indices=True), got "
+            f"{getattr(indices, 'dtype', type(indices).__name__)}"
+        )
+    if indices.shape != grad_out.shape:
+        raise ValueError(
+            f"{op}: indices of shape {indices.shape} must have grad_out's "
+            f"shape {grad_out.shape}"
+        )
+    if grad_out.shape[:2] != input_shape[:2]:
+        raise ValueError(
+            f"{op}: grad_out of shape {grad_out.shape} and input_shape "
+            f"{input_shape} must agree on N and C"
+        )
+    return grad_out, _c_aligned(indices), input_shape
+
+
+def check_max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool1d"
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding,
+                            dilation, ceil_mode)
+    return x, geom
+
+
+def check_max_pool1d_backward(grad_out, indices, input_shape):
+    return _check_max_pool_backward("max_pool1d_backward", grad_out, indices,
+                                    input_shape, "(N, C, L)", "max_pool1d",
+                                    grad_doc="(N, C, Lo)")
+
+
+def indices_out_of_range_1d(input_shape):
+    """The error both paths raise for an index outside [0, L)."""
+    L = input_shape[2]
+    return ValueError(
+        f"max_pool1d_backward: indices must lie in [0, L) = [0, {L}) for "
+        f"input_shape {tuple(input_shape)}"
+    )
+
+
+def check_max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool2d"
+    x = check_array(x, "x", op)
+    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, dilation,
+                          ceil_mode)
+    return x, geom
+
+
+def check_max_pool2d_backward(grad_out, indices, input_shape):
+    return _check_max_pool_backward("max_pool2d_backward", grad_out, indices,
+                                    input_shape, "(N, C, H, W)", "max_pool2d")
+
+
+def indices_out_of_range(input_shape, op="max_pool2d_backward"):
+    """The error both paths raise for an index outside the plane (volume)."""
+    sizes = tuple(input_shape[2:])
+    names = ("H", "W") if len(sizes) == 2 else ("D", "H", "W")
+    return ValueError(
+        f"{op}: indices must lie in [0, {'*'.join(names)}) = "
+        f"[0, {int(np.prod(sizes))}) for input_shape {tuple(input_shape)}"
+    )
+
+
+def check_max_pool3d(x, kernel_size, stride, padding, dilation, ceil_mode):
+    op = "max_pool3d"
+    x = check_array(x, "x", op, shape_doc=_NCDHW)
+    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding,
+                              dilation, ceil_mode)
+    return x, geom
+
+
+def check_max_pool3d_backward(grad_out, indices, input_shape):
+    return _check_max_pool_backward("max_pool3d_backward", grad_out, indices,
+                                    input_shape, _NCDHW, "max_pool3d")
+
+
+# ---- average pooling -----------------------------------------------------
+
+def _check_avg_pool_backward(op, grad_out, input_shape, kernel_size, stride,
+                             padding, ceil_mode, geometry, shape_doc,
+                             grad_doc=None):
+    """The avg_pool{1,2,3}d_backward checks; ``geometry`` is the rank's
+    pooling geometry, whose last len(spatial) fields are the output sizes."""
+    input_shape = check_input_shape(op, input_shape, shape_doc)
+    grad_out = check_array(grad_out, "grad_out", op, grad_doc or shape_doc)
+    geom = geometry(op, input_shape, kernel_size, stride, padding, 1,
+                    ceil_mode, name="input_shape")
+    expected = (geom.N, geom.C) + tuple(geom[2 - len(input_shape):])
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape {expected} "
+            f"for input_shape {input_shape}, got shape {grad_out.shape}"
+        )
+    return grad_out, geom
+
+
+def check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode):
+    op = "avg_pool1d"
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, padding, 1,
+                            ceil_mode)
+    return x, geom
+
+
+def check_avg_pool1d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    return _check_avg_pool_backward("avg_pool1d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, pool1d_geometry, "(N, C, L)",
+                                    grad_doc="(N, C, Lo)")
+
+
+def check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode):
+    op = "avg_pool2d"
+    x = check_array(x, "x", op)
+    geom = pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
+                          ceil_mode)
+    return x, geom
+
+
+def check_avg_pool2d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    return _check_avg_pool_backward("avg_pool2d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, pool_geometry, "(N, C, H, W)")
+
+
+def check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode):
+    op = "avg_pool3d"
+    x = check_array(x, "x", op, shape_doc=_NCDHW)
+    geom = vol_pool_geometry(op, x.shape, kernel_size, stride, padding, 1,
+                              ceil_mode)
+    return x, geom
+
+
+def check_avg_pool3d_backward(grad_out, input_shape, kernel_size, stride,
+                              padding, ceil_mode):
+    return _check_avg_pool_backward("avg_pool3d_backward", grad_out,
+                                    input_shape, kernel_size, stride, padding,
+                                    ceil_mode, vol_pool_geometry, _NCDHW)
+
+
+# ---- Lp-norm pooling -----------------------------------------------------
+
+def check_norm_type(op, norm_type):
+    """Return norm_type as a float: any real number but 0 and NaN.
+
+    The rule is the definition's, ``(sum of x**p) ** (1/p)`` (PyTorch's):
+    every p with a 1/p, so negative p (power means, as in PyTorch) and
+    +-inf (max / min of |x|) are accepted; 0 (no 1/p: PyTorch raises
+    ZeroDivisionError), NaN and values no float holds are not.
+    """
+    if (not isinstance(norm_type, numbers.Real)
+            or isinstance(norm_type, (bool, np.bool_))):
+        raise TypeError(
+            f"{op}: norm_type must be a real number (the p of the p-norm), "
+            f"got {norm_type!r}"
+        )
+    try:
+        p = float(norm_type)
+    except OverflowError:
+        p = float("nan")
+    if p != p or p == 0.0:
+        raise ValueError(
+            f"{op}: norm_type must be a non-zero number that a float holds "
+            f"(the output is (sum of x**p) ** (1/p); negative values, inf "
+            f"and -inf are accepted, as in PyTorch), got {norm_type!r}"
+        )
+    return p
+
+
+def check_lp_pool1d(op, x, norm_type, kernel_size, stride, ceil_mode):
+    """Return (x, p, Geometry) for lp_pool1d, x of shape (N, C, L)."""
+    x = check_array(x, "x", op, shape_doc="(N, C, L)")
+    p = check_norm_type(op, norm_type)
+    geom = pool1d_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    return x, p, geom
+
+
+def check_lp_pool1d_backward(grad_out, x, norm_type, kernel_size, stride,
+                             ceil_mode):
+    op = "lp_pool1d_backward"
+    x, p, g = check_lp_pool1d(op, x, norm_type, kernel_size, stride,
+                              ceil_mode)
+    grad_out = check_grad_out_1d(op, grad_out, x, (g.N, g.C, g.Wo))
+    return grad_out, x, p, g
+
+
+def check_lp_pool2d(op, x, norm_type, kernel_size, stride, ceil_mode):
+    """Return (x, p, Geometry) for lp_pool2d (no padding, no dilation)."""
+    x = check_array(x, "x", op)
+    p = check_norm_type(op, norm_type)
+    geom = pool_geometry(op, x.shape, kernel_size, stride, 0, 1, ceil_mode)
+    return x, p, geom
+
+
+def check_lp_pool2d_backward(grad_out, x, norm_type, kernel_size, stride,
+                             ceil_mode):
+    op = "lp_pool2d_backward"
+    x, p, g = check_lp_pool2d(op, x, norm_type, kernel_size, stride,
+                              ceil_mode)
+    grad_out = check_grad_out(op, grad_out, x, (g.N, g.C, g.Ho, g.Wo))
+    return grad_out, x, p, g
+
+
+# ---- global average pooling ----------------------------------------------
+
+def global_geometry(op, shape, name):
+    N, C, H, W = shape
+    if H < 1 or W < 1:
+        raise ValueError(
+            f"{op}: {name} of shape {tuple(shape)} has an empty H x W plane; "
+            f"the mean of no values is undefined"
+        )
+    return Geometry(N, C, H, W, H, W, H, W, 0, 0, 1, 1, 1, 1)
+
+
+def check_global_avg_pool2d(x):
+    op = "global_avg_pool2d"
+    x = check_array(x, "x", op)
+    return x, global_geometry(op, x.shape, "x")
+
+
+def check_global_avg_pool2d_backward(grad_out, input_shape):
+    op = "global_avg_pool2d_backward"
+    input_shape = check_input_shape(op, input_shape)
+    grad_out = check_array(grad_out, "grad_out", op, shape_doc="(N, C, 1, 1)")
+    geom = global_geometry(op, input_shape, "input_shape")
+    expected = (geom.N, geom.C, 1, 1)
+    if grad_out.shape != expected:
+        raise ValueError(
+            f"{op}: grad_out must have the forward output's shape {expected} "
+            f"for input_shape {input_shape}, got shape {grad_out.shape}"
+        )
+    return grad_out, geom
+
+
+# ---- batch normalisation -------------------------------------------------
 
 def check_channel_vector(op, v, name, x, optional=True):
     """A (C,) array of x's dtype for x of shape (N, C, ...), or None."""
@@ -1154,16 +1168,6 @@ def check_channel_vector(op, v, name, x, optional=True):
         raise ValueError(f"{op}: {name} must have shape ({x.shape[1]},) for x of "
                          f"shape {x.shape}, got shape {v.shape}")
     return v
-
-
-def check_float(value, name, op, minimum=None):
-    """A real number (not bool), at least ``minimum`` if given."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
-    value = float(value)
-    if minimum is not None and not value >= minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
-    return value
 
 
 def check_batch_norm2d(x, running_mean, running_var, weight, bias, training,
@@ -1205,6 +1209,8 @@ def check_batch_norm2d_backward(grad_out, x, mean, invstd, weight, training, y):
         y = check_like(op, x, "x", y, "y")
     return grad_out, x, training, y
 
+
+# ---- fully connected -----------------------------------------------------
 
 def check_linear(op, x, weight, bias):
     """Check F.linear's arguments on 2-D x; returns (x, weight, bias)."""

@@ -38,11 +38,54 @@ from ._typing import (
 )
 
 __all__ = [
-    "im2col", "col2im", "conv2d", "conv2d_backward", "max_pool2d",
-    "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "select_algorithm",
-    "conv_plan",
+    # im2col / col2im
+    "im2col", "col2im",
+    # convolution, and the choice of its algorithm
+    "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
+    "select_algorithm", "conv_plan",
+    # locally connected (unshared) convolution
+    "locally_connected2d", "locally_connected2d_backward",
+    # max pooling
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward",
+    "max_pool3d", "max_pool3d_backward",
+    # average pooling
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+    # Lp-norm pooling
+    "lp_pool1d", "lp_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    # global average pooling
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    # batch normalisation
+    "batch_norm2d", "batch_norm2d_backward",
+    # activation and element-wise: ReLU, residual add
+    "relu", "relu_backward", "add",
+    # fully connected
+    "linear", "linear_backward",
 ]
 
+
+# ---- shared helpers ------------------------------------------------------
+# The 1-D functions check their (N, C, L) arguments in 1-D terms, then run
+# the compiled 2-D kernels on zero-copy (N, C, 1, L) views (a 1 x k window);
+# results are reshaped back, also without copying.
+
+def _as4d(a):
+    """(N, C, L) C-contiguous -> its (N, C, 1, L) view (no copy)."""
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+
+def _as3d(a):
+    """(N, C, 1, L) -> its (N, C, L) view (no copy)."""
+    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
+
+
+def _result(out, shape, dtype, op):
+    """``out`` checked, or a new array for the result."""
+    out = _v.check_out(out, shape, dtype, op)
+    return np.empty(shape, dtype) if out is None else out
+
+
+# ---- im2col / col2im -----------------------------------------------------
 
 @docfiller
 def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
@@ -121,53 +164,7 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
     return _ext.col2im(cols, g)
 
 
-def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
-                     stride: Size2 = 1, dilation: Size2 = 1) -> str:
-    """The kernel ``algorithm="auto"`` runs for these shapes.
-
-    The rule depends on shapes only, so a given layer always runs the same
-    kernel: ``"direct"`` for grouped convolutions whose filters each see a
-    single input channel (depthwise, ``groups > 1`` and ``C // groups == 1``),
-    where each group's matrix product would be a single row; ``"winograd"``
-    for 3x3 filters at stride 1, dilation 1 where it measured faster than
-    the GEMM (forward and backward, 1 thread): at least 32 input channels
-    and filters per group and ``N*H*W >= 1024`` (``>= 4096`` if either is
-    not a multiple of 16), or 16 to 31 of them, both multiples of 16, and
-    ``N*H*W >= 16384`` (its transforms cost per channel what its products
-    save, and conv2d transforms the filters on every call); its output tile
-    by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
-    tiles' overhang makes F(2x2, 3x3) do no more multiplications);
-    ``"gemm"`` (packed matrix product) otherwise, including single-channel
-    inputs (``C == 1``, ``groups == 1``), where one product covers all
-    filters.  The backward pass of a Winograd convolution computes grad_x
-    (paddings up to 2) and grad_weight by Winograd too.
-
-    Parameters
-    ----------
-    x_shape : tuple (N, C, H, W)
-    weight_shape : tuple (F, C // groups, kh, kw)
-    groups : int
-    stride, dilation : int or (int, int)
-
-    Returns
-    -------
-    str
-        ``"direct"``, ``"winograd"`` or ``"gemm"``.
-
-    Examples
-    --------
-    >>> import fastconv as fc
-    >>> fc.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3))
-    'winograd'
-    >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
-    'gemm'
-    """
-    x_shape, weight_shape, groups = _v.check_select_algorithm(
-        x_shape, weight_shape, groups, stride, dilation)
-    op = "select_algorithm"
-    return choose_algorithm(tuple(x_shape), tuple(weight_shape), groups,
-                            _v.pair(stride, "stride", op), _v.pair(dilation, "dilation", op))
-
+# ---- convolution: 1-D, 2-D, 3-D, and the choice of algorithm -------------
 
 def _conv_run(algorithm, x4, w4, bias, g, relu=False, op="conv2d"):
     """The compiled 2-D convolution (conv2d; conv1d on (N, C, 1, L) views)."""
@@ -177,6 +174,99 @@ def _conv_run(algorithm, x4, w4, bias, g, relu=False, op="conv2d"):
 def _conv_backward_run(algorithm, gy4, x4, w4, g, op="conv2d_backward"):
     """(grad_x, grad_w, grad_b) of :func:`_conv_run`."""
     return ConvPlan(g, x4.dtype, algorithm, op).backward(gy4, x4, w4)
+
+
+@docfiller
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
+    """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
+
+    Runs :func:`conv2d`'s compiled kernels on (N, C, 1, L) views.
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(weight_conv1d)s
+    %(bias_conv)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
+
+    Returns
+    -------
+    %(y_conv1d)s
+
+    Raises
+    ------
+    TypeError
+        Unsupported or mismatched dtypes, geometry not an int or 1-tuple.
+    ValueError
+        Wrong ranks, channel mismatch, groups not dividing C and F, bias of
+        the wrong shape, non-positive stride/dilation, negative padding,
+        a kernel longer than the padded input, an unknown algorithm.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(5, dtype=np.float32).reshape(1, 1, 5)
+    >>> w = np.array([[[1, 0, -1]]], dtype=np.float32)
+    >>> fc.conv1d(x, w, padding="same")
+    array([[[-1., -2., -2., -2.,  3.]]], dtype=float32)
+    """
+    _v.check_algorithm(algorithm, "conv1d")
+    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
+                                   dilation, groups)
+    bias = _v.check_bias("conv1d", bias, x, g)
+    return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g, op="conv1d"))
+
+
+@docfiller
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
+    """Gradients of :func:`conv1d` with respect to x, weight and bias.
+
+    Parameters
+    ----------
+    %(grad_out_conv1d)s
+    %(x1d)s
+    %(weight_conv1d)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
+
+    Returns
+    -------
+    %(grads_conv1d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`conv1d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 5)); w = np.ones((1, 1, 3))
+    >>> gx, gw, gb = fc.conv1d_backward(np.ones((1, 1, 3)), x, w)
+    >>> gx
+    array([[[1., 2., 3., 2., 1.]]])
+    """
+    op = "conv1d_backward"
+    _v.check_algorithm(algorithm, op)
+    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    grad_x, grad_w, grad_b = _conv_backward_run(
+        algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g, op)
+    return _as3d(grad_x), _as3d(grad_w), grad_b
 
 
 @docfiller
@@ -268,176 +358,6 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
     return _conv_backward_run(algorithm, grad_out, x, weight, g, op)
 
-
-@docfiller
-def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
-               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> PoolOutput:
-    """2-D max pooling with optional argmax "switches" (``F.max_pool2d``).
-
-    Parameters
-    ----------
-    %(x2d)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(padding_max2d)s
-    %(dilation2d)s
-    %(ceil_mode2d)s
-    %(return_indices)s
-
-    Returns
-    -------
-    %(y_pool2d)s
-    %(indices_out2d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        Bad dtype, rank or geometry; padding larger than half the window.
-    %(raises_empty_window2d)s
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[[1, 3], [2, 3]]]], dtype=np.float32)
-    >>> fc.max_pool2d(x, 2, return_indices=True)
-    (array([[[[3.]]]], dtype=float32), array([[[[1]]]]))
-    """
-    x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
-    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool2d")
-    return _ext.max_pool2d(x, g, return_indices)
-
-
-@docfiller
-def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
-                        input_shape: Shape) -> Array[Float]:
-    """Route each output gradient to its window's maximum.
-
-    Parameters
-    ----------
-    %(grad_out_max_pool2d)s
-    %(indices2d)s
-    %(input_shape2d)s
-
-    Returns
-    -------
-    %(grad_x_max_pool)s
-
-    Raises
-    ------
-    TypeError
-        indices not int64, grad_out of an unsupported dtype.
-    ValueError
-        Shapes that disagree, or an index outside [0, H*W) (checked before
-        anything is written out of place).
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[[1, 3], [2, 0]]]], dtype=np.float32)
-    >>> y, idx = fc.max_pool2d(x, 2, return_indices=True)
-    >>> fc.max_pool2d_backward(np.ones_like(y), idx, x.shape)[0, 0]
-    array([[0., 1.],
-           [0., 0.]], dtype=float32)
-    """
-    grad_out, indices, input_shape = _v.check_max_pool2d_backward(
-        grad_out, indices, input_shape)
-    grad_x, n_bad = _ext.max_pool2d_backward(grad_out, indices, input_shape)
-    if n_bad:
-        raise _v.indices_out_of_range(input_shape)
-    return grad_x
-
-
-@docfiller
-def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
-               padding: Size2 = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Array[Float]:
-    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
-
-    Parameters
-    ----------
-    %(x2d)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(padding_avg2d)s
-    %(ceil_mode2d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(y_avg_pool2d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`max_pool2d`.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.ones((1, 1, 2, 2), dtype=np.float32)
-    >>> fc.avg_pool2d(x, 2, stride=1, padding=1)[0, 0]
-    array([[0.25, 0.5 , 0.25],
-           [0.5 , 1.  , 0.5 ],
-           [0.25, 0.5 , 0.25]], dtype=float32)
-    """
-    x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool2d")
-    return _ext.avg_pool2d(x, g, count_include_pad)
-
-
-@docfiller
-def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
-                        stride: Size2 | None = None, padding: Size2 = 0,
-                        ceil_mode: bool = False,
-                        count_include_pad: bool = True) -> Array[Float]:
-    """Gradient of :func:`avg_pool2d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_avg_pool2d)s
-    %(input_shape2d)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(padding_avg2d)s
-    %(ceil_mode2d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(grad_x_avg_pool)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`avg_pool2d`; also if grad_out does not have the forward
-        output's shape.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> g = np.ones((1, 1, 1, 1), dtype=np.float32)
-    >>> fc.avg_pool2d_backward(g, (1, 1, 2, 2), 2)[0, 0]
-    array([[0.25, 0.25],
-           [0.25, 0.25]], dtype=float32)
-    """
-    grad_out, g = _v.check_avg_pool2d_backward(grad_out, input_shape,
-                                               kernel_size, stride, padding,
-                                               ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
-                                      "avg_pool2d_backward")
-    return _ext.avg_pool2d_backward(grad_out, g, count_include_pad)
-
-
-# ==========================================================================
-# 3-D (volumetric) convolution and pooling, NCDHW
-# ==========================================================================
-
-__all__ += [
-    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
-    "avg_pool3d", "avg_pool3d_backward",
-]
 
 def _depth_taps(x, g):
     """The 3-D convolution as 2-D ones: returns (xt, g2, taps).
@@ -594,725 +514,55 @@ def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return grad_x, grad_w, grad_b
 
 
-@docfiller
-def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
-               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> PoolOutput:
-    """3-D max pooling with optional argmax indices (``F.max_pool3d``).
+def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
+                     stride: Size2 = 1, dilation: Size2 = 1) -> str:
+    """The kernel ``algorithm="auto"`` runs for these shapes.
+
+    The rule depends on shapes only, so a given layer always runs the same
+    kernel: ``"direct"`` for grouped convolutions whose filters each see a
+    single input channel (depthwise, ``groups > 1`` and ``C // groups == 1``),
+    where each group's matrix product would be a single row; ``"winograd"``
+    for 3x3 filters at stride 1, dilation 1 where it measured faster than
+    the GEMM (forward and backward, 1 thread): at least 32 input channels
+    and filters per group and ``N*H*W >= 1024`` (``>= 4096`` if either is
+    not a multiple of 16), or 16 to 31 of them, both multiples of 16, and
+    ``N*H*W >= 16384`` (its transforms cost per channel what its products
+    save, and conv2d transforms the filters on every call); its output tile
+    by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
+    tiles' overhang makes F(2x2, 3x3) do no more multiplications);
+    ``"gemm"`` (packed matrix product) otherwise, including single-channel
+    inputs (``C == 1``, ``groups == 1``), where one product covers all
+    filters.  The backward pass of a Winograd convolution computes grad_x
+    (paddings up to 2) and grad_weight by Winograd too.
 
     Parameters
     ----------
-    %(x3d)s
-    %(kernel_size3d)s
-    %(stride_pool3d)s
-    %(padding_max3d)s
-    %(dilation3d)s
-    %(ceil_mode3d)s
-    %(return_indices)s
+    x_shape : tuple (N, C, H, W)
+    weight_shape : tuple (F, C // groups, kh, kw)
+    groups : int
+    stride, dilation : int or (int, int)
 
     Returns
     -------
-    %(y_pool3d)s
-    %(indices_out3d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        Bad dtype, rank or geometry; padding larger than half the window.
-    %(raises_empty_window3d)s
+    str
+        ``"direct"``, ``"winograd"`` or ``"gemm"``.
 
     Examples
     --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
-    >>> fc.max_pool3d(x, 2, return_indices=True)
-    (array([[[[[7.]]]]], dtype=float32), array([[[[[7]]]]]))
+    >>> import fastconv as fc
+    >>> fc.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3))
+    'winograd'
+    >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
+    'gemm'
     """
-    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
-    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool3d")
-    return _ext.max_pool3d(x, g, return_indices)
+    x_shape, weight_shape, groups = _v.check_select_algorithm(
+        x_shape, weight_shape, groups, stride, dilation)
+    op = "select_algorithm"
+    return choose_algorithm(tuple(x_shape), tuple(weight_shape), groups,
+                            _v.pair(stride, "stride", op), _v.pair(dilation, "dilation", op))
 
 
-@docfiller
-def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
-                        input_shape: Shape) -> Array[Float]:
-    """Route each output gradient to its window's maximum.
-
-    Parameters
-    ----------
-    %(grad_out_max_pool3d)s
-    %(indices3d)s
-    %(input_shape3d)s
-
-    Returns
-    -------
-    %(grad_x_max_pool)s
-
-    Raises
-    ------
-    TypeError
-        indices not int64, grad_out of an unsupported dtype.
-    ValueError
-        Shapes that disagree, or an index outside [0, D*H*W) (nothing is
-        written out of place).
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
-    >>> y, idx = fc.max_pool3d(x, 2, return_indices=True)
-    >>> fc.max_pool3d_backward(np.ones_like(y), idx, x.shape).ravel()
-    array([0., 0., 0., 0., 0., 0., 0., 1.], dtype=float32)
-    """
-    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
-        grad_out, indices, input_shape)
-    grad_x, n_bad = _ext.max_pool3d_backward(grad_out, indices, input_shape)
-    if n_bad:
-        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
-    return grad_x
-
-
-@docfiller
-def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
-               padding: Size3 = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Array[Float]:
-    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
-
-    Parameters
-    ----------
-    %(x3d)s
-    %(kernel_size3d)s
-    %(stride_pool3d)s
-    %(padding_avg3d)s
-    %(ceil_mode3d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(y_avg_pool3d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`max_pool3d`.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.ones((1, 1, 2, 2, 2), dtype=np.float32)
-    >>> fc.avg_pool3d(x, 2, stride=1, padding=1)[0, 0, 0]
-    array([[0.125, 0.25 , 0.125],
-           [0.25 , 0.5  , 0.25 ],
-           [0.125, 0.25 , 0.125]], dtype=float32)
-    """
-    x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool3d")
-    return _ext.avg_pool3d(x, g, count_include_pad)
-
-
-@docfiller
-def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
-                        stride: Size3 | None = None, padding: Size3 = 0,
-                        ceil_mode: bool = False,
-                        count_include_pad: bool = True) -> Array[Float]:
-    """Gradient of :func:`avg_pool3d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_avg_pool3d)s
-    %(input_shape3d)s
-    %(kernel_size3d)s
-    %(stride_pool3d)s
-    %(padding_avg3d)s
-    %(ceil_mode3d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(grad_x_avg_pool)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`avg_pool3d`; also if grad_out does not have the forward
-        output's shape.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> g = np.ones((1, 1, 1, 1, 1), dtype=np.float32)
-    >>> fc.avg_pool3d_backward(g, (1, 1, 2, 2, 2), 2).ravel()
-    array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125],
-          dtype=float32)
-    """
-    grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
-                                               kernel_size, stride, padding,
-                                               ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
-                                      "avg_pool3d_backward")
-    return _ext.avg_pool3d_backward(grad_out, g, count_include_pad)
-
-
-# ==========================================================================
-# 1-D convolution and pooling, Lp-norm pooling, global average pooling
-# ==========================================================================
-#
-# The 1-D functions check their (N, C, L) arguments in 1-D terms, then run
-# the compiled 2-D kernels on zero-copy (N, C, 1, L) views (a 1 x k window);
-# results are reshaped back, also without copying.  Lp-norm and global
-# pooling are compositions of the compiled pooling kernels with whole-array
-# NumPy element-wise operations.
-
-__all__ += [
-    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
-    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
-    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-]
-
-
-def _as4d(a):
-    """(N, C, L) C-contiguous -> its (N, C, 1, L) view (no copy)."""
-    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
-
-
-def _as3d(a):
-    """(N, C, 1, L) -> its (N, C, L) view (no copy)."""
-    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
-
-
-@docfiller
-def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
-           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
-           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
-    """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
-
-    Runs :func:`conv2d`'s compiled kernels on (N, C, 1, L) views.
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(weight_conv1d)s
-    %(bias_conv)s
-    %(stride1d)s
-    %(padding_conv1d)s
-    %(dilation1d)s
-    %(groups)s
-    %(algorithm1d)s
-
-    Returns
-    -------
-    %(y_conv1d)s
-
-    Raises
-    ------
-    TypeError
-        Unsupported or mismatched dtypes, geometry not an int or 1-tuple.
-    ValueError
-        Wrong ranks, channel mismatch, groups not dividing C and F, bias of
-        the wrong shape, non-positive stride/dilation, negative padding,
-        a kernel longer than the padded input, an unknown algorithm.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.arange(5, dtype=np.float32).reshape(1, 1, 5)
-    >>> w = np.array([[[1, 0, -1]]], dtype=np.float32)
-    >>> fc.conv1d(x, w, padding="same")
-    array([[[-1., -2., -2., -2.,  3.]]], dtype=float32)
-    """
-    _v.check_algorithm(algorithm, "conv1d")
-    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
-                                   dilation, groups)
-    bias = _v.check_bias("conv1d", bias, x, g)
-    return _as3d(_conv_run(algorithm, _as4d(x), _as4d(weight), bias, g, op="conv1d"))
-
-
-@docfiller
-def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
-                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
-                    groups: Int = 1, *,
-                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
-    """Gradients of :func:`conv1d` with respect to x, weight and bias.
-
-    Parameters
-    ----------
-    %(grad_out_conv1d)s
-    %(x1d)s
-    %(weight_conv1d)s
-    %(stride1d)s
-    %(padding_conv1d)s
-    %(dilation1d)s
-    %(groups)s
-    %(algorithm1d)s
-
-    Returns
-    -------
-    %(grads_conv1d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`conv1d`; also if grad_out does not have the forward
-        output's shape or dtype.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.ones((1, 1, 5)); w = np.ones((1, 1, 3))
-    >>> gx, gw, gb = fc.conv1d_backward(np.ones((1, 1, 3)), x, w)
-    >>> gx
-    array([[[1., 2., 3., 2., 1.]]])
-    """
-    op = "conv1d_backward"
-    _v.check_algorithm(algorithm, op)
-    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
-                                   groups)
-    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
-    grad_x, grad_w, grad_b = _conv_backward_run(
-        algorithm, _as4d(grad_out), _as4d(x), _as4d(weight), g, op)
-    return _as3d(grad_x), _as3d(grad_w), grad_b
-
-
-@docfiller
-def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
-               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> PoolOutput:
-    """1-D max pooling with optional argmax indices (``F.max_pool1d``).
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_max1d)s
-    %(dilation1d)s
-    %(ceil_mode1d)s
-    %(return_indices)s
-
-    Returns
-    -------
-    %(y_pool1d)s
-    %(indices_out1d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        Bad dtype, rank or geometry; padding larger than half the window.
-    %(raises_empty_window1d)s
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[1, 3, 2, 5, 4]]], dtype=np.float32)
-    >>> fc.max_pool1d(x, 2, return_indices=True)
-    (array([[[3., 5.]]], dtype=float32), array([[[1, 3]]]))
-    """
-    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
-    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool1d")
-    res = _ext.max_pool2d(_as4d(x), g, return_indices)
-    if return_indices:
-        return _as3d(res[0]), _as3d(res[1])
-    return _as3d(res)
-
-
-@docfiller
-def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
-                        input_shape: Shape) -> Array[Float]:
-    """Route each output gradient to its window's maximum.
-
-    Parameters
-    ----------
-    %(grad_out_max_pool1d)s
-    %(indices1d)s
-    %(input_shape1d)s
-
-    Returns
-    -------
-    %(grad_x_max_pool)s
-
-    Raises
-    ------
-    TypeError
-        indices not int64, grad_out of an unsupported dtype.
-    ValueError
-        Shapes that disagree, or an index outside [0, L).
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[1, 3, 2, 5]]], dtype=np.float32)
-    >>> y, idx = fc.max_pool1d(x, 2, return_indices=True)
-    >>> fc.max_pool1d_backward(np.ones_like(y), idx, x.shape)
-    array([[[0., 1., 0., 1.]]], dtype=float32)
-    """
-    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
-        grad_out, indices, input_shape)
-    N, C, L = input_shape
-    grad_x, n_bad = _ext.max_pool2d_backward(
-        _as4d(grad_out), _as4d(indices), (N, C, 1, L))
-    if n_bad:
-        raise _v.indices_out_of_range_1d(input_shape)
-    return _as3d(grad_x)
-
-
-@docfiller
-def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
-               padding: Size1 = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Array[Float]:
-    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_avg1d)s
-    %(ceil_mode1d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(y_avg_pool1d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`max_pool1d`.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[1, 3, 2, 6]]], dtype=np.float32)
-    >>> fc.avg_pool1d(x, 2)
-    array([[[2., 4.]]], dtype=float32)
-    """
-    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool1d")
-    return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
-
-
-@docfiller
-def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
-                        stride: Size1 | None = None, padding: Size1 = 0,
-                        ceil_mode: bool = False,
-                        count_include_pad: bool = True) -> Array[Float]:
-    """Gradient of :func:`avg_pool1d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_avg_pool1d)s
-    %(input_shape1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_avg1d)s
-    %(ceil_mode1d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(grad_x_avg_pool)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`avg_pool1d`; also if grad_out does not have the forward
-        output's shape.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> fc.avg_pool1d_backward(np.ones((1, 1, 2)), (1, 1, 4), 2)
-    array([[[0.5, 0.5, 0.5, 0.5]]])
-    """
-    grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
-                                               kernel_size, stride, padding,
-                                               ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
-                                      "avg_pool1d_backward")
-    return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
-                                          count_include_pad))
-
-
-# ---- Lp-norm pooling -----------------------------------------------------
-
-def _torch_sign(a):
-    """torch.sign / torch.sgn: -1, 0 or 1, and 0 for NaN (np.sign gives NaN)."""
-    return (np.greater(a, 0).astype(a.dtype)
-            - np.less(a, 0).astype(a.dtype))
-
-
-def _lp_forward(x4, p, g):
-    """Lp pooling of a C-contiguous (N, C, H, W) x for geometry g."""
-    if p == np.inf:
-        return _ext.max_pool2d(np.abs(x4), g, False)
-    if p == -np.inf:
-        return np.negative(_ext.max_pool2d(-np.abs(x4), g, False))
-    with np.errstate(all="ignore"):          # NaN/inf as torch gives them
-        o = _ext.avg_pool2d(np.power(x4, p), g, True)
-        # torch: (sign(o) * relu(|o|)) * (kh*kw), which is o * (kh*kw)
-        # (NaN and +-inf included), then ** (1/p).
-        o *= g.kh * g.kw
-        return np.power(o, 1.0 / p, out=o)
-
-
-def _lp_backward(gy4, x4, p, g):
-    """torch's autograd of lp_pool2d, step by step, for C-contiguous 4-D arrays."""
-    shape = x4.shape
-    if p in (np.inf, -np.inf):
-        # d|x|/dx = sgn(x); the maximum's gradient goes to the argmax of
-        # |x| (inf) or of -|x| (-inf); -(-g) = g for the latter.
-        a = np.abs(x4) if p > 0 else -np.abs(x4)
-        _, idx = _ext.max_pool2d(a, g, True)
-        grad_a, _ = _ext.max_pool2d_backward(gy4, idx, shape)
-        grad_a *= _torch_sign(x4)
-        return grad_a
-    K = g.kh * g.kw
-    with np.errstate(all="ignore"):
-        o = _ext.avg_pool2d(np.power(x4, p), g, True)
-        s = _torch_sign(o)
-        r = np.abs(o)                                   # relu(|o|)
-        u = s * r * K
-        gu = gy4 * ((1.0 / p) * np.power(u, 1.0 / p - 1.0))    # pow
-        gr = gu * K * s                                 # mul(K), mul(sign)
-        gr[r <= 0] = 0                                  # relu: 0 where |o| = 0
-        go = gr * s                                     # abs: * sgn(o)
-        ga = _ext.avg_pool2d_backward(go, g, True)
-        ga *= p * np.power(x4, p - 1.0)                 # pow
-    return ga
-
-
-@docfiller
-def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
-              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
-    """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
-
-    ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
-    ``(sum of x**p over the window) ** (1/p)``; ``p = 2`` is the L2 pooling
-    of the cs231n notes, ``p = inf`` max pooling of ``|x|`` and
-    ``p = -inf`` min pooling of ``|x|`` (as PyTorch).  There is no padding.
-
-    Parameters
-    ----------
-    %(x2d)s
-    %(norm_type)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(y_lp_pool2d)s
-
-    Raises
-    ------
-    TypeError
-        x of an unsupported dtype, norm_type not a real number, geometry
-        not an int or pair of ints.
-    ValueError
-        norm_type 0 or NaN, x not 4-D, a window larger than the input.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[[3, 0], [0, 4]]]], dtype=np.float32)
-    >>> fc.lp_pool2d(x, 2, 2)                  # sqrt(3**2 + 4**2)
-    array([[[[5.]]]], dtype=float32)
-    """
-    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
-                                 stride, ceil_mode)
-    return _lp_forward(x, p, g)
-
-
-@docfiller
-def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
-                       kernel_size: Size2, stride: Size2 | None = None,
-                       ceil_mode: bool = False) -> Array[Float]:
-    """Gradient of :func:`lp_pool2d` with respect to x, as torch's autograd.
-
-    Where a window's sum of ``x**p`` is 0 the gradient is 0 (PyTorch's
-    ``relu`` in the definition gives this), for example an all-zero window
-    with ``p = 2``.  NaN is returned where PyTorch returns NaN: windows whose
-    output is NaN, and zero inputs with ``p < 1`` (``0 * inf``); ``inf``
-    where PyTorch returns it.  For ``p = +-inf`` the gradient goes to the
-    max (min) of ``|x|``, times ``sign(x)`` (0 at ``x == 0``).
-
-    Parameters
-    ----------
-    %(grad_out_lp_pool2d)s
-    %(x2d)s
-    %(norm_type)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(grad_x_lp2d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`lp_pool2d`; also if grad_out does not have the forward
-        output's shape or dtype.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[[3., 0.], [0., 4.]]]])
-    >>> fc.lp_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2, 2)  # x / |x|_2
-    array([[[[0.6, 0. ],
-             [0. , 0.8]]]])
-    """
-    grad_out, x, p, g = _v.check_lp_pool2d_backward(
-        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
-    return _lp_backward(grad_out, x, p, g)
-
-
-@docfiller
-def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
-              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
-    """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
-
-    ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
-    kernel_size may be a 1-tuple (PyTorch's lp_pool1d fails on one).
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(norm_type)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(y_lp_pool1d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`lp_pool2d`, in 1-D terms.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[3, 4, 1, 0]]], dtype=np.float32)
-    >>> fc.lp_pool1d(x, 2, 2)
-    array([[[5., 1.]]], dtype=float32)
-    """
-    x, p, g = _v.check_lp_pool1d("lp_pool1d", x, norm_type, kernel_size,
-                                 stride, ceil_mode)
-    return _as3d(_lp_forward(_as4d(x), p, g))
-
-
-@docfiller
-def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
-                       kernel_size: Size1, stride: Size1 | None = None,
-                       ceil_mode: bool = False) -> Array[Float]:
-    """Gradient of :func:`lp_pool1d` with respect to x (see :func:`lp_pool2d_backward`).
-
-    Parameters
-    ----------
-    %(grad_out_lp_pool1d)s
-    %(x1d)s
-    %(norm_type)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(grad_x_lp1d)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :func:`lp_pool1d`; also if grad_out does not have the forward
-        output's shape or dtype.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.array([[[3., 4., 0., 0.]]])
-    >>> fc.lp_pool1d_backward(np.ones((1, 1, 2)), x, 2, 2)
-    array([[[0.6, 0.8, 0. , 0. ]]])
-    """
-    grad_out, x, p, g = _v.check_lp_pool1d_backward(
-        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
-    return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g))
-
-
-# ---- global average pooling ----------------------------------------------
-
-@docfiller
-def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
-    """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
-
-    Parameters
-    ----------
-    %(x2d)s
-
-    Returns
-    -------
-    %(y_global)s
-
-    Raises
-    ------
-    TypeError
-        x not a float32/float64 ndarray.
-    ValueError
-        x not 4-D, or H or W is 0.
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
-    >>> fc.global_avg_pool2d(x).ravel()
-    array([1.5, 5.5], dtype=float32)
-    """
-    x, g = _v.check_global_avg_pool2d(x)
-    return _ext.avg_pool2d(x, g, True)
-
-
-@docfiller
-def global_avg_pool2d_backward(grad_out: Array[Float],
-                               input_shape: Shape) -> Array[Float]:
-    """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
-
-    Parameters
-    ----------
-    %(grad_out_global)s
-    %(input_shape2d)s
-
-    Returns
-    -------
-    %(grad_x_global)s
-
-    Raises
-    ------
-    TypeError, ValueError
-        Bad dtype or ranks, an empty plane, or grad_out not (N, C, 1, 1).
-
-    Examples
-    --------
-    >>> import numpy as np, fastconv as fc
-    >>> fc.global_avg_pool2d_backward(np.ones((1, 1, 1, 1)), (1, 1, 2, 2))
-    array([[[[0.25, 0.25],
-             [0.25, 0.25]]]])
-    """
-    grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
-    return _ext.avg_pool2d_backward(grad_out, g, True)
-
-
-# ==========================================================================
-# locally connected layer (unshared convolution)
-# ==========================================================================
-
-__all__ += ["locally_connected2d", "locally_connected2d_backward"]
-
+# ---- locally connected (unshared) convolution ----------------------------
 
 @docfiller
 def locally_connected2d(x: Array[Float], weight: Array[Float],
@@ -1449,19 +699,766 @@ def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
     return _ext.locally_connected2d_backward(grad_out, x, weight, g)
 
 
-# ===========================================================================
-# layer kernels: batch normalisation, ReLU, residual add, fully connected
-# ===========================================================================
+# ---- max pooling ---------------------------------------------------------
 
-__all__ += ["batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
-            "linear", "linear_backward"]
+@docfiller
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
+    """1-D max pooling with optional argmax indices (``F.max_pool1d``).
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_max1d)s
+    %(dilation1d)s
+    %(ceil_mode1d)s
+    %(return_indices)s
+
+    Returns
+    -------
+    %(y_pool1d)s
+    %(indices_out1d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, rank or geometry; padding larger than half the window.
+    %(raises_empty_window1d)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 5, 4]]], dtype=np.float32)
+    >>> fc.max_pool1d(x, 2, return_indices=True)
+    (array([[[3., 5.]]], dtype=float32), array([[[1, 3]]]))
+    """
+    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool1d")
+    res = _ext.max_pool2d(_as4d(x), g, return_indices)
+    if return_indices:
+        return _as3d(res[0]), _as3d(res[1])
+    return _as3d(res)
 
 
-def _result(out, shape, dtype, op):
-    """``out`` checked, or a new array for the result."""
-    out = _v.check_out(out, shape, dtype, op)
-    return np.empty(shape, dtype) if out is None else out
+@docfiller
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
+    """Route each output gradient to its window's maximum.
 
+    Parameters
+    ----------
+    %(grad_out_max_pool1d)s
+    %(indices1d)s
+    %(input_shape1d)s
+
+    Returns
+    -------
+    %(grad_x_max_pool)s
+
+    Raises
+    ------
+    TypeError
+        indices not int64, grad_out of an unsupported dtype.
+    ValueError
+        Shapes that disagree, or an index outside [0, L).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 5]]], dtype=np.float32)
+    >>> y, idx = fc.max_pool1d(x, 2, return_indices=True)
+    >>> fc.max_pool1d_backward(np.ones_like(y), idx, x.shape)
+    array([[[0., 1., 0., 1.]]], dtype=float32)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
+        grad_out, indices, input_shape)
+    N, C, L = input_shape
+    grad_x, n_bad = _ext.max_pool2d_backward(
+        _as4d(grad_out), _as4d(indices), (N, C, 1, L))
+    if n_bad:
+        raise _v.indices_out_of_range_1d(input_shape)
+    return _as3d(grad_x)
+
+
+@docfiller
+def max_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, dilation: Size2 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
+    """2-D max pooling with optional argmax "switches" (``F.max_pool2d``).
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_max2d)s
+    %(dilation2d)s
+    %(ceil_mode2d)s
+    %(return_indices)s
+
+    Returns
+    -------
+    %(y_pool2d)s
+    %(indices_out2d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, rank or geometry; padding larger than half the window.
+    %(raises_empty_window2d)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[1, 3], [2, 3]]]], dtype=np.float32)
+    >>> fc.max_pool2d(x, 2, return_indices=True)
+    (array([[[[3.]]]], dtype=float32), array([[[[1]]]]))
+    """
+    x, g = _v.check_max_pool2d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool2d")
+    return _ext.max_pool2d(x, g, return_indices)
+
+
+@docfiller
+def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
+    """Route each output gradient to its window's maximum.
+
+    Parameters
+    ----------
+    %(grad_out_max_pool2d)s
+    %(indices2d)s
+    %(input_shape2d)s
+
+    Returns
+    -------
+    %(grad_x_max_pool)s
+
+    Raises
+    ------
+    TypeError
+        indices not int64, grad_out of an unsupported dtype.
+    ValueError
+        Shapes that disagree, or an index outside [0, H*W) (checked before
+        anything is written out of place).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[1, 3], [2, 0]]]], dtype=np.float32)
+    >>> y, idx = fc.max_pool2d(x, 2, return_indices=True)
+    >>> fc.max_pool2d_backward(np.ones_like(y), idx, x.shape)[0, 0]
+    array([[0., 1.],
+           [0., 0.]], dtype=float32)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool2d_backward(
+        grad_out, indices, input_shape)
+    grad_x, n_bad = _ext.max_pool2d_backward(grad_out, indices, input_shape)
+    if n_bad:
+        raise _v.indices_out_of_range(input_shape)
+    return grad_x
+
+
+@docfiller
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
+    """3-D max pooling with optional argmax indices (``F.max_pool3d``).
+
+    Parameters
+    ----------
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_max3d)s
+    %(dilation3d)s
+    %(ceil_mode3d)s
+    %(return_indices)s
+
+    Returns
+    -------
+    %(y_pool3d)s
+    %(indices_out3d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype, rank or geometry; padding larger than half the window.
+    %(raises_empty_window3d)s
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
+    >>> fc.max_pool3d(x, 2, return_indices=True)
+    (array([[[[[7.]]]]], dtype=float32), array([[[[[7]]]]]))
+    """
+    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices", "max_pool3d")
+    return _ext.max_pool3d(x, g, return_indices)
+
+
+@docfiller
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
+    """Route each output gradient to its window's maximum.
+
+    Parameters
+    ----------
+    %(grad_out_max_pool3d)s
+    %(indices3d)s
+    %(input_shape3d)s
+
+    Returns
+    -------
+    %(grad_x_max_pool)s
+
+    Raises
+    ------
+    TypeError
+        indices not int64, grad_out of an unsupported dtype.
+    ValueError
+        Shapes that disagree, or an index outside [0, D*H*W) (nothing is
+        written out of place).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 1, 2, 2, 2)
+    >>> y, idx = fc.max_pool3d(x, 2, return_indices=True)
+    >>> fc.max_pool3d_backward(np.ones_like(y), idx, x.shape).ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 1.], dtype=float32)
+    """
+    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
+        grad_out, indices, input_shape)
+    grad_x, n_bad = _ext.max_pool3d_backward(grad_out, indices, input_shape)
+    if n_bad:
+        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
+    return grad_x
+
+
+# ---- average pooling -----------------------------------------------------
+
+@docfiller
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
+    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(y_avg_pool1d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool1d`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[1, 3, 2, 6]]], dtype=np.float32)
+    >>> fc.avg_pool1d(x, 2)
+    array([[[2., 4.]]], dtype=float32)
+    """
+    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool1d")
+    return _as3d(_ext.avg_pool2d(_as4d(x), g, count_include_pad))
+
+
+@docfiller
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
+    """Gradient of :func:`avg_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_avg_pool1d)s
+    %(input_shape1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(grad_x_avg_pool)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`avg_pool1d`; also if grad_out does not have the forward
+        output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.avg_pool1d_backward(np.ones((1, 1, 2)), (1, 1, 4), 2)
+    array([[[0.5, 0.5, 0.5, 0.5]]])
+    """
+    grad_out, g = _v.check_avg_pool1d_backward(grad_out, input_shape,
+                                               kernel_size, stride, padding,
+                                               ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
+    return _as3d(_ext.avg_pool2d_backward(_as4d(grad_out), g,
+                                          count_include_pad))
+
+
+@docfiller
+def avg_pool2d(x: Array[Float], kernel_size: Size2, stride: Size2 | None = None,
+               padding: Size2 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(y_avg_pool2d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 2, 2), dtype=np.float32)
+    >>> fc.avg_pool2d(x, 2, stride=1, padding=1)[0, 0]
+    array([[0.25, 0.5 , 0.25],
+           [0.5 , 1.  , 0.5 ],
+           [0.25, 0.5 , 0.25]], dtype=float32)
+    """
+    x, g = _v.check_avg_pool2d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool2d")
+    return _ext.avg_pool2d(x, g, count_include_pad)
+
+
+@docfiller
+def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size2,
+                        stride: Size2 | None = None, padding: Size2 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
+    """Gradient of :func:`avg_pool2d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_avg_pool2d)s
+    %(input_shape2d)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(padding_avg2d)s
+    %(ceil_mode2d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(grad_x_avg_pool)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`avg_pool2d`; also if grad_out does not have the forward
+        output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> g = np.ones((1, 1, 1, 1), dtype=np.float32)
+    >>> fc.avg_pool2d_backward(g, (1, 1, 2, 2), 2)[0, 0]
+    array([[0.25, 0.25],
+           [0.25, 0.25]], dtype=float32)
+    """
+    grad_out, g = _v.check_avg_pool2d_backward(grad_out, input_shape,
+                                               kernel_size, stride, padding,
+                                               ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool2d_backward")
+    return _ext.avg_pool2d_backward(grad_out, g, count_include_pad)
+
+
+@docfiller
+def avg_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
+    """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
+
+    Parameters
+    ----------
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(y_avg_pool3d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 1, 2, 2, 2), dtype=np.float32)
+    >>> fc.avg_pool3d(x, 2, stride=1, padding=1)[0, 0, 0]
+    array([[0.125, 0.25 , 0.125],
+           [0.25 , 0.5  , 0.25 ],
+           [0.125, 0.25 , 0.125]], dtype=float32)
+    """
+    x, g = _v.check_avg_pool3d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad", "avg_pool3d")
+    return _ext.avg_pool3d(x, g, count_include_pad)
+
+
+@docfiller
+def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size3,
+                        stride: Size3 | None = None, padding: Size3 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
+    """Gradient of :func:`avg_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_avg_pool3d)s
+    %(input_shape3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_avg3d)s
+    %(ceil_mode3d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(grad_x_avg_pool)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`avg_pool3d`; also if grad_out does not have the forward
+        output's shape.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> g = np.ones((1, 1, 1, 1, 1), dtype=np.float32)
+    >>> fc.avg_pool3d_backward(g, (1, 1, 2, 2, 2), 2).ravel()
+    array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125],
+          dtype=float32)
+    """
+    grad_out, g = _v.check_avg_pool3d_backward(grad_out, input_shape,
+                                               kernel_size, stride, padding,
+                                               ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool3d_backward")
+    return _ext.avg_pool3d_backward(grad_out, g, count_include_pad)
+
+
+# ---- Lp-norm pooling -----------------------------------------------------
+# Lp-norm and global pooling are compositions of the compiled pooling
+# kernels with whole-array NumPy element-wise operations.
+
+def _torch_sign(a):
+    """torch.sign / torch.sgn: -1, 0 or 1, and 0 for NaN (np.sign gives NaN)."""
+    return (np.greater(a, 0).astype(a.dtype)
+            - np.less(a, 0).astype(a.dtype))
+
+
+def _lp_forward(x4, p, g):
+    """Lp pooling of a C-contiguous (N, C, H, W) x for geometry g."""
+    if p == np.inf:
+        return _ext.max_pool2d(np.abs(x4), g, False)
+    if p == -np.inf:
+        return np.negative(_ext.max_pool2d(-np.abs(x4), g, False))
+    with np.errstate(all="ignore"):          # NaN/inf as torch gives them
+        o = _ext.avg_pool2d(np.power(x4, p), g, True)
+        # torch: (sign(o) * relu(|o|)) * (kh*kw), which is o * (kh*kw)
+        # (NaN and +-inf included), then ** (1/p).
+        o *= g.kh * g.kw
+        return np.power(o, 1.0 / p, out=o)
+
+
+def _lp_backward(gy4, x4, p, g):
+    """torch's autograd of lp_pool2d, step by step, for C-contiguous 4-D arrays."""
+    shape = x4.shape
+    if p in (np.inf, -np.inf):
+        # d|x|/dx = sgn(x); the maximum's gradient goes to the argmax of
+        # |x| (inf) or of -|x| (-inf); -(-g) = g for the latter.
+        a = np.abs(x4) if p > 0 else -np.abs(x4)
+        _, idx = _ext.max_pool2d(a, g, True)
+        grad_a, _ = _ext.max_pool2d_backward(gy4, idx, shape)
+        grad_a *= _torch_sign(x4)
+        return grad_a
+    K = g.kh * g.kw
+    with np.errstate(all="ignore"):
+        o = _ext.avg_pool2d(np.power(x4, p), g, True)
+        s = _torch_sign(o)
+        r = np.abs(o)                                   # relu(|o|)
+        u = s * r * K
+        gu = gy4 * ((1.0 / p) * np.power(u, 1.0 / p - 1.0))    # pow
+        gr = gu * K * s                                 # mul(K), mul(sign)
+        gr[r <= 0] = 0                                  # relu: 0 where |o| = 0
+        go = gr * s                                     # abs: * sgn(o)
+        ga = _ext.avg_pool2d_backward(go, g, True)
+        ga *= p * np.power(x4, p - 1.0)                 # pow
+    return ga
+
+
+@docfiller
+def lp_pool1d(x: Array[Float], norm_type: float, kernel_size: Size1,
+              stride: Size1 | None = None, ceil_mode: bool = False) -> Array[Float]:
+    """1-D power-average (Lp-norm) pooling, as ``F.lp_pool1d``.
+
+    ``y = (k * avg_pool1d(x ** p)) ** (1/p)``; see :func:`lp_pool2d`.
+    kernel_size may be a 1-tuple (PyTorch's lp_pool1d fails on one).
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(y_lp_pool1d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool2d`, in 1-D terms.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[3, 4, 1, 0]]], dtype=np.float32)
+    >>> fc.lp_pool1d(x, 2, 2)
+    array([[[5., 1.]]], dtype=float32)
+    """
+    x, p, g = _v.check_lp_pool1d("lp_pool1d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _as3d(_lp_forward(_as4d(x), p, g))
+
+
+@docfiller
+def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size1, stride: Size1 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
+    """Gradient of :func:`lp_pool1d` with respect to x (see :func:`lp_pool2d_backward`).
+
+    Parameters
+    ----------
+    %(grad_out_lp_pool1d)s
+    %(x1d)s
+    %(norm_type)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(grad_x_lp1d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool1d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[3., 4., 0., 0.]]])
+    >>> fc.lp_pool1d_backward(np.ones((1, 1, 2)), x, 2, 2)
+    array([[[0.6, 0.8, 0. , 0. ]]])
+    """
+    grad_out, x, p, g = _v.check_lp_pool1d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _as3d(_lp_backward(_as4d(grad_out), _as4d(x), p, g))
+
+
+@docfiller
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
+    """2-D power-average (Lp-norm) pooling, as ``F.lp_pool2d``.
+
+    ``y = (kh*kw * avg_pool2d(x ** p)) ** (1/p)``, which is
+    ``(sum of x**p over the window) ** (1/p)``; ``p = 2`` is the L2 pooling
+    of the cs231n notes, ``p = inf`` max pooling of ``|x|`` and
+    ``p = -inf`` min pooling of ``|x|`` (as PyTorch).  There is no padding.
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(y_lp_pool2d)s
+
+    Raises
+    ------
+    TypeError
+        x of an unsupported dtype, norm_type not a real number, geometry
+        not an int or pair of ints.
+    ValueError
+        norm_type 0 or NaN, x not 4-D, a window larger than the input.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[3, 0], [0, 4]]]], dtype=np.float32)
+    >>> fc.lp_pool2d(x, 2, 2)                  # sqrt(3**2 + 4**2)
+    array([[[[5.]]]], dtype=float32)
+    """
+    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _lp_forward(x, p, g)
+
+
+@docfiller
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
+    """Gradient of :func:`lp_pool2d` with respect to x, as torch's autograd.
+
+    Where a window's sum of ``x**p`` is 0 the gradient is 0 (PyTorch's
+    ``relu`` in the definition gives this), for example an all-zero window
+    with ``p = 2``.  NaN is returned where PyTorch returns NaN: windows whose
+    output is NaN, and zero inputs with ``p < 1`` (``0 * inf``); ``inf``
+    where PyTorch returns it.  For ``p = +-inf`` the gradient goes to the
+    max (min) of ``|x|``, times ``sign(x)`` (0 at ``x == 0``).
+
+    Parameters
+    ----------
+    %(grad_out_lp_pool2d)s
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(grad_x_lp2d)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`lp_pool2d`; also if grad_out does not have the forward
+        output's shape or dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.array([[[[3., 0.], [0., 4.]]]])
+    >>> fc.lp_pool2d_backward(np.ones((1, 1, 1, 1)), x, 2, 2)  # x / |x|_2
+    array([[[[0.6, 0. ],
+             [0. , 0.8]]]])
+    """
+    grad_out, x, p, g = _v.check_lp_pool2d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _lp_backward(grad_out, x, p, g)
+
+
+# ---- global average pooling ----------------------------------------------
+
+@docfiller
+def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
+    """Mean over each H x W plane: ``F.adaptive_avg_pool2d(x, 1)``.
+
+    Parameters
+    ----------
+    %(x2d)s
+
+    Returns
+    -------
+    %(y_global)s
+
+    Raises
+    ------
+    TypeError
+        x not a float32/float64 ndarray.
+    ValueError
+        x not 4-D, or H or W is 0.
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+    >>> fc.global_avg_pool2d(x).ravel()
+    array([1.5, 5.5], dtype=float32)
+    """
+    x, g = _v.check_global_avg_pool2d(x)
+    return _ext.avg_pool2d(x, g, True)
+
+
+@docfiller
+def global_avg_pool2d_backward(grad_out: Array[Float],
+                               input_shape: Shape) -> Array[Float]:
+    """Gradient of :func:`global_avg_pool2d`: ``grad_out / (H*W)`` everywhere.
+
+    Parameters
+    ----------
+    %(grad_out_global)s
+    %(input_shape2d)s
+
+    Returns
+    -------
+    %(grad_x_global)s
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad dtype or ranks, an empty plane, or grad_out not (N, C, 1, 1).
+
+    Examples
+    --------
+    >>> import numpy as np, fastconv as fc
+    >>> fc.global_avg_pool2d_backward(np.ones((1, 1, 1, 1)), (1, 1, 2, 2))
+    array([[[[0.25, 0.25],
+             [0.25, 0.25]]]])
+    """
+    grad_out, g = _v.check_global_avg_pool2d_backward(grad_out, input_shape)
+    return _ext.avg_pool2d_backward(grad_out, g, True)
+
+
+# ---- batch normalisation -------------------------------------------------
 
 def _channel_values(v, C, default):
     """A (C,) float64 copy of an optional per-channel array."""
@@ -1567,6 +1564,8 @@ def batch_norm2d_backward(grad_out: Array[Float], x: Array[Float], mean: Array[F
     return gx, g_gamma.astype(x.dtype), g_beta.astype(x.dtype)
 
 
+# ---- activation and element-wise: ReLU, residual add ---------------------
+
 def _flat(a):
     return a.reshape(-1)
 
@@ -1655,6 +1654,8 @@ def add(a: Array[Float], b: Array[Float], *, relu: bool = False,
     _ext.add(_flat(a), _flat(b), relu, _flat(y))
     return y
 
+
+# ---- fully connected -----------------------------------------------------
 
 @docfiller
 def linear(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None, *,

@@ -67,10 +67,32 @@ from . import reference as _reference
 from ._buffers import BufferPool as _BufferPool
 
 __all__ = [
-    "Layer", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten",
-    "Dropout", "BatchNorm2d", "Sequential", "Residual", "basic_block",
-    "LoadResult", "no_grad",
+    # the base class and what all layers share
+    "Layer", "LoadResult", "no_grad",
+    # containers
+    "Sequential", "Residual", "basic_block",
+    # convolution
+    "Conv1d", "Conv2d", "Conv3d",
+    # locally connected (unshared) convolution
+    "LocallyConnected2d",
+    # max pooling
+    "MaxPool1d", "MaxPool2d", "MaxPool3d",
+    # average pooling
+    "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    # Lp-norm pooling
+    "LPPool1d", "LPPool2d",
+    # global average pooling
+    "GlobalAvgPool2d", "AdaptiveAvgPool2d",
+    # batch normalisation
+    "BatchNorm2d",
+    # activation, reshaping, dropout
+    "ReLU", "Flatten", "Dropout",
+    # fully connected
+    "Linear",
 ]
+
+
+# ---- shared state and helpers --------------------------------------------
 
 _BACKENDS = {"fastconv": _functional, "reference": _reference}
 
@@ -143,23 +165,17 @@ def _check_dtype(dtype, op):
     return dt
 
 
-def _same_bytes(a, b):
-    """Whether two arrays (or None) hold the same bytes: the cheap, exact
-    test that a cached derivative of ``b`` is still valid for ``a`` (NaNs
-    included, which == would never match)."""
-    if a is None or b is None:
-        return a is b
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    unit = np.uint64 if a.nbytes % 8 == 0 else np.uint8
-    return bool(np.array_equal(np.ascontiguousarray(a).reshape(-1).view(unit),
-                               np.ascontiguousarray(b).reshape(-1).view(unit)))
-
-
 def _indent(text):
     lines = text.split("\n")
     return "\n".join(lines[:1] + ["  " + line for line in lines[1:]])
 
+
+# ---- the base class ------------------------------------------------------
+# Each layer implements the shape protocol used by model.summary():
+# ``output_shape(input_shape)`` (the forward output's shape, raising the
+# ValueError forward would, computing nothing) and ``_rf_geometry()`` (one
+# ``(kernel_size, stride, padding_before, dilation)`` per spatial axis, or
+# ``"global"``).
 
 class Layer:
     """Base class of every layer and container.
@@ -737,16 +753,9 @@ class Layer:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# ---------------------------------------------------------------------------
-# private N-d bases: the 1-D, 2-D and 3-D convolution and pooling layers are
-# thin subclasses that name their spatial axes (``_axes``) and kernels (``_fn``)
-# ---------------------------------------------------------------------------
-
-# The geometry check of each pooling rank; the output sizes are the last
-# len(axes) fields of the record it returns (Wo; Ho, Wo; Do, Ho, Wo).
-_POOL_GEOMETRY = {1: _v.pool1d_geometry, 2: _v.pool_geometry,
-                  3: _v.vol_pool_geometry}
-
+# ---- private N-d bases of the convolution and pooling layers -------------
+# The 1-D, 2-D and 3-D convolution and pooling layers are thin subclasses
+# that name their spatial axes (``_axes``) and kernels (``_fn``).
 
 class _ConvNd(Layer):
     """Convolution over ``len(_axes)`` spatial axes with the kernels ``_fn``
@@ -874,6 +883,12 @@ class _ConvNd(Layer):
                                   self.kernel_size, self.stride,
                                   self.dilation)[0::2]
         return tuple(zip(self.kernel_size, self.stride, before, self.dilation))
+
+
+# The geometry check of each pooling rank; the output sizes are the last
+# len(axes) fields of the record it returns (Wo; Ho, Wo; Do, Ho, Wo).
+_POOL_GEOMETRY = {1: _v.pool1d_geometry, 2: _v.pool_geometry,
+                  3: _v.vol_pool_geometry}
 
 
 class _PoolNd(Layer):
@@ -1008,522 +1023,42 @@ class _AvgPoolNd(_WindowPoolNd):
                 f"padding={self.padding}")
 
 
-# ---------------------------------------------------------------------------
-# parameterised layers
-# ---------------------------------------------------------------------------
+class _LPPoolNd(_PoolNd):
+    """Lp-norm pooling (no padding, no dilation; stride None is shown)."""
 
-class Conv2d(_ConvNd):
-    """2-D convolution layer, as ``torch.nn.Conv2d`` (zero padding).
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-        C and F.
-    kernel_size : int or (int, int)
-    stride, dilation : int or (int, int)
-    padding : int, (int, int), "same" or "valid"
-    groups : int
-        Must divide in_channels and out_channels.
-    bias : bool
-    dtype : float32 or float64, keyword-only
-    rng : None, int or numpy.random.Generator, keyword-only
-        Source of the initial weights (None: a fresh ``default_rng()``).
-    algorithm : {"auto", "gemm", "direct"}, keyword-only
-        Passed to :func:`fastconv.conv2d` and :func:`fastconv.conv2d_backward`.
-
-    Attributes
-    ----------
-    params : {"weight": (F, C/groups, kh, kw), "bias": (F,)}
-        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
-        with ``fan_in = C/groups*kh*kw`` for both.
-
-    Notes
-    -----
-    Input (N, C, H, W), output (N, F, Ho, Wo) with
-    ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike).
-    """
-
-    _axes, _fn = ("H", "W"), "conv2d"
-    _fuses_relu = True
-    _MAX_PLANS = 4                      # input shapes whose kernel plans are kept
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=0, dilation=1, groups=1, bias=True, *,
-                 dtype=np.float32, rng=None, algorithm="auto"):
-        super().__init__(in_channels, out_channels, kernel_size, stride,
-                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
-                         algorithm=algorithm)
-
-    _transient = ("_plans", "_packed")
-
-    def _reset_transient(self):
-        super()._reset_transient()
-        self._plans = {}                # (input shape, dtype) -> kernel plan
-        self._packed = None             # (source snapshots, weight, bias, packed)
-
-    def _plan(self, x):
-        key = (x.shape, x.dtype)
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) >= self._MAX_PLANS:
-                self._plans.clear()
-            plan = self._plans[key] = _convplan.plan_for(
-                "conv2d", x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
-        return plan
-
-    def _weights(self, plan, bn):
-        """(weight, bias, packed) the forward runs with: the layer's own, or
-        with eval-mode ``bn`` folded in (w * s, (b - mean) * s + beta, s =
-        gamma / sqrt(var + eps)); packed for ``plan`` (Winograd-transformed,
-        GEMM panels).  Kept while the arrays they come from are unchanged,
-        so inference packs and folds once; any change, including in-place
-        updates by an optimiser or by hand, is seen by comparing bytes."""
-        sources = [self._params["weight"], self._params.get("bias")]
-        if bn is not None:
-            sources += [bn._params["weight"], bn._params["bias"],
-                        bn._buffers["running_mean"], bn._buffers["running_var"],
-                        np.float64(bn.eps)]
-        cached = self._packed
-        if (cached is not None and cached[0][0] is plan
-                and len(cached[0]) == len(sources) + 1
-                and all(_same_bytes(a, b) for a, b in zip(sources, cached[0][1:]))):
-            if bn is None:
-                return sources[0], sources[1], cached[3]
-            return cached[1:]
-        w, b = sources[0], sources[1]
-        if bn is not None:
-            gamma, beta, mean, var, eps = sources[2:]
-            scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
-            shift = -mean * scale + beta
-            if b is not None:
-                shift = shift + b * scale
-            w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
-            b = shift.astype(w.dtype)
-        # repacked into the previous packing's memory when it fits: no
-        # fresh pages to fault in after every optimiser step
-        reuse = cached[3] if cached is not None else None
-        if reuse is not None and reuse.packing != plan.packing:
-            reuse = None
-        packed = plan.pack(w, out=reuse)
-        folded = (w, b) if bn is not None else (None, None)    # else the layer's own
-        self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
-                        *folded, packed)
-        return w, b, packed
-
-    def _forward(self, x, relu=False, bn=None):
-        if self._backend != "fastconv":
-            return super()._forward(x)          # the NumPy twins, unfused
-        self._check_param_dtype(x)
-        self._check_input(x.shape)
-        plan = self._plan(x)
-        w, b, packed = self._weights(plan, bn)
-        y = plan.forward(x, w, b, relu=relu, packed=packed,
-                         out=self._buffer(plan.output_shape, x.dtype))
-        self._cache = (x, plan, packed, y if relu else None, bn)
-        return y
-
-    def _backward(self, grad_out):
-        if self._backend != "fastconv":
-            return super()._backward(grad_out)
-        x, plan, packed, y, bn = self._cache
-        k, dtype = self._kernels, grad_out.dtype
-        weight = self._params["weight"]
-        if y is not None:                       # ReLU fused: mask by the output
-            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
-        if bn is not None:
-            # eval-mode BatchNorm folded in: its gradients need the
-            # convolution's own output, recomputed (a rare path: training
-            # uses batch statistics, inference no backward)
-            z = plan.forward(x, weight, self._params.get("bias"))
-            invstd = (1.0 / np.sqrt(bn._buffers["running_var"].astype(np.float64)
-                                    + bn.eps)).astype(dtype)
-            grad_out, g_gamma, g_beta = k.batch_norm2d_backward(
-                grad_out, z, bn._buffers["running_mean"], invstd,
-                bn._params["weight"], training=False)
-            bn._grads["weight"] += g_gamma
-            bn._grads["bias"] += g_beta
-            packed = None                       # the packed weights are folded
-        gx, gw, gb = plan.backward(grad_out, x, weight, packed=packed,
-                                   out=self._buffer(x.shape, x.dtype))
-        self._grads["weight"] += gw
-        if "bias" in self._grads:
-            self._grads["bias"] += gb
-        return gx
-
-
-class Linear(Layer):
-    """Fully connected layer ``y = x @ weight.T + bias``, as ``torch.nn.Linear``.
-
-    Parameters
-    ----------
-    in_features, out_features : int
-    bias : bool
-    dtype : float32 or float64, keyword-only
-    rng : None, int or numpy.random.Generator, keyword-only
-
-    Attributes
-    ----------
-    params : {"weight": (out_features, in_features), "bias": (out_features,)}
-        Initialised ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` as
-        PyTorch does.
-
-    Notes
-    -----
-    Input (N, in_features), output (N, out_features).  Put a
-    :class:`Flatten` before it to feed it feature maps.
-    """
-
-    def __init__(self, in_features, out_features, bias=True, *,
-                 dtype=np.float32, rng=None):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
         super().__init__()
-        op = "Linear"
-        self.in_features = _v.positive_int(in_features, "in_features", op)
-        self.out_features = _v.positive_int(out_features, "out_features", op)
-        self.dtype = _check_dtype(dtype, op)
-        rng = _v.as_rng(rng)
-        bound = 1.0 / math.sqrt(in_features)
-        self._params["weight"] = rng.uniform(
-            -bound, bound, (out_features, in_features)).astype(self.dtype)
-        if _v.check_flag(bias, "bias", op):
-            self._params["bias"] = rng.uniform(
-                -bound, bound, out_features).astype(self.dtype)
-        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        op, n = type(self).__name__, len(self._axes)
+        _v.check_norm_type(op, norm_type)
+        _v.positive_tuple(kernel_size, n, "kernel_size", op)
+        if stride is not None:
+            _v.positive_tuple(stride, n, "stride", op)
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
 
-    def _check_input(self, shape):
-        shape = tuple(shape)
-        if len(shape) != 2:
-            hint = (" (put a Flatten() layer before it)" if len(shape) > 2
-                    else "")
-            raise ValueError(
-                f"{self._name()}: expects 2-D input (N, {self.in_features}), "
-                f"got shape {shape}{hint}"
-            )
-        if shape[1] != self.in_features:
-            raise ValueError(
-                f"{self._name()}: expects input of shape (N, "
-                f"{self.in_features}), got shape {shape}"
-            )
+    def _window(self):
+        return (self.kernel_size, self.stride, 0, 1)
 
-    _fuses_relu = True
-
-    def _forward(self, x, relu=False):
-        self._check_param_dtype(x)
-        self._check_input(x.shape)
-        y = self._kernels.linear(
-            x, self._params["weight"], self._params.get("bias"), relu=relu,
-            out=self._buffer((x.shape[0], self.out_features), x.dtype))
-        self._cache = (x, y if relu else None)
-        return y
-
-    def _backward(self, grad_out):
-        x, y = self._cache
-        k = self._kernels
-        if y is not None:                       # ReLU fused: mask by the output
-            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
-        gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
-        self._grads["weight"] += gw
-        if "bias" in self._grads:
-            self._grads["bias"] += gb
-        return gx
-
-    def _extra_repr(self):
-        return (f"in_features={self.in_features}, out_features="
-                f"{self.out_features}, bias={'bias' in self._params}")
-
-    # shape protocol
-    def output_shape(self, input_shape):
-        shape = self._shape_arg(input_shape)
-        self._check_input(shape)
-        return (shape[0], self.out_features)
-
-    def _rf_geometry(self):
-        return "global"
-
-
-class BatchNorm2d(Layer):
-    """Batch normalisation over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``.
-
-    Training mode normalises with the batch mean and biased variance and
-    updates ``running_mean``/``running_var`` with the unbiased variance:
-    ``running = (1 - momentum) * running + momentum * batch_stat``
-    (``momentum=None``: cumulative average).  Evaluation mode normalises
-    with the running statistics.
-
-    Parameters
-    ----------
-    num_features : int
-        C.
-    eps : float
-    momentum : float or None
-    dtype : float32 or float64, keyword-only
-
-    Attributes
-    ----------
-    params : {"weight": (C,) ones, "bias": (C,) zeros}
-    buffers : {"running_mean": (C,) zeros, "running_var": (C,) ones,
-               "num_batches_tracked": () int64}
-
-    Notes
-    -----
-    Input and output (N, C, H, W).
-    """
-
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, *,
-                 dtype=np.float32):
-        super().__init__()
-        op = "BatchNorm2d"
-        self.num_features = _v.positive_int(num_features, "num_features", op)
-        self.eps = float(eps)
-        self.momentum = None if momentum is None else float(momentum)
-        self.dtype = _check_dtype(dtype, op)
-        C = self.num_features
-        self._params["weight"] = np.ones(C, dtype=self.dtype)
-        self._params["bias"] = np.zeros(C, dtype=self.dtype)
-        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
-        self._buffers["running_mean"] = np.zeros(C, dtype=self.dtype)
-        self._buffers["running_var"] = np.ones(C, dtype=self.dtype)
-        self._buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
-
-    def _check_input(self, shape):
-        shape = tuple(shape)
-        if len(shape) != 4 or shape[1] != self.num_features:
-            raise ValueError(
-                f"{self._name()}: expects input of shape (N, "
-                f"{self.num_features}, H, W), got shape {shape}"
-                f"{_v.nhwc_hint(shape, self.num_features)}"
-            )
-        if self.training and shape[0] * shape[2] * shape[3] < 2:
-            raise ValueError(
-                f"{self._name()}: training needs more than 1 value per "
-                f"channel, got input of shape {shape}"
-            )
-
-    _fuses_relu = True
-
-    def _forward(self, x, relu=False):
-        self._check_param_dtype(x)
-        self._check_input(x.shape)
-        buf = self._buffers
-        m = self.momentum
-        if self.training:
-            buf["num_batches_tracked"] += 1
-            if m is None:                       # cumulative average
-                m = 1.0 / float(buf["num_batches_tracked"])
-        elif m is None:
-            m = 0.0                             # unused in evaluation
-        y, mean, invstd = self._kernels.batch_norm2d(
-            x, buf["running_mean"], buf["running_var"], self._params["weight"],
-            self._params["bias"], self.training, m, self.eps, relu=relu,
-            out=self._buffer(x.shape, x.dtype), return_stats=True)
-        # x is the previous layer's output, kept alive anyway: the backward
-        # recomputes the normalised input from it rather than storing it
-        self._cache = (x, mean, invstd, self.training, y if relu else None)
-        return y
-
-    def _backward(self, grad_out):
-        x, mean, invstd, batch_stats, y = self._cache
-        gx, gw, gb = self._kernels.batch_norm2d_backward(
-            grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
-            y=y, out=self._grad_out_buffer(grad_out))
-        self._grads["weight"] += gw
-        self._grads["bias"] += gb
-        return gx
-
-    def _extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
-
-    # shape protocol
-    def output_shape(self, input_shape):
-        shape = self._shape_arg(input_shape)
-        self._check_input(shape)
-        return shape
-
-    def _rf_geometry(self):
-        return None
-
-
-# ---------------------------------------------------------------------------
-# parameterless layers
-# ---------------------------------------------------------------------------
-
-class MaxPool2d(_MaxPoolNd):
-    """2-D max pooling, as ``torch.nn.MaxPool2d``.
-
-    The forward pass keeps the argmax indices for the backward pass
-    (:func:`fastconv.max_pool2d_backward`).
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int, (int, int) or None
-        None means kernel_size.
-    padding, dilation : int or (int, int)
-    ceil_mode : bool
-
-    Notes
-    -----
-    Input (N, C, H, W), output (N, C, Ho, Wo) as :func:`fastconv.max_pool2d`.
-    """
-
-    _axes, _fn = ("H", "W"), "max_pool2d"
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode=False):
-        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
-
-
-class AvgPool2d(_AvgPoolNd):
-    """2-D average pooling, as ``torch.nn.AvgPool2d``.
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int)
-    stride : int, (int, int) or None
-        None means kernel_size.
-    padding : int or (int, int)
-    ceil_mode, count_include_pad : bool
-        As :func:`fastconv.avg_pool2d`.
-
-    Notes
-    -----
-    Input (N, C, H, W), output (N, C, Ho, Wo).
-    """
-
-    _axes, _fn = ("H", "W"), "avg_pool2d"
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode,
-                         count_include_pad)
-
-
-class ReLU(Layer):
-    """Rectified linear unit ``max(x, 0)``, any input shape.
-
-    The gradient is passed where ``x > 0`` (0 at ``x == 0``, as PyTorch).
-    """
+    def _args(self):
+        return (self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
 
     def _forward(self, x):
-        y = self._kernels.relu(x, out=self._buffer(x.shape, x.dtype))
-        self._cache = y                 # the gradient passes where y > 0
+        y = getattr(self._kernels, self._fn)(x, *self._args())
+        self._cache = x
         return y
 
     def _backward(self, grad_out):
-        return self._kernels.relu_backward(grad_out, self._cache,
-                                           out=self._grad_out_buffer(grad_out))
-
-    # shape protocol (summary() lists it as "not counted": the notes fold ReLU
-    # into the CONV row, although this ReLU allocates its output)
-    _summary_in_place = True
-
-    def output_shape(self, input_shape):
-        return self._shape_arg(input_shape)
-
-    def _rf_geometry(self):
-        return None
-
-
-class Flatten(Layer):
-    """Flatten dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``.
-
-    Parameters
-    ----------
-    start_dim, end_dim : int
-        Defaults turn (N, C, H, W) into (N, C*H*W).
-    """
-
-    def __init__(self, start_dim=1, end_dim=-1):
-        super().__init__()
-        self.start_dim = int(start_dim)
-        self.end_dim = int(end_dim)
-
-    def _flat_shape(self, shape):
-        shape = tuple(shape)
-        nd = len(shape)
-        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
-        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
-        if not 0 <= s <= e < nd:
-            raise ValueError(
-                f"{self._name()}: dims {self.start_dim}..{self.end_dim} do not "
-                f"fit an input of shape {shape}"
-            )
-        return shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
-
-    def _forward(self, x):
-        out = self._flat_shape(x.shape)
-        self._cache = x.shape
-        return x.reshape(out)
-
-    def _backward(self, grad_out):
-        return grad_out.reshape(self._cache)
+        return getattr(self._kernels, self._fn + "_backward")(
+            grad_out, self._cache, *self._args())
 
     def _extra_repr(self):
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
-
-    # shape protocol (a view: summary() counts no memory for it)
-    _summary_in_place = True
-
-    def output_shape(self, input_shape):
-        return self._flat_shape(self._shape_arg(input_shape))
-
-    def _rf_geometry(self):
-        return None
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
 
-class Dropout(Layer):
-    """Inverted dropout, as ``torch.nn.Dropout``; identity in eval mode.
-
-    In training mode each element is zeroed with probability ``p`` and the
-    survivors are scaled by ``1 / (1 - p)``; backward applies the same mask.
-
-    Parameters
-    ----------
-    p : float in [0, 1]
-    rng : None, int or numpy.random.Generator, keyword-only
-        Source of the masks (None: a fresh ``default_rng()``).
-    """
-
-    def __init__(self, p=0.5, *, rng=None):
-        super().__init__()
-        if not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
-        self.p = float(p)
-        self._rng = _v.as_rng(rng)
-
-    def _forward(self, x):
-        if not self.training or self.p == 0.0:
-            self._cache = None                # identity: nothing to keep
-            return x.copy()
-        if self.p == 1.0:
-            mask = np.zeros(x.shape, dtype=x.dtype)
-        else:
-            keep = self._rng.random(x.shape) >= self.p
-            mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        self._cache = mask
-        return x * mask
-
-    def _backward(self, grad_out):
-        if self._cache is None:
-            return grad_out.copy()
-        return grad_out * self._cache
-
-    def _extra_repr(self):
-        return f"p={self.p}"
-
-    # shape protocol (summary() lists it as "not counted", as ReLU, although
-    # this Dropout allocates its output)
-    _summary_in_place = True
-
-    def output_shape(self, input_shape):
-        return self._shape_arg(input_shape)
-
-    def _rf_geometry(self):
-        return None
-
-
-# ---------------------------------------------------------------------------
-# containers
-# ---------------------------------------------------------------------------
+# ---- containers ----------------------------------------------------------
 
 def _fused_steps(children):
     """The (layer, fuse keywords) steps that run ``children`` in order.
@@ -1744,149 +1279,7 @@ def basic_block(in_channels, out_channels, stride=1, *, dtype=np.float32,
     return Sequential(Residual(body, shortcut), ReLU())
 
 
-# ===========================================================================
-# 3-D (volumetric) layers, NCDHW
-# ===========================================================================
-
-__all__ += ["Conv3d", "MaxPool3d", "AvgPool3d"]
-
-class Conv3d(_ConvNd):
-    """3-D convolution layer, as ``torch.nn.Conv3d`` (zero padding).
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-        C and F.
-    kernel_size : int or (int, int, int)
-    stride, dilation : int or (int, int, int)
-    padding : int, (int, int, int), "same" or "valid"
-    groups : int
-        Must divide in_channels and out_channels.
-    bias : bool
-    dtype : float32 or float64, keyword-only
-    rng : None, int or numpy.random.Generator, keyword-only
-        Source of the initial weights (None: a fresh ``default_rng()``).
-
-    Attributes
-    ----------
-    params : {"weight": (F, C/groups, kd, kh, kw), "bias": (F,)}
-        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
-        with ``fan_in = C/groups*kd*kh*kw`` for both.
-
-    Notes
-    -----
-    Input (N, C, D, H, W), output (N, F, Do, Ho, Wo) as
-    :func:`fastconv.conv3d`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import layers as L
-    >>> conv = L.Conv3d(2, 4, 3, padding=1, rng=0)
-    >>> conv
-    Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1))
-    >>> conv(np.ones((1, 2, 4, 8, 8), np.float32)).shape
-    (1, 4, 4, 8, 8)
-    >>> conv.output_shape((5, 2, 16, 32, 32))
-    (5, 4, 16, 32, 32)
-    """
-
-    _axes, _fn = ("D", "H", "W"), "conv3d"
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
-                 padding=0, dilation=1, groups=1, bias=True, *,
-                 dtype=np.float32, rng=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride,
-                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
-                         algorithm=None)
-
-
-class MaxPool3d(_MaxPoolNd):
-    """3-D max pooling, as ``torch.nn.MaxPool3d``.
-
-    The forward pass keeps the argmax indices for the backward pass
-    (:func:`fastconv.max_pool3d_backward`).
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int, int)
-    stride : int, (int, int, int) or None
-        None means kernel_size.
-    padding, dilation : int or (int, int, int)
-    ceil_mode : bool
-
-    Notes
-    -----
-    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo) as
-    :func:`fastconv.max_pool3d`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import layers as L
-    >>> pool = L.MaxPool3d(2)
-    >>> pool
-    MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
-    >>> pool.output_shape((8, 32, 16, 32, 32))
-    (8, 32, 8, 16, 16)
-    """
-
-    _axes, _fn = ("D", "H", "W"), "max_pool3d"
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode=False):
-        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
-
-
-class AvgPool3d(_AvgPoolNd):
-    """3-D average pooling, as ``torch.nn.AvgPool3d``.
-
-    Parameters
-    ----------
-    kernel_size : int or (int, int, int)
-    stride : int, (int, int, int) or None
-        None means kernel_size.
-    padding : int or (int, int, int)
-    ceil_mode, count_include_pad : bool
-        As :func:`fastconv.avg_pool3d`.
-
-    Notes
-    -----
-    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo).
-
-    Examples
-    --------
-    >>> from fastconv import layers as L
-    >>> pool = L.AvgPool3d(3, stride=2, padding=1)
-    >>> pool
-    AvgPool3d(kernel_size=3, stride=2, padding=1)
-    >>> pool.output_shape((1, 4, 9, 9, 9))
-    (1, 4, 5, 5, 5)
-    """
-
-    _axes, _fn = ("D", "H", "W"), "avg_pool3d"
-
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode,
-                         count_include_pad)
-
-
-# ===========================================================================
-# 1-D convolution and pooling, Lp-norm pooling, global average pooling
-# ===========================================================================
-#
-# Each layer here also implements the shape protocol used by model.summary():
-# ``output_shape(input_shape)`` (the forward output's shape, raising the
-# ValueError forward would, computing nothing) and ``_rf_geometry()`` (one
-# ``(kernel_size, stride, padding_before, dilation)`` per spatial axis, or
-# ``"global"``).
-
-__all__ += [
-    "Conv1d", "MaxPool1d", "AvgPool1d", "LPPool1d", "LPPool2d",
-    "GlobalAvgPool2d", "AdaptiveAvgPool2d",
-]
-
+# ---- convolution ---------------------------------------------------------
 
 class Conv1d(_ConvNd):
     """1-D convolution layer, as ``torch.nn.Conv1d`` (zero padding).
@@ -1945,256 +1338,210 @@ class Conv1d(_ConvNd):
         return (g.Wo,)
 
 
-class MaxPool1d(_MaxPoolNd):
-    """1-D max pooling, as ``torch.nn.MaxPool1d``.
+def _same_bytes(a, b):
+    """Whether two arrays (or None) hold the same bytes: the cheap, exact
+    test that a cached derivative of ``b`` is still valid for ``a`` (NaNs
+    included, which == would never match)."""
+    if a is None or b is None:
+        return a is b
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    unit = np.uint64 if a.nbytes % 8 == 0 else np.uint8
+    return bool(np.array_equal(np.ascontiguousarray(a).reshape(-1).view(unit),
+                               np.ascontiguousarray(b).reshape(-1).view(unit)))
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution layer, as ``torch.nn.Conv2d`` (zero padding).
 
     Parameters
     ----------
-    kernel_size : int or (int,)
-    stride : int, (int,) or None
-        None means kernel_size.
-    padding, dilation : int or (int,)
-    ceil_mode : bool
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int)
+    padding : int, (int, int), "same" or "valid"
+    groups : int
+        Must divide in_channels and out_channels.
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+    algorithm : {"auto", "gemm", "direct"}, keyword-only
+        Passed to :func:`fastconv.conv2d` and :func:`fastconv.conv2d_backward`.
 
-    Notes
-    -----
-    Input (N, C, L), output (N, C, Lo) as :func:`fastconv.max_pool1d`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import layers as L
-    >>> L.MaxPool1d(2)(np.array([[[1, 3, 2, 5]]], np.float32))
-    array([[[3., 5.]]], dtype=float32)
-    """
-
-    _axes, _fn = ("L",), "max_pool1d"
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode=False):
-        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
-
-
-class AvgPool1d(_AvgPoolNd):
-    """1-D average pooling, as ``torch.nn.AvgPool1d``.
-
-    Parameters
+    Attributes
     ----------
-    kernel_size : int or (int,)
-    stride : int, (int,) or None
-        None means kernel_size.
-    padding : int or (int,)
-    ceil_mode, count_include_pad : bool
-        As :func:`fastconv.avg_pool1d`.
+    params : {"weight": (F, C/groups, kh, kw), "bias": (F,)}
+        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        with ``fan_in = C/groups*kh*kw`` for both.
 
     Notes
     -----
-    Input (N, C, L), output (N, C, Lo).  As torch, the geometry is stored
-    (and shown) as 1-tuples.
-
-    Examples
-    --------
-    >>> from fastconv import layers as L
-    >>> L.AvgPool1d(3, 2, 1)
-    AvgPool1d(kernel_size=(3,), stride=(2,), padding=(1,))
+    Input (N, C, H, W), output (N, F, Ho, Wo) with
+    ``Ho = (H + 2*ph - dh*(kh-1) - 1) // sh + 1`` (Wo alike).
     """
 
-    _axes, _fn = ("L",), "avg_pool1d"
-    _as_tuples = True                  # as torch
+    _axes, _fn = ("H", "W"), "conv2d"
+    _fuses_relu = True
+    _MAX_PLANS = 4                      # input shapes whose kernel plans are kept
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True):
-        super().__init__(kernel_size, stride, padding, ceil_mode,
-                         count_include_pad)
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True, *,
+                 dtype=np.float32, rng=None, algorithm="auto"):
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
+                         algorithm=algorithm)
 
+    _transient = ("_plans", "_packed")
 
-class _LPPoolNd(_PoolNd):
-    """Lp-norm pooling (no padding, no dilation; stride None is shown)."""
+    def _reset_transient(self):
+        super()._reset_transient()
+        self._plans = {}                # (input shape, dtype) -> kernel plan
+        self._packed = None             # (source snapshots, weight, bias, packed)
 
-    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
-        super().__init__()
-        op, n = type(self).__name__, len(self._axes)
-        _v.check_norm_type(op, norm_type)
-        _v.positive_tuple(kernel_size, n, "kernel_size", op)
-        if stride is not None:
-            _v.positive_tuple(stride, n, "stride", op)
-        self.norm_type = norm_type
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.ceil_mode = _v.check_flag(ceil_mode, "ceil_mode", op)
+    def _plan(self, x):
+        key = (x.shape, x.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self._MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[key] = _convplan.plan_for(
+                "conv2d", x.shape, self._params["weight"].shape, x.dtype, **self._geometry())
+        return plan
 
-    def _window(self):
-        return (self.kernel_size, self.stride, 0, 1)
+    def _weights(self, plan, bn):
+        """(weight, bias, packed) the forward runs with: the layer's own, or
+        with eval-mode ``bn`` folded in (w * s, (b - mean) * s + beta, s =
+        gamma / sqrt(var + eps)); packed for ``plan`` (Winograd-transformed,
+        GEMM panels).  Kept while the arrays they come from are unchanged,
+        so inference packs and folds once; any change, including in-place
+        updates by an optimiser or by hand, is seen by comparing bytes."""
+        sources = [self._params["weight"], self._params.get("bias")]
+        if bn is not None:
+            sources += [bn._params["weight"], bn._params["bias"],
+                        bn._buffers["running_mean"], bn._buffers["running_var"],
+                        np.float64(bn.eps)]
+        cached = self._packed
+        if (cached is not None and cached[0][0] is plan
+                and len(cached[0]) == len(sources) + 1
+                and all(_same_bytes(a, b) for a, b in zip(sources, cached[0][1:]))):
+            if bn is None:
+                return sources[0], sources[1], cached[3]
+            return cached[1:]
+        w, b = sources[0], sources[1]
+        if bn is not None:
+            gamma, beta, mean, var, eps = sources[2:]
+            scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
+            shift = -mean * scale + beta
+            if b is not None:
+                shift = shift + b * scale
+            w = (w * scale.reshape(-1, 1, 1, 1)).astype(w.dtype)
+            b = shift.astype(w.dtype)
+        # repacked into the previous packing's memory when it fits: no
+        # fresh pages to fault in after every optimiser step
+        reuse = cached[3] if cached is not None else None
+        if reuse is not None and reuse.packing != plan.packing:
+            reuse = None
+        packed = plan.pack(w, out=reuse)
+        folded = (w, b) if bn is not None else (None, None)    # else the layer's own
+        self._packed = ((plan,) + tuple(None if a is None else np.copy(a) for a in sources),
+                        *folded, packed)
+        return w, b, packed
 
-    def _args(self):
-        return (self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
-
-    def _forward(self, x):
-        y = getattr(self._kernels, self._fn)(x, *self._args())
-        self._cache = x
+    def _forward(self, x, relu=False, bn=None):
+        if self._backend != "fastconv":
+            return super()._forward(x)          # the NumPy twins, unfused
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        plan = self._plan(x)
+        w, b, packed = self._weights(plan, bn)
+        y = plan.forward(x, w, b, relu=relu, packed=packed,
+                         out=self._buffer(plan.output_shape, x.dtype))
+        self._cache = (x, plan, packed, y if relu else None, bn)
         return y
 
     def _backward(self, grad_out):
-        return getattr(self._kernels, self._fn + "_backward")(
-            grad_out, self._cache, *self._args())
+        if self._backend != "fastconv":
+            return super()._backward(grad_out)
+        x, plan, packed, y, bn = self._cache
+        k, dtype = self._kernels, grad_out.dtype
+        weight = self._params["weight"]
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
+        if bn is not None:
+            # eval-mode BatchNorm folded in: its gradients need the
+            # convolution's own output, recomputed (a rare path: training
+            # uses batch statistics, inference no backward)
+            z = plan.forward(x, weight, self._params.get("bias"))
+            invstd = (1.0 / np.sqrt(bn._buffers["running_var"].astype(np.float64)
+                                    + bn.eps)).astype(dtype)
+            grad_out, g_gamma, g_beta = k.batch_norm2d_backward(
+                grad_out, z, bn._buffers["running_mean"], invstd,
+                bn._params["weight"], training=False)
+            bn._grads["weight"] += g_gamma
+            bn._grads["bias"] += g_beta
+            packed = None                       # the packed weights are folded
+        gx, gw, gb = plan.backward(grad_out, x, weight, packed=packed,
+                                   out=self._buffer(x.shape, x.dtype))
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
 
-    def _extra_repr(self):
-        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
 
-
-class LPPool2d(_LPPoolNd):
-    """2-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool2d``.
-
-    ``y = (sum over the window of x**p) ** (1/p)``; ``p = 2`` is L2 pooling,
-    ``p = inf`` max pooling of ``|x|``.  See :func:`fastconv.lp_pool2d` for
-    the exact definition (PyTorch's) and :func:`fastconv.lp_pool2d_backward`
-    for the gradient where a window's sum is 0 (0) or NaN.
+class Conv3d(_ConvNd):
+    """3-D convolution layer, as ``torch.nn.Conv3d`` (zero padding).
 
     Parameters
     ----------
-    norm_type : float
-        p, non-zero; inf and -inf allowed.
-    kernel_size : int or (int, int)
-    stride : int, (int, int) or None
-        None means kernel_size (shown as None, as torch).
-    ceil_mode : bool
+    in_channels, out_channels : int
+        C and F.
+    kernel_size : int or (int, int, int)
+    stride, dilation : int or (int, int, int)
+    padding : int, (int, int, int), "same" or "valid"
+    groups : int
+        Must divide in_channels and out_channels.
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the initial weights (None: a fresh ``default_rng()``).
+
+    Attributes
+    ----------
+    params : {"weight": (F, C/groups, kd, kh, kw), "bias": (F,)}
+        Initialised as PyTorch does: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+        with ``fan_in = C/groups*kd*kh*kw`` for both.
 
     Notes
     -----
-    Input (N, C, H, W), output (N, C, Ho, Wo), ``Ho = (H - kh) // sh + 1``.
+    Input (N, C, D, H, W), output (N, F, Do, Ho, Wo) as
+    :func:`fastconv.conv3d`.
 
     Examples
     --------
     >>> import numpy as np
     >>> from fastconv import layers as L
-    >>> pool = L.LPPool2d(2, 2)
-    >>> pool
-    LPPool2d(norm_type=2, kernel_size=2, stride=None, ceil_mode=False)
-    >>> pool(np.array([[[[3, 0], [0, 4]]]], np.float32))
-    array([[[[5.]]]], dtype=float32)
+    >>> conv = L.Conv3d(2, 4, 3, padding=1, rng=0)
+    >>> conv
+    Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 1, 1), padding=(1, 1, 1))
+    >>> conv(np.ones((1, 2, 4, 8, 8), np.float32)).shape
+    (1, 4, 4, 8, 8)
+    >>> conv.output_shape((5, 2, 16, 32, 32))
+    (5, 4, 16, 32, 32)
     """
 
-    _axes, _fn = ("H", "W"), "lp_pool2d"
+    _axes, _fn = ("D", "H", "W"), "conv3d"
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1,
+                 padding=0, dilation=1, groups=1, bias=True, *,
+                 dtype=np.float32, rng=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         padding, dilation, groups, bias, dtype=dtype, rng=rng,
+                         algorithm=None)
 
 
-class LPPool1d(_LPPoolNd):
-    """1-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool1d``.
-
-    See :class:`LPPool2d`.
-
-    Parameters
-    ----------
-    norm_type : float
-    kernel_size : int or (int,)
-    stride : int, (int,) or None
-    ceil_mode : bool
-
-    Notes
-    -----
-    Input (N, C, L), output (N, C, Lo), ``Lo = (L - k) // s + 1``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import layers as L
-    >>> L.LPPool1d(2, 2)(np.array([[[3, 4, 0, 1]]], np.float32))
-    array([[[5., 1.]]], dtype=float32)
-    """
-
-    _axes, _fn = ("L",), "lp_pool1d"
-
-
-class GlobalAvgPool2d(Layer):
-    """Mean over each H x W plane: (N, C, H, W) -> (N, C, 1, 1).
-
-    The same as ``torch.nn.AdaptiveAvgPool2d(1)`` (see
-    :class:`AdaptiveAvgPool2d`); follow it with :class:`Flatten` to feed a
-    :class:`Linear` classifier, as ResNet and NiN do.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fastconv import layers as L
-    >>> L.GlobalAvgPool2d()(np.ones((2, 8, 7, 7), np.float32)).shape
-    (2, 8, 1, 1)
-    """
-
-    _op = "global_avg_pool2d"
-
-    def output_shape(self, input_shape):
-        """``(N, C, 1, 1)`` for an input of ``input_shape`` (N, C, H, W).
-
-        Raises
-        ------
-        ValueError
-            As :meth:`forward` would for that shape (not 4-D, H or W 0).
-        """
-        shape = _v.check_shape(input_shape, "x", self._op, "(N, C, H, W)")
-        _v.global_geometry(self._op, shape, "x")
-        return (shape[0], shape[1], 1, 1)
-
-    def _rf_geometry(self):
-        return "global"
-
-    def _forward(self, x):
-        self._cache = x.shape
-        return self._kernels.global_avg_pool2d(x)
-
-    def _backward(self, grad_out):
-        return self._kernels.global_avg_pool2d_backward(grad_out, self._cache)
-
-
-class AdaptiveAvgPool2d(GlobalAvgPool2d):
-    """``torch.nn.AdaptiveAvgPool2d`` for ``output_size`` 1 only (global pooling).
-
-    Provided under torch's name so that models written for PyTorch
-    (torchvision's ResNet ends with ``AdaptiveAvgPool2d((1, 1))``) translate
-    layer by layer.  Other output sizes would need windows of varying size,
-    which fastconv's kernels do not have; they are refused at construction
-    rather than computed wrongly.
-
-    Parameters
-    ----------
-    output_size : 1 or (1, 1)
-
-    Raises
-    ------
-    ValueError
-        Any other output_size (the message points to AvgPool2d).
-
-    Examples
-    --------
-    >>> from fastconv import layers as L
-    >>> L.AdaptiveAvgPool2d((1, 1))
-    AdaptiveAvgPool2d(output_size=(1, 1))
-    """
-
-    def __init__(self, output_size):
-        super().__init__()
-        ok = (output_size == 1 and _v.is_int(output_size)) or (
-            isinstance(output_size, (tuple, list)) and len(output_size) == 2
-            and all(_v.is_int(v) and v == 1 for v in output_size))
-        if not ok:
-            raise ValueError(
-                f"AdaptiveAvgPool2d: only output_size 1 or (1, 1) (global "
-                f"average pooling) is supported, got {output_size!r}; for "
-                f"other sizes use AvgPool2d with an explicit kernel_size and "
-                f"stride"
-            )
-        self.output_size = (tuple(output_size) if isinstance(output_size, list)
-                            else output_size)
-
-    def _extra_repr(self):
-        return f"output_size={self.output_size}"
-
-
-# ===========================================================================
-# locally connected layer (unshared convolution)
-# ===========================================================================
-
-__all__ += ["LocallyConnected2d"]
-
+# ---- locally connected (unshared) convolution ----------------------------
 
 class LocallyConnected2d(Layer):
     """Locally connected 2-D layer: a convolution without weight sharing.
@@ -2374,3 +1721,663 @@ class LocallyConnected2d(Layer):
         if "bias" not in self._params:
             s += ", bias=False"
         return s
+
+
+# ---- max pooling ---------------------------------------------------------
+
+class MaxPool1d(_MaxPoolNd):
+    """1-D max pooling, as ``torch.nn.MaxPool1d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+        None means kernel_size.
+    padding, dilation : int or (int,)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo) as :func:`fastconv.max_pool1d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.MaxPool1d(2)(np.array([[[1, 3, 2, 5]]], np.float32))
+    array([[[3., 5.]]], dtype=float32)
+    """
+
+    _axes, _fn = ("L",), "max_pool1d"
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+class MaxPool2d(_MaxPoolNd):
+    """2-D max pooling, as ``torch.nn.MaxPool2d``.
+
+    The forward pass keeps the argmax indices for the backward pass
+    (:func:`fastconv.max_pool2d_backward`).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size.
+    padding, dilation : int or (int, int)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo) as :func:`fastconv.max_pool2d`.
+    """
+
+    _axes, _fn = ("H", "W"), "max_pool2d"
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling, as ``torch.nn.MaxPool3d``.
+
+    The forward pass keeps the argmax indices for the backward pass
+    (:func:`fastconv.max_pool3d_backward`).
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int, (int, int, int) or None
+        None means kernel_size.
+    padding, dilation : int or (int, int, int)
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo) as
+    :func:`fastconv.max_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> pool = L.MaxPool3d(2)
+    >>> pool
+    MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
+    >>> pool.output_shape((8, 32, 16, 32, 32))
+    (8, 32, 8, 16, 16)
+    """
+
+    _axes, _fn = ("D", "H", "W"), "max_pool3d"
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode=False):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+
+
+# ---- average pooling -----------------------------------------------------
+
+class AvgPool1d(_AvgPoolNd):
+    """1-D average pooling, as ``torch.nn.AvgPool1d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+        None means kernel_size.
+    padding : int or (int,)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool1d`.
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo).  As torch, the geometry is stored
+    (and shown) as 1-tuples.
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> L.AvgPool1d(3, 2, 1)
+    AvgPool1d(kernel_size=(3,), stride=(2,), padding=(1,))
+    """
+
+    _axes, _fn = ("L",), "avg_pool1d"
+    _as_tuples = True                  # as torch
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
+
+
+class AvgPool2d(_AvgPoolNd):
+    """2-D average pooling, as ``torch.nn.AvgPool2d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size.
+    padding : int or (int, int)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool2d`.
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo).
+    """
+
+    _axes, _fn = ("H", "W"), "avg_pool2d"
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
+
+
+class AvgPool3d(_AvgPoolNd):
+    """3-D average pooling, as ``torch.nn.AvgPool3d``.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int, (int, int, int) or None
+        None means kernel_size.
+    padding : int or (int, int, int)
+    ceil_mode, count_include_pad : bool
+        As :func:`fastconv.avg_pool3d`.
+
+    Notes
+    -----
+    Input (N, C, D, H, W), output (N, C, Do, Ho, Wo).
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> pool = L.AvgPool3d(3, stride=2, padding=1)
+    >>> pool
+    AvgPool3d(kernel_size=3, stride=2, padding=1)
+    >>> pool.output_shape((1, 4, 9, 9, 9))
+    (1, 4, 5, 5, 5)
+    """
+
+    _axes, _fn = ("D", "H", "W"), "avg_pool3d"
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
+        super().__init__(kernel_size, stride, padding, ceil_mode,
+                         count_include_pad)
+
+
+# ---- Lp-norm pooling -----------------------------------------------------
+
+class LPPool1d(_LPPoolNd):
+    """1-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool1d``.
+
+    See :class:`LPPool2d`.
+
+    Parameters
+    ----------
+    norm_type : float
+    kernel_size : int or (int,)
+    stride : int, (int,) or None
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, L), output (N, C, Lo), ``Lo = (L - k) // s + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.LPPool1d(2, 2)(np.array([[[3, 4, 0, 1]]], np.float32))
+    array([[[5., 1.]]], dtype=float32)
+    """
+
+    _axes, _fn = ("L",), "lp_pool1d"
+
+
+class LPPool2d(_LPPoolNd):
+    """2-D power-average (Lp-norm) pooling, as ``torch.nn.LPPool2d``.
+
+    ``y = (sum over the window of x**p) ** (1/p)``; ``p = 2`` is L2 pooling,
+    ``p = inf`` max pooling of ``|x|``.  See :func:`fastconv.lp_pool2d` for
+    the exact definition (PyTorch's) and :func:`fastconv.lp_pool2d_backward`
+    for the gradient where a window's sum is 0 (0) or NaN.
+
+    Parameters
+    ----------
+    norm_type : float
+        p, non-zero; inf and -inf allowed.
+    kernel_size : int or (int, int)
+    stride : int, (int, int) or None
+        None means kernel_size (shown as None, as torch).
+    ceil_mode : bool
+
+    Notes
+    -----
+    Input (N, C, H, W), output (N, C, Ho, Wo), ``Ho = (H - kh) // sh + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> pool = L.LPPool2d(2, 2)
+    >>> pool
+    LPPool2d(norm_type=2, kernel_size=2, stride=None, ceil_mode=False)
+    >>> pool(np.array([[[[3, 0], [0, 4]]]], np.float32))
+    array([[[[5.]]]], dtype=float32)
+    """
+
+    _axes, _fn = ("H", "W"), "lp_pool2d"
+
+
+# ---- global average pooling ----------------------------------------------
+
+class GlobalAvgPool2d(Layer):
+    """Mean over each H x W plane: (N, C, H, W) -> (N, C, 1, 1).
+
+    The same as ``torch.nn.AdaptiveAvgPool2d(1)`` (see
+    :class:`AdaptiveAvgPool2d`); follow it with :class:`Flatten` to feed a
+    :class:`Linear` classifier, as ResNet and NiN do.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastconv import layers as L
+    >>> L.GlobalAvgPool2d()(np.ones((2, 8, 7, 7), np.float32)).shape
+    (2, 8, 1, 1)
+    """
+
+    _op = "global_avg_pool2d"
+
+    def output_shape(self, input_shape):
+        """``(N, C, 1, 1)`` for an input of ``input_shape`` (N, C, H, W).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`forward` would for that shape (not 4-D, H or W 0).
+        """
+        shape = _v.check_shape(input_shape, "x", self._op, "(N, C, H, W)")
+        _v.global_geometry(self._op, shape, "x")
+        return (shape[0], shape[1], 1, 1)
+
+    def _rf_geometry(self):
+        return "global"
+
+    def _forward(self, x):
+        self._cache = x.shape
+        return self._kernels.global_avg_pool2d(x)
+
+    def _backward(self, grad_out):
+        return self._kernels.global_avg_pool2d_backward(grad_out, self._cache)
+
+
+class AdaptiveAvgPool2d(GlobalAvgPool2d):
+    """``torch.nn.AdaptiveAvgPool2d`` for ``output_size`` 1 only (global pooling).
+
+    Provided under torch's name so that models written for PyTorch
+    (torchvision's ResNet ends with ``AdaptiveAvgPool2d((1, 1))``) translate
+    layer by layer.  Other output sizes would need windows of varying size,
+    which fastconv's kernels do not have; they are refused at construction
+    rather than computed wrongly.
+
+    Parameters
+    ----------
+    output_size : 1 or (1, 1)
+
+    Raises
+    ------
+    ValueError
+        Any other output_size (the message points to AvgPool2d).
+
+    Examples
+    --------
+    >>> from fastconv import layers as L
+    >>> L.AdaptiveAvgPool2d((1, 1))
+    AdaptiveAvgPool2d(output_size=(1, 1))
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        ok = (output_size == 1 and _v.is_int(output_size)) or (
+            isinstance(output_size, (tuple, list)) and len(output_size) == 2
+            and all(_v.is_int(v) and v == 1 for v in output_size))
+        if not ok:
+            raise ValueError(
+                f"AdaptiveAvgPool2d: only output_size 1 or (1, 1) (global "
+                f"average pooling) is supported, got {output_size!r}; for "
+                f"other sizes use AvgPool2d with an explicit kernel_size and "
+                f"stride"
+            )
+        self.output_size = (tuple(output_size) if isinstance(output_size, list)
+                            else output_size)
+
+    def _extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+# ---- batch normalisation -------------------------------------------------
+
+class BatchNorm2d(Layer):
+    """Batch normalisation over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``.
+
+    Training mode normalises with the batch mean and biased variance and
+    updates ``running_mean``/``running_var`` with the unbiased variance:
+    ``running = (1 - momentum) * running + momentum * batch_stat``
+    (``momentum=None``: cumulative average).  Evaluation mode normalises
+    with the running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        C.
+    eps : float
+    momentum : float or None
+    dtype : float32 or float64, keyword-only
+
+    Attributes
+    ----------
+    params : {"weight": (C,) ones, "bias": (C,) zeros}
+    buffers : {"running_mean": (C,) zeros, "running_var": (C,) ones,
+               "num_batches_tracked": () int64}
+
+    Notes
+    -----
+    Input and output (N, C, H, W).
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, *,
+                 dtype=np.float32):
+        super().__init__()
+        op = "BatchNorm2d"
+        self.num_features = _v.positive_int(num_features, "num_features", op)
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.dtype = _check_dtype(dtype, op)
+        C = self.num_features
+        self._params["weight"] = np.ones(C, dtype=self.dtype)
+        self._params["bias"] = np.zeros(C, dtype=self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self._buffers["running_mean"] = np.zeros(C, dtype=self.dtype)
+        self._buffers["running_var"] = np.ones(C, dtype=self.dtype)
+        self._buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 4 or shape[1] != self.num_features:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.num_features}, H, W), got shape {shape}"
+                f"{_v.nhwc_hint(shape, self.num_features)}"
+            )
+        if self.training and shape[0] * shape[2] * shape[3] < 2:
+            raise ValueError(
+                f"{self._name()}: training needs more than 1 value per "
+                f"channel, got input of shape {shape}"
+            )
+
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        buf = self._buffers
+        m = self.momentum
+        if self.training:
+            buf["num_batches_tracked"] += 1
+            if m is None:                       # cumulative average
+                m = 1.0 / float(buf["num_batches_tracked"])
+        elif m is None:
+            m = 0.0                             # unused in evaluation
+        y, mean, invstd = self._kernels.batch_norm2d(
+            x, buf["running_mean"], buf["running_var"], self._params["weight"],
+            self._params["bias"], self.training, m, self.eps, relu=relu,
+            out=self._buffer(x.shape, x.dtype), return_stats=True)
+        # x is the previous layer's output, kept alive anyway: the backward
+        # recomputes the normalised input from it rather than storing it
+        self._cache = (x, mean, invstd, self.training, y if relu else None)
+        return y
+
+    def _backward(self, grad_out):
+        x, mean, invstd, batch_stats, y = self._cache
+        gx, gw, gb = self._kernels.batch_norm2d_backward(
+            grad_out, x, mean, invstd, self._params["weight"], training=batch_stats,
+            y=y, out=self._grad_out_buffer(grad_out))
+        self._grads["weight"] += gw
+        self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+    # shape protocol
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        return shape
+
+    def _rf_geometry(self):
+        return None
+
+
+# ---- activation, reshaping, dropout --------------------------------------
+
+class ReLU(Layer):
+    """Rectified linear unit ``max(x, 0)``, any input shape.
+
+    The gradient is passed where ``x > 0`` (0 at ``x == 0``, as PyTorch).
+    """
+
+    def _forward(self, x):
+        y = self._kernels.relu(x, out=self._buffer(x.shape, x.dtype))
+        self._cache = y                 # the gradient passes where y > 0
+        return y
+
+    def _backward(self, grad_out):
+        return self._kernels.relu_backward(grad_out, self._cache,
+                                           out=self._grad_out_buffer(grad_out))
+
+    # shape protocol (summary() lists it as "not counted": the notes fold ReLU
+    # into the CONV row, although this ReLU allocates its output)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._shape_arg(input_shape)
+
+    def _rf_geometry(self):
+        return None
+
+
+class Flatten(Layer):
+    """Flatten dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``.
+
+    Parameters
+    ----------
+    start_dim, end_dim : int
+        Defaults turn (N, C, H, W) into (N, C*H*W).
+    """
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim = int(start_dim)
+        self.end_dim = int(end_dim)
+
+    def _flat_shape(self, shape):
+        shape = tuple(shape)
+        nd = len(shape)
+        s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
+        e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
+        if not 0 <= s <= e < nd:
+            raise ValueError(
+                f"{self._name()}: dims {self.start_dim}..{self.end_dim} do not "
+                f"fit an input of shape {shape}"
+            )
+        return shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
+
+    def _forward(self, x):
+        out = self._flat_shape(x.shape)
+        self._cache = x.shape
+        return x.reshape(out)
+
+    def _backward(self, grad_out):
+        return grad_out.reshape(self._cache)
+
+    def _extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+    # shape protocol (a view: summary() counts no memory for it)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._flat_shape(self._shape_arg(input_shape))
+
+    def _rf_geometry(self):
+        return None
+
+
+class Dropout(Layer):
+    """Inverted dropout, as ``torch.nn.Dropout``; identity in eval mode.
+
+    In training mode each element is zeroed with probability ``p`` and the
+    survivors are scaled by ``1 / (1 - p)``; backward applies the same mask.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+    rng : None, int or numpy.random.Generator, keyword-only
+        Source of the masks (None: a fresh ``default_rng()``).
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        super().__init__()
+        if not 0.0 <= float(p) <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
+        self.p = float(p)
+        self._rng = _v.as_rng(rng)
+
+    def _forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._cache = None                # identity: nothing to keep
+            return x.copy()
+        if self.p == 1.0:
+            mask = np.zeros(x.shape, dtype=x.dtype)
+        else:
+            keep = self._rng.random(x.shape) >= self.p
+            mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self._cache = mask
+        return x * mask
+
+    def _backward(self, grad_out):
+        if self._cache is None:
+            return grad_out.copy()
+        return grad_out * self._cache
+
+    def _extra_repr(self):
+        return f"p={self.p}"
+
+    # shape protocol (summary() lists it as "not counted", as ReLU, although
+    # this Dropout allocates its output)
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._shape_arg(input_shape)
+
+    def _rf_geometry(self):
+        return None
+
+
+# ---- fully connected -----------------------------------------------------
+
+class Linear(Layer):
+    """Fully connected layer ``y = x @ weight.T + bias``, as ``torch.nn.Linear``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+
+    Attributes
+    ----------
+    params : {"weight": (out_features, in_features), "bias": (out_features,)}
+        Initialised ``U(-1/sqrt(in_features), 1/sqrt(in_features))`` as
+        PyTorch does.
+
+    Notes
+    -----
+    Input (N, in_features), output (N, out_features).  Put a
+    :class:`Flatten` before it to feed it feature maps.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *,
+                 dtype=np.float32, rng=None):
+        super().__init__()
+        op = "Linear"
+        self.in_features = _v.positive_int(in_features, "in_features", op)
+        self.out_features = _v.positive_int(out_features, "out_features", op)
+        self.dtype = _check_dtype(dtype, op)
+        rng = _v.as_rng(rng)
+        bound = 1.0 / math.sqrt(in_features)
+        self._params["weight"] = rng.uniform(
+            -bound, bound, (out_features, in_features)).astype(self.dtype)
+        if _v.check_flag(bias, "bias", op):
+            self._params["bias"] = rng.uniform(
+                -bound, bound, out_features).astype(self.dtype)
+        self._grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+
+    def _check_input(self, shape):
+        shape = tuple(shape)
+        if len(shape) != 2:
+            hint = (" (put a Flatten() layer before it)" if len(shape) > 2
+                    else "")
+            raise ValueError(
+                f"{self._name()}: expects 2-D input (N, {self.in_features}), "
+                f"got shape {shape}{hint}"
+            )
+        if shape[1] != self.in_features:
+            raise ValueError(
+                f"{self._name()}: expects input of shape (N, "
+                f"{self.in_features}), got shape {shape}"
+            )
+
+    _fuses_relu = True
+
+    def _forward(self, x, relu=False):
+        self._check_param_dtype(x)
+        self._check_input(x.shape)
+        y = self._kernels.linear(
+            x, self._params["weight"], self._params.get("bias"), relu=relu,
+            out=self._buffer((x.shape[0], self.out_features), x.dtype))
+        self._cache = (x, y if relu else None)
+        return y
+
+    def _backward(self, grad_out):
+        x, y = self._cache
+        k = self._kernels
+        if y is not None:                       # ReLU fused: mask by the output
+            grad_out = k.relu_backward(grad_out, y, out=self._grad_out_buffer(grad_out))
+        gx, gw, gb = k.linear_backward(grad_out, x, self._params["weight"])
+        self._grads["weight"] += gw
+        if "bias" in self._grads:
+            self._grads["bias"] += gb
+        return gx
+
+    def _extra_repr(self):
+        return (f"in_features={self.in_features}, out_features="
+                f"{self.out_features}, bias={'bias' in self._params}")
+
+    # shape protocol
+    def output_shape(self, input_shape):
+        shape = self._shape_arg(input_shape)
+        self._check_input(shape)
+        return (shape[0], self.out_features)
+
+    def _rf_geometry(self):
+        return "global"

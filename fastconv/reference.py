@@ -40,20 +40,32 @@ from ._typing import (
 )
 
 __all__ = [
-    "im2col",
-    "col2im",
-    "conv2d",
-    "conv2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
-    "avg_pool2d",
-    "avg_pool2d_backward",
+    # im2col / col2im
+    "im2col", "col2im",
+    # convolution
+    "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
+    # locally connected (unshared) convolution
+    "locally_connected2d", "locally_connected2d_backward",
+    # max pooling
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward",
+    "max_pool3d", "max_pool3d_backward",
+    # average pooling
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+    # Lp-norm pooling
+    "lp_pool1d", "lp_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
+    # global average pooling
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    # batch normalisation
+    "batch_norm2d", "batch_norm2d_backward",
+    # activation and element-wise: ReLU, residual add
+    "relu", "relu_backward", "add",
+    # fully connected
+    "linear", "linear_backward",
 ]
 
 
-# --------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------
+# ---- shared helpers: padding, window views, outputs ----------------------
 
 def _extent(out, stride, dilation, kernel):
     """Rows (or columns) of padded input touched by ``out`` windows."""
@@ -140,9 +152,92 @@ def _col2im6(cols6, g, N, C):
     return np.ascontiguousarray(buf[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W])
 
 
-# --------------------------------------------------------------------------
-# im2col / col2im
-# --------------------------------------------------------------------------
+def _into(out, y, op):
+    """y, or y copied into the checked ``out``."""
+    out = _v.check_out(out, y.shape, y.dtype, op)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+# ---- shared helpers: 3-D (volumetric) windows, NCDHW ---------------------
+# The same recipe as the 2-D twins, written over the spatial axes as lists
+# (depth, height, width); the only Python loops run over the kd*kh*kw taps.
+
+def _vol_axes(g):
+    """Per-axis (size, kernel, stride, pad_before, dilation, out) of a VolGeometry."""
+    return list(zip((g.D, g.H, g.W), (g.kd, g.kh, g.kw), (g.sd, g.sh, g.sw),
+                    (g.pf, g.pt, g.pl), (g.dd, g.dh, g.dw),
+                    (g.Do, g.Ho, g.Wo)))
+
+
+def _vol_padded(x, g, fill):
+    """``x`` padded for geometry ``g`` (before from ``g``, after as needed)
+    with ``fill``; ``x`` itself when nothing is padded (callers only read)."""
+    pads = [(p, max(0, _extent(o, s, d, k) - n - p))
+            for n, k, s, p, d, o in _vol_axes(g)]
+    if not any(a or b for a, b in pads):
+        return x
+    return np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
+
+
+def _vol_taps(g):
+    """Kernel taps (i, j, k) in row-major order."""
+    return [(i, j, k) for i in range(g.kd) for j in range(g.kh)
+            for k in range(g.kw)]
+
+
+def _vol_tap_slice(g, tap):
+    """Index of the (Do, Ho, Wo) cells tap (i, j, k) reads in the padded input."""
+    return (slice(None), slice(None)) + tuple(
+        slice(t * d, t * d + (o - 1) * s + 1, s)
+        for t, (n, k, s, p, d, o) in zip(tap, _vol_axes(g)))
+
+
+def _vol_cols(x, g):
+    """Read-only window view (N, C, kd, kh, kw, Do, Ho, Wo) of the zero-padded x."""
+    xp = _vol_padded(x, g, 0)
+    axes = _vol_axes(g)
+    sp = xp.strides[2:]
+    return as_strided(
+        xp, shape=xp.shape[:2] + (g.kd, g.kh, g.kw, g.Do, g.Ho, g.Wo),
+        strides=xp.strides[:2] + tuple(st * a[4] for st, a in zip(sp, axes))
+        + tuple(st * a[2] for st, a in zip(sp, axes)),
+        writeable=False,
+    )
+
+
+def _col2vol(cols8, g):
+    """Adjoint of :func:`_vol_cols`: add (N, C, kd, kh, kw, Do, Ho, Wo) columns
+    into an (N, C, D, H, W) array; what lands on padding is dropped."""
+    axes = _vol_axes(g)
+    padded = [max(p + n, _extent(o, s, d, k)) for n, k, s, p, d, o in axes]
+    buf = np.zeros(cols8.shape[:2] + tuple(padded), dtype=cols8.dtype)
+    for tap in _vol_taps(g):
+        buf[_vol_tap_slice(g, tap)] += cols8[(slice(None), slice(None)) + tap]
+    inner = tuple(slice(p, p + n) for n, k, s, p, d, o in axes)
+    return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
+
+
+# ---- shared helpers: 1-D pooling on (N, C, 1, L) views -------------------
+# The 1-D and Lp pooling twins check their arguments as the compiled
+# functions do, then run the 2-D twins on (N, C, 1, L) views.
+
+def _as4d(a):
+    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
+
+
+def _as3d(a):
+    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
+
+
+def _args_2d(g):
+    """2-D pooling arguments equivalent to a 1-D geometry's."""
+    return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
+
+
+# ---- im2col / col2im -----------------------------------------------------
 
 @docfiller
 def im2col(x: Array[Float], kernel_size: Size2, stride: Size2 = 1, padding: Size2 = 0,
@@ -192,9 +287,107 @@ def col2im(cols: Array[Float], output_size: Size2, kernel_size: Size2,
     return _col2im6(cols6, g, g.N, g.C)
 
 
-# --------------------------------------------------------------------------
-# conv2d
-# --------------------------------------------------------------------------
+# ---- convolution ---------------------------------------------------------
+# conv1d is computed here directly in 1-D (padded input -> strided window
+# view -> grouped matmul).
+
+def _conv1d_windows(x, g):
+    """Read-only (N, C, k, Lo) view of x zero-padded for geometry g."""
+    N, C, L = x.shape
+    pr = max(0, _extent(g.Wo, g.sw, g.dw, g.kw) - L - g.pl)
+    xp = x
+    if g.pl or pr:
+        xp = np.zeros((N, C, g.pl + L + pr), dtype=x.dtype)
+        xp[:, :, g.pl:g.pl + L] = x
+    sN, sC, sL = xp.strides
+    return as_strided(xp, shape=(N, C, g.kw, g.Wo),
+                      strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
+
+
+@docfiller
+def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
+    """1-D cross-correlation (``torch.nn.functional.conv1d``).
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(weight_conv1d)s
+    %(bias_conv)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
+
+    Returns
+    -------
+    %(y_conv1d)s
+    """
+    _v.check_algorithm(algorithm, "conv1d")
+    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
+                                   dilation, groups)
+    bias = _v.check_bias("conv1d", bias, x, g)
+    _v.check_winograd("conv1d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
+                      (g.dh, g.dw))
+    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
+    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
+        g.N, G, Cg * g.kw, g.Wo)
+    y = np.matmul(weight.reshape(G, Fg, Cg * g.kw), cols)   # (N, G, Fg, Lo)
+    y = y.reshape(g.N, g.F, g.Wo)
+    if bias is not None:
+        y += bias[:, None]
+    return y
+
+
+@docfiller
+def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
+                    groups: Int = 1, *,
+                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
+    """Gradients of :func:`conv1d` (autograd of ``F.conv1d``).
+
+    Parameters
+    ----------
+    %(grad_out_conv1d)s
+    %(x1d)s
+    %(weight_conv1d)s
+    %(stride1d)s
+    %(padding_conv1d)s
+    %(dilation1d)s
+    %(groups)s
+    %(algorithm1d)s
+
+    Returns
+    -------
+    %(grads_conv1d)s
+    """
+    op = "conv1d_backward"
+    _v.check_algorithm(algorithm, op)
+    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
+    _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
+    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
+    K = Cg * g.kw
+    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
+        g.N, G, K, g.Wo)
+    go = grad_out.reshape(g.N, G, Fg, g.Wo)
+    # sum over n and l of go[n, G, f, l] * cols[n, G, K, l]
+    grad_weight = np.matmul(go, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    w = weight.reshape(G, Fg, K)
+    dcols = np.matmul(w.transpose(0, 2, 1), go).reshape(
+        g.N, g.C, g.kw, g.Wo)                               # (N, C, k, Lo)
+    Lp = max(g.pl + g.W, _extent(g.Wo, g.sw, g.dw, g.kw))
+    buf = np.zeros((g.N, g.C, Lp), dtype=x.dtype)
+    for j in range(g.kw):
+        w0 = j * g.dw
+        buf[:, :, w0:w0 + (g.Wo - 1) * g.sw + 1:g.sw] += dcols[:, :, j]
+    grad_x = np.ascontiguousarray(buf[:, :, g.pl:g.pl + g.W])
+    return (grad_x, np.ascontiguousarray(grad_weight.reshape(weight.shape)),
+            grad_out.sum(axis=(0, 2)))
+
 
 @docfiller
 def conv2d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
@@ -299,15 +492,240 @@ def conv2d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float
     return grad_x, np.ascontiguousarray(grad_weight), grad_bias
 
 
-# --------------------------------------------------------------------------
-# pooling
-# --------------------------------------------------------------------------
+@docfiller
+def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
+           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+           groups: Int = 1) -> Array[Float]:
+    """3-D cross-correlation (``torch.nn.functional.conv3d``).
+
+    Zero-padded input -> strided window view -> one vol2col copy -> grouped
+    GEMM (:func:`numpy.matmul`).
+
+    Parameters
+    ----------
+    %(x3d)s
+    %(weight_conv3d)s
+    %(bias_conv)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
+
+    Returns
+    -------
+    %(y_conv3d)s
+    """
+    op = "conv3d"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    bias = _v.check_bias(op, bias, x, g)
+    G = g.groups
+    K = (g.C // G) * g.kd * g.kh * g.kw
+    cols = np.ascontiguousarray(_vol_cols(x, g)).reshape(
+        g.N, G, K, g.Do * g.Ho * g.Wo)
+    y = np.matmul(weight.reshape(G, g.F // G, K), cols)      # (N, G, Fg, L)
+    y = y.reshape(g.N, g.F, g.Do, g.Ho, g.Wo)
+    if bias is not None:
+        y += bias[:, None, None, None]
+    return y
+
+
+@docfiller
+def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
+                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
+                    groups: Int = 1) -> Grads[Float]:
+    """Gradients of :func:`conv3d` (autograd of ``torch.nn.functional.conv3d``).
+
+    Parameters
+    ----------
+    %(grad_out_conv3d)s
+    %(x3d)s
+    %(weight_conv3d)s
+    %(stride3d)s
+    %(padding_conv3d)s
+    %(dilation3d)s
+    %(groups)s
+
+    Returns
+    -------
+    %(grads_conv3d)s
+    """
+    op = "conv3d_backward"
+    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
+                                   groups)
+    grad_out = _v.check_grad_out3d(op, grad_out, x,
+                                   (g.N, g.F, g.Do, g.Ho, g.Wo))
+    G, Fg = g.groups, g.F // g.groups
+    K = (g.C // G) * g.kd * g.kh * g.kw
+    L = g.Do * g.Ho * g.Wo
+    grad_bias = grad_out.sum(axis=(0, 2, 3, 4))
+    # Channel-major columns (C, kd, kh, kw, N, L) -> (G, K, N*L).
+    cols = np.ascontiguousarray(
+        _vol_cols(x, g).transpose(1, 2, 3, 4, 0, 5, 6, 7)).reshape(G, K, g.N * L)
+    go = np.ascontiguousarray(
+        grad_out.reshape(g.N, G, Fg, L).transpose(1, 2, 0, 3)).reshape(G, Fg, g.N * L)
+    grad_weight = np.matmul(go, cols.transpose(0, 2, 1)).reshape(weight.shape)
+    del cols
+    dcols = np.matmul(weight.reshape(G, Fg, K).transpose(0, 2, 1), go)
+    dcols8 = dcols.reshape(g.C, g.kd, g.kh, g.kw, g.N, g.Do, g.Ho, g.Wo)
+    grad_x = _col2vol(dcols8.transpose(4, 0, 1, 2, 3, 5, 6, 7), g)
+    return grad_x, np.ascontiguousarray(grad_weight), grad_bias
+
+
+# ---- locally connected (unshared) convolution ----------------------------
+
+def _position_major_cols(x, g):
+    """Patches as a C-contiguous (Ho*Wo, N, C*kh*kw) array: one matrix per position."""
+    view = _window_view(_padded(x, g, 0), g)          # (N, C, kh, kw, Ho, Wo)
+    cols = np.ascontiguousarray(view.transpose(4, 5, 0, 1, 2, 3))
+    return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
+
+
+@docfiller
+def locally_connected2d(x: Array[Float], weight: Array[Float],
+                        bias: Array[Float] | None = None, stride: Size2 = 1,
+                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
+    """Locally connected 2-D layer: one filter bank per output position.
+
+    Computed as one im2col copy, position-major, then a batched
+    :func:`numpy.matmul` of (Ho*Wo, N, K) patches by (Ho*Wo, K, F) filters,
+    K = C*kh*kw.
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(weight_lc)s
+    %(bias_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
+
+    Returns
+    -------
+    %(y_lc)s
+    """
+    op = "locally_connected2d"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    bias = _v.check_local_bias(op, bias, x, g)
+    L = g.Ho * g.Wo
+    cols = _position_major_cols(x, g)                  # (L, N, K)
+    w = weight.reshape(L, g.C * g.kh * g.kw, g.F)
+    y = np.matmul(cols, w)                             # (L, N, F)
+    y = np.ascontiguousarray(
+        y.reshape(g.Ho, g.Wo, g.N, g.F).transpose(2, 3, 0, 1))
+    if bias is not None:
+        y += bias
+    return y
+
+
+@docfiller
+def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
+                                 weight: Array[Float], stride: Size2 = 1,
+                                 padding: Size2 = 0,
+                                 dilation: Size2 = 1) -> Grads[Float]:
+    """Gradients of :func:`locally_connected2d` for x, weight and bias.
+
+    Parameters
+    ----------
+    %(grad_out_lc)s
+    %(x2d)s
+    %(weight_lc)s
+    %(stride2d)s
+    %(padding_zero2d)s
+    %(dilation2d)s
+
+    Returns
+    -------
+    %(grads_lc)s
+    """
+    op = "locally_connected2d_backward"
+    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
+                                                padding, dilation)
+    grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
+    L = g.Ho * g.Wo
+    K = g.C * g.kh * g.kw
+    grad_bias = grad_out.sum(axis=0)
+    go = np.ascontiguousarray(
+        grad_out.reshape(g.N, g.F, L).transpose(2, 0, 1))    # (L, N, F)
+    cols = _position_major_cols(x, g)                          # (L, N, K)
+    grad_weight = np.matmul(cols.transpose(0, 2, 1), go)       # (L, K, F)
+    del cols
+    w = weight.reshape(L, K, g.F)
+    dcols = np.matmul(go, w.transpose(0, 2, 1))                # (L, N, K)
+    dcols6 = dcols.reshape(g.Ho, g.Wo, g.N, g.C, g.kh, g.kw).transpose(
+        2, 3, 4, 5, 0, 1)
+    grad_x = _col2im6(dcols6, g, g.N, g.C)
+    return (grad_x, grad_weight.reshape(weight.shape), grad_bias)
+
+
+# ---- max pooling ---------------------------------------------------------
 
 def _first_lattice_cell(start, dilation):
     """First window cell at or after 0: ``start + k*dilation`` for the least k >= 0."""
     neg = start < 0
     steps = np.where(neg, (-start + dilation - 1) // dilation, 0)
     return start + steps * dilation
+
+
+@docfiller
+def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
+    """1-D max pooling (``torch.nn.functional.max_pool1d``).
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_max1d)s
+    %(dilation1d)s
+    %(ceil_mode1d)s
+    %(return_indices)s
+
+    Returns
+    -------
+    %(y_pool1d)s
+    %(indices_out1d)s
+
+    Raises
+    ------
+    %(raises_empty_window1d)s
+    """
+    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool1d")
+    res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
+                     ceil_mode=ceil_mode, return_indices=return_indices)
+    if return_indices:
+        return _as3d(res[0]), _as3d(res[1])
+    return _as3d(res)
+
+
+@docfiller
+def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
+    """Gradient of :func:`max_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_max_pool1d)s
+    %(indices1d)s
+    %(input_shape1d)s
+
+    Returns
+    -------
+    %(grad_x_max_pool)s
+    """
+    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
+        grad_out, indices, input_shape)
+    N, C, L = input_shape
+    if indices.size and (indices.min() < 0 or indices.max() >= L):
+        raise _v.indices_out_of_range_1d(input_shape)
+    return _as3d(max_pool2d_backward(_as4d(grad_out), _as4d(indices),
+                                     (N, C, 1, L)))
 
 
 @docfiller
@@ -439,6 +857,160 @@ def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
     return grad_x.reshape(input_shape)
 
 
+@docfiller
+def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
+               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> PoolOutput:
+    """3-D max pooling (``torch.nn.functional.max_pool3d``).
+
+    PyTorch's CPU rule: each window is scanned in (d, h, w) row-major order
+    over its cells inside ``x``; a cell replaces the current maximum if it is
+    greater or NaN.  Ties go to the first maximum, a window holding NaN yields
+    NaN indexed at its last NaN, padding never wins.
+
+    Parameters
+    ----------
+    %(x3d)s
+    %(kernel_size3d)s
+    %(stride_pool3d)s
+    %(padding_max3d)s
+    %(dilation3d)s
+    %(ceil_mode3d)s
+    %(return_indices)s
+
+    Returns
+    -------
+    %(y_pool3d)s
+    %(indices_out3d)s
+
+    Raises
+    ------
+    %(raises_empty_window3d)s
+    """
+    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
+                               ceil_mode)
+    return_indices = _v.check_flag(return_indices, "return_indices",
+                                   "max_pool3d")
+    xp = _vol_padded(x, g, -np.inf)
+    out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
+    best = np.full(out_shape, -np.inf, dtype=x.dtype)
+    taps = _vol_taps(g)
+    if not return_indices:
+        for tap in taps:       # np.maximum propagates NaN
+            np.maximum(best, xp[_vol_tap_slice(g, tap)], out=best)
+        return best
+    kidx = np.zeros(out_shape, dtype=np.int64)
+    mask = np.empty(out_shape, dtype=bool)
+    for t, tap in enumerate(taps):
+        v = xp[_vol_tap_slice(g, tap)]
+        np.greater(v, best, out=mask)
+        mask |= np.isnan(v)                   # torch: val > max or isnan(val)
+        np.maximum(best, v, out=best)
+        np.copyto(kidx, t, where=mask)
+    # Tap number -> flat index (id*H + ih)*W + iw in the volume.
+    tap_off = np.array([(i * g.dd * g.H + j * g.dh) * g.W + k * g.dw
+                        for i, j, k in taps], dtype=np.int64)
+    starts = [np.arange(o, dtype=np.int64) * s - p
+              for n, k, s, p, d, o in _vol_axes(g)]
+    origin = ((starts[0][:, None, None] * g.H + starts[1][None, :, None]) * g.W
+              + starts[2][None, None, :])
+    idx = tap_off[kidx] + origin
+    # No update <=> -inf: torch keeps the window's first cell inside x.
+    untouched = best == -np.inf
+    if untouched.any():
+        first = [_first_lattice_cell(st, a[4]) for st, a in zip(starts, _vol_axes(g))]
+        first = ((first[0][:, None, None] * g.H + first[1][None, :, None]) * g.W
+                 + first[2][None, None, :])
+        np.copyto(idx, np.broadcast_to(first, out_shape), where=untouched)
+    return best, idx
+
+
+@docfiller
+def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
+                        input_shape: Shape) -> Array[Float]:
+    """Gradient of :func:`max_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_max_pool3d)s
+    %(indices3d)s
+    %(input_shape3d)s
+
+    Returns
+    -------
+    %(grad_x_max_pool)s
+    """
+    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
+        grad_out, indices, input_shape)
+    N, C = input_shape[:2]
+    vol = int(np.prod(input_shape[2:]))
+    if indices.size and (indices.min() < 0 or indices.max() >= vol):
+        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
+    flat = indices + (np.arange(N * C, dtype=np.int64) * vol).reshape(
+        N, C, 1, 1, 1)
+    grad_x = np.zeros(N * C * vol, dtype=grad_out.dtype)
+    np.add.at(grad_x, flat.ravel(), grad_out.ravel())
+    return grad_x.reshape(input_shape)
+
+
+# ---- average pooling -----------------------------------------------------
+
+@docfiller
+def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
+               padding: Size1 = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Array[Float]:
+    """1-D average pooling (``torch.nn.functional.avg_pool1d``).
+
+    Parameters
+    ----------
+    %(x1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(y_avg_pool1d)s
+    """
+    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d")
+    return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
+                            count_include_pad=count_include_pad))
+
+
+@docfiller
+def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
+                        stride: Size1 | None = None, padding: Size1 = 0,
+                        ceil_mode: bool = False,
+                        count_include_pad: bool = True) -> Array[Float]:
+    """Gradient of :func:`avg_pool1d` with respect to its input.
+
+    Parameters
+    ----------
+    %(grad_out_avg_pool1d)s
+    %(input_shape1d)s
+    %(kernel_size1d)s
+    %(stride_pool1d)s
+    %(padding_avg1d)s
+    %(ceil_mode1d)s
+    %(count_include_pad)s
+
+    Returns
+    -------
+    %(grad_x_avg_pool)s
+    """
+    grad_out, g = _v.check_avg_pool1d_backward(
+        grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
+    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
+                                      "avg_pool1d_backward")
+    return _as3d(avg_pool2d_backward(
+        _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
+        ceil_mode=ceil_mode, count_include_pad=count_include_pad))
+
+
 def _avg_divisor(g, count_include_pad):
     """PyTorch's per-window divisor, shape (Ho, Wo), and a zero-size-window mask."""
 
@@ -542,249 +1114,6 @@ def avg_pool2d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     return np.ascontiguousarray(buf[:, :, g.pt:g.pt + g.H, g.pl:g.pl + g.W])
 
 
-# ==========================================================================
-# 3-D (volumetric) convolution and pooling, NCDHW
-# ==========================================================================
-# The same recipe as the 2-D twins, written over the spatial axes as lists
-# (depth, height, width); the only Python loops run over the kd*kh*kw taps.
-
-__all__ += [
-    "conv3d", "conv3d_backward", "max_pool3d", "max_pool3d_backward",
-    "avg_pool3d", "avg_pool3d_backward",
-]
-
-
-def _vol_axes(g):
-    """Per-axis (size, kernel, stride, pad_before, dilation, out) of a VolGeometry."""
-    return list(zip((g.D, g.H, g.W), (g.kd, g.kh, g.kw), (g.sd, g.sh, g.sw),
-                    (g.pf, g.pt, g.pl), (g.dd, g.dh, g.dw),
-                    (g.Do, g.Ho, g.Wo)))
-
-
-def _vol_padded(x, g, fill):
-    """``x`` padded for geometry ``g`` (before from ``g``, after as needed)
-    with ``fill``; ``x`` itself when nothing is padded (callers only read)."""
-    pads = [(p, max(0, _extent(o, s, d, k) - n - p))
-            for n, k, s, p, d, o in _vol_axes(g)]
-    if not any(a or b for a, b in pads):
-        return x
-    return np.pad(x, [(0, 0), (0, 0)] + pads, constant_values=fill)
-
-
-def _vol_taps(g):
-    """Kernel taps (i, j, k) in row-major order."""
-    return [(i, j, k) for i in range(g.kd) for j in range(g.kh)
-            for k in range(g.kw)]
-
-
-def _vol_tap_slice(g, tap):
-    """Index of the (Do, Ho, Wo) cells tap (i, j, k) reads in the padded input."""
-    return (slice(None), slice(None)) + tuple(
-        slice(t * d, t * d + (o - 1) * s + 1, s)
-        for t, (n, k, s, p, d, o) in zip(tap, _vol_axes(g)))
-
-
-def _vol_cols(x, g):
-    """Read-only window view (N, C, kd, kh, kw, Do, Ho, Wo) of the zero-padded x."""
-    xp = _vol_padded(x, g, 0)
-    axes = _vol_axes(g)
-    sp = xp.strides[2:]
-    return as_strided(
-        xp, shape=xp.shape[:2] + (g.kd, g.kh, g.kw, g.Do, g.Ho, g.Wo),
-        strides=xp.strides[:2] + tuple(st * a[4] for st, a in zip(sp, axes))
-        + tuple(st * a[2] for st, a in zip(sp, axes)),
-        writeable=False,
-    )
-
-
-def _col2vol(cols8, g):
-    """Adjoint of :func:`_vol_cols`: add (N, C, kd, kh, kw, Do, Ho, Wo) columns
-    into an (N, C, D, H, W) array; what lands on padding is dropped."""
-    axes = _vol_axes(g)
-    padded = [max(p + n, _extent(o, s, d, k)) for n, k, s, p, d, o in axes]
-    buf = np.zeros(cols8.shape[:2] + tuple(padded), dtype=cols8.dtype)
-    for tap in _vol_taps(g):
-        buf[_vol_tap_slice(g, tap)] += cols8[(slice(None), slice(None)) + tap]
-    inner = tuple(slice(p, p + n) for n, k, s, p, d, o in axes)
-    return np.ascontiguousarray(buf[(slice(None), slice(None)) + inner])
-
-
-@docfiller
-def conv3d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
-           stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
-           groups: Int = 1) -> Array[Float]:
-    """3-D cross-correlation (``torch.nn.functional.conv3d``).
-
-    Zero-padded input -> strided window view -> one vol2col copy -> grouped
-    GEMM (:func:`numpy.matmul`).
-
-    Parameters
-    ----------
-    %(x3d)s
-    %(weight_conv3d)s
-    %(bias_conv)s
-    %(stride3d)s
-    %(padding_conv3d)s
-    %(dilation3d)s
-    %(groups)s
-
-    Returns
-    -------
-    %(y_conv3d)s
-    """
-    op = "conv3d"
-    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
-                                   groups)
-    bias = _v.check_bias(op, bias, x, g)
-    G = g.groups
-    K = (g.C // G) * g.kd * g.kh * g.kw
-    cols = np.ascontiguousarray(_vol_cols(x, g)).reshape(
-        g.N, G, K, g.Do * g.Ho * g.Wo)
-    y = np.matmul(weight.reshape(G, g.F // G, K), cols)      # (N, G, Fg, L)
-    y = y.reshape(g.N, g.F, g.Do, g.Ho, g.Wo)
-    if bias is not None:
-        y += bias[:, None, None, None]
-    return y
-
-
-@docfiller
-def conv3d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
-                    stride: Size3 = 1, padding: Padding3 = 0, dilation: Size3 = 1,
-                    groups: Int = 1) -> Grads[Float]:
-    """Gradients of :func:`conv3d` (autograd of ``torch.nn.functional.conv3d``).
-
-    Parameters
-    ----------
-    %(grad_out_conv3d)s
-    %(x3d)s
-    %(weight_conv3d)s
-    %(stride3d)s
-    %(padding_conv3d)s
-    %(dilation3d)s
-    %(groups)s
-
-    Returns
-    -------
-    %(grads_conv3d)s
-    """
-    op = "conv3d_backward"
-    x, weight, g = _v.check_conv3d(op, x, weight, stride, padding, dilation,
-                                   groups)
-    grad_out = _v.check_grad_out3d(op, grad_out, x,
-                                   (g.N, g.F, g.Do, g.Ho, g.Wo))
-    G, Fg = g.groups, g.F // g.groups
-    K = (g.C // G) * g.kd * g.kh * g.kw
-    L = g.Do * g.Ho * g.Wo
-    grad_bias = grad_out.sum(axis=(0, 2, 3, 4))
-    # Channel-major columns (C, kd, kh, kw, N, L) -> (G, K, N*L).
-    cols = np.ascontiguousarray(
-        _vol_cols(x, g).transpose(1, 2, 3, 4, 0, 5, 6, 7)).reshape(G, K, g.N * L)
-    go = np.ascontiguousarray(
-        grad_out.reshape(g.N, G, Fg, L).transpose(1, 2, 0, 3)).reshape(G, Fg, g.N * L)
-    grad_weight = np.matmul(go, cols.transpose(0, 2, 1)).reshape(weight.shape)
-    del cols
-    dcols = np.matmul(weight.reshape(G, Fg, K).transpose(0, 2, 1), go)
-    dcols8 = dcols.reshape(g.C, g.kd, g.kh, g.kw, g.N, g.Do, g.Ho, g.Wo)
-    grad_x = _col2vol(dcols8.transpose(4, 0, 1, 2, 3, 5, 6, 7), g)
-    return grad_x, np.ascontiguousarray(grad_weight), grad_bias
-
-
-@docfiller
-def max_pool3d(x: Array[Float], kernel_size: Size3, stride: Size3 | None = None,
-               padding: Size3 = 0, dilation: Size3 = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> PoolOutput:
-    """3-D max pooling (``torch.nn.functional.max_pool3d``).
-
-    PyTorch's CPU rule: each window is scanned in (d, h, w) row-major order
-    over its cells inside ``x``; a cell replaces the current maximum if it is
-    greater or NaN.  Ties go to the first maximum, a window holding NaN yields
-    NaN indexed at its last NaN, padding never wins.
-
-    Parameters
-    ----------
-    %(x3d)s
-    %(kernel_size3d)s
-    %(stride_pool3d)s
-    %(padding_max3d)s
-    %(dilation3d)s
-    %(ceil_mode3d)s
-    %(return_indices)s
-
-    Returns
-    -------
-    %(y_pool3d)s
-    %(indices_out3d)s
-
-    Raises
-    ------
-    %(raises_empty_window3d)s
-    """
-    x, g = _v.check_max_pool3d(x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
-    return_indices = _v.check_flag(return_indices, "return_indices",
-                                   "max_pool3d")
-    xp = _vol_padded(x, g, -np.inf)
-    out_shape = (g.N, g.C, g.Do, g.Ho, g.Wo)
-    best = np.full(out_shape, -np.inf, dtype=x.dtype)
-    taps = _vol_taps(g)
-    if not return_indices:
-        for tap in taps:       # np.maximum propagates NaN
-            np.maximum(best, xp[_vol_tap_slice(g, tap)], out=best)
-        return best
-    kidx = np.zeros(out_shape, dtype=np.int64)
-    mask = np.empty(out_shape, dtype=bool)
-    for t, tap in enumerate(taps):
-        v = xp[_vol_tap_slice(g, tap)]
-        np.greater(v, best, out=mask)
-        mask |= np.isnan(v)                   # torch: val > max or isnan(val)
-        np.maximum(best, v, out=best)
-        np.copyto(kidx, t, where=mask)
-    # Tap number -> flat index (id*H + ih)*W + iw in the volume.
-    tap_off = np.array([(i * g.dd * g.H + j * g.dh) * g.W + k * g.dw
-                        for i, j, k in taps], dtype=np.int64)
-    starts = [np.arange(o, dtype=np.int64) * s - p
-              for n, k, s, p, d, o in _vol_axes(g)]
-    origin = ((starts[0][:, None, None] * g.H + starts[1][None, :, None]) * g.W
-              + starts[2][None, None, :])
-    idx = tap_off[kidx] + origin
-    # No update <=> -inf: torch keeps the window's first cell inside x.
-    untouched = best == -np.inf
-    if untouched.any():
-        first = [_first_lattice_cell(st, a[4]) for st, a in zip(starts, _vol_axes(g))]
-        first = ((first[0][:, None, None] * g.H + first[1][None, :, None]) * g.W
-                 + first[2][None, None, :])
-        np.copyto(idx, np.broadcast_to(first, out_shape), where=untouched)
-    return best, idx
-
-
-@docfiller
-def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
-                        input_shape: Shape) -> Array[Float]:
-    """Gradient of :func:`max_pool3d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_max_pool3d)s
-    %(indices3d)s
-    %(input_shape3d)s
-
-    Returns
-    -------
-    %(grad_x_max_pool)s
-    """
-    grad_out, indices, input_shape = _v.check_max_pool3d_backward(
-        grad_out, indices, input_shape)
-    N, C = input_shape[:2]
-    vol = int(np.prod(input_shape[2:]))
-    if indices.size and (indices.min() < 0 or indices.max() >= vol):
-        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
-    flat = indices + (np.arange(N * C, dtype=np.int64) * vol).reshape(
-        N, C, 1, 1, 1)
-    grad_x = np.zeros(N * C * vol, dtype=grad_out.dtype)
-    np.add.at(grad_x, flat.ravel(), grad_out.ravel())
-    return grad_x.reshape(input_shape)
-
-
 def _avg3d_divisor(g, count_include_pad):
     """PyTorch's per-window divisor, shape (Do, Ho, Wo), and the mask of
     windows holding no input cell."""
@@ -872,249 +1201,7 @@ def avg_pool3d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size:
     return _col2vol(cols8, g)
 
 
-# ==========================================================================
-# 1-D convolution and pooling, Lp-norm pooling, global average pooling
-# ==========================================================================
-#
-# conv1d is computed here directly in 1-D (padded input -> strided window
-# view -> grouped matmul); the 1-D and Lp pooling twins check their
-# arguments as the compiled functions do, then run the 2-D twins above on
-# (N, C, 1, L) views.
-
-__all__ += [
-    "conv1d", "conv1d_backward", "max_pool1d", "max_pool1d_backward",
-    "avg_pool1d", "avg_pool1d_backward", "lp_pool2d", "lp_pool2d_backward",
-    "lp_pool1d", "lp_pool1d_backward", "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-]
-
-
-def _as4d(a):
-    return a.reshape(a.shape[0], a.shape[1], 1, a.shape[2])
-
-
-def _as3d(a):
-    return a.reshape(a.shape[0], a.shape[1], a.shape[3])
-
-
-def _conv1d_windows(x, g):
-    """Read-only (N, C, k, Lo) view of x zero-padded for geometry g."""
-    N, C, L = x.shape
-    pr = max(0, _extent(g.Wo, g.sw, g.dw, g.kw) - L - g.pl)
-    xp = x
-    if g.pl or pr:
-        xp = np.zeros((N, C, g.pl + L + pr), dtype=x.dtype)
-        xp[:, :, g.pl:g.pl + L] = x
-    sN, sC, sL = xp.strides
-    return as_strided(xp, shape=(N, C, g.kw, g.Wo),
-                      strides=(sN, sC, sL * g.dw, sL * g.sw), writeable=False)
-
-
-@docfiller
-def conv1d(x: Array[Float], weight: Array[Float], bias: Array[Float] | None = None,
-           stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
-           groups: Int = 1, *, algorithm: Algorithm1d = "auto") -> Array[Float]:
-    """1-D cross-correlation (``torch.nn.functional.conv1d``).
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(weight_conv1d)s
-    %(bias_conv)s
-    %(stride1d)s
-    %(padding_conv1d)s
-    %(dilation1d)s
-    %(groups)s
-    %(algorithm1d)s
-
-    Returns
-    -------
-    %(y_conv1d)s
-    """
-    _v.check_algorithm(algorithm, "conv1d")
-    x, weight, g = _v.check_conv1d("conv1d", x, weight, stride, padding,
-                                   dilation, groups)
-    bias = _v.check_bias("conv1d", bias, x, g)
-    _v.check_winograd("conv1d", algorithm, (g.kh, g.kw), (g.sh, g.sw),
-                      (g.dh, g.dw))
-    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
-    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
-        g.N, G, Cg * g.kw, g.Wo)
-    y = np.matmul(weight.reshape(G, Fg, Cg * g.kw), cols)   # (N, G, Fg, Lo)
-    y = y.reshape(g.N, g.F, g.Wo)
-    if bias is not None:
-        y += bias[:, None]
-    return y
-
-
-@docfiller
-def conv1d_backward(grad_out: Array[Float], x: Array[Float], weight: Array[Float],
-                    stride: Size1 = 1, padding: Padding1 = 0, dilation: Size1 = 1,
-                    groups: Int = 1, *,
-                    algorithm: Algorithm1d = "auto") -> Grads[Float]:
-    """Gradients of :func:`conv1d` (autograd of ``F.conv1d``).
-
-    Parameters
-    ----------
-    %(grad_out_conv1d)s
-    %(x1d)s
-    %(weight_conv1d)s
-    %(stride1d)s
-    %(padding_conv1d)s
-    %(dilation1d)s
-    %(groups)s
-    %(algorithm1d)s
-
-    Returns
-    -------
-    %(grads_conv1d)s
-    """
-    op = "conv1d_backward"
-    _v.check_algorithm(algorithm, op)
-    x, weight, g = _v.check_conv1d(op, x, weight, stride, padding, dilation,
-                                   groups)
-    grad_out = _v.check_grad_out_1d(op, grad_out, x, (g.N, g.F, g.Wo))
-    _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
-    G, Fg, Cg = g.groups, g.F // g.groups, g.C // g.groups
-    K = Cg * g.kw
-    cols = np.ascontiguousarray(_conv1d_windows(x, g)).reshape(
-        g.N, G, K, g.Wo)
-    go = grad_out.reshape(g.N, G, Fg, g.Wo)
-    # sum over n and l of go[n, G, f, l] * cols[n, G, K, l]
-    grad_weight = np.matmul(go, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    w = weight.reshape(G, Fg, K)
-    dcols = np.matmul(w.transpose(0, 2, 1), go).reshape(
-        g.N, g.C, g.kw, g.Wo)                               # (N, C, k, Lo)
-    Lp = max(g.pl + g.W, _extent(g.Wo, g.sw, g.dw, g.kw))
-    buf = np.zeros((g.N, g.C, Lp), dtype=x.dtype)
-    for j in range(g.kw):
-        w0 = j * g.dw
-        buf[:, :, w0:w0 + (g.Wo - 1) * g.sw + 1:g.sw] += dcols[:, :, j]
-    grad_x = np.ascontiguousarray(buf[:, :, g.pl:g.pl + g.W])
-    return (grad_x, np.ascontiguousarray(grad_weight.reshape(weight.shape)),
-            grad_out.sum(axis=(0, 2)))
-
-
-def _args_2d(g):
-    """2-D pooling arguments equivalent to a 1-D geometry's."""
-    return dict(kernel_size=(1, g.kw), stride=(1, g.sw), padding=(0, g.pl))
-
-
-@docfiller
-def max_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
-               padding: Size1 = 0, dilation: Size1 = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> PoolOutput:
-    """1-D max pooling (``torch.nn.functional.max_pool1d``).
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_max1d)s
-    %(dilation1d)s
-    %(ceil_mode1d)s
-    %(return_indices)s
-
-    Returns
-    -------
-    %(y_pool1d)s
-    %(indices_out1d)s
-
-    Raises
-    ------
-    %(raises_empty_window1d)s
-    """
-    x, g = _v.check_max_pool1d(x, kernel_size, stride, padding, dilation,
-                               ceil_mode)
-    return_indices = _v.check_flag(return_indices, "return_indices",
-                                   "max_pool1d")
-    res = max_pool2d(_as4d(x), **_args_2d(g), dilation=(1, g.dw),
-                     ceil_mode=ceil_mode, return_indices=return_indices)
-    if return_indices:
-        return _as3d(res[0]), _as3d(res[1])
-    return _as3d(res)
-
-
-@docfiller
-def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
-                        input_shape: Shape) -> Array[Float]:
-    """Gradient of :func:`max_pool1d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_max_pool1d)s
-    %(indices1d)s
-    %(input_shape1d)s
-
-    Returns
-    -------
-    %(grad_x_max_pool)s
-    """
-    grad_out, indices, input_shape = _v.check_max_pool1d_backward(
-        grad_out, indices, input_shape)
-    N, C, L = input_shape
-    if indices.size and (indices.min() < 0 or indices.max() >= L):
-        raise _v.indices_out_of_range_1d(input_shape)
-    return _as3d(max_pool2d_backward(_as4d(grad_out), _as4d(indices),
-                                     (N, C, 1, L)))
-
-
-@docfiller
-def avg_pool1d(x: Array[Float], kernel_size: Size1, stride: Size1 | None = None,
-               padding: Size1 = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Array[Float]:
-    """1-D average pooling (``torch.nn.functional.avg_pool1d``).
-
-    Parameters
-    ----------
-    %(x1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_avg1d)s
-    %(ceil_mode1d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(y_avg_pool1d)s
-    """
-    x, g = _v.check_avg_pool1d(x, kernel_size, stride, padding, ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
-                                      "avg_pool1d")
-    return _as3d(avg_pool2d(_as4d(x), **_args_2d(g), ceil_mode=ceil_mode,
-                            count_include_pad=count_include_pad))
-
-
-@docfiller
-def avg_pool1d_backward(grad_out: Array[Float], input_shape: Shape, kernel_size: Size1,
-                        stride: Size1 | None = None, padding: Size1 = 0,
-                        ceil_mode: bool = False,
-                        count_include_pad: bool = True) -> Array[Float]:
-    """Gradient of :func:`avg_pool1d` with respect to its input.
-
-    Parameters
-    ----------
-    %(grad_out_avg_pool1d)s
-    %(input_shape1d)s
-    %(kernel_size1d)s
-    %(stride_pool1d)s
-    %(padding_avg1d)s
-    %(ceil_mode1d)s
-    %(count_include_pad)s
-
-    Returns
-    -------
-    %(grad_x_avg_pool)s
-    """
-    grad_out, g = _v.check_avg_pool1d_backward(
-        grad_out, input_shape, kernel_size, stride, padding, ceil_mode)
-    count_include_pad = _v.check_flag(count_include_pad, "count_include_pad",
-                                      "avg_pool1d_backward")
-    return _as3d(avg_pool2d_backward(
-        _as4d(grad_out), (g.N, g.C, 1, g.W), **_args_2d(g),
-        ceil_mode=ceil_mode, count_include_pad=count_include_pad))
-
+# ---- Lp-norm pooling -----------------------------------------------------
 
 def _sign0(a):
     """torch.sign: NaN -> 0."""
@@ -1158,52 +1245,6 @@ def _lp_backward(gy4, x4, p, g, ceil_mode):
         g_out = g_r * s
         g_pow = avg_pool2d_backward(g_out, x4.shape, **kw)
         return g_pow * (dt(p) * x4 ** dt(p - 1.0))
-
-
-@docfiller
-def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
-              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
-    """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
-
-    Parameters
-    ----------
-    %(x2d)s
-    %(norm_type)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(y_lp_pool2d)s
-    """
-    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
-                                 stride, ceil_mode)
-    return _lp_forward(x, p, g, ceil_mode)
-
-
-@docfiller
-def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
-                       kernel_size: Size2, stride: Size2 | None = None,
-                       ceil_mode: bool = False) -> Array[Float]:
-    """Gradient of :func:`lp_pool2d` (torch's autograd, 0 where the window's sum is 0).
-
-    Parameters
-    ----------
-    %(grad_out_lp_pool2d)s
-    %(x2d)s
-    %(norm_type)s
-    %(kernel_size2d)s
-    %(stride_pool2d)s
-    %(ceil_mode_lp)s
-
-    Returns
-    -------
-    %(grad_x_lp2d)s
-    """
-    grad_out, x, p, g = _v.check_lp_pool2d_backward(
-        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
-    return _lp_backward(grad_out, x, p, g, ceil_mode)
 
 
 @docfiller
@@ -1253,6 +1294,54 @@ def lp_pool1d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float
 
 
 @docfiller
+def lp_pool2d(x: Array[Float], norm_type: float, kernel_size: Size2,
+              stride: Size2 | None = None, ceil_mode: bool = False) -> Array[Float]:
+    """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
+
+    Parameters
+    ----------
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(y_lp_pool2d)s
+    """
+    x, p, g = _v.check_lp_pool2d("lp_pool2d", x, norm_type, kernel_size,
+                                 stride, ceil_mode)
+    return _lp_forward(x, p, g, ceil_mode)
+
+
+@docfiller
+def lp_pool2d_backward(grad_out: Array[Float], x: Array[Float], norm_type: float,
+                       kernel_size: Size2, stride: Size2 | None = None,
+                       ceil_mode: bool = False) -> Array[Float]:
+    """Gradient of :func:`lp_pool2d` (torch's autograd, 0 where the window's sum is 0).
+
+    Parameters
+    ----------
+    %(grad_out_lp_pool2d)s
+    %(x2d)s
+    %(norm_type)s
+    %(kernel_size2d)s
+    %(stride_pool2d)s
+    %(ceil_mode_lp)s
+
+    Returns
+    -------
+    %(grad_x_lp2d)s
+    """
+    grad_out, x, p, g = _v.check_lp_pool2d_backward(
+        grad_out, x, norm_type, kernel_size, stride, ceil_mode)
+    return _lp_backward(grad_out, x, p, g, ceil_mode)
+
+
+# ---- global average pooling ----------------------------------------------
+
+@docfiller
 def global_avg_pool2d(x: Array[Float]) -> Array[Float]:
     """Mean over each (H, W) plane (``F.adaptive_avg_pool2d(x, 1)``).
 
@@ -1287,114 +1376,7 @@ def global_avg_pool2d_backward(grad_out: Array[Float],
     return np.ascontiguousarray(np.broadcast_to(scaled, (g.N, g.C, g.H, g.W)))
 
 
-# ==========================================================================
-# locally connected layer (unshared convolution)
-# ==========================================================================
-
-__all__ += ["locally_connected2d", "locally_connected2d_backward"]
-
-
-def _position_major_cols(x, g):
-    """Patches as a C-contiguous (Ho*Wo, N, C*kh*kw) array: one matrix per position."""
-    view = _window_view(_padded(x, g, 0), g)          # (N, C, kh, kw, Ho, Wo)
-    cols = np.ascontiguousarray(view.transpose(4, 5, 0, 1, 2, 3))
-    return cols.reshape(g.Ho * g.Wo, g.N, g.C * g.kh * g.kw)
-
-
-@docfiller
-def locally_connected2d(x: Array[Float], weight: Array[Float],
-                        bias: Array[Float] | None = None, stride: Size2 = 1,
-                        padding: Size2 = 0, dilation: Size2 = 1) -> Array[Float]:
-    """Locally connected 2-D layer: one filter bank per output position.
-
-    Computed as one im2col copy, position-major, then a batched
-    :func:`numpy.matmul` of (Ho*Wo, N, K) patches by (Ho*Wo, K, F) filters,
-    K = C*kh*kw.
-
-    Parameters
-    ----------
-    %(x2d)s
-    %(weight_lc)s
-    %(bias_lc)s
-    %(stride2d)s
-    %(padding_zero2d)s
-    %(dilation2d)s
-
-    Returns
-    -------
-    %(y_lc)s
-    """
-    op = "locally_connected2d"
-    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
-                                                padding, dilation)
-    bias = _v.check_local_bias(op, bias, x, g)
-    L = g.Ho * g.Wo
-    cols = _position_major_cols(x, g)                  # (L, N, K)
-    w = weight.reshape(L, g.C * g.kh * g.kw, g.F)
-    y = np.matmul(cols, w)                             # (L, N, F)
-    y = np.ascontiguousarray(
-        y.reshape(g.Ho, g.Wo, g.N, g.F).transpose(2, 3, 0, 1))
-    if bias is not None:
-        y += bias
-    return y
-
-
-@docfiller
-def locally_connected2d_backward(grad_out: Array[Float], x: Array[Float],
-                                 weight: Array[Float], stride: Size2 = 1,
-                                 padding: Size2 = 0,
-                                 dilation: Size2 = 1) -> Grads[Float]:
-    """Gradients of :func:`locally_connected2d` for x, weight and bias.
-
-    Parameters
-    ----------
-    %(grad_out_lc)s
-    %(x2d)s
-    %(weight_lc)s
-    %(stride2d)s
-    %(padding_zero2d)s
-    %(dilation2d)s
-
-    Returns
-    -------
-    %(grads_lc)s
-    """
-    op = "locally_connected2d_backward"
-    x, weight, g = _v.check_locally_connected2d(op, x, weight, stride,
-                                                padding, dilation)
-    grad_out = _v.check_grad_out(op, grad_out, x, (g.N, g.F, g.Ho, g.Wo))
-    L = g.Ho * g.Wo
-    K = g.C * g.kh * g.kw
-    grad_bias = grad_out.sum(axis=0)
-    go = np.ascontiguousarray(
-        grad_out.reshape(g.N, g.F, L).transpose(2, 0, 1))    # (L, N, F)
-    cols = _position_major_cols(x, g)                          # (L, N, K)
-    grad_weight = np.matmul(cols.transpose(0, 2, 1), go)       # (L, K, F)
-    del cols
-    w = weight.reshape(L, K, g.F)
-    dcols = np.matmul(go, w.transpose(0, 2, 1))                # (L, N, K)
-    dcols6 = dcols.reshape(g.Ho, g.Wo, g.N, g.C, g.kh, g.kw).transpose(
-        2, 3, 4, 5, 0, 1)
-    grad_x = _col2im6(dcols6, g, g.N, g.C)
-    return (grad_x, grad_weight.reshape(weight.shape), grad_bias)
-
-
-# ===========================================================================
-# layer kernels: batch normalisation, ReLU, residual add, fully connected
-# ===========================================================================
-
-__all__ += ["batch_norm2d", "batch_norm2d_backward", "relu", "relu_backward", "add",
-            "linear", "linear_backward"]
-
-
-def _into(out, y, op):
-    """y, or y copied into the checked ``out``."""
-    out = _v.check_out(out, y.shape, y.dtype, op)
-    if out is None:
-        return y
-    out[...] = y
-    return out
-
+# ---- batch normalisation -------------------------------------------------
 
 @docfiller
 def batch_norm2d(x, running_mean, running_var, weight=None, bias=None,
@@ -1480,6 +1462,8 @@ def batch_norm2d_backward(grad_out, x, mean, invstd, weight=None, *, training=Tr
     return gx, g_weight.astype(x.dtype), g_bias.astype(x.dtype)
 
 
+# ---- activation and element-wise: ReLU, residual add ---------------------
+
 @docfiller
 def relu(x, *, out=None):
     """Twin of :func:`fastconv.relu`.
@@ -1539,6 +1523,8 @@ def add(a, b, *, relu=False, out=None):
         y = np.maximum(y, a.dtype.type(0))
     return _into(out, y, op)
 
+
+# ---- fully connected -----------------------------------------------------
 
 @docfiller
 def linear(x, weight, bias=None, *, relu=False, out=None):

@@ -205,9 +205,9 @@ def test_no_import_cycle_at_module_scope():
 # Further, every public name that a module takes from another is listed in
 # that module's ``__all__``, and a private module (``fastconv._x``) has one
 # ``__all__`` that lists exactly the public names it defines.  (Public modules
-# such as ``functional``, ``reference`` and ``layers`` build theirs section by
-# section with ``+=``; their ``__all__`` is the user-facing API, which
-# tests/test_build.py and tests/test_fuzz.py check further.)
+# such as ``functional``, ``reference`` and ``layers`` also write theirs once,
+# at the top, grouped by op family; their ``__all__`` is the user-facing API,
+# which tests/test_build.py and tests/test_fuzz.py check further.)
 #
 # The compiled extension ``fastconv._ext`` is exempt: its functions are the
 # package's C interface, named after the kernels they wrap, and the one
@@ -397,6 +397,27 @@ def test_private_modules_declare_their_public_names():
         missing = [n for n in listed if not hasattr(importlib.import_module(mod), n)]
         if missing:
             problems.append(f"{mod}: __all__ names missing at run time: {missing}")
+    assert not problems, "\n".join(problems)
+
+
+def test_each_all_is_one_statement_at_the_top():
+    # Every module's __all__, public modules' included, is one statement
+    # above the module's first function or class: never `__all__ +=`
+    # blocks appended section by section further down.
+    problems = []
+    for mod, (tree, _, _) in sorted(_parsed(_modules()).items()):
+        listed, count = _static_all(tree)
+        if listed is None:
+            continue
+        if count != 1:
+            problems.append(f"{mod}: {count} statements build __all__ (want one)")
+        defs = [n.lineno for n in tree.body if isinstance(
+            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        line = next(n.lineno for n in tree.body if isinstance(n, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets))
+        if defs and min(defs) < line:
+            problems.append(f"{mod}: __all__ (line {line}) comes after a "
+                            f"definition (line {min(defs)})")
     assert not problems, "\n".join(problems)
 
 
