@@ -1,5 +1,9 @@
 """Images/s of ResNet-20 inference with fastconv.dask: one process vs LocalClusters.
 
+What ``fastconv bench`` cannot: scaling out over Dask schedulers and worker
+processes, and the cost per chunk.  The model and its image shape are
+ResNet-20 of the model suite (:data:`fastconv.bench_suite.MODELS`).
+
 Configurations, run in interleaved rounds (a round runs each once):
 
   1 process, 1 thread    plain loop over batches, fastconv.set_num_threads(1)
@@ -13,9 +17,9 @@ Configurations, run in interleaved rounds (a round runs each once):
                          large block afresh; the clusters above add
                          MALLOC_MMAP_THRESHOLD_=32 MiB (see README)
 
-The images (float32, 3x32x32, random) are made by the workers and persisted
-there before timing, so no configuration pays for moving them from the
-client; the scores come back to the client (counted).  Every configuration
+The images (float32, the model's 3x32x32, random) are made by the workers
+and persisted there before timing, so no configuration pays for moving them
+from the client; the scores come back to the client (counted).  Every configuration
 runs the same chunks in the same batches, so all must return the same bits
 (checked).  Besides wall-clock images/s, images per CPU-second (user + system
 time of every process involved: the client, which hosts the scheduler, and
@@ -41,8 +45,8 @@ from threadpoolctl import threadpool_limits
 
 import fastconv as fc
 from fastconv import layers as L
+from fastconv.bench_suite import MODELS
 from fastconv.dask import predict
-from fastconv.models import resnet20
 
 
 def _single_process(model, x, chunks, batch):
@@ -85,21 +89,23 @@ def main():
                         help="one-image chunks for the overhead per chunk")
     args = parser.parse_args()
     cores = fc.get_num_threads()
-    model = resnet20(rng=0).eval()
+    spec = MODELS["resnet20"]
+    model = spec.build().eval()
+    image = spec.input_shape
     print(f"fastconv {fc.__version__}, gemm isa {fc._ext.gemm_isa()}, "
           f"{cores} threads by default; model "
           f"fastconv.models.resnet20"
           f" ({sum(p.size for p in model.params.values()):,} parameters)")
-    print(f"{args.images} images 3x32x32 float32, chunks of {args.chunk}, "
+    print(f"{args.images} images {'x'.join(map(str, image))} float32, chunks of {args.chunk}, "
           f"batches of {args.batch}, {args.rounds} interleaved rounds")
 
-    shape = (args.images, 3, 32, 32)
+    shape = (args.images, *image)
     graph = da.random.default_rng(0).standard_normal(
         shape, chunks=(args.chunk, -1, -1, -1), dtype=np.float32)
     x = graph.compute(scheduler="threads")
     local = da.from_array(x, chunks=graph.chunks)
     tiny_local = da.random.default_rng(1).standard_normal(
-        (args.tiny, 3, 32, 32), chunks=(1, -1, -1, -1),
+        (args.tiny, *image), chunks=(1, -1, -1, -1),
         dtype=np.float32).persist(scheduler="threads")
     tiny_model = L.Sequential(L.GlobalAvgPool2d(), L.Flatten())
 
@@ -119,7 +125,7 @@ def main():
         client = Client(cluster, set_as_default=False)
         images = client.persist(graph)
         tiny = client.persist(da.random.default_rng(1).standard_normal(
-            (args.tiny, 3, 32, 32), chunks=(1, -1, -1, -1), dtype=np.float32))
+            (args.tiny, *image), chunks=(1, -1, -1, -1), dtype=np.float32))
         _wait(futures_of(images) + futures_of(tiny))
         clusters[name] = (cluster, client, images, tiny)
 

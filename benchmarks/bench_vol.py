@@ -1,9 +1,12 @@
 """Quick timings of the 3-D kernels: fastconv vs its NumPy twin vs PyTorch.
 
-Min of ``--repeat`` runs per cell, at each thread count (fastconv's OpenMP,
-NumPy's BLAS through threadpoolctl, and torch all limited to it)::
+What ``fastconv bench`` cannot: its suite (:mod:`fastconv.bench_suite`) is
+2-D only; this times conv3d forward and backward and max_pool3d (with and
+without indices, backward) on one volume shape each, PyTorch in the same
+process.  Min of ``--repeat`` runs per cell, at each thread count (fastconv's
+OpenMP, NumPy's BLAS through threadpoolctl, and torch all limited to it)::
 
-    PYTHONPATH=. python benchmarks/bench_vol.py --threads 1,2 --repeat 5
+    python -P benchmarks/bench_vol.py --threads 1,2 --repeat 5
 """
 import argparse
 import time

@@ -1,25 +1,36 @@
-"""pytest-benchmark suites of fastconv's kernels.
+"""pytest-benchmark suites of fastconv's kernels and models.
 
 Run from the checkout (the installed fastconv is benchmarked)::
 
     pytest benchmarks --benchmark-only                      # everything
     pytest benchmarks --benchmark-only -k "conv2d and resnet-56"
     pytest benchmarks --benchmark-only --bench-threads 2
+    pytest benchmarks --benchmark-disable                   # each case once, untimed
 
-Every op on every shape of the suite (defined once, in :mod:`fastconv.bench`)
-is one pytest-benchmark group, ``"op|shape|dtype"``, holding three
-contenders: ``fastconv``, ``reference`` (:mod:`fastconv.reference`, NumPy)
-and ``torch`` (PyTorch CPU; skipped when torch is not installed).  float32 runs
-on the whole suite, float64 on :data:`fastconv.bench.FLOAT64_SHAPES`.  Inputs
-are built by the ``case`` fixture, outside the timing; backward benchmarks get
-the forward's results (grad_out, max-pool indices) from it and time the
-backward alone.
+What is timed is defined once, in :mod:`fastconv.bench_suite`, which
+``fastconv bench`` reads too (``fastconv bench --list`` and
+``fastconv bench models --list`` print the suites; tests/test_bench.py
+checks that both enumerate the same cases):
+
+* ``test_bench_im2col.py``, ``test_bench_conv2d.py``, ``test_bench_pool.py``:
+  every op of the module's op family (``FAMILY``) on every shape of the
+  family, one pytest-benchmark group ``"op|shape|dtype"`` each, holding
+  three contenders: ``fastconv``, ``reference`` (:mod:`fastconv.reference`,
+  NumPy) and ``torch`` (PyTorch CPU; skipped when torch is not installed).
+  float32 runs on the whole suite, float64 on
+  :data:`fastconv.bench_suite.FLOAT64_SHAPES`.  Inputs are built by the
+  ``case`` fixture, outside the timing; backward benchmarks get the
+  forward's results (grad_out, max-pool indices) from it and time the
+  backward alone.
+* ``test_bench_models.py``: a training step and inference of each network
+  of :data:`fastconv.bench_suite.MODELS`, fastconv's against its
+  ``torch.nn`` twin, group ``"model|name|mode"``.
 
 Threads: fastconv, PyTorch and NumPy's BLAS all run with ``--bench-threads``
 threads (default 1).  Here PyTorch shares the process, and its OpenMP runtime,
 with fastconv, which can distort multi-thread timings; for comparisons at
-2 threads use ``python benchmarks/compare.py`` (PyTorch in its own process,
-contenders interleaved), which prints the comparison tables.
+2 threads use ``fastconv bench`` (and ``fastconv bench --models``): PyTorch
+in its own process, contenders interleaved, comparison tables printed.
 
 The normal ``pytest`` run does not collect this directory (``testpaths``).
 """
@@ -29,7 +40,7 @@ import pytest
 from threadpoolctl import ThreadpoolController
 
 import fastconv
-from fastconv import bench
+from fastconv import bench, bench_suite
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -41,10 +52,12 @@ def pytest_addoption(parser):
 
 
 def pytest_generate_tests(metafunc):
-    """Parametrize ``spec`` with the ops listed in the test module's ``OPS``."""
+    """Parametrize ``spec`` with the suite's benchmarks of the test module's
+    op family ``FAMILY`` (:func:`fastconv.bench_suite.suite`)."""
     if "spec" in metafunc.fixturenames:
-        ops = metafunc.module.OPS
-        specs = bench.suite(ops) + bench.suite(ops, "float64", subset=bench.FLOAT64_SHAPES)
+        family = [metafunc.module.FAMILY]
+        specs = (bench_suite.suite(family)
+                 + bench_suite.suite(family, "float64", subset=bench_suite.FLOAT64_SHAPES))
         metafunc.parametrize("spec", specs, ids=str)
 
 

@@ -2,6 +2,11 @@
 builds/algorithms against PyTorch, each contender in a process of its own,
 interleaved round by round.
 
+What ``fastconv bench`` cannot: it times the one installed fastconv with its
+automatic choice of kernel, while this compares builds (another install
+tree, another environment) and forced algorithms side by side, so an
+algorithm or Winograd threshold change is measured A/B.
+
     python benchmarks/conv3x3.py                          # installed fastconv vs torch
     python benchmarks/conv3x3.py --fc main=/path/to/old/site:auto --fc new=:auto
     python benchmarks/conv3x3.py --shapes r20-16,r20-32 --threads 1 --rounds 9
@@ -15,6 +20,11 @@ count (``--reps`` calls after a warm-up, min; at 1 thread of the thread's
 CPU time, which a loaded machine disturbs far less than wall time; at 2 of
 wall time), a round runs every contender once, and the table shows the median over rounds of those minima (and the
 spread, min-max) in ms, with the ratio to the first contender.
+
+The shapes come from :mod:`fastconv.bench_suite`: the 3x3 stride-1 dense
+layers with at least ``WINOGRAD_MIN_CHANNELS`` channels in and out (those
+Winograd can take), first ResNet-20's of the model suite at its batch
+(``r20-F``), then those of the kernel suite (its names), timed at padding 1.
 """
 import argparse
 import json
@@ -22,16 +32,30 @@ import os
 import subprocess
 import sys
 
-SHAPES = {   # N, C, H, W, F (3x3, stride 1, padding 1)
-    "r20-16": (64, 16, 32, 32, 16),
-    "r20-32": (64, 32, 16, 16, 32),
-    "r20-64": (64, 64, 8, 8, 64),
-    "cifar-mid": (64, 32, 16, 16, 64),
-    "resnet-56": (8, 64, 56, 56, 64),
-    "resnet-28": (8, 128, 28, 28, 128),
-    "resnet-14": (8, 256, 14, 14, 256),
-    "batch-1": (1, 64, 56, 56, 64),
-}
+from fastconv import bench_suite
+from fastconv._convplan import WINOGRAD_MIN_CHANNELS
+from fastconv.summary import summary
+
+
+def suite_shapes():
+    """name -> (N, C, H, W, F) of the 3x3 stride-1 layers above."""
+    shapes = {}
+    spec = bench_suite.MODELS["resnet20"]
+    model = spec.build()
+    for row in summary(model, (spec.batch, *spec.input_shape)).rows:
+        if row.kind == "Conv2d 3x3":                 # stride 1, dilation 1
+            F, C = model.params[f"{row.name}.weight"].shape[:2]
+            N, _, H, W = row.output_shape
+            if min(C, F) >= WINOGRAD_MIN_CHANNELS:
+                shapes.setdefault(f"r20-{F}", (N, C, H, W, F))
+    for name, s in bench_suite.CONV_SHAPES.items():
+        if ((s.k, s.stride, s.pad, s.dilation, s.groups) == (3, 1, 1, 1, 1)
+                and min(s.C, s.F) >= WINOGRAD_MIN_CHANNELS):
+            shapes[name] = (s.N, s.C, s.H, s.W, s.F)
+    return shapes
+
+
+SHAPES = suite_shapes()
 
 CHILD = r"""
 import json, sys, time

@@ -1,5 +1,5 @@
 """conv2d forward, and backward (grad_x + grad_weight + grad_bias) alone."""
-OPS = ["conv2d", "conv2d_backward"]
+FAMILY = "conv2d"
 
 
 def test_conv2d(run):

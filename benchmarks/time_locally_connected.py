@@ -1,10 +1,13 @@
 """Compiled locally_connected2d vs its NumPy twin on face-like shapes.
 
-Min of ``--repeat`` runs per (shape, pass, threads), float32, the two
+What ``fastconv bench`` cannot: its suite (:mod:`fastconv.bench_suite`) has
+no locally connected (unshared-weight) layer, and PyTorch has no built-in
+one to compare with; README's figures for the layer come from here.  Min of
+``--repeat`` runs per (shape, pass, threads), float32, the two
 implementations interleaved.  NumPy's BLAS is limited to the same thread count
 (threadpoolctl) so both sides use the same cores.
 
-    PYTHONPATH=. python benchmarks/time_locally_connected.py [--repeat 7]
+    python -P benchmarks/time_locally_connected.py [--repeat 7]
 """
 import argparse
 import time
@@ -37,6 +40,7 @@ def main():
     parser.add_argument("--threads", default="1,2")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    before = fc.get_num_threads()
     print(f"gemm isa {fc._ext.gemm_isa()}; min of {args.repeat} runs, float32")
     print(f"{'shape':24} {'pass':8} {'thr':>3} {'fastconv ms':>12} "
           f"{'NumPy ms':>10} {'NumPy/fastconv':>15}")
@@ -62,7 +66,7 @@ def main():
                         ts = min(ts, _best(slow, 1))
                     print(f"{label:24} {name:8} {threads:>3} {tf * 1e3:12.2f} "
                           f"{ts * 1e3:10.2f} {ts / tf:15.2f}")
-    fc.set_num_threads(fc.get_num_threads())
+    fc.set_num_threads(before)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Run ``fastconv bench`` (or ``python -m fastconv.bench``); ``--help`` lists the
 options.  ``fastconv bench --models`` times whole networks instead
-(:mod:`fastconv.bench_models`).  This module also holds the benchmark shape suite, which the
-pytest-benchmark suites in ``benchmarks/`` import from here.
+(:mod:`fastconv.bench_models`).  The shapes and ops timed are those of
+:mod:`fastconv.bench_suite`, which the pytest-benchmark suites in
+``benchmarks/`` read too (``fastconv bench --list`` prints them).
 
 How the comparison is measured (results: benchmarks/RESULTS.md in the sources):
 
@@ -49,15 +50,31 @@ import time
 import tracemalloc
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from dataclasses import asdict
 
 import numpy as np
 
+from .bench_suite import (
+    CONV_SHAPES,
+    EXTRA_SHAPES,
+    FAMILIES,
+    FLOAT64_SHAPES,
+    OPS,
+    POOL_SHAPES,
+    QUICK_SHAPES,
+    ConvShape,
+    PoolShape,
+    Spec,
+    family_shapes,
+    suite,
+)
+
 __all__ = [
+    # the kernel suite, defined in fastconv.bench_suite (also reachable here)
     "ConvShape", "PoolShape", "CONV_SHAPES", "POOL_SHAPES", "EXTRA_SHAPES",
-    "QUICK_SHAPES", "FLOAT64_SHAPES", "OPS", "FAMILIES", "CONTENDERS",
-    "Spec", "Case", "family_shapes", "suite", "measure_memory", "main",
+    "QUICK_SHAPES", "FLOAT64_SHAPES", "OPS", "FAMILIES", "family_shapes", "Spec", "suite",
+    # the harness
+    "CONTENDERS", "Case", "measure_memory", "main",
     # measurement and report helpers shared with fastconv.bench_models
     "Local", "TorchWorker", "status_bytes", "maxrss_bytes", "reset_peak_rss",
     "iqr_rel", "geomean", "format_num", "format_header", "machine_info",
@@ -66,201 +83,12 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------
-# The shape suite, in one place
+# The suites (defined in fastconv.bench_suite) and the contenders
 # --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ConvShape:
-    """A convolution layer: input (N, C, H, W), F filters of k x k."""
-
-    N: int
-    C: int
-    H: int
-    W: int
-    F: int
-    k: int
-    stride: int = 1
-    pad: int = 0
-    dilation: int = 1
-    groups: int = 1
-
-    @property
-    def out_hw(self):
-        """Output height and width."""
-        span = self.dilation * (self.k - 1) + 1
-        return ((self.H + 2 * self.pad - span) // self.stride + 1,
-                (self.W + 2 * self.pad - span) // self.stride + 1)
-
-    def geometry(self):
-        """The fields that define im2col's work (F and groups play no part)."""
-        return (self.N, self.C, self.H, self.W, self.k, self.stride, self.pad,
-                self.dilation)
-
-    def __str__(self):
-        s = (f"{self.N},{self.C},{self.H},{self.W} -> {self.F}, {self.k}x{self.k}, "
-             f"s{self.stride}, p{self.pad}")
-        if self.dilation != 1:
-            s += f", d{self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        return s
-
-
-@dataclass(frozen=True)
-class PoolShape:
-    """A pooling layer: input (N, C, H, W), k x k windows, no padding."""
-
-    N: int
-    C: int
-    H: int
-    W: int
-    k: int
-    stride: int
-
-    @property
-    def out_hw(self):
-        """Output height and width."""
-        return ((self.H - self.k) // self.stride + 1,
-                (self.W - self.k) // self.stride + 1)
-
-    def __str__(self):
-        return f"{self.N},{self.C},{self.H},{self.W}, {self.k}x{self.k}, s{self.stride}"
-
-
-#: Convolution shapes: CIFAR, ResNet and AlexNet layers, a depthwise and a dilated one.
-CONV_SHAPES = {
-    "cifar-first": ConvShape(64, 3, 32, 32, 32, 3, 1, 1),
-    "cifar-mid": ConvShape(64, 32, 16, 16, 64, 3, 1, 1),
-    "resnet-56": ConvShape(8, 64, 56, 56, 64, 3, 1, 1),
-    "resnet-28": ConvShape(8, 128, 28, 28, 128, 3, 1, 1),
-    "resnet-14": ConvShape(8, 256, 14, 14, 256, 3, 1, 1),
-    "pointwise": ConvShape(16, 128, 28, 28, 128, 1, 1, 0),
-    "strided": ConvShape(8, 64, 56, 56, 128, 3, 2, 1),
-    "alexnet-1": ConvShape(8, 3, 227, 227, 96, 11, 4, 0),
-    "batch-1": ConvShape(1, 64, 56, 56, 64, 3, 1, 1),
-    "depthwise": ConvShape(8, 64, 56, 56, 64, 3, 1, 1, groups=64),
-    "dilated": ConvShape(8, 64, 56, 56, 64, 3, 1, 2, dilation=2),
-}
-
-#: Pooling shapes: three common layers plus an overlapping pool on a large plane.
-POOL_SHAPES = {
-    "32x64x56x56-k2s2": PoolShape(32, 64, 56, 56, 2, 2),
-    "64x32x32x32-k2s2": PoolShape(64, 32, 32, 32, 2, 2),
-    "8x96x55x55-k3s2": PoolShape(8, 96, 55, 55, 3, 2),
-    "1x16x1000x1000-k3s2": PoolShape(1, 16, 1000, 1000, 3, 2),
-}
-
-#: Shapes outside the suite, selected only by name (``--shapes tiny``): for
-#: tests and for warming up a process.
-EXTRA_SHAPES = {
-    "conv2d": {"tiny": ConvShape(2, 4, 8, 8, 4, 3, 1, 1)},
-    "pool": {"tiny": PoolShape(2, 4, 8, 8, 2, 2)},
-}
-
-#: op -> family.  A family name on the command line selects all its ops.
-OPS = {
-    "im2col": "im2col",
-    "col2im": "im2col",
-    "conv2d": "conv2d",
-    "conv2d_backward": "conv2d",
-    "max_pool2d": "pool",
-    "max_pool2d_indices": "pool",
-    "max_pool2d_backward": "pool",
-    "avg_pool2d": "pool",
-    "avg_pool2d_backward": "pool",
-}
-FAMILIES = ("im2col", "conv2d", "pool")
-
-#: The ``--quick`` subset and the float64 subset of the pytest suites.
-QUICK_SHAPES = {"im2col": ["cifar-mid"], "conv2d": ["cifar-mid", "resnet-28"],
-                "pool": ["64x32x32x32-k2s2"]}
-FLOAT64_SHAPES = {"im2col": ["cifar-mid"],
-                  "conv2d": ["cifar-mid", "resnet-28", "depthwise"],
-                  "pool": ["64x32x32x32-k2s2", "8x96x55x55-k3s2"]}
 
 #: Contender names: the compiled path, its NumPy twin, PyTorch CPU.
 CONTENDERS = ("fastconv", "reference", "torch")
 
-
-def family_shapes(family, extra=False):
-    """The shapes of one op family, by name.
-
-    Parameters
-    ----------
-    family : {"im2col", "conv2d", "pool"}
-    extra : bool
-        Include :data:`EXTRA_SHAPES` (``"tiny"``).
-
-    Returns
-    -------
-    dict
-        name -> :class:`ConvShape` or :class:`PoolShape`.  The im2col family
-        uses the convolution shapes' geometry, each geometry once.
-    """
-    if family == "pool":
-        shapes = dict(POOL_SHAPES)
-        if extra:
-            shapes.update(EXTRA_SHAPES["pool"])
-        return shapes
-    shapes = dict(CONV_SHAPES)
-    if extra:
-        shapes.update(EXTRA_SHAPES["conv2d"])
-    if family == "im2col":
-        seen, unique = set(), {}
-        for name, s in shapes.items():
-            if s.geometry() not in seen:
-                seen.add(s.geometry())
-                unique[name] = s
-        shapes = unique
-    return shapes
-
-
-class Spec(NamedTuple):
-    """One benchmark: an op on a named shape in a dtype."""
-
-    op: str
-    shape: str
-    dtype: str
-
-    def __str__(self):
-        return f"{self.op}|{self.shape}|{self.dtype}"
-
-
-def suite(ops=None, dtype="float32", subset=None, names=None):
-    """The benchmarks to run, in a stable order.
-
-    Parameters
-    ----------
-    ops : iterable of str, optional
-        Op or family names (a family selects all its ops); default all.
-    dtype : str
-    subset : dict, optional
-        family -> shape names (:data:`QUICK_SHAPES`, :data:`FLOAT64_SHAPES`).
-    names : iterable of str, optional
-        Shape names; any shape of the selected families, including
-        :data:`EXTRA_SHAPES`.  Overrides ``subset``.
-
-    Returns
-    -------
-    list of Spec
-    """
-    chosen = []
-    for token in ops or FAMILIES:
-        for op, fam in OPS.items():
-            if (token == fam or token == op) and op not in chosen:
-                chosen.append(op)
-    specs = []
-    for op in chosen:
-        family = OPS[op]
-        shapes = family_shapes(family, extra=names is not None)
-        if names is not None:
-            keep = [n for n in shapes if n in names]
-        elif subset is not None:
-            keep = [n for n in shapes if n in subset.get(family, ())]
-        else:
-            keep = list(shapes)
-        specs += [Spec(op, n, np.dtype(dtype).name) for n in keep]
-    return specs
 
 
 # --------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 networks in ``torch.nn``.
 
 Run ``fastconv bench --models`` (or ``fastconv bench models``); ``--help``
-lists the options.  The models are those of :mod:`fastconv.models`, their
-twins those of :mod:`fastconv.torch_models`, started from the same weights
+lists the options.  The models are the model suite,
+:data:`fastconv.bench_suite.MODELS`: functions of :mod:`fastconv.models`,
+their twins those of :mod:`fastconv.torch_models`, started from the same weights
 (the fastconv model's state dict, handed over in an ``.npz`` file).
 
 How it is measured (as the kernel benchmark, :mod:`fastconv.bench`):
@@ -53,71 +54,23 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from . import bench
+from .bench_suite import MODELS, MODES, QUICK_MODELS, ModelBench
 
-__all__ = ["ModelBench", "MODELS", "MODES", "LR", "MOMENTUM", "fastconv_step",
-           "torch_step", "measure_memory", "main",
-           # shared with fastconv.demo
-           "TorchWorker", "loss_value"]
-
-
-@dataclass(frozen=True)
-class ModelBench:
-    """One model of the benchmark: a :mod:`fastconv.models` function and its batch.
-
-    Attributes
-    ----------
-    name : str
-        The function's name in :mod:`fastconv.models` and
-        :mod:`fastconv.torch_models`.
-    label : str
-        Its name in the tables.
-    input_shape : (int, int, int)
-        (C, H, W) of one image.
-    batch : int
-    kwargs : dict
-        Extra arguments of both model functions.
-    """
-
-    name: str
-    label: str
-    input_shape: tuple
-    batch: int
-    kwargs: dict = field(default_factory=dict)
-
-    def build(self, dtype=np.float32):
-        """The fastconv model, initialised from a seed fixed by the name."""
-        from . import models
-
-        rng = np.random.default_rng(zlib.crc32(self.name.encode()))
-        return getattr(models, self.name)(dtype=dtype, rng=rng, **self.kwargs)
-
-    def data(self, batch=None, dtype=np.float32):
-        """The fixed batch: standard-normal images and labels in [0, 10)."""
-        batch = self.batch if batch is None else batch
-        rng = np.random.default_rng(zlib.crc32(f"{self.name} data".encode()))
-        x = rng.standard_normal((batch, *self.input_shape), dtype=dtype)
-        return x, rng.integers(0, 10, batch)
+__all__ = [
+    # the model suite, defined in fastconv.bench_suite (also reachable here)
+    "ModelBench", "MODELS", "MODES",
+    # the harness
+    "LR", "MOMENTUM", "fastconv_step", "torch_step", "measure_memory", "main",
+    # shared with fastconv.demo
+    "TorchWorker", "loss_value"]
 
 
-#: The benchmark's models, in table order.  MobileNet-style runs on 32x32
-#: images at batch 64, as ResNet-20 (the CIFAR setting of both).
-MODELS = {
-    "resnet20": ModelBench("resnet20", "ResNet-20", (3, 32, 32), 64),
-    "vgg_small": ModelBench("vgg_small", "VGG-style", (3, 64, 64), 16),
-    "lenet": ModelBench("lenet", "LeNet-style", (1, 28, 28), 128),
-    "mobilenet_small": ModelBench("mobilenet_small", "MobileNet-style", (3, 32, 32), 64),
-}
-#: The ``--quick`` subset: the headline model and a light one.
-QUICK_MODELS = ("resnet20", "lenet")
-MODES = ("train", "infer")
 CONTENDERS = ("fastconv", "torch")
 #: SGD settings of the training step (the learning rate is small, so that the
 #: weights stay sane over hundreds of steps on one batch).

@@ -3,7 +3,10 @@
 One run of ``fastconv bench`` on the tiny shapes (one per op family, one
 round, 1 and 2 threads) checks the tables' structure and that every numeric
 cell parses; the other tests check the shape suite and that the contenders of
-each benchmark compute the same thing, so that the comparison is fair.
+each benchmark compute the same thing, so that the comparison is fair, and
+that the pytest-benchmark suites of ``benchmarks/`` enumerate the cases that
+``fastconv bench --list`` and ``fastconv bench models --list`` print (both
+read :mod:`fastconv.bench_suite`).
 """
 import contextlib
 import importlib.util
@@ -11,13 +14,15 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fastconv import bench
+from fastconv import bench, bench_suite
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 TEXT_COLUMNS = {"op", "shape", "unit"}
@@ -163,6 +168,85 @@ def test_bad_options_exit_with_usage():
 def test_importing_bench_does_not_import_torch(tmp_path):
     code = "import sys, fastconv.bench; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path).returncode == 0
+
+
+# --------------------------------------------------------------------------
+# One suite: benchmarks/ (pytest-benchmark) and fastconv bench --list agree
+# --------------------------------------------------------------------------
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def collected_benchmarks(tmp_path_factory):
+    """(contender, case fields) of every benchmark pytest collects in
+    benchmarks/, e.g. ("torch", ("conv2d", "cifar-mid", "float32")) or
+    ("fastconv", ("resnet20", "train"))."""
+    if not (BENCHMARKS / "conftest.py").is_file():
+        pytest.skip(f"no pytest-benchmark suites at {BENCHMARKS} (tests run without the sources)")
+    # From another folder, so that the checkout's uncompiled fastconv/ is not
+    # on sys.path; pytest still finds the project's pyproject.toml.
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         str(BENCHMARKS)], cwd=tmp_path_factory.mktemp("collect"),
+        capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    found = []
+    for line in res.stdout.splitlines():
+        if "::" in line:
+            m = re.search(r"::test_\w+\[(\w+)-([^\]]+)\]$", line)
+            assert m, line
+            found.append((m.group(1), tuple(m.group(2).split("|"))))
+    return found
+
+
+def _listing(capsys, argv):
+    assert bench.main(argv) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_benchmark_suites_time_the_listed_shapes(collected_benchmarks, capsys):
+    # fastconv bench --list: "family (op, op, ...):" then "  name  shape  [tags]"
+    listed, family = {}, None
+    for line in _listing(capsys, ["--list"]):
+        head = re.fullmatch(r"(\w+) \((.*)\):", line)
+        if head:
+            family = head.group(1)
+            listed[family] = {"ops": head.group(2).split(", "), "shapes": {}}
+        else:
+            tags = re.search(r"\[(.*)\]$", line)
+            listed[family]["shapes"][line.split()[0]] = (
+                set(tags.group(1).split(", ")) if tags else set())
+    extra = {n for shapes in bench_suite.EXTRA_SHAPES.values() for n in shapes}
+    want = set()
+    for family, entry in listed.items():
+        for op in entry["ops"]:
+            for name, tags in entry["shapes"].items():
+                if name not in extra:               # listed, but named only
+                    want.add((op, name, "float32"))
+                if "float64" in tags:
+                    want.add((op, name, "float64"))
+    kernels = [(c, case) for c, case in collected_benchmarks if len(case) == 3]
+    for contender in bench.CONTENDERS:
+        assert {case for c, case in kernels if c == contender} == want, contender
+    assert {c for c, _ in kernels} == set(bench.CONTENDERS)
+    assert len(kernels) == len(want) * len(bench.CONTENDERS)       # each case once
+    # and both are the module's suite
+    specs = bench_suite.suite() + bench_suite.suite(
+        dtype="float64", subset=bench_suite.FLOAT64_SHAPES)
+    assert want == {tuple(s) for s in specs}
+    assert list(listed) == list(bench_suite.FAMILIES)
+
+
+def test_benchmark_suites_time_the_listed_models(collected_benchmarks, capsys):
+    # fastconv bench models --list: "  name  label  input CxHxW, batch B, ..."
+    names = [line.split()[0] for line in _listing(capsys, ["models", "--list"])]
+    assert names == list(bench_suite.MODELS)
+    want = {(name, mode) for name in names for mode in bench_suite.MODES}
+    models = [(c, case) for c, case in collected_benchmarks if len(case) == 2]
+    for contender in ("fastconv", "torch"):
+        assert {case for c, case in models if c == contender} == want, contender
+    assert len(models) == 2 * len(want)
 
 
 # --------------------------------------------------------------------------
