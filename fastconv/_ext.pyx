@@ -226,20 +226,20 @@ def _check_packed(Py_ssize_t have, Py_ssize_t want, kind):
 # fused-type dispatch to the C kernels
 # --------------------------------------------------------------------------
 
-cdef inline int _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
-                        Py_ssize_t l1, floating *cols) noexcept nogil:
+cdef inline void _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, floating *cols) noexcept nogil:
     if floating is float:
-        return c.fc_im2col_float(x, g, l0, l1, cols)
+        c.fc_im2col_float(x, g, l0, l1, cols)
     else:
-        return c.fc_im2col_double(x, g, l0, l1, cols)
+        c.fc_im2col_double(x, g, l0, l1, cols)
 
 
-cdef inline int _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
-                        Py_ssize_t l1, floating *x) noexcept nogil:
+cdef inline void _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, floating *x) noexcept nogil:
     if floating is float:
-        return c.fc_col2im_float(cols, g, l0, l1, x)
+        c.fc_col2im_float(cols, g, l0, l1, x)
     else:
-        return c.fc_col2im_double(cols, g, l0, l1, x)
+        c.fc_col2im_double(cols, g, l0, l1, x)
 
 
 cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
@@ -250,31 +250,31 @@ cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
         return c.fc_conv2d_direct_work_size_double(g, n_filters)
 
 
-cdef inline int _direct(const floating *x, const floating *w, floating bias,
-                        int relu, const fc_geom *g, floating *work,
-                        floating *y) noexcept nogil:
+cdef inline void _direct(const floating *x, const floating *w, floating bias,
+                         int relu, const fc_geom *g, floating *work,
+                         floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_float(x, w, bias, relu, g, work, y)
+        c.fc_conv2d_direct_float(x, w, bias, relu, g, work, y)
     else:
-        return c.fc_conv2d_direct_double(x, w, bias, relu, g, work, y)
+        c.fc_conv2d_direct_double(x, w, bias, relu, g, work, y)
 
 
-cdef inline int _direct_grad_input(const floating *gy, const floating *w,
-                                   Py_ssize_t n_filters, const fc_geom *g,
-                                   floating *work, floating *gx) noexcept nogil:
+cdef inline void _direct_grad_input(const floating *gy, const floating *w,
+                                    Py_ssize_t n_filters, const fc_geom *g,
+                                    floating *work, floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, work, gx)
+        c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, work, gx)
     else:
-        return c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, work, gx)
+        c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, work, gx)
 
 
-cdef inline int _direct_grad_weight(const floating *x, const floating *gy,
-                                    const fc_geom *g, floating *work,
-                                    floating *gw) noexcept nogil:
+cdef inline void _direct_grad_weight(const floating *x, const floating *gy,
+                                     const fc_geom *g, floating *work,
+                                     floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_weight_float(x, gy, g, work, gw)
+        c.fc_conv2d_direct_grad_weight_float(x, gy, g, work, gw)
     else:
-        return c.fc_conv2d_direct_grad_weight_double(x, gy, g, work, gw)
+        c.fc_conv2d_direct_grad_weight_double(x, gy, g, work, gw)
 
 
 cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
@@ -285,12 +285,12 @@ cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
         return c.fc_bias_grad_double(gy, N, stride, L)
 
 
-cdef inline int _max_pool(const floating *x, const fc_geom *g, floating *y,
-                          int64_t *idx) noexcept nogil:
+cdef inline void _max_pool(const floating *x, const fc_geom *g, floating *y,
+                           int64_t *idx) noexcept nogil:
     if floating is float:
-        return c.fc_max_pool2d_float(x, g, y, idx)
+        c.fc_max_pool2d_float(x, g, y, idx)
     else:
-        return c.fc_max_pool2d_double(x, g, y, idx)
+        c.fc_max_pool2d_double(x, g, y, idx)
 
 
 cdef inline int _max_pool_backward(const floating *gy, const int64_t *idx,
@@ -302,20 +302,20 @@ cdef inline int _max_pool_backward(const floating *gy, const int64_t *idx,
         return c.fc_max_pool2d_backward_double(gy, idx, n_out, hw, gx)
 
 
-cdef inline int _avg_pool(const floating *x, const fc_geom *g, int count_include_pad,
-                          floating *y) noexcept nogil:
+cdef inline void _avg_pool(const floating *x, const fc_geom *g, int count_include_pad,
+                           floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool2d_float(x, g, count_include_pad, y)
+        c.fc_avg_pool2d_float(x, g, count_include_pad, y)
     else:
-        return c.fc_avg_pool2d_double(x, g, count_include_pad, y)
+        c.fc_avg_pool2d_double(x, g, count_include_pad, y)
 
 
-cdef inline int _avg_pool_backward(const floating *gy, const fc_geom *g,
-                                   int count_include_pad, floating *gx) noexcept nogil:
+cdef inline void _avg_pool_backward(const floating *gy, const fc_geom *g,
+                                    int count_include_pad, floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool2d_backward_float(gy, g, count_include_pad, gx)
+        c.fc_avg_pool2d_backward_float(gy, g, count_include_pad, gx)
     else:
-        return c.fc_avg_pool2d_backward_double(gy, g, count_include_pad, gx)
+        c.fc_avg_pool2d_backward_double(gy, g, count_include_pad, gx)
 
 
 # --------------------------------------------------------------------------
@@ -416,17 +416,17 @@ cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F, const fc_ylayo
         return c.fc_gemm_item_work_size_double(g, F, ly)
 
 
-cdef inline int _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
-                           const fc_geom *g, const floating *wpack, Py_ssize_t F,
-                           const floating *bias, int relu, Py_ssize_t item,
-                           floating *work, floating *y,
-                           const fc_ylayout *ly) noexcept nogil:
+cdef inline void _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                            const fc_geom *g, const floating *wpack, Py_ssize_t F,
+                            const floating *bias, int relu, Py_ssize_t item,
+                            floating *work, floating *y,
+                            const fc_ylayout *ly) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, relu,
-                                           item, work, y, ly)
+        c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, relu,
+                                    item, work, y, ly)
     else:
-        return c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, relu,
-                                            item, work, y, ly)
+        c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, relu,
+                                     item, work, y, ly)
 
 
 cdef inline fc_ylayout _dense(Py_ssize_t img, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
@@ -545,27 +545,27 @@ cdef inline Py_ssize_t _grad_work_size(const fc_geom *g, Py_ssize_t F,
     return a if a > b else b
 
 
-cdef inline int _grad_input(const floating *gy, const fc_geom *g,
-                            const floating *wtpack, Py_ssize_t F,
-                            Py_ssize_t block, floating *work,
-                            floating *gx) noexcept nogil:
+cdef inline void _grad_input(const floating *gy, const fc_geom *g,
+                             const floating *wtpack, Py_ssize_t F,
+                             Py_ssize_t block, floating *work,
+                             floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_input_float(gy, g, wtpack, F, block, work, gx)
+        c.fc_conv2d_gemm_grad_input_float(gy, g, wtpack, F, block, work, gx)
     else:
-        return c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
+        c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
 
 
-cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
-                             const floating *gy, Py_ssize_t gy_stride,
-                             const fc_geom *g, Py_ssize_t F, Py_ssize_t p0,
-                             Py_ssize_t p1, floating *work,
-                             floating *gw) noexcept nogil:
+cdef inline void _grad_weight(const floating *x, Py_ssize_t x_stride,
+                              const floating *gy, Py_ssize_t gy_stride,
+                              const fc_geom *g, Py_ssize_t F, Py_ssize_t p0,
+                              Py_ssize_t p1, floating *work,
+                              floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_weight_float(x, x_stride, gy, gy_stride, g,
-                                                  F, p0, p1, work, gw)
+        c.fc_conv2d_gemm_grad_weight_float(x, x_stride, gy, gy_stride, g,
+                                           F, p0, p1, work, gw)
     else:
-        return c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
-                                                   g, F, p0, p1, work, gw)
+        c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
+                                            g, F, p0, p1, work, gw)
 
 
 cdef inline bint _gw_fits(const fc_geom *g, Py_ssize_t F,
@@ -616,17 +616,17 @@ cdef inline void _gw_pack_a(const floating *gy, Py_ssize_t gy_stride,
         c.fc_gemm_gw_pack_a_double(gy, gy_stride, g, F, N, block, apack)
 
 
-cdef inline int _gw_item(const floating *x, Py_ssize_t x_stride,
-                         const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
-                         Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
-                         Py_ssize_t kb, const floating *apack, int first,
-                         floating *work, floating *gw) noexcept nogil:
+cdef inline void _gw_item(const floating *x, Py_ssize_t x_stride,
+                          const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
+                          Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
+                          Py_ssize_t kb, const floating *apack, int first,
+                          floating *work, floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
-                                              b0, b1, kb, apack, first, work, gw)
+        c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
+                                       b0, b1, kb, apack, first, work, gw)
     else:
-        return c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
-                                               b0, b1, kb, apack, first, work, gw)
+        c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
+                                        b0, b1, kb, apack, first, work, gw)
 
 
 cdef inline bint _phases_fit(const fc_geom *g, Py_ssize_t F,
@@ -669,17 +669,17 @@ cdef inline Py_ssize_t _phase_work_size(const fc_geom *g, Py_ssize_t F,
         return c.fc_gemm_phase_work_size_double(g, F)
 
 
-cdef inline int _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
-                                   Py_ssize_t N, const fc_geom *g,
-                                   const floating *packed, Py_ssize_t F,
-                                   Py_ssize_t item, floating *work, floating *gx,
-                                   Py_ssize_t gx_stride) noexcept nogil:
+cdef inline void _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
+                                    Py_ssize_t N, const fc_geom *g,
+                                    const floating *packed, Py_ssize_t F,
+                                    Py_ssize_t item, floating *work, floating *gx,
+                                    Py_ssize_t gx_stride) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
-                                                        F, item, work, gx, gx_stride)
+        c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
+                                                 F, item, work, gx, gx_stride)
     else:
-        return c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
-                                                         F, item, work, gx, gx_stride)
+        c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
+                                                  F, item, work, gx, gx_stride)
 
 
 cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
@@ -1012,17 +1012,17 @@ cdef inline void _wino_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, in
         c.fc_wino_schedule_double(g, N, F, m, threads, s)
 
 
-cdef inline int _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
-                      const fc_geom *g, int m, const floating *upack, Py_ssize_t F,
-                      const floating *bias, int relu, const c.fc_wino_sched *s,
-                      Py_ssize_t block, floating *work, floating *y,
-                      Py_ssize_t y_stride) noexcept nogil:
+cdef inline void _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                       const fc_geom *g, int m, const floating *upack, Py_ssize_t F,
+                       const floating *bias, int relu, const c.fc_wino_sched *s,
+                       Py_ssize_t block, floating *work, floating *y,
+                       Py_ssize_t y_stride) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_wino_float(x, x_stride, N, g, m, upack, F, bias, relu,
-                                      s, block, work, y, y_stride)
+        c.fc_conv2d_wino_float(x, x_stride, N, g, m, upack, F, bias, relu,
+                               s, block, work, y, y_stride)
     else:
-        return c.fc_conv2d_wino_double(x, x_stride, N, g, m, upack, F, bias, relu,
-                                       s, block, work, y, y_stride)
+        c.fc_conv2d_wino_double(x, x_stride, N, g, m, upack, F, bias, relu,
+                                s, block, work, y, y_stride)
 
 
 def packed_size(kind, dtype, g, int m=0):
@@ -1142,17 +1142,17 @@ cdef inline void _wino_gw_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
         c.fc_wino_gw_schedule_double(g, N, F, m, s)
 
 
-cdef inline int _wino_gw(const floating *x, Py_ssize_t x_stride, const floating *gy,
-                         Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
-                         Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
-                         Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
-                         floating *wsum, double *bsum) noexcept nogil:
+cdef inline void _wino_gw(const floating *x, Py_ssize_t x_stride, const floating *gy,
+                          Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
+                          Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
+                          Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
+                          floating *wsum, double *bsum) noexcept nogil:
     if floating is float:
-        return c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                           chunk, xi0, xi1, work, wsum, bsum)
+        c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                    chunk, xi0, xi1, work, wsum, bsum)
     else:
-        return c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                            chunk, xi0, xi1, work, wsum, bsum)
+        c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                     chunk, xi0, xi1, work, wsum, bsum)
 
 
 cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
@@ -1467,29 +1467,29 @@ cdef fc_vgeom _vgeom(g, Py_ssize_t channels):
     return r
 
 
-cdef inline int _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
-                            int64_t *idx) noexcept nogil:
+cdef inline void _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
+                             int64_t *idx) noexcept nogil:
     if floating is float:
-        return c.fc_max_pool3d_float(x, g, y, idx)
+        c.fc_max_pool3d_float(x, g, y, idx)
     else:
-        return c.fc_max_pool3d_double(x, g, y, idx)
+        c.fc_max_pool3d_double(x, g, y, idx)
 
 
-cdef inline int _avg_pool3d(const floating *x, const fc_vgeom *g,
-                            int count_include_pad, floating *y) noexcept nogil:
+cdef inline void _avg_pool3d(const floating *x, const fc_vgeom *g,
+                             int count_include_pad, floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool3d_float(x, g, count_include_pad, y)
+        c.fc_avg_pool3d_float(x, g, count_include_pad, y)
     else:
-        return c.fc_avg_pool3d_double(x, g, count_include_pad, y)
+        c.fc_avg_pool3d_double(x, g, count_include_pad, y)
 
 
-cdef inline int _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
-                                     int count_include_pad,
-                                     floating *gx) noexcept nogil:
+cdef inline void _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
+                                      int count_include_pad,
+                                      floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
+        c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
     else:
-        return c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
+        c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
 
 
 def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
@@ -1585,46 +1585,46 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
 # count.
 # --------------------------------------------------------------------------
 
-cdef inline int _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
-                             Py_ssize_t row, floating *xt) noexcept nogil:
+cdef inline void _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
+                              Py_ssize_t row, floating *xt) noexcept nogil:
     if floating is float:
-        return c.fc_lc_pack_row_float(x, g, N, row, xt)
+        c.fc_lc_pack_row_float(x, g, N, row, xt)
     else:
-        return c.fc_lc_pack_row_double(x, g, N, row, xt)
+        c.fc_lc_pack_row_double(x, g, N, row, xt)
 
 
-cdef inline int _lc_unpack_row(const floating *xt, const fc_geom *g,
-                               Py_ssize_t N, Py_ssize_t row,
-                               floating *x) noexcept nogil:
+cdef inline void _lc_unpack_row(const floating *xt, const fc_geom *g,
+                                Py_ssize_t N, Py_ssize_t row,
+                                floating *x) noexcept nogil:
     if floating is float:
-        return c.fc_lc_unpack_row_float(xt, g, N, row, x)
+        c.fc_lc_unpack_row_float(xt, g, N, row, x)
     else:
-        return c.fc_lc_unpack_row_double(xt, g, N, row, x)
+        c.fc_lc_unpack_row_double(xt, g, N, row, x)
 
 
-cdef inline int _lc_forward(const floating *xt, const fc_geom *gp,
-                            const Py_ssize_t *off, Py_ssize_t N,
-                            const floating *w, const floating *b, Py_ssize_t F,
-                            Py_ssize_t l0, Py_ssize_t l1, floating *work,
-                            floating *y) noexcept nogil:
-    if floating is float:
-        return c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
-    else:
-        return c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
-
-
-cdef inline int _lc_backward(const floating *gy, const floating *xt,
-                             const fc_geom *gp, const Py_ssize_t *off,
-                             Py_ssize_t N, const floating *w, Py_ssize_t F,
+cdef inline void _lc_forward(const floating *xt, const fc_geom *gp,
+                             const Py_ssize_t *off, Py_ssize_t N,
+                             const floating *w, const floating *b, Py_ssize_t F,
                              Py_ssize_t l0, Py_ssize_t l1, floating *work,
-                             floating *gxt, floating *gw,
-                             floating *gb) noexcept nogil:
+                             floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
-                                      gxt, gw, gb)
+        c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
     else:
-        return c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
-                                       gxt, gw, gb)
+        c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
+
+
+cdef inline void _lc_backward(const floating *gy, const floating *xt,
+                              const fc_geom *gp, const Py_ssize_t *off,
+                              Py_ssize_t N, const floating *w, Py_ssize_t F,
+                              Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                              floating *gxt, floating *gw,
+                              floating *gb) noexcept nogil:
+    if floating is float:
+        c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
+                               gxt, gw, gb)
+    else:
+        c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                gxt, gw, gb)
 
 
 cdef _lc_pack(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp, int nt):
@@ -1786,10 +1786,10 @@ cdef inline void _bn_backward(const floating *gy, const floating *x,
                               double *g_gamma, double *g_beta) noexcept nogil:
     if floating is float:
         c.fc_bn_backward_channel_float(gy, x, y, N, stride, L, mean, invstd, gamma,
-                                       training, gx, g_gamma, g_beta)
+                                training, gx, g_gamma, g_beta)
     else:
         c.fc_bn_backward_channel_double(gy, x, y, N, stride, L, mean, invstd, gamma,
-                                        training, gx, g_gamma, g_beta)
+                                 training, gx, g_gamma, g_beta)
 
 
 def batch_norm_train(const floating[:, :, :, ::1] x, const double[::1] gamma,
