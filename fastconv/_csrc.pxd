@@ -196,6 +196,17 @@ cdef extern from "fastconv.h" nogil:
     int fc_openmp_enabled()
     int fc_default_threads()
 
+    ctypedef void (*fc_fn)() noexcept nogil
+    ctypedef struct fc_loop:
+        fc_fn run
+        const void *ctx
+        Py_ssize_t arg, items
+        int dynamic
+    int fc_run_loops_float(const fc_loop *loops, Py_ssize_t n, int threads,
+                           float *work, Py_ssize_t work_stride)
+    int fc_run_loops_double(const fc_loop *loops, Py_ssize_t n, int threads,
+                            double *work, Py_ssize_t work_stride)
+
     # ---- 3-D (volumetric) kernels: vol.c ----
     ctypedef struct fc_vgeom:
         Py_ssize_t C, D, H, W

@@ -6,8 +6,10 @@
  * larger than 2**31 elements index correctly.
  *
  * Statuses: a function that cannot fail returns void.  The few that can
- * (fc_max_pool2d_backward_<T>, fc_gemm_init) return FC_OK (0) or a negative
- * FC_E* code, lower meaning worse; the caller checks every one.
+ * (fc_max_pool2d_backward_<T>, fc_gemm_init, and the work items that
+ * fc_run_loops_<T> runs) return FC_OK (0) or a negative FC_E* code, lower
+ * meaning worse; the caller checks every one (fastconv/_ext.pyx turns it
+ * into a Python exception: _check_status).
  *   FC_EINDEX  an index argument lies outside its plane (nothing out of
  *              bounds is ever written), or fc_gemm_init got an unknown or
  *              unsupported ISA.
@@ -150,7 +152,7 @@ void fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, relu, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
- *   bias   IN  (F,) the group's biases
+ *   bias   IN  (F,) the group's biases, or NULL (none)
  *   relu       1: y = max(y, 0) (NaN stays NaN), applied to the tile's
  *              outputs as they are written
  *   tile       0 <= tile < fc_gemm_tiles(g)
@@ -259,9 +261,41 @@ void fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
  * fc_openmp_enabled(): 1 if this build has OpenMP, else 0.
  * fc_default_threads(): omp_get_max_threads() (OMP_NUM_THREADS or the core
  * count, and what threadpoolctl limits), 1 without OpenMP.
+ *
+ * The drivers' parallel loop, the only parallel region of the C code (every
+ * kernel above runs on one thread; the drivers in fastconv/_ext.pyx split a
+ * call into work items and run them here):
+ * fc_item_<T>(ctx, arg, item, work): one work item, 0 <= item < items;
+ *   ctx and arg as the loop gives them, work the calling thread's scratch.
+ *   Returns FC_OK or a failure status.
+ * fc_loop: a loop over items 0 .. items-1 of run, an fc_item_<T> of the
+ *   call's type stored as the generic fc_fn (converted back before it is
+ *   called); dynamic: 1 for OpenMP's dynamic schedule (items of uneven
+ *   cost), 0 for the static one (a contiguous range of items per thread).
+ * fc_run_loops_<T>(loops, n, threads, work, work_stride): the n loops in
+ *   order, in one parallel region of `threads` threads; every item of a loop
+ *   finishes before the next loop starts.  Thread t's scratch is
+ *   work + t*work_stride (work NULL: none).  Returns the worst (lowest)
+ *   status that any item returned, FC_OK if none failed; a failure does not
+ *   stop the other items.
  */
 int fc_openmp_enabled(void);
 int fc_default_threads(void);
+typedef void (*fc_fn)(void);
+typedef int (*fc_item_float)(const void *ctx, ptrdiff_t arg, ptrdiff_t item,
+                             float *work);
+typedef int (*fc_item_double)(const void *ctx, ptrdiff_t arg, ptrdiff_t item,
+                              double *work);
+typedef struct {
+    fc_fn run;
+    const void *ctx;
+    ptrdiff_t arg, items;
+    int dynamic;
+} fc_loop;
+int fc_run_loops_float(const fc_loop *loops, ptrdiff_t n, int threads,
+                       float *work, ptrdiff_t work_stride);
+int fc_run_loops_double(const fc_loop *loops, ptrdiff_t n, int threads,
+                        double *work, ptrdiff_t work_stride);
 
 /* ==== 3-D (volumetric) kernels: vol.c =================================== */
 
