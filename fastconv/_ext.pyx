@@ -92,12 +92,6 @@ cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     return 1 if work < MIN_PARALLEL_WORK else _threads()
 
 
-cdef inline Py_ssize_t _lines(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
-    """n elements rounded up to whole 64-byte lines, plus one line."""
-    cdef Py_ssize_t per = 64 // itemsize
-    return (n + per - 1) // per * per + per
-
-
 cdef inline Py_ssize_t _plane_chunk(Py_ssize_t elements) noexcept nogil:
     """Planes (or volumes) per dynamic-schedule chunk for pooling: about 32k
     elements, so small planes do not pay a scheduler round trip each (at 2
@@ -273,7 +267,11 @@ cdef _Scratch _scratch(op, what, int threads, per_thread=0, shared=0):
     s.threads = threads
     s.stride = stride
     if nbytes > 0:
-        s.buf = _ws_take(nbytes)
+        try:
+            s.buf = _ws_take(nbytes)
+        except MemoryError:
+            raise MemoryError(f"{op}: could not allocate the {what} ({nbytes} "
+                              f"bytes)") from None
         s.shared = <char *> _ws_ptr(s.buf)
         if stride > 0:
             s.work = s.shared + <Py_ssize_t> head
@@ -1515,10 +1513,11 @@ def conv2d_direct(const floating[:, :, :, ::1] x,
     # depthwise planes are small: chunks of them, not one scheduler round
     # trip each (that made 2 threads slower than 1)
     a.per = _plane_chunk(_mul(a.L, a.K))
-    # whole cache lines per thread and one more, so threads never share one
+    # one cache line more per thread (and whole lines), so threads never
+    # share one
     cdef _Scratch s = _scratch(
         "conv2d", "direct workspace", nt,
-        _lines(_direct_work_size(&gc, 1, tag), sizeof(floating)) * <object> sizeof(floating))
+        _direct_work_size(&gc, 1, tag) * <object> sizeof(floating) + 64)
     loops[0] = _loop(<c.fc_fn> _item_direct[floating], &a,
                      (a.N * a.F + a.per - 1) // a.per, True)
     _run("conv2d", s, loops, 1, tag)
@@ -1562,10 +1561,11 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
         nloops += 1
     loops[nloops] = _loop(<c.fc_fn> _item_direct_gw[floating], &a, a.F, True)
     nloops += 1
-    # whole cache lines per thread and one more, so threads never share one
+    # one cache line more per thread (and whole lines), so threads never
+    # share one
     cdef _Scratch s = _scratch(
         "conv2d_backward", "direct workspace", nt,
-        _lines(_direct_work_size(&gc, a.Fg, tag), sizeof(floating)) * <object> sizeof(floating))
+        _direct_work_size(&gc, a.Fg, tag) * <object> sizeof(floating) + 64)
     _run("conv2d_backward", s, loops, nloops, tag)
     return grad_x, grad_w
 
