@@ -46,7 +46,7 @@ C_DEPENDS = [
     "src_c/conv2d.tmpl.h", "src_c/pool.tmpl.h", "src_c/pool_tap.tmpl.h",
     "src_c/gemm.tmpl.h", "src_c/ukernel.tmpl.h", "src_c/vol.tmpl.h",
     "src_c/local.tmpl.h", "src_c/winograd.tmpl.h", "src_c/norm.tmpl.h",
-    "src_c/eltwise.tmpl.h", "src_c/linear.tmpl.h",
+    "src_c/eltwise.tmpl.h", "src_c/linear.tmpl.h", "src_c/threads.tmpl.h",
 ]
 SANITIZE = ["-fsanitize=address,undefined"]
 

@@ -3,10 +3,11 @@
 
 The functions here trust their arguments: 4-D C-contiguous arrays of one
 float dtype and a geometry checked by fastconv/_validation.py.  They allocate
-the outputs with NumPy and the bounded per-thread workspaces with malloc,
+the outputs with NumPy and the bounded per-thread workspaces from a pool,
 release the GIL, and run the C kernels of src_c/ over independent work items
-(images, tiles, planes) with OpenMP.  Call them through fastconv's public
-functions, never directly.
+(images, tiles, planes) with OpenMP: the drivers with workspaces through one
+skeleton (_scratch, _run), which also turns the C statuses into exceptions.
+Call them through fastconv's public functions, never directly.
 """
 import threading
 
@@ -15,9 +16,8 @@ import numpy as np
 cimport cython
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from cython cimport floating
-from cython.parallel cimport parallel, prange, threadid
+from cython.parallel cimport prange
 from libc.stdint cimport int64_t
-from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset
 
 cimport fastconv._csrc as c
@@ -85,33 +85,11 @@ cdef inline Py_ssize_t _add(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     return PY_SSIZE_T_MAX if a > PY_SSIZE_T_MAX - b else a + b
 
 
-cdef Py_ssize_t _nbytes(str op, str what, elements,
-                        Py_ssize_t itemsize) except -1:
-    """Bytes of a workspace of ``elements`` items, a Python int (the sizes
-    are multiplied in Python, never wrapped); MemoryError stating the size
-    when no allocation can hold it."""
-    nbytes = max(1, elements) * itemsize
-    if nbytes > PY_SSIZE_T_MAX:
-        raise MemoryError(f"{op}: the {what} would take {nbytes} bytes, more "
-                          f"than can be allocated")
-    return nbytes
-
-
-def _no_memory(op, what, nbytes):
-    return MemoryError(f"{op}: could not allocate the {what} ({nbytes} bytes)")
-
-
 cdef inline int _threads_for(Py_ssize_t work) noexcept nogil:
     """Threads for a call touching about ``work`` elements: one for small
     calls, where waking a second thread costs more than it saves (and, with
     the other core busy, can stall a whole scheduler time slice)."""
     return 1 if work < MIN_PARALLEL_WORK else _threads()
-
-
-cdef inline Py_ssize_t _lines(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
-    """n elements rounded up to whole 64-byte lines, plus one line."""
-    cdef Py_ssize_t per = 64 // itemsize
-    return (n + per - 1) // per * per + per
 
 
 cdef inline Py_ssize_t _plane_chunk(Py_ssize_t elements) noexcept nogil:
@@ -223,23 +201,194 @@ def _check_packed(Py_ssize_t have, Py_ssize_t want, kind):
 
 
 # --------------------------------------------------------------------------
+# The drivers' skeleton.  A driver (conv2d_gemm, wino_grad_weight, ...)
+# takes its scratch memory (_scratch: sized in Python ints, so that no size
+# wraps), fills a context struct, lists its loops over work items (_loop: an
+# _item_* function, its context and how many items) and calls _run: the C
+# loop of src_c/threads.c runs them on OpenMP threads without the GIL, each
+# item with its thread's workspace, and once all have run the worst status
+# an item returned becomes an exception (_check_status).
+# --------------------------------------------------------------------------
+
+cdef int _check_status(op, int status, index_error=None) except -1:
+    """Raise the exception for a status of the C code (src_c/fastconv.h);
+    0 for FC_OK.  FC_EINDEX, an index outside its plane, is a ValueError:
+    index_error() if given (the caller's message), else a generic one.  Any
+    other status is a RuntimeError."""
+    if status == c.FC_OK:
+        return 0
+    if status == c.FC_EINDEX:
+        if index_error is not None:
+            raise index_error()
+        raise ValueError(f"{op}: an index lies outside its plane")
+    raise RuntimeError(f"{op}: the C kernels returned status {status}, which "
+                       f"fastconv does not know")
+
+
+def _raise_for_status(op, int status):
+    """_check_status, for the tests: the exception of each C status."""
+    _check_status(op, status)
+
+
+cdef class _Scratch:
+    """The scratch memory of one driver call, in one pooled buffer: a part
+    the call shares (``shared``), then one workspace per thread, ``stride``
+    bytes apart from ``work`` (NULL: none).  Every part is whole 64-byte
+    lines from a line boundary, so no two threads write to one line."""
+    cdef object buf
+    cdef char *shared
+    cdef char *work
+    cdef Py_ssize_t stride
+    cdef int threads
+
+    cdef void release(self):
+        """Give the buffer back to the pool (once)."""
+        if self.buf is not None:
+            _ws_give(self.buf)
+            self.buf = None
+
+
+cdef object _whole_lines(nbytes):
+    return -(-nbytes // 64) * 64
+
+
+cdef _Scratch _scratch(op, what, int threads, per_thread=0, shared=0):
+    """Scratch for ``threads`` threads: ``per_thread`` bytes each and
+    ``shared`` bytes for the call, Python ints (sizes multiplied in Python
+    never wrap); MemoryError stating the size when no allocation can hold
+    it."""
+    cdef _Scratch s = _Scratch.__new__(_Scratch)
+    head = _whole_lines(shared)
+    stride = _whole_lines(per_thread)
+    nbytes = head + threads * stride
+    if nbytes > PY_SSIZE_T_MAX - 64:            # _ws_take adds a line
+        raise MemoryError(f"{op}: the {what} would take {nbytes} bytes, more "
+                          f"than can be allocated")
+    s.threads = threads
+    s.stride = stride
+    if nbytes > 0:
+        try:
+            s.buf = _ws_take(nbytes)
+        except MemoryError:
+            raise MemoryError(f"{op}: could not allocate the {what} ({nbytes} "
+                              f"bytes)") from None
+        s.shared = <char *> _ws_ptr(s.buf)
+        if stride > 0:
+            s.work = s.shared + <Py_ssize_t> head
+    return s
+
+
+cdef inline c.fc_loop _loop(c.fc_fn run, const void *ctx, Py_ssize_t items,
+                            bint dynamic, Py_ssize_t arg=0) noexcept nogil:
+    """A loop over items 0 .. items-1 of run (an _item_* function of the
+    call's dtype), ctx and arg passed through; dynamic: OpenMP's dynamic
+    schedule (items of uneven cost), else the static one."""
+    cdef c.fc_loop r
+    r.run = run
+    r.ctx = ctx
+    r.arg = arg
+    r.items = items
+    r.dynamic = dynamic
+    return r
+
+
+cdef int _run(op, _Scratch s, const c.fc_loop *loops, Py_ssize_t n,
+              floating *tag, index_error=None) except -1:
+    """Run the n loops in order (src_c/fastconv.h: fc_run_loops) on
+    s.threads threads without the GIL, each item with its thread's
+    workspace; then give s back to the pool and raise for the worst status
+    an item returned (index_error: see _check_status)."""
+    cdef int status
+    with nogil:
+        if floating is float:
+            status = c.fc_run_loops_float(loops, n, s.threads, <float *> s.work,
+                                          s.stride // sizeof(float))
+        else:
+            status = c.fc_run_loops_double(loops, n, s.threads, <double *> s.work,
+                                           s.stride // sizeof(double))
+    s.release()
+    return _check_status(op, status, index_error)
+
+
+cdef struct _conv:
+    # One convolution call as its work items see it; the pointers are of the
+    # call's dtype (the items cast them back).  Forward: x (N, C, H, W) ->
+    # y (N, F, Ho, Wo) in groups of Cg input and Fg output channels, K =
+    # Cg*kh*kw taps, L = Ho*Wo outputs and HW = H*W inputs a plane.
+    # Backward: gy is grad_out, gx grad_x, gw grad_weight and gb grad_bias.
+    const fc_geom *g            # one group's geometry (g.C = Cg)
+    const fc_ylayout *ly        # where the GEMM items write
+    const void *sched           # Winograd: its fc_wino_sched / fc_wino_gw_sched
+    const void *x
+    const void *gy
+    const void *w               # filters: plain, or packed wsize a group
+    const void *bias            # (F,) or NULL
+    void *y
+    void *gx
+    void *gw
+    void *gb
+    void *partial               # grad_weight's partial sums (chunks of them)
+    void *apack                 # GEMM grad_weight: packed grad_out, or NULL
+    double *bsum                # Winograd grad_weight: the chunks' grad_bias
+    Py_ssize_t N, C, F, groups, Cg, Fg, K, L, HW, wsize
+    int relu, m
+    Py_ssize_t per              # direct: planes per item
+    Py_ssize_t chunks           # partial sums of grad_weight
+    Py_ssize_t nblocks          # GEMM grad_x: channel blocks
+    Py_ssize_t gblocks, gcols, rblocks, asz  # GEMM grad_w by column blocks
+    Py_ssize_t nxg              # Winograd grad_w: shares of the positions
+
+
+cdef _conv _conv_of(g):
+    """A _conv of geometry g (a _validation.ConvGeometry), pointers NULL."""
+    cdef _conv a
+    memset(&a, 0, sizeof(a))
+    a.N = g.N
+    a.C = g.C
+    a.F = g.F
+    a.groups = g.groups
+    a.Cg = g.C // g.groups
+    a.Fg = g.F // g.groups
+    a.K = a.Cg * g.kh * g.kw
+    a.L = g.Ho * g.Wo
+    a.HW = g.H * g.W
+    return a
+
+
+cdef int _forward_args(_conv *a, const fc_geom *g, const floating *x, const void *w,
+                       b, bint relu, floating *y) except -1:
+    """A forward call's arrays into a: input x, filters w (plain or packed),
+    bias b (an array, or None), output y."""
+    cdef const floating[::1] bv
+    if b is not None:
+        bv = b
+        a.bias = &bv[0]
+    a.g = g
+    a.x = x
+    a.w = w
+    a.relu = relu
+    a.y = y
+    return 0
+
+
+# --------------------------------------------------------------------------
 # fused-type dispatch to the C kernels
 # --------------------------------------------------------------------------
 
-cdef inline int _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
-                        Py_ssize_t l1, floating *cols) noexcept nogil:
+cdef inline void _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, floating *cols) noexcept nogil:
     if floating is float:
-        return c.fc_im2col_float(x, g, l0, l1, cols)
+        c.fc_im2col_float(x, g, l0, l1, cols)
     else:
-        return c.fc_im2col_double(x, g, l0, l1, cols)
+        c.fc_im2col_double(x, g, l0, l1, cols)
 
 
-cdef inline int _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
-                        Py_ssize_t l1, floating *x) noexcept nogil:
+cdef inline void _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
+                         Py_ssize_t l1, floating *x) noexcept nogil:
     if floating is float:
-        return c.fc_col2im_float(cols, g, l0, l1, x)
+        c.fc_col2im_float(cols, g, l0, l1, x)
     else:
-        return c.fc_col2im_double(cols, g, l0, l1, x)
+        c.fc_col2im_double(cols, g, l0, l1, x)
 
 
 cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
@@ -250,31 +399,31 @@ cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
         return c.fc_conv2d_direct_work_size_double(g, n_filters)
 
 
-cdef inline int _direct(const floating *x, const floating *w, floating bias,
-                        int relu, const fc_geom *g, floating *work,
-                        floating *y) noexcept nogil:
+cdef inline void _direct(const floating *x, const floating *w, floating bias,
+                         int relu, const fc_geom *g, floating *work,
+                         floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_float(x, w, bias, relu, g, work, y)
+        c.fc_conv2d_direct_float(x, w, bias, relu, g, work, y)
     else:
-        return c.fc_conv2d_direct_double(x, w, bias, relu, g, work, y)
+        c.fc_conv2d_direct_double(x, w, bias, relu, g, work, y)
 
 
-cdef inline int _direct_grad_input(const floating *gy, const floating *w,
-                                   Py_ssize_t n_filters, const fc_geom *g,
-                                   floating *work, floating *gx) noexcept nogil:
+cdef inline void _direct_grad_input(const floating *gy, const floating *w,
+                                    Py_ssize_t n_filters, const fc_geom *g,
+                                    floating *work, floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, work, gx)
+        c.fc_conv2d_direct_grad_input_float(gy, w, n_filters, g, work, gx)
     else:
-        return c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, work, gx)
+        c.fc_conv2d_direct_grad_input_double(gy, w, n_filters, g, work, gx)
 
 
-cdef inline int _direct_grad_weight(const floating *x, const floating *gy,
-                                    const fc_geom *g, floating *work,
-                                    floating *gw) noexcept nogil:
+cdef inline void _direct_grad_weight(const floating *x, const floating *gy,
+                                     const fc_geom *g, floating *work,
+                                     floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_direct_grad_weight_float(x, gy, g, work, gw)
+        c.fc_conv2d_direct_grad_weight_float(x, gy, g, work, gw)
     else:
-        return c.fc_conv2d_direct_grad_weight_double(x, gy, g, work, gw)
+        c.fc_conv2d_direct_grad_weight_double(x, gy, g, work, gw)
 
 
 cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
@@ -285,12 +434,12 @@ cdef inline double _bias_grad(const floating *gy, Py_ssize_t N,
         return c.fc_bias_grad_double(gy, N, stride, L)
 
 
-cdef inline int _max_pool(const floating *x, const fc_geom *g, floating *y,
-                          int64_t *idx) noexcept nogil:
+cdef inline void _max_pool(const floating *x, const fc_geom *g, floating *y,
+                           int64_t *idx) noexcept nogil:
     if floating is float:
-        return c.fc_max_pool2d_float(x, g, y, idx)
+        c.fc_max_pool2d_float(x, g, y, idx)
     else:
-        return c.fc_max_pool2d_double(x, g, y, idx)
+        c.fc_max_pool2d_double(x, g, y, idx)
 
 
 cdef inline int _max_pool_backward(const floating *gy, const int64_t *idx,
@@ -302,20 +451,20 @@ cdef inline int _max_pool_backward(const floating *gy, const int64_t *idx,
         return c.fc_max_pool2d_backward_double(gy, idx, n_out, hw, gx)
 
 
-cdef inline int _avg_pool(const floating *x, const fc_geom *g, int count_include_pad,
-                          floating *y) noexcept nogil:
+cdef inline void _avg_pool(const floating *x, const fc_geom *g, int count_include_pad,
+                           floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool2d_float(x, g, count_include_pad, y)
+        c.fc_avg_pool2d_float(x, g, count_include_pad, y)
     else:
-        return c.fc_avg_pool2d_double(x, g, count_include_pad, y)
+        c.fc_avg_pool2d_double(x, g, count_include_pad, y)
 
 
-cdef inline int _avg_pool_backward(const floating *gy, const fc_geom *g,
-                                   int count_include_pad, floating *gx) noexcept nogil:
+cdef inline void _avg_pool_backward(const floating *gy, const fc_geom *g,
+                                    int count_include_pad, floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool2d_backward_float(gy, g, count_include_pad, gx)
+        c.fc_avg_pool2d_backward_float(gy, g, count_include_pad, gx)
     else:
-        return c.fc_avg_pool2d_backward_double(gy, g, count_include_pad, gx)
+        c.fc_avg_pool2d_backward_double(gy, g, count_include_pad, gx)
 
 
 # --------------------------------------------------------------------------
@@ -416,17 +565,17 @@ cdef inline Py_ssize_t _work_size(const fc_geom *g, Py_ssize_t F, const fc_ylayo
         return c.fc_gemm_item_work_size_double(g, F, ly)
 
 
-cdef inline int _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
-                           const fc_geom *g, const floating *wpack, Py_ssize_t F,
-                           const floating *bias, int relu, Py_ssize_t item,
-                           floating *work, floating *y,
-                           const fc_ylayout *ly) noexcept nogil:
+cdef inline void _gemm_item(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                            const fc_geom *g, const floating *wpack, Py_ssize_t F,
+                            const floating *bias, int relu, Py_ssize_t item,
+                            floating *work, floating *y,
+                            const fc_ylayout *ly) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, relu,
-                                           item, work, y, ly)
+        c.fc_conv2d_gemm_item_float(x, x_stride, N, g, wpack, F, bias, relu,
+                                    item, work, y, ly)
     else:
-        return c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, relu,
-                                            item, work, y, ly)
+        c.fc_conv2d_gemm_item_double(x, x_stride, N, g, wpack, F, bias, relu,
+                                     item, work, y, ly)
 
 
 cdef inline fc_ylayout _dense(Py_ssize_t img, Py_ssize_t Ho, Py_ssize_t Wo) noexcept nogil:
@@ -463,50 +612,42 @@ def gemm_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, out=None):
     return out
 
 
+cdef int _item_gemm(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                    floating *work) noexcept nogil:
+    """GEMM forward: item (a tile, or images side by side) of every group.
+    Also grad_x of the flip route: a forward convolution of grad_out."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const floating *bias = <const floating *> a.bias
+    cdef Py_ssize_t gi
+    for gi in range(a.groups):
+        _gemm_item(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW, a.N, a.g,
+                   <const floating *> a.w + gi * a.wsize, a.Fg,
+                   (bias + gi * a.Fg) if bias != NULL else NULL, a.relu, item, work,
+                   <floating *> a.y + gi * a.Fg * a.L, a.ly)
+    return c.FC_OK
+
+
 def conv2d_gemm(const floating[:, :, :, ::1] x, const floating[::1] packed,
                 b, g, bint relu, floating[:, :, :, ::1] y):
     """Forward convolution by the packed GEMM into y, from gemm_pack's
     filters; b the bias or None.  # IN x, packed, b  # OUT y"""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t psize = _packed_size(Fg, K, tag)
-    cdef fc_ylayout ly = _dense(F * L, g.Ho, g.Wo)
-    cdef Py_ssize_t nitems = _items(&gc, N, &ly, tag)   # tiles over the batch
-    cdef Py_ssize_t wsize = _work_size(&gc, Fg, &ly, tag)
-    cdef Py_ssize_t item, gi
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef floating *zeros = NULL
-    cdef const floating *bp = NULL
-    cdef const floating[::1] bv
-    _check_packed(packed.shape[0], groups * psize, "GEMM")
-    if N * F * L == 0:
+    cdef _conv a = _conv_of(g)
+    cdef fc_geom gc = _geom(g, a.Cg)
+    cdef fc_ylayout ly = _dense(a.F * a.L, g.Ho, g.Wo)
+    cdef c.fc_loop loops[1]
+    a.wsize = _packed_size(a.Fg, a.K, tag)
+    _check_packed(packed.shape[0], a.groups * a.wsize, "GEMM")
+    if a.N * a.F * a.L == 0:
         return
-    if b is not None:
-        bv = b
-        bp = &bv[0]
-    wbuf = _ws_take(_nbytes("conv2d", "GEMM workspace", nt * <object> wsize,
-                            sizeof(floating)))
-    buf = <floating *> _ws_ptr(wbuf)
-    zeros = <floating *> calloc(F, sizeof(floating))
-    if zeros == NULL:
-        raise MemoryError("conv2d: could not allocate the GEMM workspace")
-    if bp == NULL:
-        bp = zeros
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            for item in prange(nitems, schedule='dynamic'):
-                for gi in range(groups):
-                    _gemm_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc,
-                               &packed[0] + gi * psize, Fg, bp + gi * Fg, relu, item,
-                               ws, &y[0, 0, 0, 0] + gi * Fg * L, &ly)
-    free(zeros)
-    _ws_give(wbuf)
+    _forward_args(&a, &gc, &x[0, 0, 0, 0], &packed[0], b, relu, &y[0, 0, 0, 0])
+    a.ly = &ly
+    cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.K)))
+    cdef _Scratch s = _scratch("conv2d", "GEMM workspace", nt,
+                               _work_size(&gc, a.Fg, &ly, tag) * <object> sizeof(floating))
+    # work items: tiles over the batch
+    loops[0] = _loop(<c.fc_fn> _item_gemm[floating], &a, _items(&gc, a.N, &ly, tag), True)
+    _run("conv2d", s, loops, 1, tag)
 
 
 cdef inline Py_ssize_t _grad_input_blocks(const fc_geom *g,
@@ -545,27 +686,27 @@ cdef inline Py_ssize_t _grad_work_size(const fc_geom *g, Py_ssize_t F,
     return a if a > b else b
 
 
-cdef inline int _grad_input(const floating *gy, const fc_geom *g,
-                            const floating *wtpack, Py_ssize_t F,
-                            Py_ssize_t block, floating *work,
-                            floating *gx) noexcept nogil:
+cdef inline void _grad_input(const floating *gy, const fc_geom *g,
+                             const floating *wtpack, Py_ssize_t F,
+                             Py_ssize_t block, floating *work,
+                             floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_input_float(gy, g, wtpack, F, block, work, gx)
+        c.fc_conv2d_gemm_grad_input_float(gy, g, wtpack, F, block, work, gx)
     else:
-        return c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
+        c.fc_conv2d_gemm_grad_input_double(gy, g, wtpack, F, block, work, gx)
 
 
-cdef inline int _grad_weight(const floating *x, Py_ssize_t x_stride,
-                             const floating *gy, Py_ssize_t gy_stride,
-                             const fc_geom *g, Py_ssize_t F, Py_ssize_t p0,
-                             Py_ssize_t p1, floating *work,
-                             floating *gw) noexcept nogil:
+cdef inline void _grad_weight(const floating *x, Py_ssize_t x_stride,
+                              const floating *gy, Py_ssize_t gy_stride,
+                              const fc_geom *g, Py_ssize_t F, Py_ssize_t p0,
+                              Py_ssize_t p1, floating *work,
+                              floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_weight_float(x, x_stride, gy, gy_stride, g,
-                                                  F, p0, p1, work, gw)
+        c.fc_conv2d_gemm_grad_weight_float(x, x_stride, gy, gy_stride, g,
+                                           F, p0, p1, work, gw)
     else:
-        return c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
-                                                   g, F, p0, p1, work, gw)
+        c.fc_conv2d_gemm_grad_weight_double(x, x_stride, gy, gy_stride,
+                                            g, F, p0, p1, work, gw)
 
 
 cdef inline bint _gw_fits(const fc_geom *g, Py_ssize_t F,
@@ -616,17 +757,17 @@ cdef inline void _gw_pack_a(const floating *gy, Py_ssize_t gy_stride,
         c.fc_gemm_gw_pack_a_double(gy, gy_stride, g, F, N, block, apack)
 
 
-cdef inline int _gw_item(const floating *x, Py_ssize_t x_stride,
-                         const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
-                         Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
-                         Py_ssize_t kb, const floating *apack, int first,
-                         floating *work, floating *gw) noexcept nogil:
+cdef inline void _gw_item(const floating *x, Py_ssize_t x_stride,
+                          const floating *gy, Py_ssize_t gy_stride, const fc_geom *g,
+                          Py_ssize_t F, Py_ssize_t N, Py_ssize_t b0, Py_ssize_t b1,
+                          Py_ssize_t kb, const floating *apack, int first,
+                          floating *work, floating *gw) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
-                                              b0, b1, kb, apack, first, work, gw)
+        c.fc_conv2d_gemm_gw_item_float(x, x_stride, gy, gy_stride, g, F, N,
+                                       b0, b1, kb, apack, first, work, gw)
     else:
-        return c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
-                                               b0, b1, kb, apack, first, work, gw)
+        c.fc_conv2d_gemm_gw_item_double(x, x_stride, gy, gy_stride, g, F, N,
+                                        b0, b1, kb, apack, first, work, gw)
 
 
 cdef inline bint _phases_fit(const fc_geom *g, Py_ssize_t F,
@@ -669,17 +810,17 @@ cdef inline Py_ssize_t _phase_work_size(const fc_geom *g, Py_ssize_t F,
         return c.fc_gemm_phase_work_size_double(g, F)
 
 
-cdef inline int _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
-                                   Py_ssize_t N, const fc_geom *g,
-                                   const floating *packed, Py_ssize_t F,
-                                   Py_ssize_t item, floating *work, floating *gx,
-                                   Py_ssize_t gx_stride) noexcept nogil:
+cdef inline void _grad_input_phases(const floating *gy, Py_ssize_t gy_stride,
+                                    Py_ssize_t N, const fc_geom *g,
+                                    const floating *packed, Py_ssize_t F,
+                                    Py_ssize_t item, floating *work, floating *gx,
+                                    Py_ssize_t gx_stride) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
-                                                        F, item, work, gx, gx_stride)
+        c.fc_conv2d_gemm_grad_input_phases_float(gy, gy_stride, N, g, packed,
+                                                 F, item, work, gx, gx_stride)
     else:
-        return c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
-                                                         F, item, work, gx, gx_stride)
+        c.fc_conv2d_gemm_grad_input_phases_double(gy, gy_stride, N, g, packed,
+                                                  F, item, work, gx, gx_stride)
 
 
 cdef inline void _pack_weights_flip(const floating *w, Py_ssize_t F,
@@ -778,6 +919,100 @@ def gemm_pack_grad_input(const floating[:, :, :, ::1] w, g, out=None):
     return out
 
 
+cdef int _item_gw_pack(const void *ctx, Py_ssize_t r, Py_ssize_t item,
+                       floating *work) noexcept nogil:
+    """GEMM grad_weight, round r: grad_out's position block
+    r*rblocks + item // groups of group item % groups, packed."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef Py_ssize_t r0 = r * a.rblocks, b = r0 + item // a.groups
+    cdef Py_ssize_t gi = item % a.groups
+    _gw_pack_a(<const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.g, a.Fg, a.N, b,
+               <floating *> a.apack + (gi * a.rblocks + b - r0) * a.asz)
+    return c.FC_OK
+
+
+cdef int _item_gw_cols(const void *ctx, Py_ssize_t r, Py_ssize_t item,
+                       floating *work) noexcept nogil:
+    """GEMM grad_weight by column blocks, round r of position blocks: item
+    (chunk, column block, group), chunk ch summing blocks
+    [ch*gblocks/chunks, ...) into its partial sums (or grad_weight)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef floating *gwout = <floating *> (a.partial if a.partial != NULL else a.gw)
+    cdef const floating *apack = <const floating *> a.apack
+    cdef Py_ssize_t r0 = r * a.rblocks, r1 = min(a.gblocks, r0 + a.rblocks)
+    cdef Py_ssize_t ch = item // (a.gcols * a.groups), cb = (item // a.groups) % a.gcols
+    cdef Py_ssize_t gi = item % a.groups
+    cdef Py_ssize_t first = ch * a.gblocks // a.chunks
+    cdef Py_ssize_t lo = max(r0, first), hi = min(r1, (ch + 1) * a.gblocks // a.chunks)
+    if lo < hi:
+        _gw_item(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW,
+                 <const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.g, a.Fg, a.N,
+                 lo, hi, cb, (apack + (gi * a.rblocks + lo - r0) * a.asz)
+                 if apack != NULL else NULL, lo == first, work,
+                 gwout + ch * a.F * a.K + gi * a.Fg * a.K)
+    return c.FC_OK
+
+
+cdef int _item_gw_chunk(const void *ctx, Py_ssize_t arg, Py_ssize_t ch,
+                        floating *work) noexcept nogil:
+    """GEMM grad_weight: chunk ch of the batch's positions,
+    [ch*P/chunks, ...) with P = N*L, every group, into its partial sums
+    (or grad_weight), zeroed here."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef floating *gwout = <floating *> (a.partial if a.partial != NULL else a.gw)
+    cdef Py_ssize_t FK = a.F * a.K, P = a.N * a.L, gi
+    _zero(gwout + ch * FK, FK)
+    for gi in range(a.groups):
+        _grad_weight(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW,
+                     <const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.g, a.Fg,
+                     ch * P // a.chunks, (ch + 1) * P // a.chunks, work,
+                     gwout + ch * FK + gi * a.Fg * a.K)
+    return c.FC_OK
+
+
+cdef int _item_chunk_sum(const void *ctx, Py_ssize_t parts, Py_ssize_t item,
+                         floating *work) noexcept nogil:
+    """grad_weight elements [item*F*K/parts, ...): each the sum of its
+    chunks' partial sums, in chunk order, so any split (and so any thread
+    count) gives the same bits."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const floating *partial = <const floating *> a.partial
+    cdef floating *gw = <floating *> a.gw
+    cdef Py_ssize_t FK = a.F * a.K, p, ch
+    cdef floating acc
+    for p in range(item * FK // parts, (item + 1) * FK // parts):
+        acc = 0
+        for ch in range(a.chunks):
+            acc = acc + partial[ch * FK + p]
+        gw[p] = acc
+    return c.FC_OK
+
+
+cdef int _item_phases(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                      floating *work) noexcept nogil:
+    """GEMM grad_x of a strided layer, phase by phase: item (images) of
+    every group."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef Py_ssize_t gi
+    for gi in range(a.groups):
+        _grad_input_phases(<const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.N,
+                           a.g, <const floating *> a.w + gi * a.wsize, a.Fg, item,
+                           work, <floating *> a.gx + gi * a.Cg * a.HW, a.C * a.HW)
+    return c.FC_OK
+
+
+cdef int _item_col2im(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                      floating *work) noexcept nogil:
+    """GEMM grad_x through col2im: item (image, group, channel block)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef Py_ssize_t n = item // (a.groups * a.nblocks)
+    cdef Py_ssize_t gi = (item // a.nblocks) % a.groups, blk = item % a.nblocks
+    _grad_input(<const floating *> a.gy + (n * a.F + gi * a.Fg) * a.L, a.g,
+                <const floating *> a.w + gi * a.wsize, a.Fg, blk, work,
+                <floating *> a.gx + (n * a.C + gi * a.Cg) * a.HW)
+    return c.FC_OK
+
+
 def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
                          const floating[:, :, :, ::1] x,
                          const floating[:, :, :, ::1] w, g,
@@ -795,39 +1030,31 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     items (images or groups of images, channel blocks, phases) that write
     disjoint cells.
     """
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef Py_ssize_t FK = F * K
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t P = N * L
-    cdef Py_ssize_t n_chunks = min(P, MAX_CHUNKS,
-                                   max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
-    cdef Py_ssize_t nblocks = _grad_input_blocks(&gc, tag)
+    cdef _conv a = _conv_of(g)
+    cdef Py_ssize_t N = a.N, C = a.C, F = a.F, groups = a.groups
+    cdef Py_ssize_t Cg = a.Cg, Fg = a.Fg, FK = F * a.K, P = N * a.L
+    cdef fc_geom gc = _geom(g, Cg)
     cdef Py_ssize_t wsize = _grad_work_size(&gc, Fg, tag)
-    cdef Py_ssize_t wtsize = _grad_input_packed_size(g, tag)
-    cdef Py_ssize_t ch, n, gi, it, blk, p
-    cdef floating acc
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef floating *partial = NULL
-    cdef floating *zero_bias = NULL
-    cdef floating *gxp = NULL
-    cdef const floating *wt = NULL
+    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(a.L, a.K)))
     cdef const floating[::1] wtv
     cdef floating[:, :, :, ::1] gx
     cdef floating[:, :, :, ::1] gw
+    # grad_x as a forward convolution of grad_out (flip route): its _conv
+    # has the roles of x and y swapped
     cdef fc_geom gf = _flip_geom(&gc, Fg)
+    cdef fc_ylayout fly = _dense(C * a.HW, g.H, g.W)
+    cdef _conv flipped
     cdef bint flip = grad_input and _flip_route(g)
     # grad_x of a strided layer with as many channels, not 1x1 (whose col2im
     # is a plain scatter): phase by phase, each phase of grad_x a stride-1
     # convolution of grad_out (gemm.tmpl.h), on the forward tiles, written
     # in place: no col2im.
     cdef bint phases = grad_input and _phases_route(g, tag)
-    cdef fc_ylayout fly = _dense(C * HW, g.H, g.W)
     cdef Py_ssize_t fitems = 0
+    a.nblocks = _grad_input_blocks(&gc, tag)
+    a.wsize = _grad_input_packed_size(g, tag)
+    a.chunks = min(P, MAX_CHUNKS, max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
     dtype = np.asarray(x).dtype
     if flip:
         fitems = _items(&gf, N, &fly, tag)
@@ -840,32 +1067,30 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
     # so the positions need splitting into chunks (partial sums added in
     # order) only when grad_w has few columns.
     cdef bint gwcols = _gw_fits(&gc, Fg, tag), prepack = False
-    cdef Py_ssize_t gblocks = 0, gcols = 0, asz = 0, rblocks = 1, nrounds = 0
-    cdef Py_ssize_t r, r0, r1, lo, hi, cb, b
-    cdef floating *apack = NULL
-    cdef floating *gwout = NULL
+    cdef Py_ssize_t nrounds = 0, r, nloops = 0
+    a.rblocks = 1
     if gwcols:
-        gcols = _gw_col_blocks(&gc, Fg, tag)
+        a.gcols = _gw_col_blocks(&gc, Fg, tag)
         # measured: it pays for wide grad_w (many column blocks) and for
         # strided layers (a phase slab instead of im2col rows); 1x1 and
         # narrow stride-1 layers keep the per-chunk path
-        gwcols = g.kh * g.kw > 1 and (gcols >= GW_MIN_COL_BLOCKS
+        gwcols = g.kh * g.kw > 1 and (a.gcols >= GW_MIN_COL_BLOCKS
                                       or g.sh > 1 or g.sw > 1)
     if gwcols:
-        gblocks = _gw_blocks(&gc, N, tag)
-        asz = _gw_apack_size(Fg, tag)
-        if gcols >= GW_MIN_COL_BLOCKS:
-            n_chunks = 1
+        a.gblocks = _gw_blocks(&gc, N, tag)
+        a.asz = _gw_apack_size(Fg, tag)
+        if a.gcols >= GW_MIN_COL_BLOCKS:
+            a.chunks = 1
         else:
-            n_chunks = min(gblocks, MAX_CHUNKS,
+            a.chunks = min(a.gblocks, MAX_CHUNKS,
                            max(1, CHUNK_BYTES // (FK * <Py_ssize_t> sizeof(floating))))
         # grad_out packed once for all column blocks, if there are several;
         # with one, each item packs its blocks as it goes (in cache)
-        prepack = gcols > 1
-        rblocks = max(1, min(gblocks, GW_A_BYTES // max(1, groups * asz * <Py_ssize_t> sizeof(floating))))
+        prepack = a.gcols > 1
+        a.rblocks = max(1, min(a.gblocks, GW_A_BYTES // max(1, groups * a.asz * <Py_ssize_t> sizeof(floating))))
         if not prepack:
-            rblocks = max(1, gblocks)
-        nrounds = (gblocks + rblocks - 1) // rblocks
+            a.rblocks = max(1, a.gblocks)
+        nrounds = (a.gblocks + a.rblocks - 1) // a.rblocks
         wsize = max(wsize, _gw_work_size(&gc, Fg, tag))
     grad_x = None
     if grad_input:
@@ -874,104 +1099,79 @@ def conv2d_gemm_backward(const floating[:, :, :, ::1] gy,
             grad_x[...] = 0
         if wtpack is None:
             wtpack = gemm_pack_grad_input(w, g)
-        _check_packed(wtpack.shape[0], groups * wtsize, "GEMM grad_x")
+        _check_packed(wtpack.shape[0], groups * a.wsize, "GEMM grad_x")
         if wtpack.shape[0] > 0:
             wtv = wtpack
-            wt = &wtv[0]
+            a.w = &wtv[0]
         if grad_x.size > 0:
             gx = grad_x
-            gxp = &gx[0, 0, 0, 0]
+            a.gx = &gx[0, 0, 0, 0]
     grad_w = _output(gw_out, (F, Cg, g.kh, g.kw), dtype, "grad_weight")
     if P == 0:
         grad_w[...] = 0
         return grad_x, grad_w
     gw = grad_w
-    # one pooled buffer: the threads' scratch, grad_w's partial sums (none
-    # for one chunk: grad_w is written in place), packed grad_out
-    cdef Py_ssize_t npartial = n_chunks * FK if n_chunks > 1 else 0
-    cdef Py_ssize_t napack = groups * rblocks * asz if prepack else 0
-    wbuf = _ws_take(_nbytes("conv2d_backward", "GEMM workspace",
-                            nt * <object> wsize + (n_chunks if n_chunks > 1 else 0) * <object> FK
-                            + (groups * <object> rblocks * asz if prepack else 0),
-                            sizeof(floating)))
-    buf = <floating *> _ws_ptr(wbuf)
-    partial = buf + nt * wsize
-    apack = partial + npartial
-    zero_bias = <floating *> calloc(Cg, sizeof(floating))
-    if zero_bias == NULL:
-        _ws_give(wbuf)
-        raise MemoryError("conv2d_backward: could not allocate the workspace")
-    gwout = &gw[0, 0, 0, 0] if n_chunks == 1 else partial
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            if gwcols:
-                # rounds of position blocks; in each, their grad_out packed
-                # once, then items (chunk, column block, group), chunk ch
-                # summing blocks [ch*gblocks/n_chunks, ...)
-                for r in range(nrounds):
-                    r0 = r * rblocks
-                    r1 = min(gblocks, r0 + rblocks)
-                    for it in prange((r1 - r0) * groups if prepack else 0,
-                                     schedule='static'):
-                        b = r0 + it // groups
-                        gi = it - (it // groups) * groups
-                        _gw_pack_a(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N, b,
-                                   apack + (gi * rblocks + b - r0) * asz)
-                    for it in prange(n_chunks * gcols * groups, schedule='dynamic'):
-                        ch = it // (gcols * groups)
-                        cb = (it // groups) % gcols
-                        gi = it % groups
-                        lo = max(r0, ch * gblocks // n_chunks)
-                        hi = min(r1, (ch + 1) * gblocks // n_chunks)
-                        if lo < hi:
-                            _gw_item(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
-                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L, &gc, Fg, N,
-                                     lo, hi, cb,
-                                     (apack + (gi * rblocks + lo - r0) * asz) if prepack
-                                     else NULL,
-                                     lo == ch * gblocks // n_chunks, ws,
-                                     gwout + ch * FK + gi * Fg * K)
-            else:
-                # chunk ch sums positions [ch*P/n_chunks, ...) of the batch
-                for ch in prange(n_chunks, schedule='dynamic'):
-                    _zero(gwout + ch * FK, FK)
-                    for gi in range(groups):
-                        _grad_weight(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
-                                     &gy[0, 0, 0, 0] + gi * Fg * L, F * L,
-                                     &gc, Fg, ch * P // n_chunks,
-                                     (ch + 1) * P // n_chunks, ws,
-                                     gwout + ch * FK + gi * Fg * K)
-            if flip:
-                for it in prange(fitems, schedule='dynamic'):
-                    for gi in range(groups):
-                        _gemm_item(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gf,
-                                   wt + gi * wtsize, Cg, zero_bias, 0, it, ws,
-                                   gxp + gi * Cg * HW, &fly)
-            elif phases:
-                for it in prange(fitems, schedule='dynamic'):
-                    for gi in range(groups):
-                        _grad_input_phases(&gy[0, 0, 0, 0] + gi * Fg * L, F * L, N,
-                                           &gc, wt + gi * wtsize, Fg, it, ws,
-                                           gxp + gi * Cg * HW, C * HW)
-            elif grad_input:
-                for it in prange(N * groups * nblocks, schedule='dynamic'):
-                    n = it // (groups * nblocks)
-                    gi = (it // nblocks) % groups
-                    blk = it % nblocks
-                    _grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L, &gc,
-                                wt + gi * wtsize, Fg, blk, ws,
-                                gxp + (n * C + gi * Cg) * HW)
-            # each element adds its chunks in order: any split over p (and
-            # so any thread count) gives the same bits
-            if n_chunks > 1:
-                for p in prange(FK, schedule='static'):
-                    acc = 0
-                    for ch in range(n_chunks):
-                        acc = acc + partial[ch * FK + p]
-                    (&gw[0, 0, 0, 0])[p] = acc
-    free(zero_bias)
-    _ws_give(wbuf)
+    a.g = &gc
+    a.x = &x[0, 0, 0, 0]
+    a.gy = &gy[0, 0, 0, 0]
+    a.gw = &gw[0, 0, 0, 0]
+    # the shared scratch: grad_w's partial sums (none for one chunk: grad_w
+    # is written in place), then packed grad_out
+    cdef Py_ssize_t npartial = a.chunks * FK if a.chunks > 1 else 0
+    cdef _Scratch s = _scratch(
+        "conv2d_backward", "GEMM workspace", nt, wsize * <object> sizeof(floating),
+        ((a.chunks * <object> FK if a.chunks > 1 else 0)
+         + (groups * <object> a.rblocks * a.asz if prepack else 0)) * sizeof(floating))
+    if a.chunks > 1:
+        a.partial = s.shared
+    if prepack:
+        a.apack = <floating *> s.shared + npartial
+    # the loops, in order: grad_w (rounds of position blocks, in each their
+    # grad_out packed, then the items; or the chunks), grad_x, the sums of
+    # the chunks
+    loops_mem = bytearray((2 * nrounds + 3) * sizeof(c.fc_loop))
+    cdef c.fc_loop *loops = <c.fc_loop *> <char *> loops_mem
+    if gwcols:
+        for r in range(nrounds):
+            if prepack:
+                loops[nloops] = _loop(<c.fc_fn> _item_gw_pack[floating], &a,
+                                      (min(a.gblocks, (r + 1) * a.rblocks) - r * a.rblocks)
+                                      * groups, False, r)
+                nloops += 1
+            loops[nloops] = _loop(<c.fc_fn> _item_gw_cols[floating], &a,
+                                  a.chunks * a.gcols * groups, True, r)
+            nloops += 1
+    else:
+        loops[nloops] = _loop(<c.fc_fn> _item_gw_chunk[floating], &a, a.chunks, True)
+        nloops += 1
+    if flip:
+        # x -> y of the forward is grad_out -> grad_x here
+        flipped = a
+        flipped.g = &gf
+        flipped.ly = &fly
+        flipped.x = a.gy
+        flipped.y = a.gx
+        flipped.C = F
+        flipped.Cg = Fg
+        flipped.HW = a.L
+        flipped.F = C
+        flipped.Fg = Cg
+        flipped.L = a.HW
+        flipped.bias = NULL
+        flipped.relu = 0
+        loops[nloops] = _loop(<c.fc_fn> _item_gemm[floating], &flipped, fitems, True)
+        nloops += 1
+    elif phases:
+        loops[nloops] = _loop(<c.fc_fn> _item_phases[floating], &a, fitems, True)
+        nloops += 1
+    elif grad_input:
+        loops[nloops] = _loop(<c.fc_fn> _item_col2im[floating], &a,
+                              N * groups * a.nblocks, True)
+        nloops += 1
+    if a.chunks > 1:
+        loops[nloops] = _loop(<c.fc_fn> _item_chunk_sum[floating], &a, nt, False, nt)
+        nloops += 1
+    _run("conv2d_backward", s, loops, nloops, tag)
     return grad_x, grad_w
 
 
@@ -1012,17 +1212,17 @@ cdef inline void _wino_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, in
         c.fc_wino_schedule_double(g, N, F, m, threads, s)
 
 
-cdef inline int _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
-                      const fc_geom *g, int m, const floating *upack, Py_ssize_t F,
-                      const floating *bias, int relu, const c.fc_wino_sched *s,
-                      Py_ssize_t block, floating *work, floating *y,
-                      Py_ssize_t y_stride) noexcept nogil:
+cdef inline void _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
+                       const fc_geom *g, int m, const floating *upack, Py_ssize_t F,
+                       const floating *bias, int relu, const c.fc_wino_sched *s,
+                       Py_ssize_t block, floating *work, floating *y,
+                       Py_ssize_t y_stride) noexcept nogil:
     if floating is float:
-        return c.fc_conv2d_wino_float(x, x_stride, N, g, m, upack, F, bias, relu,
-                                      s, block, work, y, y_stride)
+        c.fc_conv2d_wino_float(x, x_stride, N, g, m, upack, F, bias, relu,
+                               s, block, work, y, y_stride)
     else:
-        return c.fc_conv2d_wino_double(x, x_stride, N, g, m, upack, F, bias, relu,
-                                       s, block, work, y, y_stride)
+        c.fc_conv2d_wino_double(x, x_stride, N, g, m, upack, F, bias, relu,
+                                s, block, work, y, y_stride)
 
 
 def packed_size(kind, dtype, g, int m=0):
@@ -1076,43 +1276,42 @@ def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None
     return out
 
 
+cdef int _item_wino(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                    floating *work) noexcept nogil:
+    """Winograd forward: block item // groups of group item % groups."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const floating *bias = <const floating *> a.bias
+    cdef Py_ssize_t gi = item % a.groups
+    _wino(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW, a.N, a.g, a.m,
+          <const floating *> a.w + gi * a.wsize, a.Fg,
+          (bias + gi * a.Fg) if bias != NULL else NULL, a.relu,
+          <const c.fc_wino_sched *> a.sched, item // a.groups, work,
+          <floating *> a.y + gi * a.Fg * a.L, a.F * a.L)
+    return c.FC_OK
+
+
 def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
                     b, g, int m, bint relu, floating[:, :, :, ::1] y):
     """Forward 3x3 stride-1 convolution by Winograd F(m x m, 3x3) into y,
     from wino_pack's filters.  # IN x, packed, b  # OUT y"""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    cdef Py_ssize_t L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef Py_ssize_t psize = _wino_packed_size(Fg, Cg, m, tag)
-    cdef Py_ssize_t item, gi
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
-    cdef c.fc_wino_sched s
-    cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef const floating *bp = NULL
-    cdef const floating[::1] bv
-    _check_packed(packed.shape[0], groups * psize, f"Winograd F({m}x{m})")
-    if b is not None:
-        bv = b
-        bp = &bv[0]
-    if N * L == 0:
+    cdef _conv a = _conv_of(g)
+    cdef fc_geom gc = _geom(g, a.Cg)
+    cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.Cg * 9)))
+    cdef c.fc_wino_sched sched
+    cdef c.fc_loop loops[1]
+    a.wsize = _wino_packed_size(a.Fg, a.Cg, m, tag)
+    _check_packed(packed.shape[0], a.groups * a.wsize, f"Winograd F({m}x{m})")
+    if a.N * a.L == 0:
         return
-    _wino_schedule(&gc, N, Fg, m, nt, &s, tag)
-    wbuf = _ws_take(_nbytes("conv2d", "Winograd workspace", nt * <object> s.work,
-                            sizeof(floating)))
-    buf = <floating *> _ws_ptr(wbuf)
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * s.work
-            for item in prange(s.blocks * groups, schedule='dynamic'):
-                gi = item % groups
-                _wino(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW, N, &gc, m,
-                      &packed[0] + gi * psize, Fg,
-                      (bp + gi * Fg) if bp != NULL else NULL, relu, &s,
-                      item // groups, ws, &y[0, 0, 0, 0] + gi * Fg * L, F * L)
-    _ws_give(wbuf)
+    _forward_args(&a, &gc, &x[0, 0, 0, 0], &packed[0], b, relu, &y[0, 0, 0, 0])
+    _wino_schedule(&gc, a.N, a.Fg, m, nt, &sched, tag)
+    a.sched = &sched
+    a.m = m
+    cdef _Scratch s = _scratch("conv2d", "Winograd workspace", nt,
+                               sched.work * <object> sizeof(floating))
+    loops[0] = _loop(<c.fc_fn> _item_wino[floating], &a, sched.blocks * a.groups, True)
+    _run("conv2d", s, loops, 1, tag)
 
 
 def wino_matrices(dtype, int m):
@@ -1142,17 +1341,17 @@ cdef inline void _wino_gw_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
         c.fc_wino_gw_schedule_double(g, N, F, m, s)
 
 
-cdef inline int _wino_gw(const floating *x, Py_ssize_t x_stride, const floating *gy,
-                         Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
-                         Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
-                         Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
-                         floating *wsum, double *bsum) noexcept nogil:
+cdef inline void _wino_gw(const floating *x, Py_ssize_t x_stride, const floating *gy,
+                          Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
+                          Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
+                          Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
+                          floating *wsum, double *bsum) noexcept nogil:
     if floating is float:
-        return c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                           chunk, xi0, xi1, work, wsum, bsum)
+        c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                    chunk, xi0, xi1, work, wsum, bsum)
     else:
-        return c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                            chunk, xi0, xi1, work, wsum, bsum)
+        c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
+                                     chunk, xi0, xi1, work, wsum, bsum)
 
 
 cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
@@ -1162,6 +1361,39 @@ cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
         c.fc_wino_gw_finish_float(wsum, chunks, wstride, F, C, m, f, gw)
     else:
         c.fc_wino_gw_finish_double(wsum, chunks, wstride, F, C, m, f, gw)
+
+
+cdef int _item_wino_gw(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                       floating *work) noexcept nogil:
+    """Winograd grad_weight: item (group, chunk, share of the transformed
+    positions) into the chunk's partial sums and grad_bias."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const c.fc_wino_gw_sched *s = <const c.fc_wino_gw_sched *> a.sched
+    cdef Py_ssize_t nn = (a.m + 2) * (a.m + 2), xg = item % a.nxg
+    cdef Py_ssize_t ch = (item // a.nxg) % s.chunks, gi = item // (a.nxg * s.chunks)
+    _wino_gw(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW,
+             <const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.N, a.g, a.m, a.Fg,
+             s, ch, xg * nn // a.nxg, (xg + 1) * nn // a.nxg, work,
+             <floating *> a.partial + (gi * s.chunks + ch) * s.wsize,
+             a.bsum + ch * a.F + gi * a.Fg)
+    return c.FC_OK
+
+
+cdef int _item_wino_gw_finish(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                              floating *work) noexcept nogil:
+    """Winograd grad_weight: filter item's gradient from its chunks' partial
+    sums, and its grad_bias (the chunks in order)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const c.fc_wino_gw_sched *s = <const c.fc_wino_gw_sched *> a.sched
+    cdef Py_ssize_t gi = item // a.Fg, ch
+    cdef double acc = 0
+    _wino_gw_finish(<const floating *> a.partial + gi * s.chunks * s.wsize, s.chunks,
+                    s.wsize, a.Fg, a.Cg, a.m, item - gi * a.Fg,
+                    <floating *> a.gw + item * a.Cg * 9)
+    for ch in range(s.chunks):
+        acc = acc + a.bsum[ch * a.F + item]
+    (<floating *> a.gb)[item] = <floating> acc
+    return c.FC_OK
 
 
 def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
@@ -1174,61 +1406,44 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     order, so the result does not depend on the thread count; with fewer
     chunks than threads the work items also split the transformed
     positions xi (each item then redoes its chunk's transforms)."""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups, nn = (m + 2) * (m + 2)
-    cdef Py_ssize_t L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    cdef c.fc_wino_gw_sched s
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, Cg * 9)))
-    cdef Py_ssize_t nxg, item, gi, ch, xg, f, per
-    cdef floating *buf = NULL
-    cdef floating *partial = NULL
-    cdef floating *ws = NULL
-    cdef double *bparts = NULL
-    cdef double acc
+    cdef _conv a = _conv_of(g)
+    cdef fc_geom gc = _geom(g, a.Cg)
+    cdef c.fc_wino_gw_sched sched
+    cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.Cg * 9)))
     cdef floating[:, :, :, ::1] gw
     cdef floating[::1] gbv
+    cdef c.fc_loop loops[2]
     dtype = np.asarray(x).dtype
-    grad_w = _output(gw_out, (F, Cg, 3, 3), dtype, "grad_weight")
-    grad_b = np.zeros(F, dtype=dtype)
-    if N * L == 0 or Cg == 0:
+    grad_w = _output(gw_out, (a.F, a.Cg, 3, 3), dtype, "grad_weight")
+    grad_b = np.zeros(a.F, dtype=dtype)
+    if a.N * a.L == 0 or a.Cg == 0:
         grad_w[...] = 0
         return grad_w, grad_b
     gw = grad_w
     gbv = grad_b
-    _wino_gw_schedule(&gc, N, Fg, m, &s, tag)
+    _wino_gw_schedule(&gc, a.N, a.Fg, m, &sched, tag)
+    a.g = &gc
+    a.sched = &sched
+    a.x = &x[0, 0, 0, 0]
+    a.gy = &gy[0, 0, 0, 0]
+    a.gw = &gw[0, 0, 0, 0]
+    a.gb = &gbv[0]
+    a.m = m
     # items: (group, chunk, share of the positions xi)
-    nxg = min(nn, max(1, (nt + groups * s.chunks - 1) // (groups * s.chunks)))
-    per = groups * s.chunks * s.wsize
-    wbuf = _ws_take(_nbytes("conv2d_backward", "Winograd workspace",
-                            per + nt * <object> s.work, sizeof(floating))
-                    + F * <object> s.chunks * sizeof(double))
-    bparts = <double *> _ws_ptr(wbuf)                 # (chunks, F)
-    partial = <floating *> (bparts + F * s.chunks)
-    buf = partial + per
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * s.work
-            for item in prange(groups * s.chunks * nxg, schedule='dynamic'):
-                xg = item % nxg
-                ch = (item // nxg) % s.chunks
-                gi = item // (nxg * s.chunks)
-                _wino_gw(&x[0, 0, 0, 0] + gi * Cg * HW, C * HW,
-                         &gy[0, 0, 0, 0] + gi * Fg * L, F * L, N, &gc, m, Fg, &s, ch,
-                         xg * nn // nxg, (xg + 1) * nn // nxg, ws,
-                         partial + (gi * s.chunks + ch) * s.wsize,
-                         bparts + ch * F + gi * Fg)
-            for item in prange(F, schedule='static'):
-                gi = item // Fg
-                f = item - gi * Fg
-                _wino_gw_finish(partial + gi * s.chunks * s.wsize, s.chunks, s.wsize, Fg,
-                                Cg, m, f, &gw[0, 0, 0, 0] + item * Cg * 9)
-                acc = 0                         # the chunks in order
-                for ch in range(s.chunks):
-                    acc = acc + bparts[ch * F + item]
-                gbv[item] = <floating> acc
-    _ws_give(wbuf)
+    a.nxg = min((m + 2) * (m + 2),
+                max(1, (nt + a.groups * sched.chunks - 1) // (a.groups * sched.chunks)))
+    # shared: the chunks' grad_bias (chunks, F) in double, then the partial sums
+    cdef _Scratch s = _scratch(
+        "conv2d_backward", "Winograd workspace", nt, sched.work * <object> sizeof(floating),
+        a.F * <object> sched.chunks * sizeof(double)
+        + a.groups * <object> sched.chunks * sched.wsize * sizeof(floating))
+    a.bsum = <double *> s.shared
+    a.partial = a.bsum + a.F * sched.chunks
+    loops[0] = _loop(<c.fc_fn> _item_wino_gw[floating], &a,
+                     a.groups * sched.chunks * a.nxg, True)
+    loops[1] = _loop(<c.fc_fn> _item_wino_gw_finish[floating], &a, a.F, False)
+    _run("conv2d_backward", s, loops, 2, tag)
     return grad_w, grad_b
 
 
@@ -1237,44 +1452,75 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
 # f per iteration.
 # --------------------------------------------------------------------------
 
+cdef int _item_direct(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                      floating *work) noexcept nogil:
+    """Direct forward: output planes (n, f), p = n*F + f in
+    [item*per, (item+1)*per)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const floating *bias = <const floating *> a.bias
+    cdef Py_ssize_t p, n, f
+    for p in range(item * a.per, min((item + 1) * a.per, a.N * a.F)):
+        n = p // a.F
+        f = p - n * a.F
+        _direct(<const floating *> a.x + (n * a.C + (f // a.Fg) * a.Cg) * a.HW,
+                <const floating *> a.w + f * a.K, bias[f] if bias != NULL else 0,
+                a.relu, a.g, work, <floating *> a.y + p * a.L)
+    return c.FC_OK
+
+
+cdef int _item_direct_gx(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                         floating *work) noexcept nogil:
+    """Direct grad_x: input planes (n, c), p = n*C + c in
+    [item*per, (item+1)*per)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef Py_ssize_t KK = a.g.kh * a.g.kw, p, n, ch, gi
+    for p in range(item * a.per, min((item + 1) * a.per, a.N * a.C)):
+        n = p // a.C
+        ch = p - n * a.C
+        gi = ch // a.Cg
+        _direct_grad_input(<const floating *> a.gy + (n * a.F + gi * a.Fg) * a.L,
+                           <const floating *> a.w + gi * a.Fg * a.K + (ch - gi * a.Cg) * KK,
+                           a.Fg, a.g, work, <floating *> a.gx + p * a.HW)
+    return c.FC_OK
+
+
+cdef int _item_direct_gw(const void *ctx, Py_ssize_t arg, Py_ssize_t f,
+                         floating *work) noexcept nogil:
+    """Direct grad_weight of filter f, summed over the images in order (no
+    shared reduction)."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef Py_ssize_t n
+    for n in range(a.N):
+        _direct_grad_weight(<const floating *> a.x + (n * a.C + (f // a.Fg) * a.Cg) * a.HW,
+                            <const floating *> a.gy + (n * a.F + f) * a.L, a.g, work,
+                            <floating *> a.gw + f * a.K)
+    return c.FC_OK
+
+
 def conv2d_direct(const floating[:, :, :, ::1] x,
                   const floating[:, :, :, ::1] w,
                   b, g, bint relu, floating[:, :, :, ::1] y):
     """Forward convolution by the direct kernel into y; b the bias or None.
     # IN x, w, b  # OUT y"""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups
-    cdef Py_ssize_t K = Cg * g.kh * g.kw, L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    # whole cache lines per thread, so threads never share one
-    cdef Py_ssize_t wsize = _lines(_direct_work_size(&gc, 1, tag), sizeof(floating))
-    cdef Py_ssize_t p, n, f
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef const floating *bp = NULL
-    cdef const floating[::1] bv
-    if N * F * L == 0:
+    cdef _conv a = _conv_of(g)
+    cdef fc_geom gc = _geom(g, a.Cg)
+    cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.K)))
+    cdef c.fc_loop loops[1]
+    if a.N * a.F * a.L == 0:
         return
-    if b is not None:
-        bv = b
-        bp = &bv[0]
-    wbuf = _ws_take(_nbytes("conv2d", "direct workspace", nt * <object> wsize,
-                            sizeof(floating)))
-    buf = <floating *> _ws_ptr(wbuf)
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            # depthwise planes are small: chunks of them, not one scheduler
-            # round trip each (that made 2 threads slower than 1)
-            for p in prange(N * F, schedule='dynamic', chunksize=_plane_chunk(_mul(L, K))):
-                n = p // F
-                f = p - n * F
-                _direct(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
-                        &w[0, 0, 0, 0] + f * K, bp[f] if bp != NULL else 0, relu,
-                        &gc, ws, &y[0, 0, 0, 0] + p * L)
-    _ws_give(wbuf)
+    _forward_args(&a, &gc, &x[0, 0, 0, 0], &w[0, 0, 0, 0], b, relu, &y[0, 0, 0, 0])
+    # depthwise planes are small: chunks of them, not one scheduler round
+    # trip each (that made 2 threads slower than 1)
+    a.per = _plane_chunk(_mul(a.L, a.K))
+    # one cache line more per thread (and whole lines), so threads never
+    # share one
+    cdef _Scratch s = _scratch(
+        "conv2d", "direct workspace", nt,
+        _direct_work_size(&gc, 1, tag) * <object> sizeof(floating) + 64)
+    loops[0] = _loop(<c.fc_fn> _item_direct[floating], &a,
+                     (a.N * a.F + a.per - 1) // a.per, True)
+    _run("conv2d", s, loops, 1, tag)
 
 
 def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
@@ -1284,54 +1530,43 @@ def conv2d_direct_backward(const floating[:, :, :, ::1] gy,
     """(grad_x, grad_weight) by the direct kernels; grad_x is None unless
     grad_input; gx_out, gw_out: outputs (checked by the caller) or None.
     # IN gy, x, w  # OUT gx_out, gw_out or new"""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, groups = g.groups
-    cdef Py_ssize_t Cg = C // groups, Fg = F // groups, KK = g.kh * g.kw
-    cdef Py_ssize_t K = Cg * KK, L = g.Ho * g.Wo, HW = g.H * g.W
-    cdef fc_geom gc = _geom(g, Cg)
     cdef floating *tag = NULL
-    # whole cache lines per thread, so threads never share one
-    cdef Py_ssize_t wsize = _lines(_direct_work_size(&gc, Fg, tag), sizeof(floating))
-    cdef Py_ssize_t p, n, ch, gi, f
-    cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef floating *buf = NULL
-    cdef floating *ws = NULL
-    cdef floating *gxp = NULL
+    cdef _conv a = _conv_of(g)
+    cdef fc_geom gc = _geom(g, a.Cg)
+    cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.K)))
     cdef floating[:, :, :, ::1] gx
     cdef floating[:, :, :, ::1] gw
+    cdef c.fc_loop loops[2]
+    cdef int nloops = 0
     dtype = np.asarray(x).dtype
-    grad_x = _output(gx_out, (N, C, g.H, g.W), dtype, "grad_x") if grad_input else None
-    grad_w = _output(gw_out, (F, Cg, g.kh, g.kw), dtype, "grad_weight")
+    grad_x = _output(gx_out, (a.N, a.C, g.H, g.W), dtype, "grad_x") if grad_input else None
+    grad_w = _output(gw_out, (a.F, a.Cg, g.kh, g.kw), dtype, "grad_weight")
     grad_w[...] = 0
-    if N == 0 or L == 0:
+    if a.N == 0 or a.L == 0:
         if grad_x is not None:
             grad_x[...] = 0
         return grad_x, grad_w
+    gw = grad_w
+    a.g = &gc
+    a.x = &x[0, 0, 0, 0]
+    a.gy = &gy[0, 0, 0, 0]
+    a.w = &w[0, 0, 0, 0]
+    a.gw = &gw[0, 0, 0, 0]
     if grad_input:
         gx = grad_x                                     # every plane written
-        gxp = &gx[0, 0, 0, 0]
-    gw = grad_w
-    wbuf = _ws_take(_nbytes("conv2d_backward", "direct workspace", nt * <object> wsize,
-                            sizeof(floating)))
-    buf = <floating *> _ws_ptr(wbuf)
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            if grad_input:
-                for p in prange(N * C, schedule='dynamic',
-                                chunksize=_plane_chunk(_mul(HW, Fg * KK))):
-                    n = p // C
-                    ch = p - n * C
-                    gi = ch // Cg
-                    _direct_grad_input(&gy[0, 0, 0, 0] + (n * F + gi * Fg) * L,
-                                       &w[0, 0, 0, 0] + gi * Fg * K + (ch - gi * Cg) * KK,
-                                       Fg, &gc, ws, gxp + p * HW)
-            # Each filter sums over the images in order: no shared reduction.
-            for f in prange(F, schedule='dynamic'):
-                for n in range(N):
-                    _direct_grad_weight(&x[0, 0, 0, 0] + (n * C + (f // Fg) * Cg) * HW,
-                                        &gy[0, 0, 0, 0] + (n * F + f) * L, &gc, ws,
-                                        &gw[0, 0, 0, 0] + f * K)
-    _ws_give(wbuf)
+        a.gx = &gx[0, 0, 0, 0]
+        a.per = _plane_chunk(_mul(a.HW, a.Fg * g.kh * g.kw))
+        loops[nloops] = _loop(<c.fc_fn> _item_direct_gx[floating], &a,
+                              (a.N * a.C + a.per - 1) // a.per, True)
+        nloops += 1
+    loops[nloops] = _loop(<c.fc_fn> _item_direct_gw[floating], &a, a.F, True)
+    nloops += 1
+    # one cache line more per thread (and whole lines), so threads never
+    # share one
+    cdef _Scratch s = _scratch(
+        "conv2d_backward", "direct workspace", nt,
+        _direct_work_size(&gc, a.Fg, tag) * <object> sizeof(floating) + 64)
+    _run("conv2d_backward", s, loops, nloops, tag)
     return grad_x, grad_w
 
 
@@ -1373,27 +1608,70 @@ def max_pool2d(const floating[:, :, :, ::1] x, g, bint return_indices):
     return (out, idx) if return_indices else out
 
 
+cdef struct _unpool:
+    # max-pool backward over planes (or volumes) of L outputs and HW inputs
+    const void *gy
+    const int64_t *idx
+    void *gx
+    Py_ssize_t planes, per, L, HW
+
+
+cdef int _item_unpool(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                      floating *work) noexcept nogil:
+    """Max-pool backward: planes [item*per, (item+1)*per) of grad_x zeroed,
+    then grad_out added at the indices.  Returns the worst status of its
+    planes (FC_EINDEX: an index outside its plane)."""
+    cdef const _unpool *u = <const _unpool *> ctx
+    cdef floating *gx = <floating *> u.gx
+    cdef Py_ssize_t p
+    cdef int status, worst = c.FC_OK
+    for p in range(item * u.per, min((item + 1) * u.per, u.planes)):
+        _zero(gx + p * u.HW, u.HW)
+        status = _max_pool_backward(<const floating *> u.gy + p * u.L, u.idx + p * u.L,
+                                    u.L, u.HW, gx + p * u.HW)
+        if status < worst:
+            worst = status
+    return worst
+
+
+cdef int _max_unpool(op, const floating *gy, const int64_t *idx, floating *gx,
+                     Py_ssize_t planes, Py_ssize_t L, Py_ssize_t HW,
+                     index_error) except -1:
+    """grad_x (planes, HW) of max pooling from gy and the indices (planes,
+    L); a ValueError (index_error()) for an index outside its plane, once
+    every plane is done."""
+    cdef _unpool u
+    cdef c.fc_loop loops[1]
+    u.gy = gy
+    u.idx = idx
+    u.gx = gx
+    u.planes = planes
+    u.L = L
+    u.HW = HW
+    u.per = _plane_chunk(HW + L)
+    cdef _Scratch s = _scratch(op, "workspace", _threads_for(_mul(planes, HW + L)))
+    loops[0] = _loop(<c.fc_fn> _item_unpool[floating], &u, (planes + u.per - 1) // u.per,
+                     True)
+    return _run(op, s, loops, 1, gx, index_error)
+
+
 def max_pool2d_backward(const floating[:, :, :, ::1] gy,
-                        const int64_t[:, :, :, ::1] indices, input_shape):
-    """Scatter-add gy through the indices.  Returns (grad_x, n_bad_planes)."""
+                        const int64_t[:, :, :, ::1] indices, input_shape,
+                        index_error=None):
+    """Scatter-add gy through the indices into a new grad_x.  An index
+    outside its plane is a ValueError, index_error() if given.
+    # IN gy, indices  # OUT new"""
     cdef Py_ssize_t N = input_shape[0], C = input_shape[1]
     cdef Py_ssize_t HW = input_shape[2] * input_shape[3]
-    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3], p
-    cdef int bad = 0
     if gy.size == 0:
-        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype), 0
+        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
     out = np.empty(tuple(input_shape), dtype=np.asarray(gy).dtype)
     cdef floating[:, :, :, ::1] gx = out
-    if out.size == 0:
-        return out, 1          # every index is out of range of an empty plane
-    with nogil:
-        for p in prange(N * C, schedule='dynamic', chunksize=_plane_chunk(HW + L),
-                        num_threads=_threads_for(N * C * (HW + L))):
-            _zero(&gx[0, 0, 0, 0] + p * HW, HW)
-            bad += _max_pool_backward(&gy[0, 0, 0, 0] + p * L,
-                                      &indices[0, 0, 0, 0] + p * L, L, HW,
-                                      &gx[0, 0, 0, 0] + p * HW) != 0
-    return out, bad
+    if out.size == 0:           # every index is out of range of an empty plane
+        _check_status("max_pool2d_backward", c.FC_EINDEX, index_error)
+    _max_unpool("max_pool2d_backward", &gy[0, 0, 0, 0], &indices[0, 0, 0, 0],
+                &gx[0, 0, 0, 0], N * C, gy.shape[2] * gy.shape[3], HW, index_error)
+    return out
 
 
 def avg_pool2d(const floating[:, :, :, ::1] x, g, bint count_include_pad):
@@ -1467,29 +1745,29 @@ cdef fc_vgeom _vgeom(g, Py_ssize_t channels):
     return r
 
 
-cdef inline int _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
-                            int64_t *idx) noexcept nogil:
+cdef inline void _max_pool3d(const floating *x, const fc_vgeom *g, floating *y,
+                             int64_t *idx) noexcept nogil:
     if floating is float:
-        return c.fc_max_pool3d_float(x, g, y, idx)
+        c.fc_max_pool3d_float(x, g, y, idx)
     else:
-        return c.fc_max_pool3d_double(x, g, y, idx)
+        c.fc_max_pool3d_double(x, g, y, idx)
 
 
-cdef inline int _avg_pool3d(const floating *x, const fc_vgeom *g,
-                            int count_include_pad, floating *y) noexcept nogil:
+cdef inline void _avg_pool3d(const floating *x, const fc_vgeom *g,
+                             int count_include_pad, floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool3d_float(x, g, count_include_pad, y)
+        c.fc_avg_pool3d_float(x, g, count_include_pad, y)
     else:
-        return c.fc_avg_pool3d_double(x, g, count_include_pad, y)
+        c.fc_avg_pool3d_double(x, g, count_include_pad, y)
 
 
-cdef inline int _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
-                                     int count_include_pad,
-                                     floating *gx) noexcept nogil:
+cdef inline void _avg_pool3d_backward(const floating *gy, const fc_vgeom *g,
+                                      int count_include_pad,
+                                      floating *gx) noexcept nogil:
     if floating is float:
-        return c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
+        c.fc_avg_pool3d_backward_float(gy, g, count_include_pad, gx)
     else:
-        return c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
+        c.fc_avg_pool3d_backward_double(gy, g, count_include_pad, gx)
 
 
 def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
@@ -1514,26 +1792,23 @@ def max_pool3d(const floating[:, :, :, :, ::1] x, g, bint return_indices):
 
 
 def max_pool3d_backward(const floating[:, :, :, :, ::1] gy,
-                        const int64_t[:, :, :, :, ::1] indices, input_shape):
-    """Scatter-add gy through the indices.  Returns (grad_x, n_bad_volumes)."""
+                        const int64_t[:, :, :, :, ::1] indices, input_shape,
+                        index_error=None):
+    """Scatter-add gy through the indices into a new grad_x.  An index
+    outside its volume is a ValueError, index_error() if given.
+    # IN gy, indices  # OUT new"""
     cdef Py_ssize_t N = input_shape[0], C = input_shape[1]
     cdef Py_ssize_t DHW = input_shape[2] * input_shape[3] * input_shape[4]
-    cdef Py_ssize_t L = gy.shape[2] * gy.shape[3] * gy.shape[4], p
-    cdef int bad = 0
     if gy.size == 0:
-        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype), 0
+        return np.zeros(tuple(input_shape), dtype=np.asarray(gy).dtype)
     out = np.empty(tuple(input_shape), dtype=np.asarray(gy).dtype)
     cdef floating[:, :, :, :, ::1] gx = out
-    if out.size == 0:
-        return out, 1          # every index is out of range of an empty volume
-    with nogil:
-        for p in prange(N * C, schedule='dynamic', chunksize=_plane_chunk(DHW + L),
-                        num_threads=_threads_for(N * C * (DHW + L))):
-            _zero(&gx[0, 0, 0, 0, 0] + p * DHW, DHW)
-            bad += _max_pool_backward(&gy[0, 0, 0, 0, 0] + p * L,
-                                      &indices[0, 0, 0, 0, 0] + p * L, L, DHW,
-                                      &gx[0, 0, 0, 0, 0] + p * DHW) != 0
-    return out, bad
+    if out.size == 0:           # every index is out of range of an empty volume
+        _check_status("max_pool3d_backward", c.FC_EINDEX, index_error)
+    _max_unpool("max_pool3d_backward", &gy[0, 0, 0, 0, 0], &indices[0, 0, 0, 0, 0],
+                &gx[0, 0, 0, 0, 0], N * C, gy.shape[2] * gy.shape[3] * gy.shape[4],
+                DHW, index_error)
+    return out
 
 
 def avg_pool3d(const floating[:, :, :, :, ::1] x, g, bint count_include_pad):
@@ -1585,46 +1860,46 @@ def avg_pool3d_backward(const floating[:, :, :, :, ::1] gy, g,
 # count.
 # --------------------------------------------------------------------------
 
-cdef inline int _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
-                             Py_ssize_t row, floating *xt) noexcept nogil:
+cdef inline void _lc_pack_row(const floating *x, const fc_geom *g, Py_ssize_t N,
+                              Py_ssize_t row, floating *xt) noexcept nogil:
     if floating is float:
-        return c.fc_lc_pack_row_float(x, g, N, row, xt)
+        c.fc_lc_pack_row_float(x, g, N, row, xt)
     else:
-        return c.fc_lc_pack_row_double(x, g, N, row, xt)
+        c.fc_lc_pack_row_double(x, g, N, row, xt)
 
 
-cdef inline int _lc_unpack_row(const floating *xt, const fc_geom *g,
-                               Py_ssize_t N, Py_ssize_t row,
-                               floating *x) noexcept nogil:
+cdef inline void _lc_unpack_row(const floating *xt, const fc_geom *g,
+                                Py_ssize_t N, Py_ssize_t row,
+                                floating *x) noexcept nogil:
     if floating is float:
-        return c.fc_lc_unpack_row_float(xt, g, N, row, x)
+        c.fc_lc_unpack_row_float(xt, g, N, row, x)
     else:
-        return c.fc_lc_unpack_row_double(xt, g, N, row, x)
+        c.fc_lc_unpack_row_double(xt, g, N, row, x)
 
 
-cdef inline int _lc_forward(const floating *xt, const fc_geom *gp,
-                            const Py_ssize_t *off, Py_ssize_t N,
-                            const floating *w, const floating *b, Py_ssize_t F,
-                            Py_ssize_t l0, Py_ssize_t l1, floating *work,
-                            floating *y) noexcept nogil:
-    if floating is float:
-        return c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
-    else:
-        return c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
-
-
-cdef inline int _lc_backward(const floating *gy, const floating *xt,
-                             const fc_geom *gp, const Py_ssize_t *off,
-                             Py_ssize_t N, const floating *w, Py_ssize_t F,
+cdef inline void _lc_forward(const floating *xt, const fc_geom *gp,
+                             const Py_ssize_t *off, Py_ssize_t N,
+                             const floating *w, const floating *b, Py_ssize_t F,
                              Py_ssize_t l0, Py_ssize_t l1, floating *work,
-                             floating *gxt, floating *gw,
-                             floating *gb) noexcept nogil:
+                             floating *y) noexcept nogil:
     if floating is float:
-        return c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
-                                      gxt, gw, gb)
+        c.fc_lc_forward_float(xt, gp, off, N, w, b, F, l0, l1, work, y)
     else:
-        return c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
-                                       gxt, gw, gb)
+        c.fc_lc_forward_double(xt, gp, off, N, w, b, F, l0, l1, work, y)
+
+
+cdef inline void _lc_backward(const floating *gy, const floating *xt,
+                              const fc_geom *gp, const Py_ssize_t *off,
+                              Py_ssize_t N, const floating *w, Py_ssize_t F,
+                              Py_ssize_t l0, Py_ssize_t l1, floating *work,
+                              floating *gxt, floating *gw,
+                              floating *gb) noexcept nogil:
+    if floating is float:
+        c.fc_lc_backward_float(gy, xt, gp, off, N, w, F, l0, l1, work,
+                               gxt, gw, gb)
+    else:
+        c.fc_lc_backward_double(gy, xt, gp, off, N, w, F, l0, l1, work,
+                                gxt, gw, gb)
 
 
 cdef _lc_pack(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp, int nt):
@@ -1638,45 +1913,102 @@ cdef _lc_pack(const floating[:, :, :, ::1] x, fc_geom *g, fc_geom *gp, int nt):
     return xt_arr
 
 
+cdef struct _lc:
+    # a locally connected call as its work items see it (pointers of the
+    # call's dtype): xt/gxt the padded image-innermost input and its
+    # gradient, gp their geometry, off the taps' offsets in them
+    const fc_geom *g
+    const fc_geom *gp
+    const Py_ssize_t *off
+    const void *xt
+    const void *w
+    const void *bias
+    const void *gy
+    void *y
+    void *gxt
+    void *gx
+    void *gw
+    void *gb
+    Py_ssize_t N, F, Ho, Wo, band
+
+
+cdef int _item_lc(const void *ctx, Py_ssize_t arg, Py_ssize_t r,
+                  floating *work) noexcept nogil:
+    """Locally connected forward: output row r of every image."""
+    cdef const _lc *a = <const _lc *> ctx
+    _lc_forward(<const floating *> a.xt, a.gp, a.off, a.N, <const floating *> a.w,
+                <const floating *> a.bias, a.F, r * a.Wo, (r + 1) * a.Wo, work,
+                <floating *> a.y)
+    return c.FC_OK
+
+
+cdef int _item_lc_band(const void *ctx, Py_ssize_t phase, Py_ssize_t item,
+                       floating *work) noexcept nogil:
+    """Locally connected backward: band 2*item + phase of output rows (the
+    even bands' input windows are disjoint, and so are the odd ones')."""
+    cdef const _lc *a = <const _lc *> ctx
+    cdef Py_ssize_t b0 = (2 * item + phase) * a.band, b1 = min(b0 + a.band, a.Ho)
+    _lc_backward(<const floating *> a.gy, <const floating *> a.xt, a.gp, a.off, a.N,
+                 <const floating *> a.w, a.F, b0 * a.Wo, b1 * a.Wo, work,
+                 <floating *> a.gxt, <floating *> a.gw, <floating *> a.gb)
+    return c.FC_OK
+
+
+cdef int _item_lc_unpack(const void *ctx, Py_ssize_t arg, Py_ssize_t row,
+                         floating *work) noexcept nogil:
+    """Locally connected backward: grad_x's row (c, h) from gxt."""
+    cdef const _lc *a = <const _lc *> ctx
+    _lc_unpack_row(<const floating *> a.gxt, a.g, a.N, row, <floating *> a.gx)
+    return c.FC_OK
+
+
+cdef _Scratch _lc_scratch(op, fc_geom *g, fc_geom *gp, _lc *a, int nt,
+                          Py_ssize_t itemsize):
+    """The scratch of a locally connected call: the taps' offsets (shared),
+    written here, and the threads' workspaces."""
+    cdef Py_ssize_t K = g.C * g.kh * g.kw
+    cdef _Scratch s = _scratch(op, "workspace", nt,
+                               c.fc_lc_work_size(g, a.N, a.F) * <object> itemsize,
+                               K * <object> sizeof(Py_ssize_t))
+    c.fc_lc_offsets(gp, a.N, <Py_ssize_t *> s.shared)
+    a.g = g
+    a.gp = gp
+    a.off = <const Py_ssize_t *> s.shared
+    return s
+
+
 def locally_connected2d(const floating[:, :, :, ::1] x,
                         const floating[:, :, :, :, :, ::1] w,
                         const floating[:, :, ::1] b, g):
     """Forward pass; b may be None.  # IN x, w, b  # OUT new array"""
+    cdef floating *tag = NULL
     cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo
-    cdef Py_ssize_t K = C * g.kh * g.kw, Ho = g.Ho, Wo = g.Wo, r
+    cdef Py_ssize_t K = C * g.kh * g.kw
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
     cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
-    cdef Py_ssize_t obytes = _nbytes("locally_connected2d", "tap offsets", K,
-                                     sizeof(Py_ssize_t))
-    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d", "workspace",
-                                     nt * <object> wsize, sizeof(floating))
-    cdef const floating *bp = NULL
+    cdef _lc a
+    cdef c.fc_loop loops[1]
+    memset(&a, 0, sizeof(a))
+    a.N = N
+    a.F = F
+    a.Ho = g.Ho
+    a.Wo = g.Wo
     if b is not None:
-        bp = &b[0, 0, 0]
+        a.bias = &b[0, 0, 0]
     out = np.empty((N, F, g.Ho, g.Wo), dtype=np.asarray(x).dtype)
     cdef floating[:, :, :, ::1] y = out
     if out.size == 0:
         return out
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
-    cdef floating *buf = <floating *> malloc(wbytes)
-    cdef floating *ws = NULL
-    if off == NULL or buf == NULL:
-        free(off)
-        free(buf)
-        raise _no_memory("locally_connected2d", "workspace", obytes + wbytes)
-    with nogil:
-        c.fc_lc_offsets(&gp, N, off)
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            for r in prange(Ho, schedule='dynamic'):
-                _lc_forward(&xt[0, 0, 0, 0], &gp, off, N, &w[0, 0, 0, 0, 0, 0],
-                            bp, F, r * Wo, (r + 1) * Wo, ws, &y[0, 0, 0, 0])
-    free(off)
-    free(buf)
+    cdef _Scratch s = _lc_scratch("locally_connected2d", &gc, &gp, &a, nt,
+                                  sizeof(floating))
+    a.xt = &xt[0, 0, 0, 0]
+    a.w = &w[0, 0, 0, 0, 0, 0]
+    a.y = &y[0, 0, 0, 0]
+    loops[0] = _loop(<c.fc_fn> _item_lc[floating], &a, a.Ho, True)
+    _run("locally_connected2d", s, loops, 1, tag)
     return out
 
 
@@ -1684,20 +2016,23 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
                                  const floating[:, :, :, ::1] x,
                                  const floating[:, :, :, :, :, ::1] w, g):
     """(grad_x, grad_weight, grad_bias).  # IN all  # OUT new arrays"""
-    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo, Ho = g.Ho
-    cdef Py_ssize_t K = C * g.kh * g.kw, Wo = g.Wo, H = g.H, it, b0, b1, row
+    cdef floating *tag = NULL
+    cdef Py_ssize_t N = g.N, C = g.C, F = g.F, L = g.Ho * g.Wo
+    cdef Py_ssize_t K = C * g.kh * g.kw
     cdef fc_geom gc = _geom(g, C)
     cdef fc_geom gp
     c.fc_lc_padded_geom(&gc, &gp)
     cdef int nt = _threads_for(_mul(_mul(N, F), _mul(L, K)))
-    cdef Py_ssize_t wsize = c.fc_lc_work_size(&gc, N, F)
-    cdef Py_ssize_t obytes = _nbytes("locally_connected2d_backward",
-                                     "tap offsets", K, sizeof(Py_ssize_t))
-    cdef Py_ssize_t wbytes = _nbytes("locally_connected2d_backward",
-                                     "workspace", nt * <object> wsize,
-                                     sizeof(floating))
-    cdef Py_ssize_t band = c.fc_lc_band_rows(&gc)
-    cdef Py_ssize_t nbands = (Ho + band - 1) // band
+    cdef _lc a
+    cdef c.fc_loop loops[3]
+    cdef Py_ssize_t nbands
+    memset(&a, 0, sizeof(a))
+    a.N = N
+    a.F = F
+    a.Ho = g.Ho
+    a.Wo = g.Wo
+    a.band = c.fc_lc_band_rows(&gc)
+    nbands = (a.Ho + a.band - 1) // a.band
     dtype = np.asarray(x).dtype
     grad_x = np.empty((N, C, g.H, g.W), dtype=dtype)
     grad_w = np.zeros(np.asarray(w).shape, dtype=dtype)
@@ -1710,37 +2045,21 @@ def locally_connected2d_backward(const floating[:, :, :, ::1] gy,
     cdef const floating[:, :, :, ::1] xt = _lc_pack(x, &gc, &gp, nt)
     gxt_arr = np.zeros((C, gp.H, gp.W, N), dtype=dtype)
     cdef floating[:, :, :, ::1] gxt = gxt_arr
-    cdef Py_ssize_t *off = <Py_ssize_t *> malloc(obytes)
-    cdef floating *buf = <floating *> malloc(wbytes)
-    cdef floating *ws = NULL
-    if off == NULL or buf == NULL:
-        free(off)
-        free(buf)
-        raise _no_memory("locally_connected2d_backward", "workspace",
-                         obytes + wbytes)
-    with nogil:
-        c.fc_lc_offsets(&gp, N, off)
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            # phase 0: even bands (disjoint input rows), then phase 1: odd
-            for it in prange((nbands + 1) // 2, schedule='dynamic'):
-                b0 = 2 * it * band
-                b1 = min(b0 + band, Ho)
-                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
-                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
-                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
-                             &gb[0, 0, 0])
-            for it in prange(nbands // 2, schedule='dynamic'):
-                b0 = (2 * it + 1) * band
-                b1 = min(b0 + band, Ho)
-                _lc_backward(&gy[0, 0, 0, 0], &xt[0, 0, 0, 0], &gp, off, N,
-                             &w[0, 0, 0, 0, 0, 0], F, b0 * Wo, b1 * Wo, ws,
-                             &gxt[0, 0, 0, 0], &gw[0, 0, 0, 0, 0, 0],
-                             &gb[0, 0, 0])
-            for row in prange(C * H, schedule='static'):
-                _lc_unpack_row(&gxt[0, 0, 0, 0], &gc, N, row, &gx[0, 0, 0, 0])
-    free(off)
-    free(buf)
+    cdef _Scratch s = _lc_scratch("locally_connected2d_backward", &gc, &gp, &a, nt,
+                                  sizeof(floating))
+    a.gy = &gy[0, 0, 0, 0]
+    a.xt = &xt[0, 0, 0, 0]
+    a.w = &w[0, 0, 0, 0, 0, 0]
+    a.gxt = &gxt[0, 0, 0, 0]
+    a.gx = &gx[0, 0, 0, 0]
+    a.gw = &gw[0, 0, 0, 0, 0, 0]
+    a.gb = &gb[0, 0, 0]
+    # phase 0: even bands (disjoint input rows), then phase 1: odd, then
+    # grad_x's rows out of gxt
+    loops[0] = _loop(<c.fc_fn> _item_lc_band[floating], &a, (nbands + 1) // 2, True, 0)
+    loops[1] = _loop(<c.fc_fn> _item_lc_band[floating], &a, nbands // 2, True, 1)
+    loops[2] = _loop(<c.fc_fn> _item_lc_unpack[floating], &a, C * g.H, False)
+    _run("locally_connected2d_backward", s, loops, 3, tag)
     return grad_x, grad_w, grad_b
 
 
@@ -1786,10 +2105,10 @@ cdef inline void _bn_backward(const floating *gy, const floating *x,
                               double *g_gamma, double *g_beta) noexcept nogil:
     if floating is float:
         c.fc_bn_backward_channel_float(gy, x, y, N, stride, L, mean, invstd, gamma,
-                                       training, gx, g_gamma, g_beta)
+                                training, gx, g_gamma, g_beta)
     else:
         c.fc_bn_backward_channel_double(gy, x, y, N, stride, L, mean, invstd, gamma,
-                                        training, gx, g_gamma, g_beta)
+                                 training, gx, g_gamma, g_beta)
 
 
 def batch_norm_train(const floating[:, :, :, ::1] x, const double[::1] gamma,
@@ -1972,16 +2291,56 @@ def softmax_xent(const floating[:, ::1] s, const int64_t[::1] labels,
     return float(np.sum(losses) / N)        # row losses added in order
 
 
+cdef struct _mm:
+    # out (M x Ncols) = A (M x Kd) @ B (Kd x Ncols) (+ bias, ReLU), as the
+    # work items see it (pointers of the call's dtype); A packed first
+    const void *a
+    const void *b
+    const void *bias
+    void *packed
+    void *out
+    Py_ssize_t lda, ldb, ldc, M, Kd, Ncols
+    int at, bt, relu
+
+
+cdef int _item_mm_pack(const void *ctx, Py_ssize_t arg, Py_ssize_t panel,
+                       floating *work) noexcept nogil:
+    """Matrix product: A's panel of mr rows, packed."""
+    cdef const _mm *m = <const _mm *> ctx
+    if floating is float:
+        c.fc_matmul_pack_a_float(<const float *> m.a, m.lda, m.at, m.M, m.Kd, panel,
+                                 <float *> m.packed)
+    else:
+        c.fc_matmul_pack_a_double(<const double *> m.a, m.lda, m.at, m.M, m.Kd, panel,
+                                  <double *> m.packed)
+    return c.FC_OK
+
+
+cdef int _item_mm_panel(const void *ctx, Py_ssize_t arg, Py_ssize_t panel,
+                        floating *work) noexcept nogil:
+    """Matrix product: the output's column panel."""
+    cdef const _mm *m = <const _mm *> ctx
+    if floating is float:
+        c.fc_matmul_panel_float(<const float *> m.packed, m.M, m.Kd, <const float *> m.b,
+                                m.ldb, m.bt, m.Ncols, <const float *> m.bias, m.relu, 0,
+                                panel, work, <float *> m.out, m.ldc)
+    else:
+        c.fc_matmul_panel_double(<const double *> m.packed, m.M, m.Kd,
+                                 <const double *> m.b, m.ldb, m.bt, m.Ncols,
+                                 <const double *> m.bias, m.relu, 0, panel, work,
+                                 <double *> m.out, m.ldc)
+    return c.FC_OK
+
+
 cdef int _matmul(const floating *a, Py_ssize_t lda, bint at, Py_ssize_t M,
                  Py_ssize_t Kd, const floating *b, Py_ssize_t ldb, bint bt,
                  Py_ssize_t Ncols, const floating *bias, bint relu,
                  floating *out, Py_ssize_t ldc) except -1:
     """out (M x Ncols) = A @ B (+ bias per column, ReLU'd if relu)."""
-    cdef Py_ssize_t mr, psize, panels, wsize, p
-    cdef floating *packed = NULL
-    cdef floating *buf = NULL
-    cdef floating *ws
+    cdef Py_ssize_t mr, psize, panels, wsize
     cdef int nt = _threads_for(M * Ncols * max(Kd, 1))
+    cdef _mm m
+    cdef c.fc_loop loops[2]
     if floating is float:
         mr = c.fc_gemm_packed_weights_size_float(1, 1)
         psize = c.fc_matmul_packed_a_size_float(M, Kd)
@@ -1992,32 +2351,25 @@ cdef int _matmul(const floating *a, Py_ssize_t lda, bint at, Py_ssize_t M,
         psize = c.fc_matmul_packed_a_size_double(M, Kd)
         panels = c.fc_matmul_panels_double(M, Ncols)
         wsize = c.fc_matmul_work_size_double()
-    packed = <floating *> malloc(max(psize, 1) * sizeof(floating))
-    buf = <floating *> malloc(nt * wsize * sizeof(floating))
-    if packed == NULL or buf == NULL:
-        free(packed)
-        free(buf)
-        raise MemoryError(
-            f"linear: could not allocate {(psize + nt * wsize) * sizeof(floating)} "
-            f"bytes of workspace")
-    with nogil:
-        with parallel(num_threads=nt):
-            ws = buf + threadid() * wsize
-            for p in prange((M + mr - 1) // mr, schedule='static'):
-                if floating is float:
-                    c.fc_matmul_pack_a_float(a, lda, at, M, Kd, p, packed)
-                else:
-                    c.fc_matmul_pack_a_double(a, lda, at, M, Kd, p, packed)
-            for p in prange(panels, schedule='dynamic'):
-                if floating is float:
-                    c.fc_matmul_panel_float(packed, M, Kd, b, ldb, bt, Ncols, bias, relu,
-                                            0, p, ws, out, ldc)
-                else:
-                    c.fc_matmul_panel_double(packed, M, Kd, b, ldb, bt, Ncols, bias, relu,
-                                             0, p, ws, out, ldc)
-    free(packed)
-    free(buf)
-    return 0
+    cdef _Scratch s = _scratch("linear", "workspace", nt, wsize * <object> sizeof(floating),
+                               max(psize, 1) * <object> sizeof(floating))
+    m.a = a
+    m.b = b
+    m.bias = bias
+    m.packed = s.shared
+    m.out = out
+    m.lda = lda
+    m.ldb = ldb
+    m.ldc = ldc
+    m.M = M
+    m.Kd = Kd
+    m.Ncols = Ncols
+    m.at = at
+    m.bt = bt
+    m.relu = relu
+    loops[0] = _loop(<c.fc_fn> _item_mm_pack[floating], &m, (M + mr - 1) // mr, False)
+    loops[1] = _loop(<c.fc_fn> _item_mm_panel[floating], &m, panels, True)
+    return _run("linear", s, loops, 2, out)
 
 
 def linear(const floating[:, ::1] x, const floating[:, ::1] w, b, bint relu,

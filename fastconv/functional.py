@@ -777,10 +777,9 @@ def max_pool1d_backward(grad_out: Array[Float], indices: Indices,
     grad_out, indices, input_shape = _v.check_max_pool1d_backward(
         grad_out, indices, input_shape)
     N, C, L = input_shape
-    grad_x, n_bad = _ext.max_pool2d_backward(
-        _as4d(grad_out), _as4d(indices), (N, C, 1, L))
-    if n_bad:
-        raise _v.indices_out_of_range_1d(input_shape)
+    grad_x = _ext.max_pool2d_backward(
+        _as4d(grad_out), _as4d(indices), (N, C, 1, L),
+        lambda: _v.indices_out_of_range_1d(input_shape))
     return _as3d(grad_x)
 
 
@@ -858,10 +857,8 @@ def max_pool2d_backward(grad_out: Array[Float], indices: Indices,
     """
     grad_out, indices, input_shape = _v.check_max_pool2d_backward(
         grad_out, indices, input_shape)
-    grad_x, n_bad = _ext.max_pool2d_backward(grad_out, indices, input_shape)
-    if n_bad:
-        raise _v.indices_out_of_range(input_shape)
-    return grad_x
+    return _ext.max_pool2d_backward(grad_out, indices, input_shape,
+                                    lambda: _v.indices_out_of_range(input_shape))
 
 
 @docfiller
@@ -937,10 +934,9 @@ def max_pool3d_backward(grad_out: Array[Float], indices: Indices,
     """
     grad_out, indices, input_shape = _v.check_max_pool3d_backward(
         grad_out, indices, input_shape)
-    grad_x, n_bad = _ext.max_pool3d_backward(grad_out, indices, input_shape)
-    if n_bad:
-        raise _v.indices_out_of_range(input_shape, "max_pool3d_backward")
-    return grad_x
+    return _ext.max_pool3d_backward(
+        grad_out, indices, input_shape,
+        lambda: _v.indices_out_of_range(input_shape, "max_pool3d_backward"))
 
 
 # ---- average pooling -----------------------------------------------------
@@ -1217,7 +1213,7 @@ def _lp_backward(gy4, x4, p, g):
         # |x| (inf) or of -|x| (-inf); -(-g) = g for the latter.
         a = np.abs(x4) if p > 0 else -np.abs(x4)
         _, idx = _ext.max_pool2d(a, g, True)
-        grad_a, _ = _ext.max_pool2d_backward(gy4, idx, shape)
+        grad_a = _ext.max_pool2d_backward(gy4, idx, shape)
         grad_a *= _torch_sign(x4)
         return grad_a
     K = g.kh * g.kw

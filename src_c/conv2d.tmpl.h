@@ -134,10 +134,10 @@ FC_ALWAYS_INLINE void CAT(stencil_, TYPE)(
     }
 }
 
-FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
-                                 const TYPE *restrict w, TYPE bias, int relu,
-                                 const fc_geom *g, TYPE *restrict work,
-                                 TYPE *restrict y)
+FC_CLONES void CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
+                                  const TYPE *restrict w, TYPE bias, int relu,
+                                  const fc_geom *g, TYPE *restrict work,
+                                  TYPE *restrict y)
 {
     const ptrdiff_t HW = g->H * g->W, L = g->Ho * g->Wo;
     if (g->sw == 1) {
@@ -146,7 +146,7 @@ FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
         CAT(stencil_, TYPE)(work, g->C, g->H, Wp, w, g->kh * g->kw, g->kh,
                             g->kw, g->sh, -g->pt, g->dh, 0, g->dw, bias, relu,
                             g->Ho, g->Wo, y);
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t l = 0; l < L; ++l) y[l] = bias;
     for (ptrdiff_t c = 0; c < g->C; ++c) {
@@ -171,15 +171,14 @@ FC_CLONES int CAT(fc_conv2d_direct_, TYPE)(const TYPE *restrict x,
         }
     }
     if (relu) CAT(relu_run_, TYPE)(y, L);
-    return FC_OK;
 }
 
-FC_CLONES int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_y,
-                                            const TYPE *restrict w,
-                                            ptrdiff_t n_filters,
-                                            const fc_geom *g,
-                                            TYPE *restrict work,
-                                            TYPE *restrict grad_x)
+FC_CLONES void CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_y,
+                                             const TYPE *restrict w,
+                                             ptrdiff_t n_filters,
+                                             const fc_geom *g,
+                                             TYPE *restrict work,
+                                             TYPE *restrict grad_x)
 {
     const ptrdiff_t HW = g->H * g->W, L = g->Ho * g->Wo;
     const ptrdiff_t w_stride = g->C * g->kh * g->kw;   /* between filters */
@@ -194,7 +193,7 @@ FC_CLONES int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_
         CAT(stencil_, TYPE)(work, n_filters, g->Ho, Wp, w, w_stride, g->kh,
                             g->kw, 1, g->pt, -g->dh, span, -g->dw, 0, 0, g->H,
                             g->W, grad_x);
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t p = 0; p < HW; ++p) grad_x[p] = 0;
     for (ptrdiff_t f = 0; f < n_filters; ++f) {
@@ -222,7 +221,6 @@ FC_CLONES int CAT(fc_conv2d_direct_grad_input_, TYPE)(const TYPE *restrict grad_
             }
         }
     }
-    return FC_OK;
 }
 
 /* grad_w of nj (constant at each call) neighbouring taps (c, i, j0..j0+nj-1)
@@ -287,11 +285,11 @@ FC_ALWAYS_INLINE void CAT(grad_weight_taps_, TYPE)(
     }
 }
 
-FC_CLONES int CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
-                                             const TYPE *restrict grad_y,
-                                             const fc_geom *g,
-                                             TYPE *restrict work,
-                                             TYPE *restrict grad_w)
+FC_CLONES void CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
+                                              const TYPE *restrict grad_y,
+                                              const fc_geom *g,
+                                              TYPE *restrict work,
+                                              TYPE *restrict grad_w)
 {
     const ptrdiff_t HW = g->H * g->W;
     ptrdiff_t Wp = 0;
@@ -354,7 +352,6 @@ FC_CLONES int CAT(fc_conv2d_direct_grad_weight_, TYPE)(const TYPE *restrict x,
             }
         }
     }
-    return FC_OK;
 }
 
 #undef VEC

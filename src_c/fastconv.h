@@ -5,8 +5,14 @@
  * checked by fastconv/_validation.py.  Sizes are ptrdiff_t so that arrays
  * larger than 2**31 elements index correctly.
  *
- * Return codes: 0 on success, FC_EINDEX when an index argument lies outside
- * its plane (nothing out of bounds is ever written).
+ * Statuses: a function that cannot fail returns void.  The few that can
+ * (fc_max_pool2d_backward_<T>, fc_gemm_init, and the work items that
+ * fc_run_loops_<T> runs) return FC_OK (0) or a negative FC_E* code, lower
+ * meaning worse; the caller checks every one (fastconv/_ext.pyx turns it
+ * into a Python exception: _check_status).
+ *   FC_EINDEX  an index argument lies outside its plane (nothing out of
+ *              bounds is ever written), or fc_gemm_init got an unknown or
+ *              unsupported ISA.
  */
 #ifndef FASTCONV_H
 #define FASTCONV_H
@@ -42,14 +48,14 @@ typedef struct {
  *   cols IN  (C*kh*kw, l1 - l0) as above
  *   x    OUT (C, H, W): ACCUMULATES (adds into x; zero it first for a fold).
  */
-int fc_im2col_float(const float *x, const fc_geom *g, ptrdiff_t l0,
-                    ptrdiff_t l1, float *cols);
-int fc_im2col_double(const double *x, const fc_geom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, double *cols);
-int fc_col2im_float(const float *cols, const fc_geom *g, ptrdiff_t l0,
-                    ptrdiff_t l1, float *x);
-int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, double *x);
+void fc_im2col_float(const float *x, const fc_geom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, float *cols);
+void fc_im2col_double(const double *x, const fc_geom *g, ptrdiff_t l0,
+                      ptrdiff_t l1, double *cols);
+void fc_col2im_float(const float *cols, const fc_geom *g, ptrdiff_t l0,
+                     ptrdiff_t l1, float *x);
+void fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
+                      ptrdiff_t l1, double *x);
 
 /* ---- conv2d.c: direct convolution --------------------------------------
  * g->C is the number of input channels of one group (C/groups).
@@ -73,22 +79,22 @@ int fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
  */
 ptrdiff_t fc_conv2d_direct_work_size_float(const fc_geom *g, ptrdiff_t n_filters);
 ptrdiff_t fc_conv2d_direct_work_size_double(const fc_geom *g, ptrdiff_t n_filters);
-int fc_conv2d_direct_float(const float *x, const float *w, float bias, int relu,
-                           const fc_geom *g, float *work, float *y);
-int fc_conv2d_direct_double(const double *x, const double *w, double bias,
-                            int relu, const fc_geom *g, double *work, double *y);
-int fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
-                                      ptrdiff_t n_filters, const fc_geom *g,
-                                      float *work, float *grad_x);
-int fc_conv2d_direct_grad_input_double(const double *grad_y, const double *w,
+void fc_conv2d_direct_float(const float *x, const float *w, float bias, int relu,
+                            const fc_geom *g, float *work, float *y);
+void fc_conv2d_direct_double(const double *x, const double *w, double bias,
+                             int relu, const fc_geom *g, double *work, double *y);
+void fc_conv2d_direct_grad_input_float(const float *grad_y, const float *w,
                                        ptrdiff_t n_filters, const fc_geom *g,
-                                       double *work, double *grad_x);
-int fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
-                                       const fc_geom *g, float *work,
-                                       float *grad_w);
-int fc_conv2d_direct_grad_weight_double(const double *x, const double *grad_y,
-                                        const fc_geom *g, double *work,
-                                        double *grad_w);
+                                       float *work, float *grad_x);
+void fc_conv2d_direct_grad_input_double(const double *grad_y, const double *w,
+                                        ptrdiff_t n_filters, const fc_geom *g,
+                                        double *work, double *grad_x);
+void fc_conv2d_direct_grad_weight_float(const float *x, const float *grad_y,
+                                        const fc_geom *g, float *work,
+                                        float *grad_w);
+void fc_conv2d_direct_grad_weight_double(const double *x, const double *grad_y,
+                                         const fc_geom *g, double *work,
+                                         double *grad_w);
 /* fc_bias_grad_<T>(gy, N, stride, L): the sum of gy[n * stride + l] over
  * n < N, l < L (one filter's grad_bias), in double, in a fixed order. */
 double fc_bias_grad_float(const float *gy, ptrdiff_t N, ptrdiff_t stride,
@@ -110,23 +116,23 @@ double fc_bias_grad_double(const double *gy, ptrdiff_t N, ptrdiff_t stride,
  * fc_avg_pool2d_backward_<T>(grad_y, g, count_include_pad, grad_x)
  *   grad_x OUT (H, W): ACCUMULATES
  */
-int fc_max_pool2d_float(const float *x, const fc_geom *g, float *y,
-                        int64_t *indices);
-int fc_max_pool2d_double(const double *x, const fc_geom *g, double *y,
+void fc_max_pool2d_float(const float *x, const fc_geom *g, float *y,
                          int64_t *indices);
+void fc_max_pool2d_double(const double *x, const fc_geom *g, double *y,
+                          int64_t *indices);
 int fc_max_pool2d_backward_float(const float *grad_y, const int64_t *indices,
                                  ptrdiff_t n_out, ptrdiff_t hw, float *grad_x);
 int fc_max_pool2d_backward_double(const double *grad_y, const int64_t *indices,
                                   ptrdiff_t n_out, ptrdiff_t hw,
                                   double *grad_x);
-int fc_avg_pool2d_float(const float *x, const fc_geom *g,
-                        int count_include_pad, float *y);
-int fc_avg_pool2d_double(const double *x, const fc_geom *g,
-                         int count_include_pad, double *y);
-int fc_avg_pool2d_backward_float(const float *grad_y, const fc_geom *g,
-                                 int count_include_pad, float *grad_x);
-int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
-                                  int count_include_pad, double *grad_x);
+void fc_avg_pool2d_float(const float *x, const fc_geom *g,
+                         int count_include_pad, float *y);
+void fc_avg_pool2d_double(const double *x, const fc_geom *g,
+                          int count_include_pad, double *y);
+void fc_avg_pool2d_backward_float(const float *grad_y, const fc_geom *g,
+                                  int count_include_pad, float *grad_x);
+void fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
+                                   int count_include_pad, double *grad_x);
 
 /* ---- gemm.c / ukernel.c: convolution as a packed GEMM ------------------
  * fc_gemm_init(isa): choose the micro-kernels: "avx512", "avx2", "generic",
@@ -146,7 +152,7 @@ int fc_avg_pool2d_backward_double(const double *grad_y, const fc_geom *g,
  * fc_conv2d_gemm_tile_<T>(x, g, wpack, F, bias, relu, tile, work, y)
  *   x      IN  (C/groups, H, W) one image's group channels; g->C = C/groups
  *   wpack  IN  the group's packed weights
- *   bias   IN  (F,) the group's biases
+ *   bias   IN  (F,) the group's biases, or NULL (none)
  *   relu       1: y = max(y, 0) (NaN stays NaN), applied to the tile's
  *              outputs as they are written
  *   tile       0 <= tile < fc_gemm_tiles(g)
@@ -178,25 +184,25 @@ ptrdiff_t fc_gemm_tiles_float(const fc_geom *g);
 ptrdiff_t fc_gemm_tiles_double(const fc_geom *g);
 ptrdiff_t fc_gemm_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
-                              const float *wpack, ptrdiff_t F,
-                              const float *bias, int relu, ptrdiff_t tile,
-                              float *work, float *y);
+void fc_conv2d_gemm_tile_float(const float *x, const fc_geom *g,
+                               const float *wpack, ptrdiff_t F,
+                               const float *bias, int relu, ptrdiff_t tile,
+                               float *work, float *y);
 ptrdiff_t fc_gemm_items_float(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
 ptrdiff_t fc_gemm_items_double(const fc_geom *g, ptrdiff_t N, const fc_ylayout *ly);
 ptrdiff_t fc_gemm_item_work_size_float(const fc_geom *g, ptrdiff_t F,
                                        const fc_ylayout *ly);
 ptrdiff_t fc_gemm_item_work_size_double(const fc_geom *g, ptrdiff_t F,
                                         const fc_ylayout *ly);
-int fc_conv2d_gemm_item_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
-                              const fc_geom *g, const float *wpack, ptrdiff_t F,
-                              const float *bias, int relu, ptrdiff_t item,
-                              float *work, float *y, const fc_ylayout *ly);
-int fc_conv2d_gemm_item_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
-                               const fc_geom *g, const double *wpack,
-                               ptrdiff_t F, const double *bias, int relu,
-                               ptrdiff_t item, double *work, double *y,
-                               const fc_ylayout *ly);
+void fc_conv2d_gemm_item_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                               const fc_geom *g, const float *wpack, ptrdiff_t F,
+                               const float *bias, int relu, ptrdiff_t item,
+                               float *work, float *y, const fc_ylayout *ly);
+void fc_conv2d_gemm_item_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                                const fc_geom *g, const double *wpack,
+                                ptrdiff_t F, const double *bias, int relu,
+                                ptrdiff_t item, double *work, double *y,
+                                const fc_ylayout *ly);
 /* Backward, by the same micro-kernels (g->C = C/groups, F = F/groups):
  * fc_gemm_grad_input_blocks_<T>(g): blocks of whole input channels that
  *   grad_x is computed in (independent: they write disjoint planes).
@@ -227,36 +233,69 @@ void fc_gemm_pack_weights_t_double(const double *w, const fc_geom *g,
                                    ptrdiff_t F, double *packed);
 ptrdiff_t fc_gemm_grad_input_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_grad_input_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_gemm_grad_input_float(const float *gy, const fc_geom *g,
-                                    const float *wtpack, ptrdiff_t F,
-                                    ptrdiff_t block, float *work, float *gx);
-int fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
-                                     const double *wtpack, ptrdiff_t F,
-                                     ptrdiff_t block, double *work,
-                                     double *gx);
+void fc_conv2d_gemm_grad_input_float(const float *gy, const fc_geom *g,
+                                     const float *wtpack, ptrdiff_t F,
+                                     ptrdiff_t block, float *work, float *gx);
+void fc_conv2d_gemm_grad_input_double(const double *gy, const fc_geom *g,
+                                      const double *wtpack, ptrdiff_t F,
+                                      ptrdiff_t block, double *work,
+                                      double *gx);
 ptrdiff_t fc_gemm_grad_weight_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_grad_weight_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_gemm_grad_weight_float(const float *x, ptrdiff_t x_stride,
-                                     const float *gy, ptrdiff_t gy_stride,
-                                     const fc_geom *g, ptrdiff_t F,
-                                     ptrdiff_t p0, ptrdiff_t p1, float *work,
-                                     float *gw);
-int fc_conv2d_gemm_grad_weight_double(const double *x, ptrdiff_t x_stride,
-                                      const double *gy, ptrdiff_t gy_stride,
+void fc_conv2d_gemm_grad_weight_float(const float *x, ptrdiff_t x_stride,
+                                      const float *gy, ptrdiff_t gy_stride,
                                       const fc_geom *g, ptrdiff_t F,
-                                      ptrdiff_t p0, ptrdiff_t p1,
-                                      double *work, double *gw);
-int fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
-                               const double *wpack, ptrdiff_t F,
-                               const double *bias, int relu, ptrdiff_t tile,
-                               double *work, double *y);
+                                      ptrdiff_t p0, ptrdiff_t p1, float *work,
+                                      float *gw);
+void fc_conv2d_gemm_grad_weight_double(const double *x, ptrdiff_t x_stride,
+                                       const double *gy, ptrdiff_t gy_stride,
+                                       const fc_geom *g, ptrdiff_t F,
+                                       ptrdiff_t p0, ptrdiff_t p1,
+                                       double *work, double *gw);
+void fc_conv2d_gemm_tile_double(const double *x, const fc_geom *g,
+                                const double *wpack, ptrdiff_t F,
+                                const double *bias, int relu, ptrdiff_t tile,
+                                double *work, double *y);
 
 /* ---- threads.c --------------------------------------------------------
  * fc_openmp_enabled(): 1 if this build has OpenMP, else 0.
  * fc_default_threads(): omp_get_max_threads() (OMP_NUM_THREADS or the core
- * count, and what threadpoolctl limits), 1 without OpenMP. */
+ * count, and what threadpoolctl limits), 1 without OpenMP.
+ *
+ * The drivers' parallel loop, the only parallel region of the C code (every
+ * kernel above runs on one thread; the drivers in fastconv/_ext.pyx split a
+ * call into work items and run them here):
+ * fc_item_<T>(ctx, arg, item, work): one work item, 0 <= item < items;
+ *   ctx and arg as the loop gives them, work the calling thread's scratch.
+ *   Returns FC_OK or a failure status.
+ * fc_loop: a loop over items 0 .. items-1 of run, an fc_item_<T> of the
+ *   call's type stored as the generic fc_fn (converted back before it is
+ *   called); dynamic: 1 for OpenMP's dynamic schedule (items of uneven
+ *   cost), 0 for the static one (a contiguous range of items per thread).
+ * fc_run_loops_<T>(loops, n, threads, work, work_stride): the n loops in
+ *   order, in one parallel region of `threads` threads; every item of a loop
+ *   finishes before the next loop starts.  Thread t's scratch is
+ *   work + t*work_stride (work NULL: none).  Returns the worst (lowest)
+ *   status that any item returned, FC_OK if none failed; a failure does not
+ *   stop the other items.
+ */
 int fc_openmp_enabled(void);
 int fc_default_threads(void);
+typedef void (*fc_fn)(void);
+typedef int (*fc_item_float)(const void *ctx, ptrdiff_t arg, ptrdiff_t item,
+                             float *work);
+typedef int (*fc_item_double)(const void *ctx, ptrdiff_t arg, ptrdiff_t item,
+                              double *work);
+typedef struct {
+    fc_fn run;
+    const void *ctx;
+    ptrdiff_t arg, items;
+    int dynamic;
+} fc_loop;
+int fc_run_loops_float(const fc_loop *loops, ptrdiff_t n, int threads,
+                       float *work, ptrdiff_t work_stride);
+int fc_run_loops_double(const fc_loop *loops, ptrdiff_t n, int threads,
+                        double *work, ptrdiff_t work_stride);
 
 /* ==== 3-D (volumetric) kernels: vol.c =================================== */
 
@@ -283,18 +322,18 @@ typedef struct {
  * fc_avg_pool3d_backward_<T>(grad_y, g, count_include_pad, grad_x)
  *   grad_x  OUT (D, H, W): ACCUMULATES grad_y / divisor over each window
  */
-int fc_max_pool3d_float(const float *x, const fc_vgeom *g, float *y,
-                        int64_t *indices);
-int fc_max_pool3d_double(const double *x, const fc_vgeom *g, double *y,
+void fc_max_pool3d_float(const float *x, const fc_vgeom *g, float *y,
                          int64_t *indices);
-int fc_avg_pool3d_float(const float *x, const fc_vgeom *g,
-                        int count_include_pad, float *y);
-int fc_avg_pool3d_double(const double *x, const fc_vgeom *g,
-                         int count_include_pad, double *y);
-int fc_avg_pool3d_backward_float(const float *grad_y, const fc_vgeom *g,
-                                 int count_include_pad, float *grad_x);
-int fc_avg_pool3d_backward_double(const double *grad_y, const fc_vgeom *g,
-                                  int count_include_pad, double *grad_x);
+void fc_max_pool3d_double(const double *x, const fc_vgeom *g, double *y,
+                          int64_t *indices);
+void fc_avg_pool3d_float(const float *x, const fc_vgeom *g,
+                         int count_include_pad, float *y);
+void fc_avg_pool3d_double(const double *x, const fc_vgeom *g,
+                          int count_include_pad, double *y);
+void fc_avg_pool3d_backward_float(const float *grad_y, const fc_vgeom *g,
+                                  int count_include_pad, float *grad_x);
+void fc_avg_pool3d_backward_double(const double *grad_y, const fc_vgeom *g,
+                                   int count_include_pad, double *grad_x);
 /* ==== local.c: locally connected layer (unshared weights) ===============
  * Weights W of shape (Ho, Wo, C, kh, kw, F): position l = oh*Wo + ow owns the
  * filters W[l] (K x F, K = C*kh*kw, one filter per column); bias (F, Ho, Wo).
@@ -328,31 +367,31 @@ void fc_lc_padded_geom(const fc_geom *g, fc_geom *gp);
 void fc_lc_offsets(const fc_geom *gp, ptrdiff_t N, ptrdiff_t *off);
 ptrdiff_t fc_lc_work_size(const fc_geom *g, ptrdiff_t N, ptrdiff_t F);
 ptrdiff_t fc_lc_band_rows(const fc_geom *g);
-int fc_lc_pack_row_float(const float *x, const fc_geom *g, ptrdiff_t N,
-                         ptrdiff_t row, float *xt);
-int fc_lc_pack_row_double(const double *x, const fc_geom *g, ptrdiff_t N,
-                          ptrdiff_t row, double *xt);
-int fc_lc_unpack_row_float(const float *xt, const fc_geom *g, ptrdiff_t N,
-                           ptrdiff_t row, float *x);
-int fc_lc_unpack_row_double(const double *xt, const fc_geom *g, ptrdiff_t N,
-                            ptrdiff_t row, double *x);
-int fc_lc_forward_float(const float *xt, const fc_geom *gp,
-                        const ptrdiff_t *off, ptrdiff_t N, const float *w,
-                        const float *bias, ptrdiff_t F, ptrdiff_t l0,
-                        ptrdiff_t l1, float *work, float *y);
-int fc_lc_forward_double(const double *xt, const fc_geom *gp,
-                         const ptrdiff_t *off, ptrdiff_t N, const double *w,
-                         const double *bias, ptrdiff_t F, ptrdiff_t l0,
-                         ptrdiff_t l1, double *work, double *y);
-int fc_lc_backward_float(const float *gy, const float *xt, const fc_geom *gp,
+void fc_lc_pack_row_float(const float *x, const fc_geom *g, ptrdiff_t N,
+                          ptrdiff_t row, float *xt);
+void fc_lc_pack_row_double(const double *x, const fc_geom *g, ptrdiff_t N,
+                           ptrdiff_t row, double *xt);
+void fc_lc_unpack_row_float(const float *xt, const fc_geom *g, ptrdiff_t N,
+                            ptrdiff_t row, float *x);
+void fc_lc_unpack_row_double(const double *xt, const fc_geom *g, ptrdiff_t N,
+                             ptrdiff_t row, double *x);
+void fc_lc_forward_float(const float *xt, const fc_geom *gp,
                          const ptrdiff_t *off, ptrdiff_t N, const float *w,
-                         ptrdiff_t F, ptrdiff_t l0, ptrdiff_t l1, float *work,
-                         float *gxt, float *gw, float *gb);
-int fc_lc_backward_double(const double *gy, const double *xt,
-                          const fc_geom *gp, const ptrdiff_t *off,
-                          ptrdiff_t N, const double *w, ptrdiff_t F,
-                          ptrdiff_t l0, ptrdiff_t l1, double *work,
-                          double *gxt, double *gw, double *gb);
+                         const float *bias, ptrdiff_t F, ptrdiff_t l0,
+                         ptrdiff_t l1, float *work, float *y);
+void fc_lc_forward_double(const double *xt, const fc_geom *gp,
+                          const ptrdiff_t *off, ptrdiff_t N, const double *w,
+                          const double *bias, ptrdiff_t F, ptrdiff_t l0,
+                          ptrdiff_t l1, double *work, double *y);
+void fc_lc_backward_float(const float *gy, const float *xt, const fc_geom *gp,
+                          const ptrdiff_t *off, ptrdiff_t N, const float *w,
+                          ptrdiff_t F, ptrdiff_t l0, ptrdiff_t l1, float *work,
+                          float *gxt, float *gw, float *gb);
+void fc_lc_backward_double(const double *gy, const double *xt,
+                           const fc_geom *gp, const ptrdiff_t *off,
+                           ptrdiff_t N, const double *w, ptrdiff_t F,
+                           ptrdiff_t l0, ptrdiff_t l1, double *work,
+                           double *gxt, double *gw, double *gb);
 
 /* ---- gemm.c: grad_x of a unit-stride convolution as a forward one -------
  * grad_x = conv2d(grad_y, W'), with W'[c, f, i, j] = W[f, c, kh-1-i, kw-1-j]
@@ -411,18 +450,18 @@ void fc_gemm_gw_pack_a_double(const double *gy, ptrdiff_t gy_stride,
                               ptrdiff_t block, double *apack);
 ptrdiff_t fc_gemm_gw_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_gw_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_gemm_gw_item_float(const float *x, ptrdiff_t x_stride,
-                                 const float *gy, ptrdiff_t gy_stride,
-                                 const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
-                                 ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
-                                 const float *apack, int first, float *work,
-                                 float *gw);
-int fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
-                                  const double *gy, ptrdiff_t gy_stride,
+void fc_conv2d_gemm_gw_item_float(const float *x, ptrdiff_t x_stride,
+                                  const float *gy, ptrdiff_t gy_stride,
                                   const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
                                   ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
-                                  const double *apack, int first, double *work,
-                                  double *gw);
+                                  const float *apack, int first, float *work,
+                                  float *gw);
+void fc_conv2d_gemm_gw_item_double(const double *x, ptrdiff_t x_stride,
+                                   const double *gy, ptrdiff_t gy_stride,
+                                   const fc_geom *g, ptrdiff_t F, ptrdiff_t N,
+                                   ptrdiff_t b0, ptrdiff_t b1, ptrdiff_t kb,
+                                   const double *apack, int first, double *work,
+                                   double *gw);
 
 /* grad_x of a strided layer by phases (gemm.tmpl.h): input cells
  * (a + sh*v, b + sw*u) of phase (a, b) are a stride-1 convolution of grad_y
@@ -455,17 +494,17 @@ ptrdiff_t fc_gemm_phase_items_float(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
 ptrdiff_t fc_gemm_phase_items_double(const fc_geom *g, ptrdiff_t F, ptrdiff_t N);
 ptrdiff_t fc_gemm_phase_work_size_float(const fc_geom *g, ptrdiff_t F);
 ptrdiff_t fc_gemm_phase_work_size_double(const fc_geom *g, ptrdiff_t F);
-int fc_conv2d_gemm_grad_input_phases_float(const float *gy, ptrdiff_t gy_stride,
-                                           ptrdiff_t N, const fc_geom *g,
-                                           const float *packed, ptrdiff_t F,
-                                           ptrdiff_t item, float *work,
-                                           float *gx, ptrdiff_t gx_stride);
-int fc_conv2d_gemm_grad_input_phases_double(const double *gy,
-                                            ptrdiff_t gy_stride, ptrdiff_t N,
-                                            const fc_geom *g,
-                                            const double *packed, ptrdiff_t F,
-                                            ptrdiff_t item, double *work,
-                                            double *gx, ptrdiff_t gx_stride);
+void fc_conv2d_gemm_grad_input_phases_float(const float *gy, ptrdiff_t gy_stride,
+                                            ptrdiff_t N, const fc_geom *g,
+                                            const float *packed, ptrdiff_t F,
+                                            ptrdiff_t item, float *work,
+                                            float *gx, ptrdiff_t gx_stride);
+void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
+                                             ptrdiff_t gy_stride, ptrdiff_t N,
+                                             const fc_geom *g,
+                                             const double *packed, ptrdiff_t F,
+                                             ptrdiff_t item, double *work,
+                                             double *gx, ptrdiff_t gx_stride);
 
 /* ---- winograd.c: F(m x m, 3x3) convolution on the GEMM micro-kernels ----
  * For 3x3 filters at stride 1, dilation 1 (any padding); one group; output
@@ -535,31 +574,31 @@ void fc_wino_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                             int threads, fc_wino_sched *s);
 void fc_wino_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                              int threads, fc_wino_sched *s);
-int fc_conv2d_wino_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
-                         const fc_geom *g, int m, const float *upack, ptrdiff_t F,
-                         const float *bias, int relu, const fc_wino_sched *s,
-                         ptrdiff_t block, float *work, float *y, ptrdiff_t y_stride);
-int fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
-                          const fc_geom *g, int m, const double *upack, ptrdiff_t F,
-                          const double *bias, int relu, const fc_wino_sched *s,
-                          ptrdiff_t block, double *work, double *y,
-                          ptrdiff_t y_stride);
+void fc_conv2d_wino_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                          const fc_geom *g, int m, const float *upack, ptrdiff_t F,
+                          const float *bias, int relu, const fc_wino_sched *s,
+                          ptrdiff_t block, float *work, float *y, ptrdiff_t y_stride);
+void fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                           const fc_geom *g, int m, const double *upack, ptrdiff_t F,
+                           const double *bias, int relu, const fc_wino_sched *s,
+                           ptrdiff_t block, double *work, double *y,
+                           ptrdiff_t y_stride);
 void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a);
 void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a);
 void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                                fc_wino_gw_sched *s);
 void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                                 fc_wino_gw_sched *s);
-int fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
-                              ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
-                              ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                              ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
-                              double *bsum);
-int fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
+void fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
                                ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
                                ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                               ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
+                               ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
                                double *bsum);
+void fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
+                                ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                                ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
+                                ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
+                                double *bsum);
 void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
 void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
@@ -673,15 +712,15 @@ ptrdiff_t fc_matmul_panels_float(ptrdiff_t M, ptrdiff_t Ncols);
 ptrdiff_t fc_matmul_panels_double(ptrdiff_t M, ptrdiff_t Ncols);
 ptrdiff_t fc_matmul_work_size_float(void);
 ptrdiff_t fc_matmul_work_size_double(void);
-int fc_matmul_panel_float(const float *apack, ptrdiff_t M, ptrdiff_t Kd,
-                          const float *b, ptrdiff_t ldb, int bt,
-                          ptrdiff_t Ncols, const float *bias, int relu,
-                          int accumulate, ptrdiff_t panel, float *work,
-                          float *c, ptrdiff_t ldc);
-int fc_matmul_panel_double(const double *apack, ptrdiff_t M, ptrdiff_t Kd,
-                           const double *b, ptrdiff_t ldb, int bt,
-                           ptrdiff_t Ncols, const double *bias, int relu,
-                           int accumulate, ptrdiff_t panel, double *work,
-                           double *c, ptrdiff_t ldc);
+void fc_matmul_panel_float(const float *apack, ptrdiff_t M, ptrdiff_t Kd,
+                           const float *b, ptrdiff_t ldb, int bt,
+                           ptrdiff_t Ncols, const float *bias, int relu,
+                           int accumulate, ptrdiff_t panel, float *work,
+                           float *c, ptrdiff_t ldc);
+void fc_matmul_panel_double(const double *apack, ptrdiff_t M, ptrdiff_t Kd,
+                            const double *b, ptrdiff_t ldb, int bt,
+                            ptrdiff_t Ncols, const double *bias, int relu,
+                            int accumulate, ptrdiff_t panel, double *work,
+                            double *c, ptrdiff_t ldc);
 
 #endif /* FASTCONV_H */

@@ -610,16 +610,16 @@ FC_ALWAYS_INLINE void CAT(run_tile_, TYPE)(const TYPE *restrict x,
         for (ptrdiff_t f = 0; f < F; ++f) CAT(relu_run_, TYPE)(y + f * L + l0, n);
 }
 
-FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
-                                              ptrdiff_t x_stride, ptrdiff_t N,
-                                              const fc_geom *g,
-                                              const TYPE *restrict wpack,
-                                              ptrdiff_t F,
-                                              const TYPE *restrict bias,
-                                              int relu, ptrdiff_t item,
-                                              TYPE *restrict work,
-                                              TYPE *restrict y,
-                                              const fc_ylayout *ly)
+FC_CLONES void CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
+                                               ptrdiff_t x_stride, ptrdiff_t N,
+                                               const fc_geom *g,
+                                               const TYPE *restrict wpack,
+                                               ptrdiff_t F,
+                                               const TYPE *restrict bias,
+                                               int relu, ptrdiff_t item,
+                                               TYPE *restrict work,
+                                               TYPE *restrict y,
+                                               const fc_ylayout *ly)
 {
     const int dense = CAT(dense_, TYPE)(g, ly);
     const ptrdiff_t per = CAT(side_images_, TYPE)(g, N, dense);
@@ -628,31 +628,30 @@ FC_CLONES int CAT(fc_conv2d_gemm_item_, TYPE)(const TYPE *restrict x,
         CAT(band_tile_, TYPE)(x + n0 * x_stride, x_stride, fc_min(per, N - n0),
                               0, g->Ho, g, wpack, F, bias, relu, work,
                               y + n0 * ly->img, ly);
-        return FC_OK;
+        return;
     }
     const ptrdiff_t tiles = CAT(image_tiles_, TYPE)(g, dense);
     const ptrdiff_t n = item / tiles, t = item - n * tiles;
     if (!CAT(banded_, TYPE)(g, dense)) {
         CAT(run_tile_, TYPE)(x + n * x_stride, g, wpack, F, bias, relu, t, work,
                              y + n * ly->img);
-        return FC_OK;
+        return;
     }
     const ptrdiff_t band = CAT(band_rows_, TYPE)(g);
     CAT(band_tile_, TYPE)(x + n * x_stride, x_stride, 1, t * band,
                           fc_min(g->Ho, t * band + band), g, wpack, F, bias,
                           relu, work, y + n * ly->img, ly);
-    return FC_OK;
 }
 
-int CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                                    const TYPE *restrict wpack, ptrdiff_t F,
-                                    const TYPE *restrict bias, int relu,
-                                    ptrdiff_t tile, TYPE *restrict work,
-                                    TYPE *restrict y)
+void CAT(fc_conv2d_gemm_tile_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                                     const TYPE *restrict wpack, ptrdiff_t F,
+                                     const TYPE *restrict bias, int relu,
+                                     ptrdiff_t tile, TYPE *restrict work,
+                                     TYPE *restrict y)
 {
     const fc_ylayout dense = {g->Ho * g->Wo * F, g->Ho * g->Wo, g->Wo, 1};
-    return CAT(fc_conv2d_gemm_item_, TYPE)(x, 0, 1, g, wpack, F, bias, relu,
-                                           tile, work, y, &dense);
+    CAT(fc_conv2d_gemm_item_, TYPE)(x, 0, 1, g, wpack, F, bias, relu, tile,
+                                    work, y, &dense);
 }
 
 
@@ -802,7 +801,7 @@ ptrdiff_t CAT(fc_gemm_phase_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
     return size;
 }
 
-FC_CLONES int CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
+FC_CLONES void CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
     const TYPE *restrict gy, ptrdiff_t gy_stride, ptrdiff_t N,
     const fc_geom *g, const TYPE *restrict packed, ptrdiff_t F,
     ptrdiff_t item, TYPE *restrict work, TYPE *restrict gx,
@@ -842,7 +841,6 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_phases_, TYPE)(
             }
             packed += Cp * F * gp.kh * gp.kw;
         }
-    return FC_OK;
 }
 
 /* ---- backward ------------------------------------------------------------
@@ -899,12 +897,12 @@ ptrdiff_t CAT(fc_gemm_grad_input_work_size_, TYPE)(const fc_geom *g,
     return fc_add_sat(fc_mul_sat(nc, F), CAT(block_rows_, TYPE)(g) * nc);
 }
 
-FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
-                                          const fc_geom *g,
-                                          const TYPE *restrict wtpack,
-                                          ptrdiff_t F, ptrdiff_t block,
-                                          TYPE *restrict work,
-                                          TYPE *restrict gx)
+FC_CLONES void CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
+                                           const fc_geom *g,
+                                           const TYPE *restrict wtpack,
+                                           ptrdiff_t F, ptrdiff_t block,
+                                           TYPE *restrict work,
+                                           TYPE *restrict gx)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr, nc = CAT(fc_gemm_tile_cols_, TYPE)();
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
@@ -950,7 +948,6 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_input_, TYPE)(const TYPE *restrict gy,
             }
         }
     }
-    return FC_OK;
 }
 
 /* Slab rows for a block: the output rows it touches, the taps, one more
@@ -1069,15 +1066,15 @@ static void CAT(grad_weight_virtual_, TYPE)(const TYPE *restrict x,
  * into one NR-wide panel (B), which stays in L1 while the gradient panels
  * pass.  Each Gw element sums its block in order, then is added to
  * gw: the result does not depend on the thread count. */
-FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
-                                                     ptrdiff_t x_stride,
-                                                     const TYPE *restrict gy,
-                                                     ptrdiff_t gy_stride,
-                                                     const fc_geom *g,
-                                                     ptrdiff_t F, ptrdiff_t p0,
-                                                     ptrdiff_t p1,
-                                                     TYPE *restrict work,
-                                                     TYPE *restrict gw)
+FC_CLONES void CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
+                                                      ptrdiff_t x_stride,
+                                                      const TYPE *restrict gy,
+                                                      ptrdiff_t gy_stride,
+                                                      const fc_geom *g,
+                                                      ptrdiff_t F, ptrdiff_t p0,
+                                                      ptrdiff_t p1,
+                                                      TYPE *restrict work,
+                                                      TYPE *restrict gw)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr;
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, L = g->Ho * g->Wo;
@@ -1092,7 +1089,7 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
             CAT(grad_weight_virtual_, TYPE)(x + n * x_stride, gy + n * gy_stride,
                                             g, F, fc_max(p0 - n * L, 0),
                                             fc_min(p1 - n * L, L), work, gw);
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t b0 = p0; b0 < p1; b0 += FC_GW_KC) {
         const ptrdiff_t lc = fc_min(FC_GW_KC, p1 - b0);
@@ -1131,7 +1128,6 @@ FC_CLONES int CAT(fc_conv2d_gemm_grad_weight_, TYPE)(const TYPE *restrict x,
                     fc_min(mr, F - f0), nk, 1, NULL);
         }
     }
-    return FC_OK;
 }
 
 
@@ -1269,16 +1265,16 @@ ptrdiff_t CAT(fc_gemm_gw_work_size_, TYPE)(const fc_geom *g, ptrdiff_t F)
  * packed gradients at apack + (b - b0) * fc_gemm_gw_apack_size, or, if
  * apack is NULL, packed here from gy block by block), added into gw, or
  * stored for b0 when first. */
-FC_CLONES int CAT(fc_conv2d_gemm_gw_item_, TYPE)(const TYPE *restrict x,
-                                                 ptrdiff_t x_stride,
-                                                 const TYPE *restrict gy,
-                                                 ptrdiff_t gy_stride,
-                                                 const fc_geom *g, ptrdiff_t F,
-                                                 ptrdiff_t N, ptrdiff_t b0,
-                                                 ptrdiff_t b1, ptrdiff_t kb,
-                                                 const TYPE *restrict apack,
-                                                 int first, TYPE *restrict work,
-                                                 TYPE *restrict gw)
+FC_CLONES void CAT(fc_conv2d_gemm_gw_item_, TYPE)(const TYPE *restrict x,
+                                                  ptrdiff_t x_stride,
+                                                  const TYPE *restrict gy,
+                                                  ptrdiff_t gy_stride,
+                                                  const fc_geom *g, ptrdiff_t F,
+                                                  ptrdiff_t N, ptrdiff_t b0,
+                                                  ptrdiff_t b1, ptrdiff_t kb,
+                                                  const TYPE *restrict apack,
+                                                  int first, TYPE *restrict work,
+                                                  TYPE *restrict gw)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr, lc = CAT(gw_kc_, TYPE)();
     const ptrdiff_t KK = g->kh * g->kw, K = g->C * KK, kbw = CAT(gw_kb_, TYPE)(F);
@@ -1369,5 +1365,4 @@ FC_CLONES int CAT(fc_conv2d_gemm_gw_item_, TYPE)(const TYPE *restrict x,
                            fc_min(mr, F - f0), nk, !(first && b == b0), NULL);
         }
     }
-    return FC_OK;
 }

@@ -41,15 +41,15 @@ void CAT(fc_matmul_pack_a_, TYPE)(const TYPE *restrict a, ptrdiff_t lda,
     }
 }
 
-FC_CLONES int CAT(fc_matmul_panel_, TYPE)(const TYPE *restrict apack,
-                                          ptrdiff_t M, ptrdiff_t Kd,
-                                          const TYPE *restrict b,
-                                          ptrdiff_t ldb, int bt,
-                                          ptrdiff_t Ncols,
-                                          const TYPE *restrict bias, int relu,
-                                          int accumulate, ptrdiff_t panel,
-                                          TYPE *restrict work,
-                                          TYPE *restrict c, ptrdiff_t ldc)
+FC_CLONES void CAT(fc_matmul_panel_, TYPE)(const TYPE *restrict apack,
+                                           ptrdiff_t M, ptrdiff_t Kd,
+                                           const TYPE *restrict b,
+                                           ptrdiff_t ldb, int bt,
+                                           ptrdiff_t Ncols,
+                                           const TYPE *restrict bias, int relu,
+                                           int accumulate, ptrdiff_t panel,
+                                           TYPE *restrict work,
+                                           TYPE *restrict c, ptrdiff_t ldc)
 {
     const ptrdiff_t mr = UK->mr, nr = UK->nr, j0 = panel * nr;
     const ptrdiff_t nq = fc_min(nr, Ncols - j0);
@@ -81,5 +81,4 @@ FC_CLONES int CAT(fc_matmul_panel_, TYPE)(const TYPE *restrict apack,
             TYPE *restrict row = c + i * ldc + j0;
             for (ptrdiff_t q = 0; q < nq; ++q) row[q] = row[q] < 0 ? (TYPE)0 : row[q];
         }
-    return FC_OK;
 }

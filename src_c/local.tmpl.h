@@ -83,8 +83,8 @@ FC_ALWAYS_INLINE void CAT(lc_gemm_, TYPE)(ptrdiff_t M, ptrdiff_t Q,
     }
 }
 
-int CAT(fc_lc_pack_row_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                               ptrdiff_t N, ptrdiff_t row, TYPE *restrict xt)
+void CAT(fc_lc_pack_row_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                                ptrdiff_t N, ptrdiff_t row, TYPE *restrict xt)
 {
     fc_geom gp;
     fc_lc_padded_geom(g, &gp);
@@ -92,7 +92,7 @@ int CAT(fc_lc_pack_row_, TYPE)(const TYPE *restrict x, const fc_geom *g,
     TYPE *restrict dst = xt + row * gp.W * N;
     if (h < 0 || h >= g->H) {
         for (ptrdiff_t e = 0; e < gp.W * N; ++e) dst[e] = 0;
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t e = 0; e < g->pl * N; ++e) dst[e] = 0;
     for (ptrdiff_t e = (g->pl + g->W) * N; e < gp.W * N; ++e) dst[e] = 0;
@@ -101,12 +101,11 @@ int CAT(fc_lc_pack_row_, TYPE)(const TYPE *restrict x, const fc_geom *g,
         TYPE *restrict d = dst + g->pl * N + n;
         for (ptrdiff_t w = 0; w < g->W; ++w) d[w * N] = src[w];
     }
-    return FC_OK;
 }
 
-int CAT(fc_lc_unpack_row_, TYPE)(const TYPE *restrict xt, const fc_geom *g,
-                                 ptrdiff_t N, ptrdiff_t row,
-                                 TYPE *restrict x)
+void CAT(fc_lc_unpack_row_, TYPE)(const TYPE *restrict xt, const fc_geom *g,
+                                  ptrdiff_t N, ptrdiff_t row,
+                                  TYPE *restrict x)
 {
     fc_geom gp;
     fc_lc_padded_geom(g, &gp);
@@ -116,16 +115,15 @@ int CAT(fc_lc_unpack_row_, TYPE)(const TYPE *restrict xt, const fc_geom *g,
         TYPE *restrict d = x + ((n * g->C + c) * g->H + h) * g->W;
         for (ptrdiff_t w = 0; w < g->W; ++w) d[w] = src[w * N + n];
     }
-    return FC_OK;
 }
 
-FC_CLONES int CAT(fc_lc_forward_, TYPE)(const TYPE *restrict xt,
-                                        const fc_geom *gp,
-                                        const ptrdiff_t *xoff, ptrdiff_t N,
-                                        const TYPE *restrict w,
-                                        const TYPE *restrict bias, ptrdiff_t F,
-                                        ptrdiff_t l0, ptrdiff_t l1,
-                                        TYPE *restrict work, TYPE *restrict y)
+FC_CLONES void CAT(fc_lc_forward_, TYPE)(const TYPE *restrict xt,
+                                         const fc_geom *gp,
+                                         const ptrdiff_t *xoff, ptrdiff_t N,
+                                         const TYPE *restrict w,
+                                         const TYPE *restrict bias, ptrdiff_t F,
+                                         ptrdiff_t l0, ptrdiff_t l1,
+                                         TYPE *restrict work, TYPE *restrict y)
 {
     const ptrdiff_t K = gp->C * gp->kh * gp->kw, L = gp->Ho * gp->Wo;
     const ptrdiff_t NB = fc_min(N, LC_NB);
@@ -156,19 +154,18 @@ FC_CLONES int CAT(fc_lc_forward_, TYPE)(const TYPE *restrict xt,
                     y[((n0 + i) * F + f) * L + l] = yt[f * nb + i];
         }
     }
-    return FC_OK;
 }
 
-FC_CLONES int CAT(fc_lc_backward_, TYPE)(const TYPE *restrict gy,
-                                         const TYPE *restrict xt,
-                                         const fc_geom *gp,
-                                         const ptrdiff_t *xoff, ptrdiff_t N,
-                                         const TYPE *restrict w, ptrdiff_t F,
-                                         ptrdiff_t l0, ptrdiff_t l1,
-                                         TYPE *restrict work,
-                                         TYPE *restrict gxt,
-                                         TYPE *restrict gw,
-                                         TYPE *restrict gb)
+FC_CLONES void CAT(fc_lc_backward_, TYPE)(const TYPE *restrict gy,
+                                          const TYPE *restrict xt,
+                                          const fc_geom *gp,
+                                          const ptrdiff_t *xoff, ptrdiff_t N,
+                                          const TYPE *restrict w, ptrdiff_t F,
+                                          ptrdiff_t l0, ptrdiff_t l1,
+                                          TYPE *restrict work,
+                                          TYPE *restrict gxt,
+                                          TYPE *restrict gw,
+                                          TYPE *restrict gb)
 {
     const ptrdiff_t K = gp->C * gp->kh * gp->kw, L = gp->Ho * gp->Wo;
     const ptrdiff_t NB = fc_min(N, LC_NB);
@@ -206,5 +203,4 @@ FC_CLONES int CAT(fc_lc_backward_, TYPE)(const TYPE *restrict gy,
                                 gxt + base + n0, 0, xoff);
         }
     }
-    return FC_OK;
 }

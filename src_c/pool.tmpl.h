@@ -220,21 +220,21 @@ FC_ALWAYS_INLINE void CAT(max_pool_rows_, TYPE)(const TYPE *restrict x,
 }
 
 /* With indices: the int64 selects vectorise only with AVX2 / AVX-512. */
-FC_CLONES_AVX2 static int CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
-                                                       const fc_geom *g,
-                                                       TYPE *restrict y,
-                                                       int64_t *restrict indices)
+FC_CLONES_AVX2 static void CAT(fc_max_pool2d_indices_, TYPE)(const TYPE *restrict x,
+                                                        const fc_geom *g,
+                                                        TYPE *restrict y,
+                                                        int64_t *restrict indices)
 {
     CAT(max_pool_rows_, TYPE)(x, g, y, indices);
-    return FC_OK;
 }
 
-FC_CLONES_AVX2 int CAT(fc_max_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                              TYPE *restrict y, int64_t *restrict indices)
+FC_CLONES_AVX2 void CAT(fc_max_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                               TYPE *restrict y, int64_t *restrict indices)
 {
-    if (indices) return CAT(fc_max_pool2d_indices_, TYPE)(x, g, y, indices);
-    CAT(max_pool_rows_, TYPE)(x, g, y, NULL);
-    return FC_OK;
+    if (indices)
+        CAT(fc_max_pool2d_indices_, TYPE)(x, g, y, indices);
+    else
+        CAT(max_pool_rows_, TYPE)(x, g, y, NULL);
 }
 
 int CAT(fc_max_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
@@ -322,13 +322,13 @@ static void CAT(avg_pool_clipped_, TYPE)(const TYPE *restrict x, const fc_geom *
         }
 }
 
-FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                              int count_include_pad, TYPE *restrict y)
+FC_CLONES_AVX2 void CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                               int count_include_pad, TYPE *restrict y)
 {
     ptrdiff_t j0, j1;
     if (CAT(wide_windows_, TYPE)(g, &j0, &j1)) {
         CAT(avg_pool_clipped_, TYPE)(x, g, count_include_pad, y);
-        return FC_OK;
+        return;
     }
     if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
@@ -339,7 +339,7 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_ge
             else
                 CAT(avg_row_inside_, TYPE)(row, g->W, g->Wo, 3, 3, 2, out);
         }
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         TYPE *restrict sum = y + oh * g->Wo;
@@ -370,7 +370,6 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_, TYPE)(const TYPE *restrict x, const fc_ge
             sum[ow] = (h0 < h1 && w0 < w1) ? sum[ow] / divisor : 0;
         }
     }
-    return FC_OK;
 }
 
 /* avg_pool2d_backward over a row of windows inside the input: each output
@@ -437,16 +436,16 @@ static void CAT(avg_pool_backward_clipped_, TYPE)(const TYPE *restrict grad_y,
         }
 }
 
-FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
-                                       const fc_geom *g, int count_include_pad,
-                                       TYPE *restrict grad_x)
+FC_CLONES_AVX2 void CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_y,
+                                        const fc_geom *g, int count_include_pad,
+                                        TYPE *restrict grad_x)
 {
     enum { CHUNK = 256 };
     TYPE delta[CHUNK];
     ptrdiff_t j0, j1;
     if (CAT(wide_windows_, TYPE)(g, &j0, &j1)) {
         CAT(avg_pool_backward_clipped_, TYPE)(grad_y, g, count_include_pad, grad_x);
-        return FC_OK;
+        return;
     }
     if (CAT(inside_s2_, TYPE)(g)) {     /* the divisor is then kh*kw */
         for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
@@ -457,7 +456,7 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_
             else
                 CAT(avg_back_row_3s2_, TYPE)(gyr, g->W, g->Wo, row);
         }
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
         for (ptrdiff_t c0 = 0; c0 < g->Wo; c0 += CHUNK) {
@@ -490,5 +489,4 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool2d_backward_, TYPE)(const TYPE *restrict grad_
             }
         }
     }
-    return FC_OK;
 }

@@ -1,9 +1,13 @@
-/* What the build's OpenMP support is; compiled with or without -fopenmp. */
+/* OpenMP: what the build supports, and the drivers' parallel loop
+ * (threads.tmpl.h), the one parallel region of the C code; compiled with or
+ * without -fopenmp (without it the loops run in order on the calling
+ * thread). */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "fastconv.h"
+#include "templating.h"
 
 int fc_openmp_enabled(void)
 {
@@ -22,3 +26,20 @@ int fc_default_threads(void)
     return 1;
 #endif
 }
+
+static inline int fc_thread(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+#define TYPE float
+#include "threads.tmpl.h"
+#undef TYPE
+
+#define TYPE double
+#include "threads.tmpl.h"
+#undef TYPE

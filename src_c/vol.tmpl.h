@@ -109,16 +109,15 @@ static void CAT(max_pool3d_rows_, TYPE)(const TYPE *restrict x,
     }
 }
 
-FC_CLONES_AVX2 int CAT(fc_max_pool3d_, TYPE)(const TYPE *restrict x,
-                                             const fc_vgeom *g,
-                                             TYPE *restrict y,
-                                             int64_t *restrict indices)
+FC_CLONES_AVX2 void CAT(fc_max_pool3d_, TYPE)(const TYPE *restrict x,
+                                              const fc_vgeom *g,
+                                              TYPE *restrict y,
+                                              int64_t *restrict indices)
 {
     if (indices)
         CAT(max_pool3d_rows_, TYPE)(x, g, y, indices);
     else
         CAT(max_pool3d_rows_, TYPE)(x, g, y, NULL);    /* no index stores */
-    return FC_OK;
 }
 
 /* Divisor of output (od, oh, ow), as PyTorch computes it: the window
@@ -165,10 +164,10 @@ static inline void CAT(avg3d_window_, TYPE)(const fc_vgeom *g, ptrdiff_t od,
  * as PyTorch does, then divides by its divisor.  Windows far wider than the
  * input (wide_windows3d_) are summed output by output over their cells
  * inside the input, in the same order. */
-FC_CLONES_AVX2 int CAT(fc_avg_pool3d_, TYPE)(const TYPE *restrict x,
-                                             const fc_vgeom *g,
-                                             int count_include_pad,
-                                             TYPE *restrict y)
+FC_CLONES_AVX2 void CAT(fc_avg_pool3d_, TYPE)(const TYPE *restrict x,
+                                              const fc_vgeom *g,
+                                              int count_include_pad,
+                                              TYPE *restrict y)
 {
     const ptrdiff_t HW = g->H * g->W, sw = g->sw;
     ptrdiff_t k0, k1;
@@ -187,7 +186,7 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool3d_, TYPE)(const TYPE *restrict x,
                                                            count_include_pad);
             y[(od * g->Ho + oh) * g->Wo + ow] = divisor > 0 ? sum / divisor : 0;
         }
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t od = 0; od < g->Do; ++od)
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh) {
@@ -219,15 +218,14 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool3d_, TYPE)(const TYPE *restrict x,
             sum[ow] = divisor > 0 ? sum[ow] / divisor : 0;
         }
     }
-    return FC_OK;
 }
 
 /* Each output adds grad / divisor to every cell of its window; rows of
  * outputs in order, taps in row-major order. */
-FC_CLONES_AVX2 int CAT(fc_avg_pool3d_backward_, TYPE)(const TYPE *restrict grad_y,
-                                                      const fc_vgeom *g,
-                                                      int count_include_pad,
-                                                      TYPE *restrict grad_x)
+FC_CLONES_AVX2 void CAT(fc_avg_pool3d_backward_, TYPE)(const TYPE *restrict grad_y,
+                                                       const fc_vgeom *g,
+                                                       int count_include_pad,
+                                                       TYPE *restrict grad_x)
 {
     enum { CHUNK = 256 };
     TYPE delta[CHUNK];
@@ -247,7 +245,7 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool3d_backward_, TYPE)(const TYPE *restrict grad_
                     for (ptrdiff_t iw = r[4]; iw < r[5]; ++iw)
                         grad_x[id * HW + ih * g->W + iw] += d;
         }
-        return FC_OK;
+        return;
     }
     for (ptrdiff_t od = 0; od < g->Do; ++od)
     for (ptrdiff_t oh = 0; oh < g->Ho; ++oh)
@@ -282,5 +280,4 @@ FC_CLONES_AVX2 int CAT(fc_avg_pool3d_backward_, TYPE)(const TYPE *restrict grad_
             }
         }
     }
-    return FC_OK;
 }

@@ -447,13 +447,13 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     }
 }
 
-FC_CLONES int CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
-                                         ptrdiff_t N, const fc_geom *g, int m,
-                                         const TYPE *restrict upack, ptrdiff_t F,
-                                         const TYPE *restrict bias, int relu,
-                                         const fc_wino_sched *s, ptrdiff_t block,
-                                         TYPE *restrict work, TYPE *restrict y,
-                                         ptrdiff_t y_stride)
+FC_CLONES void CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                          ptrdiff_t N, const fc_geom *g, int m,
+                                          const TYPE *restrict upack, ptrdiff_t F,
+                                          const TYPE *restrict bias, int relu,
+                                          const fc_wino_sched *s, ptrdiff_t block,
+                                          TYPE *restrict work, TYPE *restrict y,
+                                          ptrdiff_t y_stride)
 {
     if (m == 4)
         CAT(wino_block_, TYPE)(4, x, x_stride, N, g, upack, F, bias, relu, s, block,
@@ -461,7 +461,6 @@ FC_CLONES int CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_str
     else
         CAT(wino_block_, TYPE)(2, x, x_stride, N, g, upack, F, bias, relu, s, block,
                                work, y, y_stride);
-    return FC_OK;
 }
 
 /* ---- grad_weight ------------------------------------------------------------
@@ -584,13 +583,13 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
             }
 }
 
-FC_CLONES int CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
-                                              const TYPE *restrict gy, ptrdiff_t gy_stride,
-                                              ptrdiff_t N, const fc_geom *g, int m,
-                                              ptrdiff_t F, const fc_wino_gw_sched *s,
-                                              ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
-                                              TYPE *restrict work, TYPE *restrict wsum,
-                                              double *restrict bsum)
+FC_CLONES void CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                               const TYPE *restrict gy, ptrdiff_t gy_stride,
+                                               ptrdiff_t N, const fc_geom *g, int m,
+                                               ptrdiff_t F, const fc_wino_gw_sched *s,
+                                               ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
+                                               TYPE *restrict work, TYPE *restrict wsum,
+                                               double *restrict bsum)
 {
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), xb = m + 3;
     const ptrdiff_t b0 = chunk * s->blocks / s->chunks;
@@ -606,7 +605,6 @@ FC_CLONES int CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t 
             CAT(wino_gw_block_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
                                       xi1, work, wsum, bsum);
     }
-    return FC_OK;
 }
 
 FC_ALWAYS_INLINE void CAT(wino_gw_finish_, TYPE)(int m, const TYPE *restrict wsum,
