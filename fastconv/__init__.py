@@ -13,19 +13,16 @@ drop-in for the cs231n assignment's fast layers (:mod:`fastconv.compat`).
 # loudly, rather than run something else.
 import os as _os
 
-# OpenMP threads that spin long after a parallel region (libgomp's default is
-# about 3 ms) steal the core from NumPy's BLAS threads and other processes,
-# and a 2-thread call stalls whenever one core is busy; threads that sleep at
-# once (OMP_WAIT_POLICY=PASSIVE) must be woken for every call instead, which
-# on virtual machines made back-to-back 2-thread calls up to 40% slower
-# (pointwise conv2d: 2.9 vs 2.0 ms).  Unless the user chose a policy, let
-# fastconv's OpenMP runtime (read once, when the extension loads it) spin for
-# about 0.1 ms (libgomp's GOMP_SPINCOUNT counts about 100 spins per
-# microsecond), then sleep; the variable is restored at once so other
-# libraries never see it.
-_user_policy = any(v in _os.environ for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
+# Unless the user chose an OpenMP wait policy, fastconv's runtime (read
+# once, when the extension loads it) spins for about 1 ms after a parallel
+# region, then sleeps (see _omp.py for why that long); the variable is
+# restored at once so other libraries never see it.
+from ._omp import SPINCOUNT as _SPINCOUNT  # noqa: I001 (before _ext)
+from ._omp import user_policy as _user_policy_set
+
+_user_policy = _user_policy_set()
 if not _user_policy:
-    _os.environ["GOMP_SPINCOUNT"] = "10000"
+    _os.environ["GOMP_SPINCOUNT"] = _SPINCOUNT
 try:
     from . import _ext
 except ImportError as _error:

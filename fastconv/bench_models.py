@@ -60,6 +60,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import bench
+from ._omp import SPINCOUNT, user_policy
 from .bench_suite import MODELS, MODES, QUICK_MODELS, ModelBench
 
 __all__ = [
@@ -248,26 +249,21 @@ def _child_command(*args, torch=False):
     return [sys.executable, "-c", code, home, *args]
 
 
-#: fastconv's OpenMP spin count (set in fastconv/__init__.py while its runtime
-#: loads, unless the user chose a policy), given to PyTorch's runtime too.
-SPINCOUNT = "10000"
-
-
 def torch_env(default_spin=False):
     """The environment of the PyTorch subprocesses.
 
     Unless ``default_spin`` or the user chose an OpenMP wait policy
     (``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` set), PyTorch's OpenMP threads
-    spin as long as fastconv's (``GOMP_SPINCOUNT=10000``, about 0.1 ms)
+    spin as long as fastconv's (``GOMP_SPINCOUNT=100000``, about 1 ms)
     before they sleep, so that both sides run under the same policy.
     libgomp's default (about 3 ms of spinning) collapses when another
     process wants the cores: on this 2-core machine under a load of 5, a
     2-thread ResNet-20 training step at batch 4 took 0.4-3.3 s with it and
-    0.12-0.28 s with the short spin (45-70 ms at 1 thread, where the policy
+    0.12-0.28 s with a 0.1 ms spin (45-70 ms at 1 thread, where the policy
     plays no part).
     """
     env = dict(os.environ)
-    if not default_spin and not any(v in env for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
+    if not default_spin and not user_policy(env):
         env["GOMP_SPINCOUNT"] = SPINCOUNT
     return env
 
@@ -697,7 +693,7 @@ def _parse_args(argv):
     p.add_argument("--no-memory", action="store_true", help="skip the memory measurements")
     p.add_argument("--torch-default-spin", action="store_true",
                    help="leave PyTorch's OpenMP threads at libgomp's default spin time "
-                        "(default: fastconv's, GOMP_SPINCOUNT=10000, unless OMP_WAIT_POLICY "
+                        "(default: fastconv's, GOMP_SPINCOUNT=100000, unless OMP_WAIT_POLICY "
                         "or GOMP_SPINCOUNT is set)")
     p.add_argument("--list", action="store_true", help="print the models and exit")
     opts = p.parse_args(argv)

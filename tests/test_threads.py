@@ -151,3 +151,18 @@ def test_the_cap_runs_every_kernel(isolated_ok):
         print("ok")
         """)
     assert out.strip() == "ok"
+
+
+@pytest.mark.parametrize("user_env, expected", [
+    ({}, fastconv._omp.SPINCOUNT),              # fastconv's spin, environment restored
+    ({"GOMP_SPINCOUNT": "7"}, "7"),             # the user's choice is kept
+])
+def test_openmp_spin_count_reaches_libgomp(isolated, user_env, expected):
+    res = isolated("""
+        import os, fastconv
+        print(os.environ.get("GOMP_SPINCOUNT"))
+        """, env={"OMP_DISPLAY_ENV": "VERBOSE", **user_env})
+    assert res.returncode == 0, res.stderr
+    # libgomp prints its settings to stderr as the extension loads it
+    assert f"GOMP_SPINCOUNT = '{expected}'" in res.stderr
+    assert res.stdout.split() == [user_env.get("GOMP_SPINCOUNT", "None")]
