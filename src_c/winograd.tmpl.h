@@ -165,21 +165,39 @@ FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdi
                                             ptrdiff_t C, ptrdiff_t panel,
                                             TYPE *restrict packed)
 {
-    enum { R = 8, CC = 64 };                    /* filters in lanes; channels a step */
+    /* Filters in lanes, R at a time, channels CC a step.  All the panel's
+     * filter groups (NR/R rounded up, at most GR) are transposed
+     * first, so that each channel's U_xi rows are then written whole, group
+     * after group: the packed panel is written in order, a cache line at a
+     * time, instead of revisiting it once per group. */
+    enum { R = 8, CC = 16, GR = (FC_UK_NR_MAX + R - 1) / R };
     const ptrdiff_t nr = UK->nr, n = m + 2, np = (F + nr - 1) / nr;
-    TYPE wt[CC * 9 * R];                        /* (channel, tap, filter) */
+    const ptrdiff_t first = panel * nr, groups = (nr + R - 1) / R;
+    TYPE wt[GR][CC * 9 * R];                    /* (group)(channel, tap, filter) */
     for (ptrdiff_t c0 = 0; c0 < C; c0 += CC) {
         const ptrdiff_t cc = fc_min(CC, C - c0);
-        for (ptrdiff_t f0 = panel * nr; f0 < (panel + 1) * nr; f0 += R) {
-            /* R filters' taps side by side (zeros past F), then G g G^T of
-             * the R filters at once, channel by channel */
-            UK->pack_t(w + (f0 * C + c0) * 9, C * 9, NULL, fc_max(0, fc_min(R, F - f0)),
-                       cc * 9, R, 0, wt);
-            const ptrdiff_t cnt = fc_min(R, (panel + 1) * nr - f0);
-            for (ptrdiff_t c = 0; c < cc; ++c) {
+        for (ptrdiff_t gi = 0; gi < groups && first + gi * R < F; ++gi) {
+            /* R filters' taps side by side (zeros past F) */
+            const ptrdiff_t f0 = first + gi * R;
+            UK->pack_t(w + (f0 * C + c0) * 9, C * 9, NULL, fc_min(R, F - f0),
+                       cc * 9, R, 0, wt[gi]);
+        }
+        for (ptrdiff_t c = 0; c < cc; ++c)
+            for (ptrdiff_t gi = 0; gi < groups; ++gi) {
+                /* G g G^T of the group's R filters at once */
+                const ptrdiff_t f0 = first + gi * R, cnt = fc_min(R, first + nr - f0);
+                if (f0 >= F) {                  /* past the last filter: zeros */
+                    for (ptrdiff_t xi = 0; xi < n * n; ++xi) {
+                        TYPE *restrict dst = packed + ((xi * np + panel) * C + c0 + c) * nr
+                                             + f0 - first;
+                        for (ptrdiff_t r = 0; r < cnt; ++r) dst[r] = 0;
+                    }
+                    continue;
+                }
                 fc_wd g[9], t[6][3], u[36];
                 for (int k = 0; k < 9; ++k)
-                    for (ptrdiff_t r = 0; r < R; ++r) g[k][r] = (double)wt[(c * 9 + k) * R + r];
+                    for (ptrdiff_t r = 0; r < R; ++r)
+                        g[k][r] = (double)wt[gi][(c * 9 + k) * R + r];
                 for (int j = 0; j < 3; ++j) {       /* G g, column by column */
                     const fc_wd col[3] = {g[j], g[3 + j], g[6 + j]};
                     fc_wd o[6];
@@ -190,11 +208,10 @@ FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdi
                     CAT(wino_g_, TYPE)(m, t[i], u + i * n);
                 for (ptrdiff_t xi = 0; xi < n * n; ++xi) {   /* U_xi's panel row */
                     TYPE *restrict dst = packed + ((xi * np + panel) * C + c0 + c) * nr
-                                         + f0 - panel * nr;
+                                         + f0 - first;
                     for (ptrdiff_t r = 0; r < cnt; ++r) dst[r] = (TYPE)u[xi][r];
                 }
             }
-        }
     }
 }
 
