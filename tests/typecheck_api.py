@@ -1,7 +1,7 @@
 """fastconv's public API used as a user would, for mypy (not collected by pytest).
 
-CI runs ``mypy --strict --allow-untyped-calls tests/typecheck_api.py`` against
-the installed package: the calls below must type-check, and each line marked
+tests/test_typing.py (and .ci/package, on the wheel) runs ``mypy --strict
+--allow-untyped-calls tests/typecheck_api.py`` against the installed package: the calls below must type-check, and each line marked
 ``# type: ignore[...]`` must be an error (else the ignore is unused and mypy
 fails), so the annotations are shown to reject what the kernels reject.
 It also runs as a script (``python tests/typecheck_api.py``).
