@@ -160,9 +160,17 @@ def test_the_cap_runs_every_kernel(isolated_ok):
 def test_openmp_spin_count_reaches_libgomp(isolated, user_env, expected):
     res = isolated("""
         import os, fastconv
-        print(os.environ.get("GOMP_SPINCOUNT"))
+        try:                            # which OpenMP runtime the extension loaded
+            with open("/proc/self/maps") as f:
+                gomp = any("libgomp" in line for line in f)
+        except OSError:
+            gomp = False
+        print(os.environ.get("GOMP_SPINCOUNT"), gomp)
         """, env={"OMP_DISPLAY_ENV": "VERBOSE", **user_env})
     assert res.returncode == 0, res.stderr
-    # libgomp prints its settings to stderr as the extension loads it
-    assert f"GOMP_SPINCOUNT = '{expected}'" in res.stderr
-    assert res.stdout.split() == [user_env.get("GOMP_SPINCOUNT", "None")]
+    env_after, gomp = res.stdout.split()
+    assert env_after == user_env.get("GOMP_SPINCOUNT", "None")
+    if gomp == "True":
+        # libgomp prints its settings to stderr as the extension loads it;
+        # LLVM's libomp (clang builds) has no spin count of this name
+        assert f"GOMP_SPINCOUNT = '{expected}'" in res.stderr
