@@ -19,16 +19,16 @@
 #endif
 
 /* Row k of B is b + k * ldb (a packed panel: ldb = UK_LDB), or brow[k] +
- * boff when brow is not NULL (the rows read in place, e.g. off a
+ * boff when rows is set (the rows read in place, e.g. off a
  * zero-padded slab: no packing); A[k, r] is a[k * MR + r] (a_mode 0: a
  * packed panel), a[r * lda + k] (1: rows of A read in place, lda apart:
  * Winograd's transformed tiles) or a[k * lda + r] (2: columns read in
- * place).  Each caller passes constants for brow and a_mode, so every form
+ * place).  Each caller passes constants for rows and a_mode, so every form
  * compiles to its own loop. */
 FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
     ptrdiff_t kc, const TYPE *restrict a, int a_mode, ptrdiff_t lda,
-    const TYPE *restrict b, ptrdiff_t ldb, const TYPE *const *restrict brow,
-    ptrdiff_t boff, TYPE *restrict c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
+    const TYPE *restrict b, ptrdiff_t ldb, int rows,
+    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
     int accumulate, const TYPE *restrict bias)
 {
     VEC acc[MR][NV];
@@ -37,9 +37,10 @@ FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = VZERO();
 
+#pragma GCC unroll 2
     for (ptrdiff_t k = 0; k < kc; ++k) {
         VEC bv[NV];
-        const TYPE *restrict bk = brow ? brow[k] + boff : b + k * ldb;
+        const TYPE *restrict bk = rows ? brow[k] + boff : b + k * ldb;
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) bv[v] = VLOAD(bk + v * VL);
 #pragma GCC unroll 16
@@ -81,7 +82,7 @@ UK_TARGET static void UK_NAME(ptrdiff_t kc, const TYPE *restrict a,
                               ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
                               int accumulate, const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, 0, 0, b, UK_LDB, NULL, 0, c, ldc, m, n, accumulate,
+    CAT(UK_NAME, _body)(kc, a, 0, 0, b, UK_LDB, 0, NULL, 0, c, ldc, m, n, accumulate,
                         bias);
 }
 
@@ -92,7 +93,7 @@ UK_TARGET static void CAT(UK_NAME, _rows)(ptrdiff_t kc, const TYPE *restrict a,
                                           ptrdiff_t n, int accumulate,
                                           const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, 0, 0, NULL, 0, brow, boff, c, ldc, m, n, accumulate,
+    CAT(UK_NAME, _body)(kc, a, 0, 0, NULL, 0, 1, brow, boff, c, ldc, m, n, accumulate,
                         bias);
 }
 
@@ -102,7 +103,7 @@ UK_TARGET static void CAT(UK_NAME, _at)(ptrdiff_t kc, const TYPE *restrict a,
                                         ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
                                         int accumulate, const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, 1, lda, b, ldb, NULL, 0, c, ldc, m, n, accumulate,
+    CAT(UK_NAME, _body)(kc, a, 1, lda, b, ldb, 0, NULL, 0, c, ldc, m, n, accumulate,
                         bias);
 }
 
@@ -112,7 +113,7 @@ UK_TARGET static void CAT(UK_NAME, _kn)(ptrdiff_t kc, const TYPE *restrict a,
                                         ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
                                         int accumulate, const TYPE *restrict bias)
 {
-    CAT(UK_NAME, _body)(kc, a, 2, lda, b, ldb, NULL, 0, c, ldc, m, n, accumulate,
+    CAT(UK_NAME, _body)(kc, a, 2, lda, b, ldb, 0, NULL, 0, c, ldc, m, n, accumulate,
                         bias);
 }
 
