@@ -410,7 +410,7 @@ FC_ALWAYS_INLINE void CAT(run_into_panels_, TYPE)(const TYPE *restrict src,
     }
 }
 
-/* fill_slab_ for column stride 2 and short rows (cifar's 16x16 and 32x32
+/* fill_slab_ex_ for column stride 2 and short rows (cifar's 16x16 and 32x32
  * stride-2 layers: phase rows of 8 or 16 columns, where a strided copy per
  * phase row is mostly loop overhead): input rows are copied into a
  * zero-padded buffer, row t at buf[t * span + pl ..], and split into their
@@ -537,18 +537,6 @@ FC_ALWAYS_INLINE void CAT(fill_slab_ex_, TYPE)(const TYPE *restrict x,
         }
 }
 
-/* All channels, slab_rows rows, and the slack zeroed. */
-FC_ALWAYS_INLINE void CAT(fill_slab_, TYPE)(const TYPE *restrict x,
-                                            ptrdiff_t x_stride, ptrdiff_t nt,
-                                            const fc_geom *g, ptrdiff_t oh0,
-                                            TYPE *restrict slab)
-{
-    CAT(fill_slab_ex_, TYPE)(x, x_stride, nt, g, 0, g->C, oh0,
-                             CAT(slab_rows_, TYPE)(g), slab);
-    const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - UK->nr;
-    for (ptrdiff_t q = used; q < used + UK->nr; ++q) slab[q] = 0;
-}
-
 /* p[q] = max(p[q], 0), NaN kept (the conv epilogue's ReLU) */
 FC_ALWAYS_INLINE void CAT(relu_run_, TYPE)(TYPE *restrict p, ptrdiff_t n)
 {
@@ -573,15 +561,30 @@ FC_ALWAYS_INLINE void CAT(band_tile_, TYPE)(const TYPE *restrict x,
     const ptrdiff_t Wv = CAT(virtual_width_, TYPE)(g), Wrow = nt * Wv;
     const ptrdiff_t n = (oh1 - oh0) * Wrow, panels = (n + nr - 1) / nr;
     const ptrdiff_t width = panels * nr;
-    const ptrdiff_t pstride = CAT(slab_rows_, TYPE)(g) * Wrow;  /* per phase */
+    const ptrdiff_t KK = g->kh * g->kw, rows = CAT(slab_rows_, TYPE)(g);
+    const ptrdiff_t pstride = rows * Wrow;  /* per phase */
     TYPE *restrict bpanel = work;           /* first: on a line boundary */
     TYPE *restrict slab = bpanel + (CAT(pack_panels_, TYPE)(F) ? FC_GEMM_KC * nr : 0);
     TYPE *restrict yband = slab + CAT(slab_size_n_, TYPE)(g, nt);
+    const ptrdiff_t chan = CAT(phase_slot_, TYPE)(g, 1, 0, 0)     /* slots per */
+                           - CAT(phase_slot_, TYPE)(g, 0, 0, 0);  /* channel */
     const TYPE *rowp[FC_GEMM_KC];
-    CAT(fill_slab_, TYPE)(x, x_stride, nt, g, oh0, slab);
+    ptrdiff_t filled = 0;                   /* channels in the slab so far */
+    {   /* the slack past the last channel, for reads past the last column */
+        const ptrdiff_t used = CAT(slab_size_n_, TYPE)(g, nt) - nr;
+        for (ptrdiff_t q = used; q < used + nr; ++q) slab[q] = 0;
+    }
 
     for (ptrdiff_t k0 = 0; k0 < K; k0 += kb) {
         const ptrdiff_t kc = fc_min(kb, K - k0);
+        /* the block's channels, just before it reads them: they are still
+         * in cache (the whole slab of a wide layer is not) */
+        const ptrdiff_t c_hi = (k0 + kc - 1) / KK + 1;
+        if (c_hi > filled) {
+            CAT(fill_slab_ex_, TYPE)(x, x_stride, nt, g, filled, c_hi, oh0, rows,
+                                     slab + filled * chan * pstride);
+            filled = c_hi;
+        }
         for (ptrdiff_t k = k0; k < k0 + kc; ++k) {
             ptrdiff_t c, i, j;
             fc_tap(k, g->kh, g->kw, &c, &i, &j);
