@@ -97,14 +97,6 @@ def _grad_input_geometry(g):
                            F=g.C, groups=g.groups)
 
 
-def _flipped_filters(w, groups):
-    """(F, C/groups, kh, kw) -> (C, F/groups, kh, kw): per group, filters and
-    channels swapped, each kernel rotated by 180 degrees."""
-    F, Cg, kh, kw = w.shape
-    wg = w.reshape(groups, F // groups, Cg, kh, kw).transpose(0, 2, 1, 3, 4)
-    return np.ascontiguousarray(wg[..., ::-1, ::-1]).reshape(groups * Cg, F // groups, kh, kw)
-
-
 class ConvPacked:
     """Filters packed by :meth:`ConvPlan.pack` for one algorithm and tile.
 
@@ -296,8 +288,8 @@ class ConvPlan:
         g = self.geometry
         if not p._grad_valid:
             if self.algorithm == "winograd" and self._grad_geometry is not None:
-                p._grad_input = _ext.wino_pack(_flipped_filters(w, g.groups), g.groups,
-                                               self._grad_tile, p._grad_input)
+                p._grad_input = _ext.wino_pack(w, g.groups, self._grad_tile,
+                                               p._grad_input, flip=True)
             else:
                 p._grad_input = _ext.gemm_pack_grad_input(w, g, p._grad_input)
             p._grad_valid = True

@@ -278,9 +278,9 @@ cdef extern from "fastconv.h" nogil:
     Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C, int m)
     Py_ssize_t fc_wino_packed_weights_size_double(Py_ssize_t F, Py_ssize_t C, int m)
     void fc_wino_pack_weights_float(const float *w, Py_ssize_t F, Py_ssize_t C,
-                                    int m, Py_ssize_t panel, float *packed)
+                                    int m, Py_ssize_t panel, int flip, float *packed)
     void fc_wino_pack_weights_double(const double *w, Py_ssize_t F, Py_ssize_t C,
-                                     int m, Py_ssize_t panel, double *packed)
+                                     int m, Py_ssize_t panel, int flip, double *packed)
     void fc_wino_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
                                 int m, int threads, fc_wino_sched *s)
     void fc_wino_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,

@@ -1196,11 +1196,11 @@ cdef inline Py_ssize_t _wino_packed_size(Py_ssize_t F, Py_ssize_t C, int m,
 
 
 cdef inline void _wino_pack(const floating *w, Py_ssize_t F, Py_ssize_t C, int m,
-                            Py_ssize_t panel, floating *packed) noexcept nogil:
+                            Py_ssize_t panel, int flip, floating *packed) noexcept nogil:
     if floating is float:
-        c.fc_wino_pack_weights_float(w, F, C, m, panel, packed)
+        c.fc_wino_pack_weights_float(w, F, C, m, panel, flip, packed)
     else:
-        c.fc_wino_pack_weights_double(w, F, C, m, panel, packed)
+        c.fc_wino_pack_weights_double(w, F, C, m, panel, flip, packed)
 
 
 cdef inline void _wino_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
@@ -1255,13 +1255,17 @@ def scratch_release(buf):
     _ws_give(buf)
 
 
-def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None):
+def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None,
+              bint flip=False):
     """The transformed filters U = G g G^T of every group, (groups * size,),
-    into out if given (its size checked).  # IN w  # OUT out or new"""
+    into out if given (its size checked); flip: those of the transposed
+    convolution (grad_x), whose filter c has per group the layer's filters
+    as channels, each kernel rotated by 180 degrees.  # IN w  # OUT out or new"""
     cdef Py_ssize_t F = w.shape[0], Cg = w.shape[1], Fg = F // groups
+    cdef Py_ssize_t fp = Cg if flip else Fg, cp = Fg if flip else Cg  # packed F, C
     cdef floating *tag = NULL
-    cdef Py_ssize_t size = _wino_packed_size(Fg, Cg, m, tag)
-    cdef Py_ssize_t nr = _wino_panel(tag), npan = (Fg + nr - 1) // nr
+    cdef Py_ssize_t size = _wino_packed_size(fp, cp, m, tag)
+    cdef Py_ssize_t nr = _wino_panel(tag), npan = (fp + nr - 1) // nr
     cdef Py_ssize_t pw, pg
     out = _output(out, (groups * size,), np.asarray(w).dtype, "packed filters", True)
     cdef floating[::1] u = out
@@ -1271,8 +1275,8 @@ def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None
         for pw in prange(groups * npan, schedule='static',
                          num_threads=_threads_for(F * Cg * 36 * (m + 2) * (m + 2))):
             pg = pw // npan
-            _wino_pack(&w[0, 0, 0, 0] + pg * Fg * Cg * 9, Fg, Cg, m, pw - pg * npan,
-                       &u[0] + pg * size)
+            _wino_pack(&w[0, 0, 0, 0] + pg * Fg * Cg * 9, fp, cp, m, pw - pg * npan,
+                       flip, &u[0] + pg * size)
     return out
 
 

@@ -511,8 +511,10 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  * tiles of m x m, m = 2 or 4.
  * fc_wino_packed_weights_size_<T>(F, C, m): elements of the transformed
  *   filters.
- * fc_wino_pack_weights_<T>(w, F, C, m, panel, packed)
- *   w      IN  (F, C, 3, 3) one group's filters
+ * fc_wino_pack_weights_<T>(w, F, C, m, panel, flip, packed)
+ *   w      IN  (F, C, 3, 3) one group's filters; flip: (C, F, 3, 3), and
+ *              filter f's taps on channel c are w[c, f] rotated by 180
+ *              degrees (grad_x's filters, packed from the layer's own)
  *   panel      the panel of nr filters to transform, 0 <= panel < ceil(F/nr),
  *              nr = fc_wino_panel_filters_<T>() (the micro-kernel's columns)
  *   packed OUT U = G g G^T for the (m+2)^2 positions (computed in double),
@@ -567,9 +569,9 @@ ptrdiff_t fc_wino_panel_filters_double(void);
 ptrdiff_t fc_wino_packed_weights_size_float(ptrdiff_t F, ptrdiff_t C, int m);
 ptrdiff_t fc_wino_packed_weights_size_double(ptrdiff_t F, ptrdiff_t C, int m);
 void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C, int m,
-                                ptrdiff_t panel, float *packed);
+                                ptrdiff_t panel, int flip, float *packed);
 void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C, int m,
-                                 ptrdiff_t panel, double *packed);
+                                 ptrdiff_t panel, int flip, double *packed);
 void fc_wino_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                             int threads, fc_wino_sched *s);
 void fc_wino_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,

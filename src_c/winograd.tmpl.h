@@ -151,6 +151,11 @@ void CAT(fc_wino_matrices_, TYPE)(int m, double *bt, double *g, double *at, doub
     }
 }
 
+FC_ALWAYS_INLINE void CAT(wino_zero_, TYPE)(TYPE *restrict p, ptrdiff_t len)
+{
+    for (ptrdiff_t q = 0; q < len; ++q) p[q] = 0;
+}
+
 /* ---- filters ---------------------------------------------------------------- */
 
 ptrdiff_t CAT(fc_wino_panel_filters_, TYPE)(void) { return UK->nr; }
@@ -172,7 +177,7 @@ ptrdiff_t CAT(fc_wino_packed_weights_size_, TYPE)(ptrdiff_t F, ptrdiff_t C, int 
 }
 
 FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdiff_t F,
-                                            ptrdiff_t C, ptrdiff_t panel,
+                                            ptrdiff_t C, ptrdiff_t panel, int flip,
                                             TYPE *restrict packed)
 {
     /* Filters in lanes, R at a time, channels CC a step.  All the panel's
@@ -181,16 +186,35 @@ FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdi
      * after group: the packed panel is written in order, a cache line at a
      * time, instead of revisiting it once per group. */
     enum { R = 8, CC = 16, GR = (FC_UK_NR_MAX + R - 1) / R };
-    const ptrdiff_t nr = UK->nr, n = m + 2, xs = CAT(wino_xi_stride_, TYPE)(F, C);
+    const ptrdiff_t nr = UK->nr, n = m + 2, np = (F + nr - 1) / nr;
+    const ptrdiff_t xs = CAT(wino_xi_stride_, TYPE)(F, C);
     const ptrdiff_t first = panel * nr, groups = (nr + R - 1) / R;
     TYPE wt[GR][CC * 9 * R];                    /* (group)(channel, tap, filter) */
+    if (panel == 0) {                           /* the padding after each U_xi */
+        const ptrdiff_t used = np * C * nr;
+        for (ptrdiff_t xi = 0; xi < n * n; ++xi)
+            CAT(wino_zero_, TYPE)(packed + xi * xs + used, xs - used);
+    }
     for (ptrdiff_t c0 = 0; c0 < C; c0 += CC) {
         const ptrdiff_t cc = fc_min(CC, C - c0);
         for (ptrdiff_t gi = 0; gi < groups && first + gi * R < F; ++gi) {
             /* R filters' taps side by side (zeros past F) */
-            const ptrdiff_t f0 = first + gi * R;
-            UK->pack_t(w + (f0 * C + c0) * 9, C * 9, NULL, fc_min(R, F - f0),
-                       cc * 9, R, 0, wt[gi]);
+            const ptrdiff_t f0 = first + gi * R, cnt = fc_min(R, F - f0);
+            if (!flip) {
+                UK->pack_t(w + (f0 * C + c0) * 9, C * 9, NULL, cnt, cc * 9, R, 0,
+                           wt[gi]);
+                continue;
+            }
+            /* w is (C, F, 3, 3): filter f0 + r's taps on channel c0 + c are
+             * w[c0 + c, f0 + r] rotated, one run of cnt * 9 per channel */
+            for (ptrdiff_t c = 0; c < cc; ++c) {
+                const TYPE *restrict run = w + ((c0 + c) * F + f0) * 9;
+                for (int k = 0; k < 9; ++k) {
+                    TYPE *restrict d = wt[gi] + (c * 9 + k) * R;
+                    for (ptrdiff_t r = 0; r < cnt; ++r) d[r] = run[r * 9 + 8 - k];
+                    for (ptrdiff_t r = cnt; r < R; ++r) d[r] = 0;
+                }
+            }
         }
         for (ptrdiff_t c = 0; c < cc; ++c)
             for (ptrdiff_t gi = 0; gi < groups; ++gi) {
@@ -227,12 +251,12 @@ FC_ALWAYS_INLINE void CAT(wino_pack_, TYPE)(int m, const TYPE *restrict w, ptrdi
 
 FC_CLONES void CAT(fc_wino_pack_weights_, TYPE)(const TYPE *restrict w, ptrdiff_t F,
                                                 ptrdiff_t C, int m, ptrdiff_t panel,
-                                                TYPE *restrict packed)
+                                                int flip, TYPE *restrict packed)
 {
     if (m == 4)
-        CAT(wino_pack_, TYPE)(4, w, F, C, panel, packed);
+        CAT(wino_pack_, TYPE)(4, w, F, C, panel, flip, packed);
     else
-        CAT(wino_pack_, TYPE)(2, w, F, C, panel, packed);
+        CAT(wino_pack_, TYPE)(2, w, F, C, panel, flip, packed);
 }
 
 /* ---- blocks of tiles -------------------------------------------------------- */
@@ -289,11 +313,6 @@ FC_ALWAYS_INLINE void CAT(wino_put_, TYPE)(const TYPE *restrict src, ptrdiff_t l
     } else {
         for (ptrdiff_t q = 0; q < len; ++q) y[q] = src[q] + b;
     }
-}
-
-FC_ALWAYS_INLINE void CAT(wino_zero_, TYPE)(TYPE *restrict p, ptrdiff_t len)
-{
-    for (ptrdiff_t q = 0; q < len; ++q) p[q] = 0;
 }
 
 /* Rows h0 .. h0 + rows of nc planes (H x W, cs apart), transposed to

@@ -264,3 +264,18 @@ def test_bitwise_at_any_thread_count(shape, algorithm, restore_threads):
     for n in (2, 3):
         for a, c in zip(out[1], out[n]):
             np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("F, Cg, groups", [(50, 7, 1), (12, 20, 2), (96, 64, 1)])
+def test_flipped_packing_is_the_packing_of_the_rotated_transpose(F, Cg, groups, m, dtype):
+    """grad_x's filters are packed from the layer's own (flip=True): the
+    same values as packing, per group, the filters and channels swapped and
+    each kernel rotated by 180 degrees in NumPy."""
+    w = np.random.default_rng(3).standard_normal((F, Cg, 3, 3)).astype(dtype)
+    wg = w.reshape(groups, F // groups, Cg, 3, 3).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+    turned = np.ascontiguousarray(wg).reshape(groups * Cg, F // groups, 3, 3)
+    want = _ext.wino_pack(turned, groups, m)
+    got = _ext.wino_pack(w, groups, m, flip=True)
+    np.testing.assert_array_equal(got, want)
