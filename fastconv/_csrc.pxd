@@ -298,22 +298,32 @@ cdef extern from "fastconv.h" nogil:
     void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
     void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
     ctypedef struct fc_wino_gw_sched:
-        Py_ssize_t tb, blocks, chunks, wsize, work
+        Py_ssize_t tb, blocks, chunks, wsize, tsize, parts, work
     void fc_wino_gw_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
                                    fc_wino_gw_sched *s)
     void fc_wino_gw_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
                                     fc_wino_gw_sched *s)
+    void fc_wino_gw_transform_float(const float *x, Py_ssize_t x_stride, const float *gy,
+                                    Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
+                                    int m, Py_ssize_t F, const fc_wino_gw_sched *s,
+                                    Py_ssize_t block, Py_ssize_t part, float *work,
+                                    float *dst)
+    void fc_wino_gw_transform_double(const double *x, Py_ssize_t x_stride,
+                                     const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
+                                     const fc_geom *g, int m, Py_ssize_t F,
+                                     const fc_wino_gw_sched *s, Py_ssize_t block,
+                                     Py_ssize_t part, double *work, double *dst)
     void fc_wino_grad_weight_float(const float *x, Py_ssize_t x_stride, const float *gy,
                                    Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g,
                                    int m, Py_ssize_t F, const fc_wino_gw_sched *s,
                                    Py_ssize_t chunk, Py_ssize_t xi0, Py_ssize_t xi1,
-                                   float *work, float *wsum, double *bsum)
+                                   float *work, const float *pre, float *wsum, double *bsum)
     void fc_wino_grad_weight_double(const double *x, Py_ssize_t x_stride,
                                     const double *gy, Py_ssize_t gy_stride, Py_ssize_t N,
                                     const fc_geom *g, int m, Py_ssize_t F,
                                     const fc_wino_gw_sched *s, Py_ssize_t chunk,
                                     Py_ssize_t xi0, Py_ssize_t xi1, double *work,
-                                    double *wsum, double *bsum)
+                                    const double *pre, double *wsum, double *bsum)
     void fc_wino_gw_finish_float(const float *wsum, Py_ssize_t chunks,
                                  Py_ssize_t wstride, Py_ssize_t F, Py_ssize_t C, int m,
                                  Py_ssize_t f, float *gw)

@@ -329,6 +329,7 @@ cdef struct _conv:
     void *gb
     void *partial               # grad_weight's partial sums (chunks of them)
     void *apack                 # GEMM grad_weight: packed grad_out, or NULL
+    void *pre                   # Winograd grad_weight: the blocks' transforms, or NULL
     double *bsum                # Winograd grad_weight: the chunks' grad_bias
     Py_ssize_t N, C, F, groups, Cg, Fg, K, L, HW, wsize
     int relu, m
@@ -1349,13 +1350,27 @@ cdef inline void _wino_gw(const floating *x, Py_ssize_t x_stride, const floating
                           Py_ssize_t gy_stride, Py_ssize_t N, const fc_geom *g, int m,
                           Py_ssize_t F, const c.fc_wino_gw_sched *s, Py_ssize_t chunk,
                           Py_ssize_t xi0, Py_ssize_t xi1, floating *work,
-                          floating *wsum, double *bsum) noexcept nogil:
+                          const floating *pre, floating *wsum, double *bsum) noexcept nogil:
     if floating is float:
         c.fc_wino_grad_weight_float(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                    chunk, xi0, xi1, work, wsum, bsum)
+                                    chunk, xi0, xi1, work, pre, wsum, bsum)
     else:
         c.fc_wino_grad_weight_double(x, x_stride, gy, gy_stride, N, g, m, F, s,
-                                     chunk, xi0, xi1, work, wsum, bsum)
+                                     chunk, xi0, xi1, work, pre, wsum, bsum)
+
+
+cdef inline void _wino_gw_transform(const floating *x, Py_ssize_t x_stride,
+                                    const floating *gy, Py_ssize_t gy_stride, Py_ssize_t N,
+                                    const fc_geom *g, int m, Py_ssize_t F,
+                                    const c.fc_wino_gw_sched *s, Py_ssize_t block,
+                                    Py_ssize_t part, floating *work,
+                                    floating *dst) noexcept nogil:
+    if floating is float:
+        c.fc_wino_gw_transform_float(x, x_stride, gy, gy_stride, N, g, m, F, s, block,
+                                     part, work, dst)
+    else:
+        c.fc_wino_gw_transform_double(x, x_stride, gy, gy_stride, N, g, m, F, s, block,
+                                      part, work, dst)
 
 
 cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
@@ -1367,6 +1382,21 @@ cdef inline void _wino_gw_finish(const floating *wsum, Py_ssize_t chunks,
         c.fc_wino_gw_finish_double(wsum, chunks, wstride, F, C, m, f, gw)
 
 
+cdef int _item_wino_gw_transform(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                                 floating *work) noexcept nogil:
+    """Winograd grad_weight, positions shared between items: item (group,
+    block, part) of the blocks' transforms, into a.pre."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const c.fc_wino_gw_sched *s = <const c.fc_wino_gw_sched *> a.sched
+    cdef Py_ssize_t part = item % s.parts, b = (item // s.parts) % s.blocks
+    cdef Py_ssize_t gi = item // (s.parts * s.blocks)
+    _wino_gw_transform(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW,
+                       <const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.N, a.g,
+                       a.m, a.Fg, s, b, part, work,
+                       <floating *> a.pre + (gi * s.blocks + b) * s.tsize)
+    return c.FC_OK
+
+
 cdef int _item_wino_gw(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
                        floating *work) noexcept nogil:
     """Winograd grad_weight: item (group, chunk, share of the transformed
@@ -1375,9 +1405,12 @@ cdef int _item_wino_gw(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
     cdef const c.fc_wino_gw_sched *s = <const c.fc_wino_gw_sched *> a.sched
     cdef Py_ssize_t nn = (a.m + 2) * (a.m + 2), xg = item % a.nxg
     cdef Py_ssize_t ch = (item // a.nxg) % s.chunks, gi = item // (a.nxg * s.chunks)
+    cdef const floating *pre = NULL
+    if a.pre != NULL:
+        pre = <const floating *> a.pre + gi * s.blocks * s.tsize
     _wino_gw(<const floating *> a.x + gi * a.Cg * a.HW, a.C * a.HW,
              <const floating *> a.gy + gi * a.Fg * a.L, a.F * a.L, a.N, a.g, a.m, a.Fg,
-             s, ch, xg * nn // a.nxg, (xg + 1) * nn // a.nxg, work,
+             s, ch, xg * nn // a.nxg, (xg + 1) * nn // a.nxg, work, pre,
              <floating *> a.partial + (gi * s.chunks + ch) * s.wsize,
              a.bsum + ch * a.F + gi * a.Fg)
     return c.FC_OK
@@ -1400,6 +1433,12 @@ cdef int _item_wino_gw_finish(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
     return c.FC_OK
 
 
+# Winograd grad_weight: the most memory the blocks' transforms may take when
+# they are computed once for the items that share a chunk (else each item
+# redoes them).
+_WINO_GW_SHARED_BYTES = 64 << 20
+
+
 def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
                      g, int m, gw_out=None):
     """(grad_weight, grad_bias) of a 3x3 stride-1 layer by Winograd
@@ -1409,7 +1448,9 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     Chunks of tiles (fixed by the shapes) sum into partial sums added in
     order, so the result does not depend on the thread count; with fewer
     chunks than threads the work items also split the transformed
-    positions xi (each item then redoes its chunk's transforms)."""
+    positions xi, after a first loop has transformed every block once
+    (shared, up to _WINO_GW_SHARED_BYTES; beyond, each item redoes its
+    chunk's transforms)."""
     cdef floating *tag = NULL
     cdef _conv a = _conv_of(g)
     cdef fc_geom gc = _geom(g, a.Cg)
@@ -1417,7 +1458,7 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.Cg * 9)))
     cdef floating[:, :, :, ::1] gw
     cdef floating[::1] gbv
-    cdef c.fc_loop loops[2]
+    cdef c.fc_loop loops[3]
     dtype = np.asarray(x).dtype
     grad_w = _output(gw_out, (a.F, a.Cg, 3, 3), dtype, "grad_weight")
     grad_b = np.zeros(a.F, dtype=dtype)
@@ -1437,17 +1478,29 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     # items: (group, chunk, share of the positions xi)
     a.nxg = min((m + 2) * (m + 2),
                 max(1, (nt + a.groups * sched.chunks - 1) // (a.groups * sched.chunks)))
-    # shared: the chunks' grad_bias (chunks, F) in double, then the partial sums
+    # items sharing a chunk's positions: its blocks transformed once, first
+    pre = (_whole_lines(a.groups * <object> sched.blocks * sched.tsize * sizeof(floating))
+           if a.nxg > 1 else 0)
+    if pre > _WINO_GW_SHARED_BYTES:
+        pre = 0
+    # shared: the transforms (or none), the chunks' grad_bias (chunks, F) in
+    # double, then the partial sums
     cdef _Scratch s = _scratch(
         "conv2d_backward", "Winograd workspace", nt, sched.work * <object> sizeof(floating),
-        a.F * <object> sched.chunks * sizeof(double)
+        pre + a.F * <object> sched.chunks * sizeof(double)
         + a.groups * <object> sched.chunks * sched.wsize * sizeof(floating))
-    a.bsum = <double *> s.shared
+    a.bsum = <double *> (s.shared + <Py_ssize_t> pre)
     a.partial = a.bsum + a.F * sched.chunks
-    loops[0] = _loop(<c.fc_fn> _item_wino_gw[floating], &a,
+    cdef int n = 0
+    if pre:
+        a.pre = s.shared
+        loops[n] = _loop(<c.fc_fn> _item_wino_gw_transform[floating], &a,
+                         a.groups * sched.blocks * sched.parts, True)
+        n += 1
+    loops[n] = _loop(<c.fc_fn> _item_wino_gw[floating], &a,
                      a.groups * sched.chunks * a.nxg, True)
-    loops[1] = _loop(<c.fc_fn> _item_wino_gw_finish[floating], &a, a.F, False)
-    _run("conv2d_backward", s, loops, 2, tag)
+    loops[n + 1] = _loop(<c.fc_fn> _item_wino_gw_finish[floating], &a, a.F, False)
+    _run("conv2d_backward", s, loops, n + 2, tag)
     return grad_w, grad_b
 
 

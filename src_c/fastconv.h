@@ -539,16 +539,25 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  *
  * grad_weight (3x3, stride 1, dilation 1, one group):
  * fc_wino_gw_schedule_<T>(g, N, F, m, s): blocks of tiles, chunks of blocks
- *   (s->chunks partial sums of s->wsize elements each) and scratch elements
- *   per thread (s->work), from the shapes only.
+ *   (s->chunks partial sums of s->wsize elements each), the elements of a
+ *   block's transforms (s->tsize) and its parts (s->parts), and scratch
+ *   elements per thread (s->work), from the shapes only.
+ * fc_wino_gw_transform_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, block,
+ *                          part, work, dst)
+ *   part of block's transforms (0 <= part < s->parts: CB channels of V or
+ *   CB filters of Z) into dst (s->tsize elements for the block), for
+ *   fc_wino_grad_weight's pre: threads that share the positions xi of one
+ *   chunk then transform each block once between them
  * fc_wino_grad_weight_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, chunk,
- *                         xi0, xi1, work, wsum, bsum)
+ *                         xi0, xi1, work, pre, wsum, bsum)
  *   x      IN  image 0's group channels (C/groups, H, W); image n at
  *              x + n*x_stride
  *   gy     IN  image 0's group output gradient (F, Ho, Wo); image n at
  *              gy + n*gy_stride
  *   chunk      0 <= chunk < s->chunks; xi0 <= xi < xi1 the transformed
  *              positions to sum (0 .. (m+2)^2 for all)
+ *   pre    IN  NULL: each block transformed here, in work; else block b's
+ *              transforms at pre + b*s->tsize (fc_wino_gw_transform)
  *   wsum   OUT the chunk's partial sums (s->wsize elements): positions
  *              xi0 .. xi1 written
  *   bsum   OUT (F,) the chunk's grad_bias, in double (the sum of the
@@ -561,7 +570,7 @@ typedef struct {
     ptrdiff_t tb, blocks, work;   /* tiles per block, blocks, scratch elements */
 } fc_wino_sched;
 typedef struct {
-    ptrdiff_t tb, blocks, chunks, wsize, work;
+    ptrdiff_t tb, blocks, chunks, wsize, tsize, parts, work;
 } fc_wino_gw_sched;
 
 ptrdiff_t fc_wino_panel_filters_float(void);
@@ -591,16 +600,25 @@ void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m
                                fc_wino_gw_sched *s);
 void fc_wino_gw_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                                 fc_wino_gw_sched *s);
+void fc_wino_gw_transform_float(const float *x, ptrdiff_t x_stride, const float *gy,
+                                ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
+                                ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t block,
+                                ptrdiff_t part, float *work, float *dst);
+void fc_wino_gw_transform_double(const double *x, ptrdiff_t x_stride, const double *gy,
+                                 ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g,
+                                 int m, ptrdiff_t F, const fc_wino_gw_sched *s,
+                                 ptrdiff_t block, ptrdiff_t part, double *work,
+                                 double *dst);
 void fc_wino_grad_weight_float(const float *x, ptrdiff_t x_stride, const float *gy,
                                ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
                                ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                               ptrdiff_t xi0, ptrdiff_t xi1, float *work, float *wsum,
-                               double *bsum);
+                               ptrdiff_t xi0, ptrdiff_t xi1, float *work, const float *pre,
+                               float *wsum, double *bsum);
 void fc_wino_grad_weight_double(const double *x, ptrdiff_t x_stride, const double *gy,
                                 ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, int m,
                                 ptrdiff_t F, const fc_wino_gw_sched *s, ptrdiff_t chunk,
-                                ptrdiff_t xi0, ptrdiff_t xi1, double *work, double *wsum,
-                                double *bsum);
+                                ptrdiff_t xi0, ptrdiff_t xi1, double *work,
+                                const double *pre, double *wsum, double *bsum);
 void fc_wino_gw_finish_float(const float *wsum, ptrdiff_t chunks, ptrdiff_t wstride,
                              ptrdiff_t F, ptrdiff_t C, int m, ptrdiff_t f, float *gw);
 void fc_wino_gw_finish_double(const double *wsum, ptrdiff_t chunks, ptrdiff_t wstride,

@@ -351,11 +351,13 @@ FC_ALWAYS_INLINE void CAT(wino_stage_, TYPE)(const TYPE *restrict plane, ptrdiff
 }
 
 /* The input transform V = B^T d B of tiles t0 .. t0 + nt (of N images, in
- * order of image, tile row, tile column), CB channels at a time, one
+ * order of image, tile row, tile column), channels ca .. cb (multiples of
+ * CB, or cb past C), CB channels at a time, one
  * image's tiles at a time: tile u's position xi of channel c to
  * v[u * ts + xi * xs + c] (lanes past C are zero). */
 FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
                                              ptrdiff_t x_stride, const fc_geom *g,
+                                             ptrdiff_t ca, ptrdiff_t cb,
                                              ptrdiff_t t0, ptrdiff_t nt, ptrdiff_t ts,
                                              ptrdiff_t xs, TYPE *restrict stage,
                                              TYPE *restrict flat, TYPE *restrict v)
@@ -363,7 +365,7 @@ FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
     const ptrdiff_t n = m + 2, C = g->C, H = g->H, W = g->W;
     const ptrdiff_t tw = (g->Wo + m - 1) / m, T = ((g->Ho + m - 1) / m) * tw;
     const ptrdiff_t Wp = m * tw + 2;
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += CB) {
+    for (ptrdiff_t c0 = ca; c0 < fc_min(C, cb); c0 += CB) {
         for (ptrdiff_t q = 0; q < nt;) {
             const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
             const ptrdiff_t qe = fc_min(nt, q + T - tl);
@@ -416,7 +418,7 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     TYPE *restrict stage = mm + tbp * nn * fg;      /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x W x CB */
 
-    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, nn * Cp, Cp, stage, flat, v);
+    CAT(wino_input_, TYPE)(m, x, x_stride, g, 0, C, t0, nt, nn * Cp, Cp, stage, flat, v);
     /* the last panel's spare rows */
     CAT(wino_zero_, TYPE)(v + nt * nn * Cp, (tbp - nt) * nn * Cp);
 
@@ -548,39 +550,58 @@ void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
     s->blocks = (T + tb - 1) / tb;
     s->wsize = wsize;
     s->chunks = fc_min(chunks, s->blocks);
-    s->work = tb * nn * (Cp + Fp) + CB                  /* V, Z (+ a row's reach) */
-              + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
+    s->tsize = tb * nn * (Cp + Fp) + CB;                 /* V, Z (+ a row's reach) */
+    s->parts = (g->C + CB - 1) / CB + (F + CB - 1) / CB;
+    s->work = s->tsize + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
 }
 
-FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
+/* V and Z of a block: position-major, so that the products read each xi's
+ * tiles in a row, unless 16 channels and 16 filters: then a tile's n*n
+ * vectors together (the transforms write one run; the products' rows of
+ * 36 vectors are still short).  Tile, position strides of V and Z. */
+typedef struct {
+    ptrdiff_t vts, vxs, zts, zxs;
+} CAT(gw_layout_, TYPE);
+
+static CAT(gw_layout_, TYPE) CAT(gw_layout_of_, TYPE)(ptrdiff_t Cp, ptrdiff_t Fp,
+                                                      ptrdiff_t nn, ptrdiff_t tb)
+{
+    const int tmaj = Cp + Fp <= 2 * CB;
+    CAT(gw_layout_, TYPE) l;
+    l.vts = tmaj ? nn * Cp : Cp;
+    l.vxs = tmaj ? Cp : tb * Cp;
+    l.zts = tmaj ? nn * Fp : Fp;
+    l.zxs = tmaj ? Fp : tb * Fp;
+    return l;
+}
+
+/* Transforms of block `block`: V of channels [ca, cb) and Z of filters
+ * [fa, fb) (multiples of CB) into vz (V, then Z at tb*nn*Cp), staging in
+ * stage (s->work - s->tsize elements). */
+FC_ALWAYS_INLINE void CAT(wino_gw_transform_, TYPE)(
     int m, const TYPE *restrict x, ptrdiff_t x_stride, const TYPE *restrict gy,
     ptrdiff_t gy_stride, ptrdiff_t N, const fc_geom *g, ptrdiff_t F,
-    const fc_wino_gw_sched *s, ptrdiff_t block, ptrdiff_t xi0, ptrdiff_t xi1,
-    TYPE *restrict work, TYPE *restrict wsum, double *restrict bsum)
+    const fc_wino_gw_sched *s, ptrdiff_t block, ptrdiff_t ca, ptrdiff_t cb,
+    ptrdiff_t fa, ptrdiff_t fb, TYPE *restrict vz, TYPE *restrict stage)
 {
-    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t n = m + 2, nn = n * n;
     const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
     const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
     const ptrdiff_t tb = s->tb, t0 = block * tb, nt = fc_min(tb, N * T - t0);
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
     const ptrdiff_t Wp = m * tw + 2, Wq = m * tw;
     const ptrdiff_t srows = fc_min(th, tb / tw + 2) * m + 2;
-    TYPE *restrict v = work;                        /* tb x nn x Cp */
+    const CAT(gw_layout_, TYPE) l = CAT(gw_layout_of_, TYPE)(Cp, Fp, nn, tb);
+    TYPE *restrict v = vz;                          /* tb x nn x Cp */
     TYPE *restrict z = v + tb * nn * Cp;            /* tb x nn x Fp (+ CB) */
-    TYPE *restrict stage = z + tb * nn * Fp + CB;   /* srows x Wp x CB */
     TYPE *restrict flat = stage + srows * Wp * CB;  /* srows x max(W, Wo) x CB */
 
-    /* V and Z position-major, so that the products read each xi's tiles in
-     * a row, unless 16 channels and 16 filters: then a tile's n*n vectors
-     * together (the transforms write one run; the products' rows of 36
-     * vectors are still short) */
-    const int tmaj = Cp + Fp <= 2 * CB;
-    const ptrdiff_t vts = tmaj ? nn * Cp : Cp, vxs = tmaj ? Cp : tb * Cp;
-    const ptrdiff_t zts = tmaj ? nn * Fp : Fp, zxs = tmaj ? Fp : tb * Fp;
-    CAT(wino_input_, TYPE)(m, x, x_stride, g, t0, nt, vts, vxs, stage, flat, v);
+    if (cb > ca)
+        CAT(wino_input_, TYPE)(m, x, x_stride, g, ca, cb, t0, nt, l.vts, l.vxs, stage,
+                               flat, v);
     /* Z = A dY A^T, CB filters at a time, one image's tiles at a time (the
      * tiles' overhang past Ho x Wo reads zeros) */
-    for (ptrdiff_t f0 = 0; f0 < F; f0 += CB) {
+    for (ptrdiff_t f0 = fa; f0 < fc_min(F, fb); f0 += CB) {
         for (ptrdiff_t q = 0; q < nt;) {
             const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
             const ptrdiff_t qe = fc_min(nt, q + T - tl);
@@ -599,22 +620,37 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
                     CAT(wino_a_, TYPE)(m, col, o);
                     for (ptrdiff_t k = 0; k < n; ++k) e[k * m + j] = o[k];
                 }
-                TYPE *restrict zt = z + u * zts + f0;
+                TYPE *restrict zt = z + u * l.zts + f0;
                 for (ptrdiff_t k = 0; k < n; ++k) {        /* rows */
                     CAT(wino_a_, TYPE)(m, e + k * m, o);
-                    for (ptrdiff_t l = 0; l < n; ++l)
-                        memcpy(zt + (k * n + l) * zxs, &o[l], sizeof(WV));
+                    for (ptrdiff_t ll = 0; ll < n; ++ll)
+                        memcpy(zt + (k * n + ll) * l.zxs, &o[ll], sizeof(WV));
                 }
             }
             q = qe;
         }
     }
+}
+
+/* The products of block `block` (its transforms at vz) into positions
+ * [xi0, xi1) of wsum, and its grad_bias into bsum. */
+FC_ALWAYS_INLINE void CAT(wino_gw_products_, TYPE)(
+    int m, ptrdiff_t N, const fc_geom *g, ptrdiff_t F, const fc_wino_gw_sched *s,
+    ptrdiff_t block, ptrdiff_t xi0, ptrdiff_t xi1, const TYPE *restrict vz,
+    TYPE *restrict wsum, double *restrict bsum)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, T = ((g->Ho + m - 1) / m) * tw;
+    const ptrdiff_t tb = s->tb, nt = fc_min(tb, N * T - block * tb);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), Fp = CAT(wino_up_, TYPE)(F, CB);
+    const CAT(gw_layout_, TYPE) l = CAT(gw_layout_of_, TYPE)(Cp, Fp, nn, tb);
+    const TYPE *restrict v = vz, *restrict z = vz + tb * nn * Cp;
     /* grad_bias: position (1, 1) of Z sums the tile's m x m gradients
      * (the points 1 of A's rows are all ones), in double */
     const ptrdiff_t xb = n + 1;
     if (bsum && xi0 <= xb && xb < xi1)
         for (ptrdiff_t u = 0; u < nt; ++u) {
-            const TYPE *restrict zb = z + xb * zxs + u * zts;
+            const TYPE *restrict zb = z + xb * l.zxs + u * l.zts;
             for (ptrdiff_t f = 0; f < F; ++f) bsum[f] += (double)zb[f];
         }
     /* W_xi (F x Cp) += Z_xi^T V_xi: mr filters by nr channels, the block's
@@ -623,10 +659,29 @@ FC_ALWAYS_INLINE void CAT(wino_gw_block_, TYPE)(
         for (ptrdiff_t f0 = 0; f0 < F; f0 += mr)
             for (ptrdiff_t c0 = 0; c0 < Cp; c0 += nr) {
                 const ptrdiff_t nq = fc_min(nr, Cp - c0);
-                UK_RUN_KN(nq)(nt, z + xi * zxs + f0, zts, v + xi * vxs + c0, vts,
+                UK_RUN_KN(nq)(nt, z + xi * l.zxs + f0, l.zts, v + xi * l.vxs + c0, l.vts,
                               wsum + (xi * F + f0) * Cp + c0, Cp, fc_min(mr, F - f0), nq,
                               1, NULL);
             }
+}
+
+FC_CLONES void CAT(fc_wino_gw_transform_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
+                                                const TYPE *restrict gy, ptrdiff_t gy_stride,
+                                                ptrdiff_t N, const fc_geom *g, int m,
+                                                ptrdiff_t F, const fc_wino_gw_sched *s,
+                                                ptrdiff_t block, ptrdiff_t part,
+                                                TYPE *restrict work, TYPE *restrict dst)
+{
+    const ptrdiff_t cparts = (g->C + CB - 1) / CB;  /* V's parts, then Z's */
+    const ptrdiff_t ca = part < cparts ? part * CB : 0, cb = part < cparts ? ca + CB : 0;
+    const ptrdiff_t fa = part < cparts ? 0 : (part - cparts) * CB;
+    const ptrdiff_t fb = part < cparts ? 0 : fa + CB;
+    if (m == 4)
+        CAT(wino_gw_transform_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s, block,
+                                      ca, cb, fa, fb, dst, work);
+    else
+        CAT(wino_gw_transform_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, block,
+                                      ca, cb, fa, fb, dst, work);
 }
 
 FC_CLONES void CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t x_stride,
@@ -634,8 +689,9 @@ FC_CLONES void CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t
                                                ptrdiff_t N, const fc_geom *g, int m,
                                                ptrdiff_t F, const fc_wino_gw_sched *s,
                                                ptrdiff_t chunk, ptrdiff_t xi0, ptrdiff_t xi1,
-                                               TYPE *restrict work, TYPE *restrict wsum,
-                                               double *restrict bsum)
+                                               TYPE *restrict work,
+                                               const TYPE *restrict pre,
+                                               TYPE *restrict wsum, double *restrict bsum)
 {
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB), xb = m + 3;
     const ptrdiff_t b0 = chunk * s->blocks / s->chunks;
@@ -644,12 +700,18 @@ FC_CLONES void CAT(fc_wino_grad_weight_, TYPE)(const TYPE *restrict x, ptrdiff_t
     if (bsum && xi0 <= xb && xb < xi1)
         for (ptrdiff_t f = 0; f < F; ++f) bsum[f] = 0;
     for (ptrdiff_t b = b0; b < b1; ++b) {
-        if (m == 4)
-            CAT(wino_gw_block_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
-                                      xi1, work, wsum, bsum);
-        else
-            CAT(wino_gw_block_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s, b, xi0,
-                                      xi1, work, wsum, bsum);
+        const TYPE *vz = pre ? pre + b * s->tsize : work;
+        if (m == 4) {
+            if (!pre)
+                CAT(wino_gw_transform_, TYPE)(4, x, x_stride, gy, gy_stride, N, g, F, s,
+                                              b, 0, g->C, 0, F, work, work + s->tsize);
+            CAT(wino_gw_products_, TYPE)(4, N, g, F, s, b, xi0, xi1, vz, wsum, bsum);
+        } else {
+            if (!pre)
+                CAT(wino_gw_transform_, TYPE)(2, x, x_stride, gy, gy_stride, N, g, F, s,
+                                              b, 0, g->C, 0, F, work, work + s->tsize);
+            CAT(wino_gw_products_, TYPE)(2, N, g, F, s, b, xi0, xi1, vz, wsum, bsum);
+        }
     }
 }
 
