@@ -157,6 +157,26 @@ def test_max_pool2d_backward_scatter_sums_explicitly(impl, dtype, rng):
                                atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def test_max_pool2d_backward_scatter_large_planes_any_order(impl, dtype, rng):
+    # planes far larger than the part the kernel zeroes ahead of its scatter:
+    # indices ascending, descending, at random and repeated must all land on
+    # zeros first; cells no index reaches stay zero
+    N, C, H, W = 1, 4, 90, 110
+    L = 70 * 30
+    idx = np.empty((N, C, 70, 30), np.int64)
+    idx[0, 0] = np.sort(rng.integers(0, H * W, size=L)).reshape(70, 30)
+    idx[0, 1] = idx[0, 0][::-1, ::-1]
+    idx[0, 2] = rng.integers(0, H * W, size=(70, 30))
+    idx[0, 3] = rng.integers(H * W - 50, H * W, size=(70, 30))    # the last cells only
+    g = rng.standard_normal(idx.shape).astype(dtype)
+    want = np.zeros((N, C, H * W))
+    for c in range(C):
+        np.add.at(want[0, c], idx[0, c].ravel(), g[0, c].ravel().astype(np.float64))
+    got = impl.max_pool2d_backward(g, idx, (N, C, H, W))
+    np.testing.assert_allclose(got.reshape(N, C, -1), want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
 # --------------------------------------------------------------------------
 # avg_pool2d and backward
 # --------------------------------------------------------------------------
