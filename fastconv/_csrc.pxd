@@ -272,7 +272,7 @@ cdef extern from "fastconv.h" nogil:
 
     # ---- winograd.c: F(m x m, 3x3) convolution, m = 2 or 4 ----
     ctypedef struct fc_wino_sched:
-        Py_ssize_t tb, blocks, work
+        Py_ssize_t tb, blocks, work, phased, shared
     Py_ssize_t fc_wino_panel_filters_float()
     Py_ssize_t fc_wino_panel_filters_double()
     Py_ssize_t fc_wino_packed_weights_size_float(Py_ssize_t F, Py_ssize_t C, int m)
@@ -295,6 +295,19 @@ cdef extern from "fastconv.h" nogil:
                                Py_ssize_t F, const double *bias, int relu,
                                const fc_wino_sched *s, Py_ssize_t block,
                                double *work, double *y, Py_ssize_t y_stride)
+    void fc_conv2d_wino_phase_float(int phase, const float *x, Py_ssize_t x_stride,
+                                    Py_ssize_t N, const fc_geom *g, int m,
+                                    const float *upack, Py_ssize_t F, const float *bias,
+                                    int relu, const fc_wino_sched *s, Py_ssize_t item,
+                                    float *work, float *shared, float *y,
+                                    Py_ssize_t y_stride)
+    void fc_conv2d_wino_phase_double(int phase, const double *x, Py_ssize_t x_stride,
+                                     Py_ssize_t N, const fc_geom *g, int m,
+                                     const double *upack, Py_ssize_t F,
+                                     const double *bias, int relu,
+                                     const fc_wino_sched *s, Py_ssize_t item,
+                                     double *work, double *shared, double *y,
+                                     Py_ssize_t y_stride)
     void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
     void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
     ctypedef struct fc_wino_gw_sched:

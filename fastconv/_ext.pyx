@@ -329,7 +329,8 @@ cdef struct _conv:
     void *gb
     void *partial               # grad_weight's partial sums (chunks of them)
     void *apack                 # GEMM grad_weight: packed grad_out, or NULL
-    void *pre                   # Winograd grad_weight: the blocks' transforms, or NULL
+    void *pre                   # Winograd: the blocks' transforms (grad_weight), or
+                                # V and M of all tiles (phased forward); or NULL
     double *bsum                # Winograd grad_weight: the chunks' grad_bias
     Py_ssize_t N, C, F, groups, Cg, Fg, K, L, HW, wsize
     int relu, m
@@ -1281,6 +1282,30 @@ def wino_pack(const floating[:, :, :, ::1] w, Py_ssize_t groups, int m, out=None
     return out
 
 
+cdef int _item_wino_phase(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
+                          floating *work) noexcept nogil:
+    """Winograd forward, phased (sched.phased): phase arg of item item //
+    groups of group item % groups, V and M in the group's part of a.pre."""
+    cdef const _conv *a = <const _conv *> ctx
+    cdef const c.fc_wino_sched *s = <const c.fc_wino_sched *> a.sched
+    cdef const floating *bias = <const floating *> a.bias
+    cdef Py_ssize_t gi = item % a.groups
+    cdef const floating *x = <const floating *> a.x + gi * a.Cg * a.HW
+    cdef const floating *w = <const floating *> a.w + gi * a.wsize
+    cdef const floating *b = (bias + gi * a.Fg) if bias != NULL else NULL
+    cdef floating *shared = <floating *> a.pre + gi * s.shared
+    cdef floating *y = <floating *> a.y + gi * a.Fg * a.L
+    if floating is float:
+        c.fc_conv2d_wino_phase_float(<int> arg, x, a.C * a.HW, a.N, a.g, a.m, w, a.Fg, b,
+                                     a.relu, s, item // a.groups, work, shared, y,
+                                     a.F * a.L)
+    else:
+        c.fc_conv2d_wino_phase_double(<int> arg, x, a.C * a.HW, a.N, a.g, a.m, w, a.Fg, b,
+                                      a.relu, s, item // a.groups, work, shared, y,
+                                      a.F * a.L)
+    return c.FC_OK
+
+
 cdef int _item_wino(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
                     floating *work) noexcept nogil:
     """Winograd forward: block item // groups of group item % groups."""
@@ -1304,7 +1329,7 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     cdef fc_geom gc = _geom(g, a.Cg)
     cdef int nt = _threads_for(_mul(_mul(a.N, a.F), _mul(a.L, a.Cg * 9)))
     cdef c.fc_wino_sched sched
-    cdef c.fc_loop loops[1]
+    cdef c.fc_loop loops[3]
     a.wsize = _wino_packed_size(a.Fg, a.Cg, m, tag)
     _check_packed(packed.shape[0], a.groups * a.wsize, f"Winograd F({m}x{m})")
     if a.N * a.L == 0:
@@ -1314,9 +1339,21 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     a.sched = &sched
     a.m = m
     cdef _Scratch s = _scratch("conv2d", "Winograd workspace", nt,
-                               sched.work * <object> sizeof(floating))
-    loops[0] = _loop(<c.fc_fn> _item_wino[floating], &a, sched.blocks * a.groups, True)
-    _run("conv2d", s, loops, 1, tag)
+                               sched.work * <object> sizeof(floating),
+                               a.groups * <object> sched.shared * sizeof(floating))
+    if not sched.phased:
+        loops[0] = _loop(<c.fc_fn> _item_wino[floating], &a, sched.blocks * a.groups, True)
+        _run("conv2d", s, loops, 1, tag)
+        return
+    # phased: V of all tiles, the products position by position, then y
+    a.pre = s.shared
+    loops[0] = _loop(<c.fc_fn> _item_wino_phase[floating], &a, sched.blocks * a.groups,
+                     True, 0)
+    loops[1] = _loop(<c.fc_fn> _item_wino_phase[floating], &a,
+                     (m + 2) * (m + 2) * a.groups, True, 1)
+    loops[2] = _loop(<c.fc_fn> _item_wino_phase[floating], &a, sched.blocks * a.groups,
+                     True, 2)
+    _run("conv2d", s, loops, 3, tag)
 
 
 def wino_matrices(dtype, int m):

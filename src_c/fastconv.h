@@ -533,6 +533,13 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  *   work       s->work elements of scratch
  *   y      OUT image 0's group output planes (F, Ho*Wo), image n at
  *              y + n*y_stride; the block's tiles written
+ * fc_conv2d_wino_phase_<T>(phase, x, x_stride, N, g, m, upack, F, bias, relu,
+ *                          s, item, work, shared, y, y_stride)
+ *   where s->phased, in place of fc_conv2d_wino: phase 0 (the input
+ *   transform of block item < s->blocks), then 1 (the products of position
+ *   item < (m+2)^2), then 2 (the output transform of block item into y),
+ *   each phase done for every item before the next; shared: s->shared
+ *   elements for the call.  The same sums in the same order: the same y.
  * fc_wino_matrices_<T>(m, bt, g, at, a): the transforms' matrices as the
  *   kernels compute them (B^T n x n, G n x 3, A^T m x n, and A n x m of
  *   grad_weight, row-major; n = m+2).
@@ -568,6 +575,7 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  */
 typedef struct {
     ptrdiff_t tb, blocks, work;   /* tiles per block, blocks, scratch elements */
+    ptrdiff_t phased, shared;     /* phased form; its shared elements */
 } fc_wino_sched;
 typedef struct {
     ptrdiff_t tb, blocks, chunks, wsize, tsize, parts, work;
@@ -594,7 +602,17 @@ void fc_conv2d_wino_double(const double *x, ptrdiff_t x_stride, ptrdiff_t N,
                            const double *bias, int relu, const fc_wino_sched *s,
                            ptrdiff_t block, double *work, double *y,
                            ptrdiff_t y_stride);
+void fc_conv2d_wino_phase_float(int phase, const float *x, ptrdiff_t x_stride, ptrdiff_t N,
+                                const fc_geom *g, int m, const float *upack, ptrdiff_t F,
+                                const float *bias, int relu, const fc_wino_sched *s,
+                                ptrdiff_t item, float *work, float *shared, float *y,
+                                ptrdiff_t y_stride);
 void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a);
+void fc_conv2d_wino_phase_double(int phase, const double *x, ptrdiff_t x_stride, ptrdiff_t N,
+                                const fc_geom *g, int m, const double *upack, ptrdiff_t F,
+                                const double *bias, int relu, const fc_wino_sched *s,
+                                ptrdiff_t item, double *work, double *shared, double *y,
+                                ptrdiff_t y_stride);
 void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a);
 void fc_wino_gw_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
                                fc_wino_gw_sched *s);

@@ -27,6 +27,13 @@ typedef double fc_wd __attribute__((vector_size(64)));   /* filter transform */
 #define FC_WINO_V_BYTES (1024 * 1024)
 #define FC_WINO_MIN_PANELS 4
 #define FC_WINO_MAX_PANELS 16
+/* The phased form (winograd.tmpl.h, wino_phase_): where U exceeds this
+ * (each block of tiles would stream it from memory again), and V and M of
+ * all tiles fit the other budget; with 2+ threads only.  Measured on a
+ * 2 MiB L2 (Sapphire Rapids): 10.6 MB (256 x 256 filters) 1.17x faster at
+ * 2 threads but 7% slower at 1; 2.7 MB (128 x 128) 3-9% slower. */
+#define FC_WINO_PHASED_U_BYTES (8 * 1024 * 1024)
+#define FC_WINO_PHASED_BYTES (64 * 1024 * 1024)
 /* Products of a filter group (M): filters per group from this budget. */
 #define FC_WINO_M_BYTES (512 * 1024)
 /* grad_weight: a block's V and Z within this budget (see the schedule),

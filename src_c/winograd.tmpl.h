@@ -298,6 +298,18 @@ void CAT(fc_wino_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
     s->work = n * n * tbp * Cp                                  /* V */
               + n * n * tbp * CAT(wino_group_, TYPE)(F, m, tbp) /* M */
               + srows * (Wp + g->W) * CB;                       /* staging */
+    /* phased (wino_phase_) where threads share the memory bandwidth, every
+     * block would stream a large U, and V and M of all tiles stay within
+     * their budget (one thread: streaming U measured cheaper than V and M
+     * going through memory) */
+    const ptrdiff_t size = (ptrdiff_t)sizeof(TYPE);
+    const ptrdiff_t ubytes = fc_mul_sat(n * n * size, CAT(wino_xi_stride_, TYPE)(F, g->C));
+    const ptrdiff_t Tp = CAT(wino_up_, TYPE)(T, mr);
+    const ptrdiff_t shared = fc_mul_sat(n * n * Tp,
+                                        Cp + CAT(wino_up_, TYPE)(F, CB));
+    s->phased = threads > 1 && s->blocks > 1 && ubytes > FC_WINO_PHASED_U_BYTES
+                && fc_mul_sat(shared, size) <= FC_WINO_PHASED_BYTES;
+    s->shared = s->phased ? shared : 0;
 }
 
 /* A run of output cells: y[q] = src[q] + b, then max(., 0) if relu (NaN
@@ -396,23 +408,117 @@ FC_ALWAYS_INLINE void CAT(wino_input_, TYPE)(int m, const TYPE *restrict x,
     }
 }
 
+/* The products M_xi (tiles x filters) = V_xi @ U_xi of positions [xa, xb),
+ * filters [f0, f1) (whole panels), rows r0 .. nt of V (tile t of position
+ * xi at v + t*vts + xi*vxs, channel c at + c), into m (tile t, position
+ * xi, filter f at mm + t*mts + xi*mxs + f - f0). */
+FC_ALWAYS_INLINE void CAT(wino_products_, TYPE)(ptrdiff_t C, const TYPE *restrict upack,
+                                                ptrdiff_t us, ptrdiff_t xa, ptrdiff_t xb,
+                                                ptrdiff_t f0, ptrdiff_t f1,
+                                                const TYPE *restrict v, ptrdiff_t vts,
+                                                ptrdiff_t vxs, ptrdiff_t nt,
+                                                TYPE *restrict mm, ptrdiff_t mts,
+                                                ptrdiff_t mxs)
+{
+    const ptrdiff_t mr = UK->mr, nr = UK->nr;
+    const ptrdiff_t kblocks = (C + FC_GEMM_KC - 1) / FC_GEMM_KC;
+    const ptrdiff_t kb = (C + kblocks - 1) / kblocks;
+    for (ptrdiff_t xi = xa; xi < xb; ++xi)
+        for (ptrdiff_t k0 = 0; k0 < C; k0 += kb) {
+            const ptrdiff_t kc = fc_min(kb, C - k0);
+            for (ptrdiff_t fp = f0; fp < f1; fp += nr) {
+                const ptrdiff_t nq = fc_min(nr, f1 - fp);
+                const TYPE *restrict b = upack + xi * us + (fp / nr * C + k0) * nr;
+                for (ptrdiff_t r0 = 0; r0 < nt; r0 += mr)
+                    UK_RUN_AT(nq)(kc, v + r0 * vts + xi * vxs + k0, vts, b, nr,
+                                  mm + r0 * mts + xi * mxs + (fp - f0), mts,
+                                  fc_min(mr, nt - r0), nq, k0 > 0, NULL);
+            }
+        }
+}
+
+/* The output transform of tiles t0 .. t0 + nt, filters [fa, fb) (fb <= F;
+ * tile q's products at mm + q*mts + xi*mxs + f - foff), CB filters at a
+ * time, chunks of ct tiles of a tile row at a time (ct*m = 16 output
+ * columns): A^T M A of each tile, then for each row of the chunk its 16
+ * cells x CB filters are transposed (UK->pack_t) into runs of output row,
+ * written to y with the bias and ReLU. */
+FC_ALWAYS_INLINE void CAT(wino_output_, TYPE)(int m, const fc_geom *g, ptrdiff_t t0,
+                                              ptrdiff_t nt, ptrdiff_t fa, ptrdiff_t fb,
+                                              ptrdiff_t foff,
+                                              const TYPE *restrict mm, ptrdiff_t mts,
+                                              ptrdiff_t mxs, const TYPE *restrict bias,
+                                              int relu, TYPE *restrict y,
+                                              ptrdiff_t y_stride)
+{
+    const ptrdiff_t n = m + 2, Ho = g->Ho, Wo = g->Wo;
+    const ptrdiff_t tw = (Wo + m - 1) / m, T = ((Ho + m - 1) / m) * tw;
+    const ptrdiff_t ct = 16 / m;                    /* tiles per output chunk */
+    for (ptrdiff_t fc0 = fa; fc0 < fb; fc0 += CB) {
+        const ptrdiff_t nf = fc_min(CB, fb - fc0);
+        TYPE bv[64];
+        for (ptrdiff_t l = 0; l < CB; ++l) bv[l] = bias && l < nf ? bias[fc0 + l] : 0;
+        for (ptrdiff_t q = 0; q < nt;) {
+            const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
+            const ptrdiff_t ti = tl / tw, tj0 = tl - ti * tw;
+            const ptrdiff_t len = fc_min(fc_min(nt - q, tw - tj0), ct);
+            const ptrdiff_t cnt = fc_min(len * m, Wo - tj0 * m);
+            TYPE buf[4 * 16 * 16], tr[16 * 16];     /* (i, cell, filter); (filter, cell) */
+            for (ptrdiff_t u = 0; u < len; ++u) {
+                const TYPE *restrict mp = mm + (q + u) * mts + (fc0 - foff);
+                WV b[24], o[6];
+                for (ptrdiff_t k = 0; k < n; ++k) {    /* columns */
+                    WV col[6];
+                    for (ptrdiff_t i = 0; i < n; ++i)
+                        memcpy(&col[i], mp + (i * n + k) * mxs, sizeof(WV));
+                    CAT(wino_at_, TYPE)(m, col, o);
+                    for (ptrdiff_t i = 0; i < m; ++i) b[i * n + k] = o[i];
+                }
+                for (ptrdiff_t i = 0; i < m; ++i) {    /* rows */
+                    CAT(wino_at_, TYPE)(m, b + i * n, o);
+                    for (ptrdiff_t j = 0; j < m; ++j)
+                        memcpy(buf + (i * 16 + u * m + j) * CB, &o[j], sizeof(WV));
+                }
+            }
+            TYPE *restrict yt = y + img * y_stride + fc0 * Ho * Wo + tj0 * m;
+            for (ptrdiff_t i = 0; i < m && ti * m + i < Ho; ++i) {
+                UK->pack_t(buf + i * 16 * CB, CB, NULL, 16, nf, 16, 0, tr);
+                TYPE *restrict yr = yt + (ti * m + i) * Wo;
+                for (ptrdiff_t l = 0; l < nf; ++l) {
+                    TYPE *restrict yl = yr + l * Ho * Wo;
+                    const TYPE *restrict tl_ = tr + l * 16;
+                    if (cnt == 16) {
+                        if (relu)
+                            for (ptrdiff_t e = 0; e < 16; ++e) {
+                                const TYPE val = tl_[e] + bv[l];
+                                yl[e] = val < 0 ? 0 : val;
+                            }
+                        else
+                            for (ptrdiff_t e = 0; e < 16; ++e) yl[e] = tl_[e] + bv[l];
+                    } else {
+                        CAT(wino_put_, TYPE)(tl_, cnt, bv[l], relu, yl);
+                    }
+                }
+            }
+            q += len;
+        }
+    }
+}
+
 FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
     int m, const TYPE *restrict x, ptrdiff_t x_stride, ptrdiff_t N,
     const fc_geom *g, const TYPE *restrict upack, ptrdiff_t F,
     const TYPE *restrict bias, int relu, const fc_wino_sched *s,
     ptrdiff_t block, TYPE *restrict work, TYPE *restrict y, ptrdiff_t y_stride)
 {
-    const ptrdiff_t mr = UK->mr, nr = UK->nr, n = m + 2, nn = n * n;
+    const ptrdiff_t n = m + 2, nn = n * n;
     const ptrdiff_t C = g->C, Ho = g->Ho, Wo = g->Wo;
     const ptrdiff_t tw = (Wo + m - 1) / m, th = (Ho + m - 1) / m, T = th * tw;
     const ptrdiff_t tbp = s->tb, t0 = block * tbp, nt = fc_min(tbp, N * T - t0);
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), Wp = m * tw + 2;
-    const ptrdiff_t xs = CAT(wino_xi_stride_, TYPE)(F, C), fv = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t us = CAT(wino_xi_stride_, TYPE)(F, C), fv = CAT(wino_up_, TYPE)(F, CB);
     const ptrdiff_t fg = CAT(wino_group_, TYPE)(F, m, tbp);
     const ptrdiff_t srows = fc_min(th, tbp / tw + 2) * m + 2;
-    const ptrdiff_t kblocks = (C + FC_GEMM_KC - 1) / FC_GEMM_KC;
-    const ptrdiff_t kb = (C + kblocks - 1) / kblocks;
-    const ptrdiff_t ct = 16 / m;                    /* tiles per output chunk */
     TYPE *restrict v = work;                        /* tbp x nn x Cp */
     TYPE *restrict mm = v + tbp * nn * Cp;          /* tbp x nn x fg */
     TYPE *restrict stage = mm + tbp * nn * fg;      /* srows x Wp x CB */
@@ -424,74 +530,43 @@ FC_ALWAYS_INLINE void CAT(wino_block_, TYPE)(
 
     for (ptrdiff_t f0 = 0; f0 < fv; f0 += fg) {
         const ptrdiff_t f1 = fc_min(fv, f0 + fg);
-        /* the products M_xi (tiles x group) = V_xi @ U_xi */
-        for (ptrdiff_t xi = 0; xi < nn; ++xi)
-            for (ptrdiff_t k0 = 0; k0 < C; k0 += kb) {
-                const ptrdiff_t kc = fc_min(kb, C - k0);
-                for (ptrdiff_t fp = f0; fp < f1; fp += nr) {
-                    const ptrdiff_t nq = fc_min(nr, f1 - fp);
-                    const TYPE *restrict b = upack + xi * xs + (fp / nr * C + k0) * nr;
-                    for (ptrdiff_t r0 = 0; r0 < nt; r0 += mr)
-                        UK_RUN_AT(nq)(kc, v + (r0 * nn + xi) * Cp + k0, nn * Cp, b, nr,
-                                      mm + (r0 * nn + xi) * fg + (fp - f0), nn * fg,
-                                      fc_min(mr, nt - r0), nq, k0 > 0, NULL);
-                }
-            }
-        /* output transform, CB filters at a time, chunks of ct tiles of a
-         * tile row at a time (ct*m = 16 output columns): A^T M A of each
-         * tile, then for each row of the chunk its 16 cells x CB filters are
-         * transposed (UK->pack_t) into runs of output row, written to y with
-         * the bias and ReLU */
-        for (ptrdiff_t fc0 = f0; fc0 < fc_min(f1, F); fc0 += CB) {
-            const ptrdiff_t nf = fc_min(CB, F - fc0);
-            TYPE bv[64];
-            for (ptrdiff_t l = 0; l < CB; ++l) bv[l] = bias && l < nf ? bias[fc0 + l] : 0;
-            for (ptrdiff_t q = 0; q < nt;) {
-                const ptrdiff_t t = t0 + q, img = t / T, tl = t - img * T;
-                const ptrdiff_t ti = tl / tw, tj0 = tl - ti * tw;
-                const ptrdiff_t len = fc_min(fc_min(nt - q, tw - tj0), ct);
-                const ptrdiff_t cnt = fc_min(len * m, Wo - tj0 * m);
-                TYPE buf[4 * 16 * 16], tr[16 * 16];     /* (i, cell, filter); (filter, cell) */
-                for (ptrdiff_t u = 0; u < len; ++u) {
-                    const TYPE *restrict mp = mm + (q + u) * nn * fg + (fc0 - f0);
-                    WV b[24], o[6];
-                    for (ptrdiff_t k = 0; k < n; ++k) {    /* columns */
-                        WV col[6];
-                        for (ptrdiff_t i = 0; i < n; ++i)
-                            memcpy(&col[i], mp + (i * n + k) * fg, sizeof(WV));
-                        CAT(wino_at_, TYPE)(m, col, o);
-                        for (ptrdiff_t i = 0; i < m; ++i) b[i * n + k] = o[i];
-                    }
-                    for (ptrdiff_t i = 0; i < m; ++i) {    /* rows */
-                        CAT(wino_at_, TYPE)(m, b + i * n, o);
-                        for (ptrdiff_t j = 0; j < m; ++j)
-                            memcpy(buf + (i * 16 + u * m + j) * CB, &o[j], sizeof(WV));
-                    }
-                }
-                TYPE *restrict yt = y + img * y_stride + fc0 * Ho * Wo + tj0 * m;
-                for (ptrdiff_t i = 0; i < m && ti * m + i < Ho; ++i) {
-                    UK->pack_t(buf + i * 16 * CB, CB, NULL, 16, nf, 16, 0, tr);
-                    TYPE *restrict yr = yt + (ti * m + i) * Wo;
-                    for (ptrdiff_t l = 0; l < nf; ++l) {
-                        TYPE *restrict yl = yr + l * Ho * Wo;
-                        const TYPE *restrict tl_ = tr + l * 16;
-                        if (cnt == 16) {
-                            if (relu)
-                                for (ptrdiff_t e = 0; e < 16; ++e) {
-                                    const TYPE val = tl_[e] + bv[l];
-                                    yl[e] = val < 0 ? 0 : val;
-                                }
-                            else
-                                for (ptrdiff_t e = 0; e < 16; ++e) yl[e] = tl_[e] + bv[l];
-                        } else {
-                            CAT(wino_put_, TYPE)(tl_, cnt, bv[l], relu, yl);
-                        }
-                    }
-                }
+        CAT(wino_products_, TYPE)(C, upack, us, 0, nn, f0, f1, v, nn * Cp, Cp, nt, mm,
+                                  nn * fg, fg);
+        CAT(wino_output_, TYPE)(m, g, t0, nt, f0, fc_min(f1, F), f0, mm, nn * fg, fg,
+                                bias, relu, y, y_stride);
+    }
+}
 
-                q += len;
-            }
-        }
+/* The phased form (s->phased): V and M of all tiles, position-major (tile
+ * t of position xi at xi*Tp*Cp + t*Cp of V and xi*Tp*fv + t*fv of M, Tp
+ * tiles rounded up to MR), so that each U_xi is read once, by the products
+ * of its position, instead of once per block of tiles. */
+FC_ALWAYS_INLINE void CAT(wino_phase_, TYPE)(
+    int m, int phase, const TYPE *restrict x, ptrdiff_t x_stride, ptrdiff_t N,
+    const fc_geom *g, const TYPE *restrict upack, ptrdiff_t F,
+    const TYPE *restrict bias, int relu, const fc_wino_sched *s, ptrdiff_t item,
+    TYPE *restrict work, TYPE *restrict shared, TYPE *restrict y, ptrdiff_t y_stride)
+{
+    const ptrdiff_t mr = UK->mr, n = m + 2, nn = n * n, C = g->C;
+    const ptrdiff_t tw = (g->Wo + m - 1) / m, th = (g->Ho + m - 1) / m;
+    const ptrdiff_t T = N * th * tw, Tp = CAT(wino_up_, TYPE)(T, mr);
+    const ptrdiff_t Cp = CAT(wino_up_, TYPE)(C, CB), fv = CAT(wino_up_, TYPE)(F, CB);
+    const ptrdiff_t tb = s->tb, t0 = item * tb, nt = fc_min(tb, T - t0);
+    TYPE *restrict v = shared, *restrict mm = shared + nn * Tp * Cp;
+    if (phase == 0) {               /* input transform of block item */
+        const ptrdiff_t Wp = m * tw + 2, srows = fc_min(th, tb / tw + 2) * m + 2;
+        TYPE *restrict stage = work, *restrict flat = stage + srows * Wp * CB;
+        CAT(wino_input_, TYPE)(m, x, x_stride, g, 0, C, t0, nt, Cp, Tp * Cp, stage,
+                               flat, v + t0 * Cp);
+        if (t0 + nt == T)           /* the last panel's spare rows */
+            for (ptrdiff_t xi = 0; xi < nn; ++xi)
+                CAT(wino_zero_, TYPE)(v + xi * Tp * Cp + T * Cp, (Tp - T) * Cp);
+    } else if (phase == 1) {        /* the products of position item */
+        CAT(wino_products_, TYPE)(C, upack, CAT(wino_xi_stride_, TYPE)(F, C), item,
+                                  item + 1, 0, fv, v, Cp, Tp * Cp, T, mm, fv, Tp * fv);
+    } else {                        /* output transform of block item */
+        CAT(wino_output_, TYPE)(m, g, t0, nt, 0, F, 0, mm + t0 * fv, fv, Tp * fv, bias,
+                                relu, y, y_stride);
     }
 }
 
@@ -509,6 +584,23 @@ FC_CLONES void CAT(fc_conv2d_wino_, TYPE)(const TYPE *restrict x, ptrdiff_t x_st
     else
         CAT(wino_block_, TYPE)(2, x, x_stride, N, g, upack, F, bias, relu, s, block,
                                work, y, y_stride);
+}
+
+FC_CLONES void CAT(fc_conv2d_wino_phase_, TYPE)(int phase, const TYPE *restrict x,
+                                                ptrdiff_t x_stride, ptrdiff_t N,
+                                                const fc_geom *g, int m,
+                                                const TYPE *restrict upack, ptrdiff_t F,
+                                                const TYPE *restrict bias, int relu,
+                                                const fc_wino_sched *s, ptrdiff_t item,
+                                                TYPE *restrict work, TYPE *restrict shared,
+                                                TYPE *restrict y, ptrdiff_t y_stride)
+{
+    if (m == 4)
+        CAT(wino_phase_, TYPE)(4, phase, x, x_stride, N, g, upack, F, bias, relu, s,
+                               item, work, shared, y, y_stride);
+    else
+        CAT(wino_phase_, TYPE)(2, phase, x, x_stride, N, g, upack, F, bias, relu, s,
+                               item, work, shared, y, y_stride);
 }
 
 /* ---- grad_weight ------------------------------------------------------------

@@ -248,7 +248,8 @@ def test_explicit_tiles_reject_other_geometries():
 @pytest.mark.parametrize("algorithm", ["winograd2x2", "winograd4x4"])
 @pytest.mark.parametrize("shape", [(8, 16, 20, 20, 16),      # many chunks of grad_weight
                                    (2, 128, 12, 12, 128),    # one chunk: items split xi
-                                   (3, 24, 9, 13, 40)])      # partial tiles, F % 16 != 0
+                                   (3, 24, 9, 13, 40),       # partial tiles, F % 16 != 0
+                                   (3, 256, 10, 10, 256)])   # 4x4: phased from 2 threads
 def test_bitwise_at_any_thread_count(shape, algorithm, restore_threads):
     N, C, H, W, F = shape
     rng = np.random.default_rng(5)
