@@ -1293,7 +1293,7 @@ cdef int _item_wino_phase(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
     cdef const floating *x = <const floating *> a.x + gi * a.Cg * a.HW
     cdef const floating *w = <const floating *> a.w + gi * a.wsize
     cdef const floating *b = (bias + gi * a.Fg) if bias != NULL else NULL
-    cdef floating *shared = <floating *> a.pre + gi * s.shared
+    cdef floating *shared = <floating *> a.pre       # one group (see conv2d_winograd)
     cdef floating *y = <floating *> a.y + gi * a.Fg * a.L
     if floating is float:
         c.fc_conv2d_wino_phase_float(<int> arg, x, a.C * a.HW, a.N, a.g, a.m, w, a.Fg, b,
@@ -1338,9 +1338,12 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     _wino_schedule(&gc, a.N, a.Fg, m, nt, &sched, tag)
     a.sched = &sched
     a.m = m
+    if a.groups > 1:            # the phased form's budget is one group's
+        sched.phased = 0
+        sched.shared = 0
     cdef _Scratch s = _scratch("conv2d", "Winograd workspace", nt,
                                sched.work * <object> sizeof(floating),
-                               a.groups * <object> sched.shared * sizeof(floating))
+                               sched.shared * <object> sizeof(floating))
     if not sched.phased:
         loops[0] = _loop(<c.fc_fn> _item_wino[floating], &a, sched.blocks * a.groups, True)
         _run("conv2d", s, loops, 1, tag)

@@ -28,8 +28,9 @@
 FC_ALWAYS_INLINE UK_TARGET void CAT(UK_NAME, _body)(
     ptrdiff_t kc, const TYPE *restrict a, int a_mode, ptrdiff_t lda,
     const TYPE *restrict b, ptrdiff_t ldb, int rows,
-    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n,
-    int accumulate, const TYPE *restrict bias)
+    const TYPE *const *restrict brow, ptrdiff_t boff, TYPE *restrict c,
+    ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n, int accumulate,
+    const TYPE *restrict bias)
 {
     VEC acc[MR][NV];
 #pragma GCC unroll 16
