@@ -282,9 +282,9 @@ cdef extern from "fastconv.h" nogil:
     void fc_wino_pack_weights_double(const double *w, Py_ssize_t F, Py_ssize_t C,
                                      int m, Py_ssize_t panel, int flip, double *packed)
     void fc_wino_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
-                                int m, int threads, fc_wino_sched *s)
+                                int m, Py_ssize_t groups, int threads, fc_wino_sched *s)
     void fc_wino_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F,
-                                 int m, int threads, fc_wino_sched *s)
+                                 int m, Py_ssize_t groups, int threads, fc_wino_sched *s)
     void fc_conv2d_wino_float(const float *x, Py_ssize_t x_stride, Py_ssize_t N,
                               const fc_geom *g, int m, const float *upack,
                               Py_ssize_t F, const float *bias, int relu,
@@ -311,7 +311,7 @@ cdef extern from "fastconv.h" nogil:
     void fc_wino_matrices_float(int m, double *bt, double *g, double *at, double *a)
     void fc_wino_matrices_double(int m, double *bt, double *g, double *at, double *a)
     ctypedef struct fc_wino_gw_sched:
-        Py_ssize_t tb, blocks, chunks, wsize, tsize, parts, work
+        Py_ssize_t tb, blocks, chunks, wsize, tsize, parts, pre, work
     void fc_wino_gw_schedule_float(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
                                    fc_wino_gw_sched *s)
     void fc_wino_gw_schedule_double(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,

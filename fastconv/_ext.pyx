@@ -1206,12 +1206,12 @@ cdef inline void _wino_pack(const floating *w, Py_ssize_t F, Py_ssize_t C, int m
 
 
 cdef inline void _wino_schedule(const fc_geom *g, Py_ssize_t N, Py_ssize_t F, int m,
-                                int threads, c.fc_wino_sched *s,
+                                Py_ssize_t groups, int threads, c.fc_wino_sched *s,
                                 floating *tag) noexcept nogil:
     if floating is float:
-        c.fc_wino_schedule_float(g, N, F, m, threads, s)
+        c.fc_wino_schedule_float(g, N, F, m, groups, threads, s)
     else:
-        c.fc_wino_schedule_double(g, N, F, m, threads, s)
+        c.fc_wino_schedule_double(g, N, F, m, groups, threads, s)
 
 
 cdef inline void _wino(const floating *x, Py_ssize_t x_stride, Py_ssize_t N,
@@ -1293,7 +1293,7 @@ cdef int _item_wino_phase(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
     cdef const floating *x = <const floating *> a.x + gi * a.Cg * a.HW
     cdef const floating *w = <const floating *> a.w + gi * a.wsize
     cdef const floating *b = (bias + gi * a.Fg) if bias != NULL else NULL
-    cdef floating *shared = <floating *> a.pre       # one group (see conv2d_winograd)
+    cdef floating *shared = <floating *> a.pre + gi * s.shared
     cdef floating *y = <floating *> a.y + gi * a.Fg * a.L
     if floating is float:
         c.fc_conv2d_wino_phase_float(<int> arg, x, a.C * a.HW, a.N, a.g, a.m, w, a.Fg, b,
@@ -1335,15 +1335,12 @@ def conv2d_winograd(const floating[:, :, :, ::1] x, const floating[::1] packed,
     if a.N * a.L == 0:
         return
     _forward_args(&a, &gc, &x[0, 0, 0, 0], &packed[0], b, relu, &y[0, 0, 0, 0])
-    _wino_schedule(&gc, a.N, a.Fg, m, nt, &sched, tag)
+    _wino_schedule(&gc, a.N, a.Fg, m, a.groups, nt, &sched, tag)
     a.sched = &sched
     a.m = m
-    if a.groups > 1:            # the phased form's budget is one group's
-        sched.phased = 0
-        sched.shared = 0
     cdef _Scratch s = _scratch("conv2d", "Winograd workspace", nt,
                                sched.work * <object> sizeof(floating),
-                               sched.shared * <object> sizeof(floating))
+                               a.groups * <object> sched.shared * sizeof(floating))
     if not sched.phased:
         loops[0] = _loop(<c.fc_fn> _item_wino[floating], &a, sched.blocks * a.groups, True)
         _run("conv2d", s, loops, 1, tag)
@@ -1473,12 +1470,6 @@ cdef int _item_wino_gw_finish(const void *ctx, Py_ssize_t arg, Py_ssize_t item,
     return c.FC_OK
 
 
-# Winograd grad_weight: the most memory the blocks' transforms may take when
-# they are computed once for the items that share a chunk (else each item
-# redoes them).
-_WINO_GW_SHARED_BYTES = 64 << 20
-
-
 def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
                      g, int m, gw_out=None):
     """(grad_weight, grad_bias) of a 3x3 stride-1 layer by Winograd
@@ -1489,7 +1480,7 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     order, so the result does not depend on the thread count; with fewer
     chunks than threads the work items also split the transformed
     positions xi, after a first loop has transformed every block once
-    (shared, up to _WINO_GW_SHARED_BYTES; beyond, each item redoes its
+    (shared, within the schedule's budget; beyond, each item redoes its
     chunk's transforms)."""
     cdef floating *tag = NULL
     cdef _conv a = _conv_of(g)
@@ -1519,10 +1510,9 @@ def wino_grad_weight(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::
     a.nxg = min((m + 2) * (m + 2),
                 max(1, (nt + a.groups * sched.chunks - 1) // (a.groups * sched.chunks)))
     # items sharing a chunk's positions: its blocks transformed once, first
-    pre = (_whole_lines(a.groups * <object> sched.blocks * sched.tsize * sizeof(floating))
+    # (sched.pre: 0 beyond the schedule's budget)
+    pre = (_whole_lines(a.groups * <object> sched.pre * sizeof(floating))
            if a.nxg > 1 else 0)
-    if pre > _WINO_GW_SHARED_BYTES:
-        pre = 0
     # shared: the transforms (or none), the chunks' grad_bias (chunks, F) in
     # double, then the partial sums
     cdef _Scratch s = _scratch(

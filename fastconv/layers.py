@@ -2168,7 +2168,22 @@ class BatchNorm2d(Layer):
 
 # ---- activation, reshaping, dropout --------------------------------------
 
-class ReLU(Layer):
+class _Elementwise(Layer):
+    """The shape protocol of element-wise layers (ReLU, Dropout): the output
+    has the input's shape and the receptive field is unchanged.  summary()
+    lists them as "not counted" (the notes fold ReLU into the CONV row),
+    although they allocate their output."""
+
+    _summary_in_place = True
+
+    def output_shape(self, input_shape):
+        return self._shape_arg(input_shape)
+
+    def _rf_geometry(self):
+        return None
+
+
+class ReLU(_Elementwise):
     """Rectified linear unit ``max(x, 0)``, any input shape.
 
     The gradient is passed where ``x > 0`` (0 at ``x == 0``, as PyTorch).
@@ -2183,15 +2198,6 @@ class ReLU(Layer):
         return self._kernels.relu_backward(grad_out, self._cache,
                                            out=self._grad_out_buffer(grad_out))
 
-    # shape protocol (summary() lists it as "not counted": the notes fold ReLU
-    # into the CONV row, although this ReLU allocates its output)
-    _summary_in_place = True
-
-    def output_shape(self, input_shape):
-        return self._shape_arg(input_shape)
-
-    def _rf_geometry(self):
-        return None
 
 
 class Flatten(Layer):
@@ -2241,7 +2247,7 @@ class Flatten(Layer):
         return None
 
 
-class Dropout(Layer):
+class Dropout(_Elementwise):
     """Inverted dropout, as ``torch.nn.Dropout``; identity in eval mode.
 
     In training mode each element is zeroed with probability ``p`` and the
@@ -2281,15 +2287,6 @@ class Dropout(Layer):
     def _extra_repr(self):
         return f"p={self.p}"
 
-    # shape protocol (summary() lists it as "not counted", as ReLU, although
-    # this Dropout allocates its output)
-    _summary_in_place = True
-
-    def output_shape(self, input_shape):
-        return self._shape_arg(input_shape)
-
-    def _rf_geometry(self):
-        return None
 
 
 # ---- fully connected -----------------------------------------------------

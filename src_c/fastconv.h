@@ -519,10 +519,12 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  *              nr = fc_wino_panel_filters_<T>() (the micro-kernel's columns)
  *   packed OUT U = G g G^T for the (m+2)^2 positions (computed in double),
  *              in nr-wide filter panels; the panel's part written
- * fc_wino_schedule_<T>(g, N, F, m, threads, s): blocks of tiles (taken in
- *   order of image, tile row, tile column over N images of one group) and
- *   scratch elements per thread (s->work) for that many threads; the
- *   results do not depend on the schedule.
+ * fc_wino_schedule_<T>(g, N, F, m, groups, threads, s): blocks of tiles
+ *   (taken in order of image, tile row, tile column over N images of one
+ *   group), scratch elements per thread (s->work) for that many threads,
+ *   and whether the phased form runs (s->phased; s->shared elements per
+ *   group, budgeted for all groups); the results do not depend on the
+ *   schedule.
  * fc_conv2d_wino_<T>(x, x_stride, N, g, m, upack, F, bias, relu, s, block,
  *                    work, y, y_stride)
  *   x      IN  image 0's group channels (C/groups, H, W), g->C = C/groups;
@@ -547,8 +549,10 @@ void fc_conv2d_gemm_grad_input_phases_double(const double *gy,
  * grad_weight (3x3, stride 1, dilation 1, one group):
  * fc_wino_gw_schedule_<T>(g, N, F, m, s): blocks of tiles, chunks of blocks
  *   (s->chunks partial sums of s->wsize elements each), the elements of a
- *   block's transforms (s->tsize) and its parts (s->parts), and scratch
- *   elements per thread (s->work), from the shapes only.
+ *   block's transforms (s->tsize) and its parts (s->parts), the elements
+ *   of all blocks' transforms if within budget, else 0 (s->pre: the shared
+ *   transforms of fc_wino_gw_transform), and scratch elements per thread
+ *   (s->work), from the shapes only.
  * fc_wino_gw_transform_<T>(x, x_stride, gy, gy_stride, N, g, m, F, s, block,
  *                          part, work, dst)
  *   part of block's transforms (0 <= part < s->parts: CB channels of V or
@@ -578,7 +582,7 @@ typedef struct {
     ptrdiff_t phased, shared;     /* phased form; its shared elements */
 } fc_wino_sched;
 typedef struct {
-    ptrdiff_t tb, blocks, chunks, wsize, tsize, parts, work;
+    ptrdiff_t tb, blocks, chunks, wsize, tsize, parts, pre, work;
 } fc_wino_gw_sched;
 
 ptrdiff_t fc_wino_panel_filters_float(void);
@@ -590,9 +594,9 @@ void fc_wino_pack_weights_float(const float *w, ptrdiff_t F, ptrdiff_t C, int m,
 void fc_wino_pack_weights_double(const double *w, ptrdiff_t F, ptrdiff_t C, int m,
                                  ptrdiff_t panel, int flip, double *packed);
 void fc_wino_schedule_float(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
-                            int threads, fc_wino_sched *s);
+                            ptrdiff_t groups, int threads, fc_wino_sched *s);
 void fc_wino_schedule_double(const fc_geom *g, ptrdiff_t N, ptrdiff_t F, int m,
-                             int threads, fc_wino_sched *s);
+                             ptrdiff_t groups, int threads, fc_wino_sched *s);
 void fc_conv2d_wino_float(const float *x, ptrdiff_t x_stride, ptrdiff_t N,
                           const fc_geom *g, int m, const float *upack, ptrdiff_t F,
                           const float *bias, int relu, const fc_wino_sched *s,

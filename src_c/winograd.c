@@ -44,6 +44,10 @@ typedef double fc_wd __attribute__((vector_size(64)));   /* filter transform */
 #define FC_WINO_GW_MAX_TILES 256
 #define FC_WINO_GW_PARTIAL_BYTES (2 * 1024 * 1024)
 #define FC_WINO_GW_CHUNKS 8
+/* grad_weight: the most the blocks' transforms may take when they are
+ * computed once for the threads that share a chunk (beyond it, each thread
+ * redoes its chunk's transforms). */
+#define FC_WINO_GW_SHARED_BYTES (64 * 1024 * 1024)
 
 #define TYPE float
 #include "winograd.tmpl.h"

@@ -274,7 +274,8 @@ static ptrdiff_t CAT(wino_group_, TYPE)(ptrdiff_t F, int m, ptrdiff_t tbp)
 }
 
 void CAT(fc_wino_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
-                                  int m, int threads, fc_wino_sched *s)
+                                  int m, ptrdiff_t groups, int threads,
+                                  fc_wino_sched *s)
 {
     const ptrdiff_t mr = UK->mr, n = m + 2;
     const ptrdiff_t Cp = CAT(wino_up_, TYPE)(g->C, CB);
@@ -308,7 +309,7 @@ void CAT(fc_wino_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
     const ptrdiff_t shared = fc_mul_sat(n * n * Tp,
                                         Cp + CAT(wino_up_, TYPE)(F, CB));
     s->phased = threads > 1 && s->blocks > 1 && ubytes > FC_WINO_PHASED_U_BYTES
-                && fc_mul_sat(shared, size) <= FC_WINO_PHASED_BYTES;
+                && fc_mul_sat(fc_mul_sat(shared, size), groups) <= FC_WINO_PHASED_BYTES;
     s->shared = s->phased ? shared : 0;
 }
 
@@ -644,6 +645,8 @@ void CAT(fc_wino_gw_schedule_, TYPE)(const fc_geom *g, ptrdiff_t N, ptrdiff_t F,
     s->chunks = fc_min(chunks, s->blocks);
     s->tsize = tb * nn * (Cp + Fp) + CB;                 /* V, Z (+ a row's reach) */
     s->parts = (g->C + CB - 1) / CB + (F + CB - 1) / CB;
+    const ptrdiff_t pre = fc_mul_sat(s->tsize, s->blocks);   /* one group's */
+    s->pre = fc_mul_sat(pre, size) <= FC_WINO_GW_SHARED_BYTES ? pre : 0;
     s->work = s->tsize + srows * (Wp + fc_max(g->W, g->Wo)) * CB; /* staging */
 }
 

@@ -267,6 +267,20 @@ def test_bitwise_at_any_thread_count(shape, algorithm, restore_threads):
             np.testing.assert_array_equal(a, c)
 
 
+def test_grouped_phased_forward_is_bitwise_the_block_form(restore_threads):
+    """Two groups of 256 channels: at 2 threads each group runs the phased
+    forward (its own part of the shared V and M), at 1 the block form."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 512, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((512, 256, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(512).astype(np.float32)
+    out = []
+    for n in (1, 2):
+        fastconv.set_num_threads(n)
+        out.append(fastconv.conv2d(x, w, b, padding=1, groups=2, algorithm="winograd4x4"))
+    np.testing.assert_array_equal(out[0], out[1])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("F, Cg, groups", [(50, 7, 1), (12, 20, 2), (96, 64, 1)])
