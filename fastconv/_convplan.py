@@ -27,11 +27,6 @@ WINOGRAD_MIN_CHANNELS = 16
 WINOGRAD_TILES = {"winograd2x2": 2, "winograd4x4": 4}
 
 
-def _fits_winograd(kernel, stride, dilation):
-    """Whether Winograd F(m x m, 3x3) computes this convolution."""
-    return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-
-
 def winograd_pays(x_shape, weight_shape, groups):
     """Whether Winograd beats the GEMM for a 3x3 stride-1 layer of these
     shapes (measured: benchmarks/conv3x3.py, README "Which convolution
@@ -53,14 +48,50 @@ def winograd_pays(x_shape, weight_shape, groups):
 
 
 def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
-    """The kernel "auto" runs, from the shapes only (see select_algorithm)."""
-    F, Cg = weight_shape[:2]
+    """The kernel "auto" runs, from the shapes only (see select_algorithm).
+
+    A strided kernel whose stride phases are 3x3 runs Winograd, split into
+    its phases (_phase_geometries), where its taps fill at least 3/4 of the
+    phases' 3x3 kernels (AlexNet's 11x11/4: 121 of 144 taps; not 5x5/2: 25
+    of 36, which measured no faster forward) and Winograd pays for the
+    phases' channels and positions."""
+    N, C, H, W = x_shape
+    F, Cg, kh, kw = weight_shape
+    sh, sw = stride
     if groups > 1 and Cg == 1:
         return "direct"
-    if (_fits_winograd(weight_shape[2:], stride, dilation)
-            and winograd_pays(x_shape, weight_shape, groups)):
+    if not _v.winograd_fits((kh, kw), stride, dilation):
+        return "gemm"
+    if 4 * kh * kw < 27 * sh * sw:
+        return "gemm"
+    phases = sh * sw
+    if winograd_pays((N, C * phases, -(-H // sh), -(-W // sw)), (F, Cg * phases, 3, 3),
+                     groups):
         return "winograd"
     return "gemm"
+
+
+def _phase_geometries(g):
+    """A strided convolution whose stride phases are 3x3, as a 3x3 stride-1
+    one: (its geometry, the split of x into phases, that of the filters).
+
+    Phase (a, b) of the zero-padded input holds its rows a, a + sh, ... and
+    columns b, b + sw, ...: channel c becomes sh*sw channels (c, a, b) of
+    Ho + 2 by Wo + 2, and the filters' (3 sh) x (3 sw) taps (zero past
+    kh x kw) become 3x3 taps on those channels; y[i, j] then sums the phase
+    planes' rows i..i+2 and columns j..j+2.  Both splits are an im2col with
+    the window and stride (sh, sw), whose col2im is their backward (each
+    element lands in one place; rows and columns no window reaches get 0).
+    Groups stay whole: each image's group is split on its own."""
+    sh, sw, G = g.sh, g.sw, g.groups
+    Cg, Hp, Wp = g.C // G, g.Ho + 2, g.Wo + 2
+    inner = _v.ConvGeometry(N=g.N, C=g.C * sh * sw, H=Hp, W=Wp, kh=3, kw=3, sh=1, sw=1,
+                            pt=0, pl=0, dh=1, dw=1, Ho=g.Ho, Wo=g.Wo, F=g.F, groups=G)
+    split_x = _v.ConvGeometry(N=g.N * G, C=Cg, H=g.H, W=g.W, kh=sh, kw=sw, sh=sh, sw=sw,
+                              pt=g.pt, pl=g.pl, dh=1, dw=1, Ho=Hp, Wo=Wp, F=0, groups=1)
+    split_w = _v.ConvGeometry(N=g.F, C=Cg, H=g.kh, W=g.kw, kh=sh, kw=sw, sh=sh, sw=sw,
+                              pt=0, pl=0, dh=1, dw=1, Ho=3, Wo=3, F=0, groups=1)
+    return inner, split_x, split_w
 
 
 def _direct_fits(g):
@@ -116,7 +147,7 @@ class ConvPacked:
         self._grad_valid = False    # (into the same array after a repack)
 
     def __repr__(self):
-        algorithm, tile, shape, groups, dtype, isa = self.packing
+        algorithm, tile, shape, groups, dtype, isa, _ = self.packing
         what = algorithm if tile is None else f"{algorithm} F({tile}x{tile}, 3x3)"
         return f"<ConvPacked {what} weight{shape} groups={groups} {dtype} {isa}>"
 
@@ -148,7 +179,7 @@ class ConvPlan:
     """
 
     __slots__ = ("geometry", "dtype", "algorithm", "tile", "output_shape", "x_shape",
-                 "weight_shape", "packing", "_grad_geometry", "_grad_tile")
+                 "weight_shape", "packing", "_grad_geometry", "_grad_tile", "_wino", "_split")
 
     def __init__(self, g, dtype, algorithm="auto", op="conv2d"):
         """From a checked geometry (fastconv._validation); use conv_plan."""
@@ -157,16 +188,11 @@ class ConvPlan:
         self.x_shape = (g.N, g.C, g.H, g.W)
         self.weight_shape = (g.F, g.C // g.groups, g.kh, g.kw)
         self.output_shape = (g.N, g.F, g.Ho, g.Wo)
-        fits = _fits_winograd((g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
         if algorithm == "auto":
             kernel = choose_algorithm(self.x_shape, self.weight_shape, g.groups, (g.sh, g.sw),
                                       (g.dh, g.dw))
         elif algorithm.startswith("winograd"):
-            if not fits:
-                raise ValueError(
-                    f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
-                    f"dilation 1 only; got weight of shape {self.weight_shape}, stride "
-                    f"{(g.sh, g.sw)}, dilation {(g.dh, g.dw)}: use 'gemm' or 'auto'")
+            _v.check_winograd(op, algorithm, (g.kh, g.kw), (g.sh, g.sw), (g.dh, g.dw))
             kernel = "winograd"
         else:
             kernel = algorithm
@@ -174,15 +200,20 @@ class ConvPlan:
             kernel = "gemm"
         self.algorithm = kernel
         self.tile = None
-        self._grad_geometry = self._grad_tile = None
+        self._grad_geometry = self._grad_tile = self._wino = self._split = None
         if kernel == "winograd":
+            # a strided layer runs as the 3x3 stride-1 one of its phases
+            self._wino = g
+            if (g.sh, g.sw) != (1, 1):
+                self._wino, *self._split = _phase_geometries(g)
             forced = WINOGRAD_TILES.get(algorithm)
             self.tile = forced or winograd_tile(g.Ho, g.Wo)
-            self._grad_geometry = _grad_input_geometry(g)
+            self._grad_geometry = _grad_input_geometry(self._wino)
             if self._grad_geometry is not None:
-                self._grad_tile = forced or winograd_tile(g.H, g.W)
+                self._grad_tile = forced or winograd_tile(self._wino.H, self._wino.W)
+        # the stride is there for the phases: it decides what is packed
         self.packing = (kernel, self.tile, self.weight_shape, g.groups, self.dtype.name,
-                        _ext.gemm_isa())
+                        _ext.gemm_isa(), (g.sh, g.sw) if self._split else (1, 1))
 
     def __repr__(self):
         what = self.algorithm if self.tile is None else f"winograd F({self.tile}x{self.tile}, 3x3)"
@@ -224,9 +255,11 @@ class ConvPlan:
         bufs = []
         p = ConvPacked(self.packing, None)
         if self.algorithm != "direct":
-            kind = "winograd" if self.algorithm == "winograd" else "gemm"
-            buf, p._forward = _ext.scratch_array(
-                _ext.packed_size(kind, self.dtype, self.geometry, self.tile or 0), self.dtype)
+            if self.algorithm == "winograd":
+                n = _ext.packed_size("winograd", self.dtype, self._wino, self.tile)
+            else:
+                n = _ext.packed_size("gemm", self.dtype, self.geometry)
+            buf, p._forward = _ext.scratch_array(n, self.dtype)
             bufs.append(buf)
         return bufs, self.pack(w, out=p)
 
@@ -250,6 +283,33 @@ class ConvPlan:
                 f"{op}: packed holds filters packed as {packed.packing} but this plan "
                 f"packs {self.packing}: pack the weights with this plan")
         return packed
+
+    # ---- the split into stride phases (see _phase_geometries) -------------
+
+    def _phase_filters(self, w):
+        """The filters as their phases' 3x3 ones (w itself at stride 1)."""
+        if not self._split:
+            return w
+        sw = self._split[1]
+        return _ext.im2col(w, sw).reshape(sw.N, sw.C * sw.kh * sw.kw, 3, 3)
+
+    def _phase_input(self, x, bufs):
+        """x split into its phases, in scratch memory appended to bufs."""
+        sx, inner = self._split[0], self._wino
+        buf, xs = _ext.scratch_array(int(np.prod(inner[:4])), self.dtype)
+        bufs.append(buf)
+        _ext.im2col(x.reshape(sx.N, sx.C, sx.H, sx.W), sx,
+                    xs.reshape(sx.N, sx.C * sx.kh * sx.kw, sx.Ho * sx.Wo))
+        return xs.reshape(inner[:4])
+
+    def _phase_gradients(self, gxw, gw, gx):
+        """(grad_x into gx, grad_weight) from those of the phases (gxw: None
+        without grad_x): the splits' col2im."""
+        sx, sw = self._split
+        if gxw is not None:
+            _ext.col2im(gxw.reshape(sx.N, sx.C * sx.kh * sx.kw, sx.Ho * sx.Wo), sx,
+                        gx.reshape(sx.N, sx.C, sx.H, sx.W))
+        return gx, _ext.col2im(gw.reshape(sw.N, sw.C * sw.kh * sw.kw, 9), sw)
 
     # ---- the work ----------------------------------------------------------
 
@@ -279,7 +339,8 @@ class ConvPlan:
         if self.algorithm == "gemm":
             p._forward = _ext.gemm_pack(w, g.groups, p._forward)
         elif self.algorithm == "winograd":
-            p._forward = _ext.wino_pack(w, g.groups, self.tile, p._forward)
+            p._forward = _ext.wino_pack(self._phase_filters(w), g.groups, self.tile,
+                                        p._forward)
         p._grad_valid = False
         return p
 
@@ -288,8 +349,8 @@ class ConvPlan:
         g = self.geometry
         if not p._grad_valid:
             if self.algorithm == "winograd" and self._grad_geometry is not None:
-                p._grad_input = _ext.wino_pack(w, g.groups, self._grad_tile,
-                                               p._grad_input, flip=True)
+                p._grad_input = _ext.wino_pack(self._phase_filters(w), g.groups,
+                                               self._grad_tile, p._grad_input, flip=True)
             else:
                 p._grad_input = _ext.gemm_pack_grad_input(w, g, p._grad_input)
             p._grad_valid = True
@@ -333,7 +394,9 @@ class ConvPlan:
         else:
             p = self._packed(packed, w, op)
         if self.algorithm == "winograd":
-            _ext.conv2d_winograd(x, p._forward, bias, g, self.tile, bool(relu), y)
+            if self._split:
+                x = self._phase_input(x, bufs)
+            _ext.conv2d_winograd(x, p._forward, bias, self._wino, self.tile, bool(relu), y)
         else:
             _ext.conv2d_gemm(x, p._forward, bias, g, bool(relu), y)
         for buf in bufs:
@@ -385,12 +448,21 @@ class ConvPlan:
         elif grad_input:
             p = self._packed(packed, w, op)
         if self.algorithm == "winograd" and (not grad_input or self._grad_geometry is not None):
+            gxw = gx
+            if grad_input and self._split:
+                buf, gxw = _ext.scratch_array(int(np.prod(self._wino[:4])), self.dtype)
+                bufs.append(buf)
+                gxw = gxw.reshape(self._wino[:4])
             if grad_input:
                 # grad_x of a 3x3 unit-stride layer: a 3x3 unit-stride
                 # convolution of grad_out with the flipped filters, Winograd too
                 _ext.conv2d_winograd(gy, self._grad_filters(p, w), None,
-                                     self._grad_geometry, self._grad_tile, False, gx)
-            out = (gx, *_ext.wino_grad_weight(gy, x, g, self.tile))
+                                     self._grad_geometry, self._grad_tile, False, gxw)
+            xw = self._phase_input(x, bufs) if self._split else x
+            gw, gb = _ext.wino_grad_weight(gy, xw, self._wino, self.tile)
+            if self._split:
+                gx, gw = self._phase_gradients(gxw if grad_input else None, gw, gx)
+            out = gx, gw, gb
         else:
             wt = self._grad_filters(p, w) if grad_input else None
             gx, gw = _ext.conv2d_gemm_backward(gy, x, w, g, bool(grad_input), wt, gx)

@@ -473,12 +473,12 @@ cdef inline void _avg_pool_backward(const floating *gy, const fc_geom *g,
 # im2col / col2im: one image per iteration
 # --------------------------------------------------------------------------
 
-def im2col(const floating[:, :, :, ::1] x, g):
-    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo).  # IN x  # OUT new array"""
+def im2col(const floating[:, :, :, ::1] x, g, out=None):
+    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo).  # IN x  # OUT out or new"""
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
     cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
-    out = np.empty((N, K, L), dtype=np.asarray(x).dtype)
+    out = _output(out, (N, K, L), np.asarray(x).dtype, "im2col columns")
     cdef floating[:, :, ::1] cols = out
     if out.size == 0:
         return out
@@ -489,14 +489,16 @@ def im2col(const floating[:, :, :, ::1] x, g):
     return out
 
 
-def col2im(const floating[:, :, ::1] cols, g):
-    """(N, C*kh*kw, Ho*Wo) -> (N, C, H, W), overlaps summed.  # IN cols"""
+def col2im(const floating[:, :, ::1] cols, g, out=None):
+    """(N, C*kh*kw, Ho*Wo) -> (N, C, H, W), overlaps summed.  # IN cols
+    # OUT out or new"""
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
     cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
+    out = _output(out, (N, C, g.H, g.W), np.asarray(cols).dtype, "col2im image")
     if cols.size == 0:
-        return np.zeros((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
-    out = np.empty((N, C, g.H, g.W), dtype=np.asarray(cols).dtype)
+        out[...] = 0
+        return out
     cdef floating[:, :, :, ::1] x = out
     if out.size == 0:
         return out

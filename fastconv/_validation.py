@@ -38,7 +38,7 @@ __all__ = [
     # convolution
     "conv_padding", "conv_axes", "conv1d_geometry", "conv2d_geometry",
     "check_conv1d", "check_conv2d", "check_conv3d", "check_bias",
-    "check_algorithm", "check_select_algorithm", "check_winograd",
+    "check_algorithm", "check_select_algorithm", "check_winograd", "winograd_fits",
     # locally connected (unshared) convolution
     "check_locally_connected2d", "check_local_bias",
     # pooling windows (max, average and Lp-norm pooling)
@@ -726,16 +726,23 @@ def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
     return x_shape, weight_shape, int(groups)
 
 
+def winograd_fits(kernel, stride, dilation):
+    """Whether Winograd F(m x m, 3x3) computes a convolution of this kernel,
+    stride and dilation: 3x3 at stride 1, or, split into the stride's
+    phases, any kernel whose phases are 3x3 (ceil(k / s) == 3 both ways:
+    5x5 and 6x6 at stride 2, AlexNet's 11x11 at stride 4); dilation 1."""
+    return (tuple(dilation) == (1, 1)
+            and all(-(-k // s) == 3 for k, s in zip(kernel, stride)))
+
+
 def check_winograd(op, algorithm, kernel, stride, dilation):
-    """The compiled path's rule, for the reference twins: the Winograd
-    algorithms compute 3x3 filters at stride 1 and dilation 1 only."""
-    if algorithm.startswith("winograd") and not (tuple(kernel) == (3, 3)
-                                                 and tuple(stride) == (1, 1)
-                                                 and tuple(dilation) == (1, 1)):
+    """The compiled path's rule (winograd_fits), for the reference twins."""
+    if algorithm.startswith("winograd") and not winograd_fits(kernel, stride, dilation):
         raise ValueError(
-            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 and "
-            f"dilation 1 only; got kernel {tuple(kernel)}, stride "
-            f"{tuple(stride)}, dilation {tuple(dilation)}: use 'gemm' or 'auto'")
+            f"{op}: algorithm={algorithm!r} computes kernels whose stride phases are "
+            f"3x3 (ceil(k / stride) == 3: 3x3 at stride 1, 5x5 at stride 2, ...) at "
+            f"dilation 1 only; got kernel {tuple(kernel)}, stride {tuple(stride)}, "
+            f"dilation {tuple(dilation)}: use 'gemm' or 'auto'")
 
 
 # ---- locally connected (unshared) convolution ----------------------------

@@ -530,6 +530,12 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     save, and conv2d transforms the filters on every call); its output tile
     by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
     tiles' overhang makes F(2x2, 3x3) do no more multiplications);
+    ``"winograd"`` too for strided kernels whose stride phases are 3x3
+    (``ceil(kh / sh) == ceil(kw / sw) == 3``: 11x11 at stride 4, 6x6 at
+    stride 2) with their taps filling at least 3/4 of those phases
+    (``4 * kh * kw >= 27 * sh * sw``: not 5x5 at stride 2), split into
+    ``sh * sw`` phase channels per channel of ``ceil(H / sh) x ceil(W / sw)``,
+    by the same rule on those channels and positions;
     ``"gemm"`` (packed matrix product) otherwise, including single-channel
     inputs (``C == 1``, ``groups == 1``), where one product covers all
     filters.  The backward pass of a Winograd convolution computes grad_x
@@ -554,6 +560,8 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     'winograd'
     >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
     'gemm'
+    >>> fc.select_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4)
+    'winograd'
     """
     x_shape, weight_shape, groups = _v.check_select_algorithm(
         x_shape, weight_shape, groups, stride, dilation)

@@ -285,7 +285,7 @@ def test_conv2d_winograd_rejects_other_geometries(geo):
     k = geo.pop("kernel", 3)
     x = np.zeros((1, 4, 9, 9), np.float32)
     w = np.zeros((4, 4, k, k), np.float32)
-    with pytest.raises(ValueError, match=r"algorithm='winograd'.*3x3 filters at stride 1"):
+    with pytest.raises(ValueError, match=r"algorithm='winograd'.*stride phases are 3x3"):
         fastconv.conv2d(x, w, algorithm="winograd", **geo)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _convplan, _ext
+from fastconv import _convplan, _ext, reference
+from fastconv._convplan import WINOGRAD_TILES
 
 # The interpolation points (infinity is the last point of both).
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, Fraction(1, 2), -2)}
@@ -237,8 +238,99 @@ def test_explicit_tiles_reject_other_geometries():
     x = np.zeros((1, 16, 9, 9), np.float32)
     w = np.zeros((16, 16, 3, 3), np.float32)
     for algorithm in ("winograd2x2", "winograd4x4"):
-        with pytest.raises(ValueError, match=rf"algorithm='{algorithm}'.*3x3 filters at stride 1"):
+        with pytest.raises(ValueError, match=rf"algorithm='{algorithm}'.*stride phases are 3x3"):
             fastconv.conv2d(x, w, stride=2, algorithm=algorithm)
+
+
+# ---------------------------------------------------------------------------
+# strided layers, split into their stride phases
+# ---------------------------------------------------------------------------
+
+# (N, C, H, W, F, kh, kw, stride, padding, groups)
+PHASED = {
+    "alexnet-1": (2, 3, 67, 71, 24, 11, 11, 4, 0, 1),
+    "11x11/4-pad2": (2, 3, 61, 58, 32, 11, 11, 4, 2, 1),
+    "5x5/2": (2, 8, 30, 31, 32, 5, 5, 2, 2, 1),
+    "5x6/2-pad(1,3)": (2, 8, 30, 31, 32, 5, 6, 2, (1, 3), 1),
+    "3x5/(1,2)": (2, 8, 17, 31, 16, 3, 5, (1, 2), (1, 2), 1),
+    "9x9/3-pad4": (2, 16, 20, 22, 32, 9, 9, 3, 4, 1),
+    "groups-2": (2, 16, 30, 31, 32, 5, 5, 2, 2, 2),
+    "one-output": (1, 4, 7, 7, 32, 7, 7, 3, 0, 1),
+    "grad_x-by-gemm": (2, 3, 30, 31, 32, 5, 5, 2, 2, 1),   # 12 phase channels
+}
+
+
+def _phased_case(name, dtype):
+    N, C, H, W, F, kh, kw, stride, padding, groups = PHASED[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x = rng.standard_normal((N, C, H, W))
+    w = rng.standard_normal((F, C // groups, kh, kw)) * math.sqrt(2 / (kh * kw * C // groups))
+    geo = dict(stride=stride, padding=padding, groups=groups)
+    y64 = reference.conv2d(x, w, **geo)
+    gy = rng.standard_normal(y64.shape)
+    want = (y64, *reference.conv2d_backward(gy, x, w, **geo))
+    return x.astype(dtype), w.astype(dtype), gy.astype(dtype), geo, want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("algorithm", sorted(BOUND))
+@pytest.mark.parametrize("name", list(PHASED))
+def test_strided_layers_split_into_phases(name, algorithm, dtype):
+    """y, grad_x, grad_weight and grad_bias against the float64 GEMM of
+    the NumPy twin, within Winograd's float32 bounds."""
+    x, w, gy, geo, want = _phased_case(name, dtype)
+    plan = fastconv.conv_plan(x.shape, w.shape, dtype, algorithm=algorithm, **geo)
+    assert (plan.algorithm, plan.tile) == ("winograd", WINOGRAD_TILES[algorithm])
+    got = (fastconv.conv2d(x, w, algorithm=algorithm, **geo),
+           *fastconv.conv2d_backward(gy, x, w, algorithm=algorithm, **geo))
+    bound = BOUND[algorithm] if dtype == np.float32 else 1e-12
+    errors = {k: _rel(a, b) for k, a, b in zip(("y", "grad_x", "grad_weight", "grad_bias"),
+                                               got, want)}
+    assert max(errors.values()) <= bound, f"{name} {algorithm}: {errors}"
+
+
+def test_phases_without_grad_x_and_with_packed_filters():
+    x, w, gy, geo, want = _phased_case("alexnet-1", np.float32)
+    plan = fastconv.conv_plan(x.shape, w.shape, np.float32, algorithm="winograd", **geo)
+    assert (plan.algorithm, plan.tile) == ("winograd", 4)
+    packed = plan.pack(w)
+    y = plan.forward(x, w, packed=packed, relu=True)
+    y1 = fastconv.conv2d(x, w, algorithm="winograd", **geo)
+    np.testing.assert_array_equal(y, np.maximum(y1, 0))
+    gx, gw, gb = plan.backward(gy, x, w, grad_input=False, packed=packed)
+    assert gx is None
+    full = plan.backward(gy, x, w, packed=packed)
+    np.testing.assert_array_equal(gw, full[1])
+    np.testing.assert_array_equal(gb, full[2])
+    assert _rel(full[0], want[1]) <= BOUND["winograd4x4"]
+
+
+def test_phase_packing_depends_on_the_stride():
+    """9x9 filters at stride 3 and at stride 4 both split into 3x3 phases,
+    differently: filters packed for one are refused by the other."""
+    w = np.ones((32, 16, 9, 9), np.float32)
+    s3, s4 = (fastconv.conv_plan((2, 16, 40, 40), w.shape, np.float32, stride=s,
+                                 algorithm="winograd") for s in (3, 4))
+    assert s3.packing != s4.packing
+    with pytest.raises(ValueError, match="pack the weights with this plan"):
+        s4.forward(np.ones((2, 16, 40, 40), np.float32), w, packed=s3.pack(w))
+
+
+@pytest.mark.parametrize("x_shape, weight_shape, stride, want", [
+    ((8, 3, 227, 227), (96, 3, 11, 11), 4, "winograd"),  # 121 of 144 taps
+    ((1, 3, 227, 227), (64, 3, 11, 11), 4, "winograd"),
+    ((8, 64, 56, 56), (64, 64, 6, 6), 2, "winograd"),    # every tap
+    ((8, 32, 56, 56), (64, 32, 9, 9), 3, "winograd"),
+    ((8, 64, 56, 56), (64, 64, 5, 5), 2, "gemm"),        # 25 of 36 taps
+    ((8, 64, 56, 56), (128, 64, 3, 3), 2, "gemm"),       # 2x2 phases
+    ((8, 64, 56, 56), (64, 64, 7, 7), 2, "gemm"),        # 4x4 phases
+    ((8, 3, 64, 64), (32, 3, 6, 6), 2, "gemm"),          # 12 phase channels
+    ((8, 64, 28, 28), (128, 64, 12, 12), 4, "gemm"),     # 7 x 7 x 8 positions
+])
+def test_strided_rule(x_shape, weight_shape, stride, want):
+    assert fastconv.select_algorithm(x_shape, weight_shape, stride=stride) == want
+    assert fastconv.select_algorithm(x_shape, weight_shape, stride=stride,
+                                     dilation=2) == "gemm"
 
 
 # ---------------------------------------------------------------------------
@@ -249,19 +341,22 @@ def test_explicit_tiles_reject_other_geometries():
 @pytest.mark.parametrize("shape", [(8, 16, 20, 20, 16),      # many chunks of grad_weight
                                    (2, 128, 12, 12, 128),    # one chunk: items split xi
                                    (3, 24, 9, 13, 40),       # partial tiles, F % 16 != 0
-                                   (3, 256, 10, 10, 256)])   # 4x4: phased from 2 threads
+                                   (3, 256, 10, 10, 256),    # 4x4: phased from 2 threads
+                                   (3, 3, 43, 47, 32, 11, 4)])  # 11x11/4: stride phases
 def test_bitwise_at_any_thread_count(shape, algorithm, restore_threads):
-    N, C, H, W, F = shape
+    N, C, H, W, F, k, stride = (*shape, 3, 1)[:7]
     rng = np.random.default_rng(5)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
-    w = rng.standard_normal((F, C, 3, 3)).astype(np.float32)
+    w = rng.standard_normal((F, C, k, k)).astype(np.float32)
     b = rng.standard_normal(F).astype(np.float32)
-    gy = rng.standard_normal((N, F, H, W)).astype(np.float32)
+    geo = dict(padding=1, stride=stride, algorithm=algorithm)
+    y = fastconv.conv2d(x, w, b, **geo)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
     out = {}
     for n in (1, 2, 3):
         fastconv.set_num_threads(n)
-        y = fastconv.conv2d(x, w, b, padding=1, algorithm=algorithm, relu=True)
-        out[n] = (y, *fastconv.conv2d_backward(gy, x, w, padding=1, algorithm=algorithm))
+        y = fastconv.conv2d(x, w, b, relu=True, **geo)
+        out[n] = (y, *fastconv.conv2d_backward(gy, x, w, **geo))
     for n in (2, 3):
         for a, c in zip(out[1], out[n]):
             np.testing.assert_array_equal(a, c)
