@@ -20,7 +20,8 @@ def _algorithms() -> str:
             "(groups > 1, C/groups == 1), winograd for 3x3 stride-1 dilation-1 layers "
             f"with at least {WINOGRAD_MIN_CHANNELS} channels and filters per group, where "
             "it measured faster than the GEMM (select_algorithm's rule on channels and "
-            "N*H*W), and for strided ones whose stride phases are 3x3 filled at least "
+            "N*H*W), for dilated ones with at least 64 of each and phases of at least "
+            "14x14, and for strided ones whose stride phases are 3x3 filled at least "
             "3/4 by the kernel (11x11/4) by the same rule on the phases, else gemm")
 
 

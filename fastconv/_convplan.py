@@ -8,6 +8,8 @@ through :class:`ConvPlan`; a layer that keeps a plan and its
 panels, Winograd's transformed filters) once while its weights do not
 change, instead of on every call.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from . import _ext
@@ -50,17 +52,24 @@ def winograd_pays(x_shape, weight_shape, groups):
 def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
     """The kernel "auto" runs, from the shapes only (see select_algorithm).
 
-    A strided kernel whose stride phases are 3x3 runs Winograd, split into
-    its phases (_phase_geometries), where its taps fill at least 3/4 of the
+    Layers Winograd computes through their phases (_phase_geometries): a
+    dilated 3x3 one where it has at least 64 channels and filters per group
+    and its phases at least 14 x 14 cells (splitting x and merging y cost a
+    pass over each: with fewer channels, or smaller phases and their tiles'
+    overhang, the GEMM won), by the rule of its undilated twin; a strided
+    one whose stride phases are 3x3 where its taps fill at least 3/4 of the
     phases' 3x3 kernels (AlexNet's 11x11/4: 121 of 144 taps; not 5x5/2: 25
-    of 36, which measured no faster forward) and Winograd pays for the
-    phases' channels and positions."""
+    of 36, which measured no faster forward), by the rule on the phases'
+    channels and positions."""
     N, C, H, W = x_shape
     F, Cg, kh, kw = weight_shape
     sh, sw = stride
+    dh, dw = dilation
     if groups > 1 and Cg == 1:
         return "direct"
     if not _v.winograd_fits((kh, kw), stride, dilation):
+        return "gemm"
+    if (dh, dw) != (1, 1) and (min(Cg, F // groups) < 64 or min(-(-H // dh), -(-W // dw)) < 14):
         return "gemm"
     if 4 * kh * kw < 27 * sh * sw:
         return "gemm"
@@ -71,27 +80,53 @@ def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
     return "gemm"
 
 
-def _phase_geometries(g):
-    """A strided convolution whose stride phases are 3x3, as a 3x3 stride-1
-    one: (its geometry, the split of x into phases, that of the filters).
+# How a strided or dilated layer runs as a 3x3 stride-1 one: x (and, for
+# dilation, grad_out) is split by an im2col of these geometries (rows in
+# tap-major order if tap_major), col2im of them brings its gradient (and, for
+# dilation, y) back; w: the filters' split (strides only).
+_Split = namedtuple("_Split", "x w y tap_major")
 
-    Phase (a, b) of the zero-padded input holds its rows a, a + sh, ... and
-    columns b, b + sw, ...: channel c becomes sh*sw channels (c, a, b) of
-    Ho + 2 by Wo + 2, and the filters' (3 sh) x (3 sw) taps (zero past
-    kh x kw) become 3x3 taps on those channels; y[i, j] then sums the phase
-    planes' rows i..i+2 and columns j..j+2.  Both splits are an im2col with
-    the window and stride (sh, sw), whose col2im is their backward (each
-    element lands in one place; rows and columns no window reaches get 0).
-    Groups stay whole: each image's group is split on its own."""
-    sh, sw, G = g.sh, g.sw, g.groups
-    Cg, Hp, Wp = g.C // G, g.Ho + 2, g.Wo + 2
-    inner = _v.ConvGeometry(N=g.N, C=g.C * sh * sw, H=Hp, W=Wp, kh=3, kw=3, sh=1, sw=1,
-                            pt=0, pl=0, dh=1, dw=1, Ho=g.Ho, Wo=g.Wo, F=g.F, groups=G)
-    split_x = _v.ConvGeometry(N=g.N * G, C=Cg, H=g.H, W=g.W, kh=sh, kw=sw, sh=sh, sw=sw,
-                              pt=g.pt, pl=g.pl, dh=1, dw=1, Ho=Hp, Wo=Wp, F=0, groups=1)
-    split_w = _v.ConvGeometry(N=g.F, C=Cg, H=g.kh, W=g.kw, kh=sh, kw=sw, sh=sh, sw=sw,
-                              pt=0, pl=0, dh=1, dw=1, Ho=3, Wo=3, F=0, groups=1)
-    return inner, split_x, split_w
+
+def _phase_geometries(g):
+    """A layer Winograd computes through its phases, as a 3x3 stride-1 one:
+    (its geometry, the _Split).
+
+    Stride phases (ceil(k / s) == 3): phase (a, b) of the zero-padded input
+    holds its rows a, a + sh, ... and columns b, b + sw, ...; channel c
+    becomes sh*sw channels (c, a, b) of Ho + 2 by Wo + 2, and the filters'
+    (3 sh) x (3 sw) taps (zero past kh x kw) become 3x3 taps on them:
+    y[i, j] sums the phase planes' rows i..i+2, columns j..j+2.  Groups stay
+    whole: each image's group is split on its own.
+
+    Dilation phases (3x3 filters, dilation d): the outputs (a, b) mod d read
+    only the inputs of the same phase, d apart, so each phase of the padded
+    input is an image of ceil(Ho / dh) + 2 by ceil(Wo / dw) + 2 on which the
+    filters run at dilation 1, and the phases' outputs interleave back into
+    y.  Phases past the output (a dilation wider than it) are left out.
+
+    Both splits are an im2col with the window and stride of the phases;
+    each cell lands in one place, so their col2im is their inverse (cells
+    that no window reaches get 0)."""
+    G, Cg = g.groups, g.C // g.groups
+    if (g.sh, g.sw) != (1, 1):
+        sh, sw, Hp, Wp = g.sh, g.sw, g.Ho + 2, g.Wo + 2
+        inner = _v.ConvGeometry(N=g.N, C=g.C * sh * sw, H=Hp, W=Wp, kh=3, kw=3, sh=1, sw=1,
+                                pt=0, pl=0, dh=1, dw=1, Ho=g.Ho, Wo=g.Wo, F=g.F, groups=G)
+        split_x = _v.ConvGeometry(N=g.N * G, C=Cg, H=g.H, W=g.W, kh=sh, kw=sw, sh=sh, sw=sw,
+                                  pt=g.pt, pl=g.pl, dh=1, dw=1, Ho=Hp, Wo=Wp, F=0, groups=1)
+        split_w = _v.ConvGeometry(N=g.F, C=Cg, H=g.kh, W=g.kw, kh=sh, kw=sw, sh=sh, sw=sw,
+                                  pt=0, pl=0, dh=1, dw=1, Ho=3, Wo=3, F=0, groups=1)
+        return inner, _Split(split_x, split_w, None, False)
+    ph, pw = min(g.dh, g.Ho), min(g.dw, g.Wo)
+    Hq, Wq = -(-g.Ho // g.dh), -(-g.Wo // g.dw)
+    inner = _v.ConvGeometry(N=g.N * ph * pw, C=g.C, H=Hq + 2, W=Wq + 2, kh=3, kw=3, sh=1,
+                            sw=1, pt=0, pl=0, dh=1, dw=1, Ho=Hq, Wo=Wq, F=g.F, groups=G)
+    split_x = _v.ConvGeometry(N=g.N, C=g.C, H=g.H, W=g.W, kh=ph, kw=pw, sh=g.dh, sw=g.dw,
+                              pt=g.pt, pl=g.pl, dh=1, dw=1, Ho=Hq + 2, Wo=Wq + 2, F=0,
+                              groups=1)
+    split_y = _v.ConvGeometry(N=g.N, C=g.F, H=g.Ho, W=g.Wo, kh=ph, kw=pw, sh=g.dh, sw=g.dw,
+                              pt=0, pl=0, dh=1, dw=1, Ho=Hq, Wo=Wq, F=0, groups=1)
+    return inner, _Split(split_x, None, split_y, True)
 
 
 def _direct_fits(g):
@@ -204,16 +239,16 @@ class ConvPlan:
         if kernel == "winograd":
             # a strided layer runs as the 3x3 stride-1 one of its phases
             self._wino = g
-            if (g.sh, g.sw) != (1, 1):
-                self._wino, *self._split = _phase_geometries(g)
+            if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1):
+                self._wino, self._split = _phase_geometries(g)
             forced = WINOGRAD_TILES.get(algorithm)
-            self.tile = forced or winograd_tile(g.Ho, g.Wo)
+            self.tile = forced or winograd_tile(self._wino.Ho, self._wino.Wo)
             self._grad_geometry = _grad_input_geometry(self._wino)
             if self._grad_geometry is not None:
                 self._grad_tile = forced or winograd_tile(self._wino.H, self._wino.W)
         # the stride is there for the phases: it decides what is packed
         self.packing = (kernel, self.tile, self.weight_shape, g.groups, self.dtype.name,
-                        _ext.gemm_isa(), (g.sh, g.sw) if self._split else (1, 1))
+                        _ext.gemm_isa(), (g.sh, g.sw) if self._split and self._split.w else (1, 1))
 
     def __repr__(self):
         what = self.algorithm if self.tile is None else f"winograd F({self.tile}x{self.tile}, 3x3)"
@@ -284,32 +319,32 @@ class ConvPlan:
                 f"packs {self.packing}: pack the weights with this plan")
         return packed
 
-    # ---- the split into stride phases (see _phase_geometries) -------------
+    # ---- the split into phases (see _phase_geometries) -------------------
 
     def _phase_filters(self, w):
-        """The filters as their phases' 3x3 ones (w itself at stride 1)."""
-        if not self._split:
+        """The filters as their stride phases' 3x3 ones (else w itself)."""
+        sw = self._split.w if self._split else None
+        if sw is None:
             return w
-        sw = self._split[1]
         return _ext.im2col(w, sw).reshape(sw.N, sw.C * sw.kh * sw.kw, 3, 3)
 
-    def _phase_input(self, x, bufs):
-        """x split into its phases, in scratch memory appended to bufs."""
-        sx, inner = self._split[0], self._wino
-        buf, xs = _ext.scratch_array(int(np.prod(inner[:4])), self.dtype)
+    def _scratch(self, shape, bufs):
+        """An array of this shape in scratch memory appended to bufs."""
+        buf, a = _ext.scratch_array(int(np.prod(shape)), self.dtype)
         bufs.append(buf)
-        _ext.im2col(x.reshape(sx.N, sx.C, sx.H, sx.W), sx,
-                    xs.reshape(sx.N, sx.C * sx.kh * sx.kw, sx.Ho * sx.Wo))
-        return xs.reshape(inner[:4])
+        return a.reshape(shape)
 
-    def _phase_gradients(self, gxw, gw, gx):
-        """(grad_x into gx, grad_weight) from those of the phases (gxw: None
-        without grad_x): the splits' col2im."""
-        sx, sw = self._split
-        if gxw is not None:
-            _ext.col2im(gxw.reshape(sx.N, sx.C * sx.kh * sx.kw, sx.Ho * sx.Wo), sx,
-                        gx.reshape(sx.N, sx.C, sx.H, sx.W))
-        return gx, _ext.col2im(gw.reshape(sw.N, sw.C * sw.kh * sw.kw, 9), sw)
+    def _split_into(self, a, geo, shape, bufs):
+        """a (as geo's images) split by geo's im2col, in scratch, as shape."""
+        cols = self._scratch((geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo), bufs)
+        _ext.im2col(a.reshape(geo.N, geo.C, geo.H, geo.W), geo, cols, self._split.tap_major)
+        return cols.reshape(shape)
+
+    def _merge_into(self, a, geo, out):
+        """out (geo's images) = the col2im of a split by geo."""
+        _ext.col2im(a.reshape(geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo), geo,
+                    out.reshape(geo.N, geo.C, geo.H, geo.W), self._split.tap_major)
+        return out
 
     # ---- the work ----------------------------------------------------------
 
@@ -394,9 +429,15 @@ class ConvPlan:
         else:
             p = self._packed(packed, w, op)
         if self.algorithm == "winograd":
-            if self._split:
-                x = self._phase_input(x, bufs)
-            _ext.conv2d_winograd(x, p._forward, bias, self._wino, self.tile, bool(relu), y)
+            inner, split, yw = self._wino, self._split, y
+            if split:
+                x = self._split_into(x, split.x, inner[:4], bufs)
+            if split and split.y:
+                yw = self._scratch((inner.N, inner.F, inner.Ho, inner.Wo), bufs)
+            _ext.conv2d_winograd(x, p._forward, bias, inner, self.tile, bool(relu), yw)
+            if yw is not y:
+                sy = split.y
+                _ext.phase_merge(yw.reshape(sy.N, sy.C * sy.kh * sy.kw, sy.Ho * sy.Wo), sy, y)
         else:
             _ext.conv2d_gemm(x, p._forward, bias, g, bool(relu), y)
         for buf in bufs:
@@ -448,20 +489,23 @@ class ConvPlan:
         elif grad_input:
             p = self._packed(packed, w, op)
         if self.algorithm == "winograd" and (not grad_input or self._grad_geometry is not None):
-            gxw = gx
-            if grad_input and self._split:
-                buf, gxw = _ext.scratch_array(int(np.prod(self._wino[:4])), self.dtype)
-                bufs.append(buf)
-                gxw = gxw.reshape(self._wino[:4])
+            inner, split, gxw = self._wino, self._split, gx
+            if split and split.y:
+                gy = self._split_into(gy, split.y, (inner.N, inner.F, inner.Ho, inner.Wo),
+                                      bufs)
             if grad_input:
+                if split:
+                    gxw = self._scratch(inner[:4], bufs)
                 # grad_x of a 3x3 unit-stride layer: a 3x3 unit-stride
                 # convolution of grad_out with the flipped filters, Winograd too
                 _ext.conv2d_winograd(gy, self._grad_filters(p, w), None,
                                      self._grad_geometry, self._grad_tile, False, gxw)
-            xw = self._phase_input(x, bufs) if self._split else x
-            gw, gb = _ext.wino_grad_weight(gy, xw, self._wino, self.tile)
-            if self._split:
-                gx, gw = self._phase_gradients(gxw if grad_input else None, gw, gx)
+                if split:
+                    self._merge_into(gxw, split.x, gx)
+            xw = self._split_into(x, split.x, inner[:4], bufs) if split else x
+            gw, gb = _ext.wino_grad_weight(gy, xw, inner, self.tile)
+            if split and split.w:
+                gw = self._merge_into(gw, split.w, np.empty(self.weight_shape, self.dtype))
             out = gx, gw, gb
         else:
             wt = self._grad_filters(p, w) if grad_input else None

@@ -14,13 +14,15 @@ cdef extern from "fastconv.h" nogil:
         Py_ssize_t img, plane, row, col
 
     void fc_im2col_float(const float *x, const fc_geom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, float *cols)
+                         Py_ssize_t l1, int tap_major, float *cols)
     void fc_im2col_double(const double *x, const fc_geom *g, Py_ssize_t l0,
-                          Py_ssize_t l1, double *cols)
+                          Py_ssize_t l1, int tap_major, double *cols)
     void fc_col2im_float(const float *cols, const fc_geom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, float *x)
+                         Py_ssize_t l1, int tap_major, float *x)
     void fc_col2im_double(const double *cols, const fc_geom *g, Py_ssize_t l0,
-                          Py_ssize_t l1, double *x)
+                          Py_ssize_t l1, int tap_major, double *x)
+    void fc_phase_merge_float(const float *cols, const fc_geom *g, float *x)
+    void fc_phase_merge_double(const double *cols, const fc_geom *g, double *x)
 
     Py_ssize_t fc_conv2d_direct_work_size_float(const fc_geom *g,
                                                 Py_ssize_t n_filters)

@@ -265,9 +265,10 @@ _add("algorithm", f"""
         (a dilation far wider than the input runs on the GEMM instead: the
         direct kernel's rows would grow with it).  ``"winograd"``: Winograd
         F(m x m, 3x3) on the same micro-kernels, for 3x3 filters at stride 1
-        and, split into their stride phases (sh*sw channels per channel, 3x3
-        filters), kernels with ceil(k / stride) == 3 both ways (5x5 or 6x6
-        at stride 2, 11x11 at stride 4); dilation 1 only; the tile m by the rule of
+        (a dilated one split into its dilation's phases, each an image) and,
+        at dilation 1, kernels with ceil(k / stride) == 3 both ways (5x5 or
+        6x6 at stride 2, 11x11 at stride 4; split into their stride phases,
+        sh*sw channels per channel, 3x3 filters); the tile m by the rule of
         :func:`fastconv.conv_plan` (F(4x4): {_ratio(_SAVING[4])} fewer
         multiplications than the direct sum; F(2x2): {_ratio(_SAVING[2])});
         ``"winograd4x4"`` and ``"winograd2x2"`` force the tile.  Winograd

@@ -378,19 +378,19 @@ cdef int _forward_args(_conv *a, const fc_geom *g, const floating *x, const void
 # --------------------------------------------------------------------------
 
 cdef inline void _im2col(const floating *x, const fc_geom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, floating *cols) noexcept nogil:
+                         Py_ssize_t l1, int tap_major, floating *cols) noexcept nogil:
     if floating is float:
-        c.fc_im2col_float(x, g, l0, l1, cols)
+        c.fc_im2col_float(x, g, l0, l1, tap_major, cols)
     else:
-        c.fc_im2col_double(x, g, l0, l1, cols)
+        c.fc_im2col_double(x, g, l0, l1, tap_major, cols)
 
 
 cdef inline void _col2im(const floating *cols, const fc_geom *g, Py_ssize_t l0,
-                         Py_ssize_t l1, floating *x) noexcept nogil:
+                         Py_ssize_t l1, int tap_major, floating *x) noexcept nogil:
     if floating is float:
-        c.fc_col2im_float(cols, g, l0, l1, x)
+        c.fc_col2im_float(cols, g, l0, l1, tap_major, x)
     else:
-        c.fc_col2im_double(cols, g, l0, l1, x)
+        c.fc_col2im_double(cols, g, l0, l1, tap_major, x)
 
 
 cdef inline Py_ssize_t _direct_work_size(const fc_geom *g, Py_ssize_t n_filters,
@@ -473,8 +473,9 @@ cdef inline void _avg_pool_backward(const floating *gy, const fc_geom *g,
 # im2col / col2im: one image per iteration
 # --------------------------------------------------------------------------
 
-def im2col(const floating[:, :, :, ::1] x, g, out=None):
-    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo).  # IN x  # OUT out or new"""
+def im2col(const floating[:, :, :, ::1] x, g, out=None, bint tap_major=False):
+    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo), rows (c, i, j), or (i, j, c) if
+    tap_major.  # IN x  # OUT out or new"""
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
     cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
@@ -484,14 +485,14 @@ def im2col(const floating[:, :, :, ::1] x, g, out=None):
         return out
     with nogil:
         for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * K * L)):
-            _im2col(&x[0, 0, 0, 0] + n * C * HW, &gc, 0, L,
+            _im2col(&x[0, 0, 0, 0] + n * C * HW, &gc, 0, L, tap_major,
                     &cols[0, 0, 0] + n * K * L)
     return out
 
 
-def col2im(const floating[:, :, ::1] cols, g, out=None):
-    """(N, C*kh*kw, Ho*Wo) -> (N, C, H, W), overlaps summed.  # IN cols
-    # OUT out or new"""
+def col2im(const floating[:, :, ::1] cols, g, out=None, bint tap_major=False):
+    """(N, C*kh*kw, Ho*Wo) -> (N, C, H, W), overlaps summed; rows as
+    im2col's.  # IN cols  # OUT out or new"""
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, C = g.C, L = g.Ho * g.Wo
     cdef Py_ssize_t K = C * g.kh * g.kw, HW = g.H * g.W, n
@@ -505,8 +506,32 @@ def col2im(const floating[:, :, ::1] cols, g, out=None):
     with nogil:
         for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * K * L)):
             _zero(&x[0, 0, 0, 0] + n * C * HW, C * HW)
-            _col2im(&cols[0, 0, 0] + n * K * L, &gc, 0, L,
+            _col2im(&cols[0, 0, 0] + n * K * L, &gc, 0, L, tap_major,
                     &x[0, 0, 0, 0] + n * C * HW)
+    return out
+
+
+def phase_merge(const floating[:, :, ::1] cols, g, floating[:, :, :, ::1] out):
+    """col2im of a tap-major im2col whose windows are the stride, without
+    padding, that covers every cell (kh = min(sh, H), kw = min(sw, W)):
+    each cell assigned once, out not read.  # IN cols  # OUT out"""
+    cdef fc_geom gc = _geom(g, g.C)
+    cdef Py_ssize_t N = g.N, K = g.C * g.kh * g.kw, L = g.Ho * g.Wo
+    cdef Py_ssize_t CHW = g.C * g.H * g.W, n
+    if not (g.pt == g.pl == 0 and g.kh == min(g.sh, g.H) and g.kw == min(g.sw, g.W)
+            and (g.Ho - 1) * g.sh + g.kh >= g.H and (g.Wo - 1) * g.sw + g.kw >= g.W):
+        raise ValueError("phase_merge: the windows must be the stride and cover the image")
+    if cols.shape[0] != N or cols.shape[1] != K or cols.shape[2] != L or out.shape[0] != N \
+            or out.shape[1] != g.C or out.shape[2] != g.H or out.shape[3] != g.W:
+        raise ValueError("phase_merge: cols or out does not match the geometry")
+    if out.size == 0:
+        return out
+    with nogil:
+        for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * CHW)):
+            if floating is float:
+                c.fc_phase_merge_float(&cols[0, 0, 0] + n * K * L, &gc, &out[0, 0, 0, 0] + n * CHW)
+            else:
+                c.fc_phase_merge_double(&cols[0, 0, 0] + n * K * L, &gc, &out[0, 0, 0, 0] + n * CHW)
     return out
 
 

@@ -728,9 +728,12 @@ def check_select_algorithm(x_shape, weight_shape, groups, stride, dilation):
 
 def winograd_fits(kernel, stride, dilation):
     """Whether Winograd F(m x m, 3x3) computes a convolution of this kernel,
-    stride and dilation: 3x3 at stride 1, or, split into the stride's
-    phases, any kernel whose phases are 3x3 (ceil(k / s) == 3 both ways:
-    5x5 and 6x6 at stride 2, AlexNet's 11x11 at stride 4); dilation 1."""
+    stride and dilation: 3x3 filters at stride 1 and any dilation (split
+    into the dilation's phases), or at dilation 1 any kernel whose stride
+    phases are 3x3 (ceil(k / s) == 3 both ways: 5x5 and 6x6 at stride 2,
+    AlexNet's 11x11 at stride 4)."""
+    if tuple(stride) == (1, 1) and tuple(kernel) == (3, 3):
+        return True
     return (tuple(dilation) == (1, 1)
             and all(-(-k // s) == 3 for k, s in zip(kernel, stride)))
 
@@ -739,10 +742,11 @@ def check_winograd(op, algorithm, kernel, stride, dilation):
     """The compiled path's rule (winograd_fits), for the reference twins."""
     if algorithm.startswith("winograd") and not winograd_fits(kernel, stride, dilation):
         raise ValueError(
-            f"{op}: algorithm={algorithm!r} computes kernels whose stride phases are "
-            f"3x3 (ceil(k / stride) == 3: 3x3 at stride 1, 5x5 at stride 2, ...) at "
-            f"dilation 1 only; got kernel {tuple(kernel)}, stride {tuple(stride)}, "
-            f"dilation {tuple(dilation)}: use 'gemm' or 'auto'")
+            f"{op}: algorithm={algorithm!r} computes 3x3 filters at stride 1 (any "
+            f"dilation) and, at dilation 1, kernels whose stride phases are 3x3 "
+            f"(ceil(k / stride) == 3: 5x5 at stride 2, 11x11 at stride 4) only; got "
+            f"kernel {tuple(kernel)}, stride {tuple(stride)}, dilation "
+            f"{tuple(dilation)}: use 'gemm' or 'auto'")
 
 
 # ---- locally connected (unshared) convolution ----------------------------

@@ -530,7 +530,11 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     save, and conv2d transforms the filters on every call); its output tile
     by the rule of :func:`fastconv.conv_plan` (F(4x4, 3x3) unless the
     tiles' overhang makes F(2x2, 3x3) do no more multiplications);
-    ``"winograd"`` too for strided kernels whose stride phases are 3x3
+    ``"winograd"`` too for dilated 3x3 filters at stride 1 with at least 64
+    input channels and filters per group and ``ceil(H / dh)`` and
+    ``ceil(W / dw)`` at least 14 (split into the dilation's ``dh * dw``
+    phases, each an image at dilation 1), by the rule above; and for strided
+    kernels whose stride phases are 3x3
     (``ceil(kh / sh) == ceil(kw / sw) == 3``: 11x11 at stride 4, 6x6 at
     stride 2) with their taps filling at least 3/4 of those phases
     (``4 * kh * kw >= 27 * sh * sw``: not 5x5 at stride 2), split into
@@ -561,6 +565,8 @@ def select_algorithm(x_shape: Shape, weight_shape: Shape, groups: Int = 1,
     >>> fc.select_algorithm((8, 64, 56, 56), (128, 64, 3, 3), stride=2)
     'gemm'
     >>> fc.select_algorithm((8, 3, 227, 227), (96, 3, 11, 11), stride=4)
+    'winograd'
+    >>> fc.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), dilation=2)
     'winograd'
     """
     x_shape, weight_shape, groups = _v.check_select_algorithm(

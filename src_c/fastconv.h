@@ -39,23 +39,29 @@ typedef struct {
 } fc_ylayout;
 
 /* ---- im2col.c ----------------------------------------------------------
- * fc_im2col_<T>(x, g, l0, l1, cols)
+ * fc_im2col_<T>(x, g, l0, l1, tap_major, cols)
  *   x    IN  (C, H, W) image
  *   l0, l1   the output positions l = oh*Wo + ow to unfold, 0 <= l0 < l1 <= Ho*Wo
- *   cols OUT (C*kh*kw, l1 - l0), row c*kh*kw + i*kw + j; zeros where the
+ *   tap_major  0: row c*kh*kw + i*kw + j; 1: row (i*kw + j)*C + c
+ *   cols OUT (C*kh*kw, l1 - l0), rows as tap_major says; zeros where the
  *            window reads padding.  Overwritten.
- * fc_col2im_<T>(cols, g, l0, l1, x)
+ * fc_col2im_<T>(cols, g, l0, l1, tap_major, x)
  *   cols IN  (C*kh*kw, l1 - l0) as above
  *   x    OUT (C, H, W): ACCUMULATES (adds into x; zero it first for a fold).
  */
 void fc_im2col_float(const float *x, const fc_geom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, float *cols);
+                     ptrdiff_t l1, int tap_major, float *cols);
 void fc_im2col_double(const double *x, const fc_geom *g, ptrdiff_t l0,
-                      ptrdiff_t l1, double *cols);
+                      ptrdiff_t l1, int tap_major, double *cols);
 void fc_col2im_float(const float *cols, const fc_geom *g, ptrdiff_t l0,
-                     ptrdiff_t l1, float *x);
+                     ptrdiff_t l1, int tap_major, float *x);
 void fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
-                      ptrdiff_t l1, double *x);
+                      ptrdiff_t l1, int tap_major, double *x);
+/* fc_phase_merge_<T>(cols, g, x): col2im of a tap-major cols whose windows
+ * are the stride, without padding, and cover every cell of x once (kh =
+ * min(sh, H), kw = min(sw, W)), by assignment: x is only written. */
+void fc_phase_merge_float(const float *cols, const fc_geom *g, float *x);
+void fc_phase_merge_double(const double *cols, const fc_geom *g, double *x);
 
 /* ---- conv2d.c: direct convolution --------------------------------------
  * g->C is the number of input channels of one group (C/groups).

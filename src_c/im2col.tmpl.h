@@ -3,22 +3,70 @@
  * shifted, strided copy of plane c and col2im adds it back
  * (both in im2col_row.tmpl.h). */
 
-FC_CLONES_AVX2 void CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
-                           ptrdiff_t l0, ptrdiff_t l1, TYPE *restrict cols)
+/* Where row (c, i, j) goes: c*kh*kw + i*kw + j, or (i*kw + j)*C + c when
+ * tap_major (a window equal to its stride then lists the stride phases of
+ * all channels one after the other: the phases as images). */
+static inline ptrdiff_t CAT(col_row_, TYPE)(const fc_geom *g, int tap_major, ptrdiff_t c,
+                                           ptrdiff_t i, ptrdiff_t j)
 {
-    TYPE *restrict dst = cols;
+    return tap_major ? (i * g->kw + j) * g->C + c : (c * g->kh + i) * g->kw + j;
+}
+
+FC_CLONES_AVX2 void CAT(fc_im2col_, TYPE)(const TYPE *restrict x, const fc_geom *g,
+                           ptrdiff_t l0, ptrdiff_t l1, int tap_major,
+                           TYPE *restrict cols)
+{
     for (ptrdiff_t c = 0; c < g->C; ++c)
         for (ptrdiff_t i = 0; i < g->kh; ++i)
-            for (ptrdiff_t j = 0; j < g->kw; ++j, dst += l1 - l0)
-                CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1, dst);
+            for (ptrdiff_t j = 0; j < g->kw; ++j)
+                CAT(im2col_row_, TYPE)(x + c * g->H * g->W, g, i, j, l0, l1,
+                                       cols + CAT(col_row_, TYPE)(g, tap_major, c, i, j)
+                                              * (l1 - l0));
 }
 
 FC_CLONES_AVX2 void CAT(fc_col2im_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
-                           ptrdiff_t l0, ptrdiff_t l1, TYPE *restrict x)
+                           ptrdiff_t l0, ptrdiff_t l1, int tap_major,
+                           TYPE *restrict x)
 {
-    const TYPE *restrict src = cols;
     for (ptrdiff_t c = 0; c < g->C; ++c)
         for (ptrdiff_t i = 0; i < g->kh; ++i)
-            for (ptrdiff_t j = 0; j < g->kw; ++j, src += l1 - l0)
-                CAT(col2im_row_, TYPE)(src, g, i, j, l0, l1, x + c * g->H * g->W);
+            for (ptrdiff_t j = 0; j < g->kw; ++j)
+                CAT(col2im_row_, TYPE)(cols + CAT(col_row_, TYPE)(g, tap_major, c, i, j)
+                                              * (l1 - l0),
+                                       g, i, j, l0, l1, x + c * g->H * g->W);
+}
+
+/* Rows a..: dst[j + k*s] = phase j's src_j[k] for the columns j + k*s < n;
+ * s = 2 with both phases as a constant, so the compiler interleaves whole
+ * vectors. */
+FC_ALWAYS_INLINE void CAT(interleave_, TYPE)(const TYPE *restrict src, ptrdiff_t pstride,
+                                             ptrdiff_t phases, ptrdiff_t s, ptrdiff_t n,
+                                             TYPE *restrict dst)
+{
+    if (s == 1) {
+        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[k];
+        return;
+    }
+    ptrdiff_t k0 = 0;
+    if (s == 2 && phases == 2) {
+        const TYPE *restrict s0 = src, *restrict s1 = src + pstride;
+        for (; k0 < n / 2; ++k0) {
+            dst[2 * k0] = s0[k0];
+            dst[2 * k0 + 1] = s1[k0];
+        }
+    }
+    for (ptrdiff_t j = 0; j < phases; ++j)
+        for (ptrdiff_t k = k0; j + k * s < n; ++k) dst[j + k * s] = src[j * pstride + k];
+}
+
+FC_CLONES_AVX2 void CAT(fc_phase_merge_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
+                                                TYPE *restrict x)
+{
+    const ptrdiff_t L = g->Ho * g->Wo, C = g->C;
+    for (ptrdiff_t c = 0; c < C; ++c)
+        for (ptrdiff_t h = 0; h < g->H; ++h) {
+            const ptrdiff_t i = h % g->sh, a = h / g->sh;
+            CAT(interleave_, TYPE)(cols + (i * g->kw * C + c) * L + a * g->Wo, C * L, g->kw,
+                                   g->sw, g->W, x + (c * g->H + h) * g->W);
+        }
 }

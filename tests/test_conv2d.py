@@ -274,13 +274,15 @@ def test_conv2d_winograd_matches_reference(case, algorithm, dtype, rng, tol):
 def test_select_algorithm_picks_winograd_for_3x3_stride_1():
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3)) == "winograd"
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), stride=2) == "gemm"
-    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), dilation=2) == "gemm"
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), dilation=2) == "winograd"
+    assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 3, 3), dilation=5) == "gemm"
     assert fastconv.select_algorithm((8, 8, 56, 56), (64, 8, 3, 3)) == "gemm"  # few channels
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 64, 5, 5)) == "gemm"
     assert fastconv.select_algorithm((8, 64, 56, 56), (64, 1, 3, 3), groups=64) == "direct"
 
 
-@pytest.mark.parametrize("geo", [dict(stride=2), dict(dilation=2), dict(kernel=5)])
+@pytest.mark.parametrize("geo", [dict(stride=2), dict(kernel=5), dict(kernel=5, stride=2, dilation=2),
+                                 dict(stride=2, dilation=2)])
 def test_conv2d_winograd_rejects_other_geometries(geo):
     k = geo.pop("kernel", 3)
     x = np.zeros((1, 4, 9, 9), np.float32)

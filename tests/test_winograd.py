@@ -243,29 +243,35 @@ def test_explicit_tiles_reject_other_geometries():
 
 
 # ---------------------------------------------------------------------------
-# strided layers, split into their stride phases
+# strided and dilated layers, split into their phases
 # ---------------------------------------------------------------------------
 
-# (N, C, H, W, F, kh, kw, stride, padding, groups)
+# (N, C, H, W, F, kh, kw, stride, padding, dilation, groups)
 PHASED = {
-    "alexnet-1": (2, 3, 67, 71, 24, 11, 11, 4, 0, 1),
-    "11x11/4-pad2": (2, 3, 61, 58, 32, 11, 11, 4, 2, 1),
-    "5x5/2": (2, 8, 30, 31, 32, 5, 5, 2, 2, 1),
-    "5x6/2-pad(1,3)": (2, 8, 30, 31, 32, 5, 6, 2, (1, 3), 1),
-    "3x5/(1,2)": (2, 8, 17, 31, 16, 3, 5, (1, 2), (1, 2), 1),
-    "9x9/3-pad4": (2, 16, 20, 22, 32, 9, 9, 3, 4, 1),
-    "groups-2": (2, 16, 30, 31, 32, 5, 5, 2, 2, 2),
-    "one-output": (1, 4, 7, 7, 32, 7, 7, 3, 0, 1),
-    "grad_x-by-gemm": (2, 3, 30, 31, 32, 5, 5, 2, 2, 1),   # 12 phase channels
+    "alexnet-1": (2, 3, 67, 71, 24, 11, 11, 4, 0, 1, 1),
+    "11x11/4-pad2": (2, 3, 61, 58, 32, 11, 11, 4, 2, 1, 1),
+    "5x5/2": (2, 8, 30, 31, 32, 5, 5, 2, 2, 1, 1),
+    "5x6/2-pad(1,3)": (2, 8, 30, 31, 32, 5, 6, 2, (1, 3), 1, 1),
+    "3x5/(1,2)": (2, 8, 17, 31, 16, 3, 5, (1, 2), (1, 2), 1, 1),
+    "9x9/3-pad4": (2, 16, 20, 22, 32, 9, 9, 3, 4, 1, 1),
+    "groups-2": (2, 16, 30, 31, 32, 5, 5, 2, 2, 1, 2),
+    "one-output": (1, 4, 7, 7, 32, 7, 7, 3, 0, 1, 1),
+    "grad_x-by-gemm": (2, 3, 30, 31, 32, 5, 5, 2, 2, 1, 1),   # 12 phase channels
+    "dilation-2": (2, 16, 20, 21, 32, 3, 3, 1, 2, 2, 1),
+    "dilation-(2,3)-pad(1,4)": (2, 16, 20, 21, 32, 3, 3, 1, (1, 4), (2, 3), 1),
+    "dilation-3-pad0": (2, 16, 19, 23, 16, 3, 3, 1, 0, 3, 1),
+    "dilation-past-output": (2, 16, 5, 6, 32, 3, 3, 1, 40, 40, 1),
+    "dilation-groups-2": (2, 32, 20, 21, 32, 3, 3, 1, 2, 2, 2),
+    "dilation-grad_x-by-gemm": (2, 3, 20, 21, 32, 3, 3, 1, 2, 2, 1),
 }
 
 
 def _phased_case(name, dtype):
-    N, C, H, W, F, kh, kw, stride, padding, groups = PHASED[name]
+    N, C, H, W, F, kh, kw, stride, padding, dilation, groups = PHASED[name]
     rng = np.random.default_rng(sum(map(ord, name)))
     x = rng.standard_normal((N, C, H, W))
     w = rng.standard_normal((F, C // groups, kh, kw)) * math.sqrt(2 / (kh * kw * C // groups))
-    geo = dict(stride=stride, padding=padding, groups=groups)
+    geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     y64 = reference.conv2d(x, w, **geo)
     gy = rng.standard_normal(y64.shape)
     want = (y64, *reference.conv2d_backward(gy, x, w, **geo))
@@ -333,6 +339,20 @@ def test_strided_rule(x_shape, weight_shape, stride, want):
                                      dilation=2) == "gemm"
 
 
+@pytest.mark.parametrize("x_shape, weight_shape, groups, dilation, want", [
+    ((8, 64, 56, 56), (64, 64, 3, 3), 1, 2, "winograd"),     # the suite's dilated
+    ((1, 64, 56, 56), (64, 64, 3, 3), 1, (4, 2), "winograd"),  # 14 x 28 phases
+    ((8, 128, 56, 56), (128, 64, 3, 3), 2, 2, "winograd"),   # 64 per group
+    ((8, 64, 56, 56), (64, 64, 3, 3), 1, 5, "gemm"),         # 12 x 12 phases
+    ((8, 32, 56, 56), (64, 32, 3, 3), 1, 2, "gemm"),         # 32 channels
+    ((8, 128, 56, 56), (128, 32, 3, 3), 4, 2, "gemm"),       # 32 per group
+    ((8, 64, 56, 56), (64, 64, 5, 5), 1, 2, "gemm"),         # not 3x3
+])
+def test_dilated_rule(x_shape, weight_shape, groups, dilation, want):
+    assert fastconv.select_algorithm(x_shape, weight_shape, groups,
+                                     dilation=dilation) == want
+
+
 # ---------------------------------------------------------------------------
 # thread counts
 # ---------------------------------------------------------------------------
@@ -342,14 +362,15 @@ def test_strided_rule(x_shape, weight_shape, stride, want):
                                    (2, 128, 12, 12, 128),    # one chunk: items split xi
                                    (3, 24, 9, 13, 40),       # partial tiles, F % 16 != 0
                                    (3, 256, 10, 10, 256),    # 4x4: phased from 2 threads
-                                   (3, 3, 43, 47, 32, 11, 4)])  # 11x11/4: stride phases
+                                   (3, 3, 43, 47, 32, 11, 4),   # 11x11/4: stride phases
+                                   (3, 16, 21, 19, 32, 3, 1, 2)])  # dilation phases
 def test_bitwise_at_any_thread_count(shape, algorithm, restore_threads):
-    N, C, H, W, F, k, stride = (*shape, 3, 1)[:7]
+    N, C, H, W, F, k, stride, dilation = shape + (3, 1, 1)[len(shape) - 5:]
     rng = np.random.default_rng(5)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     w = rng.standard_normal((F, C, k, k)).astype(np.float32)
     b = rng.standard_normal(F).astype(np.float32)
-    geo = dict(padding=1, stride=stride, algorithm=algorithm)
+    geo = dict(padding=1, stride=stride, dilation=dilation, algorithm=algorithm)
     y = fastconv.conv2d(x, w, b, **geo)
     gy = rng.standard_normal(y.shape).astype(np.float32)
     out = {}
