@@ -195,8 +195,9 @@ def test_conv2d_bias_none_equals_zero_bias(algorithm, impl, dtype, rng):
                                rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
-# 3x3, stride 1, dilation 1: what algorithm="winograd" computes; with 16+
-# channels and filters per group "auto" picks it too.  Tile blocks run over
+# 3x3 at stride 1 (and, through phases, dilated 3x3 and kernels whose stride
+# phases are 3x3): what algorithm="winograd" computes; with 16+ channels and
+# filters per group "auto" picks it too for undilated 3x3.  Tile blocks run over
 # the batch (image borders inside a block), odd output sizes leave partial
 # tiles, F and C not multiples of the 16 lanes of the transforms.
 WINOGRAD_CASES = [
@@ -211,6 +212,12 @@ WINOGRAD_CASES = [
     (2, 24, 30, 31, 100, 3, 1, 1, 1, 1, True),  # filter groups, grad_weight chunks
     (1, 16, 6, 6, 16, 3, 1, 3, 1, 1, False),  # padding 3: grad_x on the GEMM
     (2, 16, 3, 40, 16, 3, 1, (0, 1), 1, 1, True),  # one row of tiles, wide
+    # through phases: 11x11/4 and 5x5/2 as 3x3 filters on their stride phases,
+    # dilated layers on their dilation's phases (one past the output: 6 of 9)
+    (2, 3, 35, 39, 16, 11, 4, 2, 1, 1, True),
+    (2, 8, 17, 16, 24, 5, 2, 2, 1, 1, False),
+    (2, 16, 13, 12, 16, 3, 1, 2, 2, 1, True),
+    (1, 32, 6, 7, 16, 3, 1, 9, 9, 2, True),
 ]
 
 
