@@ -237,7 +237,7 @@ class ConvPlan:
         self.tile = None
         self._grad_geometry = self._grad_tile = self._wino = self._split = None
         if kernel == "winograd":
-            # a strided layer runs as the 3x3 stride-1 one of its phases
+            # a strided or dilated layer runs as the 3x3 stride-1 one of its phases
             self._wino = g
             if (g.sh, g.sw, g.dh, g.dw) != (1, 1, 1, 1):
                 self._wino, self._split = _phase_geometries(g)
@@ -341,9 +341,13 @@ class ConvPlan:
         return cols.reshape(shape)
 
     def _merge_into(self, a, geo, out):
-        """out (geo's images) = the col2im of a split by geo."""
-        _ext.col2im(a.reshape(geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo), geo,
-                    out.reshape(geo.N, geo.C, geo.H, geo.W), self._split.tap_major)
+        """out (geo's images) = the col2im of a split by geo: by assignment
+        where its windows cover each cell once (no zeroing pass, no
+        read-modify-write)."""
+        cols = a.reshape(geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo)
+        image = out.reshape(geo.N, geo.C, geo.H, geo.W)
+        merge = _ext.phase_merge if _ext.phase_tiles(geo) else _ext.col2im
+        merge(cols, geo, image, self._split.tap_major)
         return out
 
     # ---- the work ----------------------------------------------------------
@@ -436,8 +440,7 @@ class ConvPlan:
                 yw = self._scratch((inner.N, inner.F, inner.Ho, inner.Wo), bufs)
             _ext.conv2d_winograd(x, p._forward, bias, inner, self.tile, bool(relu), yw)
             if yw is not y:
-                sy = split.y
-                _ext.phase_merge(yw.reshape(sy.N, sy.C * sy.kh * sy.kw, sy.Ho * sy.Wo), sy, y)
+                self._merge_into(yw, split.y, y)
         else:
             _ext.conv2d_gemm(x, p._forward, bias, g, bool(relu), y)
         for buf in bufs:

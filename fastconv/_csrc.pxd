@@ -21,8 +21,9 @@ cdef extern from "fastconv.h" nogil:
                          Py_ssize_t l1, int tap_major, float *x)
     void fc_col2im_double(const double *cols, const fc_geom *g, Py_ssize_t l0,
                           Py_ssize_t l1, int tap_major, double *x)
-    void fc_phase_merge_float(const float *cols, const fc_geom *g, float *x)
-    void fc_phase_merge_double(const double *cols, const fc_geom *g, double *x)
+    void fc_phase_merge_float(const float *cols, const fc_geom *g, int tap_major, float *x)
+    void fc_phase_merge_double(const double *cols, const fc_geom *g, int tap_major,
+                               double *x)
 
     Py_ssize_t fc_conv2d_direct_work_size_float(const fc_geom *g,
                                                 Py_ssize_t n_filters)

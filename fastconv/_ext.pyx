@@ -511,16 +511,31 @@ def col2im(const floating[:, :, ::1] cols, g, out=None, bint tap_major=False):
     return out
 
 
-def phase_merge(const floating[:, :, ::1] cols, g, floating[:, :, :, ::1] out):
-    """col2im of a tap-major im2col whose windows are the stride, without
-    padding, that covers every cell (kh = min(sh, H), kw = min(sw, W)):
-    each cell assigned once, out not read.  # IN cols  # OUT out"""
+def _windows_tile(Py_ssize_t n, Py_ssize_t k, Py_ssize_t s, Py_ssize_t p, Py_ssize_t d,
+                  Py_ssize_t out):
+    """Whether the windows along one axis (input n, kernel k, stride s,
+    padding p, dilation d, out windows) cover each input cell exactly once:
+    k <= s and no gaps between them (k == s, or a single window)."""
+    return d == 1 and 0 < k <= s and (k == s or out == 1) and 0 <= p < k \
+        and p + n <= (out - 1) * s + k
+
+
+def phase_tiles(g):
+    """Whether phase_merge can bring back g's im2col (see _windows_tile)."""
+    return (_windows_tile(g.H, g.kh, g.sh, g.pt, g.dh, g.Ho)
+            and _windows_tile(g.W, g.kw, g.sw, g.pl, g.dw, g.Wo))
+
+
+def phase_merge(const floating[:, :, ::1] cols, g, floating[:, :, :, ::1] out,
+                bint tap_major=False):
+    """col2im of an im2col (rows as its tap_major) whose windows cover every
+    cell of the image once (phase_tiles): each cell assigned once, out not
+    read.  # IN cols  # OUT out"""
     cdef fc_geom gc = _geom(g, g.C)
     cdef Py_ssize_t N = g.N, K = g.C * g.kh * g.kw, L = g.Ho * g.Wo
     cdef Py_ssize_t CHW = g.C * g.H * g.W, n
-    if not (g.pt == g.pl == 0 and g.kh == min(g.sh, g.H) and g.kw == min(g.sw, g.W)
-            and (g.Ho - 1) * g.sh + g.kh >= g.H and (g.Wo - 1) * g.sw + g.kw >= g.W):
-        raise ValueError("phase_merge: the windows must be the stride and cover the image")
+    if not phase_tiles(g):
+        raise ValueError("phase_merge: the windows must cover each cell once")
     if cols.shape[0] != N or cols.shape[1] != K or cols.shape[2] != L or out.shape[0] != N \
             or out.shape[1] != g.C or out.shape[2] != g.H or out.shape[3] != g.W:
         raise ValueError("phase_merge: cols or out does not match the geometry")
@@ -529,9 +544,11 @@ def phase_merge(const floating[:, :, ::1] cols, g, floating[:, :, :, ::1] out):
     with nogil:
         for n in prange(N, schedule='dynamic', num_threads=_threads_for(N * CHW)):
             if floating is float:
-                c.fc_phase_merge_float(&cols[0, 0, 0] + n * K * L, &gc, &out[0, 0, 0, 0] + n * CHW)
+                c.fc_phase_merge_float(&cols[0, 0, 0] + n * K * L, &gc, tap_major,
+                                       &out[0, 0, 0, 0] + n * CHW)
             else:
-                c.fc_phase_merge_double(&cols[0, 0, 0] + n * K * L, &gc, &out[0, 0, 0, 0] + n * CHW)
+                c.fc_phase_merge_double(&cols[0, 0, 0] + n * K * L, &gc, tap_major,
+                                        &out[0, 0, 0, 0] + n * CHW)
     return out
 
 

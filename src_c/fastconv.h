@@ -57,11 +57,12 @@ void fc_col2im_float(const float *cols, const fc_geom *g, ptrdiff_t l0,
                      ptrdiff_t l1, int tap_major, float *x);
 void fc_col2im_double(const double *cols, const fc_geom *g, ptrdiff_t l0,
                       ptrdiff_t l1, int tap_major, double *x);
-/* fc_phase_merge_<T>(cols, g, x): col2im of a tap-major cols whose windows
- * are the stride, without padding, and cover every cell of x once (kh =
- * min(sh, H), kw = min(sw, W)), by assignment: x is only written. */
-void fc_phase_merge_float(const float *cols, const fc_geom *g, float *x);
-void fc_phase_merge_double(const double *cols, const fc_geom *g, double *x);
+/* fc_phase_merge_<T>(cols, g, tap_major, x): col2im of cols (rows as
+ * above) whose windows (kh <= sh, kw <= sw, dilation 1) cover every cell of
+ * x once, by assignment: x is only written. */
+void fc_phase_merge_float(const float *cols, const fc_geom *g, int tap_major, float *x);
+void fc_phase_merge_double(const double *cols, const fc_geom *g, int tap_major,
+                           double *x);
 
 /* ---- conv2d.c: direct convolution --------------------------------------
  * g->C is the number of input channels of one group (C/groups).

@@ -36,37 +36,47 @@ FC_CLONES_AVX2 void CAT(fc_col2im_, TYPE)(const TYPE *restrict cols, const fc_ge
                                        g, i, j, l0, l1, x + c * g->H * g->W);
 }
 
-/* Rows a..: dst[j + k*s] = phase j's src_j[k] for the columns j + k*s < n;
- * s = 2 with both phases as a constant, so the compiler interleaves whole
- * vectors. */
+/* One row of n cells from its column phases, phase j's row at
+ * src + j*pstride: row[p] = src[j*pstride + k] for the padded columns
+ * p = j + k*s in [pl, pl + n), row = dst - pl (s = 2 with both phases as
+ * constants, so the compiler interleaves whole vectors). */
 FC_ALWAYS_INLINE void CAT(interleave_, TYPE)(const TYPE *restrict src, ptrdiff_t pstride,
-                                             ptrdiff_t phases, ptrdiff_t s, ptrdiff_t n,
-                                             TYPE *restrict dst)
+                                             ptrdiff_t phases, ptrdiff_t s, ptrdiff_t pl,
+                                             ptrdiff_t n, TYPE *restrict dst)
 {
-    if (s == 1) {
-        for (ptrdiff_t k = 0; k < n; ++k) dst[k] = src[k];
-        return;
-    }
-    ptrdiff_t k0 = 0;
     if (s == 2 && phases == 2) {
         const TYPE *restrict s0 = src, *restrict s1 = src + pstride;
-        for (; k0 < n / 2; ++k0) {
-            dst[2 * k0] = s0[k0];
-            dst[2 * k0 + 1] = s1[k0];
+        ptrdiff_t p = pl;
+        if (p % 2 && p < pl + n) {                  /* an odd first column */
+            dst[0] = s1[p / 2];
+            ++p;
         }
+        TYPE *restrict d = dst + (p - pl);
+        const ptrdiff_t k0 = p / 2, pairs = (pl + n - p) / 2;
+        for (ptrdiff_t k = 0; k < pairs; ++k) {
+            d[2 * k] = s0[k0 + k];
+            d[2 * k + 1] = s1[k0 + k];
+        }
+        if ((pl + n - p) % 2) d[2 * pairs] = s0[k0 + pairs];
+        return;
     }
-    for (ptrdiff_t j = 0; j < phases; ++j)
-        for (ptrdiff_t k = k0; j + k * s < n; ++k) dst[j + k * s] = src[j * pstride + k];
+    for (ptrdiff_t j = 0; j < phases; ++j) {
+        const ptrdiff_t k0 = pl > j ? (pl - j + s - 1) / s : 0;
+        for (ptrdiff_t k = k0; j + k * s < pl + n; ++k)
+            dst[j + k * s - pl] = src[j * pstride + k];
+    }
 }
 
 FC_CLONES_AVX2 void CAT(fc_phase_merge_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
-                                                TYPE *restrict x)
+                                                int tap_major, TYPE *restrict x)
 {
     const ptrdiff_t L = g->Ho * g->Wo, C = g->C;
     for (ptrdiff_t c = 0; c < C; ++c)
         for (ptrdiff_t h = 0; h < g->H; ++h) {
-            const ptrdiff_t i = h % g->sh, a = h / g->sh;
-            CAT(interleave_, TYPE)(cols + (i * g->kw * C + c) * L + a * g->Wo, C * L, g->kw,
-                                   g->sw, g->W, x + (c * g->H + h) * g->W);
+            const ptrdiff_t i = (h + g->pt) % g->sh, a = (h + g->pt) / g->sh;
+            const ptrdiff_t row = CAT(col_row_, TYPE)(g, tap_major, c, i, 0);
+            const ptrdiff_t next = CAT(col_row_, TYPE)(g, tap_major, 0, 0, 1);
+            CAT(interleave_, TYPE)(cols + row * L + a * g->Wo, next * L, g->kw, g->sw, g->pl,
+                                   g->W, x + (c * g->H + h) * g->W);
         }
 }

@@ -295,6 +295,35 @@ def test_strided_layers_split_into_phases(name, algorithm, dtype):
     assert max(errors.values()) <= bound, f"{name} {algorithm}: {errors}"
 
 
+@pytest.mark.parametrize("tap_major", [False, True])
+def test_phase_merge_is_col2im_where_windows_tile(tap_major):
+    """phase_merge (assignment) equals col2im (zero, then add) wherever
+    phase_tiles says each cell is covered once, and refuses the rest."""
+    from fastconv._validation import ConvGeometry
+    rng = np.random.default_rng(11)
+    tiled = refused = 0
+    for _ in range(300):
+        s = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+        k = tuple(int(rng.integers(1, si + 1)) for si in s)
+        p = tuple(int(rng.integers(0, ki)) for ki in k)
+        out = tuple(int(rng.integers(1, 6)) for _ in s)
+        n = tuple(max(1, (o - 1) * si + ki - pi - int(rng.integers(0, 3)))
+                  for o, si, ki, pi in zip(out, s, k, p))
+        g = ConvGeometry(N=2, C=3, H=n[0], W=n[1], kh=k[0], kw=k[1], sh=s[0], sw=s[1],
+                         pt=p[0], pl=p[1], dh=1, dw=1, Ho=out[0], Wo=out[1], F=0, groups=1)
+        cols = rng.standard_normal((2, 3 * k[0] * k[1], out[0] * out[1])).astype(np.float32)
+        got = np.full((2, 3, n[0], n[1]), np.nan, np.float32)
+        if not _ext.phase_tiles(g):
+            refused += 1
+            with pytest.raises(ValueError, match="cover each cell once"):
+                _ext.phase_merge(cols, g, got, tap_major)
+            continue
+        tiled += 1
+        _ext.phase_merge(cols, g, got, tap_major)
+        np.testing.assert_array_equal(got, _ext.col2im(cols, g, tap_major=tap_major), str(g))
+    assert tiled > 50 and refused > 50
+
+
 def test_phases_without_grad_x_and_with_packed_filters():
     x, w, gy, geo, want = _phased_case("alexnet-1", np.float32)
     plan = fastconv.conv_plan(x.shape, w.shape, np.float32, algorithm="winograd", **geo)
