@@ -515,8 +515,9 @@ def _windows_tile(Py_ssize_t n, Py_ssize_t k, Py_ssize_t s, Py_ssize_t p, Py_ssi
                   Py_ssize_t out):
     """Whether the windows along one axis (input n, kernel k, stride s,
     padding p, dilation d, out windows) cover each input cell exactly once:
-    k <= s and no gaps between them (k == s, or a single window)."""
-    return d == 1 and 0 < k <= s and (k == s or out == 1) and 0 <= p < k \
+    k <= s, no gaps between them (k == s, or a single window), and they
+    reach past the input's last cell."""
+    return d == 1 and 0 < k <= s and (k == s or out == 1) and p >= 0 \
         and p + n <= (out - 1) * s + k
 
 

@@ -305,7 +305,7 @@ def test_phase_merge_is_col2im_where_windows_tile(tap_major):
     for _ in range(300):
         s = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
         k = tuple(int(rng.integers(1, si + 1)) for si in s)
-        p = tuple(int(rng.integers(0, ki)) for ki in k)
+        p = tuple(int(rng.integers(0, 2 * si + 1)) for si in s)
         out = tuple(int(rng.integers(1, 6)) for _ in s)
         n = tuple(max(1, (o - 1) * si + ki - pi - int(rng.integers(0, 3)))
                   for o, si, ki, pi in zip(out, s, k, p))
