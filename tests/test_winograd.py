@@ -1,7 +1,8 @@
 """Winograd F(2x2, 3x3) and F(4x4, 3x3): the transforms rebuilt from their
 interpolation points in exact rational arithmetic, the accuracy bounds of the
 README on the suite's 3x3 layers (forward, grad_x, grad_weight), the
-tile rule, and bitwise results at any thread count."""
+tile rule, strided and dilated layers split into their phases (and the
+phases' merge), and bitwise results at any thread count."""
 
 import math
 from fractions import Fraction
@@ -12,6 +13,7 @@ import pytest
 import fastconv
 from fastconv import _convplan, _ext, reference
 from fastconv._convplan import WINOGRAD_TILES
+from fastconv._validation import ConvGeometry
 
 # The interpolation points (infinity is the last point of both).
 POINTS = {2: (0, 1, -1), 4: (0, 1, -1, Fraction(1, 2), -2)}
@@ -281,7 +283,7 @@ def _phased_case(name, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("algorithm", sorted(BOUND))
 @pytest.mark.parametrize("name", list(PHASED))
-def test_strided_layers_split_into_phases(name, algorithm, dtype):
+def test_layers_split_into_phases(name, algorithm, dtype):
     """y, grad_x, grad_weight and grad_bias against the float64 GEMM of
     the NumPy twin, within Winograd's float32 bounds."""
     x, w, gy, geo, want = _phased_case(name, dtype)
@@ -299,7 +301,6 @@ def test_strided_layers_split_into_phases(name, algorithm, dtype):
 def test_phase_merge_is_col2im_where_windows_tile(tap_major):
     """phase_merge (assignment) equals col2im (zero, then add) wherever
     phase_tiles says each cell is covered once, and refuses the rest."""
-    from fastconv._validation import ConvGeometry
     rng = np.random.default_rng(11)
     tiled = refused = 0
     for _ in range(300):
