@@ -311,6 +311,7 @@ MODELS = {
     "vgg_small": ModelBench("vgg_small", "VGG-style", (3, 64, 64), 16),
     "lenet": ModelBench("lenet", "LeNet-style", (1, 28, 28), 128),
     "mobilenet_small": ModelBench("mobilenet_small", "MobileNet-style", (3, 32, 32), 64),
+    "alexnet_small": ModelBench("alexnet_small", "AlexNet-style", (3, 127, 127), 32),
 }
 #: The ``--quick`` subset: the headline model and a light one.
 QUICK_MODELS = ("resnet20", "lenet")

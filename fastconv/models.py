@@ -1,10 +1,11 @@
 """Reference architectures built from :mod:`fastconv.layers`.
 
-``vgg16`` is the network of the cs231n notes' memory table.  The four small
+``vgg16`` is the network of the cs231n notes' memory table.  The five small
 networks below are the model benchmark's (``fastconv bench --models``):
 ``resnet20`` (CIFAR ResNet-20), ``vgg_small`` (eight 3x3 convolutions on
-64x64 images), ``lenet`` (the demo's network) and ``mobilenet_small``
-(MobileNet v1 blocks on 32x32 images).  Their parameter names are those of
+64x64 images), ``lenet`` (the demo's network), ``mobilenet_small``
+(MobileNet v1 blocks on 32x32 images) and ``alexnet_small`` (AlexNet's
+11x11 stride-4 stem and 5x5 layer on 127x127 images).  Their parameter names are those of
 the ``torch.nn`` twins in :mod:`fastconv.torch_models`, so weights move
 between the two by name.
 
@@ -24,7 +25,7 @@ from . import layers as L
 from ._typing import DTypeLike
 
 __all__ = ["vgg16", "VGG16_CONFIG", "resnet20", "vgg_small", "VGG_SMALL_CONFIG",
-           "lenet", "mobilenet_small", "MOBILENET_SMALL_CONFIG"]
+           "lenet", "mobilenet_small", "MOBILENET_SMALL_CONFIG", "alexnet_small"]
 
 # VGG configuration D (Simonyan & Zisserman 2015, table 1): output channels of
 # each 3x3 pad-1 convolution, "M" a 2x2 stride-2 max pooling.
@@ -295,3 +296,52 @@ def mobilenet_small(num_classes=10, *, dtype=np.float32, rng=None):
         c = f
     layers += [L.GlobalAvgPool2d(), L.Flatten(), L.Linear(c, num_classes, **kw)]
     return L.Sequential(*layers)
+
+
+def alexnet_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
+    """An AlexNet-style network for 3x127x127 images.
+
+    AlexNet's layer kinds at a smaller width (Krizhevsky et al. 2012):
+    Conv2d(3 -> 64, 11x11, stride 4, padding 2) - ReLU - MaxPool2d(3, 2),
+    Conv2d(64 -> 128, 5x5, padding 2) - ReLU - MaxPool2d(3, 2),
+    Conv2d(128 -> 192, 3x3, padding 1) - ReLU - Conv2d(192 -> 128, 3x3,
+    padding 1) - ReLU - MaxPool2d(3, 2), then Flatten - Linear(1152 ->
+    hidden) - ReLU - Linear(hidden -> num_classes).  No Dropout (training
+    is deterministic).  The 11x11 stride-4 stem runs Winograd on its stride
+    phases (README, "Which convolution kernel runs").
+
+    Parameters
+    ----------
+    num_classes : int
+    hidden : int, keyword-only
+        Width of the hidden fully connected layer.
+    dtype : float32 or float64, keyword-only
+    rng : None, int or numpy.random.Generator, keyword-only
+
+    Returns
+    -------
+    Sequential
+        ``Sequential(features, Flatten(), classifier)``: convolutions
+        ``"0.0.weight"``, ``"0.3.weight"``, ``"0.6.weight"``,
+        ``"0.8.weight"``, fully connected ``"2.0.weight"`` and
+        ``"2.2.weight"``.  Input (N, 3, 127, 127) (31x31, 15x15, 7x7 and
+        3x3 maps), output (N, num_classes).  About 180 MFLOP per image
+        forward; 968,650 parameters for 10 classes.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad num_classes, hidden, dtype or rng.
+    """
+    rng = _v.as_rng(rng)
+    _v.positive_int(num_classes, "num_classes", "alexnet_small")
+    _v.positive_int(hidden, "hidden", "alexnet_small")
+    kw = dict(dtype=dtype, rng=rng)
+    features = L.Sequential(
+        L.Conv2d(3, 64, 11, stride=4, padding=2, **kw), L.ReLU(), L.MaxPool2d(3, 2),
+        L.Conv2d(64, 128, 5, padding=2, **kw), L.ReLU(), L.MaxPool2d(3, 2),
+        L.Conv2d(128, 192, 3, padding=1, **kw), L.ReLU(),
+        L.Conv2d(192, 128, 3, padding=1, **kw), L.ReLU(), L.MaxPool2d(3, 2))
+    classifier = L.Sequential(L.Linear(128 * 3 * 3, hidden, **kw), L.ReLU(),
+                              L.Linear(hidden, num_classes, **kw))
+    return L.Sequential(features, L.Flatten(), classifier)

@@ -113,6 +113,19 @@ def mobilenet_small(num_classes=10):
     return nn.Sequential(*layers)
 
 
+def alexnet_small(num_classes=10, *, hidden=256):
+    """Twin of :func:`fastconv.models.alexnet_small`; input (N, 3, 127, 127)."""
+    nn = _nn()
+    return nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 128, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(128, 192, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(192, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2)),
+        nn.Flatten(),
+        nn.Sequential(nn.Linear(128 * 3 * 3, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)))
+
+
 def build(name, **kwargs):
     """The twin named ``name`` (a function of this module), built with ``kwargs``.
 
@@ -121,7 +134,7 @@ def build(name, **kwargs):
     ValueError
         An unknown name.
     """
-    if name not in ("resnet20", "vgg_small", "lenet", "mobilenet_small"):
+    if name not in ("resnet20", "vgg_small", "lenet", "mobilenet_small", "alexnet_small"):
         raise ValueError(f"torch_models.build: unknown model {name!r}")
     return globals()[name](**kwargs)
 

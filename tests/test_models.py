@@ -46,6 +46,7 @@ CASES = {
     "vgg_small": ((3, 64, 64), 2, 10),          # 8 convolutions + 2 FC
     "lenet": ((1, 28, 28), 5, 4),               # 2 convolutions + 2 FC
     "mobilenet_small": ((3, 32, 32), 4, 16),    # 15 convolutions + FC
+    "alexnet_small": ((3, 127, 127), 2, 6),     # 4 convolutions + 2 FC
 }
 LR, MOMENTUM = 0.05, 0.9
 DTYPES = [np.float32, np.float64]
