@@ -20,8 +20,8 @@ Examples
 >>> theirs = torch_models.load_from(torch_models.resnet20(), ours)  # doctest: +SKIP
 """
 
-__all__ = ["resnet20", "vgg_small", "lenet", "mobilenet_small", "build", "load_state",
-           "load_from"]
+__all__ = ["resnet20", "vgg_small", "lenet", "mobilenet_small", "alexnet_small", "build",
+           "load_state", "load_from"]
 
 
 def _nn():
