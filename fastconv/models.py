@@ -152,6 +152,12 @@ def resnet20(num_classes=10, *, dtype=np.float32, rng=None):
 VGG_SMALL_CONFIG = (32, 32, "M", 64, 64, "M", 128, 128, "M", 256, 256, "M")
 
 
+def _classifier(features, hidden, num_classes, kw):
+    """Linear(features -> hidden) - ReLU - Linear(hidden -> num_classes)."""
+    return L.Sequential(L.Linear(features, hidden, **kw), L.ReLU(),
+                        L.Linear(hidden, num_classes, **kw))
+
+
 def vgg_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
     """A VGG-style network for 3x64x64 images: eight 3x3 convolutions.
 
@@ -188,9 +194,8 @@ def vgg_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
     _v.positive_int(hidden, "hidden", "vgg_small")
     kw = dict(dtype=dtype, rng=rng)
     features, channels = _vgg_features(VGG_SMALL_CONFIG, kw)
-    classifier = L.Sequential(L.Linear(channels * 4 * 4, hidden, **kw), L.ReLU(),
-                              L.Linear(hidden, num_classes, **kw))
-    return L.Sequential(L.Sequential(*features), L.Flatten(), classifier)
+    return L.Sequential(L.Sequential(*features), L.Flatten(),
+                        _classifier(channels * 4 * 4, hidden, num_classes, kw))
 
 
 def lenet(num_classes=10, *, input_shape=(1, 28, 28), channels=(16, 32), hidden=64,
@@ -342,6 +347,4 @@ def alexnet_small(num_classes=10, *, hidden=256, dtype=np.float32, rng=None):
         L.Conv2d(64, 128, 5, padding=2, **kw), L.ReLU(), L.MaxPool2d(3, 2),
         L.Conv2d(128, 192, 3, padding=1, **kw), L.ReLU(),
         L.Conv2d(192, 128, 3, padding=1, **kw), L.ReLU(), L.MaxPool2d(3, 2))
-    classifier = L.Sequential(L.Linear(128 * 3 * 3, hidden, **kw), L.ReLU(),
-                              L.Linear(hidden, num_classes, **kw))
-    return L.Sequential(features, L.Flatten(), classifier)
+    return L.Sequential(features, L.Flatten(), _classifier(128 * 3 * 3, hidden, num_classes, kw))
