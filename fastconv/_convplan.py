@@ -81,10 +81,11 @@ def choose_algorithm(x_shape, weight_shape, groups, stride, dilation):
 
 
 # How a strided or dilated layer runs as a 3x3 stride-1 one: x (and, for
-# dilation, grad_out) is split by an im2col of these geometries (rows in
-# tap-major order if tap_major), col2im of them brings its gradient (and, for
-# dilation, y) back; w: the filters' split (strides only).
-_Split = namedtuple("_Split", "x w y tap_major")
+# dilation, grad_out) is split by an im2col of these geometries, col2im of
+# them brings its gradient (and, for dilation, y) back; w: the filters' split
+# (strides only), y: the outputs' (dilation only, whose splits list the
+# phases as images: im2col rows in tap-major order).
+_Split = namedtuple("_Split", "x w y")
 
 
 def _phase_geometries(g):
@@ -116,7 +117,7 @@ def _phase_geometries(g):
                                   pt=g.pt, pl=g.pl, dh=1, dw=1, Ho=Hp, Wo=Wp, F=0, groups=1)
         split_w = _v.ConvGeometry(N=g.F, C=Cg, H=g.kh, W=g.kw, kh=sh, kw=sw, sh=sh, sw=sw,
                                   pt=0, pl=0, dh=1, dw=1, Ho=3, Wo=3, F=0, groups=1)
-        return inner, _Split(split_x, split_w, None, False)
+        return inner, _Split(split_x, split_w, None)
     ph, pw = min(g.dh, g.Ho), min(g.dw, g.Wo)
     Hq, Wq = -(-g.Ho // g.dh), -(-g.Wo // g.dw)
     inner = _v.ConvGeometry(N=g.N * ph * pw, C=g.C, H=Hq + 2, W=Wq + 2, kh=3, kw=3, sh=1,
@@ -126,7 +127,7 @@ def _phase_geometries(g):
                               groups=1)
     split_y = _v.ConvGeometry(N=g.N, C=g.F, H=g.Ho, W=g.Wo, kh=ph, kw=pw, sh=g.dh, sw=g.dw,
                               pt=0, pl=0, dh=1, dw=1, Ho=Hq, Wo=Wq, F=0, groups=1)
-    return inner, _Split(split_x, None, split_y, True)
+    return inner, _Split(split_x, None, split_y)
 
 
 def _direct_fits(g):
@@ -337,7 +338,8 @@ class ConvPlan:
     def _split_into(self, a, geo, shape, bufs):
         """a (as geo's images) split by geo's im2col, in scratch, as shape."""
         cols = self._scratch((geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo), bufs)
-        _ext.im2col(a.reshape(geo.N, geo.C, geo.H, geo.W), geo, cols, self._split.tap_major)
+        _ext.im2col(a.reshape(geo.N, geo.C, geo.H, geo.W), geo, cols,
+                    self._split.y is not None)
         return cols.reshape(shape)
 
     def _merge_into(self, a, geo, out):
@@ -347,7 +349,7 @@ class ConvPlan:
         cols = a.reshape(geo.N, geo.C * geo.kh * geo.kw, geo.Ho * geo.Wo)
         image = out.reshape(geo.N, geo.C, geo.H, geo.W)
         merge = _ext.phase_merge if _ext.phase_tiles(geo) else _ext.col2im
-        merge(cols, geo, image, self._split.tap_major)
+        merge(cols, geo, image, self._split.y is not None)
         return out
 
     # ---- the work ----------------------------------------------------------

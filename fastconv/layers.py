@@ -2199,7 +2199,6 @@ class ReLU(_Elementwise):
                                            out=self._grad_out_buffer(grad_out))
 
 
-
 class Flatten(Layer):
     """Flatten dims ``start_dim..end_dim`` into one, as ``torch.nn.Flatten``.
 
@@ -2286,7 +2285,6 @@ class Dropout(_Elementwise):
 
     def _extra_repr(self):
         return f"p={self.p}"
-
 
 
 # ---- fully connected -----------------------------------------------------

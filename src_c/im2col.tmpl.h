@@ -70,13 +70,13 @@ FC_ALWAYS_INLINE void CAT(interleave_, TYPE)(const TYPE *restrict src, ptrdiff_t
 FC_CLONES_AVX2 void CAT(fc_phase_merge_, TYPE)(const TYPE *restrict cols, const fc_geom *g,
                                                 int tap_major, TYPE *restrict x)
 {
-    const ptrdiff_t L = g->Ho * g->Wo, C = g->C;
-    for (ptrdiff_t c = 0; c < C; ++c)
+    const ptrdiff_t L = g->Ho * g->Wo;
+    const ptrdiff_t next = CAT(col_row_, TYPE)(g, tap_major, 0, 0, 1) * L;  /* phase j+1 */
+    for (ptrdiff_t c = 0; c < g->C; ++c)
         for (ptrdiff_t h = 0; h < g->H; ++h) {
             const ptrdiff_t i = (h + g->pt) % g->sh, a = (h + g->pt) / g->sh;
             const ptrdiff_t row = CAT(col_row_, TYPE)(g, tap_major, c, i, 0);
-            const ptrdiff_t next = CAT(col_row_, TYPE)(g, tap_major, 0, 0, 1);
-            CAT(interleave_, TYPE)(cols + row * L + a * g->Wo, next * L, g->kw, g->sw, g->pl,
+            CAT(interleave_, TYPE)(cols + row * L + a * g->Wo, next, g->kw, g->sw, g->pl,
                                    g->W, x + (c * g->H + h) * g->W);
         }
 }
